@@ -1,0 +1,78 @@
+/**
+ * One error taxonomy for Runfleet. Every error has a stable `code` and a `source`:
+ * `user` (the input is wrong: fix it and try again) or `internal` (Runfleet or its
+ * infrastructure failed). Match by code, or by an ApplicationFailure's `type`, never by message.
+ *
+ * Sandbox-safe: workflows import it.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+export const ERROR_CODES = {
+  /** A run spec failed validation (schema or graph). */
+  InvalidRunSpec: { source: 'user', retryable: false },
+  /** A workflow was started with an argument that is not what it takes. */
+  InvalidWorkflowInput: { source: 'user', retryable: false },
+  /** A configuration file, flag or environment variable is wrong. */
+  InvalidConfig: { source: 'user', retryable: false },
+  /** A command-line argument is wrong. */
+  InvalidArgument: { source: 'user', retryable: false },
+  /** The run, task or runner named does not exist. */
+  NotFound: { source: 'user', retryable: false },
+  /** A run with this id exists already. */
+  AlreadyExists: { source: 'user', retryable: false },
+  /** The operation does not apply in the current state (approve a finished task, ...). */
+  InvalidState: { source: 'user', retryable: false },
+  /** The Temporal server cannot be reached. */
+  ServerUnreachable: { source: 'internal', retryable: true },
+  /** A runner has no free slot for a reservation. */
+  NoFreeSlot: { source: 'internal', retryable: true },
+  /** A task asked for a driver this runner does not offer. */
+  DriverUnavailable: { source: 'user', retryable: false },
+  /** The task's process could not be started (shell missing, working directory invalid). */
+  TaskSpawnFailed: { source: 'internal', retryable: false },
+  /** A component (server binary, engine) could not be installed or started. */
+  ComponentUnavailable: { source: 'internal', retryable: false },
+  /** Anything else. */
+  Internal: { source: 'internal', retryable: false },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+export type ErrorSource = 'user' | 'internal';
+
+/** Failure types that activity retry policies must never retry. */
+export const NON_RETRYABLE_TYPES: string[] = Object.entries(ERROR_CODES)
+  .filter(([, v]) => !v.retryable)
+  .map(([k]) => k);
+
+export class RunfleetError extends Error {
+  readonly code: ErrorCode;
+  readonly source: ErrorSource;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = 'RunfleetError';
+    this.code = code;
+    this.source = ERROR_CODES[code].source;
+    this.details = details;
+  }
+
+  get isUserError(): boolean {
+    return this.source === 'user';
+  }
+}
+
+/** The ApplicationFailure an activity or workflow raises for a coded error. */
+export function failure(code: ErrorCode, message: string, details?: unknown): ApplicationFailure {
+  const nonRetryable = !ERROR_CODES[code].retryable;
+  return ApplicationFailure.create({
+    type: code,
+    message,
+    nonRetryable,
+    details: details === undefined ? undefined : [details],
+  });
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
+}

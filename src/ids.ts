@@ -1,0 +1,51 @@
+/**
+ * Names readable in the Temporal Web UI: workflow ids, task queues, search attributes.
+ * Sandbox-safe: workflows import it.
+ */
+
+/** The task queue of the control worker (run workflows and other entity workflows). */
+export const CONTROL_TASK_QUEUE = 'runfleet-control';
+
+/** Workflow type names, as `temporal workflow start --type` takes them. */
+export const WORKFLOW_TYPES = {
+  run: 'runWorkflow',
+  fetchTaskLog: 'fetchTaskLogWorkflow',
+} as const;
+
+/** Reservations for a pool go through this queue; every runner of the pool serves it. */
+export function poolTaskQueue(pool: string): string {
+  return `pool/${pool}`;
+}
+
+/** Task execution and log reads for one runner. */
+export function runnerTaskQueue(runner: string): string {
+  return `runner/${runner}`;
+}
+
+/** `run/<group without its leading slash>/<id>`, e.g. `run/project/42/main/m3k2a9x1`. */
+export function runWorkflowId(group: string, id: string): string {
+  return `run/${group.replace(/^\/+/, '')}/${id}`;
+}
+
+export function isRunWorkflowId(value: string): boolean {
+  return value.startsWith('run/');
+}
+
+/** Every prefix of a group path: `/a/b` gives `/`, `/a`, `/a/b` (for prefix queries). */
+export function groupPrefixes(group: string): string[] {
+  const parts = group.split('/').filter((p) => p.length > 0);
+  const out = ['/'];
+  for (let i = 1; i <= parts.length; i++) out.push('/' + parts.slice(0, i).join('/'));
+  return out;
+}
+
+/** Custom search attributes Runfleet registers on the namespace, with their types. */
+export const SEARCH_ATTRIBUTES = {
+  RunfleetGroup: 'Keyword',
+  RunfleetGroupPath: 'KeywordList',
+  RunfleetPhase: 'Keyword',
+  RunfleetResult: 'Keyword',
+  RunfleetRunName: 'Keyword',
+} as const;
+
+export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;

@@ -1,0 +1,162 @@
+/**
+ * Validation of a run spec: the schema, then the graph (duplicates, unknown and self
+ * dependencies, cycles). Every problem is one line naming the task and the field.
+ * Sandbox-safe: the run workflow validates its input with it.
+ */
+import type { z } from 'zod';
+import { RunfleetError } from '../errors';
+import { LIMITS, RunOptionsSchema, RunSpecSchema, type RunOptions, type RunSpec } from './schema';
+
+export interface SpecProblem {
+  /** `tasks.build.timeout`, `group`, ... */
+  path: string;
+  message: string;
+}
+
+/** Validates a run spec; throws a RunfleetError `InvalidRunSpec` listing every problem. */
+export function validateRunSpec(input: unknown): RunSpec {
+  const result = checkRunSpec(input);
+  if (!result.ok) throw invalid('InvalidRunSpec', 'invalid run spec', result.problems);
+  return result.spec;
+}
+
+export function validateRunOptions(input: unknown): RunOptions {
+  const parsed = RunOptionsSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    throw invalid('InvalidWorkflowInput', 'invalid run options', zodProblems(parsed.error, input, 'options'));
+  }
+  return parsed.data;
+}
+
+export type SpecCheck = { ok: true; spec: RunSpec } | { ok: false; problems: SpecProblem[] };
+
+export function checkRunSpec(input: unknown): SpecCheck {
+  const size = jsonSize(input);
+  if (size > LIMITS.maxSpecBytes) {
+    return {
+      ok: false,
+      problems: [{ path: '(run)', message: `the spec is ${size} bytes; the limit is ${LIMITS.maxSpecBytes}` }],
+    };
+  }
+  const parsed = RunSpecSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error, input) };
+  const problems = graphProblems(parsed.data);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, spec: parsed.data };
+}
+
+/** Formats problems as the one-message-per-line text users see. */
+export function formatProblems(title: string, problems: SpecProblem[]): string {
+  return [`${title}:`, ...problems.map((p) => `  ${p.path}: ${p.message}`)].join('\n');
+}
+
+function invalid(code: 'InvalidRunSpec' | 'InvalidWorkflowInput', title: string, problems: SpecProblem[]): RunfleetError {
+  return new RunfleetError(code, formatProblems(title, problems), { problems });
+}
+
+function jsonSize(value: unknown): number {
+  try {
+    return JSON.stringify(value ?? null).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Turns zod issues into paths that name tasks: `tasks[3]` becomes `tasks.build`. */
+function zodProblems(error: z.ZodError, input: unknown, prefix?: string): SpecProblem[] {
+  return error.issues.map((issue) => {
+    const parts: string[] = prefix ? [prefix] : [];
+    let node: unknown = input;
+    for (let i = 0; i < issue.path.length; i++) {
+      const key = issue.path[i];
+      const parent = issue.path[i - 1];
+      if (parent === 'tasks' && typeof key === 'number') {
+        const task = (node as unknown[] | undefined)?.[key] as { name?: unknown } | undefined;
+        parts.push(typeof task?.name === 'string' && task.name.length > 0 ? task.name : `[${key}]`);
+      } else if (typeof key === 'number') {
+        parts.push(`[${key}]`);
+      } else {
+        parts.push(String(key));
+      }
+      node = node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key as PropertyKey] : undefined;
+    }
+    const path = parts.join('.').replace(/\.\[/g, '[') || '(run)';
+    return { path, message: issueMessage(issue) };
+  });
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return 'is required';
+  return issue.message;
+}
+
+function graphProblems(spec: RunSpec): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  if (spec.tasks.length === 0) {
+    problems.push({ path: 'tasks', message: 'a run needs at least one task' });
+    return problems;
+  }
+  const seen = new Set<string>();
+  for (const task of spec.tasks) {
+    if (seen.has(task.name)) problems.push({ path: `tasks.${task.name}.name`, message: `duplicate task name "${task.name}"` });
+    seen.add(task.name);
+  }
+  for (const task of spec.tasks) {
+    const parents = new Set<string>();
+    task.depends.forEach((dep, i) => {
+      const parent = typeof dep === 'string' ? dep : dep.task;
+      const path = `tasks.${task.name}.depends[${i}]`;
+      if (parent === task.name) problems.push({ path, message: `task "${task.name}" depends on itself` });
+      else if (!seen.has(parent)) problems.push({ path, message: `unknown task "${parent}"` });
+      else if (parents.has(parent)) problems.push({ path, message: `"${parent}" is listed twice` });
+      parents.add(parent);
+    });
+  }
+  if (problems.length > 0) return problems;
+  const cycle = findCycle(spec);
+  if (cycle) {
+    problems.push({
+      path: `tasks.${cycle[0]}.depends`,
+      message: `dependency cycle: ${cycle.join(' -> ')}`,
+    });
+  }
+  return problems;
+}
+
+/** One cycle as a list of task names that starts and ends with the same task, or null. */
+export function findCycle(spec: RunSpec): string[] | null {
+  const parentsOf = new Map<string, string[]>();
+  for (const t of spec.tasks) parentsOf.set(t.name, t.depends.map((d) => (typeof d === 'string' ? d : d.task)));
+  const color = new Map<string, 0 | 1 | 2>();
+  const stack: string[] = [];
+  // Iterative DFS: a 1,000-task chain must not overflow the stack.
+  for (const start of parentsOf.keys()) {
+    if (color.get(start)) continue;
+    const frames: { node: string; next: number }[] = [{ node: start, next: 0 }];
+    color.set(start, 1);
+    stack.push(start);
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1] as { node: string; next: number };
+      const parents = parentsOf.get(frame.node) ?? [];
+      if (frame.next < parents.length) {
+        const parent = parents[frame.next++] as string;
+        const c = color.get(parent) ?? 0;
+        if (c === 1) {
+          const from = stack.indexOf(parent);
+          // The stack walks child -> parent; print it in dependency order (parent first).
+          return [...stack.slice(from), parent].reverse();
+        }
+        if (c === 0) {
+          color.set(parent, 1);
+          stack.push(parent);
+          frames.push({ node: parent, next: 0 });
+        }
+      } else {
+        color.set(frame.node, 2);
+        stack.pop();
+        frames.pop();
+      }
+    }
+  }
+  return null;
+}

@@ -1,0 +1,93 @@
+/**
+ * Glossary
+ *
+ * - Run: a named DAG of tasks submitted as one unit, in a group path such as `/project/42/main`.
+ *   One Temporal workflow (`runWorkflow`) per run; its id is `run/<group>/<id>`.
+ * - Task: a node of the DAG: shell steps executed by one driver on one runner.
+ * - Depends: a task's parents, each with the conditions under which the task may run:
+ *   `on_success`, `on_failure`, `on_skipped` (default: `on_success`).
+ * - Pool: a named set of runners sharing a reservation task queue (`pool/<name>`).
+ * - Runner: a process that serves one pool queue (reservations) and its own queue
+ *   (`runner/<name>`: task execution, log reads). It is the source of truth for what it ran.
+ * - Slot: one unit of a runner's concurrency. A reservation holds a slot until the task starts
+ *   or until the eviction time passes.
+ * - Phase: where a run is in its life (`queued`, `running`, `finished`, `cancelled`).
+ * - Result: how a run ended (`unknown` until it has, then `success`, `failed` or `stopped`).
+ * - Lost: a started task whose runner stopped heartbeating. Never retried unless idempotent:
+ *   at most once matters more than finishing (a deploy must not run twice).
+ *
+ * Everything here is plain JSON (no Map, Set, Date or classes) so it crosses workflow
+ * boundaries, queries and continue-as-new unchanged. This file is sandbox-safe.
+ */
+
+export const RUN_PHASES = ['queued', 'running', 'finished', 'cancelled'] as const;
+export type RunPhase = (typeof RUN_PHASES)[number];
+
+export const RUN_RESULTS = ['unknown', 'success', 'failed', 'stopped'] as const;
+export type RunResult = (typeof RUN_RESULTS)[number];
+
+export const TASK_STATUSES = [
+  'pending',
+  'reserved',
+  'running',
+  'success',
+  'failed',
+  'skipped',
+  'cancelled',
+  'lost',
+] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export const FINAL_TASK_STATUSES: readonly TaskStatus[] = ['success', 'failed', 'skipped', 'cancelled', 'lost'];
+
+export const DEPEND_CONDITIONS = ['on_success', 'on_failure', 'on_skipped'] as const;
+export type DependCondition = (typeof DEPEND_CONDITIONS)[number];
+
+export const DRIVERS = ['process', 'docker'] as const;
+export type DriverName = (typeof DRIVERS)[number];
+
+/** The state of one task, as the run workflow's query and `run show --json` return it. */
+export interface TaskState {
+  status: TaskStatus;
+  runner: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+  reason: string | null;
+  /** Execution attempts started on a runner (more than 1 only for idempotent tasks). */
+  attempts: number;
+  /** Set while a `needs_approval` task waits, and once approved. */
+  approval: { required: boolean; approvedBy: string | null; approvedAt: string | null };
+}
+
+/** The whole state of a run (the `state` query, `run show --json`). */
+export interface RunState {
+  id: string;
+  name: string;
+  group: string;
+  phase: RunPhase;
+  result: RunResult;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Why the run stopped, when it was cancelled. */
+  reason: string | null;
+  tasks: Record<string, TaskState>;
+}
+
+/** What the runner's execute activity reports back. */
+export interface TaskOutcome {
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  /** Index of the step that failed, when exitCode is not 0. */
+  failedStep: number | null;
+}
+
+/** What a runner answers to a reservation on its pool queue. */
+export interface Reservation {
+  reservationId: string;
+  runner: string;
+  taskQueue: string;
+  drivers: DriverName[];
+}
