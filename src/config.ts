@@ -1,0 +1,247 @@
+/**
+ * Runfleet's configuration, parsed once at the process edge and passed down frozen.
+ *
+ * Layers, lowest first: defaults < config file (`runfleet.yaml` in the working directory, or
+ * `--config FILE`) < environment (Temporal's own `TEMPORAL_ADDRESS` / `TEMPORAL_NAMESPACE`,
+ * plus `RUNFLEET_*`) < command-line flags. A bad value fails with `InvalidConfig` naming where
+ * it came from (the variable, the flag, or the file and key).
+ *
+ * Nothing else reads `process.env`: the CLI hands the environment in.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { RunfleetError } from './errors';
+import { CONTROL_TASK_QUEUE } from './ids';
+
+/** The config file looked for in the working directory when `--config` is not given. */
+export const DEFAULT_CONFIG_FILES = ['runfleet.yaml', 'runfleet.yml'] as const;
+
+const ADDRESS_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+const port = z.number().int('must be a whole number').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
+const name = z.string().regex(NAME_RE, 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit');
+const path = z.string().min(1, 'must not be empty');
+
+export const ConfigSchema = z.strictObject({
+  temporal: z
+    .strictObject({
+      /** Temporal frontend, `host:port`. Default `localhost:7233` (the dev server's port). */
+      address: z.string().regex(ADDRESS_RE, 'must be host:port, like localhost:7233').default('localhost:7233'),
+      /** Temporal namespace. Default `default`. */
+      namespace: z.string().min(1, 'must not be empty').max(255).default('default'),
+      /** Task queue of the control worker. Default `runfleet-control`. */
+      controlTaskQueue: z.string().min(1, 'must not be empty').max(255).default(CONTROL_TASK_QUEUE),
+      /** How long a client waits for the server before it reports it unreachable. Default 5 s. */
+      connectTimeoutMs: z.number().int().min(100).max(600_000).default(5_000),
+    })
+    .prefault({}),
+  /** Local state of this machine (server binary cache, data). Default `<cwd>/.runfleet`. */
+  home: path.optional(),
+  /** Where `up` and `server start-dev` keep the SQLite file and local runner data. Default `<home>/data`. */
+  dataDir: path.optional(),
+  server: z
+    .strictObject({
+      /** Dev server gRPC port. Default 7233. */
+      port: port.default(7233),
+      /** Dev server Web UI port. Default 8233. */
+      uiPort: port.default(8233),
+    })
+    .prefault({}),
+  runner: z
+    .strictObject({
+      /** Runner name (its task queue is `runner/<name>`). Default `local`. */
+      name: name.default('local'),
+      /** Pool the runner reserves work from. Default `default`. */
+      pool: name.default('default'),
+      /** Concurrent tasks. Default 4. */
+      slots: z.number().int('must be a whole number').min(1, 'must be at least 1').max(256, 'must be at most 256').default(4),
+      /** A reserved slot not used in this time is given back. Default: the runner's own. */
+      evictionMs: z.number().int().min(1000).max(3_600_000).optional(),
+    })
+    .prefault({}),
+});
+
+type Parsed = z.output<typeof ConfigSchema>;
+
+/** The configuration every command receives; every path is absolute. */
+export interface Config {
+  readonly temporal: Readonly<Parsed['temporal']>;
+  readonly home: string;
+  readonly dataDir: string;
+  readonly server: Readonly<Parsed['server']>;
+  readonly runner: Readonly<Parsed['runner']>;
+  /** The config file that was read, if any. */
+  readonly configFile: string | null;
+}
+
+/** What flags may override (already converted to numbers by the CLI where they are numbers). */
+export interface ConfigFlags {
+  address?: string;
+  namespace?: string;
+  controlTaskQueue?: string;
+  home?: string;
+  dataDir?: string;
+  port?: number;
+  uiPort?: number;
+  runnerName?: string;
+  pool?: string;
+  slots?: number;
+}
+
+export interface LoadConfigOptions {
+  cwd: string;
+  /** The process environment (the CLI passes `process.env`). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** `--config FILE`: must exist. Without it `runfleet.yaml` in `cwd` is read if present. */
+  configFile?: string;
+  flags?: ConfigFlags;
+}
+
+/** Environment variables and the config key each sets. */
+const ENV_KEYS: Record<string, string> = {
+  TEMPORAL_ADDRESS: 'temporal.address',
+  TEMPORAL_NAMESPACE: 'temporal.namespace',
+  RUNFLEET_CONTROL_TASK_QUEUE: 'temporal.controlTaskQueue',
+  RUNFLEET_HOME: 'home',
+  RUNFLEET_DATA_DIR: 'dataDir',
+};
+
+/** Flags and the config key each sets. */
+const FLAG_KEYS: Record<keyof ConfigFlags, [key: string, flag: string]> = {
+  address: ['temporal.address', '--address'],
+  namespace: ['temporal.namespace', '--namespace'],
+  controlTaskQueue: ['temporal.controlTaskQueue', '--task-queue'],
+  home: ['home', '--home'],
+  dataDir: ['dataDir', '--data-dir'],
+  port: ['server.port', '--port'],
+  uiPort: ['server.uiPort', '--ui-port'],
+  runnerName: ['runner.name', '--name'],
+  pool: ['runner.pool', '--pool'],
+  slots: ['runner.slots', '--slots'],
+};
+
+const PATH_KEYS = new Set(['home', 'dataDir']);
+
+/** Loads and validates the configuration; the result is deeply frozen. */
+export function loadConfig(opts: LoadConfigOptions): Config {
+  const merged: Record<string, unknown> = {};
+  /** Where each key's value came from, to name it in an error. */
+  const origin = new Map<string, string>();
+
+  const file = findConfigFile(opts);
+  if (file) {
+    const fromFile = readConfigFile(file);
+    for (const [key, value] of flatten(fromFile)) {
+      setPath(merged, key, PATH_KEYS.has(key) && typeof value === 'string' ? resolve(dirname(file), value) : value);
+      origin.set(key, `${file}: ${key}`);
+    }
+  }
+
+  for (const [variable, key] of Object.entries(ENV_KEYS)) {
+    const value = opts.env[variable];
+    // An empty variable is unset, as in most shells' `VAR= cmd`.
+    if (value === undefined || value === '') continue;
+    setPath(merged, key, PATH_KEYS.has(key) ? resolve(opts.cwd, value) : value);
+    origin.set(key, variable);
+  }
+
+  for (const [flagName, value] of Object.entries(opts.flags ?? {})) {
+    if (value === undefined) continue;
+    const [key, flag] = FLAG_KEYS[flagName as keyof ConfigFlags];
+    setPath(merged, key, PATH_KEYS.has(key) && typeof value === 'string' ? resolve(opts.cwd, value) : value);
+    origin.set(key, flag);
+  }
+
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = issue.path.map(String).join('.');
+      const where = origin.get(key) ?? (key || '(config)');
+      if (issue.code === 'unrecognized_keys') {
+        const keys = issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ');
+        return `${file ?? 'config'}: unknown field${issue.keys.length > 1 ? 's' : ''} ${keys}`;
+      }
+      return `${where}: ${issue.message}`;
+    });
+    throw new RunfleetError('InvalidConfig', lines.length === 1 ? `invalid configuration: ${lines[0]}` : ['invalid configuration:', ...lines.map((l) => `  ${l}`)].join('\n'));
+  }
+
+  const home = parsed.data.home ?? resolve(opts.cwd, '.runfleet');
+  const config: Config = {
+    temporal: parsed.data.temporal,
+    home,
+    dataDir: parsed.data.dataDir ?? resolve(home, 'data'),
+    server: parsed.data.server,
+    runner: parsed.data.runner,
+    configFile: file,
+  };
+  return deepFreeze(config);
+}
+
+function findConfigFile(opts: LoadConfigOptions): string | null {
+  if (opts.configFile !== undefined) {
+    const file = resolve(opts.cwd, opts.configFile);
+    if (!existsSync(file)) throw new RunfleetError('InvalidConfig', `config file ${file} (--config) does not exist`);
+    return file;
+  }
+  for (const candidate of DEFAULT_CONFIG_FILES) {
+    const file = resolve(opts.cwd, candidate);
+    if (existsSync(file)) return file;
+  }
+  return null;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new RunfleetError('InvalidConfig', `cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  const first = doc.errors[0];
+  if (first) {
+    const at = first.linePos?.[0];
+    const where = at ? `${file}:${at.line}:${at.col}` : file;
+    throw new RunfleetError('InvalidConfig', `${where}: ${first.message.split('\n')[0]}`);
+  }
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new RunfleetError('InvalidConfig', `${file}: the config file must be a mapping (key: value)`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `{a: {b: 1}}` -> `[['a.b', 1]]`; arrays and scalars are leaves. */
+function flatten(value: Record<string, unknown>, prefix = ''): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(value)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...flatten(v as Record<string, unknown>, key));
+    else out.push([key, v]);
+  }
+  return out;
+}
+
+function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1] as string] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

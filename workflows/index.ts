@@ -1,0 +1,5 @@
+/** Every workflow the control worker registers. Deterministic code only (lint-enforced). */
+export { runWorkflow } from './run';
+export type { RunInput } from './run';
+export { fetchTaskLogWorkflow } from './log';
+export type { FetchTaskLogInput } from './log';
