@@ -1,0 +1,163 @@
+/**
+ * An in-process Runfleet against the suite's real dev server: a control worker on a task
+ * queue of its own and runners on pools of their own, so test files never steal each
+ * other's work. Every worker is shut down in `stop()`, in reverse order of start.
+ */
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runWorkflowId } from '../../src/ids';
+import type { RunInput } from '../../workflows/run';
+import { createControlWorker } from '../../workers/control';
+import { createRunner, type Runner } from '../../workers/runner';
+import type { RunState } from '../../src/types';
+import { stateQuery } from '../../workflows/messages';
+import { temporalAddress, uniqueName } from './temporal';
+
+let bundle: Promise<{ code: string }> | undefined;
+let runtimeInstalled = false;
+
+/** One Runtime per process; worker logs below WARN would drown the test output. */
+function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
+/** The workflow bundle, built once per test file (webpack takes seconds). */
+export function workflowBundle(): Promise<{ code: string }> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: join(__dirname, '..', '..', 'workflows', 'index.ts'), logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+export interface HarnessRunner {
+  name: string;
+  pool?: string;
+  slots?: number;
+}
+
+export interface Harness {
+  client: Client;
+  address: string;
+  controlQueue: string;
+  /** The pool every runner of this harness serves unless told otherwise. */
+  pool: string;
+  dataDir: string;
+  runners: Map<string, Runner>;
+  startRunner(r: HarnessRunner): Promise<Runner>;
+  stopRunner(name: string): Promise<void>;
+  start(spec: unknown, options?: RunInput['options']): Promise<WorkflowHandle>;
+  state(handle: WorkflowHandle): Promise<RunState>;
+  waitFor(handle: WorkflowHandle, check: (s: RunState) => boolean, timeoutMs?: number): Promise<RunState>;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(opts: { runners?: HarnessRunner[]; withControl?: boolean } = {}): Promise<Harness> {
+  installQuietRuntime();
+  const address = temporalAddress();
+  const connection = await NativeConnection.connect({ address });
+  const client = new Client({ connection: await Connection.connect({ address }) });
+  const controlQueue = uniqueName('control');
+  const pool = uniqueName('pool');
+  const dataDir = mkdtempSync(join(tmpdir(), 'runfleet-test-'));
+  const running: { worker: { shutdown(): void }; done: Promise<void> }[] = [];
+  const runners = new Map<string, Runner>();
+  const runnerDone = new Map<string, Promise<void>>();
+  const runnerConnections = new Map<string, NativeConnection>();
+
+  if (opts.withControl !== false) {
+    const worker: Worker = await createControlWorker({
+      connection,
+      namespace: 'default',
+      taskQueue: controlQueue,
+      workflowBundle: await workflowBundle(),
+      maxCachedWorkflows: 100,
+    });
+    running.push({ worker, done: worker.run() });
+  }
+
+  const startRunner = async (r: HarnessRunner): Promise<Runner> => {
+    // Each runner is its own process in production; here each gets its own connection, since
+    // one connection may carry only one worker per task queue.
+    const runnerConnection = await NativeConnection.connect({ address });
+    runnerConnections.set(r.name, runnerConnection);
+    const runner = await createRunner({
+      connection: runnerConnection,
+      client,
+      namespace: 'default',
+      name: r.name,
+      pool: r.pool ?? pool,
+      slots: r.slots ?? 4,
+      dataDir: join(dataDir, r.name),
+      passEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      shutdownGraceMs: 1_000,
+    });
+    runners.set(r.name, runner);
+    runnerDone.set(r.name, runner.run());
+    return runner;
+  };
+  for (const r of opts.runners ?? []) await startRunner(r);
+
+  const harness: Harness = {
+    client,
+    address,
+    controlQueue,
+    pool,
+    dataDir,
+    runners,
+    startRunner,
+    async stopRunner(name) {
+      runners.get(name)?.shutdown();
+      await runnerDone.get(name);
+      runners.delete(name);
+      runnerDone.delete(name);
+      await runnerConnections.get(name)?.close();
+      runnerConnections.delete(name);
+    },
+    async start(spec, options) {
+      const s = spec as { group?: string };
+      return client.workflow.start('runWorkflow', {
+        taskQueue: controlQueue,
+        workflowId: runWorkflowId(s.group ?? '/test', uniqueName('r')),
+        args: [{ spec, ...(options ? { options } : {}) }],
+      });
+    },
+    state: (handle) => handle.query(stateQuery),
+    async waitFor(handle, check, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: RunState | undefined;
+      while (Date.now() < deadline) {
+        last = await handle.query(stateQuery);
+        if (check(last)) return last;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`condition not reached in ${timeoutMs} ms; last state: ${JSON.stringify(last)}`);
+    },
+    async stop() {
+      for (const name of [...runners.keys()].reverse()) await harness.stopRunner(name);
+      for (const r of running.reverse()) {
+        r.worker.shutdown();
+        await r.done;
+      }
+      await client.connection.close();
+      await connection.close();
+    },
+  };
+  return harness;
+}
+
+/** A task spec with the harness's pool. */
+export function task(h: Harness, name: string, steps: string[], extra: Record<string, unknown> = {}) {
+  return { name, steps, pool: h.pool, ...extra };
+}

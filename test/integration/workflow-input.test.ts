@@ -1,0 +1,100 @@
+/**
+ * A run workflow started directly (as `temporal workflow start` does) with bad input fails at
+ * once with a non-retryable error that names the problem; no workflow task retries.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowFailedError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../helpers/harness';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+const ok = (name: string, extra: Record<string, unknown> = {}) => ({ name, steps: ['true'], ...extra });
+const many = (n: number) => Array.from({ length: n }, (_, i) => ok(`t${i}`));
+
+const cases: { title: string; input: unknown; type: string; mentions: string[] }[] = [
+  { title: 'no argument', input: undefined, type: 'InvalidWorkflowInput', mentions: ['takes one argument'] },
+  { title: 'a string', input: 'hello', type: 'InvalidWorkflowInput', mentions: ['"hello"'] },
+  { title: 'an empty run', input: { spec: { name: 'x', tasks: [] } }, type: 'InvalidRunSpec', mentions: ['tasks: a run needs at least one task'] },
+  {
+    title: 'duplicate names',
+    input: { spec: { name: 'x', tasks: [ok('a'), ok('a')] } },
+    type: 'InvalidRunSpec',
+    mentions: ['tasks.a.name: duplicate task name "a"'],
+  },
+  {
+    title: 'an unknown dependency',
+    input: { spec: { name: 'x', tasks: [ok('a', { depends: ['ghost'] })] } },
+    type: 'InvalidRunSpec',
+    mentions: ['tasks.a.depends[0]: unknown task "ghost"'],
+  },
+  {
+    title: 'a self-dependency',
+    input: { spec: { name: 'x', tasks: [ok('a', { depends: ['a'] })] } },
+    type: 'InvalidRunSpec',
+    mentions: ['tasks.a.depends[0]: task "a" depends on itself'],
+  },
+  {
+    title: 'a cycle',
+    input: { spec: { name: 'x', tasks: [ok('a', { depends: ['c'] }), ok('b', { depends: ['a'] }), ok('c', { depends: ['b'] })] } },
+    type: 'InvalidRunSpec',
+    mentions: ['dependency cycle:', 'a -> b -> c -> a'],
+  },
+  {
+    title: 'an unknown field',
+    input: { spec: { name: 'x', tasks: [ok('a', { retries: 3 })] } },
+    type: 'InvalidRunSpec',
+    mentions: ['tasks.a: unknown field "retries"'],
+  },
+  {
+    title: 'too many tasks',
+    input: { spec: { name: 'x', tasks: many(1001) } },
+    type: 'InvalidRunSpec',
+    mentions: ['tasks: a run has at most 1000 tasks'],
+  },
+  {
+    title: 'a bad timeout',
+    input: { spec: { name: 'x', tasks: [ok('a', { timeout: 'soon' })] } },
+    type: 'InvalidRunSpec',
+    mentions: ['tasks.a.timeout: "soon" is not a duration'],
+  },
+  {
+    title: 'bad options',
+    input: { spec: { name: 'x', tasks: [ok('a')] }, options: { heartbeatTimeout: 'never' } },
+    type: 'InvalidWorkflowInput',
+    mentions: ['options.heartbeatTimeout'],
+  },
+];
+
+describe('direct workflow start with bad input', () => {
+  it.each(cases)('fails at once on $title', async ({ input, type, mentions }) => {
+    const handle = await h.client.workflow.start('runWorkflow', {
+      taskQueue: h.controlQueue,
+      workflowId: `run/test/bad/${Math.random().toString(36).slice(2)}`,
+      args: input === undefined ? [] : [input],
+    });
+    const err = await handle.result().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect((cause as ApplicationFailure).type).toBe(type);
+    expect((cause as ApplicationFailure).nonRetryable).toBe(true);
+    for (const m of mentions) expect(cause!.message).toContain(m);
+
+    const { events } = await handle.fetchHistory();
+    const failedTasks = (events ?? []).filter(
+      (e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    );
+    expect(failedTasks).toHaveLength(0);
+  });
+});
