@@ -53,9 +53,10 @@ function invalid(code: 'InvalidRunSpec' | 'InvalidWorkflowInput', title: string,
   return new RunfleetError(code, formatProblems(title, problems), { problems });
 }
 
+/** UTF-8 bytes, as Temporal counts a payload (TextEncoder exists in the workflow sandbox too). */
 function jsonSize(value: unknown): number {
   try {
-    return JSON.stringify(value ?? null).length;
+    return new TextEncoder().encode(JSON.stringify(value ?? null)).length;
   } catch {
     return 0;
   }
@@ -63,7 +64,7 @@ function jsonSize(value: unknown): number {
 
 /** Turns zod issues into paths that name tasks: `tasks[3]` becomes `tasks.build`. */
 function zodProblems(error: z.ZodError, input: unknown, prefix?: string): SpecProblem[] {
-  return error.issues.map((issue) => {
+  return error.issues.flatMap(flattenIssue).map((issue) => {
     const parts: string[] = prefix ? [prefix] : [];
     let node: unknown = input;
     for (let i = 0; i < issue.path.length; i++) {
@@ -84,7 +85,22 @@ function zodProblems(error: z.ZodError, input: unknown, prefix?: string): SpecPr
   });
 }
 
-function issueMessage(issue: z.core.$ZodIssue): string {
+type Issue = z.core.$ZodIssue;
+
+/**
+ * A union that matched no branch reports every branch's issues; users want the branch their
+ * input was meant for: the one that got furthest (longest path), preferring a type match.
+ */
+function flattenIssue(issue: Issue): Issue[] {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
+  const score = (branch: Issue[]) =>
+    Math.max(...branch.map((i) => i.path.length * 2 + (i.code === 'invalid_type' ? 0 : 1)));
+  const best = [...issue.errors].sort((a, b) => score(b) - score(a))[0] ?? [];
+  return best.flatMap((i) => flattenIssue({ ...i, path: [...issue.path, ...i.path] } as Issue));
+}
+
+function issueMessage(issue: Issue): string {
+  if (issue.code === 'invalid_key') return issue.issues[0]?.message ?? issue.message;
   if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return 'is required';
   return issue.message;
