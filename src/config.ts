@@ -29,7 +29,11 @@ export const ConfigSchema = z.strictObject({
   temporal: z
     .strictObject({
       /** Temporal frontend, `host:port`. Default `localhost:7233` (the dev server's port). */
-      address: z.string().regex(ADDRESS_RE, 'must be host:port, like localhost:7233').default('localhost:7233'),
+      address: z
+        .string()
+        .regex(ADDRESS_RE, { message: 'must be host:port, like localhost:7233', abort: true })
+        .refine((a) => { const p = Number(a.slice(a.lastIndexOf(':') + 1)); return p >= 1 && p <= 65535; }, 'the port must be 1-65535')
+        .default('localhost:7233'),
       /** Temporal namespace. Default `default`. */
       namespace: z.string().min(1, 'must not be empty').max(255).default('default'),
       /** Task queue of the control worker. Default `runfleet-control`. */
@@ -206,7 +210,9 @@ function readConfigFile(file: string): Record<string, unknown> {
   if (first) {
     const at = first.linePos?.[0];
     const where = at ? `${file}:${at.line}:${at.col}` : file;
-    throw new RunfleetError('InvalidConfig', `${where}: ${first.message.split('\n')[0]}`);
+    // The first line is the message (with its position again at the end); the rest is an excerpt.
+    const message = (first.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+    throw new RunfleetError('InvalidConfig', `${where}: ${message}`);
   }
   const value: unknown = doc.toJS();
   if (value === null || value === undefined) return {};

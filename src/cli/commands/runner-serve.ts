@@ -1,0 +1,60 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- heavy modules load on use (require: tsx keeps import() as ESM) */
+/** `runfleet runner serve`: a runner in the foreground (reserves work from a pool, runs it). */
+import type { Command } from 'commander';
+import { integer } from '../args';
+import { commandConfig, commandOutput, type CliContext } from '../context';
+import { Lifecycle } from '../lifecycle';
+
+interface Flags {
+  pool?: string;
+  name?: string;
+  slots?: number;
+  dataDir?: string;
+}
+
+export function register(runner: Command, ctx: CliContext): void {
+  runner
+    .command('serve')
+    .description('run a runner in the foreground')
+    .option('--pool <pool>', 'pool to take work from (default: default)')
+    .option('--name <name>', 'runner name, unique in the fleet (default: local)')
+    .option('--slots <n>', 'tasks run at once (default: 4)', integer(1, 256))
+    .option('--data-dir <dir>', 'workspaces and logs (default: <home>/runners/<name>)')
+    .action(async (flags: Flags, cmd: Command) => {
+      const config = commandConfig(ctx, cmd, { pool: flags.pool, runnerName: flags.name, slots: flags.slots });
+      const out = commandOutput();
+      // Loaded on use: the worker runtime is heavy, and most commands never need it.
+      const { Client } = require('@temporalio/client') as typeof import('@temporalio/client');
+      const { DEFAULT_PASS_ENV, createRunner, defaultRunnerDataDir } = require('../../../workers/runner') as typeof import('../../../workers/runner');
+      const { connectWorker, describeTemporal, installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
+      const dataDir = flags.dataDir ?? defaultRunnerDataDir(config.home, config.runner.name);
+      installRuntime(out, 'INFO');
+      const lifecycle = new Lifecycle(out);
+      lifecycle.trapSignals();
+      try {
+        const connection = await connectWorker(config.temporal.address);
+        lifecycle.add('connection', () => connection.close());
+        const client = new Client({ connection, namespace: config.temporal.namespace });
+        const r = await createRunner({
+          connection,
+          client,
+          namespace: config.temporal.namespace,
+          name: config.runner.name,
+          pool: config.runner.pool,
+          slots: config.runner.slots,
+          dataDir,
+          evictionMs: config.runner.evictionMs,
+          passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
+        });
+        const running = r.run();
+        lifecycle.add(`runner ${config.runner.name}`, async () => {
+          r.shutdown();
+          await running;
+        });
+        out.log(`runner ${config.runner.name} serving pool ${config.runner.pool} with ${config.runner.slots} slots at ${describeTemporal(config)} (data in ${dataDir})`);
+        await Promise.race([lifecycle.stopped(), running]);
+      } finally {
+        await lifecycle.releaseAll();
+      }
+    });
+}

@@ -1,0 +1,147 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- heavy modules load on use (require: tsx keeps import() as ESM) */
+/**
+ * `runfleet up`: the embedded default, in the foreground. A Temporal dev server (SQLite file),
+ * the control worker and one local runner, sharing one connection; optionally submits a run
+ * file and follows it. Ctrl-C stops them in reverse order: runner, worker, connection, server.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { RunfleetError } from '../../errors';
+import { loadRunSpecFile, type LoadedRunSpec } from '../../spec/load';
+import { port } from '../args';
+import { commandConfig, commandOutput, runExitCode, type CliContext } from '../context';
+import { Lifecycle } from '../lifecycle';
+import { webUiRunUrl, webUiWorkflowsUrl } from '../render';
+import { followRun } from '../watch';
+
+interface Flags {
+  port?: number;
+  uiPort?: number;
+  dataDir?: string;
+  submit?: string;
+  exitWhenDone?: boolean;
+}
+
+/** The local runner of the embedded mode. */
+const LOCAL_RUNNER = { name: 'local', pool: 'default', slots: 4 } as const;
+/** Two workers share this process: bound the workflow cache explicitly (see STYLE.md). */
+const MAX_CACHED_WORKFLOWS = 200;
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('up')
+    .description('start a Temporal dev server, the control worker and a local runner, in the foreground')
+    .option('--port <port>', 'Temporal gRPC port (default: 7233)', port)
+    .option('--ui-port <port>', 'Temporal Web UI port (default: 8233)', port)
+    .option('--data-dir <dir>', 'SQLite file, server log and runner data (default: <home>/data)')
+    .option('--submit <file>', 'submit this run file once everything is up, and follow it')
+    .option('--exit-when-done', 'with --submit: stop after the run ends; exit 0 only if it succeeded')
+    .action(async (flags: Flags, cmd: Command) => {
+      const config = commandConfig(ctx, cmd, { port: flags.port, uiPort: flags.uiPort, dataDir: flags.dataDir });
+      const out = commandOutput();
+      if (flags.exitWhenDone && !flags.submit) throw new RunfleetError('InvalidArgument', '--exit-when-done needs --submit FILE');
+      // A bad run file is reported before anything starts.
+      const toSubmit: LoadedRunSpec | null = flags.submit ? await loadRunSpecFile(flags.submit) : null;
+      const namespace = config.temporal.namespace;
+      // Loaded on use: the worker runtime and the server helpers are heavy, and most commands never need them.
+      const { Client } = require('@temporalio/client') as typeof import('@temporalio/client');
+      const { RunfleetClient } = require('../../client/client') as typeof import('../../client/client');
+      const { createControlWorker } = require('../../../workers/control') as typeof import('../../../workers/control');
+      const { DEFAULT_PASS_ENV, createRunner } = require('../../../workers/runner') as typeof import('../../../workers/runner');
+      const { startDevServer } = require('../../server/dev-server') as typeof import('../../server/dev-server');
+      const { ensureTemporalBinary } = require('../../server/temporal-binary') as typeof import('../../server/temporal-binary');
+      const { connectWorker, installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
+      const dataDir = config.dataDir;
+
+      // Our own lines matter here; the SDK's info chatter goes to a log only when it warns.
+      installRuntime(out, 'WARN');
+      const lifecycle = new Lifecycle(out);
+      lifecycle.trapSignals();
+      try {
+        const binary = await ensureTemporalBinary({ projectRoot: ctx.projectRoot, log: (l) => out.log(l), env: { ...ctx.env } });
+        if (lifecycle.stopSignal.aborted) return;
+        const serverLog = join(dataDir, 'temporal.log');
+        out.log(`starting Temporal dev server (data in ${dataDir}, log in ${serverLog})`);
+        const server = await startDevServer({
+          binary,
+          dbFile: join(dataDir, 'temporal.db'),
+          port: config.server.port,
+          uiPort: config.server.uiPort,
+          headless: false,
+          namespace,
+          // The server's own output is in its log file; show only our progress lines.
+          log: (l) => {
+            if (l.startsWith('dev-server:')) out.log(l);
+          },
+          logFile: serverLog,
+        });
+        lifecycle.add('Temporal dev server', () => server.stop());
+
+        const connection = await connectWorker(server.address);
+        lifecycle.add('connection', () => connection.close());
+
+        const worker = await createControlWorker({
+          connection,
+          namespace,
+          taskQueue: config.temporal.controlTaskQueue,
+          maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
+        });
+        const workerRunning = worker.run();
+        lifecycle.add('control worker', async () => {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await workerRunning;
+        });
+
+        const client = new Client({ connection, namespace });
+        const runner = await createRunner({
+          connection,
+          client,
+          namespace,
+          name: LOCAL_RUNNER.name,
+          pool: LOCAL_RUNNER.pool,
+          slots: LOCAL_RUNNER.slots,
+          dataDir: join(dataDir, 'runners', LOCAL_RUNNER.name),
+          passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
+        });
+        const runnerRunning = runner.run();
+        lifecycle.add(`runner ${LOCAL_RUNNER.name}`, async () => {
+          runner.shutdown();
+          await runnerRunning;
+        });
+
+        // A worker or the runner failing ends `up` (with its error), like a stop request would.
+        const crashed = Promise.race([workerRunning, runnerRunning]).then(() => {
+          throw new Error('a worker stopped unexpectedly');
+        });
+        crashed.catch(() => undefined);
+
+        out.line(`Temporal at ${server.address} (export TEMPORAL_ADDRESS=${server.address}), namespace ${namespace}`);
+        out.line(`control worker on ${config.temporal.controlTaskQueue}; runner "${LOCAL_RUNNER.name}" on pool "${LOCAL_RUNNER.pool}" with ${LOCAL_RUNNER.slots} slots`);
+        if (server.uiUrl) out.line(`Web UI: ${webUiWorkflowsUrl(server.uiUrl, namespace)}`);
+
+        if (toSubmit) {
+          const rf = RunfleetClient.fromClient(client, { controlTaskQueue: config.temporal.controlTaskQueue, address: server.address });
+          const submitted = await rf.submitRun(toSubmit.input);
+          out.line(`submitted ${submitted.workflowId}`);
+          if (server.uiUrl) out.line(`watch it: ${webUiRunUrl(server.uiUrl, namespace, submitted.workflowId, submitted.runId)}`);
+          const watching = followRun(rf, out, submitted.workflowId, lifecycle.stopSignal);
+          watching.catch(() => undefined);
+          await Promise.race([watching, crashed, lifecycle.stopped()]);
+          if (!lifecycle.stopSignal.aborted) {
+            const final = await watching;
+            if (flags.exitWhenDone) {
+              ctx.exitCode = runExitCode(final.result);
+              return;
+            }
+          } else if (flags.exitWhenDone) {
+            // Stopped before the run ended: not a success.
+            ctx.exitCode = 1;
+          }
+        }
+        if (!lifecycle.stopSignal.aborted) out.line('running; press Ctrl-C to stop');
+        await Promise.race([lifecycle.stopped(), crashed]);
+      } finally {
+        await lifecycle.releaseAll();
+      }
+    });
+}

@@ -1,0 +1,41 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- heavy modules load on use (require: tsx keeps import() as ESM) */
+/** `runfleet worker`: the control worker (run workflows), in the foreground. */
+import type { Command } from 'commander';
+import { commandConfig, commandOutput, type CliContext } from '../context';
+import { Lifecycle } from '../lifecycle';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('worker')
+    .description('run the control worker (run workflows) in the foreground; start more to scale')
+    .option('--identity <name>', 'worker identity shown in the Web UI (default: pid@host)')
+    .action(async (flags: { identity?: string }, cmd: Command) => {
+      const config = commandConfig(ctx, cmd);
+      const out = commandOutput();
+      // Loaded on use: the worker runtime is heavy, and most commands never need it.
+      const { createControlWorker } = require('../../../workers/control') as typeof import('../../../workers/control');
+      const { connectWorker, describeTemporal, installRuntime } = require('../runtime') as typeof import('../runtime');
+      installRuntime(out, 'INFO');
+      const lifecycle = new Lifecycle(out);
+      lifecycle.trapSignals();
+      try {
+        const connection = await connectWorker(config.temporal.address);
+        lifecycle.add('connection', () => connection.close());
+        const worker = await createControlWorker({
+          connection,
+          namespace: config.temporal.namespace,
+          taskQueue: config.temporal.controlTaskQueue,
+          identity: flags.identity,
+        });
+        const running = worker.run();
+        lifecycle.add('control worker', async () => {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await running;
+        });
+        out.log(`control worker serving ${config.temporal.controlTaskQueue} at ${describeTemporal(config)}`);
+        await Promise.race([lifecycle.stopped(), running]);
+      } finally {
+        await lifecycle.releaseAll();
+      }
+    });
+}

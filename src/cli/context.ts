@@ -1,0 +1,68 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- heavy modules load on use (require: tsx keeps import() as ESM) */
+/**
+ * What every command gets: the environment, the working directory, the global flags turned
+ * into one frozen Config, an Output, and a Runfleet client that is closed when the command ends.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { RunfleetClient } from '../client/client';
+import { loadConfig, type Config, type ConfigFlags } from '../config';
+import { createOutput, type Output } from './output';
+
+/** Flags every command takes (see main.ts). */
+export interface GlobalFlags {
+  config?: string;
+  address?: string;
+  namespace?: string;
+  home?: string;
+}
+
+export interface CliContext {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  /** The Runfleet checkout (where `.tools/bin/temporal` is built). */
+  readonly projectRoot: string;
+  /** Set by a command that ends with a code other than 0 without an error (a failed run). */
+  exitCode: number;
+}
+
+export function createContext(env: Readonly<Record<string, string | undefined>>, cwd: string): CliContext {
+  return { env, cwd, projectRoot: resolve(__dirname, '..', '..'), exitCode: 0 };
+}
+
+/** The configuration for a command: defaults < file < environment < global and command flags. */
+export function commandConfig(ctx: CliContext, cmd: Command, flags: ConfigFlags = {}): Config {
+  const globals = cmd.optsWithGlobals<GlobalFlags>();
+  return loadConfig({
+    cwd: ctx.cwd,
+    env: ctx.env,
+    configFile: globals.config,
+    flags: { address: globals.address, namespace: globals.namespace, home: globals.home, ...flags },
+  });
+}
+
+export function commandOutput(opts: { json?: boolean } = {}): Output {
+  return createOutput({ json: opts.json === true });
+}
+
+/** Connects a client for the command, runs `fn`, and closes the connection. */
+export async function withClient<T>(config: Config, fn: (client: RunfleetClient) => Promise<T>): Promise<T> {
+  // Loaded here: the Temporal client costs half a second, which `schema` and `validate` need not pay.
+  const { RunfleetClient } = require('../client/client') as typeof import('../client/client');
+  const client = await RunfleetClient.connect({
+    address: config.temporal.address,
+    namespace: config.temporal.namespace,
+    controlTaskQueue: config.temporal.controlTaskQueue,
+    connectTimeoutMs: config.temporal.connectTimeoutMs,
+  });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** The exit code of a command that followed a run to its end: 0 only for success. */
+export function runExitCode(result: string): number {
+  return result === 'success' ? 0 : 1;
+}

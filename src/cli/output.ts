@@ -1,0 +1,114 @@
+/**
+ * Everything the CLI shows goes through here: results (text, or JSON with `--json`), progress
+ * lines, live redraws on a terminal, errors, and the log lines of foreground processes. This is
+ * the only module that writes to the terminal.
+ */
+import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
+
+export interface Output {
+  /** `--json`: results are JSON on stdout; people-lines go to stderr so stdout stays parseable. */
+  readonly json: boolean;
+  /** stdout is a terminal and results are text: live redraws are possible. */
+  readonly interactive: boolean;
+  /** A command's result: `value` as JSON with `--json`, else `text()`. */
+  result(value: unknown, text: () => string): void;
+  /** A line for people (progress, hints). */
+  line(text: string): void;
+  /** Raw bytes (task logs) to stdout, as they are. */
+  write(chunk: string): void;
+  /** Replaces the block drawn by the previous `live` call (terminal only). */
+  live(lines: string[]): void;
+  /** Leaves the live block on screen; later lines print below it. */
+  endLive(): void;
+  /** An error for people, on stderr. */
+  error(text: string): void;
+  /** A progress line of a foreground process (server, workers), on stderr with a time. */
+  log(line: string): void;
+  /** A Temporal SDK logger writing to stderr: text on a terminal, JSON lines otherwise. */
+  logger(level: LogLevel): Logger;
+}
+
+export interface OutputStreams {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
+
+export function createOutput(opts: { json?: boolean } = {}, streams: OutputStreams = { stdout: process.stdout, stderr: process.stderr }): Output {
+  const json = opts.json ?? false;
+  const { stdout, stderr } = streams;
+  const interactive = !json && stdout.isTTY === true;
+  let liveHeight = 0;
+
+  const people = json ? stderr : stdout;
+  const println = (stream: NodeJS.WriteStream, text: string) => void stream.write(text.endsWith('\n') ? text : text + '\n');
+
+  return {
+    json,
+    interactive,
+    result(value, text) {
+      if (json) println(stdout, JSON.stringify(value, null, 2));
+      else println(stdout, text());
+    },
+    line(text) {
+      println(people, text);
+    },
+    write(chunk) {
+      stdout.write(chunk);
+    },
+    live(lines) {
+      if (!interactive) {
+        for (const l of lines) println(stdout, l);
+        return;
+      }
+      // Move up over the previous block, clear to the end of the screen, draw again.
+      let text = liveHeight > 0 ? `\x1b[${liveHeight}F\x1b[0J` : '';
+      const width = stdout.columns ?? 120;
+      text += lines.map((l) => (l.length > width ? l.slice(0, width - 1) + '…' : l)).join('\n') + '\n';
+      stdout.write(text);
+      liveHeight = lines.length;
+    },
+    endLive() {
+      liveHeight = 0;
+    },
+    error(text) {
+      println(stderr, text);
+    },
+    log(line) {
+      println(stderr, `${clock()} ${line}`);
+    },
+    logger(level) {
+      const min = LEVELS.indexOf(level);
+      const asJson = stderr.isTTY !== true;
+      const log = (lvl: LogLevel, message: string, meta?: LogMetadata) => {
+        if (LEVELS.indexOf(lvl) < min) return;
+        if (asJson) {
+          println(stderr, JSON.stringify({ time: new Date().toISOString(), level: lvl.toLowerCase(), message, ...meta }, jsonSafe));
+        } else {
+          const extra = meta && Object.keys(meta).length > 0 ? ' ' + JSON.stringify(meta, jsonSafe) : '';
+          println(stderr, `${clock()} ${lvl.padEnd(5)} ${message}${extra}`);
+        }
+      };
+      return {
+        log,
+        trace: (m, meta) => log('TRACE', m, meta),
+        debug: (m, meta) => log('DEBUG', m, meta),
+        info: (m, meta) => log('INFO', m, meta),
+        warn: (m, meta) => log('WARN', m, meta),
+        error: (m, meta) => log('ERROR', m, meta),
+      };
+    },
+  };
+}
+
+function clock(): string {
+  return new Date().toTimeString().slice(0, 8);
+}
+
+/** SDK log metadata may hold bigints and errors. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+}

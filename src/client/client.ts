@@ -1,0 +1,449 @@
+/**
+ * The Runfleet client: what the CLI and user scripts call to submit, inspect and manage runs.
+ * A thin, typed layer over the Temporal client: every input is validated before anything
+ * starts, and every Temporal error comes back as a RunfleetError with a code.
+ *
+ * ```ts
+ * const rf = await RunfleetClient.connect({ address: 'localhost:7233', namespace: 'default', controlTaskQueue: 'runfleet-control' });
+ * const { workflowId } = await rf.submitRun({ name: 'ci', tasks: [{ name: 'test', steps: ['npm test'] }] });
+ * const state = await rf.waitRun(workflowId);
+ * await rf.close();
+ * ```
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  CancelledFailure,
+  Client,
+  Connection,
+  TerminatedFailure,
+  TimeoutFailure,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type WorkflowExecutionDescription,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { LogChunk } from '../../activities/types';
+import { approveTaskUpdate, stateQuery } from '../../workflows/messages';
+import type { runWorkflow } from '../../workflows/run';
+import { RunfleetError } from '../errors';
+import { WORKFLOW_TYPES, groupPrefixes, runWorkflowId } from '../ids';
+import type { RunSpecInput } from '../spec/schema';
+import { checkRunSpec, formatProblems, validateRunOptions } from '../spec/validate';
+import { FINAL_TASK_STATUSES, RUN_PHASES, RUN_RESULTS, type RunPhase, type RunResult, type RunState, type TaskStatus } from '../types';
+import { isUnavailable, toRunfleetError, unreachable } from './errors';
+import { checkRunId, newRunId, resolveRunWorkflowId } from './ids';
+
+export interface RunfleetClientOptions {
+  /** Temporal frontend, `host:port`. */
+  address: string;
+  namespace: string;
+  /** Task queue of the control worker (run workflows, log reads). */
+  controlTaskQueue: string;
+  /** Shown in the Web UI as who started or cancelled a workflow. Default: the SDK's `pid@host`. */
+  identity?: string;
+  /**
+   * How long `connect` waits for the server. Default 5 s: long enough for a remote server,
+   * short enough that a mistyped address is reported before the user gives up.
+   */
+  connectTimeoutMs?: number;
+}
+
+export interface FromClientOptions {
+  controlTaskQueue: string;
+  /** Named in ServerUnreachable messages. Default `(unknown address)`. */
+  address?: string;
+}
+
+export interface SubmitOptions {
+  /** Last segment of the workflow id. Default: a new short, time-sortable id. */
+  id?: string;
+  /** Scheduling options of the run (see RunOptionsSchema); validated before the start. */
+  options?: unknown;
+}
+
+export interface SubmittedRun {
+  /** `run/<group>/<id>`: what every other call takes. */
+  workflowId: string;
+  /** Temporal's run id of the workflow execution. */
+  runId: string;
+  /** The short id (last segment of the workflow id). */
+  id: string;
+  group: string;
+  name: string;
+}
+
+export interface ListRunsFilter {
+  /** A group path; runs of this group and every group below it. Default: all. */
+  group?: string;
+  phase?: RunPhase;
+  result?: RunResult;
+  /** At most this many runs, newest first. Default 50. */
+  limit?: number;
+}
+
+export interface RunSummary {
+  /** The workflow id. */
+  id: string;
+  name: string;
+  group: string;
+  phase: string;
+  result: string;
+  /** Temporal's execution status (`RUNNING`, `COMPLETED`, `CANCELLED`, `TERMINATED`, ...). */
+  status: string;
+  startTime: string;
+  closeTime: string | null;
+}
+
+/** A piece of a task's log and where the task is. */
+export interface TaskLogChunk extends LogChunk {
+  taskStatus: TaskStatus;
+  runner: string | null;
+}
+
+export interface WatchOptions {
+  /** Poll interval. Default 500 ms: live enough for people, two cheap queries a second. */
+  intervalMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The argument of `fetchTaskLogWorkflow`. */
+interface FetchTaskLogInput {
+  runId: string;
+  task: string;
+  runner: string;
+  offset: number;
+  limit: number;
+}
+
+const SA = {
+  group: defineSearchAttributeKey('RunfleetGroup', SearchAttributeType.KEYWORD),
+  groupPath: defineSearchAttributeKey('RunfleetGroupPath', SearchAttributeType.KEYWORD_LIST),
+  runName: defineSearchAttributeKey('RunfleetRunName', SearchAttributeType.KEYWORD),
+  phase: defineSearchAttributeKey('RunfleetPhase', SearchAttributeType.KEYWORD),
+  result: defineSearchAttributeKey('RunfleetResult', SearchAttributeType.KEYWORD),
+} as const;
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** A query of a closed run replays its history on a worker: seconds, unless no worker is up. */
+const QUERY_DEADLINE_MS = 10_000;
+/** Log reads are interactive; nobody waits a minute for a screenful of log. */
+const LOG_READ_TIMEOUT_MS = 60_000;
+/** Bytes per log read: well under Temporal's 2 MiB payload limit, a few screens of text. */
+export const DEFAULT_LOG_LIMIT = 64 * 1024;
+const DEFAULT_LIST_LIMIT = 50;
+/** Visibility pages hold at most 1,000 executions. */
+const MAX_LIST_LIMIT = 1000;
+const GROUP_RE = /^(\/[A-Za-z0-9_.-]+)+$/;
+
+export class RunfleetClient {
+  readonly client: Client;
+  readonly address: string;
+  readonly namespace: string;
+  readonly controlTaskQueue: string;
+  private readonly ownedConnection: Connection | null;
+
+  private constructor(client: Client, address: string, controlTaskQueue: string, ownedConnection: Connection | null) {
+    this.client = client;
+    this.address = address;
+    this.namespace = client.options.namespace;
+    this.controlTaskQueue = controlTaskQueue;
+    this.ownedConnection = ownedConnection;
+  }
+
+  /** Connects to Temporal; fails with `ServerUnreachable` when the server does not answer. */
+  static async connect(opts: RunfleetClientOptions): Promise<RunfleetClient> {
+    const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    let connection: Connection;
+    try {
+      connection = await Connection.connect({ address: opts.address, connectTimeout: connectTimeoutMs });
+    } catch (err) {
+      // Connecting only waits for the channel: any failure here means the server is not there.
+      const why = err instanceof Error ? err.message : String(err);
+      throw unreachable(opts.address, new Error(`no answer within ${connectTimeoutMs / 1000}s (${why})`));
+    }
+    const client = new Client({ connection, namespace: opts.namespace, identity: opts.identity });
+    return new RunfleetClient(client, opts.address, opts.controlTaskQueue, connection);
+  }
+
+  /** Wraps an existing Temporal client (its connection stays the caller's to close). */
+  static fromClient(client: Client, opts: FromClientOptions): RunfleetClient {
+    return new RunfleetClient(client, opts.address ?? '(unknown address)', opts.controlTaskQueue, null);
+  }
+
+  /** Closes the connection if `connect` opened it. */
+  async close(): Promise<void> {
+    await this.ownedConnection?.close();
+  }
+
+  /**
+   * Validates a run spec (or `{ spec, options }`) and starts its workflow. Nothing starts when
+   * the spec is invalid (`InvalidRunSpec`) or the id is taken (`AlreadyExists`).
+   */
+  async submitRun(specOrInput: RunSpecInput | { spec: unknown; options?: unknown } | unknown, opts: SubmitOptions = {}): Promise<SubmittedRun> {
+    const input = isRunInput(specOrInput) ? specOrInput : { spec: specOrInput, options: undefined };
+    const checked = checkRunSpec(input.spec);
+    if (!checked.ok) {
+      throw new RunfleetError('InvalidRunSpec', formatProblems('invalid run spec', checked.problems), { problems: checked.problems });
+    }
+    const options = opts.options ?? input.options;
+    validateRunOptions(options);
+    const spec = checked.spec;
+    const id = opts.id === undefined ? newRunId() : checkRunId(opts.id);
+    const workflowId = runWorkflowId(spec.group, id);
+
+    return this.call(workflowId, async () => {
+      const handle = await this.client.workflow.start<typeof runWorkflow>(WORKFLOW_TYPES.run, {
+        taskQueue: this.controlTaskQueue,
+        workflowId,
+        // Send what the user wrote, not the parsed spec: the workflow parses it again, and
+        // parsed durations are milliseconds where the file's numbers are seconds.
+        args: [options === undefined ? { spec: input.spec } : { spec: input.spec, options }],
+        // A run id names one run forever: never start a second one with it, running or closed.
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        // Set at start (the workflow sets them too) so the run is listable at once.
+        typedSearchAttributes: [
+          { key: SA.group, value: spec.group },
+          { key: SA.groupPath, value: groupPrefixes(spec.group) },
+          { key: SA.runName, value: spec.name },
+          { key: SA.phase, value: 'queued' },
+          { key: SA.result, value: 'unknown' },
+        ],
+        memo: { name: spec.name },
+      });
+      return { workflowId, runId: handle.firstExecutionRunId, id, group: spec.group, name: spec.name };
+    });
+  }
+
+  /**
+   * The whole state of a run: a completed run's result, otherwise the `state` query (which a
+   * worker answers by replaying the run). `NotFound` when there is no such run.
+   */
+  async getRun(ref: string): Promise<RunState> {
+    const workflowId = resolveRunWorkflowId(ref);
+    return this.call(workflowId, async () => {
+      const handle = this.runHandle(workflowId);
+      const description = await handle.describe();
+      // The result is the final state, read from history: no worker needed, nothing to replay.
+      if (description.status.name === 'COMPLETED') return await handle.result();
+      try {
+        return await this.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(stateQuery));
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError || isUnavailable(err)) throw err;
+        throw noWorker(workflowId, description, err, this.controlTaskQueue);
+      }
+    });
+  }
+
+  /** Waits for a run to end and returns its final state (a cancelled run's too). */
+  async waitRun(ref: string): Promise<RunState> {
+    const workflowId = resolveRunWorkflowId(ref);
+    return this.call(workflowId, async () => {
+      try {
+        return await this.runHandle(workflowId).result();
+      } catch (err) {
+        // Cancelled or terminated: the workflow returned nothing, its query still has the state.
+        if (err instanceof WorkflowFailedError && (err.cause instanceof CancelledFailure || err.cause instanceof TerminatedFailure)) {
+          return await this.getRun(workflowId);
+        }
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Polls a run's state every `intervalMs` and calls `onState` with each, until the run ends;
+   * returns the final state.
+   */
+  async watchRun(ref: string, onState: (state: RunState) => void, opts: WatchOptions = {}): Promise<RunState> {
+    const workflowId = resolveRunWorkflowId(ref);
+    const interval = opts.intervalMs ?? 500;
+    // A terminated run never reaches a final phase: the closed workflow ends the watch too.
+    let closed = false;
+    const closing = new AbortController();
+    const onAbort = () => closing.abort();
+    opts.signal?.addEventListener('abort', onAbort);
+    const closedWatch = this.client
+      .withAbortSignal(closing.signal, () => this.runHandle(workflowId).result())
+      .then(
+        () => void (closed = true),
+        (err: unknown) => void (closed = closed || err instanceof WorkflowFailedError),
+      );
+    try {
+      for (;;) {
+        const state = await this.getRun(workflowId);
+        onState(state);
+        if (state.phase === 'finished' || state.phase === 'cancelled') return state;
+        if (closed) return state;
+        if (opts.signal?.aborted) throw new RunfleetError('InvalidState', 'watch aborted');
+        await delay(interval, opts.signal);
+      }
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      closing.abort();
+      await closedWatch;
+    }
+  }
+
+  /** Lists runs from Temporal visibility, newest first. */
+  async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
+    const clauses = [`WorkflowType = ${quote(WORKFLOW_TYPES.run)}`];
+    const group = filter.group === undefined ? undefined : normalizeGroup(filter.group);
+    if (group !== undefined && group !== '/') clauses.push(`RunfleetGroupPath = ${quote(group)}`);
+    if (filter.phase !== undefined) {
+      if (!RUN_PHASES.includes(filter.phase)) throw new RunfleetError('InvalidArgument', `phase "${filter.phase}" is not one of ${RUN_PHASES.join(', ')}`);
+      clauses.push(`RunfleetPhase = ${quote(filter.phase)}`);
+    }
+    if (filter.result !== undefined) {
+      if (!RUN_RESULTS.includes(filter.result)) throw new RunfleetError('InvalidArgument', `result "${filter.result}" is not one of ${RUN_RESULTS.join(', ')}`);
+      clauses.push(`RunfleetResult = ${quote(filter.result)}`);
+    }
+    const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new RunfleetError('InvalidArgument', `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
+    }
+    return this.call(undefined, async () => {
+      const out: RunSummary[] = [];
+      for await (const info of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: limit })) {
+        const memoName = typeof info.memo?.name === 'string' ? info.memo.name : undefined;
+        out.push({
+          id: info.workflowId,
+          name: memoName ?? info.typedSearchAttributes.get(SA.runName) ?? '',
+          group: info.typedSearchAttributes.get(SA.group) ?? '',
+          phase: info.typedSearchAttributes.get(SA.phase) ?? 'queued',
+          result: info.typedSearchAttributes.get(SA.result) ?? 'unknown',
+          status: info.status.name,
+          startTime: info.startTime.toISOString(),
+          closeTime: info.closeTime ? info.closeTime.toISOString() : null,
+        });
+        if (out.length >= limit) break;
+      }
+      return out;
+    });
+  }
+
+  /** Cancels (stops) a run: started tasks are killed, the others never start. */
+  async cancelRun(ref: string): Promise<void> {
+    const workflowId = resolveRunWorkflowId(ref);
+    await this.call(workflowId, async () => {
+      const handle = this.runHandle(workflowId);
+      const description = await handle.describe();
+      if (description.status.name !== 'RUNNING') {
+        throw new RunfleetError('InvalidState', `run ${workflowId} has already ended (${description.status.name.toLowerCase()})`);
+      }
+      await handle.cancel();
+    });
+  }
+
+  /** Approves a task that waits with `needs_approval`; returns the run's state after it. */
+  async approveTask(ref: string, task: string, by: string): Promise<RunState> {
+    const workflowId = resolveRunWorkflowId(ref);
+    if (task.length === 0) throw new RunfleetError('InvalidArgument', 'name the task to approve');
+    if (by.trim().length === 0) throw new RunfleetError('InvalidArgument', 'an approval names who approves (--by NAME)');
+    return this.call(workflowId, async () => {
+      const handle = this.runHandle(workflowId);
+      try {
+        return await handle.executeUpdate(approveTaskUpdate, { args: [{ task, by }] });
+      } catch (err) {
+        // The server answers NOT_FOUND for an update to a closed workflow as well.
+        if (err instanceof WorkflowNotFoundError) {
+          const description = await handle.describe();
+          throw new RunfleetError('InvalidState', `run ${workflowId} has already ended (${description.status.name.toLowerCase()})`);
+        }
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Reads a task's log from the runner that ran it (through `fetchTaskLogWorkflow` on the
+   * control queue). `NotFound` when the task does not exist or its runner is offline.
+   */
+  async readTaskLog(ref: string, task: string, offset = 0, limit = DEFAULT_LOG_LIMIT): Promise<TaskLogChunk> {
+    const workflowId = resolveRunWorkflowId(ref);
+    if (!Number.isInteger(offset) || offset < 0) throw new RunfleetError('InvalidArgument', 'a log offset is a whole number of bytes, 0 or more');
+    const state = await this.getRun(workflowId);
+    const t = state.tasks[task];
+    if (!t) {
+      const known = Object.keys(state.tasks);
+      throw new RunfleetError('NotFound', `no task "${task}" in run ${workflowId} (tasks: ${known.join(', ')})`);
+    }
+    if (t.runner === null) {
+      // Not reserved yet: no runner has a log.
+      return { data: '', nextOffset: offset, exists: false, complete: FINAL_TASK_STATUSES.includes(t.status), taskStatus: t.status, runner: null };
+    }
+    const runner = t.runner;
+    return this.call(workflowId, async () => {
+      try {
+        const input: FetchTaskLogInput = { runId: workflowId, task, runner, offset, limit };
+        const chunk = await this.client.workflow.execute<(input: FetchTaskLogInput) => Promise<LogChunk>>(WORKFLOW_TYPES.fetchTaskLog, {
+          taskQueue: this.controlTaskQueue,
+          workflowId: `log/${workflowId}/${task}/${randomBytes(4).toString('hex')}`,
+          args: [input],
+          workflowExecutionTimeout: LOG_READ_TIMEOUT_MS,
+        });
+        return { ...chunk, taskStatus: t.status, runner };
+      } catch (err) {
+        if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
+          throw new RunfleetError(
+            'ComponentUnavailable',
+            `no control worker answered the log request within ${LOG_READ_TIMEOUT_MS / 1000}s on task queue ${this.controlTaskQueue}: is \`runfleet worker\` running?`,
+          );
+        }
+        throw err;
+      }
+    });
+  }
+
+  private runHandle(workflowId: string): WorkflowHandle<typeof runWorkflow> {
+    return this.client.workflow.getHandle<typeof runWorkflow>(workflowId);
+  }
+
+  /** Runs a Temporal call and maps its errors into the Runfleet taxonomy. */
+  private async call<T>(workflowId: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toRunfleetError(err, { address: this.address, namespace: this.namespace, workflowId });
+    }
+  }
+}
+
+function isRunInput(value: unknown): value is { spec: unknown; options?: unknown } {
+  return value !== null && typeof value === 'object' && 'spec' in value && !('tasks' in value);
+}
+
+function normalizeGroup(group: string): string {
+  const g = '/' + group.trim().replace(/^\/+/, '').replace(/\/+$/, '');
+  if (g !== '/' && !GROUP_RE.test(g)) {
+    throw new RunfleetError('InvalidArgument', `group "${group}" must be a path like /project/42/main`);
+  }
+  return g;
+}
+
+/** A visibility query string literal. */
+function quote(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function noWorker(workflowId: string, description: WorkflowExecutionDescription, cause: unknown, taskQueue: string): RunfleetError {
+  const status = description.status.name.toLowerCase();
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new RunfleetError(
+    'ComponentUnavailable',
+    `run ${workflowId} (${status}) did not answer its state query; is a control worker (\`runfleet worker\`) serving ${taskQueue}? ${why}`,
+  );
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
