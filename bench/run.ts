@@ -1,0 +1,550 @@
+/**
+ * Dispatch benchmark: Runfleet's scheduler against a bare Temporal baseline, on one headless
+ * in-memory dev server started by this process.
+ *
+ *   npm run bench                       # N in {100, 1000}, K in {1, 4}, S = 25
+ *   npx tsx bench/run.ts --n 100 --k 1  # one quick combination
+ *
+ * Options: --n 100,1000  --k 1,4  --slots 25  --warmup 20 (0: none)  --timeout 600 (s per run)
+ *
+ * For each (N, K, S):
+ *  - Runfleet: one control worker and K runners (S slots each, each on its own connection) run
+ *    one `runWorkflow` of N independent tasks `steps: ['true']` (a real `/bin/sh -c true` each).
+ *  - Baseline: one workflow worker and K bare activity workers (maxConcurrentActivityTaskExecutions
+ *    = S, each on its own connection) run one workflow of N pure no-op activities (Promise.all).
+ * Throughput is N / wall time from start to result. Dispatch latency is from "ready" (the
+ * workflow's own start time, on the workflow clock, on both sides) to the task's / activity's
+ * start on the worker. Results: a table on stdout and `.bench/dispatch-<timestamp>.json`.
+ * A measurement, not a test: exits 0 whatever the ratio, non-zero only on errors.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { runWorkflowId } from '../src/ids';
+import { ensureTemporalBinary } from '../src/server/temporal-binary';
+import { startDevServer, type DevServer } from '../src/server/dev-server';
+import type { RunState } from '../src/types';
+import { createControlWorker } from '../workers/control';
+import { createRunner, type Runner } from '../workers/runner';
+import { baselineActivities } from './baseline-activities';
+import type { BaselineInput, BaselineResult } from './baseline-workflows';
+import { historyStats, type HistoryStats } from './history';
+import { RssSampler, formatTable, mean, mib, percentile } from './stats';
+
+const PROJECT_ROOT = resolve(__dirname, '..');
+const NAMESPACE = 'default';
+const TARGET_RATIO = 0.8;
+/** Workers poll right after `run()`; give both sides the same moment to get their polls in. */
+const SETTLE_MS = 500;
+
+interface Args {
+  ns: number[];
+  ks: number[];
+  slots: number;
+  warmup: number;
+  timeoutMs: number;
+}
+
+interface SideResult {
+  side: 'runfleet' | 'baseline';
+  n: number;
+  k: number;
+  s: number;
+  wallMs: number;
+  tasksPerSec: number;
+  /** Ready (workflow start, workflow clock) to task start on the worker. */
+  dispatchMs: { p50: number; p95: number; max: number; mean: number };
+  /** Client `start()` call to task start (includes the first workflow task). */
+  fromClientStartMs: { p50: number; p95: number };
+  /** Runfleet only: task process time as the runner saw it (spawn of `sh -c true` and bookkeeping). */
+  execMs?: { p50: number; p95: number };
+  events: number;
+  eventsPerTask: number;
+  eventTypesPerTask: Record<string, number>;
+  workflowTasks: HistoryStats['workflowTasks'];
+  activities: HistoryStats['activities'];
+  peakRssMiB: number;
+}
+
+interface Ctx {
+  address: string;
+  client: Client;
+  runfleetBundle: { code: string };
+  baselineBundle: { code: string };
+  rss: RssSampler;
+  timeoutMs: number;
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string) => console.error(message),
+};
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { ns: [100, 1000], ks: [1, 4], slots: 25, warmup: 20, timeoutMs: 600_000 };
+  const list = (flag: string, v: string | undefined): number[] => {
+    const out = (v ?? '').split(',').map((x) => Number(x.trim()));
+    if (out.length === 0 || out.some((x) => !Number.isInteger(x) || x < 1)) {
+      throw new Error(`${flag} takes a comma-separated list of positive integers, got ${JSON.stringify(v)}`);
+    }
+    return out;
+  };
+  const int = (flag: string, v: string | undefined, min: number): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < min) throw new Error(`${flag} takes an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return x;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = (argv[i] as string).split('=', 2) as [string, string | undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    switch (flag) {
+      case '--n':
+        args.ns = list(flag, value());
+        break;
+      case '--k':
+        args.ks = list(flag, value());
+        break;
+      case '--slots':
+        args.slots = int(flag, value(), 1);
+        break;
+      case '--warmup':
+        args.warmup = int(flag, value(), 0);
+        break;
+      case '--timeout':
+        args.timeoutMs = int(flag, value(), 1) * 1000;
+        break;
+      case '-h':
+      case '--help':
+        console.log('usage: tsx bench/run.ts [--n 100,1000] [--k 1,4] [--slots 25] [--warmup 20] [--timeout 600]');
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${argv[i]}`);
+    }
+  }
+  if (args.ns.some((n) => n > 1000)) throw new Error('--n: a Runfleet run has at most 1000 tasks (LIMITS.maxTasks)');
+  return args;
+}
+
+const unique = (prefix: string): string => `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+/**
+ * The handle's result, or an error when a worker stops on its own or the run takes too long
+ * (the workflow is terminated then, so it does not linger on the server).
+ */
+async function awaitResult<T>(handle: WorkflowHandle, workersDone: Promise<void>[], timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no result within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  const workerStopped = workersDone.map((d) =>
+    d.then(
+      () => Promise.reject(new Error('a worker stopped before the workflow finished')),
+      (err: unknown) => Promise.reject(err),
+    ),
+  );
+  try {
+    return (await Promise.race([handle.result(), timeout, ...workerStopped])) as T;
+  } catch (err) {
+    await handle.terminate('benchmark error').catch(() => undefined);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Everything started for one side of one combination; stopped in reverse order. */
+class Fleet {
+  private readonly stops: (() => Promise<void>)[] = [];
+  readonly done: Promise<void>[] = [];
+
+  constructor(private readonly address: string) {}
+
+  async connection(): Promise<NativeConnection> {
+    const c = await NativeConnection.connect({ address: this.address });
+    this.stops.push(() => c.close());
+    return c;
+  }
+
+  addWorker(worker: Worker): void {
+    const done = worker.run();
+    this.done.push(done);
+    this.stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done.catch(() => undefined);
+    });
+  }
+
+  addRunner(runner: Runner): void {
+    const done = runner.run();
+    this.done.push(done);
+    this.stops.push(async () => {
+      runner.shutdown();
+      await done.catch(() => undefined);
+    });
+  }
+
+  onStop(fn: () => Promise<void> | void): void {
+    this.stops.push(async () => fn());
+  }
+
+  async stop(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const s of this.stops.reverse()) {
+      try {
+        await s();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    this.stops.length = 0;
+    if (errors.length > 0) throw errors[0];
+  }
+}
+
+async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<SideResult> {
+  const id = unique('rf');
+  const controlQueue = `bench-control-${id}`;
+  const pool = `bench-${id}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'runfleet-bench-'));
+  const fleet = new Fleet(ctx.address);
+  fleet.onStop(() => rmSync(dataDir, { recursive: true, force: true }));
+  try {
+    const control = await createControlWorker({
+      connection: await fleet.connection(),
+      namespace: NAMESPACE,
+      taskQueue: controlQueue,
+      workflowBundle: ctx.runfleetBundle,
+      maxCachedWorkflows: 10,
+    });
+    fleet.addWorker(control);
+    for (let i = 0; i < k; i++) {
+      const name = `${id}-r${i}`;
+      // One connection per runner: a connection carries one worker per task queue.
+      const runner = await createRunner({
+        connection: await fleet.connection(),
+        client: ctx.client,
+        namespace: NAMESPACE,
+        name,
+        pool,
+        slots: s,
+        dataDir: join(dataDir, name),
+        passEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        shutdownGraceMs: 1_000,
+      });
+      fleet.addRunner(runner);
+    }
+    await sleep(SETTLE_MS);
+
+    const spec = {
+      name: `bench-${n}x${k}x${s}`,
+      group: '/bench',
+      tasks: Array.from({ length: n }, (_, i) => ({ name: `t${i}`, steps: ['true'], pool })),
+    };
+    ctx.rss.resetWindow();
+    const t0 = Date.now();
+    const handle = await ctx.client.workflow.start('runWorkflow', {
+      taskQueue: controlQueue,
+      workflowId: runWorkflowId('/bench', id),
+      args: [{ spec }],
+    });
+    const state = await awaitResult<RunState>(handle, fleet.done, ctx.timeoutMs);
+    const wallMs = Date.now() - t0;
+    const peakRssMiB = mib(ctx.rss.windowPeakBytes);
+
+    const tasks = Object.values(state.tasks);
+    const bad = Object.entries(state.tasks).filter(([, t]) => t.status !== 'success');
+    if (state.result !== 'success' || bad.length > 0 || tasks.length !== n) {
+      throw new Error(
+        `runfleet run ended ${state.result} with ${bad.length} of ${tasks.length} tasks not successful` +
+          (bad[0] ? `; e.g. ${bad[0][0]}: ${bad[0][1].status} ${bad[0][1].reason ?? ''}` : ''),
+      );
+    }
+    const ready = Date.parse(state.startedAt as string);
+    const starts = tasks.map((t) => Date.parse(t.startedAt as string));
+    const dispatch = starts.map((x) => x - ready);
+    const exec = tasks.map((t) => Date.parse(t.finishedAt as string) - Date.parse(t.startedAt as string));
+    const fromClient = starts.map((x) => x - t0);
+    const hist = await historyStats(handle, n);
+    return {
+      side: 'runfleet',
+      n,
+      k,
+      s,
+      wallMs,
+      tasksPerSec: round1((n * 1000) / wallMs),
+      dispatchMs: { p50: percentile(dispatch, 50), p95: percentile(dispatch, 95), max: Math.max(...dispatch), mean: round1(mean(dispatch)) },
+      fromClientStartMs: { p50: percentile(fromClient, 50), p95: percentile(fromClient, 95) },
+      execMs: { p50: percentile(exec, 50), p95: percentile(exec, 95) },
+      events: hist.events,
+      eventsPerTask: round1(hist.events / n),
+      eventTypesPerTask: hist.eventTypesPerTask,
+      workflowTasks: hist.workflowTasks,
+      activities: hist.activities,
+      peakRssMiB,
+    };
+  } finally {
+    await fleet.stop();
+  }
+}
+
+async function runBaseline(ctx: Ctx, n: number, k: number, s: number): Promise<SideResult> {
+  const id = unique('bl');
+  const workflowQueue = `bench-baseline-wf-${id}`;
+  const activityQueue = `bench-baseline-act-${id}`;
+  const fleet = new Fleet(ctx.address);
+  try {
+    fleet.addWorker(
+      await Worker.create({
+        connection: await fleet.connection(),
+        namespace: NAMESPACE,
+        taskQueue: workflowQueue,
+        workflowBundle: ctx.baselineBundle,
+        maxCachedWorkflows: 10,
+      }),
+    );
+    for (let i = 0; i < k; i++) {
+      fleet.addWorker(
+        await Worker.create({
+          connection: await fleet.connection(),
+          namespace: NAMESPACE,
+          taskQueue: activityQueue,
+          identity: `${id}-w${i}`,
+          activities: baselineActivities,
+          maxConcurrentActivityTaskExecutions: s,
+          shutdownGraceTime: 1_000,
+        }),
+      );
+    }
+    await sleep(SETTLE_MS);
+
+    const input: BaselineInput = { n, activityTaskQueue: activityQueue };
+    ctx.rss.resetWindow();
+    const t0 = Date.now();
+    const handle = await ctx.client.workflow.start('baselineWorkflow', {
+      taskQueue: workflowQueue,
+      workflowId: `bench-baseline/${id}`,
+      args: [input],
+    });
+    const result = await awaitResult<BaselineResult>(handle, fleet.done, ctx.timeoutMs);
+    const wallMs = Date.now() - t0;
+    const peakRssMiB = mib(ctx.rss.windowPeakBytes);
+    if (result.activityStartsMs.length !== n) throw new Error(`baseline ran ${result.activityStartsMs.length} of ${n} activities`);
+    const dispatch = result.activityStartsMs.map((x) => x - result.startedAtMs);
+    const fromClient = result.activityStartsMs.map((x) => x - t0);
+    const hist = await historyStats(handle, n);
+    return {
+      side: 'baseline',
+      n,
+      k,
+      s,
+      wallMs,
+      tasksPerSec: round1((n * 1000) / wallMs),
+      dispatchMs: { p50: percentile(dispatch, 50), p95: percentile(dispatch, 95), max: Math.max(...dispatch), mean: round1(mean(dispatch)) },
+      fromClientStartMs: { p50: percentile(fromClient, 50), p95: percentile(fromClient, 95) },
+      events: hist.events,
+      eventsPerTask: round1(hist.events / n),
+      eventTypesPerTask: hist.eventTypesPerTask,
+      workflowTasks: hist.workflowTasks,
+      activities: hist.activities,
+      peakRssMiB,
+    };
+  } finally {
+    await fleet.stop();
+  }
+}
+
+/** Mean time of a sequential `/bin/sh -c true` spawn: the floor of Runfleet's per-task process cost. */
+async function shellSpawnCostMs(count = 30): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    await new Promise<void>((res, rej) => {
+      const child = spawn('/bin/sh', ['-c', 'true'], { stdio: 'ignore' });
+      child.once('error', rej);
+      child.once('exit', () => res());
+    });
+  }
+  return round1((performance.now() - t0) / count);
+}
+
+function describe(r: SideResult): string {
+  const w = r.workflowTasks;
+  const acts = Object.entries(r.activities)
+    .map(([type, a]) => {
+      const timeouts = Object.entries(a.timedOut).map(([k, c]) => `${c} ${k} timeouts`);
+      return `${type} sched->start p50/p95 ${a.scheduleToStartMs.p50}/${a.scheduleToStartMs.p95} ms${timeouts.length ? ` (${timeouts.join(', ')})` : ''}`;
+    })
+    .join('; ');
+  return (
+    `${r.side.padEnd(8)} N=${r.n} K=${r.k} S=${r.s}: ${r.wallMs} ms, ${r.tasksPerSec} tasks/s, ` +
+    `dispatch p50/p95 ${r.dispatchMs.p50}/${r.dispatchMs.p95} ms, ${r.eventsPerTask} events/task` +
+    (r.execMs ? `, task exec p50/p95 ${r.execMs.p50}/${r.execMs.p95} ms` : '') +
+    `\n      workflow tasks: ${w.processingMs.count} completed, ${w.failed} failed, ${w.timedOut} timed out; ` +
+    `processing p50/p95 ${w.processingMs.p50}/${w.processingMs.p95} ms (busy ${Math.round((w.processingMs.total / r.wallMs) * 100)}% of wall), ` +
+    `queue wait p50/p95 ${w.queueWaitMs.p50}/${w.queueWaitMs.p95} ms` +
+    (Object.keys(w.failureCauses).length ? `\n      workflow task failures: ${JSON.stringify(w.failureCauses)}` : '') +
+    `\n      ${acts}`
+  );
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  // WARN and above, minus the SDK's "No workflows/activities registered, not polling" notice that
+  // every activity-only or workflow-only worker here prints at start.
+  const defaultLog = new DefaultLogger('WARN');
+  Runtime.install({
+    logger: new DefaultLogger('WARN', (entry) => {
+      if (/^No (workflows|activities) registered, not polling/.test(entry.message)) return;
+      defaultLog.log(entry.level, entry.message, entry.meta);
+    }),
+  });
+  const rss = new RssSampler();
+  rss.start();
+
+  const binary = await ensureTemporalBinary({ projectRoot: PROJECT_ROOT, log: (l) => console.error(l) });
+  let server: DevServer | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    console.error(`bench: ${sig}, stopping the dev server`);
+    void (server?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  server = await startDevServer({
+    binary,
+    headless: true,
+    namespace: NAMESPACE,
+    log: (l) => {
+      if (l.startsWith('dev-server:')) console.error(l);
+    },
+  });
+  let clientConnection: Connection | undefined;
+  try {
+    clientConnection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection: clientConnection, namespace: NAMESPACE });
+
+    console.error('bench: bundling workflows');
+    const runfleetBundle = await bundleWorkflowCode({
+      workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
+      logger: quietBundlerLogger,
+    });
+    const baselineBundle = await bundleWorkflowCode({
+      workflowsPath: join(__dirname, 'baseline-workflows.ts'),
+      logger: quietBundlerLogger,
+    });
+    const ctx: Ctx = { address: server.address, client, runfleetBundle, baselineBundle, rss, timeoutMs: args.timeoutMs };
+
+    const spawnMs = await shellSpawnCostMs();
+    console.error(`bench: a sequential /bin/sh -c true spawn costs ~${spawnMs} ms here`);
+
+    const k0 = args.ks[0] as number;
+    if (args.warmup > 0) {
+      console.error(`bench: warm-up (N=${args.warmup}, K=${k0}, S=${args.slots}), not recorded`);
+      console.error('  ' + describe(await runBaseline(ctx, args.warmup, k0, args.slots)));
+      console.error('  ' + describe(await runRunfleet(ctx, args.warmup, k0, args.slots)));
+    }
+
+    const pairs: { runfleet: SideResult; baseline: SideResult; order: string }[] = [];
+    let combo = 0;
+    for (const n of args.ns) {
+      for (const k of args.ks) {
+        // Alternate which side goes first, so neither always runs on a "cleaner" server.
+        const baselineFirst = combo++ % 2 === 0;
+        let runfleet: SideResult;
+        let baseline: SideResult;
+        if (baselineFirst) {
+          baseline = await runBaseline(ctx, n, k, args.slots);
+          console.error('  ' + describe(baseline));
+          runfleet = await runRunfleet(ctx, n, k, args.slots);
+          console.error('  ' + describe(runfleet));
+        } else {
+          runfleet = await runRunfleet(ctx, n, k, args.slots);
+          console.error('  ' + describe(runfleet));
+          baseline = await runBaseline(ctx, n, k, args.slots);
+          console.error('  ' + describe(baseline));
+        }
+        pairs.push({ runfleet, baseline, order: baselineFirst ? 'baseline,runfleet' : 'runfleet,baseline' });
+      }
+    }
+    rss.stop();
+
+    const rows = pairs.map(({ runfleet: r, baseline: b }) => {
+      const ratio = r.tasksPerSec / b.tasksPerSec;
+      return [
+        String(r.n),
+        String(r.k),
+        String(r.s),
+        r.tasksPerSec.toFixed(1),
+        b.tasksPerSec.toFixed(1),
+        `${ratio.toFixed(2)}${ratio >= TARGET_RATIO ? '' : ' *'}`,
+        `${r.dispatchMs.p50}/${r.dispatchMs.p95}`,
+        `${b.dispatchMs.p50}/${b.dispatchMs.p95}`,
+        r.eventsPerTask.toFixed(1),
+        b.eventsPerTask.toFixed(1),
+        String(Math.max(r.peakRssMiB, b.peakRssMiB)),
+      ];
+    });
+    console.log('');
+    console.log(`Runfleet dispatch vs bare Temporal (${os.cpus().length} cores, node ${process.version}, temporal dev server in memory)`);
+    console.log(
+      formatTable(
+        ['N', 'K', 'S', 'rf tasks/s', 'base tasks/s', 'ratio', 'rf p50/p95 ms', 'base p50/p95 ms', 'rf ev/task', 'base ev/task', 'peak RSS MiB'],
+        rows,
+      ),
+    );
+    console.log('');
+    console.log(`Target: ratio (runfleet/baseline tasks/s) >= ${TARGET_RATIO}; * marks a miss.`);
+    console.log(
+      `Runfleet's side spawns a real /bin/sh -c true per task (~${spawnMs} ms sequentially here); the baseline's activities are pure no-ops.`,
+    );
+    console.log('Dispatch latency: from the workflow\'s own start (workflow clock; all tasks ready at once) to the task starting on a worker.');
+    console.log(`Peak RSS of this process (all workers, one process): ${mib(rss.peakBytes)} MiB; per row: the higher of the two sides.`);
+
+    const outDir = join(PROJECT_ROOT, '.bench');
+    mkdirSync(outDir, { recursive: true });
+    const file = join(outDir, `dispatch-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const report = {
+      finishedAt: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, node: process.version, platform: process.platform },
+      temporalBinary: binary,
+      args: { n: args.ns, k: args.ks, slots: args.slots, warmup: args.warmup },
+      targetRatio: TARGET_RATIO,
+      shellSpawnMs: spawnMs,
+      peakRssMiB: mib(rss.peakBytes),
+      results: pairs.map(({ runfleet, baseline, order }) => ({
+        n: runfleet.n,
+        k: runfleet.k,
+        s: runfleet.s,
+        order,
+        ratio: Math.round((runfleet.tasksPerSec / baseline.tasksPerSec) * 1000) / 1000,
+        meetsTarget: runfleet.tasksPerSec / baseline.tasksPerSec >= TARGET_RATIO,
+        runfleet,
+        baseline,
+      })),
+    };
+    writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+    console.log(`Results written to ${file}`);
+  } finally {
+    await clientConnection?.close().catch(() => undefined);
+    await server.stop();
+    rss.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error('bench failed:', err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  },
+);
