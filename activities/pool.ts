@@ -1,28 +1,28 @@
-/** Activities a runner serves on its pool's queue: reservations. */
+/** Activities a runner serves on its pool's queues: reservations. */
 import { failure } from '../src/errors';
 import type { SlotPool } from '../src/runner/slots';
-import type { DriverName, Reservation } from '../src/types';
+import type { Reservation } from '../src/types';
 import type { PoolActivities, ReserveRequest } from './types';
 
 export interface PoolActivityDeps {
   runner: string;
+  /** The runner's own queue. */
   taskQueue: string;
-  drivers: DriverName[];
   slots: SlotPool;
 }
 
+/** A run asks for many leases at once; one answer grants at most this many. */
+const MAX_GRANT = 100;
+
 export function createPoolActivities(deps: PoolActivityDeps): PoolActivities {
   return {
-    async reserveSlot(req: ReserveRequest): Promise<Reservation> {
-      if (!deps.drivers.includes(req.driver)) {
-        throw failure(
-          'DriverUnavailable',
-          `runner "${deps.runner}" offers the drivers ${deps.drivers.join(', ')}; task "${req.task}" needs "${req.driver}"`,
-        );
-      }
-      // The worker polled under a permit, so a slot is free; hold it for the task.
-      const reservationId = deps.slots.reserve();
-      return { reservationId, runner: deps.runner, taskQueue: deps.taskQueue, drivers: deps.drivers };
+    async reserveSlots(req: ReserveRequest): Promise<Reservation> {
+      const want = Math.max(1, Math.min(MAX_GRANT, Math.floor(req.want) || 1));
+      // The worker polled under a permit, so normally at least one slot is free; a race with
+      // leases granted meanwhile can leave none, and another runner (or a retry) answers.
+      const leases = deps.slots.grant(want);
+      if (leases.length === 0) throw failure('NoFreeSlot', `runner "${deps.runner}" has no free slot`);
+      return { runner: deps.runner, taskQueue: deps.taskQueue, leases };
     },
   };
 }

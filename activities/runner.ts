@@ -1,7 +1,7 @@
 /**
- * Activities a runner serves on its own queue: executing a reserved task, reading task logs.
- * Before anything is spawned the runner confirms the start to the run workflow, so the run
- * knows the task is running (and starts its timeout) and a run that is gone starts nothing.
+ * Activities a runner serves on its own queue: executing a task on a lease it granted, and
+ * reading task logs. The task's timeout is the activity's start-to-close timeout, enforced by
+ * the server; when it fires, the next heartbeat tells the runner and the process group dies.
  */
 import { Context } from '@temporalio/activity';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
@@ -12,14 +12,6 @@ import type { SlotPool } from '../src/runner/slots';
 import type { TaskOutcome } from '../src/types';
 import type { ExecuteRequest, LogChunk, ReadLogRequest, RunnerActivities } from './types';
 
-export interface TaskStartedNotice {
-  runId: string;
-  task: string;
-  attempt: number;
-  runner: string;
-  startedAt: string;
-}
-
 export interface RunnerActivityDeps {
   runner: string;
   dataDir: string;
@@ -27,8 +19,6 @@ export interface RunnerActivityDeps {
   drivers: Record<string, Driver>;
   /** The environment every task starts from (a safe allowlist of the runner's own). */
   baseEnv: Record<string, string>;
-  /** Tells the run workflow the task starts; throws when the run cannot be told. */
-  notifyStarted(notice: TaskStartedNotice): Promise<void>;
   /** How often a running task heartbeats. */
   heartbeatMs?: number;
 }
@@ -57,10 +47,14 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         throw failure('DriverUnavailable', `runner "${deps.runner}" has no "${task.driver}" driver`);
       }
       const key = `${req.runId}/${task.name}`;
-      deps.slots.startRunning(req.reservationId, key);
+      try {
+        deps.slots.startRunning(req.leaseId, key);
+      } catch (err) {
+        // Nothing has started: the run reserves again.
+        throw failure('LeaseExpired', (err as Error).message);
+      }
       try {
         const startedAt = new Date().toISOString();
-        await deps.notifyStarted({ runId: req.runId, task: task.name, attempt: req.attempt, runner: deps.runner, startedAt });
 
         const workspace = taskWorkspace(deps.dataDir, req.runId, task.name);
         const cwd = task.working_dir ? (isAbsolute(task.working_dir) ? task.working_dir : join(workspace, task.working_dir)) : workspace;
@@ -104,7 +98,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           clearInterval(heartbeat);
         }
       } finally {
-        deps.slots.finishRunning(key);
+        deps.slots.finishRunning(req.leaseId);
       }
     },
 

@@ -7,14 +7,14 @@ import type { DriverName, Reservation, TaskOutcome } from '../src/types';
 
 export interface ReserveRequest {
   runId: string;
-  task: string;
   driver: DriverName;
-  attempt: number;
+  /** Leases wanted: the run's ready tasks for this pool and driver. The runner grants 1..want. */
+  want: number;
 }
 
 export interface ExecuteRequest {
   runId: string;
-  reservationId: string;
+  leaseId: string;
   attempt: number;
   task: TaskSpec;
   /** The run-level env; the task's own env overrides it. */
@@ -38,9 +38,9 @@ export interface LogChunk {
   complete: boolean;
 }
 
-/** Served on a pool's queue (`pool/<name>`) by every runner of the pool that has a free slot. */
+/** Served on a pool's queues (`pool/<name>[/<driver>]`) by every runner of the pool with a free slot. */
 export interface PoolActivities {
-  reserveSlot(req: ReserveRequest): Promise<Reservation>;
+  reserveSlots(req: ReserveRequest): Promise<Reservation>;
 }
 
 /** Served on a runner's own queue (`runner/<name>`). */

@@ -233,7 +233,6 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
       // One connection per runner: a connection carries one worker per task queue.
       const runner = await createRunner({
         connection: await fleet.connection(),
-        client: ctx.client,
         namespace: NAMESPACE,
         name,
         pool,

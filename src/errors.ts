@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   ServerUnreachable: { source: 'internal', retryable: true },
   /** A runner has no free slot for a reservation. */
   NoFreeSlot: { source: 'internal', retryable: true },
+  /** A task came on a lease the runner had given back, and no slot was free: nothing started. */
+  LeaseExpired: { source: 'internal', retryable: false },
   /** A task asked for a driver this runner does not offer. */
   DriverUnavailable: { source: 'user', retryable: false },
   /** The task's process could not be started (shell missing, working directory invalid). */

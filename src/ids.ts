@@ -12,9 +12,12 @@ export const WORKFLOW_TYPES = {
   fetchTaskLog: 'fetchTaskLogWorkflow',
 } as const;
 
-/** Reservations for a pool go through this queue; every runner of the pool serves it. */
-export function poolTaskQueue(pool: string): string {
-  return `pool/${pool}`;
+/**
+ * Reservations for a pool go through this queue; every runner of the pool that offers the
+ * driver serves it (so a runner never answers for a driver it lacks). `process` is the default.
+ */
+export function poolTaskQueue(pool: string, driver: string = 'process'): string {
+  return driver === 'process' ? `pool/${pool}` : `pool/${pool}/${driver}`;
 }
 
 /** Task execution and log reads for one runner. */

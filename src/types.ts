@@ -84,10 +84,10 @@ export interface TaskOutcome {
   failedStep: number | null;
 }
 
-/** What a runner answers to a reservation on its pool queue. */
+/** What a runner answers to a reservation on its pool queue: one or more slot leases. */
 export interface Reservation {
-  reservationId: string;
   runner: string;
+  /** The runner's own queue, where tasks on these leases go. */
   taskQueue: string;
-  drivers: DriverName[];
+  leases: string[];
 }

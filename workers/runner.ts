@@ -1,31 +1,31 @@
 /**
- * A runner process: two workers over one connection.
+ * A runner process: workers over one connection.
  *
- * - On the pool queue (`pool/<pool>`) it answers reservations, polling only while it has a
- *   free slot (its activity slot supplier is the runner's SlotPool).
- * - On its own queue (`runner/<name>`) it executes the tasks it reserved and serves log reads.
+ * - On its pool's queue for each driver it offers (`pool/<pool>`, `pool/<pool>/<driver>`) it
+ *   answers reservations, polling only while it has a free slot (the activity slot supplier of
+ *   those workers is the runner's SlotPool, shared between them).
+ * - On its own queue (`runner/<name>`) it executes the tasks on its leases and serves log reads.
  */
-import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { join } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
-import { createRunnerActivities, type TaskStartedNotice } from '../activities/runner';
+import { createRunnerActivities } from '../activities/runner';
 import { poolTaskQueue, runnerTaskQueue } from '../src/ids';
 import { createProcessDriver, type Driver } from '../src/runner/process-driver';
 import { SlotPool, poolSlotSupplier } from '../src/runner/slots';
 import type { DriverName } from '../src/types';
-import { taskStartedSignal } from '../workflows/messages';
 
 export interface RunnerOptions {
   connection: NativeConnection;
-  client: Client;
   namespace: string;
   name: string;
   pool: string;
   slots: number;
   dataDir: string;
-  /** A reserved slot not used in this time is given back (matches the run's eviction timeout). */
+  /** A granted lease no task uses in this time is given back (the run's eviction timeout). */
   evictionMs?: number;
+  /** After a task, its lease waits this long for the run's next task (the run's lease linger). */
+  lingerMs?: number;
   /** Environment variables of this process passed to tasks (an allowlist: never secrets). */
   passEnv?: Record<string, string>;
   /** Time running tasks get to finish when the runner shuts down. */
@@ -43,36 +43,36 @@ export interface Runner {
 export const DEFAULT_PASS_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER', 'SHELL', 'TMPDIR'] as const;
 
 export async function createRunner(opts: RunnerOptions): Promise<Runner> {
-  const slots = new SlotPool(opts.slots, opts.evictionMs ?? 30_000);
+  const slots = new SlotPool(opts.slots, { evictionMs: opts.evictionMs ?? 30_000, lingerMs: opts.lingerMs ?? 2_000 });
   const drivers: Record<string, Driver> = { process: createProcessDriver() };
   const driverNames = Object.keys(drivers) as DriverName[];
   const ownQueue = runnerTaskQueue(opts.name);
-
-  const notifyStarted = async (n: TaskStartedNotice) => {
-    await opts.client.workflow
-      .getHandle(n.runId)
-      .signal(taskStartedSignal, { task: n.task, attempt: n.attempt, runner: n.runner, startedAt: n.startedAt });
-  };
 
   const shutdownGraceTime = opts.shutdownGraceMs ?? 10_000;
   // Cancellation reaches a task on its next heartbeat: keep heartbeats frequent so a stop or a
   // timeout kills the process within about a second.
   const maxHeartbeatThrottleInterval = 1_000;
 
-  const poolWorker = await Worker.create({
-    connection: opts.connection,
-    namespace: opts.namespace,
-    taskQueue: poolTaskQueue(opts.pool),
-    identity: `${opts.name}@pool`,
-    activities: createPoolActivities({ runner: opts.name, taskQueue: ownQueue, drivers: driverNames, slots }),
-    tuner: {
-      workflowTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
-      activityTaskSlotSupplier: poolSlotSupplier(slots),
-      localActivityTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
-      nexusTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
-    },
-    shutdownGraceTime,
-  });
+  const poolWorkers = await Promise.all(
+    driverNames.map((driver) =>
+      Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: poolTaskQueue(opts.pool, driver),
+        identity: `${opts.name}@pool/${driver}`,
+        activities: createPoolActivities({ runner: opts.name, taskQueue: ownQueue, slots }),
+        // One poller: an idle poller holds a permit, and permits count against the slots.
+        maxConcurrentActivityTaskPolls: 1,
+        tuner: {
+          workflowTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+          activityTaskSlotSupplier: poolSlotSupplier(slots),
+          localActivityTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+          nexusTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+        },
+        shutdownGraceTime,
+      }),
+    ),
+  );
 
   const ownWorker = await Worker.create({
     connection: opts.connection,
@@ -85,7 +85,6 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       slots,
       drivers,
       baseEnv: opts.passEnv ?? {},
-      notifyStarted,
     }),
     // Reserved tasks plus log reads; reservations already bound the tasks.
     maxConcurrentActivityTaskExecutions: opts.slots * 2 + 4,
@@ -97,12 +96,11 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     name: opts.name,
     slots,
     async run() {
-      await Promise.all([poolWorker.run(), ownWorker.run()]);
+      await Promise.all([...poolWorkers.map((w) => w.run()), ownWorker.run()]);
     },
     shutdown() {
       slots.setAccepting(false);
-      if (poolWorker.getState() === 'RUNNING') poolWorker.shutdown();
-      if (ownWorker.getState() === 'RUNNING') ownWorker.shutdown();
+      for (const w of [...poolWorkers, ownWorker]) if (w.getState() === 'RUNNING') w.shutdown();
     },
   };
 }

@@ -1,15 +1,21 @@
 /**
- * One run: a DAG of tasks. Fans out ready tasks, joins on dependencies, and executes each
- * task at most once on a runner:
+ * One run: a DAG of tasks. Fans out ready tasks, joins on dependencies, and executes each task
+ * at most once on a runner.
  *
- *   reserve (pool queue, any runner with a free slot answers)
- *     -> execute (that runner's own queue; it signals `taskStarted` before spawning anything)
+ * Dispatch goes through slot leases:
+ *   reserve  (pool queue: only runners with a free slot poll it; one answer grants 1..n leases)
+ *   execute  (the granting runner's own queue, one task per lease)
+ * When a task ends, its lease is reused at once for the run's next ready task of the same pool
+ * and driver, so a busy run pays for a reservation per slot, not per task. The runner keeps an
+ * unused lease only briefly (linger) and refuses, before starting anything, a task on a lease it
+ * gave back; the run then reserves again.
  *
- * A reservation nobody answers times out before anything started and is asked again. An
- * execution that never starts (schedule-to-start timeout) is re-reserved: nothing ran. A
- * started execution whose runner stops heartbeating is `lost`, never retried unless the task
- * is idempotent. Task timeouts are workflow timers (server-side), started when the runner
- * confirms the start; the activity's start-to-close is only a backstop.
+ * At most once: a reservation nobody answers times out before anything started and is asked
+ * again; an execution that never started (schedule-to-start timeout) goes back to the queue; a
+ * started execution whose runner stops heartbeating is `lost`, never started again unless the
+ * task is idempotent. A task's timeout is its execution's start-to-close timeout: a server-side
+ * timer, which does not trust the runner; the runner learns of it on its next heartbeat and
+ * kills the process group.
  */
 import {
   ActivityFailure,
@@ -21,7 +27,6 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
-  sleep,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
@@ -31,10 +36,10 @@ import { advance, allFinal, initialRunState, isFinal, runResult, unstartedTasks 
 import { formatDuration } from '../src/duration';
 import { NON_RETRYABLE_TYPES, RunfleetError } from '../src/errors';
 import { groupPrefixes, poolTaskQueue } from '../src/ids';
-import { RunInputSchema, type RunOptions, type RunSpec, type TaskSpec } from '../src/spec/schema';
+import { LIMITS, RunInputSchema, type RunOptions, type RunSpec, type TaskSpec } from '../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../src/spec/validate';
-import type { Reservation, RunState, TaskState } from '../src/types';
-import { approveTaskUpdate, stateQuery, taskStartedSignal } from './messages';
+import type { RunState, TaskState } from '../src/types';
+import { approveTaskUpdate, stateQuery } from './messages';
 
 /** The workflow's argument, as `temporal workflow start --input` takes it. */
 export interface RunInput {
@@ -42,34 +47,47 @@ export interface RunInput {
   options?: unknown;
 }
 
-/** After a task's own timeout, how long the server waits for the runner to confirm the kill. */
-const KILL_GRACE_MS = 60_000;
+/** Reservations of one pool and driver in flight at once: enough to reach several runners. */
+const MAX_RESERVATIONS_IN_FLIGHT = 8;
+/** Leases asked for in one reservation (a runner grants at most this many at once anyway). */
+const MAX_LEASES_PER_RESERVATION = 100;
+
+interface Lease {
+  id: string;
+  runner: string;
+  taskQueue: string;
+  /** Workflow time (ms) the lease became idle. */
+  idleSince: number;
+}
+
+/** Ready tasks and idle leases of one pool and driver. */
+interface Queue {
+  pool: string;
+  driver: TaskSpec['driver'];
+  ready: string[];
+  idle: Lease[];
+  reservations: number;
+  wanted: number;
+}
 
 export async function runWorkflow(input: RunInput): Promise<RunState> {
   const { spec, options } = parseInput(input);
   const now = () => new Date().toISOString();
   const state = initialRunState(workflowInfo().workflowId, spec, now());
   const specs = new Map(spec.tasks.map((t) => [t.name, t] as const));
+  const queues = new Map<string, Queue>();
+  const dispatched = new Set<string>();
+  const inFlight: Promise<void>[] = [];
   let version = 0;
   const bump = () => void version++;
 
   setHandler(stateQuery, () => state);
-  setHandler(taskStartedSignal, (s) => {
-    const t = state.tasks[s.task];
-    // Stale confirmations (an earlier attempt) are ignored.
-    if (!t || t.status !== 'reserved' || t.attempts !== s.attempt) return;
-    t.status = 'running';
-    t.runner = s.runner;
-    t.startedAt = s.startedAt;
-    t.reason = null;
-    bump();
-  });
   setHandler(
     approveTaskUpdate,
     (req) => {
-      const t = state.tasks[req.task];
-      t!.approval.approvedBy = req.by;
-      t!.approval.approvedAt = now();
+      const t = state.tasks[req.task] as TaskState;
+      t.approval.approvedBy = req.by;
+      t.approval.approvedAt = now();
       bump();
       return state;
     },
@@ -93,208 +111,185 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     RunfleetPhase: ['queued'],
     RunfleetResult: ['unknown'],
   });
-
   const setPhase = (phase: RunState['phase']) => {
     state.phase = phase;
     upsertSearchAttributes({ RunfleetPhase: [phase], RunfleetResult: [state.result] });
   };
 
-  const running: Promise<void>[] = [];
-  const dispatched = new Set<string>();
-  let stopping = false;
   try {
     state.startedAt = now();
     setPhase('running');
     for (;;) {
       for (const name of advance(spec, state, now())) {
-        // A dispatched task stays `pending` until a runner reserves it: remember it here.
         if (dispatched.has(name)) continue;
         dispatched.add(name);
-        running.push(runTask(specs.get(name) as TaskSpec, state.tasks[name] as TaskState));
+        const task = specs.get(name) as TaskSpec;
+        queueOf(task).ready.push(name);
       }
+      for (const q of queues.values()) schedule(q);
       if (allFinal(state)) break;
       const seen = version;
       await condition(() => version !== seen);
     }
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    stopping = true;
-    // Let every task settle (their activities are being cancelled and the runners confirm
-    // the kill), then record the run as stopped.
+    // Let every task settle (their executions are cancelled and the runners confirm the kill),
+    // then record the run as stopped.
     await CancellationScope.nonCancellable(async () => {
-      await Promise.allSettled(running);
-      for (const name of unstartedTasks(state)) {
-        const t = state.tasks[name] as TaskState;
-        t.status = 'cancelled';
-        t.finishedAt = now();
-        t.reason = 'the run was cancelled';
-      }
+      await Promise.allSettled(inFlight);
+      for (const name of unstartedTasks(state)) finish(state.tasks[name] as TaskState, 'cancelled', 'the run was cancelled');
       state.reason = 'cancelled by request';
       state.result = 'stopped';
       state.finishedAt = now();
-      const anyStarted = Object.values(state.tasks).some((t) => t.startedAt !== null);
+      const anyStarted = Object.values(state.tasks).some((t) => t.attempts > 0);
       setPhase(anyStarted ? 'finished' : 'cancelled');
     });
     throw err;
   }
 
-  state.result = runResult(spec, state, stopping);
+  state.result = runResult(spec, state, false);
   state.finishedAt = now();
   setPhase('finished');
   return state;
 
-  // --- helpers, closed over the run's state -------------------------------------------------
+  // --- scheduling, closed over the run's state ----------------------------------------------
 
-  async function runTask(task: TaskSpec, t: TaskState): Promise<void> {
-    try {
-      await executeAtMostOnce(task, t);
-    } catch (err) {
-      if (isCancellation(err)) {
-        if (!isFinal(t.status)) {
-          t.status = 'cancelled';
-          t.reason = t.startedAt ? 'the run was cancelled; the runner stopped the task' : 'the run was cancelled';
-          t.finishedAt = now();
-        }
-      } else {
-        t.status = 'failed';
-        t.reason = `internal error: ${describeError(err)}`;
-        t.finishedAt = now();
-      }
-    } finally {
-      bump();
+  function queueOf(task: TaskSpec): Queue {
+    const key = `${task.pool}\u0000${task.driver}`;
+    let q = queues.get(key);
+    if (!q) {
+      q = { pool: task.pool, driver: task.driver, ready: [], idle: [], reservations: 0, wanted: 0 };
+      queues.set(key, q);
+    }
+    return q;
+  }
+
+  /** Ready tasks onto idle leases; reservations for the rest. */
+  function schedule(q: Queue): void {
+    const nowMs = Date.now();
+    // A lease idle longer than half the runner's linger may be gone already: forget it.
+    q.idle = q.idle.filter((l) => nowMs - l.idleSince < options.leaseLinger / 2);
+    while (q.ready.length > 0 && q.idle.length > 0) {
+      const lease = q.idle.shift() as Lease;
+      const name = q.ready.shift() as string;
+      track(execute(q, specs.get(name) as TaskSpec, state.tasks[name] as TaskState, lease));
+    }
+    while (q.ready.length > q.wanted && q.reservations < MAX_RESERVATIONS_IN_FLIGHT) {
+      const want = Math.min(q.ready.length - q.wanted, MAX_LEASES_PER_RESERVATION);
+      track(reserve(q, want));
     }
   }
 
-  async function executeAtMostOnce(task: TaskSpec, t: TaskState): Promise<void> {
-    for (;;) {
-      const reservation = await reserve(task, t);
-      if (!reservation) return;
-      const verdict = await execute(task, t, reservation);
-      if (verdict === 'done') return;
-      // 'not-started': the runner never took the task; reserve again, nothing ran.
-      // 'retry': an idempotent task was lost; start it again.
-    }
+  function track(p: Promise<void>): void {
+    inFlight.push(p.finally(bump));
   }
 
-  async function reserve(task: TaskSpec, t: TaskState): Promise<Reservation | null> {
+  async function reserve(q: Queue, want: number): Promise<void> {
+    q.reservations++;
+    q.wanted += want;
     const pool = proxyActivities<PoolActivities>({
-      taskQueue: poolTaskQueue(task.pool),
+      taskQueue: poolTaskQueue(q.pool, q.driver),
       // Nobody answered in time: ask again (nothing has started, so this is always safe).
       scheduleToStartTimeout: options.reservationTimeout,
-      // Reserving is bookkeeping on the runner: seconds at most.
+      // Granting leases is bookkeeping on the runner: seconds at most.
       startToCloseTimeout: 10_000,
-      retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+      retry: { initialInterval: 200, maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
     });
-    for (;;) {
-      try {
-        const r = await pool.reserveSlot({ runId: state.id, task: task.name, driver: task.driver, attempt: t.attempts + 1 });
-        t.status = 'reserved';
-        t.runner = r.runner;
-        t.attempts += 1;
-        t.reason = null;
-        bump();
-        return r;
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        if (timeoutType(err) === 'SCHEDULE_TO_START') {
-          t.reason = `waiting for a runner of pool "${task.pool}" (none answered in ${formatDuration(options.reservationTimeout)}; asking again)`;
-          bump();
-          continue;
-        }
-        finish(t, 'failed', `could not reserve a runner: ${describeError(err)}`);
-        return null;
-      }
+    try {
+      const r = await pool.reserveSlots({ runId: state.id, driver: q.driver, want });
+      const idleSince = Date.now();
+      for (const id of r.leases) q.idle.push({ id, runner: r.runner, taskQueue: r.taskQueue, idleSince });
+      for (const name of q.ready) (state.tasks[name] as TaskState).reason = null;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const why =
+        timeoutType(err) === 'SCHEDULE_TO_START'
+          ? `none answered in ${formatDuration(options.reservationTimeout)}`
+          : describeError(err);
+      const reason = `waiting for a runner of pool "${q.pool}"${q.driver === 'process' ? '' : ` with the ${q.driver} driver`} (${why}; asking again)`;
+      for (const name of q.ready) (state.tasks[name] as TaskState).reason = reason;
+    } finally {
+      q.reservations--;
+      q.wanted -= want;
     }
   }
 
-  async function execute(task: TaskSpec, t: TaskState, r: Reservation): Promise<'done' | 'not-started' | 'retry'> {
-    const timeoutMs = task.timeout ?? 3_600_000;
+  async function execute(q: Queue, task: TaskSpec, t: TaskState, lease: Lease): Promise<void> {
+    const timeoutMs = task.timeout ?? LIMITS.defaultTimeoutMs;
+    t.status = 'reserved';
+    t.runner = lease.runner;
+    t.attempts += 1;
+    t.reason = null;
+    const attempt = t.attempts;
     const runner = proxyActivities<RunnerActivities>({
-      taskQueue: r.taskQueue,
-      // The reservation holds the slot this long; past it the runner has given it back.
+      taskQueue: lease.taskQueue,
+      // Readable in `temporal workflow describe`: which task, which attempt.
+      activityId: `exec/${task.name}/${attempt}`,
+      // The lease holds the slot this long; past it the runner has given it back.
       scheduleToStartTimeout: options.evictionTimeout,
-      // Backstop only: the workflow's own timer enforces the task timeout.
-      startToCloseTimeout: timeoutMs + KILL_GRACE_MS,
+      // The task's timeout, enforced by the server.
+      startToCloseTimeout: timeoutMs,
       heartbeatTimeout: options.heartbeatTimeout,
       // At most once: the scheduler never starts a task twice by itself.
       retry: { maximumAttempts: 1 },
       cancellationType: 'WAIT_CANCELLATION_COMPLETED',
     });
-    const attempt = t.attempts;
-    const execScope = new CancellationScope();
-    let timedOut = false;
-    const timerScope = new CancellationScope();
-    const timer = timerScope.run(async () => {
-      await condition(() => t.status === 'running' && t.attempts === attempt);
-      await sleep(timeoutMs);
-      timedOut = true;
-      execScope.cancel();
-    });
-    timer.catch(() => undefined);
     try {
-      const outcome = await execScope.run(() =>
-        runner.executeTask({ runId: state.id, reservationId: r.reservationId, attempt, task, runEnv: spec.env ?? {} }),
-      );
+      const outcome = await runner.executeTask({ runId: state.id, leaseId: lease.id, attempt, task, runEnv: spec.env ?? {} });
       t.startedAt = outcome.startedAt;
       t.exitCode = outcome.exitCode;
-      t.runner = r.runner;
       if (outcome.exitCode === 0) finish(t, 'success', null, outcome.finishedAt);
-      else
-        finish(
-          t,
-          'failed',
-          `step ${(outcome.failedStep ?? 0) + 1} exited with code ${outcome.exitCode}`,
-          outcome.finishedAt,
-        );
-      return 'done';
+      else finish(t, 'failed', `step ${(outcome.failedStep ?? 0) + 1} exited with code ${outcome.exitCode}`, outcome.finishedAt);
+      // The runner keeps the lease for our next task.
+      q.idle.push({ ...lease, idleSince: Date.now() });
     } catch (err) {
-      if (timedOut) {
-        finish(t, 'failed', `timed out after ${formatDuration(timeoutMs)}; the runner killed the process group`);
-        return 'done';
+      if (isCancellation(err)) {
+        if (!isFinal(t.status)) {
+          finish(t, 'cancelled', `the run was cancelled; runner "${lease.runner}" stopped the task`);
+        }
+        return;
       }
-      if (isCancellation(err)) throw err;
       const type = timeoutType(err);
-      if (type === 'SCHEDULE_TO_START') {
-        t.status = 'pending';
-        t.runner = null;
-        t.attempts -= 1; // it never started
-        t.reason = `runner "${r.runner}" did not take the task within ${formatDuration(options.evictionTimeout)}; reserving again`;
-        bump();
-        return 'not-started';
+      if (type === 'SCHEDULE_TO_START' || isApplicationFailure(err, 'LeaseExpired')) {
+        // Never started: back to the queue. Forget the runner's other leases if it is silent.
+        if (type === 'SCHEDULE_TO_START') forgetRunner(q, lease.runner);
+        requeue(q, t, task.name, `runner "${lease.runner}" did not take the task (${type === 'SCHEDULE_TO_START' ? `no answer in ${formatDuration(options.evictionTimeout)}` : 'lease given back'}); reserving again`, true);
+        return;
       }
       if (type === 'HEARTBEAT') {
-        const why = `runner "${r.runner}" stopped heartbeating (silent for ${formatDuration(options.heartbeatTimeout)})`;
+        forgetRunner(q, lease.runner);
+        const why = `runner "${lease.runner}" stopped heartbeating (silent for ${formatDuration(options.heartbeatTimeout)})`;
         if (task.idempotent && t.attempts < options.maxAttempts) {
-          t.status = 'pending';
-          t.reason = `${why}; the task is idempotent, starting it again (attempt ${t.attempts + 1} of ${options.maxAttempts})`;
-          bump();
-          return 'retry';
+          requeue(q, t, task.name, `${why}; the task is idempotent: starting it again (attempt ${t.attempts + 1} of ${options.maxAttempts})`, false);
+          return;
         }
-        finish(t, 'lost', `${why}; not retried: the task may have run`);
-        return 'done';
+        finish(t, 'lost', `${why}; not retried: it may have run`);
+        return;
       }
       if (type === 'START_TO_CLOSE') {
-        finish(t, 'lost', `runner "${r.runner}" did not confirm the end of the task ${formatDuration(KILL_GRACE_MS)} after its timeout`);
-        return 'done';
-      }
-      if (!t.startedAt && isApplicationFailure(err, 'NoFreeSlot')) {
-        t.status = 'pending';
-        t.attempts -= 1;
-        bump();
-        return 'not-started';
+        finish(t, 'failed', `timed out after ${formatDuration(timeoutMs)}; the runner kills the process group`);
+        return;
       }
       finish(t, 'failed', describeError(err));
-      return 'done';
-    } finally {
-      timerScope.cancel();
     }
+  }
+
+  function requeue(q: Queue, t: TaskState, name: string, reason: string, neverStarted: boolean): void {
+    t.status = 'pending';
+    t.runner = null;
+    if (neverStarted) t.attempts -= 1;
+    t.reason = reason;
+    q.ready.unshift(name);
+  }
+
+  function forgetRunner(q: Queue, runner: string): void {
+    q.idle = q.idle.filter((l) => l.runner !== runner);
   }
 
   function finish(t: TaskState, status: TaskState['status'], reason: string | null, at?: string): void {
     t.status = status;
     t.reason = reason;
     t.finishedAt = at ?? now();
-    bump();
   }
 }
 
@@ -310,7 +305,9 @@ function parseInput(input: unknown): { spec: RunSpec; options: RunOptions } {
     return { spec: validateRunSpec(parsed.data.spec), options: validateRunOptions(parsed.data.options) };
   } catch (err) {
     // Bad input fails the workflow at once; a workflow task retrying forever helps nobody.
-    if (err instanceof RunfleetError) throw ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true, details: [err.details ?? null] });
+    if (err instanceof RunfleetError) {
+      throw ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true, details: [err.details ?? null] });
+    }
     throw ApplicationFailure.create({ type: 'InvalidWorkflowInput', message: describeError(err), nonRetryable: true });
   }
 }
@@ -325,8 +322,8 @@ function invalidState(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: 'InvalidState', message, nonRetryable: true });
 }
 
+/** 'SCHEDULE_TO_START' | 'START_TO_CLOSE' | 'HEARTBEAT' | 'SCHEDULE_TO_CLOSE', or null. */
 function timeoutType(err: unknown): string | null {
-  // 'SCHEDULE_TO_START' | 'START_TO_CLOSE' | 'HEARTBEAT' | 'SCHEDULE_TO_CLOSE'
   if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) return err.cause.timeoutType ?? null;
   return null;
 }

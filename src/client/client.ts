@@ -10,6 +10,7 @@
  * await rf.close();
  * ```
  */
+import { withLiveStatus } from './live-status';
 import { randomBytes } from 'node:crypto';
 import {
   CancelledFailure,
@@ -228,7 +229,8 @@ export class RunfleetClient {
       // The result is the final state, read from history: no worker needed, nothing to replay.
       if (description.status.name === 'COMPLETED') return await handle.result();
       try {
-        return await this.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(stateQuery));
+        const state = await this.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(stateQuery));
+        return withLiveStatus(state, description.raw.pendingActivities);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError || isUnavailable(err)) throw err;
         throw noWorker(workflowId, description, err, this.controlTaskQueue);

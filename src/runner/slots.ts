@@ -1,41 +1,61 @@
 /**
- * A runner's slots: how many tasks it may hold at once, counted as
+ * A runner's slots, handed out as leases.
  *
- *   held = poll permits + reservations + running tasks   (never above capacity for new permits)
+ *   held = poll permits + leases   (a new permit only while held < capacity)
  *
- * The pool-queue worker asks this pool for a permit before it polls, so a runner with no free
- * slot does not even ask for a reservation: "only a runner with a free slot answers".
- * A reservation holds a slot until its task starts, or until the eviction time passes and the
- * slot is given back. A permit and the reservation made under it overlap briefly (the count is
- * conservative for a moment, never optimistic).
+ * The pool-queue worker asks for a permit before it polls, so a runner with no free slot does
+ * not even ask for a reservation: "only a runner with a free slot answers". A reservation grants
+ * one or more leases at once (as many as the run wants and the runner has free). A lease is
+ *
+ * - idle: granted, waiting for a task. Given back after `evictionMs` if no task comes, or after
+ *   `lingerMs` once it has run a task (the run may send its next ready task on the same lease
+ *   without reserving again: that is what makes dispatch cheap).
+ * - busy: a task runs on it.
+ *
+ * A task that arrives on a lease already given back still runs if a slot is free; otherwise it
+ * is refused before anything starts (`LeaseExpired`) and the run reserves again.
  */
 import { randomUUID } from 'node:crypto';
-import type { CustomSlotSupplier, ActivitySlotInfo } from '@temporalio/worker';
+import type { ActivitySlotInfo, CustomSlotSupplier } from '@temporalio/worker';
+import { RunfleetError } from '../errors';
 
 export interface SlotSnapshot {
   capacity: number;
   free: number;
-  reservations: number;
+  idle: number;
   running: number;
   accepting: boolean;
 }
 
+interface Lease {
+  /** `<runId>/<task>` while busy. */
+  key: string | null;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface SlotTimings {
+  /** A granted lease that no task uses in this time is given back. */
+  evictionMs: number;
+  /** After its task, a lease waits this long for the run's next task before it is given back. */
+  lingerMs: number;
+}
+
 export class SlotPool {
   private permits = 0;
-  private readonly reservations = new Map<string, NodeJS.Timeout>();
-  private readonly runningKeys = new Set<string>();
+  private readonly leases = new Map<string, Lease>();
+  private readonly busyKeys = new Set<string>();
   private waiters: (() => void)[] = [];
   private accepting = true;
 
   constructor(
     readonly capacity: number,
-    private readonly evictionMs: number,
+    private readonly timings: SlotTimings,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`slot capacity must be a positive integer, got ${capacity}`);
   }
 
   private get held(): number {
-    return this.permits + this.reservations.size + this.runningKeys.size;
+    return this.permits + this.leases.size;
   }
 
   /** Stop or resume handing out permits (disable / enable; shutdown). */
@@ -75,59 +95,79 @@ export class SlotPool {
     this.wake();
   }
 
-  /** Holds a slot for a task about to be sent to this runner's own queue. */
-  reserve(): string {
-    const id = randomUUID();
-    const timer = setTimeout(() => this.release(id), this.evictionMs);
-    timer.unref();
-    this.reservations.set(id, timer);
-    return id;
-  }
-
-  /** Gives a reservation back (evicted, or the task never came). */
-  release(reservationId: string): void {
-    const timer = this.reservations.get(reservationId);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.reservations.delete(reservationId);
-    this.wake();
-  }
-
   /**
-   * The reserved task starts: its slot moves from the reservation to the running set.
-   * A reservation already evicted still runs: the workflow only sends work it reserved,
-   * and refusing it now would lose a task that no other runner will take.
+   * Grants up to `want` leases, called under the permit of the reservation being answered
+   * (that permit's slot is counted as free; other outstanding permits are not).
    */
-  startRunning(reservationId: string, key: string): void {
-    const timer = this.reservations.get(reservationId);
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      this.reservations.delete(reservationId);
+  grant(want: number): string[] {
+    const free = this.capacity - this.leases.size - Math.max(0, this.permits - 1);
+    const n = Math.max(0, Math.min(want, free));
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = randomUUID();
+      this.leases.set(id, { key: null, timer: this.expireAfter(id, this.timings.evictionMs) });
+      ids.push(id);
     }
-    this.runningKeys.add(key);
+    return ids;
   }
 
-  finishRunning(key: string): void {
-    this.runningKeys.delete(key);
+  /** A task starts on a lease. Throws `LeaseExpired` when the lease is gone and no slot is free. */
+  startRunning(leaseId: string, key: string): void {
+    let lease = this.leases.get(leaseId);
+    if (lease === undefined) {
+      if (this.leases.size + this.permits >= this.capacity) {
+        throw new RunfleetError('LeaseExpired', `lease ${leaseId} was given back and no slot is free`);
+      }
+      lease = { key: null, timer: null };
+      this.leases.set(leaseId, lease);
+    }
+    if (lease.key !== null) throw new RunfleetError('LeaseExpired', `lease ${leaseId} is running ${lease.key}`);
+    if (lease.timer) clearTimeout(lease.timer);
+    lease.timer = null;
+    lease.key = key;
+    this.busyKeys.add(key);
+  }
+
+  /** The task on a lease ended: the lease lingers for the run's next task. */
+  finishRunning(leaseId: string): void {
+    const lease = this.leases.get(leaseId);
+    if (!lease || lease.key === null) return;
+    this.busyKeys.delete(lease.key);
+    lease.key = null;
+    lease.timer = this.expireAfter(leaseId, this.timings.lingerMs);
+  }
+
+  /** Gives an idle lease back at once. */
+  release(leaseId: string): void {
+    const lease = this.leases.get(leaseId);
+    if (!lease || lease.key !== null) return;
+    if (lease.timer) clearTimeout(lease.timer);
+    this.leases.delete(leaseId);
     this.wake();
   }
 
   isRunning(key: string): boolean {
-    return this.runningKeys.has(key);
+    return this.busyKeys.has(key);
   }
 
   runningTasks(): string[] {
-    return [...this.runningKeys];
+    return [...this.busyKeys];
   }
 
   snapshot(): SlotSnapshot {
     return {
       capacity: this.capacity,
-      free: Math.max(0, this.capacity - this.reservations.size - this.runningKeys.size),
-      reservations: this.reservations.size,
-      running: this.runningKeys.size,
+      free: Math.max(0, this.capacity - this.leases.size),
+      idle: this.leases.size - this.busyKeys.size,
+      running: this.busyKeys.size,
       accepting: this.accepting,
     };
+  }
+
+  private expireAfter(leaseId: string, ms: number): NodeJS.Timeout {
+    const timer = setTimeout(() => this.release(leaseId), ms);
+    timer.unref();
+    return timer;
   }
 
   private wake(): void {

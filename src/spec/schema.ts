@@ -120,6 +120,8 @@ export const RunOptionsSchema = z.strictObject({
   reservationTimeout: duration.default(60_000),
   /** A reserved slot not used in this time is given back; also how long execution may wait to start. */
   evictionTimeout: duration.default(30_000),
+  /** After a task, how long its runner keeps the lease for the run's next task. */
+  leaseLinger: duration.default(2_000),
   /** A started task whose runner is silent this long is lost (runners heartbeat every second). */
   heartbeatTimeout: duration.default(10_000),
   /** How many times an idempotent task may be started in all. */

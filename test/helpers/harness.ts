@@ -14,6 +14,7 @@ import { createControlWorker } from '../../workers/control';
 import { createRunner, type Runner } from '../../workers/runner';
 import type { RunState } from '../../src/types';
 import { stateQuery } from '../../workflows/messages';
+import { withLiveStatus } from '../../src/client/live-status';
 import { temporalAddress, uniqueName } from './temporal';
 
 let bundle: Promise<{ code: string }> | undefined;
@@ -94,7 +95,6 @@ export async function startHarness(opts: { runners?: HarnessRunner[]; withContro
     runnerConnections.set(r.name, runnerConnection);
     const runner = await createRunner({
       connection: runnerConnection,
-      client,
       namespace: 'default',
       name: r.name,
       pool: r.pool ?? pool,
@@ -133,12 +133,12 @@ export async function startHarness(opts: { runners?: HarnessRunner[]; withContro
         args: [{ spec, ...(options ? { options } : {}) }],
       });
     },
-    state: (handle) => handle.query(stateQuery),
+    state: (handle) => liveState(handle),
     async waitFor(handle, check, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       let last: RunState | undefined;
       while (Date.now() < deadline) {
-        last = await handle.query(stateQuery);
+        last = await liveState(handle);
         if (check(last)) return last;
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -155,6 +155,12 @@ export async function startHarness(opts: { runners?: HarnessRunner[]; withContro
     },
   };
   return harness;
+}
+
+/** The run's state with running tasks marked as the server sees them (as `runfleet run show`). */
+async function liveState(handle: WorkflowHandle): Promise<RunState> {
+  const [state, description] = await Promise.all([handle.query(stateQuery), handle.describe()]);
+  return withLiveStatus(state, description.raw.pendingActivities);
 }
 
 /** A task spec with the harness's pool. */

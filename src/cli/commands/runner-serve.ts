@@ -37,7 +37,6 @@ export function register(runner: Command, ctx: CliContext): void {
         const client = new Client({ connection, namespace: config.temporal.namespace });
         const r = await createRunner({
           connection,
-          client,
           namespace: config.temporal.namespace,
           name: config.runner.name,
           pool: config.runner.pool,

@@ -95,7 +95,6 @@ export function register(program: Command, ctx: CliContext): void {
         const client = new Client({ connection, namespace });
         const runner = await createRunner({
           connection,
-          client,
           namespace,
           name: LOCAL_RUNNER.name,
           pool: LOCAL_RUNNER.pool,

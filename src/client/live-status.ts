@@ -1,0 +1,28 @@
+/**
+ * A run's query answers from the workflow's own state, which learns that a task started only
+ * when it ends. The server knows earlier: an execution activity in state STARTED is a running
+ * task. This merges that into the state, so `run show` and `run watch` say `running` (with the
+ * server's start time) at no cost in history events.
+ */
+import type { temporal } from '@temporalio/proto';
+import type { RunState } from '../types';
+
+type PendingActivity = temporal.api.workflow.v1.IPendingActivityInfo;
+
+const STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
+
+export function withLiveStatus(state: RunState, pending: readonly PendingActivity[] | null | undefined): RunState {
+  for (const activity of pending ?? []) {
+    if (activity.activityType?.name !== 'executeTask' || activity.state !== STARTED) continue;
+    const match = /^exec\/(.+)\/(\d+)$/.exec(activity.activityId ?? '');
+    if (!match) continue;
+    const task = state.tasks[match[1] as string];
+    if (!task || task.status !== 'reserved' || task.attempts !== Number(match[2])) continue;
+    task.status = 'running';
+    const started = activity.lastStartedTime?.seconds;
+    if (started !== undefined && started !== null) {
+      task.startedAt = new Date(Number(started) * 1000 + Math.floor((activity.lastStartedTime?.nanos ?? 0) / 1e6)).toISOString();
+    }
+  }
+  return state;
+}

@@ -1,0 +1,81 @@
+/**
+ * Runfleet pieces as real OS processes, started through the `runfleet` CLI, so tests can
+ * kill -9 them. Every process started here is killed by `killAll()`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const projectRoot = resolve(__dirname, '..', '..');
+export const runfleetBin = join(projectRoot, 'bin', 'runfleet');
+
+export interface Proc {
+  child: ChildProcess;
+  logFile: string;
+  output(): string;
+  /** Resolves with the exit code (or 128+signal). */
+  exited: Promise<number>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+const started: Proc[] = [];
+
+export function startRunfleet(args: string[], opts: { env: Record<string, string>; logFile: string }): Proc {
+  const log = createWriteStream(opts.logFile, { flags: 'a' });
+  const child = spawn(process.execPath, [runfleetBin, ...args], {
+    cwd: projectRoot,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<number>((res) => {
+    child.once('exit', (code, signal) => res(code ?? (signal === 'SIGKILL' ? 137 : 143)));
+  });
+  const proc: Proc = {
+    child,
+    logFile: opts.logFile,
+    output: () => {
+      try {
+        return readFileSync(opts.logFile, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    exited,
+    kill: (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
+  started.push(proc);
+  return proc;
+}
+
+export async function killAll(): Promise<void> {
+  for (const p of started.splice(0)) {
+    p.kill('SIGKILL');
+    await p.exited;
+  }
+}
+
+export interface RunnerProcOptions {
+  address: string;
+  name: string;
+  pool: string;
+  dataDir: string;
+  slots?: number;
+}
+
+export function startRunnerProcess(o: RunnerProcOptions): Proc {
+  return startRunfleet(
+    ['runner', 'serve', '--pool', o.pool, '--name', o.name, '--slots', String(o.slots ?? 2), '--data-dir', o.dataDir],
+    { env: { TEMPORAL_ADDRESS: o.address }, logFile: join(o.dataDir, '..', `${o.name}.log`) },
+  );
+}
+
+export function startControlProcess(o: { address: string; controlQueue: string; logFile: string }): Proc {
+  return startRunfleet(['worker'], {
+    env: { TEMPORAL_ADDRESS: o.address, RUNFLEET_CONTROL_TASK_QUEUE: o.controlQueue },
+    logFile: o.logFile,
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * At most once: a task that started is never started again by the scheduler. Runners and
+ * control workers here are real processes (the `runfleet` CLI), killed with SIGKILL.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RunState } from '../../src/types';
+import { startHarness, task, type Harness } from '../helpers/harness';
+import { killAll, startControlProcess, startRunnerProcess } from '../helpers/processes';
+import { uniqueName } from '../helpers/temporal';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await killAll();
+});
+afterAll(async () => {
+  await killAll();
+  await h?.stop();
+});
+
+function lines(file: string): number {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+}
+
+describe('at most once', () => {
+  it('marks the task lost when its runner is killed -9, never runs it again, and ends the run', async () => {
+    const name = uniqueName('victim');
+    const dir = join(h.dataDir, name);
+    mkdirSync(dir, { recursive: true });
+    const counter = join(h.dataDir, `${name}.count`);
+    const runner = startRunnerProcess({ address: h.address, name, pool: h.pool, dataDir: dir });
+    const handle = await h.start(
+      {
+        name: 'deploy',
+        group: '/test/at-most-once',
+        tasks: [
+          task(h, 'deploy', [`echo ran >> ${counter}`, 'sleep 60']),
+          task(h, 'after', ['true'], { depends: ['deploy'] }),
+        ],
+      },
+      { heartbeatTimeout: '4s' },
+    );
+    await h.waitFor(handle, (s) => s.tasks.deploy?.status === 'running' && lines(counter) === 1, 90_000);
+    runner.kill('SIGKILL');
+    await runner.exited;
+
+    const s: RunState = await handle.result();
+    expect(s.tasks.deploy!.status).toBe('lost');
+    expect(s.tasks.deploy!.reason).toContain(`runner "${name}" stopped heartbeating`);
+    expect(s.tasks.deploy!.attempts).toBe(1);
+    expect(s.tasks.after!.status).toBe('skipped');
+    expect(s.phase).toBe('finished');
+    expect(s.result).toBe('failed');
+
+    // A fresh runner on the same pool takes nothing: the lost task is not retried.
+    const other = uniqueName('other');
+    mkdirSync(join(h.dataDir, other), { recursive: true });
+    startRunnerProcess({ address: h.address, name: other, pool: h.pool, dataDir: join(h.dataDir, other) });
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(lines(counter)).toBe(1);
+  });
+
+  it('retries a reservation nobody answers without starting anything, then runs once', async () => {
+    const counter = join(h.dataDir, 'late.count');
+    const handle = await h.start(
+      { name: 'late', group: '/test/at-most-once', tasks: [task(h, 'once', [`echo ran >> ${counter}`])] },
+      { reservationTimeout: '1s' },
+    );
+    const waiting = await h.waitFor(handle, (s) => (s.tasks.once?.reason ?? '').includes('waiting for a runner'));
+    expect(waiting.tasks.once!.status).toBe('pending');
+    expect(waiting.tasks.once!.attempts).toBe(0);
+    await new Promise((r) => setTimeout(r, 2_500)); // at least two more unanswered reservations
+    expect(lines(counter)).toBe(0);
+
+    await h.startRunner({ name: uniqueName('late-runner') });
+    const s: RunState = await handle.result();
+    expect(s.result).toBe('success');
+    expect(s.tasks.once!.attempts).toBe(1);
+    expect(lines(counter)).toBe(1);
+  });
+
+  it('finishes a run with the same result when the control worker is killed mid-run', async () => {
+    const controlQueue = uniqueName('control-proc');
+    const logDir = join(h.dataDir, controlQueue);
+    mkdirSync(logDir, { recursive: true });
+    const runnerName = uniqueName('steady');
+    await h.startRunner({ name: runnerName, slots: 4 });
+    const counter = join(h.dataDir, `${controlQueue}.count`);
+    const control = startControlProcess({ address: h.address, controlQueue, logFile: join(logDir, 'control-1.log') });
+
+    const handle = await h.client.workflow.start('runWorkflow', {
+      taskQueue: controlQueue,
+      workflowId: `run/test/control-restart/${controlQueue}`,
+      args: [
+        {
+          spec: {
+            name: 'restart',
+            group: '/test/control-restart',
+            tasks: [
+              task(h, 'first', [`echo first >> ${counter}`, 'sleep 3']),
+              task(h, 'second', [`echo second >> ${counter}`], { depends: ['first'] }),
+              task(h, 'fails', ['exit 4'], { depends: ['first'], ignore_failure: true }),
+            ],
+          },
+        },
+      ],
+    });
+    await h.waitFor(handle, (s) => s.tasks.first?.status === 'running', 90_000);
+    control.kill('SIGKILL');
+    await control.exited;
+    await new Promise((r) => setTimeout(r, 4_000)); // "first" finishes while no control worker runs
+
+    startControlProcess({ address: h.address, controlQueue, logFile: join(logDir, 'control-2.log') });
+    const s: RunState = await handle.result();
+    expect(s.result).toBe('success');
+    expect(s.tasks.first!.status).toBe('success');
+    expect(s.tasks.second!.status).toBe('success');
+    expect(s.tasks.fails!.status).toBe('failed');
+    expect(readFileSync(counter, 'utf8').trim().split('\n')).toEqual(['first', 'second']);
+  });
+});

@@ -1,0 +1,35 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    // The Temporal worker's native runtime crashes under worker threads: every project uses forks.
+    pool: 'forks',
+    // Test files run in parallel; integration files all share one dev server and each starts
+    // workers, so two forks keep a 2-core machine responsive. (Vitest only takes these options at
+    // the root, so they apply to the fast unit files too, which barely notice.)
+    fileParallelism: true,
+    maxWorkers: 2,
+    minWorkers: 1,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          // One headless in-memory dev server for the whole integration run.
+          globalSetup: ['test/helpers/global-setup.ts'],
+          // Workflows, workers and a shared server on a 2-core machine: seconds can become a minute.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
