@@ -12,8 +12,8 @@
  *   without reserving again: that is what makes dispatch cheap).
  * - busy: a task runs on it.
  *
- * A task that arrives on a lease already given back still runs if a slot is free; otherwise it
- * is refused before anything starts (`LeaseExpired`) and the run reserves again.
+ * A task that arrives on a lease already given back still runs if no other lease holds the slot;
+ * otherwise it is refused before anything starts (`LeaseExpired`) and the run reserves again.
  */
 import { randomUUID } from 'node:crypto';
 import type { ActivitySlotInfo, CustomSlotSupplier } from '@temporalio/worker';
@@ -43,7 +43,8 @@ export interface SlotTimings {
 export class SlotPool {
   private permits = 0;
   private readonly leases = new Map<string, Lease>();
-  private readonly busyKeys = new Set<string>();
+  /** Running tasks by key; a count, since two attempts of one task may overlap. */
+  private readonly busyKeys = new Map<string, number>();
   private waiters: (() => void)[] = [];
   private accepting = true;
 
@@ -115,7 +116,8 @@ export class SlotPool {
   startRunning(leaseId: string, key: string): void {
     let lease = this.leases.get(leaseId);
     if (lease === undefined) {
-      if (this.leases.size + this.permits >= this.capacity) {
+      // An idle poll permit is only a possibility; a task in hand is not refused for it.
+      if (this.leases.size >= this.capacity) {
         throw new RunfleetError('LeaseExpired', `lease ${leaseId} was given back and no slot is free`);
       }
       lease = { key: null, timer: null };
@@ -125,14 +127,16 @@ export class SlotPool {
     if (lease.timer) clearTimeout(lease.timer);
     lease.timer = null;
     lease.key = key;
-    this.busyKeys.add(key);
+    this.busyKeys.set(key, (this.busyKeys.get(key) ?? 0) + 1);
   }
 
   /** The task on a lease ended: the lease lingers for the run's next task. */
   finishRunning(leaseId: string): void {
     const lease = this.leases.get(leaseId);
     if (!lease || lease.key === null) return;
-    this.busyKeys.delete(lease.key);
+    const count = (this.busyKeys.get(lease.key) ?? 1) - 1;
+    if (count > 0) this.busyKeys.set(lease.key, count);
+    else this.busyKeys.delete(lease.key);
     lease.key = null;
     lease.timer = this.expireAfter(leaseId, this.timings.lingerMs);
   }
@@ -151,15 +155,17 @@ export class SlotPool {
   }
 
   runningTasks(): string[] {
-    return [...this.busyKeys];
+    return [...this.busyKeys.keys()];
   }
 
   snapshot(): SlotSnapshot {
+    let running = 0;
+    for (const n of this.busyKeys.values()) running += n;
     return {
       capacity: this.capacity,
       free: Math.max(0, this.capacity - this.leases.size),
-      idle: this.leases.size - this.busyKeys.size,
-      running: this.busyKeys.size,
+      idle: this.leases.size - running,
+      running,
       accepting: this.accepting,
     };
   }

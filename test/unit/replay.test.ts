@@ -1,6 +1,6 @@
 /**
  * Replay over committed histories: a workflow change that would break runs already in flight
- * (non-determinism) fails here. Record new histories with
+ * (non-determinism) fails here. Histories come from `npx tsx scripts/record-histories.ts`, or from
  * `temporal workflow show -w <id> --output json > test/replay/histories/<name>.json`.
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
@@ -23,7 +23,7 @@ beforeAll(async () => {
 
 describe('replay of committed run histories', () => {
   it('has histories to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(3);
+    expect(files.length).toBeGreaterThanOrEqual(4);
   });
 
   it.each(files)('%s replays deterministically', async (file) => {
