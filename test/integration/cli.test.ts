@@ -1,0 +1,139 @@
+/** The `runfleet` CLI as a user runs it, against the real dev server and runners. */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunState } from '../../src/types';
+import { startHarness, type Harness } from '../helpers/harness';
+import { projectRoot, runfleetBin } from '../helpers/processes';
+import { uniqueName } from '../helpers/temporal';
+
+let h: Harness;
+let group: string;
+beforeAll(async () => {
+  h = await startHarness({ runners: [{ name: uniqueName('cli-runner'), slots: 4 }] });
+  group = `/cli/${uniqueName('g')}`;
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [runfleetBin, ...args], {
+      cwd: projectRoot,
+      env: { ...process.env, TEMPORAL_ADDRESS: h.address, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+function runFile(name: string, body: unknown): string {
+  const file = join(h.dataDir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(body));
+  return file;
+}
+
+describe('runfleet run', () => {
+  it('submits, waits and prints the final state as JSON; show, list and logs find it', async () => {
+    const file = runFile('good', {
+      name: 'cli good',
+      group,
+      tasks: [
+        { name: 'hello', pool: h.pool, steps: ['echo hello from $RUNFLEET_TASK', 'echo second step >&2'] },
+        { name: 'after', pool: h.pool, steps: ['true'], depends: ['hello'] },
+      ],
+    });
+    const submit = await cli(['run', 'submit', file, '--wait', '--json']);
+    expect(submit.code).toBe(0);
+    // Progress goes to stderr; stdout is only the JSON.
+    expect(submit.stderr).toContain('submitted run/cli/');
+    const state = JSON.parse(submit.stdout) as RunState;
+    expect(state.group).toBe(group);
+    expect(state.phase).toBe('finished');
+    expect(state.result).toBe('success');
+    expect(state.id.startsWith(`run${group}/`)).toBe(true);
+    expect(Object.keys(state.tasks).sort()).toEqual(['after', 'hello']);
+    for (const t of Object.values(state.tasks)) {
+      expect(t.status).toBe('success');
+      expect(t.exitCode).toBe(0);
+      expect(Number.isNaN(Date.parse(t.startedAt ?? ''))).toBe(false);
+      expect(Number.isNaN(Date.parse(t.finishedAt ?? ''))).toBe(false);
+    }
+
+    const show = await cli(['run', 'show', state.id, '--json']);
+    expect(show.code).toBe(0);
+    expect((JSON.parse(show.stdout) as RunState).tasks.hello!.status).toBe('success');
+
+    const list = await cli(['run', 'list', '--group', group, '--result', 'success', '--json']);
+    expect(list.code).toBe(0);
+    const ids = (JSON.parse(list.stdout) as { id: string }[]).map((r) => r.id);
+    expect(ids).toContain(state.id);
+
+    const logs = await cli(['run', 'logs', state.id, 'hello']);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain('hello from hello');
+    expect(logs.stdout).toContain('second step');
+  });
+
+  it('exits 1 with --wait when the run fails', async () => {
+    const file = runFile('failing', { name: 'cli failing', group, tasks: [{ name: 'boom', pool: h.pool, steps: ['exit 7'] }] });
+    const submit = await cli(['run', 'submit', file, '--wait', '--json']);
+    expect(submit.code).toBe(1);
+    const state = JSON.parse(submit.stdout) as RunState;
+    expect(state.result).toBe('failed');
+    expect(state.tasks.boom!.exitCode).toBe(7);
+  });
+
+  it('rejects a bad run file with one line per problem, exit 2, and starts nothing', async () => {
+    const badGroup = `/cli/${uniqueName('bad')}`;
+    const file = runFile('bad', {
+      name: 'bad',
+      group: badGroup,
+      tasks: [
+        { name: 'a', steps: ['true'], depends: ['b'] },
+        { name: 'b', steps: ['true'], depends: ['a'] },
+      ],
+    });
+    const submit = await cli(['run', 'submit', file]);
+    expect(submit.code).toBe(2);
+    expect(submit.stderr).toContain('dependency cycle');
+    expect(submit.stderr).toMatch(/a -> b -> a|b -> a -> b/);
+    const list = await cli(['run', 'list', '--group', badGroup, '--json']);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+
+  it('rejects a bad flag value with a clear message and exit 2', async () => {
+    const r = await cli(['run', 'list', '--phase', 'sleeping']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('sleeping');
+    expect(r.stderr).toContain('running');
+  });
+
+  it('cancels a running run', async () => {
+    const file = runFile('long', { name: 'cli long', group, tasks: [{ name: 'sleepy', pool: h.pool, steps: ['sleep 60'] }] });
+    const submit = await cli(['run', 'submit', file, '--json']);
+    expect(submit.code).toBe(0);
+    const { workflowId } = JSON.parse(submit.stdout) as { workflowId: string };
+    const handle = h.client.workflow.getHandle(workflowId);
+    await h.waitFor(handle, (s) => s.tasks.sleepy?.status === 'running');
+    const cancel = await cli(['run', 'cancel', workflowId]);
+    expect(cancel.code).toBe(0);
+    const show = await cli(['run', 'watch', workflowId]);
+    expect(show.code).toBe(1);
+    const state = JSON.parse((await cli(['run', 'show', workflowId, '--json'])).stdout) as RunState;
+    expect(state.result).toBe('stopped');
+    expect(state.tasks.sleepy!.status).toBe('cancelled');
+  });
+});
