@@ -7,11 +7,15 @@
  *
  * Options: --n 100,1000  --k 1,4  --slots 25  --warmup 20 (0: none)  --timeout 600 (s per run)
  *
- * For each (N, K, S):
+ * For each (N, K, S), three sides, in an order that rotates from one combination to the next:
  *  - Runfleet: one control worker and K runners (S slots each, each on its own connection) run
  *    one `runWorkflow` of N independent tasks `steps: ['true']` (a real `/bin/sh -c true` each).
  *  - Baseline: one workflow worker and K bare activity workers (maxConcurrentActivityTaskExecutions
  *    = S, each on its own connection) run one workflow of N pure no-op activities (Promise.all).
+ *  - Spawn baseline: the same, but each activity spawns `/bin/sh -c true` (detached, stdio
+ *    ignored) and awaits its exit: the same per-task process cost as a Runfleet task.
+ * `ratio` = Runfleet / baseline tasks/s (the headline, target >= 0.8); `ratio vs spawn` =
+ * Runfleet / spawn baseline tasks/s (Runfleet's scheduling overhead alone).
  * Throughput is N / wall time from start to result. Dispatch latency is from "ready" (the
  * workflow's own start time, on the workflow clock, on both sides) to the task's / activity's
  * start on the worker. Results: a table on stdout and `.bench/dispatch-<timestamp>.json`.
@@ -23,7 +27,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  makeTelemetryFilterString,
+} from '@temporalio/worker';
 import { runWorkflowId } from '../src/ids';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
@@ -31,7 +42,7 @@ import type { RunState } from '../src/types';
 import { createControlWorker } from '../workers/control';
 import { createRunner, type Runner } from '../workers/runner';
 import { baselineActivities } from './baseline-activities';
-import type { BaselineInput, BaselineResult } from './baseline-workflows';
+import type { BaselineActivity, BaselineInput, BaselineResult } from './baseline-workflows';
 import { historyStats, type HistoryStats } from './history';
 import { RssSampler, formatTable, mean, mib, percentile } from './stats';
 
@@ -49,8 +60,10 @@ interface Args {
   timeoutMs: number;
 }
 
+type Side = 'runfleet' | 'baseline' | 'spawn';
+
 interface SideResult {
-  side: 'runfleet' | 'baseline';
+  side: Side;
   n: number;
   k: number;
   s: number;
@@ -60,7 +73,10 @@ interface SideResult {
   dispatchMs: { p50: number; p95: number; max: number; mean: number };
   /** Client `start()` call to task start (includes the first workflow task). */
   fromClientStartMs: { p50: number; p95: number };
-  /** Runfleet only: task process time as the runner saw it (spawn of `sh -c true` and bookkeeping). */
+  /**
+   * Runfleet: task process time as the runner saw it (spawn of `sh -c true` and bookkeeping).
+   * Spawn baseline: activity start to the exit of its `sh -c true`. Absent for the no-op baseline.
+   */
   execMs?: { p50: number; p95: number };
   events: number;
   eventsPerTask: number;
@@ -297,8 +313,9 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
   }
 }
 
-async function runBaseline(ctx: Ctx, n: number, k: number, s: number): Promise<SideResult> {
-  const id = unique('bl');
+/** A bare Temporal baseline: `activity` 'noop' (side `baseline`) or 'spawn' (side `spawn`). */
+async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: number, s: number): Promise<SideResult> {
+  const id = unique(activity === 'spawn' ? 'bs' : 'bl');
   const workflowQueue = `bench-baseline-wf-${id}`;
   const activityQueue = `bench-baseline-act-${id}`;
   const fleet = new Fleet(ctx.address);
@@ -327,7 +344,7 @@ async function runBaseline(ctx: Ctx, n: number, k: number, s: number): Promise<S
     }
     await sleep(SETTLE_MS);
 
-    const input: BaselineInput = { n, activityTaskQueue: activityQueue };
+    const input: BaselineInput = { n, activityTaskQueue: activityQueue, activity };
     ctx.rss.resetWindow();
     const t0 = Date.now();
     const handle = await ctx.client.workflow.start('baselineWorkflow', {
@@ -338,12 +355,15 @@ async function runBaseline(ctx: Ctx, n: number, k: number, s: number): Promise<S
     const result = await awaitResult<BaselineResult>(handle, fleet.done, ctx.timeoutMs);
     const wallMs = Date.now() - t0;
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
-    if (result.activityStartsMs.length !== n) throw new Error(`baseline ran ${result.activityStartsMs.length} of ${n} activities`);
+    if (result.activityStartsMs.length !== n) {
+      throw new Error(`${activity} baseline ran ${result.activityStartsMs.length} of ${n} activities`);
+    }
     const dispatch = result.activityStartsMs.map((x) => x - result.startedAtMs);
     const fromClient = result.activityStartsMs.map((x) => x - t0);
     const hist = await historyStats(handle, n);
+    const exec = result.execMs;
     return {
-      side: 'baseline',
+      side: activity === 'spawn' ? 'spawn' : 'baseline',
       n,
       k,
       s,
@@ -351,6 +371,7 @@ async function runBaseline(ctx: Ctx, n: number, k: number, s: number): Promise<S
       tasksPerSec: round1((n * 1000) / wallMs),
       dispatchMs: { p50: percentile(dispatch, 50), p95: percentile(dispatch, 95), max: Math.max(...dispatch), mean: round1(mean(dispatch)) },
       fromClientStartMs: { p50: percentile(fromClient, 50), p95: percentile(fromClient, 95) },
+      ...(exec ? { execMs: { p50: percentile(exec, 50), p95: percentile(exec, 95) } } : {}),
       events: hist.events,
       eventsPerTask: round1(hist.events / n),
       eventTypesPerTask: hist.eventTypesPerTask,
@@ -368,7 +389,7 @@ async function shellSpawnCostMs(count = 30): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
     await new Promise<void>((res, rej) => {
-      const child = spawn('/bin/sh', ['-c', 'true'], { stdio: 'ignore' });
+      const child = spawn('/bin/sh', ['-c', 'true'], { detached: true, stdio: 'ignore' });
       child.once('error', rej);
       child.once('exit', () => res());
     });
@@ -398,14 +419,19 @@ function describe(r: SideResult): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  // WARN and above, minus the SDK's "No workflows/activities registered, not polling" notice that
-  // every activity-only or workflow-only worker here prints at start.
+  // The SDK's own logger: WARN and above, minus the "No workflows/activities registered, not
+  // polling" notice that every activity-only or workflow-only worker here prints at start.
+  // The core (Rust) side: ERROR only, forwarded to that logger. Its WARNs are routine under this
+  // load (e.g. "Task not found when completing" for an activity whose workflow already moved on).
   const defaultLog = new DefaultLogger('WARN');
   Runtime.install({
     logger: new DefaultLogger('WARN', (entry) => {
       if (/^No (workflows|activities) registered, not polling/.test(entry.message)) return;
       defaultLog.log(entry.level, entry.message, entry.meta);
     }),
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'ERROR', other: 'ERROR' }), forward: {} },
+    },
   });
   const rss = new RssSampler();
   rss.start();
@@ -446,68 +472,92 @@ async function main(): Promise<void> {
     const spawnMs = await shellSpawnCostMs();
     console.error(`bench: a sequential /bin/sh -c true spawn costs ~${spawnMs} ms here`);
 
+    const runSide = (side: Side, n: number, k: number): Promise<SideResult> =>
+      side === 'runfleet'
+        ? runRunfleet(ctx, n, k, args.slots)
+        : runBaseline(ctx, side === 'spawn' ? 'spawn' : 'noop', n, k, args.slots);
+    const SIDES: Side[] = ['baseline', 'spawn', 'runfleet'];
+
     const k0 = args.ks[0] as number;
     if (args.warmup > 0) {
       console.error(`bench: warm-up (N=${args.warmup}, K=${k0}, S=${args.slots}), not recorded`);
-      console.error('  ' + describe(await runBaseline(ctx, args.warmup, k0, args.slots)));
-      console.error('  ' + describe(await runRunfleet(ctx, args.warmup, k0, args.slots)));
+      for (const side of SIDES) console.error('  ' + describe(await runSide(side, args.warmup, k0)));
     }
 
-    const pairs: { runfleet: SideResult; baseline: SideResult; order: string }[] = [];
+    const results: { runfleet: SideResult; baseline: SideResult; spawn: SideResult; order: string }[] = [];
     let combo = 0;
     for (const n of args.ns) {
       for (const k of args.ks) {
-        // Alternate which side goes first, so neither always runs on a "cleaner" server.
-        const baselineFirst = combo++ % 2 === 0;
-        let runfleet: SideResult;
-        let baseline: SideResult;
-        if (baselineFirst) {
-          baseline = await runBaseline(ctx, n, k, args.slots);
-          console.error('  ' + describe(baseline));
-          runfleet = await runRunfleet(ctx, n, k, args.slots);
-          console.error('  ' + describe(runfleet));
-        } else {
-          runfleet = await runRunfleet(ctx, n, k, args.slots);
-          console.error('  ' + describe(runfleet));
-          baseline = await runBaseline(ctx, n, k, args.slots);
-          console.error('  ' + describe(baseline));
+        // Rotate which side goes first (and last), so none always runs on a "cleaner" server.
+        const shift = combo++ % SIDES.length;
+        const order = [...SIDES.slice(shift), ...SIDES.slice(0, shift)];
+        const got: Partial<Record<Side, SideResult>> = {};
+        for (const side of order) {
+          const r = await runSide(side, n, k);
+          console.error('  ' + describe(r));
+          got[side] = r;
         }
-        pairs.push({ runfleet, baseline, order: baselineFirst ? 'baseline,runfleet' : 'runfleet,baseline' });
+        results.push({
+          runfleet: got.runfleet as SideResult,
+          baseline: got.baseline as SideResult,
+          spawn: got.spawn as SideResult,
+          order: order.join(','),
+        });
       }
     }
     rss.stop();
 
-    const rows = pairs.map(({ runfleet: r, baseline: b }) => {
+    const rows = results.map(({ runfleet: r, baseline: b, spawn: sp }) => {
       const ratio = r.tasksPerSec / b.tasksPerSec;
+      const ratioVsSpawn = r.tasksPerSec / sp.tasksPerSec;
       return [
         String(r.n),
         String(r.k),
         String(r.s),
         r.tasksPerSec.toFixed(1),
         b.tasksPerSec.toFixed(1),
+        sp.tasksPerSec.toFixed(1),
         `${ratio.toFixed(2)}${ratio >= TARGET_RATIO ? '' : ' *'}`,
+        ratioVsSpawn.toFixed(2),
         `${r.dispatchMs.p50}/${r.dispatchMs.p95}`,
         `${b.dispatchMs.p50}/${b.dispatchMs.p95}`,
+        `${sp.dispatchMs.p50}/${sp.dispatchMs.p95}`,
         r.eventsPerTask.toFixed(1),
         b.eventsPerTask.toFixed(1),
-        String(Math.max(r.peakRssMiB, b.peakRssMiB)),
+        String(Math.max(r.peakRssMiB, b.peakRssMiB, sp.peakRssMiB)),
       ];
     });
     console.log('');
     console.log(`Runfleet dispatch vs bare Temporal (${os.cpus().length} cores, node ${process.version}, temporal dev server in memory)`);
     console.log(
       formatTable(
-        ['N', 'K', 'S', 'rf tasks/s', 'base tasks/s', 'ratio', 'rf p50/p95 ms', 'base p50/p95 ms', 'rf ev/task', 'base ev/task', 'peak RSS MiB'],
+        [
+          'N',
+          'K',
+          'S',
+          'rf tasks/s',
+          'base tasks/s',
+          'spawn tasks/s',
+          'ratio',
+          'ratio vs spawn',
+          'rf p50/p95 ms',
+          'base p50/p95 ms',
+          'spawn p50/p95 ms',
+          'rf ev/task',
+          'base ev/task',
+          'peak RSS MiB',
+        ],
         rows,
       ),
     );
     console.log('');
-    console.log(`Target: ratio (runfleet/baseline tasks/s) >= ${TARGET_RATIO}; * marks a miss.`);
+    console.log(`Target: ratio (runfleet / no-op baseline tasks/s) >= ${TARGET_RATIO}; * marks a miss.`);
     console.log(
-      `Runfleet's side spawns a real /bin/sh -c true per task (~${spawnMs} ms sequentially here); the baseline's activities are pure no-ops.`,
+      `ratio vs spawn: runfleet / spawn baseline tasks/s. Runfleet and the spawn baseline both spawn a real /bin/sh -c true ` +
+        `per task (~${spawnMs} ms sequentially here); the no-op baseline's activities do nothing.`,
     );
     console.log('Dispatch latency: from the workflow\'s own start (workflow clock; all tasks ready at once) to the task starting on a worker.');
-    console.log(`Peak RSS of this process (all workers, one process): ${mib(rss.peakBytes)} MiB; per row: the higher of the two sides.`);
+    console.log(`Peak RSS of this process (all workers, one process): ${mib(rss.peakBytes)} MiB; per row: the highest of the three sides.`);
 
     const outDir = join(PROJECT_ROOT, '.bench');
     mkdirSync(outDir, { recursive: true });
@@ -520,15 +570,17 @@ async function main(): Promise<void> {
       targetRatio: TARGET_RATIO,
       shellSpawnMs: spawnMs,
       peakRssMiB: mib(rss.peakBytes),
-      results: pairs.map(({ runfleet, baseline, order }) => ({
+      results: results.map(({ runfleet, baseline, spawn: spawnBaseline, order }) => ({
         n: runfleet.n,
         k: runfleet.k,
         s: runfleet.s,
         order,
         ratio: Math.round((runfleet.tasksPerSec / baseline.tasksPerSec) * 1000) / 1000,
+        ratioVsSpawn: Math.round((runfleet.tasksPerSec / spawnBaseline.tasksPerSec) * 1000) / 1000,
         meetsTarget: runfleet.tasksPerSec / baseline.tasksPerSec >= TARGET_RATIO,
         runfleet,
         baseline,
+        spawnBaseline,
       })),
     };
     writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
