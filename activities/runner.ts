@@ -57,7 +57,11 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         const startedAt = new Date().toISOString();
 
         const workspace = taskWorkspace(deps.dataDir, req.runId, task.name);
-        const cwd = task.working_dir ? (isAbsolute(task.working_dir) ? task.working_dir : join(workspace, task.working_dir)) : workspace;
+        const cwd = task.working_dir
+          ? isAbsolute(task.working_dir)
+            ? task.working_dir
+            : join(workspace, task.working_dir)
+          : workspace;
         if (task.working_dir && isAbsolute(task.working_dir) && !existsSync(cwd)) {
           throw failure('TaskSpawnFailed', `working_dir "${cwd}" does not exist on runner "${deps.runner}"`);
         }
@@ -87,7 +91,12 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             // Report the cancellation as such: the workflow tells a timeout from a stop.
             await ctx.cancelled;
           }
-          return { exitCode: result.exitCode, failedStep: result.failedStep, startedAt, finishedAt: new Date().toISOString() };
+          return {
+            exitCode: result.exitCode,
+            failedStep: result.failedStep,
+            startedAt,
+            finishedAt: new Date().toISOString(),
+          };
         } catch (err) {
           if (ctx.cancellationSignal.aborted) throw err;
           if ((err as NodeJS.ErrnoException).code !== undefined) {
@@ -116,7 +125,12 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         closeSync(fd);
       }
       // Only complete when everything has been read.
-      return { data: buffer.toString('utf8'), nextOffset: req.offset + length, exists: true, complete: complete && req.offset + length >= size };
+      return {
+        data: buffer.toString('utf8'),
+        nextOffset: req.offset + length,
+        exists: true,
+        complete: complete && req.offset + length >= size,
+      };
     },
   };
 }

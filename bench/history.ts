@@ -19,7 +19,13 @@ export interface HistoryStats {
   /** Events of each type divided by the number of tasks. */
   eventTypesPerTask: Record<string, number>;
   /** Workflow tasks: scheduled -> started (waiting for the worker), started -> completed (the worker's turn). */
-  workflowTasks: { queueWaitMs: Spread; processingMs: Spread; failed: number; timedOut: number; failureCauses: Record<string, number> };
+  workflowTasks: {
+    queueWaitMs: Spread;
+    processingMs: Spread;
+    failed: number;
+    timedOut: number;
+    failureCauses: Record<string, number>;
+  };
   /** Per activity type: scheduled -> started (queue wait, incl. waiting for a free slot), started -> completed. */
   activities: Record<string, { scheduleToStartMs: Spread; startToCloseMs: Spread; timedOut: Record<string, number> }>;
 }
@@ -34,7 +40,12 @@ const WFT_FAILED_CAUSES: Record<string, string> = {
   '17': 'FORCE_CLOSE_COMMAND (too many events buffered during a workflow task)',
   '24': 'NON_DETERMINISTIC_ERROR',
 };
-const TIMEOUT_TYPES: Record<string, string> = { '1': 'START_TO_CLOSE', '2': 'SCHEDULE_TO_START', '3': 'SCHEDULE_TO_CLOSE', '4': 'HEARTBEAT' };
+const TIMEOUT_TYPES: Record<string, string> = {
+  '1': 'START_TO_CLOSE',
+  '2': 'SCHEDULE_TO_START',
+  '3': 'SCHEDULE_TO_CLOSE',
+  '4': 'HEARTBEAT',
+};
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(String(v)));
 
@@ -106,7 +117,8 @@ export async function historyStats(handle: WorkflowHandle, tasks: number): Promi
       }
       case 'activityTaskTimedOut': {
         const sched = num(a['scheduledEventId']);
-        const info = (a['failure'] as { timeoutFailureInfo?: { timeoutType?: unknown } } | undefined)?.timeoutFailureInfo;
+        const info = (a['failure'] as { timeoutFailureInfo?: { timeoutType?: unknown } } | undefined)
+          ?.timeoutFailureInfo;
         const code = String(info?.timeoutType ?? '?');
         const kind = TIMEOUT_TYPES[code] ?? code;
         const t = act(activityTypeOf.get(sched) ?? '?').timedOut;
@@ -129,7 +141,13 @@ export async function historyStats(handle: WorkflowHandle, tasks: number): Promi
   return {
     events: events.length,
     eventTypesPerTask,
-    workflowTasks: { queueWaitMs: spread(wftQueue), processingMs: spread(wftProcessing), failed, timedOut, failureCauses },
+    workflowTasks: {
+      queueWaitMs: spread(wftQueue),
+      processingMs: spread(wftProcessing),
+      failed,
+      timedOut,
+      failureCauses,
+    },
     activities,
   };
 }

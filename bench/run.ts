@@ -115,7 +115,8 @@ function parseArgs(argv: string[]): Args {
   };
   const int = (flag: string, v: string | undefined, min: number): number => {
     const x = Number(v);
-    if (!Number.isInteger(x) || x < min) throw new Error(`${flag} takes an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(x) || x < min)
+      throw new Error(`${flag} takes an integer >= ${min}, got ${JSON.stringify(v)}`);
     return x;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -298,7 +299,12 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
       s,
       wallMs,
       tasksPerSec: round1((n * 1000) / wallMs),
-      dispatchMs: { p50: percentile(dispatch, 50), p95: percentile(dispatch, 95), max: Math.max(...dispatch), mean: round1(mean(dispatch)) },
+      dispatchMs: {
+        p50: percentile(dispatch, 50),
+        p95: percentile(dispatch, 95),
+        max: Math.max(...dispatch),
+        mean: round1(mean(dispatch)),
+      },
       fromClientStartMs: { p50: percentile(fromClient, 50), p95: percentile(fromClient, 95) },
       execMs: { p50: percentile(exec, 50), p95: percentile(exec, 95) },
       events: hist.events,
@@ -369,7 +375,12 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
       s,
       wallMs,
       tasksPerSec: round1((n * 1000) / wallMs),
-      dispatchMs: { p50: percentile(dispatch, 50), p95: percentile(dispatch, 95), max: Math.max(...dispatch), mean: round1(mean(dispatch)) },
+      dispatchMs: {
+        p50: percentile(dispatch, 50),
+        p95: percentile(dispatch, 95),
+        max: Math.max(...dispatch),
+        mean: round1(mean(dispatch)),
+      },
       fromClientStartMs: { p50: percentile(fromClient, 50), p95: percentile(fromClient, 95) },
       ...(exec ? { execMs: { p50: percentile(exec, 50), p95: percentile(exec, 95) } } : {}),
       events: hist.events,
@@ -437,6 +448,7 @@ async function main(): Promise<void> {
   rss.start();
 
   const binary = await ensureTemporalBinary({ projectRoot: PROJECT_ROOT, log: (l) => console.error(l) });
+  // eslint-disable-next-line prefer-const -- assigned after the signal handlers that read it
   let server: DevServer | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     console.error(`bench: ${sig}, stopping the dev server`);
@@ -467,7 +479,14 @@ async function main(): Promise<void> {
       workflowsPath: join(__dirname, 'baseline-workflows.ts'),
       logger: quietBundlerLogger,
     });
-    const ctx: Ctx = { address: server.address, client, runfleetBundle, baselineBundle, rss, timeoutMs: args.timeoutMs };
+    const ctx: Ctx = {
+      address: server.address,
+      client,
+      runfleetBundle,
+      baselineBundle,
+      rss,
+      timeoutMs: args.timeoutMs,
+    };
 
     const spawnMs = await shellSpawnCostMs();
     console.error(`bench: a sequential /bin/sh -c true spawn costs ~${spawnMs} ms here`);
@@ -528,7 +547,9 @@ async function main(): Promise<void> {
       ];
     });
     console.log('');
-    console.log(`Runfleet dispatch vs bare Temporal (${os.cpus().length} cores, node ${process.version}, temporal dev server in memory)`);
+    console.log(
+      `Runfleet dispatch vs bare Temporal (${os.cpus().length} cores, node ${process.version}, temporal dev server in memory)`,
+    );
     console.log(
       formatTable(
         [
@@ -556,15 +577,24 @@ async function main(): Promise<void> {
       `ratio vs spawn: runfleet / spawn baseline tasks/s. Runfleet and the spawn baseline both spawn a real /bin/sh -c true ` +
         `per task (~${spawnMs} ms sequentially here); the no-op baseline's activities do nothing.`,
     );
-    console.log('Dispatch latency: from the workflow\'s own start (workflow clock; all tasks ready at once) to the task starting on a worker.');
-    console.log(`Peak RSS of this process (all workers, one process): ${mib(rss.peakBytes)} MiB; per row: the highest of the three sides.`);
+    console.log(
+      "Dispatch latency: from the workflow's own start (workflow clock; all tasks ready at once) to the task starting on a worker.",
+    );
+    console.log(
+      `Peak RSS of this process (all workers, one process): ${mib(rss.peakBytes)} MiB; per row: the highest of the three sides.`,
+    );
 
     const outDir = join(PROJECT_ROOT, '.bench');
     mkdirSync(outDir, { recursive: true });
     const file = join(outDir, `dispatch-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     const report = {
       finishedAt: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, node: process.version, platform: process.platform },
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? null,
+        node: process.version,
+        platform: process.platform,
+      },
       temporalBinary: binary,
       args: { n: args.ns, k: args.ks, slots: args.slots, warmup: args.warmup },
       targetRatio: TARGET_RATIO,

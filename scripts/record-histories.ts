@@ -26,7 +26,12 @@ async function main(): Promise<void> {
   const runnerConnection = await NativeConnection.connect({ address: server.address });
   const client = new Client({ connection: await Connection.connect({ address: server.address }) });
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts') });
-  const worker = await createControlWorker({ connection: control, namespace: 'default', taskQueue: 'record', workflowBundle });
+  const worker = await createControlWorker({
+    connection: control,
+    namespace: 'default',
+    taskQueue: 'record',
+    workflowBundle,
+  });
   const runner = await createRunner({
     connection: runnerConnection,
     namespace: 'default',
@@ -36,7 +41,12 @@ async function main(): Promise<void> {
     dataDir: mkdtempSync(join(tmpdir(), 'runfleet-record-')),
     passEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
   });
-  const t = (name: string, steps: string[], extra: Record<string, unknown> = {}) => ({ name, steps, pool: 'record', ...extra });
+  const t = (name: string, steps: string[], extra: Record<string, unknown> = {}) => ({
+    name,
+    steps,
+    pool: 'record',
+    ...extra,
+  });
   const start = (id: string, tasks: unknown[]) =>
     client.workflow.start('runWorkflow', {
       taskQueue: 'record',
@@ -67,7 +77,10 @@ async function main(): Promise<void> {
     await cancelled.result().catch(() => undefined);
     await save('cancelled', cancelled);
 
-    const approval = await start('approval', [t('build', ['true']), t('deploy', ['true'], { depends: ['build'], needs_approval: true })]);
+    const approval = await start('approval', [
+      t('build', ['true']),
+      t('deploy', ['true'], { depends: ['build'], needs_approval: true }),
+    ]);
     await new Promise((r) => setTimeout(r, 1_500));
     await approval.executeUpdate('approveTask', { args: [{ task: 'deploy', by: 'replay' }] });
     await approval.result();

@@ -9,7 +9,7 @@
  * Nothing else reads `process.env`: the CLI hands the environment in.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { RunfleetError } from './errors';
@@ -22,7 +22,9 @@ const ADDRESS_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 const port = z.number().int('must be a whole number').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
-const name = z.string().regex(NAME_RE, 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit');
+const name = z
+  .string()
+  .regex(NAME_RE, 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit');
 const path = z.string().min(1, 'must not be empty');
 
 export const ConfigSchema = z.strictObject({
@@ -32,7 +34,10 @@ export const ConfigSchema = z.strictObject({
       address: z
         .string()
         .regex(ADDRESS_RE, { message: 'must be host:port, like localhost:7233', abort: true })
-        .refine((a) => { const p = Number(a.slice(a.lastIndexOf(':') + 1)); return p >= 1 && p <= 65535; }, 'the port must be 1-65535')
+        .refine((a) => {
+          const p = Number(a.slice(a.lastIndexOf(':') + 1));
+          return p >= 1 && p <= 65535;
+        }, 'the port must be 1-65535')
         .default('localhost:7233'),
       /** Temporal namespace. Default `default`. */
       namespace: z.string().min(1, 'must not be empty').max(255).default('default'),
@@ -61,7 +66,12 @@ export const ConfigSchema = z.strictObject({
       /** Pool the runner reserves work from. Default `default`. */
       pool: name.default('default'),
       /** Concurrent tasks. Default 4. */
-      slots: z.number().int('must be a whole number').min(1, 'must be at least 1').max(256, 'must be at most 256').default(4),
+      slots: z
+        .number()
+        .int('must be a whole number')
+        .min(1, 'must be at least 1')
+        .max(256, 'must be at most 256')
+        .default(4),
       /** A reserved slot not used in this time is given back. Default: the runner's own. */
       evictionMs: z.number().int().min(1000).max(3_600_000).optional(),
     })
@@ -170,7 +180,12 @@ export function loadConfig(opts: LoadConfigOptions): Config {
       }
       return `${where}: ${issue.message}`;
     });
-    throw new RunfleetError('InvalidConfig', lines.length === 1 ? `invalid configuration: ${lines[0]}` : ['invalid configuration:', ...lines.map((l) => `  ${l}`)].join('\n'));
+    throw new RunfleetError(
+      'InvalidConfig',
+      lines.length === 1
+        ? `invalid configuration: ${lines[0]}`
+        : ['invalid configuration:', ...lines.map((l) => `  ${l}`)].join('\n'),
+    );
   }
 
   const home = parsed.data.home ?? resolve(opts.cwd, '.runfleet');
@@ -227,7 +242,8 @@ function flatten(value: Record<string, unknown>, prefix = ''): [string, unknown]
   const out: [string, unknown][] = [];
   for (const [k, v] of Object.entries(value)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...flatten(v as Record<string, unknown>, key));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v))
+      out.push(...flatten(v as Record<string, unknown>, key));
     else out.push([key, v]);
   }
   return out;

@@ -2,7 +2,7 @@
  * The control worker: runs the run workflows (and the other entity workflows) on the control
  * task queue. Stateless; start more of them to scale.
  */
-import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -24,7 +24,9 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.identity ? { identity: opts.identity } : {}),
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    ...(opts.workflowBundle
+      ? { workflowBundle: opts.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows') }),
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
   });
 }

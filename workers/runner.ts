@@ -6,7 +6,7 @@
  *   those workers is the runner's SlotPool, shared between them).
  * - On its own queue (`runner/<name>`) it executes the tasks on its leases and serves log reads.
  */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Worker, type NativeConnection } from '@temporalio/worker';
 import { join } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
 import { createRunnerActivities } from '../activities/runner';

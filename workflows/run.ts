@@ -94,9 +94,15 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     {
       validator: (req) => {
         const t = state.tasks[req?.task];
-        if (!t) throw ApplicationFailure.create({ type: 'NotFound', message: `no task "${req?.task}" in this run`, nonRetryable: true });
+        if (!t)
+          throw ApplicationFailure.create({
+            type: 'NotFound',
+            message: `no task "${req?.task}" in this run`,
+            nonRetryable: true,
+          });
         if (!t.approval.required) throw invalidState(`task "${req.task}" does not need approval`);
-        if (t.approval.approvedAt) throw invalidState(`task "${req.task}" was approved by ${t.approval.approvedBy} at ${t.approval.approvedAt}`);
+        if (t.approval.approvedAt)
+          throw invalidState(`task "${req.task}" was approved by ${t.approval.approvedBy} at ${t.approval.approvedAt}`);
         if (t.status !== 'pending') throw invalidState(`task "${req.task}" is ${t.status}`);
         if (typeof req.by !== 'string' || req.by.length === 0) throw invalidState('an approval names who approves');
       },
@@ -137,7 +143,8 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     // then record the run as stopped.
     await CancellationScope.nonCancellable(async () => {
       await Promise.allSettled(inFlight);
-      for (const name of unstartedTasks(state)) finish(state.tasks[name] as TaskState, 'cancelled', 'the run was cancelled');
+      for (const name of unstartedTasks(state))
+        finish(state.tasks[name] as TaskState, 'cancelled', 'the run was cancelled');
       state.reason = 'cancelled by request';
       state.result = 'stopped';
       state.finishedAt = now();
@@ -235,11 +242,23 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       cancellationType: 'WAIT_CANCELLATION_COMPLETED',
     });
     try {
-      const outcome = await runner.executeTask({ runId: state.id, leaseId: lease.id, attempt, task, runEnv: spec.env ?? {} });
+      const outcome = await runner.executeTask({
+        runId: state.id,
+        leaseId: lease.id,
+        attempt,
+        task,
+        runEnv: spec.env ?? {},
+      });
       t.startedAt = outcome.startedAt;
       t.exitCode = outcome.exitCode;
       if (outcome.exitCode === 0) finish(t, 'success', null, outcome.finishedAt);
-      else finish(t, 'failed', `step ${(outcome.failedStep ?? 0) + 1} exited with code ${outcome.exitCode}`, outcome.finishedAt);
+      else
+        finish(
+          t,
+          'failed',
+          `step ${(outcome.failedStep ?? 0) + 1} exited with code ${outcome.exitCode}`,
+          outcome.finishedAt,
+        );
       // The runner keeps the lease for our next task.
       q.idle.push({ ...lease, idleSince: Date.now() });
     } catch (err) {
@@ -253,14 +272,26 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       if (type === 'SCHEDULE_TO_START' || isApplicationFailure(err, 'LeaseExpired')) {
         // Never started: back to the queue. Forget the runner's other leases if it is silent.
         if (type === 'SCHEDULE_TO_START') forgetRunner(q, lease.runner);
-        requeue(q, t, task.name, `runner "${lease.runner}" did not take the task (${type === 'SCHEDULE_TO_START' ? `no answer in ${formatDuration(options.evictionTimeout)}` : 'lease given back'}); reserving again`, true);
+        requeue(
+          q,
+          t,
+          task.name,
+          `runner "${lease.runner}" did not take the task (${type === 'SCHEDULE_TO_START' ? `no answer in ${formatDuration(options.evictionTimeout)}` : 'lease given back'}); reserving again`,
+          true,
+        );
         return;
       }
       if (type === 'HEARTBEAT') {
         forgetRunner(q, lease.runner);
         const why = `runner "${lease.runner}" stopped heartbeating (silent for ${formatDuration(options.heartbeatTimeout)})`;
         if (task.idempotent && t.attempts < options.maxAttempts) {
-          requeue(q, t, task.name, `${why}; the task is idempotent: starting it again (attempt ${t.attempts + 1} of ${options.maxAttempts})`, false);
+          requeue(
+            q,
+            t,
+            task.name,
+            `${why}; the task is idempotent: starting it again (attempt ${t.attempts + 1} of ${options.maxAttempts})`,
+            false,
+          );
           return;
         }
         finish(t, 'lost', `${why}; not retried: it may have run`);
@@ -306,7 +337,12 @@ function parseInput(input: unknown): { spec: RunSpec; options: RunOptions } {
   } catch (err) {
     // Bad input fails the workflow at once; a workflow task retrying forever helps nobody.
     if (err instanceof RunfleetError) {
-      throw ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true, details: [err.details ?? null] });
+      throw ApplicationFailure.create({
+        type: err.code,
+        message: err.message,
+        nonRetryable: true,
+        details: [err.details ?? null],
+      });
     }
     throw ApplicationFailure.create({ type: 'InvalidWorkflowInput', message: describeError(err), nonRetryable: true });
   }

@@ -24,7 +24,9 @@ export class Lifecycle {
   /** Resolves when a stop is requested. */
   stopped(): Promise<void> {
     const signal = this.stopController.signal;
-    return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    return new Promise((resolve) =>
+      signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
   }
 
   requestStop(): void {

@@ -52,7 +52,15 @@ export function buildProgram(ctx: CliContext, out: Output): Command {
       writeOut: (text) => out.write(text),
       writeErr: (text) => out.error(text.replace(/\n$/, '')),
       // One line: `runfleet: unknown option '--x' (Did you mean --y?)`.
-      outputError: (text, write) => write('runfleet: ' + text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ') + '\n'),
+      outputError: (text, write) =>
+        write(
+          'runfleet: ' +
+            text
+              .replace(/^error: /, '')
+              .trim()
+              .replace(/\s*\n\s*/g, ' ') +
+            '\n',
+        ),
     })
     .showSuggestionAfterError(true);
 

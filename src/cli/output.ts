@@ -35,14 +35,18 @@ export interface OutputStreams {
 
 const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
-export function createOutput(opts: { json?: boolean } = {}, streams: OutputStreams = { stdout: process.stdout, stderr: process.stderr }): Output {
+export function createOutput(
+  opts: { json?: boolean } = {},
+  streams: OutputStreams = { stdout: process.stdout, stderr: process.stderr },
+): Output {
   const json = opts.json ?? false;
   const { stdout, stderr } = streams;
   const interactive = !json && stdout.isTTY === true;
   let liveHeight = 0;
 
   const people = json ? stderr : stdout;
-  const println = (stream: NodeJS.WriteStream, text: string) => void stream.write(text.endsWith('\n') ? text : text + '\n');
+  const println = (stream: NodeJS.WriteStream, text: string) =>
+    void stream.write(text.endsWith('\n') ? text : text + '\n');
 
   return {
     json,
@@ -84,7 +88,10 @@ export function createOutput(opts: { json?: boolean } = {}, streams: OutputStrea
       const log = (lvl: LogLevel, message: string, meta?: LogMetadata) => {
         if (LEVELS.indexOf(lvl) < min) return;
         if (asJson) {
-          println(stderr, JSON.stringify({ time: new Date().toISOString(), level: lvl.toLowerCase(), message, ...meta }, jsonSafe));
+          println(
+            stderr,
+            JSON.stringify({ time: new Date().toISOString(), level: lvl.toLowerCase(), message, ...meta }, jsonSafe),
+          );
         } else {
           const extra = meta && Object.keys(meta).length > 0 ? ' ' + JSON.stringify(meta, jsonSafe) : '';
           println(stderr, `${clock()} ${lvl.padEnd(5)} ${message}${extra}`);

@@ -45,7 +45,8 @@ export function taskStatusLabel(t: TaskState): string {
 }
 
 export function runHeadline(state: RunState): string {
-  const outcome = state.phase === 'finished' || state.phase === 'cancelled' ? `${state.phase}, ${state.result}` : state.phase;
+  const outcome =
+    state.phase === 'finished' || state.phase === 'cancelled' ? `${state.phase}, ${state.result}` : state.phase;
   return `${state.id}  "${state.name}"  ${outcome}  (${elapsed(state.startedAt ?? state.createdAt, state.finishedAt)})`;
 }
 

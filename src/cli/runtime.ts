@@ -23,7 +23,10 @@ export async function connectWorker(address: string): Promise<NativeConnection> 
 }
 
 /** The variables tasks inherit from this process (an allowlist: never the whole environment). */
-export function passEnv(env: Readonly<Record<string, string | undefined>>, names: readonly string[]): Record<string, string> {
+export function passEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  names: readonly string[],
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of names) {
     const value = env[name];

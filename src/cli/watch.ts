@@ -8,7 +8,12 @@ import { progressSummary, runHeadline, taskChanges, taskTable } from './render';
  * Follows a run to its end: redraws the task table on a terminal, prints each change on a line
  * otherwise. Returns the final state.
  */
-export async function followRun(client: RunfleetClient, out: Output, workflowId: string, signal?: AbortSignal): Promise<RunState> {
+export async function followRun(
+  client: RunfleetClient,
+  out: Output,
+  workflowId: string,
+  signal?: AbortSignal,
+): Promise<RunState> {
   let prev: RunState | null = null;
   const final = await client.watchRun(
     workflowId,

@@ -31,7 +31,15 @@ import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, groupPrefixes, runWorkflowId } from '../ids';
 import type { RunSpecInput } from '../spec/schema';
 import { checkRunSpec, formatProblems, validateRunOptions } from '../spec/validate';
-import { FINAL_TASK_STATUSES, RUN_PHASES, RUN_RESULTS, type RunPhase, type RunResult, type RunState, type TaskStatus } from '../types';
+import {
+  FINAL_TASK_STATUSES,
+  RUN_PHASES,
+  RUN_RESULTS,
+  type RunPhase,
+  type RunResult,
+  type RunState,
+  type TaskStatus,
+} from '../types';
 import { isUnavailable, toRunfleetError, unreachable } from './errors';
 import { checkRunId, newRunId, resolveRunWorkflowId } from './ids';
 
@@ -181,11 +189,16 @@ export class RunfleetClient {
    * Validates a run spec (or `{ spec, options }`) and starts its workflow. Nothing starts when
    * the spec is invalid (`InvalidRunSpec`) or the id is taken (`AlreadyExists`).
    */
-  async submitRun(specOrInput: RunSpecInput | { spec: unknown; options?: unknown } | unknown, opts: SubmitOptions = {}): Promise<SubmittedRun> {
+  async submitRun(
+    specOrInput: RunSpecInput | { spec: unknown; options?: unknown } | unknown,
+    opts: SubmitOptions = {},
+  ): Promise<SubmittedRun> {
     const input = isRunInput(specOrInput) ? specOrInput : { spec: specOrInput, options: undefined };
     const checked = checkRunSpec(input.spec);
     if (!checked.ok) {
-      throw new RunfleetError('InvalidRunSpec', formatProblems('invalid run spec', checked.problems), { problems: checked.problems });
+      throw new RunfleetError('InvalidRunSpec', formatProblems('invalid run spec', checked.problems), {
+        problems: checked.problems,
+      });
     }
     const options = opts.options ?? input.options;
     validateRunOptions(options);
@@ -246,7 +259,10 @@ export class RunfleetClient {
         return await this.runHandle(workflowId).result();
       } catch (err) {
         // Cancelled or terminated: the workflow returned nothing, its query still has the state.
-        if (err instanceof WorkflowFailedError && (err.cause instanceof CancelledFailure || err.cause instanceof TerminatedFailure)) {
+        if (
+          err instanceof WorkflowFailedError &&
+          (err.cause instanceof CancelledFailure || err.cause instanceof TerminatedFailure)
+        ) {
           return await this.getRun(workflowId);
         }
         throw err;
@@ -294,11 +310,13 @@ export class RunfleetClient {
     const group = filter.group === undefined ? undefined : normalizeGroup(filter.group);
     if (group !== undefined && group !== '/') clauses.push(`RunfleetGroupPath = ${quote(group)}`);
     if (filter.phase !== undefined) {
-      if (!RUN_PHASES.includes(filter.phase)) throw new RunfleetError('InvalidArgument', `phase "${filter.phase}" is not one of ${RUN_PHASES.join(', ')}`);
+      if (!RUN_PHASES.includes(filter.phase))
+        throw new RunfleetError('InvalidArgument', `phase "${filter.phase}" is not one of ${RUN_PHASES.join(', ')}`);
       clauses.push(`RunfleetPhase = ${quote(filter.phase)}`);
     }
     if (filter.result !== undefined) {
-      if (!RUN_RESULTS.includes(filter.result)) throw new RunfleetError('InvalidArgument', `result "${filter.result}" is not one of ${RUN_RESULTS.join(', ')}`);
+      if (!RUN_RESULTS.includes(filter.result))
+        throw new RunfleetError('InvalidArgument', `result "${filter.result}" is not one of ${RUN_RESULTS.join(', ')}`);
       clauses.push(`RunfleetResult = ${quote(filter.result)}`);
     }
     const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
@@ -332,7 +350,10 @@ export class RunfleetClient {
       const handle = this.runHandle(workflowId);
       const description = await handle.describe();
       if (description.status.name !== 'RUNNING') {
-        throw new RunfleetError('InvalidState', `run ${workflowId} has already ended (${description.status.name.toLowerCase()})`);
+        throw new RunfleetError(
+          'InvalidState',
+          `run ${workflowId} has already ended (${description.status.name.toLowerCase()})`,
+        );
       }
       await handle.cancel();
     });
@@ -342,7 +363,8 @@ export class RunfleetClient {
   async approveTask(ref: string, task: string, by: string): Promise<RunState> {
     const workflowId = resolveRunWorkflowId(ref);
     if (task.length === 0) throw new RunfleetError('InvalidArgument', 'name the task to approve');
-    if (by.trim().length === 0) throw new RunfleetError('InvalidArgument', 'an approval names who approves (--by NAME)');
+    if (by.trim().length === 0)
+      throw new RunfleetError('InvalidArgument', 'an approval names who approves (--by NAME)');
     return this.call(workflowId, async () => {
       const handle = this.runHandle(workflowId);
       try {
@@ -351,7 +373,10 @@ export class RunfleetClient {
         // The server answers NOT_FOUND for an update to a closed workflow as well.
         if (err instanceof WorkflowNotFoundError) {
           const description = await handle.describe();
-          throw new RunfleetError('InvalidState', `run ${workflowId} has already ended (${description.status.name.toLowerCase()})`);
+          throw new RunfleetError(
+            'InvalidState',
+            `run ${workflowId} has already ended (${description.status.name.toLowerCase()})`,
+          );
         }
         throw err;
       }
@@ -364,7 +389,8 @@ export class RunfleetClient {
    */
   async readTaskLog(ref: string, task: string, offset = 0, limit = DEFAULT_LOG_LIMIT): Promise<TaskLogChunk> {
     const workflowId = resolveRunWorkflowId(ref);
-    if (!Number.isInteger(offset) || offset < 0) throw new RunfleetError('InvalidArgument', 'a log offset is a whole number of bytes, 0 or more');
+    if (!Number.isInteger(offset) || offset < 0)
+      throw new RunfleetError('InvalidArgument', 'a log offset is a whole number of bytes, 0 or more');
     const state = await this.getRun(workflowId);
     const t = state.tasks[task];
     if (!t) {
@@ -373,18 +399,28 @@ export class RunfleetClient {
     }
     if (t.runner === null) {
       // Not reserved yet: no runner has a log.
-      return { data: '', nextOffset: offset, exists: false, complete: FINAL_TASK_STATUSES.includes(t.status), taskStatus: t.status, runner: null };
+      return {
+        data: '',
+        nextOffset: offset,
+        exists: false,
+        complete: FINAL_TASK_STATUSES.includes(t.status),
+        taskStatus: t.status,
+        runner: null,
+      };
     }
     const runner = t.runner;
     return this.call(workflowId, async () => {
       try {
         const input: FetchTaskLogInput = { runId: workflowId, task, runner, offset, limit };
-        const chunk = await this.client.workflow.execute<(input: FetchTaskLogInput) => Promise<LogChunk>>(WORKFLOW_TYPES.fetchTaskLog, {
-          taskQueue: this.controlTaskQueue,
-          workflowId: `log/${workflowId}/${task}/${randomBytes(4).toString('hex')}`,
-          args: [input],
-          workflowExecutionTimeout: LOG_READ_TIMEOUT_MS,
-        });
+        const chunk = await this.client.workflow.execute<(input: FetchTaskLogInput) => Promise<LogChunk>>(
+          WORKFLOW_TYPES.fetchTaskLog,
+          {
+            taskQueue: this.controlTaskQueue,
+            workflowId: `log/${workflowId}/${task}/${randomBytes(4).toString('hex')}`,
+            args: [input],
+            workflowExecutionTimeout: LOG_READ_TIMEOUT_MS,
+          },
+        );
         return { ...chunk, taskStatus: t.status, runner };
       } catch (err) {
         if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
@@ -429,7 +465,12 @@ function quote(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-function noWorker(workflowId: string, description: WorkflowExecutionDescription, cause: unknown, taskQueue: string): RunfleetError {
+function noWorker(
+  workflowId: string,
+  description: WorkflowExecutionDescription,
+  cause: unknown,
+  taskQueue: string,
+): RunfleetError {
   const status = description.status.name.toLowerCase();
   const why = cause instanceof Error ? cause.message : String(cause);
   return new RunfleetError(

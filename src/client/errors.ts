@@ -27,7 +27,9 @@ export interface ErrorContext {
 
 export function unreachable(address: string, cause: unknown): RunfleetError {
   const why = cause instanceof Error ? cause.message : String(cause);
-  return new RunfleetError('ServerUnreachable', `cannot reach Temporal at ${address} (TEMPORAL_ADDRESS): ${why}`, { cause });
+  return new RunfleetError('ServerUnreachable', `cannot reach Temporal at ${address} (TEMPORAL_ADDRESS): ${why}`, {
+    cause,
+  });
 }
 
 /** True for a gRPC UNAVAILABLE (server down, connection refused or reset), here or as a cause. */
@@ -52,7 +54,10 @@ export function toRunfleetError(err: unknown, ctx: ErrorContext): unknown {
     return new RunfleetError('AlreadyExists', `a run with id ${err.workflowId} exists already; choose another --id`);
   }
   if (err instanceof NamespaceNotFoundError) {
-    return new RunfleetError('InvalidConfig', `namespace "${err.namespace}" does not exist at ${ctx.address} (TEMPORAL_NAMESPACE)`);
+    return new RunfleetError(
+      'InvalidConfig',
+      `namespace "${err.namespace}" does not exist at ${ctx.address} (TEMPORAL_NAMESPACE)`,
+    );
   }
   if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError) {
     const coded = fromApplicationFailure(err.cause);

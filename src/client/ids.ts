@@ -21,7 +21,10 @@ export function newRunId(now: number = Date.now()): string {
 /** Checks an id given with `--id` / `{ id }`: it becomes the last segment of the workflow id. */
 export function checkRunId(id: string): string {
   if (!RUN_ID_RE.test(id)) {
-    throw new RunfleetError('InvalidArgument', `run id "${id}" must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`);
+    throw new RunfleetError(
+      'InvalidArgument',
+      `run id "${id}" must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`,
+    );
   }
   return id;
 }

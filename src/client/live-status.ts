@@ -21,7 +21,9 @@ export function withLiveStatus(state: RunState, pending: readonly PendingActivit
     task.status = 'running';
     const started = activity.lastStartedTime?.seconds;
     if (started !== undefined && started !== null) {
-      task.startedAt = new Date(Number(started) * 1000 + Math.floor((activity.lastStartedTime?.nanos ?? 0) / 1e6)).toISOString();
+      task.startedAt = new Date(
+        Number(started) * 1000 + Math.floor((activity.lastStartedTime?.nanos ?? 0) / 1e6),
+      ).toISOString();
     }
   }
   return state;

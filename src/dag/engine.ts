@@ -13,7 +13,14 @@
  *   `ignore_failure` or was lost; otherwise `success`.
  */
 import type { RunSpec, TaskSpec } from '../spec/schema';
-import { FINAL_TASK_STATUSES, type DependCondition, type RunResult, type RunState, type TaskState, type TaskStatus } from '../types';
+import {
+  FINAL_TASK_STATUSES,
+  type DependCondition,
+  type RunResult,
+  type RunState,
+  type TaskState,
+  type TaskStatus,
+} from '../types';
 
 export interface Dependency {
   task: string;
@@ -21,7 +28,9 @@ export interface Dependency {
 }
 
 export function dependenciesOf(task: TaskSpec): Dependency[] {
-  return task.depends.map((d) => (typeof d === 'string' ? { task: d, conditions: ['on_success'] } : { task: d.task, conditions: d.conditions }));
+  return task.depends.map((d) =>
+    typeof d === 'string' ? { task: d, conditions: ['on_success'] } : { task: d.task, conditions: d.conditions },
+  );
 }
 
 export function isFinal(status: TaskStatus): boolean {

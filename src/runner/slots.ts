@@ -52,7 +52,8 @@ export class SlotPool {
     readonly capacity: number,
     private readonly timings: SlotTimings,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`slot capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new Error(`slot capacity must be a positive integer, got ${capacity}`);
   }
 
   private get held(): number {

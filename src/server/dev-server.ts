@@ -120,17 +120,23 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   log(`dev-server: ${opts.binary} ${args.join(' ')}`);
   const child = spawn(opts.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
-  const onOutput = (chunk: Buffer): void => {
-    logStream?.write(chunk);
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      tail.push(line);
-      if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
-      log(line);
-    }
+  // Chunks do not end on line boundaries: keep each stream's unfinished line for the next chunk.
+  const lineSplitter = (): ((chunk: Buffer) => void) => {
+    let partial = '';
+    return (chunk) => {
+      logStream?.write(chunk);
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        tail.push(line);
+        if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
+        log(line);
+      }
+    };
   };
-  child.stdout?.on('data', onOutput);
-  child.stderr?.on('data', onOutput);
+  child.stdout?.on('data', lineSplitter());
+  child.stderr?.on('data', lineSplitter());
 
   let exited: string | null = null;
   const exitPromise = new Promise<void>((resolve) => {
@@ -175,15 +181,10 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   const timeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   let connection: Connection | undefined;
   try {
-    connection = await waitReady({
-      address,
-      namespace,
-      timeoutMs,
-      hasExited: () => exited,
-    });
+    connection = await waitReady({ address, namespace, timeoutMs, exit: exitPromise });
   } catch (err) {
-    if (exited !== null) return fail(exited as string);
-    return fail(`did not answer within ${Math.round(timeoutMs / 1000)} s`, err);
+    if (exited !== null) return fail(exited);
+    return fail(`did not answer within ${Math.round(timeoutMs / 1000)} s (last error: ${errorMessage(err)})`, err);
   }
 
   try {
@@ -199,33 +200,54 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   return { address, uiUrl, namespace, stop, process: child };
 }
 
-/** Connects and asks for system info and the namespace until both answer, or the deadline. */
+/**
+ * Connects and asks for system info and the namespace until both answer, or the deadline. Every
+ * attempt races the process's exit, so a server that dies at startup is reported at once.
+ */
 async function waitReady(opts: {
   address: string;
   namespace: string;
   timeoutMs: number;
-  hasExited: () => string | null;
+  exit: Promise<void>;
 }): Promise<Connection> {
   const deadline = Date.now() + opts.timeoutMs;
+  let exited = false;
+  const exit = opts.exit.then(() => {
+    exited = true;
+    return 'exited' as const;
+  });
   let lastError: unknown = new Error('no attempt made');
-  while (Date.now() < deadline) {
-    if (opts.hasExited() !== null) throw new Error(opts.hasExited() ?? 'exited');
-    let connection: Connection | undefined;
+  while (!exited && Date.now() < deadline) {
+    const attempt = (async () => {
+      const connection = await Connection.connect({ address: opts.address, connectTimeout: PROBE_TIMEOUT_MS });
+      try {
+        await connection.withDeadline(Date.now() + PROBE_TIMEOUT_MS, async () => {
+          await connection.workflowService.getSystemInfo({});
+          await connection.workflowService.describeNamespace({ namespace: opts.namespace });
+        });
+        return connection;
+      } catch (err) {
+        await connection.close().catch(() => {});
+        throw err;
+      }
+    })();
     try {
-      connection = await Connection.connect({ address: opts.address, connectTimeout: PROBE_TIMEOUT_MS });
-      const probe = async (): Promise<void> => {
-        await connection?.workflowService.getSystemInfo({});
-        await connection?.workflowService.describeNamespace({ namespace: opts.namespace });
-      };
-      await connection.withDeadline(Date.now() + PROBE_TIMEOUT_MS, probe);
-      return connection;
+      const winner = await Promise.race([attempt, exit]);
+      if (winner !== 'exited') return winner;
+      // The process is gone; a connection the attempt may still open must not leak.
+      attempt
+        .then(
+          (c) => c.close(),
+          () => {},
+        )
+        .catch(() => {});
+      break;
     } catch (err) {
       lastError = err;
-      await connection?.close().catch(() => {});
-      await sleep(PROBE_INTERVAL_MS);
+      await Promise.race([sleep(PROBE_INTERVAL_MS), exit]);
     }
   }
-  throw lastError;
+  throw exited ? new Error('the process exited') : lastError;
 }
 
 /** Adds the search attributes the namespace lacks; an existing one of another type is an error. */

@@ -149,8 +149,9 @@ async function buildWithGo(opts: {
     throw new RunfleetError(
       'ComponentUnavailable',
       `No temporal CLI ${TEMPORAL_CLI_VERSION} was found (RUNFLEET_TEMPORAL_BIN, PATH, ${binDir}) ` +
-        `and Go is not installed to build one. Install Go 1.25 or newer ` +
-        `(https://go.dev/dl/; an older Go fetches a newer toolchain itself when GOTOOLCHAIN=auto) and run scripts/setup again, or set RUNFLEET_TEMPORAL_BIN to an ` +
+        `and Go is not installed to build one. Install Go 1.25 or newer (https://go.dev/dl/; an older Go ` +
+        `fetches a newer toolchain itself when GOTOOLCHAIN=auto) and run scripts/setup again, or set ` +
+        `RUNFLEET_TEMPORAL_BIN to an ` +
         `existing temporal CLI ${TEMPORAL_CLI_VERSION}.`,
     );
   }

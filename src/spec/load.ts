@@ -70,7 +70,10 @@ function parseYaml(text: string, file: string): unknown {
         const at = e.linePos?.[0];
         // The first line of a YAML error is the message; the rest is a code excerpt.
         const message = e.message.split('\n')[0] ?? e.message;
-        return { path: at ? `line ${at.line}, column ${at.col}` : '(file)', message: `YAML: ${message.replace(/ at line \d+, column \d+:?$/, '')}` };
+        return {
+          path: at ? `line ${at.line}, column ${at.col}` : '(file)',
+          message: `YAML: ${message.replace(/ at line \d+, column \d+:?$/, '')}`,
+        };
       }),
     );
   }
@@ -78,5 +81,8 @@ function parseYaml(text: string, file: string): unknown {
 }
 
 function syntaxError(file: string, problems: SpecProblem[]): RunfleetError {
-  return new RunfleetError('InvalidRunSpec', formatProblems(`cannot parse run file ${file}`, problems), { file, problems });
+  return new RunfleetError('InvalidRunSpec', formatProblems(`cannot parse run file ${file}`, problems), {
+    file,
+    problems,
+  });
 }

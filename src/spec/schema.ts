@@ -84,7 +84,7 @@ export const TaskSpecSchema = z
     pool: name.default('default'),
     depends: z.array(depend).default([]),
     timeout: duration.optional().describe('Time the task may run once started (default 1h)'),
-    ignore_failure: z.boolean().default(false).describe("A failure does not fail the run; dependents see success"),
+    ignore_failure: z.boolean().default(false).describe('A failure does not fail the run; dependents see success'),
     needs_approval: z.boolean().default(false).describe('Wait for `runfleet run approve` before starting'),
     idempotent: z.boolean().default(false).describe('May be run again when its runner is lost'),
   })

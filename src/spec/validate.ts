@@ -49,7 +49,11 @@ export function formatProblems(title: string, problems: SpecProblem[]): string {
   return [`${title}:`, ...problems.map((p) => `  ${p.path}: ${p.message}`)].join('\n');
 }
 
-function invalid(code: 'InvalidRunSpec' | 'InvalidWorkflowInput', title: string, problems: SpecProblem[]): RunfleetError {
+function invalid(
+  code: 'InvalidRunSpec' | 'InvalidWorkflowInput',
+  title: string,
+  problems: SpecProblem[],
+): RunfleetError {
   return new RunfleetError(code, formatProblems(title, problems), { problems });
 }
 
@@ -101,7 +105,8 @@ function flattenIssue(issue: Issue): Issue[] {
 
 function issueMessage(issue: Issue): string {
   if (issue.code === 'invalid_key') return issue.issues[0]?.message ?? issue.message;
-  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return 'is required';
   return issue.message;
 }
@@ -114,7 +119,8 @@ function graphProblems(spec: RunSpec): SpecProblem[] {
   }
   const seen = new Set<string>();
   for (const task of spec.tasks) {
-    if (seen.has(task.name)) problems.push({ path: `tasks.${task.name}.name`, message: `duplicate task name "${task.name}"` });
+    if (seen.has(task.name))
+      problems.push({ path: `tasks.${task.name}.name`, message: `duplicate task name "${task.name}"` });
     seen.add(task.name);
   }
   for (const task of spec.tasks) {
@@ -142,7 +148,11 @@ function graphProblems(spec: RunSpec): SpecProblem[] {
 /** One cycle as a list of task names that starts and ends with the same task, or null. */
 export function findCycle(spec: RunSpec): string[] | null {
   const parentsOf = new Map<string, string[]>();
-  for (const t of spec.tasks) parentsOf.set(t.name, t.depends.map((d) => (typeof d === 'string' ? d : d.task)));
+  for (const t of spec.tasks)
+    parentsOf.set(
+      t.name,
+      t.depends.map((d) => (typeof d === 'string' ? d : d.task)),
+    );
   const color = new Map<string, 0 | 1 | 2>();
   const stack: string[] = [];
   // Iterative DFS: a 1,000-task chain must not overflow the stack.

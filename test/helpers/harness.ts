@@ -29,7 +29,10 @@ function installQuietRuntime(): void {
 
 /** The workflow bundle, built once per test file (webpack takes seconds). */
 export function workflowBundle(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: join(__dirname, '..', '..', 'workflows', 'index.ts'), logger: quietLogger });
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: join(__dirname, '..', '..', 'workflows', 'index.ts'),
+    logger: quietLogger,
+  });
   return bundle;
 }
 

@@ -87,7 +87,11 @@ describe('runfleet run', () => {
   });
 
   it('exits 1 with --wait when the run fails', async () => {
-    const file = runFile('failing', { name: 'cli failing', group, tasks: [{ name: 'boom', pool: h.pool, steps: ['exit 7'] }] });
+    const file = runFile('failing', {
+      name: 'cli failing',
+      group,
+      tasks: [{ name: 'boom', pool: h.pool, steps: ['exit 7'] }],
+    });
     const submit = await cli(['run', 'submit', file, '--wait', '--json']);
     expect(submit.code).toBe(1);
     const state = JSON.parse(submit.stdout) as RunState;
@@ -122,7 +126,11 @@ describe('runfleet run', () => {
   });
 
   it('cancels a running run', async () => {
-    const file = runFile('long', { name: 'cli long', group, tasks: [{ name: 'sleepy', pool: h.pool, steps: ['sleep 60'] }] });
+    const file = runFile('long', {
+      name: 'cli long',
+      group,
+      tasks: [{ name: 'sleepy', pool: h.pool, steps: ['sleep 60'] }],
+    });
     const submit = await cli(['run', 'submit', file, '--json']);
     expect(submit.code).toBe(0);
     const { workflowId } = JSON.parse(submit.stdout) as { workflowId: string };

@@ -8,7 +8,12 @@ import { startHarness, task, type Harness } from '../helpers/harness';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ runners: [{ name: 'dag-r1', slots: 8 }, { name: 'dag-r2', slots: 8 }] });
+  h = await startHarness({
+    runners: [
+      { name: 'dag-r1', slots: 8 },
+      { name: 'dag-r2', slots: 8 },
+    ],
+  });
 });
 afterAll(async () => {
   await h?.stop();

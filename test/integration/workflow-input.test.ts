@@ -22,7 +22,12 @@ const many = (n: number) => Array.from({ length: n }, (_, i) => ok(`t${i}`));
 const cases: { title: string; input: unknown; type: string; mentions: string[] }[] = [
   { title: 'no argument', input: undefined, type: 'InvalidWorkflowInput', mentions: ['takes one argument'] },
   { title: 'a string', input: 'hello', type: 'InvalidWorkflowInput', mentions: ['"hello"'] },
-  { title: 'an empty run', input: { spec: { name: 'x', tasks: [] } }, type: 'InvalidRunSpec', mentions: ['tasks: a run needs at least one task'] },
+  {
+    title: 'an empty run',
+    input: { spec: { name: 'x', tasks: [] } },
+    type: 'InvalidRunSpec',
+    mentions: ['tasks: a run needs at least one task'],
+  },
   {
     title: 'duplicate names',
     input: { spec: { name: 'x', tasks: [ok('a'), ok('a')] } },
@@ -43,7 +48,12 @@ const cases: { title: string; input: unknown; type: string; mentions: string[] }
   },
   {
     title: 'a cycle',
-    input: { spec: { name: 'x', tasks: [ok('a', { depends: ['c'] }), ok('b', { depends: ['a'] }), ok('c', { depends: ['b'] })] } },
+    input: {
+      spec: {
+        name: 'x',
+        tasks: [ok('a', { depends: ['c'] }), ok('b', { depends: ['a'] }), ok('c', { depends: ['b'] })],
+      },
+    },
     type: 'InvalidRunSpec',
     mentions: ['dependency cycle:', 'a -> b -> c -> a'],
   },

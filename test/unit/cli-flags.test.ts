@@ -10,7 +10,12 @@ afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
 function runfleet(args: string[], extraEnv: Record<string, string> = {}) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|RUNFLEET_)/.test(k)));
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...base, ...extraEnv }, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...base, ...extraEnv },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -29,7 +34,8 @@ describe('runfleet usage errors', () => {
   it('help exits 0 and lists the commands', () => {
     const r = runfleet(['--help']);
     expect(r.code).toBe(0);
-    for (const command of ['up', 'server', 'worker', 'runner', 'run', 'schema', 'validate']) expect(r.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['up', 'server', 'worker', 'runner', 'run', 'schema', 'validate'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
   });
 
   it('rejects an unknown command', () => {
@@ -48,7 +54,9 @@ describe('runfleet usage errors', () => {
   });
 
   it('rejects an out-of-range port', () => {
-    expect(usageError(['server', 'start-dev', '--ui-port', '70000'])).toContain("'--ui-port <port>' argument '70000' is invalid");
+    expect(usageError(['server', 'start-dev', '--ui-port', '70000'])).toContain(
+      "'--ui-port <port>' argument '70000' is invalid",
+    );
   });
 
   it('rejects a bad slot count', () => {
@@ -56,8 +64,12 @@ describe('runfleet usage errors', () => {
   });
 
   it('validates --phase and --result against the known values', () => {
-    expect(usageError(['run', 'list', '--phase', 'done'])).toContain('Allowed choices are queued, running, finished, cancelled');
-    expect(usageError(['run', 'list', '--result', 'ok'])).toContain('Allowed choices are unknown, success, failed, stopped');
+    expect(usageError(['run', 'list', '--phase', 'done'])).toContain(
+      'Allowed choices are queued, running, finished, cancelled',
+    );
+    expect(usageError(['run', 'list', '--result', 'ok'])).toContain(
+      'Allowed choices are unknown, success, failed, stopped',
+    );
   });
 
   it('rejects a bad --limit', () => {
@@ -91,10 +103,14 @@ describe('runfleet usage errors', () => {
   it('names an unknown field of the config file', () => {
     const file = join(cwd, 'bad-config.yaml');
     writeFileSync(file, 'temporal:\n  adress: localhost:7233\n');
-    expect(usageError(['--config', file, 'run', 'list'])).toBe(`runfleet: invalid configuration: ${file}: unknown field temporal.adress`);
+    expect(usageError(['--config', file, 'run', 'list'])).toBe(
+      `runfleet: invalid configuration: ${file}: unknown field temporal.adress`,
+    );
   });
 
   it('names a missing config file', () => {
-    expect(usageError(['--config', 'missing.yaml', 'run', 'list'])).toBe(`runfleet: config file ${join(cwd, 'missing.yaml')} (--config) does not exist`);
+    expect(usageError(['--config', 'missing.yaml', 'run', 'list'])).toBe(
+      `runfleet: config file ${join(cwd, 'missing.yaml')} (--config) does not exist`,
+    );
   });
 });

@@ -52,7 +52,8 @@ describe('runfleet schema', () => {
     const depends = task.properties?.depends;
     expect(depends?.type).toBe('array');
     expect(depends?.default).toEqual([]);
-    const forms = depends?.items?.properties === undefined ? ((depends?.items as { anyOf?: Schema[] }).anyOf ?? []) : [];
+    const forms =
+      depends?.items?.properties === undefined ? ((depends?.items as { anyOf?: Schema[] }).anyOf ?? []) : [];
     expect(forms.map((f) => f.type)).toEqual(['string', 'object']);
     const conditions = forms[1]?.properties?.conditions as { items?: { enum?: string[] } } | undefined;
     expect(conditions?.items?.enum).toEqual(['on_success', 'on_failure', 'on_skipped']);

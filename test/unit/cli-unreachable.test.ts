@@ -13,7 +13,12 @@ const NOWHERE = '127.0.0.1:1';
 
 function runfleet(args: string[], extraEnv: Record<string, string>) {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|RUNFLEET_)/.test(k)));
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...base, ...extraEnv }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...base, ...extraEnv },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -36,7 +36,10 @@ const task = (name: string, extra: Record<string, unknown> = {}) => ({ name, ste
 
 describe('runfleet validate', () => {
   it('accepts a valid file and starts nothing', () => {
-    const path = runFile('ok.yaml', 'name: ci\ntasks:\n  - name: build\n    steps: [make]\n  - name: test\n    steps: [make test]\n    depends: [build]\n');
+    const path = runFile(
+      'ok.yaml',
+      'name: ci\ntasks:\n  - name: build\n    steps: [make]\n  - name: test\n    steps: [make test]\n    depends: [build]\n',
+    );
     const r = runfleet('validate', path);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('ok, run "ci" in /default with 2 tasks');
@@ -44,13 +47,15 @@ describe('runfleet validate', () => {
   });
 
   it('names duplicate task names', () => {
-    expect(problems('dup.json', { name: 'r', tasks: [task('build'), task('build')] })).toEqual(['tasks.build.name: duplicate task name "build"']);
+    expect(problems('dup.json', { name: 'r', tasks: [task('build'), task('build')] })).toEqual([
+      'tasks.build.name: duplicate task name "build"',
+    ]);
   });
 
   it('names an unknown dependency with its task and index', () => {
-    expect(problems('unknown.json', { name: 'r', tasks: [task('build'), task('test', { depends: ['build', 'biuld'] })] })).toEqual([
-      'tasks.test.depends[1]: unknown task "biuld"',
-    ]);
+    expect(
+      problems('unknown.json', { name: 'r', tasks: [task('build'), task('test', { depends: ['build', 'biuld'] })] }),
+    ).toEqual(['tasks.test.depends[1]: unknown task "biuld"']);
   });
 
   it('names a self-dependency', () => {
@@ -60,20 +65,26 @@ describe('runfleet validate', () => {
   });
 
   it('prints a cycle as a -> b -> a', () => {
-    const lines = problems('cycle.json', { name: 'r', tasks: [task('a', { depends: ['b'] }), task('b', { depends: ['a'] })] });
+    const lines = problems('cycle.json', {
+      name: 'r',
+      tasks: [task('a', { depends: ['b'] }), task('b', { depends: ['a'] })],
+    });
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^tasks\.(a|b)\.depends: dependency cycle: (a -> b -> a|b -> a -> b)$/);
   });
 
   it('prints a longer cycle through every task in it', () => {
-    const lines = problems('cycle3.yaml', [
-      'name: r',
-      'tasks:',
-      '  - {name: a, steps: [x], depends: [c]}',
-      '  - {name: b, steps: [x], depends: [a]}',
-      '  - {name: c, steps: [x], depends: [b]}',
-      '  - {name: d, steps: [x], depends: [a]}',
-    ].join('\n'));
+    const lines = problems(
+      'cycle3.yaml',
+      [
+        'name: r',
+        'tasks:',
+        '  - {name: a, steps: [x], depends: [c]}',
+        '  - {name: b, steps: [x], depends: [a]}',
+        '  - {name: c, steps: [x], depends: [b]}',
+        '  - {name: d, steps: [x], depends: [a]}',
+      ].join('\n'),
+    );
     expect(lines).toHaveLength(1);
     const cycle = /dependency cycle: (.*)$/.exec(lines[0] ?? '')?.[1]?.split(' -> ') ?? [];
     expect(cycle).toHaveLength(4);
@@ -86,7 +97,9 @@ describe('runfleet validate', () => {
   });
 
   it('names an unknown field with its task', () => {
-    expect(problems('field.json', { name: 'r', tasks: [task('build', { command: 'make' })] })).toEqual(['tasks.build: unknown field "command"']);
+    expect(problems('field.json', { name: 'r', tasks: [task('build', { command: 'make' })] })).toEqual([
+      'tasks.build: unknown field "command"',
+    ]);
   });
 
   it('names an unknown top-level field', () => {

@@ -27,12 +27,27 @@ describe('parseDuration', () => {
     expect(parseDuration('5m5s')).toBe(305_000);
   });
 
-  it.each(['', ' ', '10', 'ms', 's10', '10 s', '10S', '1H', '-5s', '+5s', '1.s', '.5s', '1e3s', '10sec', '10w', '1h 30m', '1h,30m'])(
-    '%j is not a duration',
-    (text) => {
-      expect(parseDuration(text)).toBeNull();
-    },
-  );
+  it.each([
+    '',
+    ' ',
+    '10',
+    'ms',
+    's10',
+    '10 s',
+    '10S',
+    '1H',
+    '-5s',
+    '+5s',
+    '1.s',
+    '.5s',
+    '1e3s',
+    '10sec',
+    '10w',
+    '1h 30m',
+    '1h,30m',
+  ])('%j is not a duration', (text) => {
+    expect(parseDuration(text)).toBeNull();
+  });
 });
 
 describe('formatDuration', () => {

@@ -1,6 +1,14 @@
 /** The DAG rules, driven directly on plain state: readiness, skips, conditions, results. */
 import { describe, expect, it } from 'vitest';
-import { advance, allFinal, dependenciesOf, initialRunState, isFinal, runResult, unstartedTasks } from '../../src/dag/engine';
+import {
+  advance,
+  allFinal,
+  dependenciesOf,
+  initialRunState,
+  isFinal,
+  runResult,
+  unstartedTasks,
+} from '../../src/dag/engine';
 import type { RunSpecInput } from '../../src/spec/schema';
 import { validateRunSpec } from '../../src/spec/validate';
 import type { DependCondition, RunState, TaskStatus } from '../../src/types';
@@ -29,7 +37,15 @@ const statusOf = (state: RunState, name: string) => state.tasks[name]?.status;
 describe('initialRunState', () => {
   it('starts queued with every task pending and approval required where asked', () => {
     const { state } = setup([task('a'), task('b', { needs_approval: true })]);
-    expect(state).toMatchObject({ id: 'run-1', name: 'r', group: '/default', phase: 'queued', result: 'unknown', createdAt: T0, startedAt: null });
+    expect(state).toMatchObject({
+      id: 'run-1',
+      name: 'r',
+      group: '/default',
+      phase: 'queued',
+      result: 'unknown',
+      createdAt: T0,
+      startedAt: null,
+    });
     expect(state.tasks.a).toEqual({
       status: 'pending',
       runner: null,
@@ -46,7 +62,11 @@ describe('initialRunState', () => {
 
 describe('helpers', () => {
   it('dependenciesOf normalizes string and object dependencies', () => {
-    const { spec } = setup([task('a'), task('b'), task('c', { depends: ['a', { task: 'b', conditions: ['on_failure'] }] })]);
+    const { spec } = setup([
+      task('a'),
+      task('b'),
+      task('c', { depends: ['a', { task: 'b', conditions: ['on_failure'] }] }),
+    ]);
     expect(dependenciesOf(spec.tasks[2]!)).toEqual([
       { task: 'a', conditions: ['on_success'] },
       { task: 'b', conditions: ['on_failure'] },
@@ -103,7 +123,10 @@ describe('advance: readiness', () => {
     for (const condition of ['on_success', 'on_failure', 'on_skipped'] as const) {
       const runs = condition === holds;
       it(`parent ${status}${ignore ? ' (ignore_failure)' : ''}, child ${condition}: ${runs ? 'ready' : 'skipped'}`, () => {
-        const { spec, state } = setup([task('p', { ignore_failure: ignore ?? false }), task('c', { depends: [{ task: 'p', conditions: [condition] }] })]);
+        const { spec, state } = setup([
+          task('p', { ignore_failure: ignore ?? false }),
+          task('c', { depends: [{ task: 'p', conditions: [condition] }] }),
+        ]);
         finish(state, 'p', status);
         const ready = advance(spec, state, T1);
         if (runs) {
@@ -129,7 +152,10 @@ describe('advance: readiness', () => {
   });
 
   it('several conditions: any of them holding is enough', () => {
-    const { spec, state } = setup([task('p'), task('c', { depends: [{ task: 'p', conditions: ['on_success', 'on_failure'] }] })]);
+    const { spec, state } = setup([
+      task('p'),
+      task('c', { depends: [{ task: 'p', conditions: ['on_success', 'on_failure'] }] }),
+    ]);
     finish(state, 'p', 'failed');
     expect(advance(spec, state, T1)).toEqual(['c']);
   });
@@ -161,12 +187,20 @@ describe('advance: readiness', () => {
   });
 
   it('an on_failure handler runs, the on_success sibling is skipped, and neither runs on success', () => {
-    const failing = setup([task('t'), task('handler', { depends: [{ task: 't', conditions: ['on_failure'] }] }), task('deploy', { depends: ['t'] })]);
+    const failing = setup([
+      task('t'),
+      task('handler', { depends: [{ task: 't', conditions: ['on_failure'] }] }),
+      task('deploy', { depends: ['t'] }),
+    ]);
     finish(failing.state, 't', 'failed');
     expect(advance(failing.spec, failing.state, T1)).toEqual(['handler']);
     expect(statusOf(failing.state, 'deploy')).toBe('skipped');
 
-    const passing = setup([task('t'), task('handler', { depends: [{ task: 't', conditions: ['on_failure'] }] }), task('deploy', { depends: ['t'] })]);
+    const passing = setup([
+      task('t'),
+      task('handler', { depends: [{ task: 't', conditions: ['on_failure'] }] }),
+      task('deploy', { depends: ['t'] }),
+    ]);
     finish(passing.state, 't', 'success');
     expect(advance(passing.spec, passing.state, T1)).toEqual(['deploy']);
     expect(statusOf(passing.state, 'handler')).toBe('skipped');
@@ -230,7 +264,11 @@ describe('needs_approval', () => {
   });
 
   it('a root task needing approval waits too; approval does not override a skip', () => {
-    const { spec, state } = setup([task('gate', { needs_approval: true }), task('p'), task('c', { depends: ['p'], needs_approval: true })]);
+    const { spec, state } = setup([
+      task('gate', { needs_approval: true }),
+      task('p'),
+      task('c', { depends: ['p'], needs_approval: true }),
+    ]);
     expect(advance(spec, state, T1)).toEqual(['p']);
     finish(state, 'p', 'failed');
     state.tasks.c!.approval.approvedAt = T1;

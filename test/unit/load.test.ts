@@ -27,7 +27,17 @@ describe('loadRunSpecFile', () => {
   it('reads a YAML file, applies defaults and keeps the raw input', async () => {
     const path = file(
       'ok.yaml',
-      ['name: ci', 'group: /project/42', 'tasks:', '  - name: build', '    steps: [make]', '    timeout: 90', '  - name: test', '    steps: [make test]', '    depends: [build]'].join('\n'),
+      [
+        'name: ci',
+        'group: /project/42',
+        'tasks:',
+        '  - name: build',
+        '    steps: [make]',
+        '    timeout: 90',
+        '  - name: test',
+        '    steps: [make test]',
+        '    depends: [build]',
+      ].join('\n'),
     );
     const loaded = await loadRunSpecFile(path);
     expect(loaded.file).toBe(path);
@@ -100,7 +110,15 @@ describe('loadRunSpecFile', () => {
   it('reports graph problems: duplicates, unknown and self dependencies', async () => {
     const path = file(
       'graph.yaml',
-      ['name: g', 'tasks:', '  - name: a', '    steps: [x]', '    depends: [a, ghost]', '  - name: a', '    steps: [y]'].join('\n'),
+      [
+        'name: g',
+        'tasks:',
+        '  - name: a',
+        '    steps: [x]',
+        '    depends: [a, ghost]',
+        '  - name: a',
+        '    steps: [y]',
+      ].join('\n'),
     );
     const err = await loadError(path);
     expect(err.message).toContain('tasks.a.name: duplicate task name "a"');

@@ -97,11 +97,15 @@ describe('process driver', () => {
       ].join('\n'),
     );
     await driver.run(req([{ run: 'echo again' }]));
-    expect(log()).toMatch(/==> step 2 exited with code 0\n==> step 1\/1: echo again\nagain\n==> step 1 exited with code 0\n$/);
+    expect(log()).toMatch(
+      /==> step 2 exited with code 0\n==> step 1\/1: echo again\nagain\n==> step 1 exited with code 0\n$/,
+    );
   });
 
   it('a failing step stops the task and reports failedStep and exitCode', async () => {
-    const result = await driver.run(req([{ run: 'touch first' }, { run: 'echo failing; exit 3' }, { run: 'touch third' }]));
+    const result = await driver.run(
+      req([{ run: 'touch first' }, { run: 'echo failing; exit 3' }, { run: 'touch third' }]),
+    );
     expect(result).toEqual({ exitCode: 3, failedStep: 1, aborted: false });
     expect(existsSync(join(dir, 'ws', 'first'))).toBe(true);
     expect(existsSync(join(dir, 'ws', 'third'))).toBe(false);
@@ -124,7 +128,9 @@ describe('process driver', () => {
     const pidFile = join(dir, 'ws', 'child.pid');
     const started = Date.now();
     const running = driver.run(
-      req([{ run: 'sleep 30 & echo $! > child.pid; sleep 30; wait' }, { run: 'touch after-abort' }], { signal: controller.signal }),
+      req([{ run: 'sleep 30 & echo $! > child.pid; sleep 30; wait' }, { run: 'touch after-abort' }], {
+        signal: controller.signal,
+      }),
     );
     const childPid = await waitFor(() => {
       const text = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '';

@@ -26,8 +26,12 @@ describe('replay of committed run histories', () => {
     expect(files.length).toBeGreaterThanOrEqual(4);
   });
 
-  it.each(files)('%s replays deterministically', async (file) => {
-    const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
-    await expect(Worker.runReplayHistory({ workflowBundle }, history, file)).resolves.toBeUndefined();
-  }, 60_000);
+  it.each(files)(
+    '%s replays deterministically',
+    async (file) => {
+      const history = historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8')));
+      await expect(Worker.runReplayHistory({ workflowBundle }, history, file)).resolves.toBeUndefined();
+    },
+    60_000,
+  );
 });

@@ -50,8 +50,18 @@ describe('defaults', () => {
       run(
         [
           task('a', { pool: 'gpu', timeout: '1h30m', env: { A_1: 'x' } }),
-          task('b', { driver: 'docker', image: 'alpine:3', timeout: 90, depends: [{ task: 'a', conditions: ['on_failure', 'on_skipped'] }] }),
-          task('c', { steps: [{ name: 'hello', run: 'echo hi' }], ignore_failure: true, needs_approval: true, idempotent: true }),
+          task('b', {
+            driver: 'docker',
+            image: 'alpine:3',
+            timeout: 90,
+            depends: [{ task: 'a', conditions: ['on_failure', 'on_skipped'] }],
+          }),
+          task('c', {
+            steps: [{ name: 'hello', run: 'echo hi' }],
+            ignore_failure: true,
+            needs_approval: true,
+            idempotent: true,
+          }),
         ],
         { group: '/project/42/main', env: { CI: '1' } },
       ),
@@ -61,7 +71,12 @@ describe('defaults', () => {
     expect(spec.tasks[0]).toMatchObject({ pool: 'gpu', timeout: 5_400_000, env: { A_1: 'x' } });
     expect(spec.tasks[1]).toMatchObject({ driver: 'docker', image: 'alpine:3', timeout: 90_000 });
     expect(spec.tasks[1]?.depends).toEqual([{ task: 'a', conditions: ['on_failure', 'on_skipped'] }]);
-    expect(spec.tasks[2]).toMatchObject({ steps: [{ name: 'hello', run: 'echo hi' }], ignore_failure: true, needs_approval: true, idempotent: true });
+    expect(spec.tasks[2]).toMatchObject({
+      steps: [{ name: 'hello', run: 'echo hi' }],
+      ignore_failure: true,
+      needs_approval: true,
+      idempotent: true,
+    });
   });
 
   it('accepts a timeout of exactly 24h', () => {
@@ -84,7 +99,11 @@ describe('validateRunSpec errors', () => {
     expect(err.code).toBe('InvalidRunSpec');
     expect(err.isUserError).toBe(true);
     expect(err.message).toBe(
-      ['invalid run spec:', '  tasks.a.name: duplicate task name "a"', '  tasks.a.depends[0]: unknown task "nope"'].join('\n'),
+      [
+        'invalid run spec:',
+        '  tasks.a.name: duplicate task name "a"',
+        '  tasks.a.depends[0]: unknown task "nope"',
+      ].join('\n'),
     );
     expect(err.details).toEqual({
       problems: [
@@ -97,23 +116,27 @@ describe('validateRunSpec errors', () => {
 
 describe('graph rules', () => {
   it('duplicate task names', () => {
-    expect(problems(run([task('a'), task('b'), task('a')]))).toEqual([{ path: 'tasks.a.name', message: 'duplicate task name "a"' }]);
+    expect(problems(run([task('a'), task('b'), task('a')]))).toEqual([
+      { path: 'tasks.a.name', message: 'duplicate task name "a"' },
+    ]);
   });
 
   it('unknown dependency', () => {
-    expect(problems(run([task('a'), task('b', { depends: ['a', { task: 'ghost', conditions: ['on_failure'] }] })]))).toEqual([
-      { path: 'tasks.b.depends[1]', message: 'unknown task "ghost"' },
-    ]);
+    expect(
+      problems(run([task('a'), task('b', { depends: ['a', { task: 'ghost', conditions: ['on_failure'] }] })])),
+    ).toEqual([{ path: 'tasks.b.depends[1]', message: 'unknown task "ghost"' }]);
   });
 
   it('self-dependency', () => {
-    expect(problems(run([task('a', { depends: ['a'] })]))).toEqual([{ path: 'tasks.a.depends[0]', message: 'task "a" depends on itself' }]);
+    expect(problems(run([task('a', { depends: ['a'] })]))).toEqual([
+      { path: 'tasks.a.depends[0]', message: 'task "a" depends on itself' },
+    ]);
   });
 
   it('a parent listed twice', () => {
-    expect(problems(run([task('a'), task('b', { depends: ['a', { task: 'a', conditions: ['on_failure'] }] })]))).toEqual([
-      { path: 'tasks.b.depends[1]', message: '"a" is listed twice' },
-    ]);
+    expect(
+      problems(run([task('a'), task('b', { depends: ['a', { task: 'a', conditions: ['on_failure'] }] })])),
+    ).toEqual([{ path: 'tasks.b.depends[1]', message: '"a" is listed twice' }]);
   });
 
   it('a cycle, printed in dependency order (each task after the one it depends on)', () => {
@@ -129,7 +152,14 @@ describe('graph rules', () => {
   });
 
   it('findCycle returns null for a DAG (a diamond is not a cycle)', () => {
-    const spec = validateRunSpec(run([task('a'), task('b', { depends: ['a'] }), task('c', { depends: ['a'] }), task('d', { depends: ['b', 'c'] })]));
+    const spec = validateRunSpec(
+      run([
+        task('a'),
+        task('b', { depends: ['a'] }),
+        task('c', { depends: ['a'] }),
+        task('d', { depends: ['b', 'c'] }),
+      ]),
+    );
     expect(findCycle(spec)).toBeNull();
   });
 
@@ -152,12 +182,16 @@ describe('schema rules', () => {
 
   it(`too many steps (more than ${LIMITS.maxStepsPerTask})`, () => {
     const steps = Array.from({ length: LIMITS.maxStepsPerTask + 1 }, () => 'true');
-    expect(problems(run([task('a', { steps })]))).toEqual([{ path: 'tasks.a.steps', message: `at most ${LIMITS.maxStepsPerTask} steps` }]);
+    expect(problems(run([task('a', { steps })]))).toEqual([
+      { path: 'tasks.a.steps', message: `at most ${LIMITS.maxStepsPerTask} steps` },
+    ]);
     expect(checkRunSpec(run([task('a', { steps: steps.slice(1) })])).ok).toBe(true);
   });
 
   it('a task without steps', () => {
-    expect(problems(run([task('a', { steps: [] })]))).toEqual([{ path: 'tasks.a.steps', message: 'a task needs at least one step' }]);
+    expect(problems(run([task('a', { steps: [] })]))).toEqual([
+      { path: 'tasks.a.steps', message: 'a task needs at least one step' },
+    ]);
   });
 
   it('an unknown field at run level', () => {
@@ -171,7 +205,9 @@ describe('schema rules', () => {
   });
 
   it('a task without a usable name is named by its index', () => {
-    expect(problems(run([task('a'), { steps: ['true'] }]))).toEqual([{ path: 'tasks[1].name', message: 'is required' }]);
+    expect(problems(run([task('a'), { steps: ['true'] }]))).toEqual([
+      { path: 'tasks[1].name', message: 'is required' },
+    ]);
   });
 
   it('an empty step, an unknown step field, a bad dependency name', () => {
@@ -182,24 +218,33 @@ describe('schema rules', () => {
       { path: 'tasks.a.steps[0]', message: 'unknown field "nme"' },
     ]);
     expect(problems(run([task('a'), task('b', { depends: ['-a'] })]))).toEqual([
-      { path: 'tasks.b.depends[0]', message: 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit' },
+      {
+        path: 'tasks.b.depends[0]',
+        message: 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit',
+      },
     ]);
   });
 
   // A misspelt condition must say which conditions exist; today the union's bare "Invalid input" comes out.
   it('an unknown dependency condition names the valid ones', () => {
-    const [problem, ...rest] = problems(run([task('a'), task('b', { depends: [{ task: 'a', conditions: ['on_sucess'] }] })]));
+    const [problem, ...rest] = problems(
+      run([task('a'), task('b', { depends: [{ task: 'a', conditions: ['on_sucess'] }] })]),
+    );
     expect(rest).toEqual([]);
     expect(problem?.path).toMatch(/^tasks\.b\.depends\[0\]/);
     expect(problem?.message).toMatch(/on_success.*on_failure.*on_skipped/);
   });
 
   it('docker without image', () => {
-    expect(problems(run([task('a', { driver: 'docker' })]))).toEqual([{ path: 'tasks.a.image', message: 'the docker driver needs an image' }]);
+    expect(problems(run([task('a', { driver: 'docker' })]))).toEqual([
+      { path: 'tasks.a.image', message: 'the docker driver needs an image' },
+    ]);
   });
 
   it('image without docker', () => {
-    expect(problems(run([task('a', { image: 'alpine' })]))).toEqual([{ path: 'tasks.a.image', message: 'image is only for the docker driver' }]);
+    expect(problems(run([task('a', { image: 'alpine' })]))).toEqual([
+      { path: 'tasks.a.image', message: 'image is only for the docker driver' },
+    ]);
   });
 
   // The schema gives the env key regex its own message; users must see it, not zod's generic text.
@@ -232,7 +277,9 @@ describe('schema rules', () => {
 
   it('a timeout over 24h', () => {
     for (const timeout of ['25h', '24h1s', 86_401]) {
-      expect(problems(run([task('a', { timeout })]))).toEqual([{ path: 'tasks.a.timeout', message: 'must be at most 24h' }]);
+      expect(problems(run([task('a', { timeout })]))).toEqual([
+        { path: 'tasks.a.timeout', message: 'must be at most 24h' },
+      ]);
     }
   });
 
@@ -242,7 +289,9 @@ describe('schema rules', () => {
     const input = run([task('a', { steps: Array.from({ length: 17 }, () => `echo ${big}`) })]);
     const size = JSON.stringify(input).length;
     expect(size).toBeGreaterThan(LIMITS.maxSpecBytes);
-    expect(problems(input)).toEqual([{ path: '(run)', message: `the spec is ${size} bytes; the limit is ${LIMITS.maxSpecBytes}` }]);
+    expect(problems(input)).toEqual([
+      { path: '(run)', message: `the spec is ${size} bytes; the limit is ${LIMITS.maxSpecBytes}` },
+    ]);
   });
 
   // The limit exists because the spec travels as one Temporal payload, which is measured in
@@ -253,7 +302,9 @@ describe('schema rules', () => {
     const bytes = Buffer.byteLength(JSON.stringify(input), 'utf8');
     expect(JSON.stringify(input).length).toBeLessThan(LIMITS.maxSpecBytes);
     expect(bytes).toBeGreaterThan(2 * 1024 * 1024);
-    expect(problems(input)).toEqual([{ path: '(run)', message: `the spec is ${bytes} bytes; the limit is ${LIMITS.maxSpecBytes}` }]);
+    expect(problems(input)).toEqual([
+      { path: '(run)', message: `the spec is ${bytes} bytes; the limit is ${LIMITS.maxSpecBytes}` },
+    ]);
   });
 });
 
@@ -286,7 +337,8 @@ describe('large graphs', () => {
 });
 
 describe('examples', () => {
-  const load = (file: string): RunSpec => validateRunSpec(parse(readFileSync(join(__dirname, '../../examples', file), 'utf8')));
+  const load = (file: string): RunSpec =>
+    validateRunSpec(parse(readFileSync(join(__dirname, '../../examples', file), 'utf8')));
   const now = '2025-01-01T00:00:00.000Z';
 
   /** Plays a run through the engine, each started task ending as `outcome(name)` says. */
@@ -312,10 +364,18 @@ describe('examples', () => {
   it('on-failure.yaml: the handler runs, deploy is skipped, the run fails', () => {
     const spec = load('on-failure.yaml');
     expect(spec.group).toBe('/examples/on-failure');
-    expect(spec.tasks.find((t) => t.name === 'notify-failure')?.depends).toEqual([{ task: 'test', conditions: ['on_failure'] }]);
+    expect(spec.tasks.find((t) => t.name === 'notify-failure')?.depends).toEqual([
+      { task: 'test', conditions: ['on_failure'] },
+    ]);
     const { state, result } = play(spec, (name) => (name === 'test' ? 'failed' : 'success'));
     const statuses = Object.fromEntries(Object.entries(state.tasks).map(([n, t]) => [n, t.status]));
-    expect(statuses).toEqual({ build: 'success', test: 'failed', 'notify-failure': 'success', deploy: 'skipped', report: 'success' });
+    expect(statuses).toEqual({
+      build: 'success',
+      test: 'failed',
+      'notify-failure': 'success',
+      deploy: 'skipped',
+      report: 'success',
+    });
     expect(result).toBe('failed');
     // The failing step really fails: it is the second, and exits 1.
     expect(spec.tasks.find((t) => t.name === 'test')?.steps[1]).toMatch(/exit 1$/);

@@ -25,7 +25,12 @@ export function register(run: Command, ctx: CliContext): void {
     .action(async (flags: Flags, cmd: Command) => {
       const out = commandOutput(flags);
       await withClient(commandConfig(ctx, cmd), async (client) => {
-        const runs = await client.listRuns({ group: flags.group, phase: flags.phase, result: flags.result, limit: flags.limit });
+        const runs = await client.listRuns({
+          group: flags.group,
+          phase: flags.phase,
+          result: flags.result,
+          limit: flags.limit,
+        });
         out.result(runs, () => runList(runs));
       });
     });

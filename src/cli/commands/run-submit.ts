@@ -30,7 +30,9 @@ export function register(run: Command, ctx: CliContext): void {
           return;
         }
         out.line(`submitted ${submitted.workflowId}`);
-        const final = flags.json ? await client.waitRun(submitted.workflowId) : await followRun(client, out, submitted.workflowId);
+        const final = flags.json
+          ? await client.waitRun(submitted.workflowId)
+          : await followRun(client, out, submitted.workflowId);
         if (flags.json) out.result(final, () => '');
         ctx.exitCode = runExitCode(final.result);
       });

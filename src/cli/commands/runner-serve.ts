@@ -24,9 +24,10 @@ export function register(runner: Command, ctx: CliContext): void {
       const config = commandConfig(ctx, cmd, { pool: flags.pool, runnerName: flags.name, slots: flags.slots });
       const out = commandOutput();
       // Loaded on use: the worker runtime is heavy, and most commands never need it.
-      const { Client } = require('@temporalio/client') as typeof import('@temporalio/client');
-      const { DEFAULT_PASS_ENV, createRunner, defaultRunnerDataDir } = require('../../../workers/runner') as typeof import('../../../workers/runner');
-      const { connectWorker, describeTemporal, installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
+      const { DEFAULT_PASS_ENV, createRunner, defaultRunnerDataDir } =
+        require('../../../workers/runner') as typeof import('../../../workers/runner');
+      const { connectWorker, describeTemporal, installRuntime, passEnv } =
+        require('../runtime') as typeof import('../runtime');
       const dataDir = flags.dataDir ?? defaultRunnerDataDir(config.home, config.runner.name);
       installRuntime(out, 'INFO');
       const lifecycle = new Lifecycle(out);
@@ -34,7 +35,6 @@ export function register(runner: Command, ctx: CliContext): void {
       try {
         const connection = await connectWorker(config.temporal.address);
         lifecycle.add('connection', () => connection.close());
-        const client = new Client({ connection, namespace: config.temporal.namespace });
         const r = await createRunner({
           connection,
           namespace: config.temporal.namespace,
@@ -50,7 +50,9 @@ export function register(runner: Command, ctx: CliContext): void {
           r.shutdown();
           await running;
         });
-        out.log(`runner ${config.runner.name} serving pool ${config.runner.pool} with ${config.runner.slots} slots at ${describeTemporal(config)} (data in ${dataDir})`);
+        out.log(
+          `runner ${config.runner.name} serving pool ${config.runner.pool} with ${config.runner.slots} slots at ${describeTemporal(config)} (data in ${dataDir})`,
+        );
         await Promise.race([lifecycle.stopped(), running]);
       } finally {
         await lifecycle.releaseAll();

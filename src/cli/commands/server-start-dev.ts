@@ -27,11 +27,16 @@ export function register(server: Command, ctx: CliContext): void {
       const out = commandOutput();
       // Loaded on use, like every heavy dependency of a command.
       const { startDevServer } = require('../../server/dev-server') as typeof import('../../server/dev-server');
-      const { ensureTemporalBinary } = require('../../server/temporal-binary') as typeof import('../../server/temporal-binary');
+      const { ensureTemporalBinary } =
+        require('../../server/temporal-binary') as typeof import('../../server/temporal-binary');
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       try {
-        const binary = await ensureTemporalBinary({ projectRoot: ctx.projectRoot, log: (l) => out.log(l), env: { ...ctx.env } });
+        const binary = await ensureTemporalBinary({
+          projectRoot: ctx.projectRoot,
+          log: (l) => out.log(l),
+          env: { ...ctx.env },
+        });
         const dev = await startDevServer({
           binary,
           dbFile: flags.dbFile ?? join(config.dataDir, 'temporal.db'),
@@ -47,7 +52,8 @@ export function register(server: Command, ctx: CliContext): void {
         if (dev.uiUrl) out.line(`Web UI: ${webUiWorkflowsUrl(dev.uiUrl, dev.namespace)}`);
         const exited = new Promise<void>((resolve) => dev.process.once('exit', () => resolve()));
         await Promise.race([lifecycle.stopped(), exited]);
-        if (!lifecycle.stopSignal.aborted) out.error('runfleet: the Temporal dev server exited; see ' + join(config.dataDir, 'temporal.log'));
+        if (!lifecycle.stopSignal.aborted)
+          out.error('runfleet: the Temporal dev server exited; see ' + join(config.dataDir, 'temporal.log'));
       } finally {
         await lifecycle.releaseAll();
       }

@@ -39,7 +39,8 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (flags: Flags, cmd: Command) => {
       const config = commandConfig(ctx, cmd, { port: flags.port, uiPort: flags.uiPort, dataDir: flags.dataDir });
       const out = commandOutput();
-      if (flags.exitWhenDone && !flags.submit) throw new RunfleetError('InvalidArgument', '--exit-when-done needs --submit FILE');
+      if (flags.exitWhenDone && !flags.submit)
+        throw new RunfleetError('InvalidArgument', '--exit-when-done needs --submit FILE');
       // A bad run file is reported before anything starts.
       const toSubmit: LoadedRunSpec | null = flags.submit ? await loadRunSpecFile(flags.submit) : null;
       const namespace = config.temporal.namespace;
@@ -47,9 +48,11 @@ export function register(program: Command, ctx: CliContext): void {
       const { Client } = require('@temporalio/client') as typeof import('@temporalio/client');
       const { RunfleetClient } = require('../../client/client') as typeof import('../../client/client');
       const { createControlWorker } = require('../../../workers/control') as typeof import('../../../workers/control');
-      const { DEFAULT_PASS_ENV, createRunner } = require('../../../workers/runner') as typeof import('../../../workers/runner');
+      const { DEFAULT_PASS_ENV, createRunner } =
+        require('../../../workers/runner') as typeof import('../../../workers/runner');
       const { startDevServer } = require('../../server/dev-server') as typeof import('../../server/dev-server');
-      const { ensureTemporalBinary } = require('../../server/temporal-binary') as typeof import('../../server/temporal-binary');
+      const { ensureTemporalBinary } =
+        require('../../server/temporal-binary') as typeof import('../../server/temporal-binary');
       const { connectWorker, installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
       const dataDir = config.dataDir;
 
@@ -58,7 +61,11 @@ export function register(program: Command, ctx: CliContext): void {
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       try {
-        const binary = await ensureTemporalBinary({ projectRoot: ctx.projectRoot, log: (l) => out.log(l), env: { ...ctx.env } });
+        const binary = await ensureTemporalBinary({
+          projectRoot: ctx.projectRoot,
+          log: (l) => out.log(l),
+          env: { ...ctx.env },
+        });
         if (lifecycle.stopSignal.aborted) return;
         const serverLog = join(dataDir, 'temporal.log');
         out.log(`starting Temporal dev server (data in ${dataDir}, log in ${serverLog})`);
@@ -115,14 +122,20 @@ export function register(program: Command, ctx: CliContext): void {
         crashed.catch(() => undefined);
 
         out.line(`Temporal at ${server.address} (export TEMPORAL_ADDRESS=${server.address}), namespace ${namespace}`);
-        out.line(`control worker on ${config.temporal.controlTaskQueue}; runner "${LOCAL_RUNNER.name}" on pool "${LOCAL_RUNNER.pool}" with ${LOCAL_RUNNER.slots} slots`);
+        out.line(
+          `control worker on ${config.temporal.controlTaskQueue}; runner "${LOCAL_RUNNER.name}" on pool "${LOCAL_RUNNER.pool}" with ${LOCAL_RUNNER.slots} slots`,
+        );
         if (server.uiUrl) out.line(`Web UI: ${webUiWorkflowsUrl(server.uiUrl, namespace)}`);
 
         if (toSubmit) {
-          const rf = RunfleetClient.fromClient(client, { controlTaskQueue: config.temporal.controlTaskQueue, address: server.address });
+          const rf = RunfleetClient.fromClient(client, {
+            controlTaskQueue: config.temporal.controlTaskQueue,
+            address: server.address,
+          });
           const submitted = await rf.submitRun(toSubmit.input);
           out.line(`submitted ${submitted.workflowId}`);
-          if (server.uiUrl) out.line(`watch it: ${webUiRunUrl(server.uiUrl, namespace, submitted.workflowId, submitted.runId)}`);
+          if (server.uiUrl)
+            out.line(`watch it: ${webUiRunUrl(server.uiUrl, namespace, submitted.workflowId, submitted.runId)}`);
           const watching = followRun(rf, out, submitted.workflowId, lifecycle.stopSignal);
           watching.catch(() => undefined);
           await Promise.race([watching, crashed, lifecycle.stopped()]);

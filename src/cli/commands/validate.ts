@@ -12,6 +12,10 @@ export function register(program: Command, _ctx: CliContext): void {
     .action(async (file: string, opts: { json?: boolean }) => {
       const out = commandOutput(opts);
       const { spec } = await loadRunSpecFile(file);
-      out.result(spec, () => `${file}: ok, run "${spec.name}" in ${spec.group} with ${spec.tasks.length} task${spec.tasks.length === 1 ? '' : 's'}`);
+      out.result(
+        spec,
+        () =>
+          `${file}: ok, run "${spec.name}" in ${spec.group} with ${spec.tasks.length} task${spec.tasks.length === 1 ? '' : 's'}`,
+      );
     });
 }
