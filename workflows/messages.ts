@@ -1,5 +1,5 @@
 /** Queries and updates of the run workflow, shared by the workflow and its clients. */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { RunState } from '../src/types';
 
 /** The whole run state. */
@@ -11,3 +11,10 @@ export interface ApproveTaskRequest {
   by: string;
 }
 export const approveTaskUpdate = defineUpdate<RunState, [ApproveTaskRequest]>('approveTask');
+
+/** Stops a run with a reason: running tasks are killed on their runners, pending ones cancelled. */
+export interface StopRunRequest {
+  reason: string;
+  by: string;
+}
+export const stopRunSignal = defineSignal<[StopRunRequest]>('stop');

@@ -39,7 +39,7 @@ import { groupPrefixes, poolTaskQueue } from '../src/ids';
 import { LIMITS, RunInputSchema, type RunOptions, type RunSpec, type TaskSpec } from '../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../src/spec/validate';
 import type { RunState, TaskState } from '../src/types';
-import { approveTaskUpdate, stateQuery } from './messages';
+import { approveTaskUpdate, stateQuery, stopRunSignal, type StopRunRequest } from './messages';
 
 /** The workflow's argument, as `temporal workflow start --input` takes it. */
 export interface RunInput {
@@ -122,10 +122,20 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     upsertSearchAttributes({ RunfleetPhase: [phase], RunfleetResult: [state.result] });
   };
 
+  // Every task's activities run in this scope, so a stop cancels them without cancelling the run.
+  const tasksScope = new CancellationScope();
+  let stopRequest: StopRunRequest | null = null;
+  setHandler(stopRunSignal, (req) => {
+    if (stopRequest || allFinal(state)) return;
+    stopRequest = { reason: String(req?.reason ?? 'stopped'), by: String(req?.by ?? 'unknown') };
+    tasksScope.cancel();
+    bump();
+  });
+
   try {
     state.startedAt = now();
     setPhase('running');
-    for (;;) {
+    while (!stopRequest) {
       for (const name of advance(spec, state, now())) {
         if (dispatched.has(name)) continue;
         dispatched.add(name);
@@ -139,19 +149,15 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     }
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    // Let every task settle (their executions are cancelled and the runners confirm the kill),
-    // then record the run as stopped.
-    await CancellationScope.nonCancellable(async () => {
-      await Promise.allSettled(inFlight);
-      for (const name of unstartedTasks(state))
-        finish(state.tasks[name] as TaskState, 'cancelled', 'the run was cancelled');
-      state.reason = 'cancelled by request';
-      state.result = 'stopped';
-      state.finishedAt = now();
-      const anyStarted = Object.values(state.tasks).some((t) => t.attempts > 0);
-      setPhase(anyStarted ? 'finished' : 'cancelled');
-    });
+    // Cancelled through Temporal (Web UI, `temporal workflow cancel`, `runfleet run cancel`):
+    // record the stop, then end as Temporal's cancelled.
+    await CancellationScope.nonCancellable(() => settleStopped('cancelled through Temporal'));
     throw err;
+  }
+  const stop = stopRequest as StopRunRequest | null;
+  if (stop) {
+    await settleStopped(`stopped by ${stop.by}: ${stop.reason}`);
+    return state;
   }
 
   state.result = runResult(spec, state, false);
@@ -160,6 +166,18 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   return state;
 
   // --- scheduling, closed over the run's state ----------------------------------------------
+
+  /** Lets every task settle (runners confirm the kill), then records the run as stopped. */
+  async function settleStopped(reason: string): Promise<void> {
+    await Promise.allSettled(inFlight);
+    for (const name of unstartedTasks(state))
+      finish(state.tasks[name] as TaskState, 'cancelled', 'the run was stopped');
+    state.reason = reason;
+    state.result = 'stopped';
+    state.finishedAt = now();
+    const anyStarted = Object.values(state.tasks).some((t) => t.attempts > 0);
+    setPhase(anyStarted ? 'finished' : 'cancelled');
+  }
 
   function queueOf(task: TaskSpec): Queue {
     const key = `${task.pool}\u0000${task.driver}`;
@@ -179,16 +197,16 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     while (q.ready.length > 0 && q.idle.length > 0) {
       const lease = q.idle.shift() as Lease;
       const name = q.ready.shift() as string;
-      track(execute(q, specs.get(name) as TaskSpec, state.tasks[name] as TaskState, lease));
+      track(() => execute(q, specs.get(name) as TaskSpec, state.tasks[name] as TaskState, lease));
     }
     while (q.ready.length > q.wanted && q.reservations < MAX_RESERVATIONS_IN_FLIGHT) {
       const want = Math.min(q.ready.length - q.wanted, MAX_LEASES_PER_RESERVATION);
-      track(reserve(q, want));
+      track(() => reserve(q, want));
     }
   }
 
-  function track(p: Promise<void>): void {
-    inFlight.push(p.finally(bump));
+  function track(start: () => Promise<void>): void {
+    inFlight.push(tasksScope.run(start).finally(bump));
   }
 
   async function reserve(q: Queue, want: number): Promise<void> {
@@ -264,7 +282,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     } catch (err) {
       if (isCancellation(err)) {
         if (!isFinal(t.status)) {
-          finish(t, 'cancelled', `the run was cancelled; runner "${lease.runner}" stopped the task`);
+          finish(t, 'cancelled', `the run was stopped; runner "${lease.runner}" killed the task`);
         }
         return;
       }

@@ -10,7 +10,6 @@
  * await rf.close();
  * ```
  */
-import { withLiveStatus } from './live-status';
 import { randomBytes } from 'node:crypto';
 import {
   CancelledFailure,
@@ -25,7 +24,8 @@ import {
 } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { LogChunk } from '../../activities/types';
-import { approveTaskUpdate, stateQuery } from '../../workflows/messages';
+import { approveTaskUpdate, stateQuery, stopRunSignal } from '../../workflows/messages';
+import { withLiveStatus } from './live-status';
 import type { runWorkflow } from '../../workflows/run';
 import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, groupPrefixes, runWorkflowId } from '../ids';
@@ -344,8 +344,10 @@ export class RunfleetClient {
   }
 
   /** Cancels (stops) a run: started tasks are killed, the others never start. */
-  async cancelRun(ref: string): Promise<void> {
+  async cancelRun(ref: string, stop: { reason?: string; by?: string } = {}): Promise<void> {
     const workflowId = resolveRunWorkflowId(ref);
+    const reason = stop.reason?.trim() || 'cancelled by request';
+    const by = stop.by?.trim() || 'unknown';
     await this.call(workflowId, async () => {
       const handle = this.runHandle(workflowId);
       const description = await handle.describe();
@@ -355,7 +357,8 @@ export class RunfleetClient {
           `run ${workflowId} has already ended (${description.status.name.toLowerCase()})`,
         );
       }
-      await handle.cancel();
+      // A stop, not a Temporal cancel: the run records who stopped it and why, and completes.
+      await handle.signal(stopRunSignal, { reason, by });
     });
   }
 

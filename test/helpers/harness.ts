@@ -20,11 +20,11 @@ import { temporalAddress, uniqueName } from './temporal';
 let bundle: Promise<{ code: string }> | undefined;
 let runtimeInstalled = false;
 
-/** One Runtime per process; worker logs below WARN would drown the test output. */
+/** One Runtime per process; worker warnings (expected failures, idle pollers) would drown the test output. */
 function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
 }
 
 /** The workflow bundle, built once per test file (webpack takes seconds). */

@@ -136,12 +136,15 @@ describe('runfleet run', () => {
     const { workflowId } = JSON.parse(submit.stdout) as { workflowId: string };
     const handle = h.client.workflow.getHandle(workflowId);
     await h.waitFor(handle, (s) => s.tasks.sleepy?.status === 'running');
-    const cancel = await cli(['run', 'cancel', workflowId]);
+    const cancel = await cli(['run', 'cancel', workflowId, '--reason', 'wrong branch', '--by', 'carol']);
     expect(cancel.code).toBe(0);
     const show = await cli(['run', 'watch', workflowId]);
     expect(show.code).toBe(1);
     const state = JSON.parse((await cli(['run', 'show', workflowId, '--json'])).stdout) as RunState;
     expect(state.result).toBe('stopped');
+    expect(state.phase).toBe('finished');
+    expect(state.reason).toBe('stopped by carol: wrong branch');
     expect(state.tasks.sleepy!.status).toBe('cancelled');
+    expect(state.tasks.sleepy!.reason).toContain('killed the task');
   });
 });

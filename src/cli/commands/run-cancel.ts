@@ -1,20 +1,33 @@
-/** `runfleet run cancel ID`: stops a run (started tasks are killed, the rest never start). */
+/** `runfleet run cancel ID [--reason R] [--by NAME]` (alias `stop`): stops a run with a reason. */
 import type { Command } from 'commander';
 import { resolveRunWorkflowId } from '../../client/ids';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 
+interface Flags {
+  reason?: string;
+  by?: string;
+  json?: boolean;
+}
+
 export function register(run: Command, ctx: CliContext): void {
   run
     .command('cancel')
-    .description('stop a run: started tasks are killed, the others never start')
+    .alias('stop')
+    .description('stop a run: started tasks are killed on their runners, the others never start')
     .argument('<id>', 'run id')
+    .option('--reason <text>', 'why (kept in the run state)', 'cancelled by request')
+    .option('--by <name>', 'who stops it (default: $USER)')
     .option('--json', 'print JSON')
-    .action(async (id: string, flags: { json?: boolean }, cmd: Command) => {
+    .action(async (id: string, flags: Flags, cmd: Command) => {
       const out = commandOutput(flags);
+      const by = flags.by ?? ctx.env['USER'] ?? ctx.env['USERNAME'] ?? 'unknown';
       await withClient(commandConfig(ctx, cmd), async (client) => {
-        await client.cancelRun(id);
+        await client.cancelRun(id, { reason: flags.reason, by });
         const workflowId = resolveRunWorkflowId(id);
-        out.result({ id: workflowId, cancelRequested: true }, () => `cancel requested for ${workflowId}`);
+        out.result(
+          { id: workflowId, stopRequested: true, reason: flags.reason, by },
+          () => `stop requested for ${workflowId} (${flags.reason}, by ${by})`,
+        );
       });
     });
 }
