@@ -72,6 +72,8 @@ export interface RunState {
   finishedAt: string | null;
   /** Why the run stopped, when it was cancelled. */
   reason: string | null;
+  /** The run this one restarts (its succeeded tasks were kept, not run again). */
+  restartOf: string | null;
   tasks: Record<string, TaskState>;
 }
 

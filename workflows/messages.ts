@@ -5,6 +5,9 @@ import type { RunState } from '../src/types';
 /** The whole run state. */
 export const stateQuery = defineQuery<RunState>('state');
 
+/** The run's input as submitted (the spec as written, before defaults). */
+export const inputQuery = defineQuery<{ spec: unknown; options?: unknown }>('input');
+
 /** Approves a task that waits with `needs_approval`. */
 export interface ApproveTaskRequest {
   task: string;

@@ -36,15 +36,25 @@ import { advance, allFinal, initialRunState, isFinal, runResult, unstartedTasks 
 import { formatDuration } from '../src/duration';
 import { NON_RETRYABLE_TYPES, RunfleetError } from '../src/errors';
 import { groupPrefixes, poolTaskQueue } from '../src/ids';
-import { LIMITS, RunInputSchema, type RunOptions, type RunSpec, type TaskSpec } from '../src/spec/schema';
+import {
+  LIMITS,
+  RestartSchema,
+  RunInputSchema,
+  type Restart,
+  type RunOptions,
+  type RunSpec,
+  type TaskSpec,
+} from '../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../src/spec/validate';
 import type { RunState, TaskState } from '../src/types';
-import { approveTaskUpdate, stateQuery, stopRunSignal, type StopRunRequest } from './messages';
+import { approveTaskUpdate, inputQuery, stateQuery, stopRunSignal, type StopRunRequest } from './messages';
 
 /** The workflow's argument, as `temporal workflow start --input` takes it. */
 export interface RunInput {
   spec: unknown;
   options?: unknown;
+  /** Set by `runfleet run restart`: the run restarted and the succeeded tasks it keeps. */
+  restart?: unknown;
 }
 
 /** Reservations of one pool and driver in flight at once: enough to reach several runners. */
@@ -71,9 +81,9 @@ interface Queue {
 }
 
 export async function runWorkflow(input: RunInput): Promise<RunState> {
-  const { spec, options } = parseInput(input);
+  const { spec, options, restart } = parseInput(input);
   const now = () => new Date().toISOString();
-  const state = initialRunState(workflowInfo().workflowId, spec, now());
+  const state = initialRunState(workflowInfo().workflowId, spec, now(), restart);
   const specs = new Map(spec.tasks.map((t) => [t.name, t] as const));
   const queues = new Map<string, Queue>();
   const dispatched = new Set<string>();
@@ -82,6 +92,8 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   const bump = () => void version++;
 
   setHandler(stateQuery, () => state);
+  // What was submitted, as written (a restart submits it again).
+  setHandler(inputQuery, () => ({ spec: (input as RunInput).spec, options: (input as RunInput).options }));
   setHandler(
     approveTaskUpdate,
     (req) => {
@@ -109,7 +121,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     },
   );
 
-  upsertMemo({ name: spec.name });
+  upsertMemo(restart ? { name: spec.name, restartOf: restart.of } : { name: spec.name });
   upsertSearchAttributes({
     RunfleetGroup: [spec.group],
     RunfleetGroupPath: groupPrefixes(spec.group),
@@ -342,7 +354,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   }
 }
 
-function parseInput(input: unknown): { spec: RunSpec; options: RunOptions } {
+function parseInput(input: unknown): { spec: RunSpec; options: RunOptions; restart?: Restart } {
   try {
     const parsed = RunInputSchema.safeParse(input);
     if (!parsed.success) {
@@ -351,7 +363,24 @@ function parseInput(input: unknown): { spec: RunSpec; options: RunOptions } {
         'runWorkflow takes one argument {"spec": <run spec>, "options"?: {...}}; got ' + describeValue(input),
       );
     }
-    return { spec: validateRunSpec(parsed.data.spec), options: validateRunOptions(parsed.data.options) };
+    const spec = validateRunSpec(parsed.data.spec);
+    const options = validateRunOptions(parsed.data.options);
+    if (parsed.data.restart === undefined) return { spec, options };
+    const restart = RestartSchema.safeParse(parsed.data.restart);
+    if (!restart.success) {
+      throw new RunfleetError(
+        'InvalidWorkflowInput',
+        `invalid restart: ${restart.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+    const unknown = Object.keys(restart.data.keep).filter((name) => !spec.tasks.some((t) => t.name === name));
+    if (unknown.length > 0) {
+      throw new RunfleetError(
+        'InvalidWorkflowInput',
+        `invalid restart: kept tasks not in the spec: ${unknown.join(', ')}`,
+      );
+    }
+    return { spec, options, restart: restart.data };
   } catch (err) {
     // Bad input fails the workflow at once; a workflow task retrying forever helps nobody.
     if (err instanceof RunfleetError) {

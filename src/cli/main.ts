@@ -11,6 +11,7 @@ import { RunfleetError } from '../errors';
 import * as runApprove from './commands/run-approve';
 import * as runCancel from './commands/run-cancel';
 import * as runList from './commands/run-list';
+import * as runRestart from './commands/run-restart';
 import * as runLogs from './commands/run-logs';
 import * as runShow from './commands/run-show';
 import * as runSubmit from './commands/run-submit';
@@ -86,6 +87,7 @@ export function buildProgram(ctx: CliContext, out: Output): Command {
   runSubmit.register(run, ctx);
   runShow.register(run, ctx);
   runList.register(run, ctx);
+  runRestart.register(run, ctx);
   runWatch.register(run, ctx);
   runCancel.register(run, ctx);
   runApprove.register(run, ctx);

@@ -24,12 +24,12 @@ import {
 } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { LogChunk } from '../../activities/types';
-import { approveTaskUpdate, stateQuery, stopRunSignal } from '../../workflows/messages';
+import { approveTaskUpdate, inputQuery, stateQuery, stopRunSignal } from '../../workflows/messages';
 import { withLiveStatus } from './live-status';
 import type { runWorkflow } from '../../workflows/run';
 import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, groupPrefixes, runWorkflowId } from '../ids';
-import type { RunSpecInput } from '../spec/schema';
+import type { Restart, RunSpecInput } from '../spec/schema';
 import { checkRunSpec, formatProblems, validateRunOptions } from '../spec/validate';
 import {
   FINAL_TASK_STATUSES,
@@ -69,6 +69,15 @@ export interface SubmitOptions {
   id?: string;
   /** Scheduling options of the run (see RunOptionsSchema); validated before the start. */
   options?: unknown;
+  /** Set by `restartRun`: the run restarted and the succeeded tasks kept from it. */
+  restart?: Restart;
+}
+
+export interface RestartOptions {
+  /** `failed` (default): keep succeeded tasks, run the rest again. `scratch`: run everything. */
+  from?: 'failed' | 'scratch';
+  /** Last segment of the new run's workflow id. */
+  id?: string;
 }
 
 export interface SubmittedRun {
@@ -212,7 +221,13 @@ export class RunfleetClient {
         workflowId,
         // Send what the user wrote, not the parsed spec: the workflow parses it again, and
         // parsed durations are milliseconds where the file's numbers are seconds.
-        args: [options === undefined ? { spec: input.spec } : { spec: input.spec, options }],
+        args: [
+          {
+            spec: input.spec,
+            ...(options === undefined ? {} : { options }),
+            ...(opts.restart ? { restart: opts.restart } : {}),
+          },
+        ],
         // A run id names one run forever: never start a second one with it, running or closed.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
@@ -224,7 +239,7 @@ export class RunfleetClient {
           { key: SA.phase, value: 'queued' },
           { key: SA.result, value: 'unknown' },
         ],
-        memo: { name: spec.name },
+        memo: opts.restart ? { name: spec.name, restartOf: opts.restart.of } : { name: spec.name },
       });
       return { workflowId, runId: handle.firstExecutionRunId, id, group: spec.group, name: spec.name };
     });
@@ -249,6 +264,43 @@ export class RunfleetClient {
         throw noWorker(workflowId, description, err, this.controlTaskQueue);
       }
     });
+  }
+
+  /**
+   * Starts a new run from a finished one, linked to it (`restartOf`). From its failed tasks (the
+   * default), tasks that succeeded keep their results and are not executed again; from scratch,
+   * everything runs. The old run must have ended.
+   */
+  async restartRun(ref: string, opts: RestartOptions = {}): Promise<SubmittedRun> {
+    const workflowId = resolveRunWorkflowId(ref);
+    const from = opts.from ?? 'failed';
+    if (from !== 'failed' && from !== 'scratch') {
+      throw new RunfleetError('InvalidArgument', `restart from "${String(from)}": use failed or scratch`);
+    }
+    const old = await this.getRun(workflowId);
+    if (old.phase !== 'finished' && old.phase !== 'cancelled') {
+      throw new RunfleetError('InvalidState', `run ${workflowId} is still ${old.phase}; stop it or wait for it first`);
+    }
+    const input = await this.call(workflowId, () =>
+      this.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => this.runHandle(workflowId).query(inputQuery)),
+    );
+    const keep: Restart['keep'] = {};
+    if (from === 'failed') {
+      for (const [name, t] of Object.entries(old.tasks)) {
+        if (t.status !== 'success') continue;
+        keep[name] = {
+          runner: t.runner,
+          startedAt: t.startedAt,
+          finishedAt: t.finishedAt,
+          exitCode: t.exitCode,
+          attempts: t.attempts,
+        };
+      }
+    }
+    return this.submitRun(
+      { spec: input.spec, options: input.options },
+      { id: opts.id, restart: { of: workflowId, keep } },
+    );
   }
 
   /** Waits for a run to end and returns its final state (a cancelled run's too). */

@@ -12,7 +12,7 @@
  * - Result: `stopped` if the run was stopped; `failed` if any task failed without
  *   `ignore_failure` or was lost; otherwise `success`.
  */
-import type { RunSpec, TaskSpec } from '../spec/schema';
+import type { Restart, RunSpec, TaskSpec } from '../spec/schema';
 import {
   FINAL_TASK_STATUSES,
   type DependCondition,
@@ -37,7 +37,7 @@ export function isFinal(status: TaskStatus): boolean {
   return FINAL_TASK_STATUSES.includes(status);
 }
 
-export function initialRunState(id: string, spec: RunSpec, now: string): RunState {
+export function initialRunState(id: string, spec: RunSpec, now: string, restart?: Restart): RunState {
   const tasks: Record<string, TaskState> = {};
   for (const task of spec.tasks) {
     tasks[task.name] = {
@@ -51,6 +51,11 @@ export function initialRunState(id: string, spec: RunSpec, now: string): RunStat
       approval: { required: task.needs_approval, approvedBy: null, approvedAt: null },
     };
   }
+  for (const [name, kept] of Object.entries(restart?.keep ?? {})) {
+    const t = tasks[name];
+    if (!t) continue;
+    Object.assign(t, kept, { status: 'success', reason: `kept from ${restart?.of}: it succeeded there` });
+  }
   return {
     id,
     name: spec.name,
@@ -61,6 +66,7 @@ export function initialRunState(id: string, spec: RunSpec, now: string): RunStat
     startedAt: null,
     finishedAt: null,
     reason: null,
+    restartOf: restart?.of ?? null,
     tasks,
   };
 }

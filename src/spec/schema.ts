@@ -129,8 +129,26 @@ export const RunOptionsSchema = z.strictObject({
 });
 export type RunOptions = z.output<typeof RunOptionsSchema>;
 
+/** A succeeded task carried over from the run being restarted. */
+const KeptTaskSchema = z.strictObject({
+  runner: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  attempts: z.number().int().min(0),
+});
+export type KeptTask = z.output<typeof KeptTaskSchema>;
+
+/** A restart: the run it restarts and the succeeded tasks it keeps (they do not run again). */
+export const RestartSchema = z.strictObject({
+  of: z.string().min(1).max(1000),
+  keep: z.record(z.string(), KeptTaskSchema).default({}),
+});
+export type Restart = z.output<typeof RestartSchema>;
+
 /** The run workflow's single argument. */
 export const RunInputSchema = z.strictObject({
   spec: z.unknown(),
   options: z.unknown().optional(),
+  restart: z.unknown().optional(),
 });

@@ -1,6 +1,6 @@
 /** The `runfleet` CLI as a user runs it, against the real dev server and runners. */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
@@ -146,5 +146,57 @@ describe('runfleet run', () => {
     expect(state.reason).toBe('stopped by carol: wrong branch');
     expect(state.tasks.sleepy!.status).toBe('cancelled');
     expect(state.tasks.sleepy!.reason).toContain('killed the task');
+  });
+
+  it('restarts a failed run from its failed tasks: succeeded tasks are kept, not run again', async () => {
+    const dir = join(h.dataDir, uniqueName('restart'));
+    const count = (n: string) => `echo x >> ${dir}/${n}.count`;
+    const file = runFile('restart', {
+      name: 'cli restart',
+      group,
+      tasks: [
+        { name: 'a', pool: h.pool, steps: [`mkdir -p ${dir}`, count('a')] },
+        // Fails the first time only: the marker is there on the second.
+        {
+          name: 'b',
+          pool: h.pool,
+          steps: [count('b'), `test -f ${dir}/marker || { touch ${dir}/marker; exit 1; }`],
+          depends: ['a'],
+        },
+        { name: 'c', pool: h.pool, steps: [count('c')], depends: ['b'] },
+        { name: 'd', pool: h.pool, steps: [`mkdir -p ${dir}`, count('d')] },
+      ],
+    });
+    const first = await cli(['run', 'submit', file, '--wait', '--json']);
+    expect(first.code).toBe(1);
+    const old = JSON.parse(first.stdout) as RunState;
+    expect(Object.fromEntries(Object.entries(old.tasks).map(([k, t]) => [k, t.status]))).toEqual({
+      a: 'success',
+      b: 'failed',
+      c: 'skipped',
+      d: 'success',
+    });
+
+    const again = await cli(['run', 'restart', old.id, '--wait', '--json']);
+    expect(again.code).toBe(0);
+    const restarted = JSON.parse(again.stdout) as RunState;
+    expect(restarted.id).not.toBe(old.id);
+    expect(restarted.restartOf).toBe(old.id);
+    expect(restarted.result).toBe('success');
+    expect(restarted.tasks.a!.reason).toContain(`kept from ${old.id}`);
+    expect(restarted.tasks.a!.startedAt).toBe(old.tasks.a!.startedAt);
+    const counts = Object.fromEntries(
+      ['a', 'b', 'c', 'd'].map((n) => [
+        n,
+        readFileSync(join(dir, `${n}.count`), 'utf8')
+          .trim()
+          .split('\n').length,
+      ]),
+    );
+    expect(counts).toEqual({ a: 1, b: 2, c: 1, d: 1 });
+
+    const running = await cli(['run', 'restart', restarted.id, '--from', 'sideways']);
+    expect(running.code).toBe(2);
+    expect(running.stderr).toContain('use failed or scratch');
   });
 });

@@ -76,6 +76,18 @@ const cases: { title: string; input: unknown; type: string; mentions: string[] }
     mentions: ['tasks.a.timeout: "soon" is not a duration'],
   },
   {
+    title: 'a restart keeping an unknown task',
+    input: {
+      spec: { name: 'x', tasks: [ok('a')] },
+      restart: {
+        of: 'run/x/1',
+        keep: { ghost: { runner: 'r', startedAt: null, finishedAt: null, exitCode: 0, attempts: 1 } },
+      },
+    },
+    type: 'InvalidWorkflowInput',
+    mentions: ['kept tasks not in the spec: ghost'],
+  },
+  {
     title: 'bad options',
     input: { spec: { name: 'x', tasks: [ok('a')] }, options: { heartbeatTimeout: 'never' } },
     type: 'InvalidWorkflowInput',
