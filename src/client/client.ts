@@ -23,6 +23,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import type { LogChunk } from '../../activities/types';
 import { approveTaskUpdate, inputQuery, stateQuery, stopRunSignal } from '../../workflows/messages';
 import { withLiveStatus } from './live-status';
@@ -96,8 +97,20 @@ export interface ListRunsFilter {
   group?: string;
   phase?: RunPhase;
   result?: RunResult;
-  /** At most this many runs, newest first. Default 50. */
+  /** Runs started at or after this time (ISO 8601). */
+  since?: string;
+  /** Runs started before this time (ISO 8601). */
+  until?: string;
+  /** At most this many runs, newest first (a page). Default 50. */
   limit?: number;
+  /** The token `listRunsPage` returned for the next page. */
+  pageToken?: string;
+}
+
+export interface RunPage {
+  runs: RunSummary[];
+  /** Pass as `pageToken` for the next page; null on the last page. */
+  nextPageToken: string | null;
 }
 
 export interface RunSummary {
@@ -356,43 +369,46 @@ export class RunfleetClient {
     }
   }
 
-  /** Lists runs from Temporal visibility, newest first. */
+  /** Lists runs from Temporal visibility, newest first (the first page; see `listRunsPage`). */
   async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
-    const clauses = [`WorkflowType = ${quote(WORKFLOW_TYPES.run)}`];
-    const group = filter.group === undefined ? undefined : normalizeGroup(filter.group);
-    if (group !== undefined && group !== '/') clauses.push(`RunfleetGroupPath = ${quote(group)}`);
-    if (filter.phase !== undefined) {
-      if (!RUN_PHASES.includes(filter.phase))
-        throw new RunfleetError('InvalidArgument', `phase "${filter.phase}" is not one of ${RUN_PHASES.join(', ')}`);
-      clauses.push(`RunfleetPhase = ${quote(filter.phase)}`);
-    }
-    if (filter.result !== undefined) {
-      if (!RUN_RESULTS.includes(filter.result))
-        throw new RunfleetError('InvalidArgument', `result "${filter.result}" is not one of ${RUN_RESULTS.join(', ')}`);
-      clauses.push(`RunfleetResult = ${quote(filter.result)}`);
-    }
+    return (await this.listRunsPage(filter)).runs;
+  }
+
+  /**
+   * One page of runs, newest first, and the token of the next page (null at the end). Pages
+   * come from Temporal visibility, so listing millions of runs costs no workflow anything.
+   */
+  async listRunsPage(filter: ListRunsFilter = {}): Promise<RunPage> {
+    const query = runsQuery(filter);
     const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
       throw new RunfleetError('InvalidArgument', `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
     }
+    let nextPageToken: Uint8Array | undefined;
+    if (filter.pageToken !== undefined) {
+      nextPageToken = Buffer.from(filter.pageToken, 'base64url');
+      if (nextPageToken.length === 0)
+        throw new RunfleetError('InvalidArgument', 'the page token is empty or not base64url');
+    }
     return this.call(undefined, async () => {
-      const out: RunSummary[] = [];
-      for await (const info of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: limit })) {
-        const memoName = typeof info.memo?.name === 'string' ? info.memo.name : undefined;
-        out.push({
-          id: info.workflowId,
-          name: memoName ?? info.typedSearchAttributes.get(SA.runName) ?? '',
-          group: info.typedSearchAttributes.get(SA.group) ?? '',
-          phase: info.typedSearchAttributes.get(SA.phase) ?? 'queued',
-          result: info.typedSearchAttributes.get(SA.result) ?? 'unknown',
-          status: info.status.name,
-          startTime: info.startTime.toISOString(),
-          closeTime: info.closeTime ? info.closeTime.toISOString() : null,
-        });
-        if (out.length >= limit) break;
-      }
-      return out;
+      const page = await this.client.workflowService.listWorkflowExecutions({
+        namespace: this.namespace,
+        query,
+        pageSize: limit,
+        nextPageToken,
+      });
+      const token =
+        page.nextPageToken && page.nextPageToken.length > 0
+          ? Buffer.from(page.nextPageToken).toString('base64url')
+          : null;
+      return { runs: (page.executions ?? []).map(runSummary), nextPageToken: token };
     });
+  }
+
+  /** How many runs match (group prefix, phase, result, time), counted by visibility. */
+  async countRuns(filter: Omit<ListRunsFilter, 'limit' | 'pageToken'> = {}): Promise<number> {
+    const query = runsQuery(filter);
+    return this.call(undefined, async () => (await this.client.workflow.count(query)).count);
   }
 
   /** Cancels (stops) a run: started tasks are killed, the others never start. */
@@ -513,6 +529,61 @@ function normalizeGroup(group: string): string {
     throw new RunfleetError('InvalidArgument', `group "${group}" must be a path like /project/42/main`);
   }
   return g;
+}
+
+function runsQuery(filter: ListRunsFilter): string {
+  const clauses = [`WorkflowType = ${quote(WORKFLOW_TYPES.run)}`];
+  const group = filter.group === undefined ? undefined : normalizeGroup(filter.group);
+  if (group !== undefined && group !== '/') clauses.push(`RunfleetGroupPath = ${quote(group)}`);
+  if (filter.phase !== undefined) {
+    if (!RUN_PHASES.includes(filter.phase))
+      throw new RunfleetError('InvalidArgument', `phase "${filter.phase}" is not one of ${RUN_PHASES.join(', ')}`);
+    clauses.push(`RunfleetPhase = ${quote(filter.phase)}`);
+  }
+  if (filter.result !== undefined) {
+    if (!RUN_RESULTS.includes(filter.result))
+      throw new RunfleetError('InvalidArgument', `result "${filter.result}" is not one of ${RUN_RESULTS.join(', ')}`);
+    clauses.push(`RunfleetResult = ${quote(filter.result)}`);
+  }
+  if (filter.since !== undefined) clauses.push(`StartTime >= ${quote(isoTime('since', filter.since))}`);
+  if (filter.until !== undefined) clauses.push(`StartTime < ${quote(isoTime('until', filter.until))}`);
+  return clauses.join(' AND ');
+}
+
+function isoTime(what: string, value: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms))
+    throw new RunfleetError('InvalidArgument', `${what} "${value}" is not a time like 2026-11-22T10:00:00Z`);
+  return new Date(ms).toISOString();
+}
+
+/** A run's summary from a raw visibility record (search attributes and memo are JSON payloads). */
+function runSummary(info: temporal.api.workflow.v1.IWorkflowExecutionInfo): RunSummary {
+  const attrs = info.searchAttributes?.indexedFields ?? {};
+  const text = (payload: temporal.api.common.v1.IPayload | null | undefined): string | undefined => {
+    if (!payload?.data) return undefined;
+    try {
+      const value: unknown = JSON.parse(Buffer.from(payload.data).toString('utf8'));
+      return typeof value === 'string' ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const time = (ts: temporal.api.workflow.v1.IWorkflowExecutionInfo['startTime']): string | null =>
+    ts?.seconds === undefined || ts.seconds === null
+      ? null
+      : new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
+  const status = temporal.api.enums.v1.WorkflowExecutionStatus[info.status ?? 0] ?? 'UNSPECIFIED';
+  return {
+    id: info.execution?.workflowId ?? '',
+    name: text(info.memo?.fields?.['name']) ?? text(attrs['RunfleetRunName']) ?? '',
+    group: text(attrs['RunfleetGroup']) ?? '',
+    phase: text(attrs['RunfleetPhase']) ?? 'queued',
+    result: text(attrs['RunfleetResult']) ?? 'unknown',
+    status: status.replace(/^WORKFLOW_EXECUTION_STATUS_/, ''),
+    startTime: time(info.startTime) ?? '',
+    closeTime: time(info.closeTime),
+  };
 }
 
 /** A visibility query string literal. */

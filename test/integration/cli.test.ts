@@ -77,7 +77,7 @@ describe('runfleet run', () => {
 
     const list = await cli(['run', 'list', '--group', group, '--result', 'success', '--json']);
     expect(list.code).toBe(0);
-    const ids = (JSON.parse(list.stdout) as { id: string }[]).map((r) => r.id);
+    const ids = (JSON.parse(list.stdout) as { runs: { id: string }[] }).runs.map((r) => r.id);
     expect(ids).toContain(state.id);
 
     const logs = await cli(['run', 'logs', state.id, 'hello']);
@@ -115,7 +115,7 @@ describe('runfleet run', () => {
     expect(submit.stderr).toMatch(/a -> b -> a|b -> a -> b/);
     const list = await cli(['run', 'list', '--group', badGroup, '--json']);
     expect(list.code).toBe(0);
-    expect(JSON.parse(list.stdout)).toEqual([]);
+    expect(JSON.parse(list.stdout)).toEqual({ runs: [], nextPageToken: null });
   });
 
   it('rejects a bad flag value with a clear message and exit 2', async () => {
@@ -198,5 +198,39 @@ describe('runfleet run', () => {
     const running = await cli(['run', 'restart', restarted.id, '--from', 'sideways']);
     expect(running.code).toBe(2);
     expect(running.stderr).toContain('use failed or scratch');
+  });
+
+  it('lists a group page by page, counts it, and filters by start time', async () => {
+    const pageGroup = `/cli/${uniqueName('pages')}`;
+    const file = runFile('page', {
+      name: 'page',
+      group: pageGroup,
+      tasks: [{ name: 't', pool: h.pool, steps: ['true'] }],
+    });
+    const before = new Date().toISOString();
+    for (let i = 0; i < 3; i++) expect((await cli(['run', 'submit', file, '--wait'])).code).toBe(0);
+
+    const seen: string[] = [];
+    let token: string | null = null;
+    for (let page = 0; page < 5; page++) {
+      const args = ['run', 'list', '--group', pageGroup, '--limit', '2', '--json'];
+      const r = await cli(token ? [...args, '--page-token', token] : args);
+      expect(r.code).toBe(0);
+      const body = JSON.parse(r.stdout) as { runs: { id: string }[]; nextPageToken: string | null };
+      expect(body.runs.length).toBeLessThanOrEqual(2);
+      seen.push(...body.runs.map((x) => x.id));
+      token = body.nextPageToken;
+      if (!token) break;
+    }
+    expect(seen).toHaveLength(3);
+    expect(new Set(seen).size).toBe(3);
+
+    const count = await cli(['run', 'list', '--group', pageGroup, '--count', '--json']);
+    expect(JSON.parse(count.stdout)).toEqual({ count: 3 });
+    const none = await cli(['run', 'list', '--group', pageGroup, '--until', before, '--count']);
+    expect(none.stdout.trim()).toBe('0');
+    const bad = await cli(['run', 'list', '--since', 'yesterday-ish']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('is not a time');
   });
 });
