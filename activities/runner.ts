@@ -25,14 +25,15 @@ export interface RunnerActivityDeps {
 
 /** Where a task's log lives on its runner. */
 export function taskLogPath(dataDir: string, runId: string, task: string): string {
-  return join(dataDir, 'logs', safeSegment(runId), `${safeSegment(task)}.log`);
+  return join(dataDir, 'logs', runFolder(runId), `${runFolder(task)}.log`);
 }
 
 function taskWorkspace(dataDir: string, runId: string, task: string): string {
-  return join(dataDir, 'work', safeSegment(runId), safeSegment(task));
+  return join(dataDir, 'work', runFolder(runId), runFolder(task));
 }
 
-function safeSegment(text: string): string {
+/** A run id (or task name) as one folder name. */
+export function runFolder(text: string): string {
   return text.replace(/[^A-Za-z0-9_.-]+/g, '_');
 }
 

@@ -74,6 +74,12 @@ export const ConfigSchema = z.strictObject({
         .default(4),
       /** A reserved slot not used in this time is given back. Default: the runner's own. */
       evictionMs: z.number().int().min(1000).max(3_600_000).optional(),
+      /** Days task logs and workspaces stay on the runner after their run's last change. Default 7. */
+      logRetentionDays: z.coerce
+        .number()
+        .min(0.001, 'must be more than 0')
+        .max(3650, 'must be at most 3650')
+        .default(7),
     })
     .prefault({}),
 });
@@ -121,6 +127,7 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_CONTROL_TASK_QUEUE: 'temporal.controlTaskQueue',
   RUNFLEET_HOME: 'home',
   RUNFLEET_DATA_DIR: 'dataDir',
+  RUNFLEET_LOG_RETENTION_DAYS: 'runner.logRetentionDays',
 };
 
 /** Flags and the config key each sets. */

@@ -9,7 +9,8 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { join } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
-import { createRunnerActivities } from '../activities/runner';
+import { createRunnerActivities, runFolder } from '../activities/runner';
+import { sweepTaskFiles } from '../src/runner/retention';
 import { poolTaskQueue, runnerTaskQueue } from '../src/ids';
 import { createProcessDriver, type Driver } from '../src/runner/process-driver';
 import { SlotPool, poolSlotSupplier } from '../src/runner/slots';
@@ -30,6 +31,8 @@ export interface RunnerOptions {
   passEnv?: Record<string, string>;
   /** Time running tasks get to finish when the runner shuts down. */
   shutdownGraceMs?: number;
+  /** Task logs and workspaces of a run are removed this long after their last change. Default 7 days. */
+  logRetentionMs?: number;
 }
 
 export interface Runner {
@@ -38,6 +41,9 @@ export interface Runner {
   run(): Promise<void>;
   shutdown(): void;
 }
+
+/** How often expired task logs and workspaces are looked for. */
+const RETENTION_SWEEP_MS = 3_600_000;
 
 /** Variables a task inherits from the runner's environment when nothing else is said. */
 export const DEFAULT_PASS_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER', 'SHELL', 'TMPDIR'] as const;
@@ -92,11 +98,29 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     shutdownGraceTime,
   });
 
+  const retentionMs = opts.logRetentionMs ?? 7 * 24 * 3_600_000;
+  const sweep = () => {
+    // Task names have no "/": the run id is the key up to its last one.
+    const active = new Set(slots.runningTasks().map((key) => runFolder(key.slice(0, key.lastIndexOf('/')))));
+    try {
+      sweepTaskFiles({ dataDir: opts.dataDir, retentionMs, isActive: (folder) => active.has(folder) });
+    } catch {
+      // A file in use or a permission problem: the next sweep tries again.
+    }
+  };
+
   return {
     name: opts.name,
     slots,
     async run() {
-      await Promise.all([...poolWorkers.map((w) => w.run()), ownWorker.run()]);
+      sweep();
+      const sweeper = setInterval(sweep, RETENTION_SWEEP_MS);
+      sweeper.unref();
+      try {
+        await Promise.all([...poolWorkers.map((w) => w.run()), ownWorker.run()]);
+      } finally {
+        clearInterval(sweeper);
+      }
     },
     shutdown() {
       slots.setAccepting(false);

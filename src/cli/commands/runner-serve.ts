@@ -43,6 +43,7 @@ export function register(runner: Command, ctx: CliContext): void {
           slots: config.runner.slots,
           dataDir,
           evictionMs: config.runner.evictionMs,
+          logRetentionMs: config.runner.logRetentionDays * 86_400_000,
           passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
         });
         const running = r.run();
