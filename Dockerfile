@@ -5,7 +5,8 @@ WORKDIR /app
 
 # All dependencies, dev ones included: tsx runs the TypeScript sources, there is no build step.
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund && npm cache clean --force
+# npm install keeps to the lock (npm 11's `ci` rejects a lock without other platforms' optional packages).
+RUN npm install --no-audit --no-fund && npm cache clean --force
 
 COPY . .
 

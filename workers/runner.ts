@@ -40,6 +40,8 @@ export interface Runner {
   readonly slots: SlotPool;
   run(): Promise<void>;
   shutdown(): void;
+  /** Serving work: every worker running and the slots taking work. */
+  readiness(): { ready: boolean; reason: string };
 }
 
 /** How often expired task logs and workspaces are looked for. */
@@ -121,6 +123,13 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       } finally {
         clearInterval(sweeper);
       }
+    },
+    readiness() {
+      const stopped = [...poolWorkers, ownWorker].find((w) => w.getState() !== 'RUNNING');
+      if (stopped)
+        return { ready: false, reason: `worker ${stopped.options.taskQueue} is ${stopped.getState().toLowerCase()}` };
+      if (!slots.snapshot().accepting) return { ready: false, reason: 'not taking work' };
+      return { ready: true, reason: `serving with ${slots.snapshot().free} of ${slots.capacity} slots free` };
     },
     shutdown() {
       slots.setAccepting(false);

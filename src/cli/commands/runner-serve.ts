@@ -10,6 +10,7 @@ interface Flags {
   name?: string;
   slots?: number;
   dataDir?: string;
+  healthPort?: number;
 }
 
 export function register(runner: Command, ctx: CliContext): void {
@@ -20,6 +21,7 @@ export function register(runner: Command, ctx: CliContext): void {
     .option('--name <name>', 'runner name, unique in the fleet (default: local)')
     .option('--slots <n>', 'tasks run at once (default: 4)', integer(1, 256))
     .option('--data-dir <dir>', 'workspaces and logs (default: <home>/runners/<name>)')
+    .option('--health-port <port>', 'serve /livez and /readyz on this port (0: any free port)', integer(0, 65535))
     .action(async (flags: Flags, cmd: Command) => {
       const config = commandConfig(ctx, cmd, { pool: flags.pool, runnerName: flags.name, slots: flags.slots });
       const out = commandOutput();
@@ -32,7 +34,19 @@ export function register(runner: Command, ctx: CliContext): void {
       installRuntime(out, 'INFO');
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
+      let runner: { readiness(): { ready: boolean; reason: string } } | null = null;
       try {
+        if (flags.healthPort !== undefined) {
+          const { startHealthServer } = require('../../runner/health') as typeof import('../../runner/health');
+          // Live from now on; ready once the runner serves.
+          const health = await startHealthServer({
+            host: ctx.env['RUNFLEET_HEALTH_HOST'] ?? '127.0.0.1',
+            port: flags.healthPort,
+            readiness: () => runner?.readiness() ?? { ready: false, reason: 'connecting to Temporal' },
+          });
+          lifecycle.add('health endpoints', () => health.close());
+          out.log(`health: http://127.0.0.1:${health.port}/livez and /readyz`);
+        }
         const connection = await connectWorker(config.temporal.address);
         lifecycle.add('connection', () => connection.close());
         const r = await createRunner({
@@ -47,6 +61,7 @@ export function register(runner: Command, ctx: CliContext): void {
           passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
         });
         const running = r.run();
+        runner = r;
         lifecycle.add(`runner ${config.runner.name}`, async () => {
           r.shutdown();
           await running;

@@ -1,0 +1,64 @@
+/** A runner process's /livez and /readyz, against the real dev server. */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { killAll, startRunfleet } from '../helpers/processes';
+import { temporalAddress, uniqueName } from '../helpers/temporal';
+
+afterAll(async () => {
+  await killAll();
+});
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('runner health endpoints', () => {
+  it('answers /livez while running and /readyz once serving, and stops cleanly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runfleet-health-'));
+    const name = uniqueName('health');
+    mkdirSync(join(dir, name));
+    const proc = startRunfleet(
+      [
+        'runner',
+        'serve',
+        '--pool',
+        uniqueName('hp'),
+        '--name',
+        name,
+        '--data-dir',
+        join(dir, name),
+        '--health-port',
+        '0',
+      ],
+      { env: { TEMPORAL_ADDRESS: temporalAddress() }, logFile: join(dir, 'runner.log') },
+    );
+    const port = await until(
+      'the health port',
+      async () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(proc.output())?.[1],
+    );
+    const base = `http://127.0.0.1:${port}`;
+    const live = await fetch(`${base}/livez`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ live: true });
+
+    const ready = await until('readiness', async () => {
+      const r = await fetch(`${base}/readyz`);
+      return r.status === 200 ? ((await r.json()) as { ready: boolean; reason: string }) : undefined;
+    });
+    expect(ready.ready).toBe(true);
+    expect(ready.reason).toContain('serving with 4 of 4 slots free');
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    await expect(fetch(`${base}/livez`)).rejects.toThrow();
+  });
+});
