@@ -30,6 +30,11 @@ export function runWorkflowId(group: string, id: string): string {
   return `run/${group.replace(/^\/+/, '')}/${id}`;
 }
 
+/** `changegroup/<name>`: the entity workflow that holds a changegroup's version and slots. */
+export function changegroupWorkflowId(name: string): string {
+  return `changegroup/${name}`;
+}
+
 export function isRunWorkflowId(value: string): boolean {
   return value.startsWith('run/');
 }

@@ -21,3 +21,13 @@ export interface StopRunRequest {
   by: string;
 }
 export const stopRunSignal = defineSignal<[StopRunRequest]>('stop');
+
+/** A changegroup lets a queued run start (see `admission` in the run input). */
+export const admitSignal = defineSignal('admit');
+
+/** A run with an admission gives its changegroup slot back when it ends. */
+export interface ReleaseSignal {
+  runId: string;
+  result: string;
+}
+export const releaseSignal = defineSignal<[ReleaseSignal]>('release');

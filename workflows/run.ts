@@ -27,6 +27,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  getExternalWorkflowHandle,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
@@ -35,8 +36,9 @@ import type { PoolActivities, RunnerActivities } from '../activities/types';
 import { advance, allFinal, initialRunState, isFinal, runResult, unstartedTasks } from '../src/dag/engine';
 import { formatDuration } from '../src/duration';
 import { NON_RETRYABLE_TYPES, RunfleetError } from '../src/errors';
-import { groupPrefixes, poolTaskQueue } from '../src/ids';
+import { changegroupWorkflowId, groupPrefixes, poolTaskQueue } from '../src/ids';
 import {
+  AdmissionSchema,
   LIMITS,
   RestartSchema,
   RunInputSchema,
@@ -47,7 +49,15 @@ import {
 } from '../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../src/spec/validate';
 import type { RunState, TaskState } from '../src/types';
-import { approveTaskUpdate, inputQuery, stateQuery, stopRunSignal, type StopRunRequest } from './messages';
+import {
+  admitSignal,
+  approveTaskUpdate,
+  inputQuery,
+  releaseSignal,
+  stateQuery,
+  stopRunSignal,
+  type StopRunRequest,
+} from './messages';
 
 /** The workflow's argument, as `temporal workflow start --input` takes it. */
 export interface RunInput {
@@ -55,6 +65,11 @@ export interface RunInput {
   options?: unknown;
   /** Set by `runfleet run restart`: the run restarted and the succeeded tasks it keeps. */
   restart?: unknown;
+  /**
+   * Set when a changegroup limits how many runs are active: the run stays `queued` until the
+   * changegroup workflow (`changegroup/<name>`) sends `admit`, and sends it `release` when it ends.
+   */
+  admission?: { changegroup: string };
 }
 
 /** Reservations of one pool and driver in flight at once: enough to reach several runners. */
@@ -81,7 +96,7 @@ interface Queue {
 }
 
 export async function runWorkflow(input: RunInput): Promise<RunState> {
-  const { spec, options, restart } = parseInput(input);
+  const { spec, options, restart, admission } = parseInput(input);
   const now = () => new Date().toISOString();
   const state = initialRunState(workflowInfo().workflowId, spec, now(), restart);
   const specs = new Map(spec.tasks.map((t) => [t.name, t] as const));
@@ -144,9 +159,22 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     bump();
   });
 
+  let admitted = !admission;
+  setHandler(admitSignal, () => {
+    admitted = true;
+    bump();
+  });
+
   try {
-    state.startedAt = now();
-    setPhase('running');
+    if (!admitted) {
+      state.reason = `queued: waiting for a slot of changegroup "${admission?.changegroup}"`;
+      await condition(() => admitted || stopRequest !== null);
+      state.reason = null;
+    }
+    if (!stopRequest) {
+      state.startedAt = now();
+      setPhase('running');
+    }
     while (!stopRequest) {
       for (const name of advance(spec, state, now())) {
         if (dispatched.has(name)) continue;
@@ -163,19 +191,35 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     if (!isCancellation(err)) throw err;
     // Cancelled through Temporal (Web UI, `temporal workflow cancel`, `runfleet run cancel`):
     // record the stop, then end as Temporal's cancelled.
-    await CancellationScope.nonCancellable(() => settleStopped('cancelled through Temporal'));
+    await CancellationScope.nonCancellable(async () => {
+      await settleStopped('cancelled through Temporal');
+      await release();
+    });
     throw err;
   }
   const stop = stopRequest as StopRunRequest | null;
   if (stop) {
     await settleStopped(`stopped by ${stop.by}: ${stop.reason}`);
-    return state;
+  } else {
+    state.result = runResult(spec, state, false);
+    state.finishedAt = now();
+    setPhase('finished');
   }
-
-  state.result = runResult(spec, state, false);
-  state.finishedAt = now();
-  setPhase('finished');
+  await release();
   return state;
+
+  /** Gives the run's changegroup slot back (a changegroup that is gone has nothing to give back to). */
+  async function release(): Promise<void> {
+    if (!admission) return;
+    try {
+      await getExternalWorkflowHandle(changegroupWorkflowId(admission.changegroup)).signal(releaseSignal, {
+        runId: state.id,
+        result: state.result,
+      });
+    } catch {
+      // Not found: the changegroup ended; no slot to give back.
+    }
+  }
 
   // --- scheduling, closed over the run's state ----------------------------------------------
 
@@ -354,7 +398,14 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   }
 }
 
-function parseInput(input: unknown): { spec: RunSpec; options: RunOptions; restart?: Restart } {
+interface ParsedInput {
+  spec: RunSpec;
+  options: RunOptions;
+  restart?: Restart;
+  admission?: { changegroup: string };
+}
+
+function parseInput(input: unknown): ParsedInput {
   try {
     const parsed = RunInputSchema.safeParse(input);
     if (!parsed.success) {
@@ -365,7 +416,14 @@ function parseInput(input: unknown): { spec: RunSpec; options: RunOptions; resta
     }
     const spec = validateRunSpec(parsed.data.spec);
     const options = validateRunOptions(parsed.data.options);
-    if (parsed.data.restart === undefined) return { spec, options };
+    let admission: ParsedInput['admission'];
+    if (parsed.data.admission !== undefined) {
+      const a = AdmissionSchema.safeParse(parsed.data.admission);
+      if (!a.success)
+        throw new RunfleetError('InvalidWorkflowInput', 'invalid admission: {"changegroup": "<name>"} expected');
+      admission = a.data;
+    }
+    if (parsed.data.restart === undefined) return { spec, options, admission };
     const restart = RestartSchema.safeParse(parsed.data.restart);
     if (!restart.success) {
       throw new RunfleetError(
@@ -380,7 +438,7 @@ function parseInput(input: unknown): { spec: RunSpec; options: RunOptions; resta
         `invalid restart: kept tasks not in the spec: ${unknown.join(', ')}`,
       );
     }
-    return { spec, options, restart: restart.data };
+    return { spec, options, restart: restart.data, admission };
   } catch (err) {
     // Bad input fails the workflow at once; a workflow task retrying forever helps nobody.
     if (err instanceof RunfleetError) {

@@ -146,9 +146,13 @@ export const RestartSchema = z.strictObject({
 });
 export type Restart = z.output<typeof RestartSchema>;
 
+/** A run limited by a changegroup: queued until the changegroup admits it. */
+export const AdmissionSchema = z.strictObject({ changegroup: z.string().min(1).max(200) });
+
 /** The run workflow's single argument. */
 export const RunInputSchema = z.strictObject({
   spec: z.unknown(),
   options: z.unknown().optional(),
   restart: z.unknown().optional(),
+  admission: z.unknown().optional(),
 });
