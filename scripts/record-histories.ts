@@ -11,6 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode } from '@t
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { dataConverter } from '../src/codec/compression';
 import { startDevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { createControlWorker } from '../workers/control';
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   const server = await startDevServer({ binary: await ensureTemporalBinary({ projectRoot: root }), headless: true });
   const control = await NativeConnection.connect({ address: server.address });
   const runnerConnection = await NativeConnection.connect({ address: server.address });
-  const client = new Client({ connection: await Connection.connect({ address: server.address }) });
+  const client = new Client({ connection: await Connection.connect({ address: server.address }), dataConverter });
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts') });
   const worker = await createControlWorker({
     connection: control,

@@ -2,6 +2,7 @@
  * The control worker: runs the run workflows (and the other entity workflows) on the control
  * task queue. Stateless; start more of them to scale.
  */
+import { dataConverter } from '../src/codec/compression';
 import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 
 export interface ControlWorkerOptions {
@@ -21,6 +22,7 @@ export interface ControlWorkerOptions {
 export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
+    dataConverter,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.identity ? { identity: opts.identity } : {}),

@@ -14,6 +14,7 @@ import { sweepTaskFiles } from '../src/runner/retention';
 import { poolTaskQueue, runnerTaskQueue } from '../src/ids';
 import { createProcessDriver, type Driver } from '../src/runner/process-driver';
 import { SlotPool, poolSlotSupplier } from '../src/runner/slots';
+import { dataConverter } from '../src/codec/compression';
 import type { DriverName } from '../src/types';
 
 export interface RunnerOptions {
@@ -65,6 +66,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     driverNames.map((driver) =>
       Worker.create({
         connection: opts.connection,
+        dataConverter,
         namespace: opts.namespace,
         taskQueue: poolTaskQueue(opts.pool, driver),
         identity: `${opts.name}@pool/${driver}`,
@@ -84,6 +86,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
 
   const ownWorker = await Worker.create({
     connection: opts.connection,
+    dataConverter,
     namespace: opts.namespace,
     taskQueue: ownQueue,
     identity: opts.name,

@@ -27,6 +27,8 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  allHandlersFinished,
+  continueAsNew,
   getExternalWorkflowHandle,
   upsertMemo,
   upsertSearchAttributes,
@@ -70,7 +72,24 @@ export interface RunInput {
    * changegroup workflow (`changegroup/<name>`) sends `admit`, and sends it `release` when it ends.
    */
   admission?: { changegroup: string };
+  /** Set by the run itself when it continues as new: where it was. */
+  resume?: unknown;
 }
+
+/** Where a run continued as new: its state (every task final or pending) and admission. */
+export interface RunResume {
+  state: RunState;
+  admitted: boolean;
+}
+
+/**
+ * A run stops starting work at this many history events and continues as new once its tasks
+ * in flight have settled, so no history reaches Temporal's 10,240-event warning: draining adds
+ * at most ~3 events per task in flight (below), plus workflow tasks.
+ */
+const CONTINUE_AS_NEW_AT_EVENTS = 7_000;
+/** Tasks reserved or running at once in one run (also keeps pending activities far below 2,000). */
+const MAX_TASKS_IN_FLIGHT = 500;
 
 /** Reservations of one pool and driver in flight at once: enough to reach several runners. */
 const MAX_RESERVATIONS_IN_FLIGHT = 8;
@@ -96,13 +115,16 @@ interface Queue {
 }
 
 export async function runWorkflow(input: RunInput): Promise<RunState> {
-  const { spec, options, restart, admission } = parseInput(input);
+  const { spec, options, restart, admission, resume } = parseInput(input);
   const now = () => new Date().toISOString();
-  const state = initialRunState(workflowInfo().workflowId, spec, now(), restart);
+  const state = resume?.state ?? initialRunState(workflowInfo().workflowId, spec, now(), restart);
   const specs = new Map(spec.tasks.map((t) => [t.name, t] as const));
   const queues = new Map<string, Queue>();
   const dispatched = new Set<string>();
   const inFlight: Promise<void>[] = [];
+  let tasksInFlight = 0;
+  /** Set when a task ends or is approved: the DAG must be walked again. */
+  let dagChanged = true;
   let version = 0;
   const bump = () => void version++;
 
@@ -115,6 +137,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       const t = state.tasks[req.task] as TaskState;
       t.approval.approvedBy = req.by;
       t.approval.approvedAt = now();
+      dagChanged = true;
       bump();
       return state;
     },
@@ -159,7 +182,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     bump();
   });
 
-  let admitted = !admission;
+  let admitted = !admission || resume?.admitted === true;
   setHandler(admitSignal, () => {
     admitted = true;
     bump();
@@ -172,18 +195,30 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       state.reason = null;
     }
     if (!stopRequest) {
-      state.startedAt = now();
+      state.startedAt ??= now();
       setPhase('running');
     }
     while (!stopRequest) {
-      for (const name of advance(spec, state, now())) {
-        if (dispatched.has(name)) continue;
-        dispatched.add(name);
-        const task = specs.get(name) as TaskSpec;
-        queueOf(task).ready.push(name);
+      // The DAG only moves when a task ends or is approved: a 10,000-task run scans it then only.
+      if (dagChanged) {
+        dagChanged = false;
+        for (const name of advance(spec, state, now())) {
+          if (dispatched.has(name)) continue;
+          dispatched.add(name);
+          const task = specs.get(name) as TaskSpec;
+          queueOf(task).ready.push(name);
+        }
       }
       for (const q of queues.values()) schedule(q);
-      if (allFinal(state)) break;
+      // A reservation still out does not hold the run: its leases would only lapse.
+      if (tasksInFlight === 0 && allFinal(state)) break;
+      if (draining() && tasksInFlight === 0) {
+        // Every task is final or pending: nothing is lost by starting a fresh history. A
+        // reservation still out is dropped; the runner gives its leases back on eviction.
+        await condition(allHandlersFinished);
+        const next: RunInput = { ...(input as RunInput), resume: { state, admitted } satisfies RunResume };
+        await continueAsNew<typeof runWorkflow>(next);
+      }
       const seen = version;
       await condition(() => version !== seen);
     }
@@ -245,24 +280,41 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     return q;
   }
 
+  function draining(): boolean {
+    return workflowInfo().historyLength >= CONTINUE_AS_NEW_AT_EVENTS;
+  }
+
   /** Ready tasks onto idle leases; reservations for the rest. */
   function schedule(q: Queue): void {
+    if (draining()) return; // finish what runs, then continue as new
     const nowMs = Date.now();
     // A lease idle longer than half the runner's linger may be gone already: forget it.
     q.idle = q.idle.filter((l) => nowMs - l.idleSince < options.leaseLinger / 2);
-    while (q.ready.length > 0 && q.idle.length > 0) {
+    while (q.ready.length > 0 && q.idle.length > 0 && tasksInFlight < MAX_TASKS_IN_FLIGHT) {
       const lease = q.idle.shift() as Lease;
       const name = q.ready.shift() as string;
-      track(() => execute(q, specs.get(name) as TaskSpec, state.tasks[name] as TaskState, lease));
+      tasksInFlight++;
+      track(
+        () => execute(q, specs.get(name) as TaskSpec, state.tasks[name] as TaskState, lease),
+        () => tasksInFlight--,
+      );
     }
     while (q.ready.length > q.wanted && q.reservations < MAX_RESERVATIONS_IN_FLIGHT) {
-      const want = Math.min(q.ready.length - q.wanted, MAX_LEASES_PER_RESERVATION);
+      // Leases asked for count against the in-flight bound too (reserve() adds to q.wanted at once).
+      const room = MAX_TASKS_IN_FLIGHT - tasksInFlight - q.wanted;
+      if (room <= 0) break;
+      const want = Math.min(q.ready.length - q.wanted, MAX_LEASES_PER_RESERVATION, room);
       track(() => reserve(q, want));
     }
   }
 
-  function track(start: () => Promise<void>): void {
-    inFlight.push(tasksScope.run(start).finally(bump));
+  function track(start: () => Promise<void>, settled?: () => void): void {
+    inFlight.push(
+      tasksScope.run(start).finally(() => {
+        settled?.();
+        bump();
+      }),
+    );
   }
 
   async function reserve(q: Queue, want: number): Promise<void> {
@@ -392,6 +444,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   }
 
   function finish(t: TaskState, status: TaskState['status'], reason: string | null, at?: string): void {
+    dagChanged = true;
     t.status = status;
     t.reason = reason;
     t.finishedAt = at ?? now();
@@ -403,6 +456,7 @@ interface ParsedInput {
   options: RunOptions;
   restart?: Restart;
   admission?: { changegroup: string };
+  resume?: RunResume;
 }
 
 function parseInput(input: unknown): ParsedInput {
@@ -423,7 +477,9 @@ function parseInput(input: unknown): ParsedInput {
         throw new RunfleetError('InvalidWorkflowInput', 'invalid admission: {"changegroup": "<name>"} expected');
       admission = a.data;
     }
-    if (parsed.data.restart === undefined) return { spec, options, admission };
+    // Written by this workflow when it continues as new, never by a user: taken as it is.
+    const resume = parsed.data.resume as RunResume | undefined;
+    if (parsed.data.restart === undefined) return { spec, options, admission, resume };
     const restart = RestartSchema.safeParse(parsed.data.restart);
     if (!restart.success) {
       throw new RunfleetError(
@@ -438,7 +494,7 @@ function parseInput(input: unknown): ParsedInput {
         `invalid restart: kept tasks not in the spec: ${unknown.join(', ')}`,
       );
     }
-    return { spec, options, restart: restart.data, admission };
+    return { spec, options, restart: restart.data, admission, resume };
   } catch (err) {
     // Bad input fails the workflow at once; a workflow task retrying forever helps nobody.
     if (err instanceof RunfleetError) {

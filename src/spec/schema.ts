@@ -8,14 +8,20 @@ import { parseDuration } from '../duration';
 
 /** Limits, each with its reason. */
 export const LIMITS = {
-  /** One workflow's history stays under Temporal's 10,240-event warning at ~8 events a task. */
-  maxTasks: 1000,
+  /**
+   * A run continues as new as its history grows (about 3.5 events a task), so its size is bounded
+   * by its state, which travels compressed: 10,000 tasks is ~3 MiB of JSON, ~200 KiB gzipped.
+   */
+  maxTasks: 10_000,
   /** A task is a unit of scheduling; hundreds of steps belong in a script. */
   maxStepsPerTask: 100,
   /** A step is a shell command line, not a file: 64 KiB. */
   maxStepBytes: 64 * 1024,
-  /** The whole spec travels as one workflow argument; Temporal rejects payloads over 2 MiB. */
-  maxSpecBytes: 1024 * 1024,
+  /**
+   * The whole spec travels as one workflow argument. Temporal rejects payloads over 2 MiB; the
+   * Runfleet client compresses large ones, a plain `temporal workflow start` cannot.
+   */
+  maxSpecBytes: 4 * 1024 * 1024,
   maxEnvVars: 200,
   /** Longer than a day is a service, not a CI task. */
   maxTimeoutMs: 24 * 3_600_000,
@@ -155,4 +161,5 @@ export const RunInputSchema = z.strictObject({
   options: z.unknown().optional(),
   restart: z.unknown().optional(),
   admission: z.unknown().optional(),
+  resume: z.unknown().optional(),
 });

@@ -15,6 +15,7 @@ import { createRunner, type Runner } from '../../workers/runner';
 import type { RunState } from '../../src/types';
 import { stateQuery } from '../../workflows/messages';
 import { withLiveStatus } from '../../src/client/live-status';
+import { dataConverter } from '../../src/codec/compression';
 import { temporalAddress, uniqueName } from './temporal';
 
 let bundle: Promise<{ code: string }> | undefined;
@@ -71,7 +72,7 @@ export async function startHarness(opts: { runners?: HarnessRunner[]; withContro
   installQuietRuntime();
   const address = temporalAddress();
   const connection = await NativeConnection.connect({ address });
-  const client = new Client({ connection: await Connection.connect({ address }) });
+  const client = new Client({ connection: await Connection.connect({ address }), dataConverter });
   const controlQueue = uniqueName('control');
   const pool = uniqueName('pool');
   const dataDir = mkdtempSync(join(tmpdir(), 'runfleet-test-'));

@@ -107,8 +107,8 @@ describe('runfleet validate', () => {
   });
 
   it('rejects more tasks than the limit', () => {
-    const tasks = Array.from({ length: 1001 }, (_, i) => task(`t${i}`));
-    expect(problems('many.json', { name: 'r', tasks })).toEqual(['tasks: a run has at most 1000 tasks']);
+    const tasks = Array.from({ length: 10_001 }, (_, i) => task(`t${i}`));
+    expect(problems('many.json', { name: 'r', tasks })).toEqual(['tasks: a run has at most 10000 tasks']);
   });
 
   it('lists every problem of a file, one a line', () => {

@@ -284,9 +284,10 @@ describe('schema rules', () => {
   });
 
   it('an oversized spec', () => {
-    // 17 steps of 64 KiB: each step is within its limit, the whole is over 1 MiB.
+    // Steps of 64 KiB: each within its limit, the whole over the spec limit.
     const big = 'x'.repeat(LIMITS.maxStepBytes - 10);
-    const input = run([task('a', { steps: Array.from({ length: 17 }, () => `echo ${big}`) })]);
+    const count = Math.ceil(LIMITS.maxSpecBytes / LIMITS.maxStepBytes) + 1;
+    const input = run([task('a', { steps: Array.from({ length: count }, () => `echo ${big}`) })]);
     const size = JSON.stringify(input).length;
     expect(size).toBeGreaterThan(LIMITS.maxSpecBytes);
     expect(problems(input)).toEqual([
@@ -295,13 +296,14 @@ describe('schema rules', () => {
   });
 
   // The limit exists because the spec travels as one Temporal payload, which is measured in
-  // UTF-8 bytes (rejected over 2 MiB). Measuring UTF-16 code units lets a 3 MB spec through.
+  // UTF-8 bytes. Measuring UTF-16 code units would let a spec three times the limit through.
   it('measures the spec size in UTF-8 bytes, not characters', () => {
     const cjk = '漢'.repeat(60_000); // 60,000 characters, 180,000 bytes: under the step limit
-    const input = run([task('a', { steps: Array.from({ length: 16 }, () => `echo ${cjk}`) })]);
+    const count = Math.ceil(LIMITS.maxSpecBytes / 180_000) + 1;
+    const input = run([task('a', { steps: Array.from({ length: count }, () => `echo ${cjk}`) })]);
     const bytes = Buffer.byteLength(JSON.stringify(input), 'utf8');
     expect(JSON.stringify(input).length).toBeLessThan(LIMITS.maxSpecBytes);
-    expect(bytes).toBeGreaterThan(2 * 1024 * 1024);
+    expect(bytes).toBeGreaterThan(LIMITS.maxSpecBytes);
     expect(problems(input)).toEqual([
       { path: '(run)', message: `the spec is ${bytes} bytes; the limit is ${LIMITS.maxSpecBytes}` },
     ]);

@@ -13,6 +13,7 @@ import { commandConfig, commandOutput, runExitCode, type CliContext } from '../c
 import { Lifecycle } from '../lifecycle';
 import { webUiRunUrl, webUiWorkflowsUrl } from '../render';
 import { followRun } from '../watch';
+import { dataConverter } from '../../codec/compression';
 
 interface Flags {
   port?: number;
@@ -99,7 +100,7 @@ export function register(program: Command, ctx: CliContext): void {
           await workerRunning;
         });
 
-        const client = new Client({ connection, namespace });
+        const client = new Client({ connection, namespace, dataConverter });
         const runner = await createRunner({
           connection,
           namespace,

@@ -1,0 +1,44 @@
+/**
+ * A run of 10,000 tasks completes, and no workflow history of it passes Temporal's 10,240-event
+ * warning: the run continues as new as its history grows, carrying its (compressed) state.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunState } from '../../src/types';
+import { startHarness, task, type Harness } from '../helpers/harness';
+import { uniqueName } from '../helpers/temporal';
+
+const TASKS = 10_000;
+const HISTORY_WARNING = 10_240;
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({
+    runners: [
+      { name: uniqueName('big-a'), slots: 50 },
+      { name: uniqueName('big-b'), slots: 50 },
+    ],
+  });
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe('a run of 10,000 tasks', () => {
+  it('completes with every task run once and every history under the warning threshold', async () => {
+    const tasks = Array.from({ length: TASKS }, (_, i) => task(h, `t${i}`, ['true']));
+    const handle = await h.start({ name: 'ten thousand', group: '/test/big', tasks });
+    const s: RunState = await handle.result();
+    expect(s.result).toBe('success');
+    expect(Object.keys(s.tasks)).toHaveLength(TASKS);
+    expect(Object.values(s.tasks).every((t) => t.status === 'success' && t.attempts === 1)).toBe(true);
+
+    const executions: { runId: string; historyLength: number; status: string }[] = [];
+    for await (const info of h.client.workflow.list({ query: `WorkflowId = '${handle.workflowId}'` })) {
+      executions.push({ runId: info.runId, historyLength: info.historyLength, status: info.status.name });
+    }
+    // It continued as new at least once: one history could not have held it.
+    expect(executions.length).toBeGreaterThan(1);
+    expect(executions.filter((e) => e.status === 'CONTINUED_AS_NEW')).toHaveLength(executions.length - 1);
+    for (const e of executions) expect(e.historyLength).toBeLessThan(HISTORY_WARNING);
+  }, 900_000);
+});
