@@ -233,4 +233,35 @@ describe('runfleet run', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('is not a time');
   });
+
+  it('holds a needs_approval task until approved from the CLI, and records who approved', async () => {
+    const file = runFile('approval', {
+      name: 'cli approval',
+      group,
+      tasks: [
+        { name: 'build', pool: h.pool, steps: ['true'] },
+        { name: 'deploy', pool: h.pool, steps: ['true'], depends: ['build'], needs_approval: true },
+      ],
+    });
+    const submit = await cli(['run', 'submit', file, '--json']);
+    const { workflowId } = JSON.parse(submit.stdout) as { workflowId: string };
+    const handle = h.client.workflow.getHandle(workflowId);
+    await h.waitFor(handle, (s) => s.tasks.build?.status === 'success');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await h.state(handle)).tasks.deploy!.status).toBe('pending');
+
+    const early = await cli(['run', 'approve', workflowId, 'build', '--by', 'alice']);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain('does not need approval');
+
+    const approve = await cli(['run', 'approve', workflowId, 'deploy', '--by', 'alice']);
+    expect(approve.code).toBe(0);
+    expect((await cli(['run', 'watch', workflowId])).code).toBe(0);
+    const final = JSON.parse((await cli(['run', 'show', workflowId, '--json'])).stdout) as RunState;
+    expect(final.result).toBe('success');
+    expect(final.tasks.deploy!.approval.approvedBy).toBe('alice');
+    expect(Date.parse(final.tasks.deploy!.startedAt!)).toBeGreaterThanOrEqual(
+      Date.parse(final.tasks.deploy!.approval.approvedAt!),
+    );
+  });
 });
