@@ -224,7 +224,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     }
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    // Cancelled through Temporal (Web UI, `temporal workflow cancel`, `runfleet run cancel`):
+    // Cancelled through Temporal (the Web UI, `temporal workflow cancel`; `runfleet run cancel` stops):
     // record the stop, then end as Temporal's cancelled.
     await CancellationScope.nonCancellable(async () => {
       await settleStopped('cancelled through Temporal');
