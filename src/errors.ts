@@ -22,6 +22,11 @@ export const ERROR_CODES = {
   AlreadyExists: { source: 'user', retryable: false },
   /** The operation does not apply in the current state (approve a finished task, ...). */
   InvalidState: { source: 'user', retryable: false },
+  /**
+   * A changegroup changed since the update token passed to a mutating call was read (another
+   * caller won the race): nothing was done. Read a fresh token (and the state) and try again.
+   */
+  Conflict: { source: 'user', retryable: false },
   /** The Temporal server cannot be reached. */
   ServerUnreachable: { source: 'internal', retryable: true },
   /** A runner has no free slot for a reservation. */

@@ -3,3 +3,5 @@ export { runWorkflow } from './run';
 export type { RunInput } from './run';
 export { fetchTaskLogWorkflow } from './log';
 export type { FetchTaskLogInput } from './log';
+export { changegroupWorkflow } from './changegroup';
+export type { ChangegroupInput } from './changegroup';

@@ -8,6 +8,9 @@
 import { Command, CommanderError } from 'commander';
 import { version } from '../../package.json';
 import { RunfleetError } from '../errors';
+import * as changegroupLimit from './commands/changegroup-limit';
+import * as changegroupShow from './commands/changegroup-show';
+import * as changegroupToken from './commands/changegroup-token';
 import * as runApprove from './commands/run-approve';
 import * as runCancel from './commands/run-cancel';
 import * as runList from './commands/run-list';
@@ -92,6 +95,13 @@ export function buildProgram(ctx: CliContext, out: Output): Command {
   runCancel.register(run, ctx);
   runApprove.register(run, ctx);
   runLogs.register(run, ctx);
+
+  const changegroup = program
+    .command('changegroup')
+    .description('changegroups: update tokens and limits of active runs');
+  changegroupShow.register(changegroup, ctx);
+  changegroupToken.register(changegroup, ctx);
+  changegroupLimit.register(changegroup, ctx);
 
   schema.register(program, ctx);
   validate.register(program, ctx);

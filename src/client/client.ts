@@ -17,20 +17,31 @@ import {
   Connection,
   TerminatedFailure,
   TimeoutFailure,
+  WithStartWorkflowOperation,
   WorkflowFailedError,
   WorkflowNotFoundError,
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type UpdateDefinition } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { LogChunk } from '../../activities/types';
 import { approveTaskUpdate, inputQuery, stateQuery, stopRunSignal } from '../../workflows/messages';
+import {
+  CHANGEGROUP_WORKFLOW_TYPE,
+  changegroupQuery,
+  checkTokenUpdate,
+  setLimitUpdate,
+  submitRunUpdate,
+} from '../../workflows/changegroup-messages';
+import type { changegroupWorkflow } from '../../workflows/changegroup';
+import { initialState, limitProblem, type ChangegroupView, type Submitted } from '../changegroup/state';
+import { checkChangegroupName, decodeUpdateToken, encodeUpdateToken } from '../changegroup/token';
 import { withLiveStatus } from './live-status';
 import { dataConverter } from '../codec/compression';
 import type { runWorkflow } from '../../workflows/run';
 import { RunfleetError } from '../errors';
-import { WORKFLOW_TYPES, groupPrefixes, runWorkflowId } from '../ids';
+import { WORKFLOW_TYPES, changegroupWorkflowId, groupPrefixes, runWorkflowId } from '../ids';
 import type { Restart, RunSpecInput } from '../spec/schema';
 import { checkRunSpec, formatProblems, validateRunOptions } from '../spec/validate';
 import {
@@ -73,6 +84,25 @@ export interface SubmitOptions {
   options?: unknown;
   /** Set by `restartRun`: the run restarted and the succeeded tasks kept from it. */
   restart?: Restart;
+  /**
+   * Submit through this changegroup: the changegroup workflow records the run and starts it,
+   * and the run waits as `queued` while the changegroup has `limit` active runs. Default: none
+   * (the run starts directly).
+   */
+  changegroup?: string;
+  /** With `changegroup`: set its limit of active runs in the same mutation. Default: leave it (none at first). */
+  limit?: number;
+  /**
+   * An update token (`getUpdateToken`) that covers `changegroup`: the submission is refused with
+   * `Conflict` if the changegroup changed since. Default: no check.
+   */
+  token?: string;
+}
+
+/** Options of mutating calls that take an update token. */
+export interface TokenOptions {
+  /** Refuse with `Conflict` (doing nothing) if a changegroup of the token changed since it was read. */
+  token?: string;
 }
 
 export interface RestartOptions {
@@ -91,6 +121,8 @@ export interface SubmittedRun {
   id: string;
   group: string;
   name: string;
+  /** Set when the run was submitted through a changegroup: its place in it. */
+  changegroup?: { name: string } & Submitted;
 }
 
 export interface ListRunsFilter {
@@ -228,6 +260,34 @@ export class RunfleetClient {
     const spec = checked.spec;
     const id = opts.id === undefined ? newRunId() : checkRunId(opts.id);
     const workflowId = runWorkflowId(spec.group, id);
+
+    if (opts.changegroup !== undefined) {
+      const name = checkChangegroupName(opts.changegroup);
+      if (opts.limit !== undefined) {
+        const bad = limitProblem(opts.limit);
+        if (bad) throw new RunfleetError('InvalidArgument', bad);
+      }
+      const expectedVersion = await this.checkOtherChangegroups(opts.token, name);
+      const submitted = await this.changegroupUpdate(name, submitRunUpdate, {
+        workflowId,
+        input: {
+          spec: input.spec,
+          ...(options === undefined ? {} : { options }),
+          ...(opts.restart ? { restart: opts.restart } : {}),
+        },
+        name: spec.name,
+        ...(expectedVersion === undefined ? {} : { expectedVersion }),
+        ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+      });
+      const { runId, ...place } = submitted;
+      return { workflowId, runId, id, group: spec.group, name: spec.name, changegroup: { name, ...place } };
+    }
+    if (opts.token !== undefined || opts.limit !== undefined) {
+      throw new RunfleetError(
+        'InvalidArgument',
+        'a token or a limit applies to a changegroup: name one (--changegroup)',
+      );
+    }
 
     return this.call(workflowId, async () => {
       const handle = await this.client.workflow.start<typeof runWorkflow>(WORKFLOW_TYPES.run, {
@@ -412,11 +472,15 @@ export class RunfleetClient {
     return this.call(undefined, async () => (await this.client.workflow.count(query)).count);
   }
 
-  /** Cancels (stops) a run: started tasks are killed, the others never start. */
-  async cancelRun(ref: string, stop: { reason?: string; by?: string } = {}): Promise<void> {
+  /**
+   * Cancels (stops) a run: started tasks are killed, the others never start. With a token, the
+   * token is checked (and spent) first, changegroup by changegroup (see `spendUpdateToken`).
+   */
+  async cancelRun(ref: string, stop: { reason?: string; by?: string } = {}, opts: TokenOptions = {}): Promise<void> {
     const workflowId = resolveRunWorkflowId(ref);
     const reason = stop.reason?.trim() || 'cancelled by request';
     const by = stop.by?.trim() || 'unknown';
+    if (opts.token !== undefined) await this.spendUpdateToken(opts.token);
     await this.call(workflowId, async () => {
       const handle = this.runHandle(workflowId);
       const description = await handle.describe();
@@ -431,12 +495,16 @@ export class RunfleetClient {
     });
   }
 
-  /** Approves a task that waits with `needs_approval`; returns the run's state after it. */
-  async approveTask(ref: string, task: string, by: string): Promise<RunState> {
+  /**
+   * Approves a task that waits with `needs_approval`; returns the run's state after it. With a
+   * token, the token is checked (and spent) first (see `spendUpdateToken`).
+   */
+  async approveTask(ref: string, task: string, by: string, opts: TokenOptions = {}): Promise<RunState> {
     const workflowId = resolveRunWorkflowId(ref);
     if (task.length === 0) throw new RunfleetError('InvalidArgument', 'name the task to approve');
     if (by.trim().length === 0)
       throw new RunfleetError('InvalidArgument', 'an approval names who approves (--by NAME)');
+    if (opts.token !== undefined) await this.spendUpdateToken(opts.token);
     return this.call(workflowId, async () => {
       const handle = this.runHandle(workflowId);
       try {
@@ -504,6 +572,116 @@ export class RunfleetClient {
         throw err;
       }
     });
+  }
+
+  // --- changegroups -----------------------------------------------------------------------
+
+  /**
+   * A changegroup's version, limit, active and queued runs. A changegroup nobody has used yet
+   * reads as version 0, no limit, no runs.
+   */
+  async getChangegroup(name: string): Promise<ChangegroupView> {
+    checkChangegroupName(name);
+    const workflowId = changegroupWorkflowId(name);
+    return this.call(workflowId, async () => {
+      try {
+        const handle = this.client.workflow.getHandle<typeof changegroupWorkflow>(workflowId);
+        return await this.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(changegroupQuery));
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return initialState(name);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * An update token over one or more changegroups: their versions now, in an opaque string.
+   * Pass it to a mutating call (`submitRun`, `setChangegroupLimit`, `cancelRun`, `approveTask`);
+   * when callers race with one token, one succeeds and the others get `Conflict`.
+   */
+  async getUpdateToken(changegroups: string[]): Promise<string> {
+    const names = [...new Set(changegroups)];
+    if (names.length === 0)
+      throw new RunfleetError('InvalidArgument', 'an update token covers one changegroup or more');
+    const views = await Promise.all(names.map((n) => this.getChangegroup(n)));
+    return encodeUpdateToken(Object.fromEntries(views.map((v) => [v.name, v.version])));
+  }
+
+  /** Sets a changegroup's limit of active runs (null: none); a higher limit admits queued runs at once. */
+  async setChangegroupLimit(name: string, limit: number | null, opts: TokenOptions = {}): Promise<ChangegroupView> {
+    checkChangegroupName(name);
+    const bad = limitProblem(limit);
+    if (bad) throw new RunfleetError('InvalidArgument', bad);
+    const expectedVersion = await this.checkOtherChangegroups(opts.token, name);
+    return this.changegroupUpdate(name, setLimitUpdate, {
+      limit,
+      ...(expectedVersion === undefined ? {} : { expectedVersion }),
+    });
+  }
+
+  /**
+   * Checks a token and spends it: every changegroup of the token, in name order, checks its
+   * version and bumps it (one update each), so of several callers with the same token only one
+   * gets through. Atomic per changegroup only, since each is its own workflow: when a later
+   * changegroup refuses (`Conflict`), the earlier ones have been bumped already, so tokens read
+   * before over them get `Conflict` too (safe: a retry with a fresh token succeeds). The caller
+   * acts after this returns; it is not undone if the action then fails.
+   */
+  async spendUpdateToken(token: string): Promise<void> {
+    const versions = decodeUpdateToken(token);
+    for (const name of Object.keys(versions).sort()) {
+      await this.changegroupUpdate(name, checkTokenUpdate, { expectedVersion: versions[name] });
+    }
+  }
+
+  /**
+   * For a mutation of changegroup `name`: the version the token holds for it (checked by the
+   * changegroup workflow, atomically with the mutation), after reading the token's other
+   * changegroups (`Conflict` when one changed). Those are only read, not locked: one may change
+   * right after. Undefined without a token.
+   */
+  private async checkOtherChangegroups(token: string | undefined, name: string): Promise<number | undefined> {
+    if (token === undefined) return undefined;
+    const versions = decodeUpdateToken(token);
+    const expected = versions[name];
+    if (expected === undefined) {
+      throw new RunfleetError(
+        'InvalidArgument',
+        `the update token does not cover changegroup "${name}" (it covers ${Object.keys(versions).join(', ')})`,
+      );
+    }
+    for (const [other, version] of Object.entries(versions)) {
+      if (other === name) continue;
+      const now = (await this.getChangegroup(other)).version;
+      if (now !== version) {
+        throw new RunfleetError(
+          'Conflict',
+          `changegroup "${other}" changed since the update token was read (token version ${version}, now ${now}); read a new token and try again`,
+        );
+      }
+    }
+    return expected;
+  }
+
+  /** One update of a changegroup's workflow, starting the workflow if it does not run yet. */
+  private async changegroupUpdate<Ret, Arg>(
+    name: string,
+    update: UpdateDefinition<Ret, [Arg]>,
+    arg: Arg,
+  ): Promise<Ret> {
+    const workflowId = changegroupWorkflowId(name);
+    return this.call(workflowId, () =>
+      this.client.workflow.executeUpdateWithStart(update, {
+        args: [arg],
+        startWorkflowOperation: new WithStartWorkflowOperation<typeof changegroupWorkflow>(CHANGEGROUP_WORKFLOW_TYPE, {
+          workflowId,
+          taskQueue: this.controlTaskQueue,
+          args: [{ name }],
+          // The changegroup is one entity: every caller talks to the one that runs.
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
+      }),
+    );
   }
 
   private runHandle(workflowId: string): WorkflowHandle<typeof runWorkflow> {

@@ -1,6 +1,12 @@
-/** `runfleet run submit FILE`: validates a run file and starts the run. */
+/**
+ * `runfleet run submit FILE [--changegroup NAME [--limit N] [--token T]]`: validates a run file
+ * and starts the run, directly or through a changegroup (which may queue it).
+ */
 import type { Command } from 'commander';
+import { MAX_LIMIT } from '../../changegroup/state';
+import { RunfleetError } from '../../errors';
 import { loadRunSpecFile } from '../../spec/load';
+import { integer } from '../args';
 import { commandConfig, commandOutput, runExitCode, withClient, type CliContext } from '../context';
 import { followRun } from '../watch';
 
@@ -8,6 +14,9 @@ interface Flags {
   id?: string;
   wait?: boolean;
   json?: boolean;
+  changegroup?: string;
+  limit?: number;
+  token?: string;
 }
 
 export function register(run: Command, ctx: CliContext): void {
@@ -18,18 +27,46 @@ export function register(run: Command, ctx: CliContext): void {
     .option('--id <id>', 'run id (last part of the workflow id); default: a new time-sortable id')
     .option('--wait', 'wait for the run to end; exit 0 only if it succeeded')
     .option('--json', 'print JSON (the final state with --wait)')
+    .option(
+      '--changegroup <name>',
+      'submit through this changegroup: the run waits as queued while it has --limit active runs',
+    )
+    .option(
+      '--limit <n>',
+      'with --changegroup: set its limit of active runs (default: leave it; none at first)',
+      integer(1, MAX_LIMIT),
+    )
+    .option(
+      '--token <token>',
+      'with --changegroup: an update token (`runfleet changegroup token`); refused if the changegroup changed since',
+    )
     .action(async (file: string, flags: Flags, cmd: Command) => {
       const out = commandOutput(flags);
       // Validate before connecting: a bad file never needs a server.
       const loaded = await loadRunSpecFile(file);
+      if ((flags.limit !== undefined || flags.token !== undefined) && flags.changegroup === undefined)
+        throw new RunfleetError(
+          'InvalidArgument',
+          '--limit and --token apply to a changegroup: add --changegroup NAME',
+        );
       const config = commandConfig(ctx, cmd);
       await withClient(config, async (client) => {
-        const submitted = await client.submitRun(loaded.input, { id: flags.id });
+        const submitted = await client.submitRun(loaded.input, {
+          id: flags.id,
+          changegroup: flags.changegroup,
+          limit: flags.limit,
+          token: flags.token,
+        });
         if (!flags.wait) {
           out.result(submitted, () => submitted.workflowId);
           return;
         }
-        out.line(`submitted ${submitted.workflowId}`);
+        out.line(
+          `submitted ${submitted.workflowId}` +
+            (submitted.changegroup && !submitted.changegroup.admitted
+              ? ` (queued in changegroup ${submitted.changegroup.name})`
+              : ''),
+        );
         const final = flags.json
           ? await client.waitRun(submitted.workflowId)
           : await followRun(client, out, submitted.workflowId);
