@@ -7,11 +7,15 @@
  *
  * Options: --n 100,1000  --k 1,4  --slots 25  --warmup 20 (0: none)  --timeout 600 (s per run)
  *
- * For each (N, K, S), three sides, in an order that rotates from one combination to the next:
- *  - Runfleet: one control worker and K runners (S slots each, each on its own connection) run
- *    one `runWorkflow` of N independent tasks `steps: ['true']` (a real `/bin/sh -c true` each).
- *  - Baseline: one workflow worker and K bare activity workers (maxConcurrentActivityTaskExecutions
- *    = S, each on its own connection) run one workflow of N pure no-op activities (Promise.all).
+ * For each (N, K, S), three sides, in an order that rotates from one combination to the next,
+ * all in the production topology: the workflow worker in this process, every runner / activity
+ * worker a process of its own (started for the side, stopped after it: SIGTERM, SIGKILL after 5 s).
+ *  - Runfleet: the control worker here and K runners, each `node bin/runfleet runner serve` (S
+ *    slots), run one `runWorkflow` of N independent tasks `steps: ['true']` (a real
+ *    `/bin/sh -c true` each).
+ *  - Baseline: a workflow worker here and K bare activity workers, each
+ *    `bench/baseline-worker.ts` (maxConcurrentActivityTaskExecutions = S), run one workflow of N
+ *    pure no-op activities (Promise.all).
  *  - Spawn baseline: the same, but each activity spawns `/bin/sh -c true` (detached, stdio
  *    ignored) and awaits its exit: the same per-task process cost as a Runfleet task.
  * `ratio` = Runfleet / baseline tasks/s (the headline, target >= 0.8); `ratio vs spawn` =
@@ -35,14 +39,14 @@ import {
   bundleWorkflowCode,
   makeTelemetryFilterString,
 } from '@temporalio/worker';
+import { dataConverter } from '../src/codec/compression';
 import { runWorkflowId } from '../src/ids';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
 import type { RunState } from '../src/types';
 import { createControlWorker } from '../workers/control';
-import { createRunner, type Runner } from '../workers/runner';
-import { baselineActivities } from './baseline-activities';
 import type { BaselineActivity, BaselineInput, BaselineResult } from './baseline-workflows';
+import { BenchChild, liveChildren, stopAllChildren } from './children';
 import { historyStats, type HistoryStats } from './history';
 import { RssSampler, formatTable, mean, mib, percentile } from './stats';
 
@@ -51,6 +55,10 @@ const NAMESPACE = 'default';
 const TARGET_RATIO = 0.8;
 /** Workers poll right after `run()`; give both sides the same moment to get their polls in. */
 const SETTLE_MS = 500;
+/** How long a worker process may take to start (node, tsx, connect, first polls). */
+const READY_TIMEOUT_MS = 120_000;
+const RUNFLEET_BIN = join(PROJECT_ROOT, 'bin', 'runfleet');
+const BASELINE_WORKER = join(__dirname, 'baseline-worker.ts');
 
 interface Args {
   ns: number[];
@@ -83,7 +91,12 @@ interface SideResult {
   eventTypesPerTask: Record<string, number>;
   workflowTasks: HistoryStats['workflowTasks'];
   activities: HistoryStats['activities'];
+  /** This (bench) process, which hosts the workflow worker: peak from workflow start to result. */
   peakRssMiB: number;
+  /** The sum of the worker processes' peak RSS (VmHWM, over each one's life, read before the stop). */
+  childrenPeakRssMiB: number;
+  /** Each worker process: pid and peak RSS. */
+  children: { name: string; pid: number; peakRssMiB: number }[];
 }
 
 interface Ctx {
@@ -184,6 +197,7 @@ async function awaitResult<T>(handle: WorkflowHandle, workersDone: Promise<void>
 class Fleet {
   private readonly stops: (() => Promise<void>)[] = [];
   readonly done: Promise<void>[] = [];
+  readonly children: BenchChild[] = [];
 
   constructor(private readonly address: string) {}
 
@@ -202,13 +216,35 @@ class Fleet {
     });
   }
 
-  addRunner(runner: Runner): void {
-    const done = runner.run();
-    this.done.push(done);
+  /**
+   * Starts K worker processes (all at once) and waits until each is ready; they are stopped
+   * together (SIGTERM, SIGKILL after 5 s). An early exit of any fails the run.
+   */
+  async addChildren(
+    k: number,
+    start: (i: number) => BenchChild,
+    ready: (child: BenchChild) => Promise<void>,
+  ): Promise<void> {
+    const started: BenchChild[] = [];
     this.stops.push(async () => {
-      runner.shutdown();
-      await done.catch(() => undefined);
+      await Promise.all(started.map((c) => c.stop()));
     });
+    for (let i = 0; i < k; i++) {
+      const child = start(i);
+      started.push(child);
+      this.children.push(child);
+      this.done.push(child.unexpectedExit());
+    }
+    await Promise.all(started.map(ready));
+  }
+
+  /** Each worker process's peak RSS (read now, while they run) and their sum, in MiB. */
+  childrenRss(): { total: number; each: SideResult['children'] } {
+    const each = this.children.map((c) => ({ name: c.name, pid: c.pid, bytes: c.peakRssBytes() }));
+    return {
+      total: mib(each.reduce((a, c) => a + c.bytes, 0)),
+      each: each.map((c) => ({ name: c.name, pid: c.pid, peakRssMiB: mib(c.bytes) })),
+    };
   }
 
   onStop(fn: () => Promise<void> | void): void {
@@ -233,9 +269,9 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
   const id = unique('rf');
   const controlQueue = `bench-control-${id}`;
   const pool = `bench-${id}`;
-  const dataDir = mkdtempSync(join(tmpdir(), 'runfleet-bench-'));
+  const dataDir = tempDir();
   const fleet = new Fleet(ctx.address);
-  fleet.onStop(() => rmSync(dataDir, { recursive: true, force: true }));
+  fleet.onStop(() => removeTempDir(dataDir));
   try {
     const control = await createControlWorker({
       connection: await fleet.connection(),
@@ -245,21 +281,42 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
       maxCachedWorkflows: 10,
     });
     fleet.addWorker(control);
-    for (let i = 0; i < k; i++) {
-      const name = `${id}-r${i}`;
-      // One connection per runner: a connection carries one worker per task queue.
-      const runner = await createRunner({
-        connection: await fleet.connection(),
-        namespace: NAMESPACE,
-        name,
-        pool,
-        slots: s,
-        dataDir: join(dataDir, name),
-        passEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-        shutdownGraceMs: 1_000,
-      });
-      fleet.addRunner(runner);
-    }
+    // K runners as in production: `runfleet runner serve`, each its own process and connection,
+    // ready once its /readyz answers 200 and it has logged "serving pool".
+    await fleet.addChildren(
+      k,
+      (i) => {
+        const name = `${id}-r${i}`;
+        return new BenchChild({
+          name: `runner ${name}`,
+          command: process.execPath,
+          args: [
+            RUNFLEET_BIN,
+            'runner',
+            'serve',
+            '--pool',
+            pool,
+            '--name',
+            name,
+            '--slots',
+            String(s),
+            '--data-dir',
+            join(dataDir, name),
+            '--health-port',
+            '0',
+          ],
+          env: childEnv(ctx.address),
+          // Not the project directory: no runfleet.yaml is picked up.
+          cwd: dataDir,
+          logFile: join(dataDir, `${name}.log`),
+        });
+      },
+      async (child) => {
+        const m = await child.waitForOutput(/health: (http:\/\/127\.0\.0\.1:\d+)\/livez/, READY_TIMEOUT_MS);
+        await waitReadyz(child, `${m[1] as string}/readyz`, READY_TIMEOUT_MS);
+        await child.waitForOutput(/serving pool/, READY_TIMEOUT_MS);
+      },
+    );
     await sleep(SETTLE_MS);
 
     const spec = {
@@ -277,6 +334,7 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
     const state = await awaitResult<RunState>(handle, fleet.done, ctx.timeoutMs);
     const wallMs = Date.now() - t0;
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
+    const childRss = fleet.childrenRss();
 
     const tasks = Object.values(state.tasks);
     const bad = Object.entries(state.tasks).filter(([, t]) => t.status !== 'success');
@@ -313,6 +371,8 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
       workflowTasks: hist.workflowTasks,
       activities: hist.activities,
       peakRssMiB,
+      childrenPeakRssMiB: childRss.total,
+      children: childRss.each,
     };
   } finally {
     await fleet.stop();
@@ -324,7 +384,9 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
   const id = unique(activity === 'spawn' ? 'bs' : 'bl');
   const workflowQueue = `bench-baseline-wf-${id}`;
   const activityQueue = `bench-baseline-act-${id}`;
+  const logDir = tempDir();
   const fleet = new Fleet(ctx.address);
+  fleet.onStop(() => removeTempDir(logDir));
   try {
     fleet.addWorker(
       await Worker.create({
@@ -335,19 +397,38 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
         maxCachedWorkflows: 10,
       }),
     );
-    for (let i = 0; i < k; i++) {
-      fleet.addWorker(
-        await Worker.create({
-          connection: await fleet.connection(),
-          namespace: NAMESPACE,
-          taskQueue: activityQueue,
-          identity: `${id}-w${i}`,
-          activities: baselineActivities,
-          maxConcurrentActivityTaskExecutions: s,
-          shutdownGraceTime: 1_000,
+    // K activity workers, each its own process and connection (bench/baseline-worker.ts),
+    // ready once it has printed its ready line.
+    await fleet.addChildren(
+      k,
+      (i) =>
+        new BenchChild({
+          name: `baseline worker ${id}-w${i}`,
+          command: process.execPath,
+          args: [
+            '--require',
+            require.resolve('tsx/cjs'),
+            BASELINE_WORKER,
+            '--task-queue',
+            activityQueue,
+            '--concurrency',
+            String(s),
+            '--address',
+            ctx.address,
+            '--namespace',
+            NAMESPACE,
+            '--identity',
+            `${id}-w${i}`,
+            '--exit-with-stdin',
+          ],
+          env: childEnv(ctx.address),
+          cwd: PROJECT_ROOT,
+          logFile: join(logDir, `w${i}.log`),
         }),
-      );
-    }
+      async (child) => {
+        await child.waitForOutput(/^baseline-worker ready:/m, READY_TIMEOUT_MS);
+      },
+    );
     await sleep(SETTLE_MS);
 
     const input: BaselineInput = { n, activityTaskQueue: activityQueue, activity };
@@ -361,6 +442,7 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
     const result = await awaitResult<BaselineResult>(handle, fleet.done, ctx.timeoutMs);
     const wallMs = Date.now() - t0;
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
+    const childRss = fleet.childrenRss();
     if (result.activityStartsMs.length !== n) {
       throw new Error(`${activity} baseline ran ${result.activityStartsMs.length} of ${n} activities`);
     }
@@ -389,9 +471,56 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
       workflowTasks: hist.workflowTasks,
       activities: hist.activities,
       peakRssMiB,
+      childrenPeakRssMiB: childRss.total,
+      children: childRss.each,
     };
   } finally {
     await fleet.stop();
+  }
+}
+
+/** Temporary directories (runner data, worker logs) not yet removed: also removed on Ctrl-C. */
+const tempDirs = new Set<string>();
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'runfleet-bench-'));
+  tempDirs.add(dir);
+  return dir;
+}
+function removeTempDir(dir: string): void {
+  tempDirs.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * A worker process's environment: this one's, minus Runfleet's and Temporal's own settings, plus
+ * the dev server's address.
+ */
+function childEnv(address: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^(RUNFLEET|TEMPORAL)_/.test(name)) env[name] = value;
+  }
+  env.TEMPORAL_ADDRESS = address;
+  env.TEMPORAL_NAMESPACE = NAMESPACE;
+  return env;
+}
+
+/** Polls a runner's /readyz until it answers 200; fails when the runner exits or after `timeoutMs`. */
+async function waitReadyz(child: BenchChild, url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    if (!child.running) throw new Error(`${child.name} exited before it was ready\n${child.tail()}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      const body = await res.text();
+      if (res.status === 200) return;
+      last = `${res.status} ${body.trim()}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() > deadline) throw new Error(`${child.name}: ${url} not 200 within ${timeoutMs / 1000} s (${last})`);
+    await sleep(50);
   }
 }
 
@@ -424,7 +553,9 @@ function describe(r: SideResult): string {
     `processing p50/p95 ${w.processingMs.p50}/${w.processingMs.p95} ms (busy ${Math.round((w.processingMs.total / r.wallMs) * 100)}% of wall), ` +
     `queue wait p50/p95 ${w.queueWaitMs.p50}/${w.queueWaitMs.p95} ms` +
     (Object.keys(w.failureCauses).length ? `\n      workflow task failures: ${JSON.stringify(w.failureCauses)}` : '') +
-    `\n      ${acts}`
+    `\n      ${acts}` +
+    `\n      peak RSS: bench process ${r.peakRssMiB} MiB, ${r.children.length} worker processes ${r.childrenPeakRssMiB} MiB ` +
+    `(${r.children.map((c) => c.peakRssMiB).join(' + ')})`
   );
 }
 
@@ -450,12 +581,24 @@ async function main(): Promise<void> {
   const binary = await ensureTemporalBinary({ projectRoot: PROJECT_ROOT, log: (l) => console.error(l) });
   // eslint-disable-next-line prefer-const -- assigned after the signal handlers that read it
   let server: DevServer | undefined;
+  // Handled on every signal, acted on once: under `npx tsx` a Ctrl-C arrives twice (from the
+  // terminal and relayed by tsx), and an unhandled second one would kill this process before it
+  // has stopped its children and the dev server. The cleanup is bounded (SIGKILL after 5 s).
+  let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    console.error(`bench: ${sig}, stopping the dev server`);
-    void (server?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+    if (stopping) return;
+    stopping = true;
+    console.error(`bench: ${sig}, stopping the worker processes and the dev server`);
+    void stopAllChildren()
+      .then(() => {
+        for (const dir of [...tempDirs]) removeTempDir(dir);
+        return server?.stop();
+      })
+      .catch(() => undefined)
+      .finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   server = await startDevServer({
     binary,
@@ -468,7 +611,9 @@ async function main(): Promise<void> {
   let clientConnection: Connection | undefined;
   try {
     clientConnection = await Connection.connect({ address: server.address });
-    const client = new Client({ connection: clientConnection, namespace: NAMESPACE });
+    // Runfleet's data converter, as every Runfleet client has: a large run state (N=1000) comes
+    // back gzipped. Plain payloads (the baselines') pass through it unchanged.
+    const client = new Client({ connection: clientConnection, namespace: NAMESPACE, dataConverter });
 
     console.error('bench: bundling workflows');
     const runfleetBundle = await bundleWorkflowCode({
@@ -543,7 +688,7 @@ async function main(): Promise<void> {
         `${sp.dispatchMs.p50}/${sp.dispatchMs.p95}`,
         r.eventsPerTask.toFixed(1),
         b.eventsPerTask.toFixed(1),
-        String(Math.max(r.peakRssMiB, b.peakRssMiB, sp.peakRssMiB)),
+        `${Math.max(r.peakRssMiB, b.peakRssMiB, sp.peakRssMiB)} / ${Math.max(r.childrenPeakRssMiB, b.childrenPeakRssMiB, sp.childrenPeakRssMiB)}`,
       ];
     });
     console.log('');
@@ -566,7 +711,7 @@ async function main(): Promise<void> {
           'spawn p50/p95 ms',
           'rf ev/task',
           'base ev/task',
-          'peak RSS MiB',
+          'peak RSS MiB bench / workers',
         ],
         rows,
       ),
@@ -580,8 +725,17 @@ async function main(): Promise<void> {
     console.log(
       "Dispatch latency: from the workflow's own start (workflow clock; all tasks ready at once) to the task starting on a worker.",
     );
+    const childrenPeak = Math.max(
+      ...results.flatMap((x) => [
+        x.runfleet.childrenPeakRssMiB,
+        x.baseline.childrenPeakRssMiB,
+        x.spawn.childrenPeakRssMiB,
+      ]),
+    );
     console.log(
-      `Peak RSS of this process (all workers, one process): ${mib(rss.peakBytes)} MiB; per row: the highest of the three sides.`,
+      `Peak RSS MiB: bench = this process (dev-server client, workflow workers), ${mib(rss.peakBytes)} overall; ` +
+        `workers = the sum over the side's K runner / activity worker processes (VmHWM), ${childrenPeak} at most; ` +
+        `per row: the highest of the three sides.`,
     );
 
     const outDir = join(PROJECT_ROOT, '.bench');
@@ -599,6 +753,7 @@ async function main(): Promise<void> {
       args: { n: args.ns, k: args.ks, slots: args.slots, warmup: args.warmup },
       targetRatio: TARGET_RATIO,
       shellSpawnMs: spawnMs,
+      topology: 'workflow worker in the bench process; each runner / activity worker its own process',
       peakRssMiB: mib(rss.peakBytes),
       results: results.map(({ runfleet, baseline, spawn: spawnBaseline, order }) => ({
         n: runfleet.n,
@@ -616,6 +771,7 @@ async function main(): Promise<void> {
     writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
     console.log(`Results written to ${file}`);
   } finally {
+    if (liveChildren() > 0) await stopAllChildren();
     await clientConnection?.close().catch(() => undefined);
     await server.stop();
     rss.stop();
