@@ -4,7 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { startHarness, task, type Harness } from '../helpers/harness';
+import { killAll, startRunnerProcess } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
 const TASKS = 10_000;
