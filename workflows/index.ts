@@ -5,3 +5,5 @@ export { fetchTaskLogWorkflow } from './log';
 export type { FetchTaskLogInput } from './log';
 export { changegroupWorkflow } from './changegroup';
 export type { ChangegroupInput } from './changegroup';
+export { fleetWorkflow } from './fleet';
+export type { FleetInput, FleetStatus, ProvisionRequest, ProvisionResult, RefreshResult } from './fleet';

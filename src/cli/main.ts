@@ -11,6 +11,10 @@ import { RunfleetError } from '../errors';
 import * as changegroupLimit from './commands/changegroup-limit';
 import * as changegroupShow from './commands/changegroup-show';
 import * as changegroupToken from './commands/changegroup-token';
+import * as fleetApply from './commands/fleet-apply';
+import * as fleetPlan from './commands/fleet-plan';
+import * as fleetStatus from './commands/fleet-status';
+import * as fleetWorker from './commands/fleet-worker';
 import * as runApprove from './commands/run-approve';
 import * as runCancel from './commands/run-cancel';
 import * as runList from './commands/run-list';
@@ -85,6 +89,12 @@ export function buildProgram(ctx: CliContext, out: Output): Command {
 
   const runner = program.command('runner').description('runners: processes that execute tasks');
   runnerServe.register(runner, ctx);
+
+  const fleet = program.command('fleet').description('EC2 runner fleets: plan, apply, status, and the fleet worker');
+  fleetPlan.register(fleet, ctx);
+  fleetApply.register(fleet, ctx);
+  fleetStatus.register(fleet, ctx);
+  fleetWorker.register(fleet, ctx);
 
   const run = program.command('run').description('submit, inspect and manage runs');
   runSubmit.register(run, ctx);

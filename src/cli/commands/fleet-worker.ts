@@ -1,0 +1,78 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- heavy modules load on use (require: tsx keeps import() as ESM) */
+/** `runfleet fleet worker`: the fleet worker (fleet workflows and EC2 activities), in the foreground. */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { integer } from '../args';
+import { RunfleetError } from '../../errors';
+import { FLEET_TASK_QUEUE } from '../../fleet/ids';
+import { commandConfig, commandOutput, type CliContext } from '../context';
+import { Lifecycle } from '../lifecycle';
+
+interface Flags {
+  region?: string;
+  endpoint?: string;
+  taskQueue: string;
+  maxInFlight: number;
+  tokenSecretFile?: string;
+  identity?: string;
+}
+
+export function register(fleet: Command, ctx: CliContext): void {
+  fleet
+    .command('worker')
+    .description('run the fleet worker (fleet workflows, EC2 calls) in the foreground')
+    .option('--region <region>', 'AWS region (env AWS_REGION, default us-east-1)')
+    .option('--endpoint <url>', 'EC2 endpoint, e.g. moto (env RUNFLEET_EC2_ENDPOINT; default AWS)')
+    .option('--task-queue <name>', 'task queue', FLEET_TASK_QUEUE)
+    .option('--max-in-flight <n>', 'EC2 calls in flight at once', integer(1, 100), 8)
+    .option('--token-secret-file <file>', 'secret registration tokens derive from (env RUNFLEET_FLEET_TOKEN_SECRET)')
+    .option('--identity <name>', 'worker identity shown in the Web UI')
+    .action(async (flags: Flags, cmd: Command) => {
+      const config = commandConfig(ctx, cmd);
+      const out = commandOutput();
+      const secret = flags.tokenSecretFile
+        ? readFileSync(flags.tokenSecretFile, 'utf8').trim()
+        : ctx.env['RUNFLEET_FLEET_TOKEN_SECRET'];
+      if (!secret)
+        throw new RunfleetError(
+          'InvalidConfig',
+          'the fleet worker needs a token secret: --token-secret-file FILE or RUNFLEET_FLEET_TOKEN_SECRET',
+        );
+      const { createEc2Client, createFleetWorker } =
+        require('../../../workers/fleet') as typeof import('../../../workers/fleet');
+      const { connectWorker, describeTemporal, installRuntime } = require('../runtime') as typeof import('../runtime');
+      installRuntime(out, 'INFO');
+      const lifecycle = new Lifecycle(out);
+      lifecycle.trapSignals();
+      try {
+        const endpoint = flags.endpoint ?? ctx.env['RUNFLEET_EC2_ENDPOINT'];
+        const ec2 = createEc2Client({
+          region: flags.region ?? ctx.env['AWS_REGION'] ?? ctx.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
+          ...(endpoint ? { endpoint } : {}),
+        });
+        lifecycle.add('EC2 client', () => ec2.destroy());
+        const connection = await connectWorker(config.temporal.address);
+        lifecycle.add('connection', () => connection.close());
+        const worker = await createFleetWorker({
+          connection,
+          namespace: config.temporal.namespace,
+          taskQueue: flags.taskQueue,
+          ec2,
+          tokenSecret: secret,
+          maxInFlight: flags.maxInFlight,
+          identity: flags.identity,
+        });
+        const running = worker.run();
+        lifecycle.add('fleet worker', async () => {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await running;
+        });
+        out.log(
+          `fleet worker serving ${flags.taskQueue} at ${describeTemporal(config)}${endpoint ? `, EC2 at ${endpoint}` : ''}`,
+        );
+        await Promise.race([lifecycle.stopped(), running]);
+      } finally {
+        await lifecycle.releaseAll();
+      }
+    });
+}

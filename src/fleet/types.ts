@@ -1,0 +1,121 @@
+/**
+ * Glossary of the EC2 fleet (issue 4)
+ *
+ * - Fleet: a named set of EC2 runner instances, described by a desired state (a fleet file) and
+ *   held by one entity workflow, `fleet/<name>`, on the `runfleet-fleet` task queue.
+ * - Resource class: a kind of instance (an instance type, a warm-pool size, a cap). Each has a
+ *   launch template `runfleet-<fleet>-<class>` and a pool (the task queue its runners serve).
+ * - Record: what the fleet knows about one instance: its state and a threshold timestamp past
+ *   which maintenance terminates it. Every transition is conditional and bumps `version`.
+ * - Instance states: `created` (launched, its runner not registered yet), `idle` (registered,
+ *   free), `claimed` (taken by a task), `running` (the task started), `terminated` (phase 1 of a
+ *   termination done: EC2 still to confirm; then the record and its artifacts are deleted).
+ * - Artifacts: what else the fleet keeps about an instance: its heartbeat and its runner's
+ *   registration. Deleted only after EC2 confirms the termination.
+ * - Registration token: short-lived, rotated on a schedule, stored as a SHA-256 hash. A runner
+ *   presents it once, to register; after its lifetime it registers nothing.
+ * - Refresh: one reconciliation of desired with actual state (launch templates, instances by
+ *   tag, records, tokens). The fleet workflow runs refreshes one at a time.
+ *
+ * Plain JSON only: this state crosses continue-as-new. Sandbox-safe.
+ */
+import type { FleetSpec } from './schema';
+
+export const INSTANCE_STATES = ['created', 'idle', 'claimed', 'running', 'terminated'] as const;
+export type InstanceState = (typeof INSTANCE_STATES)[number];
+
+/** States maintenance may terminate once past their threshold. */
+export const LIVE_STATES: readonly InstanceState[] = ['created', 'idle', 'claimed', 'running'];
+
+export interface InstanceRecord {
+  instanceId: string;
+  resourceClass: string;
+  state: InstanceState;
+  /** ISO time past which maintenance terminates the instance (meaning depends on the state). */
+  threshold: string;
+  launchedAt: string;
+  stateSince: string;
+  /** Bumped by every transition: a conditional update names the version it saw. */
+  version: number;
+  /** The runner registered on this instance. */
+  runner: string | null;
+  /** The provision request holding the instance (claimed, running), or waiting for it (created). */
+  claimedBy: string | null;
+  /** Why the record was marked terminated. */
+  reason: string | null;
+  /** TerminateInstances calls made so far (phase 2). */
+  terminateAttempts: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  /** Hex SHA-256 of the token: the token itself is never stored. */
+  hash: string;
+  mintedAt: string;
+  expiresAt: string;
+}
+
+export interface Registration {
+  runner: string;
+  instanceId: string | null;
+  tokenId: string;
+  registeredAt: string;
+}
+
+export interface Pool {
+  resourceClass: string;
+  /** The task queue the class's runners reserve work from. */
+  taskQueue: string;
+}
+
+/** What one refresh did, for `fleet status` and the benchmark. */
+export interface RefreshSummary {
+  startedAt: string;
+  finishedAt: string;
+  changes: number;
+  templatesCreated: number;
+  templatesUpdated: number;
+  launched: number;
+  markedTerminated: number;
+  confirmedTerminated: number;
+  orphansTerminated: number;
+  closed: number;
+  tokenRotated: boolean;
+  ec2Calls: { read: number; mutating: number };
+  /** Why the refresh stopped early (the next one picks up), or null. */
+  error: string | null;
+  /** The error's code (src/errors.ts), when it had one. */
+  errorType: string | null;
+}
+
+export interface FleetState {
+  name: string;
+  /** The desired state last applied; null until the first `apply`. */
+  spec: FleetSpec | null;
+  records: Record<string, InstanceRecord>;
+  /** Artifact: the last heartbeat of each instance's runner. */
+  heartbeats: Record<string, string>;
+  /** Artifact: registered runners by name. */
+  registrations: Record<string, Registration>;
+  tokens: TokenRecord[];
+  pools: Record<string, Pool>;
+  lastRefresh: RefreshSummary | null;
+  refreshes: number;
+  /** Next subnet for a launch (round robin over the spec's subnets). */
+  subnetCursor: number;
+}
+
+export function initialFleetState(name: string): FleetState {
+  return {
+    name,
+    spec: null,
+    records: {},
+    heartbeats: {},
+    registrations: {},
+    tokens: [],
+    pools: {},
+    lastRefresh: null,
+    refreshes: 0,
+    subnetCursor: 0,
+  };
+}
