@@ -15,14 +15,17 @@ const HISTORY_WARNING = 10_240;
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({
-    runners: [
-      { name: uniqueName('big-a'), slots: 50 },
-      { name: uniqueName('big-b'), slots: 50 },
-    ],
-  });
+  // Runners as their own processes, as in production: spawning 10,000 shells from the process
+  // that also runs the control worker would slow both.
+  h = await startHarness();
+  for (const name of [uniqueName('big-a'), uniqueName('big-b')]) {
+    const dataDir = join(h.dataDir, name);
+    mkdirSync(dataDir, { recursive: true });
+    startRunnerProcess({ address: h.address, name, pool: h.pool, dataDir, slots: 50 });
+  }
 });
 afterAll(async () => {
+  await killAll();
   await h?.stop();
 });
 
