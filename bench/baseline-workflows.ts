@@ -5,7 +5,7 @@
  *  - `spawn`: each activity spawns `/bin/sh -c true` and awaits its exit, the same per-task
  *    process cost as a Runfleet task.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { BaselineActivities } from './baseline-activities';
 
 export type BaselineActivity = 'noop' | 'spawn';
@@ -39,4 +39,74 @@ export async function baselineWorkflow(input: BaselineInput): Promise<BaselineRe
   }
   const activityStartsMs = await Promise.all(Array.from({ length: input.n }, () => noop()));
   return { startedAtMs, activityStartsMs };
+}
+
+export interface BaselineWindowInput {
+  /** No-op activities in all, over the whole chain of executions. */
+  n: number;
+  activityTaskQueue: string;
+  /** Activities scheduled and not yet completed at once, at most (Temporal's limit is 2,000). */
+  maxPending: number;
+  /**
+   * An execution starts no new activity once its history has this many events; it lets the
+   * pending ones complete, then continues as new with the count so far.
+   */
+  continueAtEvents: number;
+  /** Set by the workflow itself when it continues as new. */
+  done?: number;
+  executions?: number;
+  startedAtMs?: number;
+}
+
+export interface BaselineWindowResult {
+  /** Activities completed over the chain. */
+  n: number;
+  /** Workflow time (ms since epoch) when the first execution began. */
+  startedAtMs: number;
+  /** Executions in the chain (1 + continues-as-new). */
+  executions: number;
+}
+
+/**
+ * The bare counterpart of a big Runfleet run: `n` no-op activities through a sliding window of at
+ * most `maxPending` pending ones (one completes, the next is scheduled), continuing as new when
+ * the history reaches `continueAtEvents` events and the window has drained. History per execution:
+ * `continueAtEvents` + at most `maxPending` activities' remaining events (started, completed) plus
+ * workflow tasks; with 5,000 and 1,000 that stays far below the 10,240-event warning.
+ */
+export async function baselineWindowWorkflow(input: BaselineWindowInput): Promise<BaselineWindowResult> {
+  const startedAtMs = input.startedAtMs ?? Date.now();
+  const executions = (input.executions ?? 0) + 1;
+  const { noop } = proxyActivities<BaselineActivities>({
+    taskQueue: input.activityTaskQueue,
+    startToCloseTimeout: 60_000,
+    retry: { maximumAttempts: 1 },
+  });
+  let done = input.done ?? 0;
+  let scheduled = done;
+  let pending = 0;
+  let full = false;
+  await new Promise<void>((resolve, reject) => {
+    const pump = (): void => {
+      while (!full && pending < input.maxPending && scheduled < input.n) {
+        if (workflowInfo().historyLength >= input.continueAtEvents) {
+          full = true;
+          break;
+        }
+        scheduled++;
+        pending++;
+        noop().then(() => {
+          pending--;
+          done++;
+          pump();
+        }, reject);
+      }
+      if (pending === 0) resolve();
+    };
+    pump();
+  });
+  if (done < input.n) {
+    await continueAsNew<typeof baselineWindowWorkflow>({ ...input, done, executions, startedAtMs });
+  }
+  return { n: done, startedAtMs, executions };
 }

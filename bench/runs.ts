@@ -1,0 +1,1129 @@
+/**
+ * Big-run benchmark (issue 5): a 10,000-task run and 1,000 concurrent small runs, each against
+ * bare Temporal doing the same number of no-op activities on the same server in the same
+ * invocation, and listing runs by group with 10,000 finished runs stored.
+ *
+ *   npx tsx bench/runs.ts             # --tasks 10000 --runs 1000 --stored 10000 (~12 min on 2 cores)
+ *   npx tsx bench/runs.ts --quick     # --tasks 2000 --runs 200 --stored 2000 (~3 min)
+ *
+ * Options: --tasks N  --runs N  --stored N  --k 2  --slots 50  --concurrency 50  --samples 50
+ *          --timeout 900 (s per side)  --quick
+ *
+ * One headless in-memory dev server of its own, the production topology of bench/run.ts (the
+ * workflow worker in this process, every runner / activity worker a process of its own, started
+ * for the side and stopped after it):
+ *  1. Big run: one Runfleet run of N independent tasks `steps: ['true']` on K runners
+ *     (`runfleet runner serve`, S slots) vs `baselineWindowWorkflow`: N no-op activities, at most
+ *     1,000 pending, continuing as new at 5,000 events, on K baseline workers (concurrency S).
+ *     Tasks/s (N / start to result), ratio, and each side's chain of executions (count and the
+ *     longest history, from visibility).
+ *  2. Concurrent runs: R Runfleet runs of one task each vs R bare workflows of one no-op activity,
+ *     started with at most C start calls in flight; total tasks/s (R / first start to last result),
+ *     ratio, run latency p50/p95 (start call to result).
+ *  3. Listing: M finished runs under one group tree (part 2's runs plus runs of one task, every
+ *     tenth failing), then `listRunsPage` (first page, deeper pages through the token, filtered by
+ *     result) and `countRuns`, `--samples` calls each: latency p50/p95.
+ * Results: tables on stdout and `.bench/runs-<timestamp>.json`. A measurement, not a test: exits 0
+ * whatever the figures, non-zero only on errors.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  makeTelemetryFilterString,
+} from '@temporalio/worker';
+import { RunfleetClient, type ListRunsFilter } from '../src/client/client';
+import { dataConverter } from '../src/codec/compression';
+import { runWorkflowId } from '../src/ids';
+import { ensureTemporalBinary } from '../src/server/temporal-binary';
+import { startDevServer, type DevServer } from '../src/server/dev-server';
+import type { RunState } from '../src/types';
+import { stopRunSignal } from '../workflows/messages';
+import { createControlWorker } from '../workers/control';
+import type { BaselineInput, BaselineResult, BaselineWindowInput, BaselineWindowResult } from './baseline-workflows';
+import { BenchChild, liveChildren, stopAllChildren } from './children';
+import { RssSampler, formatTable, mib, percentile } from './stats';
+
+const PROJECT_ROOT = resolve(__dirname, '..');
+const NAMESPACE = 'default';
+const SETTLE_MS = 500;
+const READY_TIMEOUT_MS = 120_000;
+const RUNFLEET_BIN = join(PROJECT_ROOT, 'bin', 'runfleet');
+const BASELINE_WORKER = join(__dirname, 'baseline-worker.ts');
+/** The bare big workflow: pending activities at most (Temporal: 2,000) and where it continues as new. */
+const BASELINE_MAX_PENDING = 1_000;
+const BASELINE_CONTINUE_AT_EVENTS = 5_000;
+/** Temporal's history warning threshold: no execution should reach it. */
+const HISTORY_WARNING = 10_240;
+/** The stored runs' group tree; part 2's runs go under it too. */
+const STORED_GROUP = '/bench/stored';
+/** Workflows in flight (start to result) while storing runs. */
+const STORE_CONCURRENCY = 100;
+
+interface Args {
+  tasks: number;
+  runs: number;
+  stored: number;
+  k: number;
+  slots: number;
+  concurrency: number;
+  samples: number;
+  timeoutMs: number;
+  quick: boolean;
+  /**
+   * How part 3 makes its runs: `stopped` (default, cheap) starts each run with its stop signal
+   * (signal-with-start), so it ends `cancelled` / `stopped` at once without dispatching; `executed`
+   * runs its one task on runners (every tenth `false`, so it fails).
+   */
+  store: 'stopped' | 'executed';
+}
+
+interface Ctx {
+  address: string;
+  client: Client;
+  rf: (controlQueue: string) => RunfleetClient;
+  runfleetBundle: { code: string };
+  baselineBundle: { code: string };
+  rss: RssSampler;
+  args: Args;
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string) => console.error(message),
+};
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    tasks: 10_000,
+    runs: 1_000,
+    stored: 10_000,
+    k: 2,
+    slots: 50,
+    concurrency: 50,
+    samples: 50,
+    timeoutMs: 900_000,
+    quick: false,
+    store: 'stopped',
+  };
+  const set = new Set<string>();
+  const int = (flag: string, v: string | undefined, min: number): number => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < min)
+      throw new Error(`${flag} takes an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return x;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = (argv[i] as string).split('=', 2) as [string, string | undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    set.add(flag);
+    switch (flag) {
+      case '--tasks':
+        args.tasks = int(flag, value(), 1);
+        break;
+      case '--runs':
+        args.runs = int(flag, value(), 1);
+        break;
+      case '--stored':
+        args.stored = int(flag, value(), 1);
+        break;
+      case '--k':
+        args.k = int(flag, value(), 1);
+        break;
+      case '--slots':
+        args.slots = int(flag, value(), 1);
+        break;
+      case '--concurrency':
+        args.concurrency = int(flag, value(), 1);
+        break;
+      case '--samples':
+        args.samples = int(flag, value(), 1);
+        break;
+      case '--timeout':
+        args.timeoutMs = int(flag, value(), 1) * 1000;
+        break;
+      case '--store': {
+        const v = value();
+        if (v !== 'stopped' && v !== 'executed')
+          throw new Error(`--store takes stopped or executed, got ${JSON.stringify(v)}`);
+        args.store = v;
+        break;
+      }
+      case '--quick':
+        args.quick = true;
+        break;
+      case '-h':
+      case '--help':
+        console.log(
+          'usage: tsx bench/runs.ts [--quick] [--tasks 10000] [--runs 1000] [--stored 10000] [--k 2] [--slots 50] ' +
+            '[--concurrency 50] [--samples 50] [--timeout 900] [--store stopped|executed]',
+        );
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${argv[i]}`);
+    }
+  }
+  if (args.quick) {
+    // Explicit sizes win over --quick's.
+    if (!set.has('--tasks')) args.tasks = 2_000;
+    if (!set.has('--runs')) args.runs = 200;
+    if (!set.has('--stored')) args.stored = 2_000;
+  }
+  if (args.tasks > 10_000) throw new Error('--tasks: a Runfleet run has at most 10000 tasks (LIMITS.maxTasks)');
+  return args;
+}
+
+const unique = (prefix: string): string => `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+const loadavg = (): string =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+
+interface Spread {
+  count: number;
+  p50: number;
+  p95: number;
+  max: number;
+}
+function spread(values: number[]): Spread {
+  return {
+    count: values.length,
+    p50: round1(percentile(values, 50)),
+    p95: round1(percentile(values, 95)),
+    max: round1(Math.max(...values)),
+  };
+}
+
+/** Rejects when any worker of the side stops on its own, or after the timeout. */
+function guard(workersDone: Promise<void>[], timeoutMs: number, what: string): { race: Promise<never>; clear(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  const stopped = workersDone.map((d) =>
+    d.then(
+      () => Promise.reject(new Error(`${what}: a worker stopped before the end`)),
+      (err: unknown) => Promise.reject(err),
+    ),
+  );
+  const race = Promise.race([timeout, ...stopped]);
+  race.catch(() => undefined);
+  return { race, clear: () => clearTimeout(timer) };
+}
+
+/** Everything started for one side; stopped in reverse order (as in bench/run.ts). */
+class Fleet {
+  private readonly stops: (() => Promise<void>)[] = [];
+  readonly done: Promise<void>[] = [];
+  readonly children: BenchChild[] = [];
+
+  constructor(private readonly address: string) {}
+
+  async connection(): Promise<NativeConnection> {
+    const c = await NativeConnection.connect({ address: this.address });
+    this.stops.push(() => c.close());
+    return c;
+  }
+
+  addWorker(worker: Worker): void {
+    const done = worker.run();
+    this.done.push(done);
+    this.stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done.catch(() => undefined);
+    });
+  }
+
+  async addChildren(
+    k: number,
+    start: (i: number) => BenchChild,
+    ready: (child: BenchChild) => Promise<void>,
+  ): Promise<void> {
+    const started: BenchChild[] = [];
+    this.stops.push(async () => {
+      await Promise.all(started.map((c) => c.stop()));
+    });
+    for (let i = 0; i < k; i++) {
+      const child = start(i);
+      started.push(child);
+      this.children.push(child);
+      this.done.push(child.unexpectedExit());
+    }
+    await Promise.all(started.map(ready));
+  }
+
+  childrenPeakRssMiB(): number {
+    return mib(this.children.reduce((a, c) => a + c.peakRssBytes(), 0));
+  }
+
+  onStop(fn: () => Promise<void> | void): void {
+    this.stops.push(async () => fn());
+  }
+
+  async stop(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const s of this.stops.reverse()) {
+      try {
+        await s();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    this.stops.length = 0;
+    if (errors.length > 0) throw errors[0];
+  }
+}
+
+interface RunfleetSide {
+  fleet: Fleet;
+  rf: RunfleetClient;
+  controlQueue: string;
+  pool: string;
+}
+
+/** Runfleet's control worker here and K `runfleet runner serve` processes (S slots each). */
+async function startRunfleetSide(ctx: Ctx, k = ctx.args.k): Promise<RunfleetSide> {
+  const id = unique('rf');
+  const controlQueue = `bench-control-${id}`;
+  const pool = `bench-${id}`;
+  const dataDir = tempDir();
+  const fleet = new Fleet(ctx.address);
+  fleet.onStop(() => removeTempDir(dataDir));
+  try {
+    // The control worker's default workflow cache (500), as `runfleet worker` has it.
+    fleet.addWorker(
+      await createControlWorker({
+        connection: await fleet.connection(),
+        namespace: NAMESPACE,
+        taskQueue: controlQueue,
+        workflowBundle: ctx.runfleetBundle,
+      }),
+    );
+    await fleet.addChildren(
+      k,
+      (i) => {
+        const name = `${id}-r${i}`;
+        return new BenchChild({
+          name: `runner ${name}`,
+          command: process.execPath,
+          args: [
+            RUNFLEET_BIN,
+            'runner',
+            'serve',
+            '--pool',
+            pool,
+            '--name',
+            name,
+            '--slots',
+            String(ctx.args.slots),
+            '--data-dir',
+            join(dataDir, name),
+            '--health-port',
+            '0',
+          ],
+          env: childEnv(ctx.address),
+          cwd: dataDir,
+          logFile: join(dataDir, `${name}.log`),
+        });
+      },
+      async (child) => {
+        const m = await child.waitForOutput(/health: (http:\/\/127\.0\.0\.1:\d+)\/livez/, READY_TIMEOUT_MS);
+        await waitReadyz(child, `${m[1] as string}/readyz`, READY_TIMEOUT_MS);
+        await child.waitForOutput(/serving pool/, READY_TIMEOUT_MS);
+      },
+    );
+    await sleep(SETTLE_MS);
+    return { fleet, rf: ctx.rf(controlQueue), controlQueue, pool };
+  } catch (err) {
+    await fleet.stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+interface BaselineSide {
+  fleet: Fleet;
+  workflowQueue: string;
+  activityQueue: string;
+}
+
+/** A bare workflow worker here and K `bench/baseline-worker.ts` processes (concurrency S each). */
+async function startBaselineSide(ctx: Ctx): Promise<BaselineSide> {
+  const id = unique('bl');
+  const workflowQueue = `bench-baseline-wf-${id}`;
+  const activityQueue = `bench-baseline-act-${id}`;
+  const logDir = tempDir();
+  const fleet = new Fleet(ctx.address);
+  fleet.onStop(() => removeTempDir(logDir));
+  try {
+    // The same workflow cache as Runfleet's control worker.
+    fleet.addWorker(
+      await Worker.create({
+        connection: await fleet.connection(),
+        namespace: NAMESPACE,
+        taskQueue: workflowQueue,
+        workflowBundle: ctx.baselineBundle,
+        maxCachedWorkflows: 500,
+      }),
+    );
+    await fleet.addChildren(
+      ctx.args.k,
+      (i) =>
+        new BenchChild({
+          name: `baseline worker ${id}-w${i}`,
+          command: process.execPath,
+          args: [
+            '--require',
+            require.resolve('tsx/cjs'),
+            BASELINE_WORKER,
+            '--task-queue',
+            activityQueue,
+            '--concurrency',
+            String(ctx.args.slots),
+            '--address',
+            ctx.address,
+            '--namespace',
+            NAMESPACE,
+            '--identity',
+            `${id}-w${i}`,
+            '--exit-with-stdin',
+          ],
+          env: childEnv(ctx.address),
+          cwd: PROJECT_ROOT,
+          logFile: join(logDir, `w${i}.log`),
+        }),
+      async (child) => {
+        await child.waitForOutput(/^baseline-worker ready:/m, READY_TIMEOUT_MS);
+      },
+    );
+    await sleep(SETTLE_MS);
+    return { fleet, workflowQueue, activityQueue };
+  } catch (err) {
+    await fleet.stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+interface Chain {
+  executions: number;
+  maxHistory: number;
+  histories: number[];
+}
+
+/**
+ * The executions of one workflow id (the first and every continue-as-new) from visibility, with
+ * their history lengths. Waits until visibility shows none running (it lags the result a bit).
+ */
+async function chainOf(client: Client, workflowId: string): Promise<Chain> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const rows: { runId: string; status: string; historyLength: number; start: number }[] = [];
+    for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      rows.push({
+        runId: w.runId,
+        status: w.status.name,
+        historyLength: w.historyLength,
+        start: w.startTime.getTime(),
+      });
+    }
+    if ((rows.length === 0 || rows.some((r) => r.status === 'RUNNING')) && Date.now() < deadline) {
+      await sleep(250);
+      continue;
+    }
+    // Visibility lists the newest first: oldest first here, in chain order.
+    rows.sort((x, y) => x.start - y.start);
+    const histories: number[] = [];
+    for (const r of rows) {
+      let len = r.historyLength;
+      if (!(len > 0)) {
+        // Not in this visibility record: count the events.
+        const h = await client.workflow.getHandle(workflowId, r.runId).fetchHistory();
+        len = h.events?.length ?? 0;
+      }
+      histories.push(len);
+    }
+    return { executions: rows.length, maxHistory: Math.max(0, ...histories), histories };
+  }
+}
+
+interface BigSide {
+  side: 'runfleet' | 'baseline';
+  tasks: number;
+  wallMs: number;
+  tasksPerSec: number;
+  executions: number;
+  maxHistory: number;
+  histories: number[];
+  peakRssMiB: number;
+  workersPeakRssMiB: number;
+}
+
+async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
+  const n = ctx.args.tasks;
+  const side = await startRunfleetSide(ctx);
+  try {
+    const spec = {
+      name: `bench-big-${n}`,
+      group: '/bench/big',
+      tasks: Array.from({ length: n }, (_, i) => ({ name: `t${i}`, steps: ['true'], pool: side.pool })),
+    };
+    const g = guard(side.fleet.done, ctx.args.timeoutMs, `runfleet run of ${n} tasks`);
+    ctx.rss.resetWindow();
+    const t0 = Date.now();
+    const run = await side.rf.submitRun(spec);
+    const handle = ctx.client.workflow.getHandle(run.workflowId);
+    let state: RunState;
+    try {
+      state = (await Promise.race([handle.result(), g.race])) as RunState;
+    } catch (err) {
+      await handle.terminate('benchmark error').catch(() => undefined);
+      throw err;
+    } finally {
+      g.clear();
+    }
+    const wallMs = Date.now() - t0;
+    const peakRssMiB = mib(ctx.rss.windowPeakBytes);
+    const workersPeakRssMiB = side.fleet.childrenPeakRssMiB();
+    const tasks = Object.values(state.tasks);
+    const bad = tasks.filter((t) => t.status !== 'success').length;
+    if (state.result !== 'success' || bad > 0 || tasks.length !== n) {
+      throw new Error(`runfleet run ended ${state.result} with ${bad} of ${tasks.length} tasks not successful`);
+    }
+    const chain = await chainOf(ctx.client, run.workflowId);
+    return {
+      side: 'runfleet',
+      tasks: n,
+      wallMs,
+      tasksPerSec: round1((n * 1000) / wallMs),
+      ...chain,
+      peakRssMiB,
+      workersPeakRssMiB,
+    };
+  } finally {
+    await side.fleet.stop();
+  }
+}
+
+async function bigBaseline(ctx: Ctx): Promise<BigSide> {
+  const n = ctx.args.tasks;
+  const side = await startBaselineSide(ctx);
+  try {
+    const input: BaselineWindowInput = {
+      n,
+      activityTaskQueue: side.activityQueue,
+      maxPending: BASELINE_MAX_PENDING,
+      continueAtEvents: BASELINE_CONTINUE_AT_EVENTS,
+    };
+    const g = guard(side.fleet.done, ctx.args.timeoutMs, `baseline of ${n} activities`);
+    ctx.rss.resetWindow();
+    const t0 = Date.now();
+    const handle = await ctx.client.workflow.start('baselineWindowWorkflow', {
+      taskQueue: side.workflowQueue,
+      workflowId: `bench-baseline-big/${unique('bl')}`,
+      args: [input],
+    });
+    let result: BaselineWindowResult;
+    try {
+      result = (await Promise.race([handle.result(), g.race])) as BaselineWindowResult;
+    } catch (err) {
+      await handle.terminate('benchmark error').catch(() => undefined);
+      throw err;
+    } finally {
+      g.clear();
+    }
+    const wallMs = Date.now() - t0;
+    const peakRssMiB = mib(ctx.rss.windowPeakBytes);
+    const workersPeakRssMiB = side.fleet.childrenPeakRssMiB();
+    if (result.n !== n) throw new Error(`baseline completed ${result.n} of ${n} activities`);
+    const chain = await chainOf(ctx.client, handle.workflowId);
+    if (chain.executions !== result.executions) {
+      console.error(
+        `bench: baseline chain: visibility lists ${chain.executions}, the workflow counted ${result.executions}`,
+      );
+    }
+    return {
+      side: 'baseline',
+      tasks: n,
+      wallMs,
+      tasksPerSec: round1((n * 1000) / wallMs),
+      ...chain,
+      peakRssMiB,
+      workersPeakRssMiB,
+    };
+  } finally {
+    await side.fleet.stop();
+  }
+}
+
+/**
+ * Calls `fn(i)` for i in 0..count-1, at most `limit` at once; resolves when all have, rejects on
+ * the first failure (the others still in flight finish on their own).
+ */
+async function bounded(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, count) }, async () => {
+    while (next < count) {
+      const i = next++;
+      await fn(i);
+    }
+  });
+  await Promise.all(lanes);
+}
+
+interface ManySide {
+  side: 'runfleet' | 'baseline';
+  runs: number;
+  wallMs: number;
+  tasksPerSec: number;
+  /** Start call to result, per run. */
+  latencyMs: Spread;
+  /** The start calls alone. */
+  startCallMs: Spread;
+  peakRssMiB: number;
+  workersPeakRssMiB: number;
+}
+
+/**
+ * R workflows started with at most `concurrency` start calls in flight; each one's result is
+ * awaited from its start on, so all R run at once. Latency: start call to result.
+ */
+async function many(
+  ctx: Ctx,
+  side: ManySide['side'],
+  fleet: Fleet,
+  start: (i: number) => Promise<WorkflowHandle>,
+  check: (result: unknown) => void,
+): Promise<ManySide> {
+  const r = ctx.args.runs;
+  const latencies: number[] = [];
+  const startCalls: number[] = [];
+  const results: Promise<void>[] = [];
+  const started: WorkflowHandle[] = [];
+  const g = guard(fleet.done, ctx.args.timeoutMs, `${r} ${side} runs`);
+  ctx.rss.resetWindow();
+  const t0 = Date.now();
+  try {
+    const starting = bounded(r, ctx.args.concurrency, async (i) => {
+      const s0 = Date.now();
+      const handle = await start(i);
+      startCalls.push(Date.now() - s0);
+      started.push(handle);
+      const p = handle.result().then((res) => {
+        check(res);
+        latencies.push(Date.now() - s0);
+      });
+      p.catch(() => undefined);
+      results.push(p);
+    });
+    await Promise.race([starting, g.race]);
+    await Promise.race([Promise.all(results), g.race]);
+  } catch (err) {
+    await Promise.all(started.map((h) => h.terminate('benchmark error').catch(() => undefined)));
+    throw err;
+  } finally {
+    g.clear();
+  }
+  const wallMs = Date.now() - t0;
+  return {
+    side,
+    runs: r,
+    wallMs,
+    tasksPerSec: round1((r * 1000) / wallMs),
+    latencyMs: spread(latencies),
+    startCallMs: spread(startCalls),
+    peakRssMiB: mib(ctx.rss.windowPeakBytes),
+    workersPeakRssMiB: fleet.childrenPeakRssMiB(),
+  };
+}
+
+const expectSuccess = (res: unknown): void => {
+  const state = res as RunState;
+  if (state.result !== 'success') throw new Error(`run ${state.id} ended ${state.result}`);
+};
+
+async function manyRunfleet(ctx: Ctx): Promise<ManySide> {
+  const side = await startRunfleetSide(ctx);
+  try {
+    // Under the stored group tree: part 3 counts these runs.
+    const group = `${STORED_GROUP}/concurrent`;
+    return await many(
+      ctx,
+      'runfleet',
+      side.fleet,
+      async (i) => {
+        const run = await side.rf.submitRun({
+          name: `small-${i}`,
+          group,
+          tasks: [{ name: 't', steps: ['true'], pool: side.pool }],
+        });
+        return ctx.client.workflow.getHandle(run.workflowId);
+      },
+      expectSuccess,
+    );
+  } finally {
+    await side.fleet.stop();
+  }
+}
+
+async function manyBaseline(ctx: Ctx): Promise<ManySide> {
+  const side = await startBaselineSide(ctx);
+  const id = unique('bls');
+  try {
+    return await many(
+      ctx,
+      'baseline',
+      side.fleet,
+      (i) =>
+        ctx.client.workflow.start('baselineWorkflow', {
+          taskQueue: side.workflowQueue,
+          workflowId: `bench-baseline-small/${id}-${i}`,
+          args: [{ n: 1, activityTaskQueue: side.activityQueue, activity: 'noop' } satisfies BaselineInput],
+        }),
+      (res) => {
+        if ((res as BaselineResult).activityStartsMs.length !== 1) throw new Error('a baseline run ran no activity');
+      },
+    );
+  } finally {
+    await side.fleet.stop();
+  }
+}
+
+interface ListingResult {
+  stored: number;
+  /** Runs already under the group (part 2's) when storing began. */
+  reused: number;
+  /** Runs submitted to reach `stored`, every tenth failing. */
+  added: number;
+  /** How the added runs were made (`--store`). */
+  mode: Args['store'];
+  /** Added runs that failed (`executed`: every tenth). */
+  failedRuns: number;
+  /** The result the filtered calls ask for: about a tenth of the stored runs have it. */
+  filterResult: 'success' | 'failed';
+  storeMs: number;
+  /** Storing to all of them visible (counted, none running) in visibility. */
+  visibleAfterMs: number;
+  queries: { name: string; spread: Spread; rows: number }[];
+}
+
+async function listing(ctx: Ctx, reused: number): Promise<ListingResult> {
+  const total = ctx.args.stored;
+  const added = Math.max(0, total - reused);
+  let failedRuns = 0;
+  const executed = ctx.args.store === 'executed';
+  // About a tenth of the runs: part 2's successes among stopped runs, or the failed tenth.
+  const filterResult = executed ? 'failed' : 'success';
+  // Stopped runs need no runner: the control worker alone.
+  const side = await startRunfleetSide(ctx, executed ? ctx.args.k : 0);
+  const t0 = Date.now();
+  let storeMs: number;
+  try {
+    const g = guard(side.fleet.done, ctx.args.timeoutMs, `storing ${added} runs`);
+    try {
+      await Promise.race([
+        bounded(added, STORE_CONCURRENCY, async (i) => {
+          const group = `${STORED_GROUP}/g${i % 10}`;
+          if (!executed) {
+            // A real run workflow, stopped from its first workflow task on: it records its search
+            // attributes, skips its task and ends (phase cancelled, result stopped).
+            const handle = await ctx.client.workflow.signalWithStart('runWorkflow', {
+              taskQueue: side.controlQueue,
+              workflowId: runWorkflowId(group, unique('st')),
+              args: [
+                {
+                  spec: { name: `stored-${i}`, group, tasks: [{ name: 't', steps: ['true'], pool: side.pool }] },
+                },
+              ],
+              signal: stopRunSignal,
+              signalArgs: [{ reason: 'bench: stored', by: 'bench' }],
+            });
+            const state = (await handle.result()) as RunState;
+            if (state.result !== 'stopped') throw new Error(`stored run ${handle.workflowId} ended ${state.result}`);
+            return;
+          }
+          const fail = i % 10 === 9;
+          if (fail) failedRuns++;
+          const run = await side.rf.submitRun({
+            name: `stored-${i}`,
+            group,
+            tasks: [{ name: 't', steps: [fail ? 'false' : 'true'], pool: side.pool }],
+          });
+          const state = (await ctx.client.workflow.getHandle(run.workflowId).result()) as RunState;
+          if (state.result !== (fail ? 'failed' : 'success')) {
+            throw new Error(`stored run ${run.workflowId} ended ${state.result}`);
+          }
+        }),
+        g.race,
+      ]);
+    } finally {
+      g.clear();
+    }
+    storeMs = Date.now() - t0;
+  } finally {
+    await side.fleet.stop();
+  }
+
+  // Visibility lags the results: wait until every run is counted and none shows as running.
+  const rf = side.rf;
+  const running = `WorkflowType = 'runWorkflow' AND RunfleetGroupPath = '${STORED_GROUP}' AND ExecutionStatus = 'Running'`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const [count, stillRunning] = await Promise.all([
+      rf.countRuns({ group: STORED_GROUP }),
+      ctx.client.workflow.count(running).then((c) => c.count),
+    ]);
+    if (count >= total && stillRunning === 0) break;
+    if (Date.now() > deadline) {
+      throw new Error(`visibility: ${count} of ${total} stored runs counted, ${stillRunning} running, after 60 s`);
+    }
+    await sleep(250);
+  }
+  const visibleAfterMs = Date.now() - t0;
+
+  const n = ctx.args.samples;
+  const measure = async (name: string, call: () => Promise<number>) => {
+    const times: number[] = [];
+    let rows = 0;
+    for (let i = 0; i < n; i++) {
+      const s = performance.now();
+      rows = await call();
+      times.push(performance.now() - s);
+    }
+    return { name, spread: spread(times), rows };
+  };
+  const page: ListRunsFilter = { group: STORED_GROUP, limit: 50 };
+  const queries: ListingResult['queries'] = [];
+  queries.push(await measure('listRunsPage first page', async () => (await rf.listRunsPage(page)).runs.length));
+  // Deeper pages: pages 2, 3, ... through the token (wrapping to page 2 again at the end).
+  let token: string | null = null;
+  queries.push(
+    await measure('listRunsPage next page (token)', async () => {
+      if (token === null) token = (await rf.listRunsPage(page)).nextPageToken;
+      if (token === null) return 0;
+      const got = await rf.listRunsPage({ ...page, pageToken: token });
+      token = got.nextPageToken;
+      return got.runs.length;
+    }),
+  );
+  queries.push(
+    await measure(
+      `listRunsPage result=${filterResult}`,
+      async () => (await rf.listRunsPage({ ...page, result: filterResult })).runs.length,
+    ),
+  );
+  queries.push(await measure('countRuns group', () => rf.countRuns({ group: STORED_GROUP })));
+  queries.push(
+    await measure(`countRuns result=${filterResult}`, () =>
+      rf.countRuns({ group: STORED_GROUP, result: filterResult }),
+    ),
+  );
+  return {
+    stored: total,
+    reused,
+    added,
+    mode: ctx.args.store,
+    failedRuns,
+    filterResult,
+    storeMs,
+    visibleAfterMs,
+    queries,
+  };
+}
+
+/** Temporary directories (runner data, worker logs) not yet removed: also removed on Ctrl-C. */
+const tempDirs = new Set<string>();
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'runfleet-bench-'));
+  tempDirs.add(dir);
+  return dir;
+}
+function removeTempDir(dir: string): void {
+  tempDirs.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function childEnv(address: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^(RUNFLEET|TEMPORAL)_/.test(name)) env[name] = value;
+  }
+  env.TEMPORAL_ADDRESS = address;
+  env.TEMPORAL_NAMESPACE = NAMESPACE;
+  return env;
+}
+
+async function waitReadyz(child: BenchChild, url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    if (!child.running) throw new Error(`${child.name} exited before it was ready\n${child.tail()}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      const body = await res.text();
+      if (res.status === 200) return;
+      last = `${res.status} ${body.trim()}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() > deadline) throw new Error(`${child.name}: ${url} not 200 within ${timeoutMs / 1000} s (${last})`);
+    await sleep(50);
+  }
+}
+
+const secs = (ms: number): string => (ms / 1000).toFixed(1);
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const loadBefore = loadavg();
+  const began = Date.now();
+  const defaultLog = new DefaultLogger('WARN');
+  Runtime.install({
+    logger: new DefaultLogger('WARN', (entry) => {
+      if (/^No (workflows|activities) registered, not polling/.test(entry.message)) return;
+      defaultLog.log(entry.level, entry.message, entry.meta);
+    }),
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'ERROR', other: 'ERROR' }), forward: {} },
+    },
+  });
+  const rss = new RssSampler();
+  rss.start();
+
+  const binary = await ensureTemporalBinary({ projectRoot: PROJECT_ROOT, log: (l) => console.error(l) });
+  // eslint-disable-next-line prefer-const -- assigned after the signal handlers that read it
+  let server: DevServer | undefined;
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`bench: ${sig}, stopping the worker processes and the dev server`);
+    void stopAllChildren()
+      .then(() => {
+        for (const dir of [...tempDirs]) removeTempDir(dir);
+        return server?.stop();
+      })
+      .catch(() => undefined)
+      .finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  server = await startDevServer({
+    binary,
+    headless: true,
+    namespace: NAMESPACE,
+    log: (l) => {
+      if (l.startsWith('dev-server:')) console.error(l);
+    },
+  });
+  let clientConnection: Connection | undefined;
+  try {
+    clientConnection = await Connection.connect({ address: server.address });
+    // Runfleet's data converter, as every Runfleet client has (a 10,000-task spec and state are
+    // gzipped); the baselines' small payloads pass through it unchanged.
+    const client = new Client({ connection: clientConnection, namespace: NAMESPACE, dataConverter });
+    const address = server.address;
+
+    console.error('bench: bundling workflows');
+    const runfleetBundle = await bundleWorkflowCode({
+      workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
+      logger: quietBundlerLogger,
+    });
+    const baselineBundle = await bundleWorkflowCode({
+      workflowsPath: join(__dirname, 'baseline-workflows.ts'),
+      logger: quietBundlerLogger,
+    });
+    const ctx: Ctx = {
+      address,
+      client,
+      rf: (controlTaskQueue) => RunfleetClient.fromClient(client, { controlTaskQueue, address }),
+      runfleetBundle,
+      baselineBundle,
+      rss,
+      args,
+    };
+    console.error(
+      `bench: tasks ${args.tasks}, runs ${args.runs}, stored ${args.stored}, K=${args.k} S=${args.slots}, ` +
+        `start concurrency ${args.concurrency}; load average ${loadBefore}`,
+    );
+
+    // 1. The big run; the baseline first (part 2 goes the other way round).
+    console.error(`bench: 1. big run of ${args.tasks} tasks: baseline`);
+    const bigBase = await bigBaseline(ctx);
+    console.error(
+      `  baseline: ${secs(bigBase.wallMs)} s, ${bigBase.tasksPerSec} tasks/s, ${bigBase.executions} executions`,
+    );
+    console.error(`bench: 1. big run of ${args.tasks} tasks: runfleet`);
+    const bigRf = await bigRunfleet(ctx);
+    console.error(`  runfleet: ${secs(bigRf.wallMs)} s, ${bigRf.tasksPerSec} tasks/s, ${bigRf.executions} executions`);
+
+    // 2. Concurrent small runs.
+    console.error(`bench: 2. ${args.runs} concurrent runs: runfleet`);
+    const manyRf = await manyRunfleet(ctx);
+    console.error(`  runfleet: ${secs(manyRf.wallMs)} s, ${manyRf.tasksPerSec} tasks/s`);
+    console.error(`bench: 2. ${args.runs} concurrent runs: baseline`);
+    const manyBase = await manyBaseline(ctx);
+    console.error(`  baseline: ${secs(manyBase.wallMs)} s, ${manyBase.tasksPerSec} tasks/s`);
+
+    // 3. Listing, part 2's runs reused.
+    console.error(`bench: 3. storing ${args.stored} finished runs under ${STORED_GROUP} (${args.runs} from part 2)`);
+    const list = await listing(ctx, Math.min(args.runs, args.stored));
+    console.error(`  stored in ${secs(list.storeMs)} s, all visible after ${secs(list.visibleAfterMs)} s`);
+    rss.stop();
+    const loadAfter = loadavg();
+    const totalMs = Date.now() - began;
+
+    const bigRatio = bigRf.tasksPerSec / bigBase.tasksPerSec;
+    const manyRatio = manyRf.tasksPerSec / manyBase.tasksPerSec;
+    const head = `${os.cpus().length} cores, node ${process.version}, temporal dev server in memory, K=${args.k} S=${args.slots}`;
+    console.log('');
+    console.log(`1. One run of ${args.tasks} no-op tasks vs bare Temporal (${head})`);
+    console.log(
+      formatTable(
+        ['side', 'tasks', 'wall s', 'tasks/s', 'executions', 'max history', 'peak RSS MiB bench / workers'],
+        [bigRf, bigBase].map((r) => [
+          r.side,
+          String(r.tasks),
+          secs(r.wallMs),
+          r.tasksPerSec.toFixed(1),
+          String(r.executions),
+          String(r.maxHistory),
+          `${r.peakRssMiB} / ${r.workersPeakRssMiB}`,
+        ]),
+      ),
+    );
+    console.log(`ratio (runfleet / baseline tasks/s): ${bigRatio.toFixed(2)}`);
+    console.log(
+      `Histories per execution, oldest first: runfleet ${bigRf.histories.join(', ')}; baseline ${bigBase.histories.join(', ')} ` +
+        `(warning threshold ${HISTORY_WARNING}). The baseline keeps <= ${BASELINE_MAX_PENDING} activities pending and ` +
+        `continues as new once its history reaches ${BASELINE_CONTINUE_AT_EVENTS} events and the pending ones completed.`,
+    );
+    console.log('');
+    console.log(
+      `2. ${args.runs} concurrent runs of 1 no-op task vs ${args.runs} bare workflows of 1 no-op activity ` +
+        `(<= ${args.concurrency} start calls in flight)`,
+    );
+    console.log(
+      formatTable(
+        [
+          'side',
+          'runs',
+          'wall s',
+          'tasks/s',
+          'latency p50/p95 ms',
+          'start call p50/p95 ms',
+          'peak RSS MiB bench / workers',
+        ],
+        [manyRf, manyBase].map((r) => [
+          r.side,
+          String(r.runs),
+          secs(r.wallMs),
+          r.tasksPerSec.toFixed(1),
+          `${r.latencyMs.p50}/${r.latencyMs.p95}`,
+          `${r.startCallMs.p50}/${r.startCallMs.p95}`,
+          `${r.peakRssMiB} / ${r.workersPeakRssMiB}`,
+        ]),
+      ),
+    );
+    console.log(`ratio (runfleet / baseline tasks/s): ${manyRatio.toFixed(2)}`);
+    console.log('');
+    console.log(
+      `3. Listing with ${list.stored} finished runs under ${STORED_GROUP} (${list.reused} from part 2, ${list.added} added ` +
+        `in ${secs(list.storeMs)} s = ${round1((list.added * 1000) / list.storeMs)} runs/s, ` +
+        (list.mode === 'stopped'
+          ? 'each stopped by a signal-with-start before dispatching'
+          : `each running its task, ${list.failedRuns} failing`) +
+        `; all visible after ${secs(list.visibleAfterMs)} s); ${args.samples} sequential calls each`,
+    );
+    console.log(
+      formatTable(
+        ['call', 'p50 ms', 'p95 ms', 'max ms', 'rows / count'],
+        list.queries.map((q) => [
+          q.name,
+          q.spread.p50.toFixed(1),
+          q.spread.p95.toFixed(1),
+          q.spread.max.toFixed(1),
+          String(q.rows),
+        ]),
+      ),
+    );
+    console.log('');
+    console.log('Summary');
+    console.log(
+      `  big run (${args.tasks} tasks): runfleet ${bigRf.tasksPerSec} vs baseline ${bigBase.tasksPerSec} tasks/s, ` +
+        `ratio ${bigRatio.toFixed(2)}; executions ${bigRf.executions} / ${bigBase.executions}, ` +
+        `max history ${bigRf.maxHistory} / ${bigBase.maxHistory} (< ${HISTORY_WARNING}: ` +
+        `${Math.max(bigRf.maxHistory, bigBase.maxHistory) < HISTORY_WARNING ? 'yes' : 'NO'})`,
+    );
+    console.log(
+      `  ${args.runs} concurrent runs: runfleet ${manyRf.tasksPerSec} vs baseline ${manyBase.tasksPerSec} tasks/s, ` +
+        `ratio ${manyRatio.toFixed(2)}; latency p50/p95 ${manyRf.latencyMs.p50}/${manyRf.latencyMs.p95} vs ` +
+        `${manyBase.latencyMs.p50}/${manyBase.latencyMs.p95} ms`,
+    );
+    const q = (name: string) => list.queries.find((x) => x.name === name)?.spread;
+    console.log(
+      `  listing (${list.stored} stored): first page p50/p95 ${q('listRunsPage first page')?.p50}/${q('listRunsPage first page')?.p95} ms, ` +
+        `next page ${q('listRunsPage next page (token)')?.p50}/${q('listRunsPage next page (token)')?.p95} ms, ` +
+        `countRuns ${q('countRuns group')?.p50}/${q('countRuns group')?.p95} ms; storing took ${secs(list.storeMs)} s`,
+    );
+    console.log(`  load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}; total ${secs(totalMs)} s`);
+
+    const outDir = join(PROJECT_ROOT, '.bench');
+    mkdirSync(outDir, { recursive: true });
+    const file = join(outDir, `runs-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const report = {
+      finishedAt: new Date().toISOString(),
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? null,
+        node: process.version,
+        platform: process.platform,
+      },
+      temporalBinary: binary,
+      args,
+      loadAverage: { before: loadBefore, after: loadAfter },
+      totalMs,
+      topology: 'workflow worker in the bench process; each runner / activity worker its own process',
+      peakRssMiB: mib(rss.peakBytes),
+      bigRun: {
+        ratio: Math.round(bigRatio * 1000) / 1000,
+        baselineMaxPending: BASELINE_MAX_PENDING,
+        baselineContinueAtEvents: BASELINE_CONTINUE_AT_EVENTS,
+        runfleet: bigRf,
+        baseline: bigBase,
+      },
+      concurrentRuns: { ratio: Math.round(manyRatio * 1000) / 1000, runfleet: manyRf, baseline: manyBase },
+      listing: { group: STORED_GROUP, storeConcurrency: STORE_CONCURRENCY, ...list },
+    };
+    writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+    console.log(`Results written to ${file}`);
+  } finally {
+    if (liveChildren() > 0) await stopAllChildren();
+    for (const dir of [...tempDirs]) removeTempDir(dir);
+    await clientConnection?.close().catch(() => undefined);
+    await server.stop();
+    rss.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error('bench failed:', err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  },
+);
