@@ -12,8 +12,9 @@
  * and with `--exit-with-stdin` when its stdin closes (the bench keeps a pipe open, so a worker
  * does not outlive a bench killed without a chance to clean up); exits 0 after a clean stop.
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { baselineActivities } from './baseline-activities';
+import { installBenchRuntime } from './runtime';
 
 interface Args {
   taskQueue: string;
@@ -59,17 +60,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   // As in the bench process: the SDK's WARN and above, minus the "not polling" notice of an
   // activity-only worker; the core's logs at ERROR only. No runtime signal handlers: stopped below.
-  const defaultLog = new DefaultLogger('WARN');
-  Runtime.install({
-    logger: new DefaultLogger('WARN', (entry) => {
-      if (/^No (workflows|activities) registered, not polling/.test(entry.message)) return;
-      defaultLog.log(entry.level, entry.message, entry.meta);
-    }),
-    telemetryOptions: {
-      logging: { filter: makeTelemetryFilterString({ core: 'ERROR', other: 'ERROR' }), forward: {} },
-    },
-    shutdownSignals: [],
-  });
+  installBenchRuntime({ shutdownSignals: [] });
   const connection = await NativeConnection.connect({ address: args.address });
   try {
     const worker = await Worker.create({

@@ -26,39 +26,18 @@
  * A measurement, not a test: exits 0 whatever the ratio, non-zero only on errors.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os, { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import {
-  DefaultLogger,
-  NativeConnection,
-  Runtime,
-  Worker,
-  bundleWorkflowCode,
-  makeTelemetryFilterString,
-} from '@temporalio/worker';
-import { dataConverter } from '../src/codec/compression';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { runWorkflowId } from '../src/ids';
-import { ensureTemporalBinary } from '../src/server/temporal-binary';
-import { startDevServer, type DevServer } from '../src/server/dev-server';
 import type { RunState } from '../src/types';
-import { createControlWorker } from '../workers/control';
 import type { BaselineActivity, BaselineInput, BaselineResult } from './baseline-workflows';
-import { BenchChild, liveChildren, stopAllChildren } from './children';
+import { installBenchRuntime } from './runtime';
 import { historyStats, type HistoryStats } from './history';
+import { machineInfo, resultsFile, round1, startBaselineFleet, startRunfleetFleet, withBenchServer } from './topology';
 import { RssSampler, formatTable, mean, mib, percentile } from './stats';
 
-const PROJECT_ROOT = resolve(__dirname, '..');
-const NAMESPACE = 'default';
 const TARGET_RATIO = 0.8;
-/** Workers poll right after `run()`; give both sides the same moment to get their polls in. */
-const SETTLE_MS = 500;
-/** How long a worker process may take to start (node, tsx, connect, first polls). */
-const READY_TIMEOUT_MS = 120_000;
-const RUNFLEET_BIN = join(PROJECT_ROOT, 'bin', 'runfleet');
-const BASELINE_WORKER = join(__dirname, 'baseline-worker.ts');
 
 interface Args {
   ns: number[];
@@ -108,15 +87,6 @@ interface Ctx {
   timeoutMs: number;
 }
 
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: (message: string) => console.error(message),
-};
-
 function parseArgs(argv: string[]): Args {
   const args: Args = { ns: [100, 1000], ks: [1, 4], slots: 25, warmup: 20, timeoutMs: 600_000 };
   const list = (flag: string, v: string | undefined): number[] => {
@@ -164,10 +134,6 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-const unique = (prefix: string): string => `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const round1 = (x: number): number => Math.round(x * 10) / 10;
-
 /**
  * The handle's result, or an error when a worker stops on its own or the run takes too long
  * (the workflow is terminated then, so it does not linger on the server).
@@ -193,132 +159,15 @@ async function awaitResult<T>(handle: WorkflowHandle, workersDone: Promise<void>
   }
 }
 
-/** Everything started for one side of one combination; stopped in reverse order. */
-class Fleet {
-  private readonly stops: (() => Promise<void>)[] = [];
-  readonly done: Promise<void>[] = [];
-  readonly children: BenchChild[] = [];
-
-  constructor(private readonly address: string) {}
-
-  async connection(): Promise<NativeConnection> {
-    const c = await NativeConnection.connect({ address: this.address });
-    this.stops.push(() => c.close());
-    return c;
-  }
-
-  addWorker(worker: Worker): void {
-    const done = worker.run();
-    this.done.push(done);
-    this.stops.push(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await done.catch(() => undefined);
-    });
-  }
-
-  /**
-   * Starts K worker processes (all at once) and waits until each is ready; they are stopped
-   * together (SIGTERM, SIGKILL after 5 s). An early exit of any fails the run.
-   */
-  async addChildren(
-    k: number,
-    start: (i: number) => BenchChild,
-    ready: (child: BenchChild) => Promise<void>,
-  ): Promise<void> {
-    const started: BenchChild[] = [];
-    this.stops.push(async () => {
-      await Promise.all(started.map((c) => c.stop()));
-    });
-    for (let i = 0; i < k; i++) {
-      const child = start(i);
-      started.push(child);
-      this.children.push(child);
-      this.done.push(child.unexpectedExit());
-    }
-    await Promise.all(started.map(ready));
-  }
-
-  /** Each worker process's peak RSS (read now, while they run) and their sum, in MiB. */
-  childrenRss(): { total: number; each: SideResult['children'] } {
-    const each = this.children.map((c) => ({ name: c.name, pid: c.pid, bytes: c.peakRssBytes() }));
-    return {
-      total: mib(each.reduce((a, c) => a + c.bytes, 0)),
-      each: each.map((c) => ({ name: c.name, pid: c.pid, peakRssMiB: mib(c.bytes) })),
-    };
-  }
-
-  onStop(fn: () => Promise<void> | void): void {
-    this.stops.push(async () => fn());
-  }
-
-  async stop(): Promise<void> {
-    const errors: unknown[] = [];
-    for (const s of this.stops.reverse()) {
-      try {
-        await s();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    this.stops.length = 0;
-    if (errors.length > 0) throw errors[0];
-  }
-}
-
 async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<SideResult> {
-  const id = unique('rf');
-  const controlQueue = `bench-control-${id}`;
-  const pool = `bench-${id}`;
-  const dataDir = tempDir();
-  const fleet = new Fleet(ctx.address);
-  fleet.onStop(() => removeTempDir(dataDir));
+  const { fleet, id, controlQueue, pool } = await startRunfleetFleet({
+    address: ctx.address,
+    runfleetBundle: ctx.runfleetBundle,
+    k,
+    slots: s,
+    maxCachedWorkflows: 10,
+  });
   try {
-    const control = await createControlWorker({
-      connection: await fleet.connection(),
-      namespace: NAMESPACE,
-      taskQueue: controlQueue,
-      workflowBundle: ctx.runfleetBundle,
-      maxCachedWorkflows: 10,
-    });
-    fleet.addWorker(control);
-    // K runners as in production: `runfleet runner serve`, each its own process and connection,
-    // ready once its /readyz answers 200 and it has logged "serving pool".
-    await fleet.addChildren(
-      k,
-      (i) => {
-        const name = `${id}-r${i}`;
-        return new BenchChild({
-          name: `runner ${name}`,
-          command: process.execPath,
-          args: [
-            RUNFLEET_BIN,
-            'runner',
-            'serve',
-            '--pool',
-            pool,
-            '--name',
-            name,
-            '--slots',
-            String(s),
-            '--data-dir',
-            join(dataDir, name),
-            '--health-port',
-            '0',
-          ],
-          env: childEnv(ctx.address),
-          // Not the project directory: no runfleet.yaml is picked up.
-          cwd: dataDir,
-          logFile: join(dataDir, `${name}.log`),
-        });
-      },
-      async (child) => {
-        const m = await child.waitForOutput(/health: (http:\/\/127\.0\.0\.1:\d+)\/livez/, READY_TIMEOUT_MS);
-        await waitReadyz(child, `${m[1] as string}/readyz`, READY_TIMEOUT_MS);
-        await child.waitForOutput(/serving pool/, READY_TIMEOUT_MS);
-      },
-    );
-    await sleep(SETTLE_MS);
-
     const spec = {
       name: `bench-${n}x${k}x${s}`,
       group: '/bench',
@@ -381,56 +230,15 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
 
 /** A bare Temporal baseline: `activity` 'noop' (side `baseline`) or 'spawn' (side `spawn`). */
 async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: number, s: number): Promise<SideResult> {
-  const id = unique(activity === 'spawn' ? 'bs' : 'bl');
-  const workflowQueue = `bench-baseline-wf-${id}`;
-  const activityQueue = `bench-baseline-act-${id}`;
-  const logDir = tempDir();
-  const fleet = new Fleet(ctx.address);
-  fleet.onStop(() => removeTempDir(logDir));
+  const { fleet, id, workflowQueue, activityQueue } = await startBaselineFleet({
+    address: ctx.address,
+    baselineBundle: ctx.baselineBundle,
+    idPrefix: activity === 'spawn' ? 'bs' : 'bl',
+    k,
+    concurrency: s,
+    maxCachedWorkflows: 10,
+  });
   try {
-    fleet.addWorker(
-      await Worker.create({
-        connection: await fleet.connection(),
-        namespace: NAMESPACE,
-        taskQueue: workflowQueue,
-        workflowBundle: ctx.baselineBundle,
-        maxCachedWorkflows: 10,
-      }),
-    );
-    // K activity workers, each its own process and connection (bench/baseline-worker.ts),
-    // ready once it has printed its ready line.
-    await fleet.addChildren(
-      k,
-      (i) =>
-        new BenchChild({
-          name: `baseline worker ${id}-w${i}`,
-          command: process.execPath,
-          args: [
-            '--require',
-            require.resolve('tsx/cjs'),
-            BASELINE_WORKER,
-            '--task-queue',
-            activityQueue,
-            '--concurrency',
-            String(s),
-            '--address',
-            ctx.address,
-            '--namespace',
-            NAMESPACE,
-            '--identity',
-            `${id}-w${i}`,
-            '--exit-with-stdin',
-          ],
-          env: childEnv(ctx.address),
-          cwd: PROJECT_ROOT,
-          logFile: join(logDir, `w${i}.log`),
-        }),
-      async (child) => {
-        await child.waitForOutput(/^baseline-worker ready:/m, READY_TIMEOUT_MS);
-      },
-    );
-    await sleep(SETTLE_MS);
-
     const input: BaselineInput = { n, activityTaskQueue: activityQueue, activity };
     ctx.rss.resetWindow();
     const t0 = Date.now();
@@ -479,51 +287,6 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
   }
 }
 
-/** Temporary directories (runner data, worker logs) not yet removed: also removed on Ctrl-C. */
-const tempDirs = new Set<string>();
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'runfleet-bench-'));
-  tempDirs.add(dir);
-  return dir;
-}
-function removeTempDir(dir: string): void {
-  tempDirs.delete(dir);
-  rmSync(dir, { recursive: true, force: true });
-}
-
-/**
- * A worker process's environment: this one's, minus Runfleet's and Temporal's own settings, plus
- * the dev server's address.
- */
-function childEnv(address: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(RUNFLEET|TEMPORAL)_/.test(name)) env[name] = value;
-  }
-  env.TEMPORAL_ADDRESS = address;
-  env.TEMPORAL_NAMESPACE = NAMESPACE;
-  return env;
-}
-
-/** Polls a runner's /readyz until it answers 200; fails when the runner exits or after `timeoutMs`. */
-async function waitReadyz(child: BenchChild, url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer';
-  for (;;) {
-    if (!child.running) throw new Error(`${child.name} exited before it was ready\n${child.tail()}`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      const body = await res.text();
-      if (res.status === 200) return;
-      last = `${res.status} ${body.trim()}`;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline) throw new Error(`${child.name}: ${url} not 200 within ${timeoutMs / 1000} s (${last})`);
-    await sleep(50);
-  }
-}
-
 /** Mean time of a sequential `/bin/sh -c true` spawn: the floor of Runfleet's per-task process cost. */
 async function shellSpawnCostMs(count = 30): Promise<number> {
   const t0 = performance.now();
@@ -561,219 +324,153 @@ function describe(r: SideResult): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  // The SDK's own logger: WARN and above, minus the "No workflows/activities registered, not
-  // polling" notice that every activity-only or workflow-only worker here prints at start.
-  // The core (Rust) side: ERROR only, forwarded to that logger. Its WARNs are routine under this
-  // load (e.g. "Task not found when completing" for an activity whose workflow already moved on).
-  const defaultLog = new DefaultLogger('WARN');
-  Runtime.install({
-    logger: new DefaultLogger('WARN', (entry) => {
-      if (/^No (workflows|activities) registered, not polling/.test(entry.message)) return;
-      defaultLog.log(entry.level, entry.message, entry.meta);
-    }),
-    telemetryOptions: {
-      logging: { filter: makeTelemetryFilterString({ core: 'ERROR', other: 'ERROR' }), forward: {} },
-    },
-  });
+  installBenchRuntime();
   const rss = new RssSampler();
   rss.start();
 
-  const binary = await ensureTemporalBinary({ projectRoot: PROJECT_ROOT, log: (l) => console.error(l) });
-  // eslint-disable-next-line prefer-const -- assigned after the signal handlers that read it
-  let server: DevServer | undefined;
-  // Handled on every signal, acted on once: under `npx tsx` a Ctrl-C arrives twice (from the
-  // terminal and relayed by tsx), and an unhandled second one would kill this process before it
-  // has stopped its children and the dev server. The cleanup is bounded (SIGKILL after 5 s).
-  let stopping = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`bench: ${sig}, stopping the worker processes and the dev server`);
-    void stopAllChildren()
-      .then(() => {
-        for (const dir of [...tempDirs]) removeTempDir(dir);
-        return server?.stop();
-      })
-      .catch(() => undefined)
-      .finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  server = await startDevServer({
-    binary,
-    headless: true,
-    namespace: NAMESPACE,
-    log: (l) => {
-      if (l.startsWith('dev-server:')) console.error(l);
-    },
-  });
-  let clientConnection: Connection | undefined;
   try {
-    clientConnection = await Connection.connect({ address: server.address });
-    // Runfleet's data converter, as every Runfleet client has: a large run state (N=1000) comes
-    // back gzipped. Plain payloads (the baselines') pass through it unchanged.
-    const client = new Client({ connection: clientConnection, namespace: NAMESPACE, dataConverter });
+    await withBenchServer(async ({ binary, address, client, runfleetBundle, baselineBundle }) => {
+      const ctx: Ctx = {
+        address,
+        client,
+        runfleetBundle,
+        baselineBundle,
+        rss,
+        timeoutMs: args.timeoutMs,
+      };
 
-    console.error('bench: bundling workflows');
-    const runfleetBundle = await bundleWorkflowCode({
-      workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
-      logger: quietBundlerLogger,
-    });
-    const baselineBundle = await bundleWorkflowCode({
-      workflowsPath: join(__dirname, 'baseline-workflows.ts'),
-      logger: quietBundlerLogger,
-    });
-    const ctx: Ctx = {
-      address: server.address,
-      client,
-      runfleetBundle,
-      baselineBundle,
-      rss,
-      timeoutMs: args.timeoutMs,
-    };
+      const spawnMs = await shellSpawnCostMs();
+      console.error(`bench: a sequential /bin/sh -c true spawn costs ~${spawnMs} ms here`);
 
-    const spawnMs = await shellSpawnCostMs();
-    console.error(`bench: a sequential /bin/sh -c true spawn costs ~${spawnMs} ms here`);
+      const runSide = (side: Side, n: number, k: number): Promise<SideResult> =>
+        side === 'runfleet'
+          ? runRunfleet(ctx, n, k, args.slots)
+          : runBaseline(ctx, side === 'spawn' ? 'spawn' : 'noop', n, k, args.slots);
+      const SIDES: Side[] = ['baseline', 'spawn', 'runfleet'];
 
-    const runSide = (side: Side, n: number, k: number): Promise<SideResult> =>
-      side === 'runfleet'
-        ? runRunfleet(ctx, n, k, args.slots)
-        : runBaseline(ctx, side === 'spawn' ? 'spawn' : 'noop', n, k, args.slots);
-    const SIDES: Side[] = ['baseline', 'spawn', 'runfleet'];
-
-    const k0 = args.ks[0] as number;
-    if (args.warmup > 0) {
-      console.error(`bench: warm-up (N=${args.warmup}, K=${k0}, S=${args.slots}), not recorded`);
-      for (const side of SIDES) console.error('  ' + describe(await runSide(side, args.warmup, k0)));
-    }
-
-    const results: { runfleet: SideResult; baseline: SideResult; spawn: SideResult; order: string }[] = [];
-    let combo = 0;
-    for (const n of args.ns) {
-      for (const k of args.ks) {
-        // Rotate which side goes first (and last), so none always runs on a "cleaner" server.
-        const shift = combo++ % SIDES.length;
-        const order = [...SIDES.slice(shift), ...SIDES.slice(0, shift)];
-        const got: Partial<Record<Side, SideResult>> = {};
-        for (const side of order) {
-          const r = await runSide(side, n, k);
-          console.error('  ' + describe(r));
-          got[side] = r;
-        }
-        results.push({
-          runfleet: got.runfleet as SideResult,
-          baseline: got.baseline as SideResult,
-          spawn: got.spawn as SideResult,
-          order: order.join(','),
-        });
+      const k0 = args.ks[0] as number;
+      if (args.warmup > 0) {
+        console.error(`bench: warm-up (N=${args.warmup}, K=${k0}, S=${args.slots}), not recorded`);
+        for (const side of SIDES) console.error('  ' + describe(await runSide(side, args.warmup, k0)));
       }
-    }
-    rss.stop();
 
-    const rows = results.map(({ runfleet: r, baseline: b, spawn: sp }) => {
-      const ratio = r.tasksPerSec / b.tasksPerSec;
-      const ratioVsSpawn = r.tasksPerSec / sp.tasksPerSec;
-      return [
-        String(r.n),
-        String(r.k),
-        String(r.s),
-        r.tasksPerSec.toFixed(1),
-        b.tasksPerSec.toFixed(1),
-        sp.tasksPerSec.toFixed(1),
-        `${ratio.toFixed(2)}${ratio >= TARGET_RATIO ? '' : ' *'}`,
-        ratioVsSpawn.toFixed(2),
-        `${r.dispatchMs.p50}/${r.dispatchMs.p95}`,
-        `${b.dispatchMs.p50}/${b.dispatchMs.p95}`,
-        `${sp.dispatchMs.p50}/${sp.dispatchMs.p95}`,
-        r.eventsPerTask.toFixed(1),
-        b.eventsPerTask.toFixed(1),
-        `${Math.max(r.peakRssMiB, b.peakRssMiB, sp.peakRssMiB)} / ${Math.max(r.childrenPeakRssMiB, b.childrenPeakRssMiB, sp.childrenPeakRssMiB)}`,
-      ];
+      const results: { runfleet: SideResult; baseline: SideResult; spawn: SideResult; order: string }[] = [];
+      let combo = 0;
+      for (const n of args.ns) {
+        for (const k of args.ks) {
+          // Rotate which side goes first (and last), so none always runs on a "cleaner" server.
+          const shift = combo++ % SIDES.length;
+          const order = [...SIDES.slice(shift), ...SIDES.slice(0, shift)];
+          const got: Partial<Record<Side, SideResult>> = {};
+          for (const side of order) {
+            const r = await runSide(side, n, k);
+            console.error('  ' + describe(r));
+            got[side] = r;
+          }
+          results.push({
+            runfleet: got.runfleet as SideResult,
+            baseline: got.baseline as SideResult,
+            spawn: got.spawn as SideResult,
+            order: order.join(','),
+          });
+        }
+      }
+      rss.stop();
+
+      const rows = results.map(({ runfleet: r, baseline: b, spawn: sp }) => {
+        const ratio = r.tasksPerSec / b.tasksPerSec;
+        const ratioVsSpawn = r.tasksPerSec / sp.tasksPerSec;
+        return [
+          String(r.n),
+          String(r.k),
+          String(r.s),
+          r.tasksPerSec.toFixed(1),
+          b.tasksPerSec.toFixed(1),
+          sp.tasksPerSec.toFixed(1),
+          `${ratio.toFixed(2)}${ratio >= TARGET_RATIO ? '' : ' *'}`,
+          ratioVsSpawn.toFixed(2),
+          `${r.dispatchMs.p50}/${r.dispatchMs.p95}`,
+          `${b.dispatchMs.p50}/${b.dispatchMs.p95}`,
+          `${sp.dispatchMs.p50}/${sp.dispatchMs.p95}`,
+          r.eventsPerTask.toFixed(1),
+          b.eventsPerTask.toFixed(1),
+          `${Math.max(r.peakRssMiB, b.peakRssMiB, sp.peakRssMiB)} / ${Math.max(r.childrenPeakRssMiB, b.childrenPeakRssMiB, sp.childrenPeakRssMiB)}`,
+        ];
+      });
+      console.log('');
+      console.log(
+        `Runfleet dispatch vs bare Temporal (${os.cpus().length} cores, node ${process.version}, temporal dev server in memory)`,
+      );
+      console.log(
+        formatTable(
+          [
+            'N',
+            'K',
+            'S',
+            'rf tasks/s',
+            'base tasks/s',
+            'spawn tasks/s',
+            'ratio',
+            'ratio vs spawn',
+            'rf p50/p95 ms',
+            'base p50/p95 ms',
+            'spawn p50/p95 ms',
+            'rf ev/task',
+            'base ev/task',
+            'peak RSS MiB bench / workers',
+          ],
+          rows,
+        ),
+      );
+      console.log('');
+      console.log(`Target: ratio (runfleet / no-op baseline tasks/s) >= ${TARGET_RATIO}; * marks a miss.`);
+      console.log(
+        `ratio vs spawn: runfleet / spawn baseline tasks/s. Runfleet and the spawn baseline both spawn a real /bin/sh -c true ` +
+          `per task (~${spawnMs} ms sequentially here); the no-op baseline's activities do nothing.`,
+      );
+      console.log(
+        "Dispatch latency: from the workflow's own start (workflow clock; all tasks ready at once) to the task starting on a worker.",
+      );
+      const childrenPeak = Math.max(
+        ...results.flatMap((x) => [
+          x.runfleet.childrenPeakRssMiB,
+          x.baseline.childrenPeakRssMiB,
+          x.spawn.childrenPeakRssMiB,
+        ]),
+      );
+      console.log(
+        `Peak RSS MiB: bench = this process (dev-server client, workflow workers), ${mib(rss.peakBytes)} overall; ` +
+          `workers = the sum over the side's K runner / activity worker processes (VmHWM), ${childrenPeak} at most; ` +
+          `per row: the highest of the three sides.`,
+      );
+
+      const file = resultsFile('dispatch');
+      const report = {
+        finishedAt: new Date().toISOString(),
+        machine: machineInfo(),
+        temporalBinary: binary,
+        args: { n: args.ns, k: args.ks, slots: args.slots, warmup: args.warmup },
+        targetRatio: TARGET_RATIO,
+        shellSpawnMs: spawnMs,
+        topology: 'workflow worker in the bench process; each runner / activity worker its own process',
+        peakRssMiB: mib(rss.peakBytes),
+        results: results.map(({ runfleet, baseline, spawn: spawnBaseline, order }) => ({
+          n: runfleet.n,
+          k: runfleet.k,
+          s: runfleet.s,
+          order,
+          ratio: Math.round((runfleet.tasksPerSec / baseline.tasksPerSec) * 1000) / 1000,
+          ratioVsSpawn: Math.round((runfleet.tasksPerSec / spawnBaseline.tasksPerSec) * 1000) / 1000,
+          meetsTarget: runfleet.tasksPerSec / baseline.tasksPerSec >= TARGET_RATIO,
+          runfleet,
+          baseline,
+          spawnBaseline,
+        })),
+      };
+      writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+      console.log(`Results written to ${file}`);
     });
-    console.log('');
-    console.log(
-      `Runfleet dispatch vs bare Temporal (${os.cpus().length} cores, node ${process.version}, temporal dev server in memory)`,
-    );
-    console.log(
-      formatTable(
-        [
-          'N',
-          'K',
-          'S',
-          'rf tasks/s',
-          'base tasks/s',
-          'spawn tasks/s',
-          'ratio',
-          'ratio vs spawn',
-          'rf p50/p95 ms',
-          'base p50/p95 ms',
-          'spawn p50/p95 ms',
-          'rf ev/task',
-          'base ev/task',
-          'peak RSS MiB bench / workers',
-        ],
-        rows,
-      ),
-    );
-    console.log('');
-    console.log(`Target: ratio (runfleet / no-op baseline tasks/s) >= ${TARGET_RATIO}; * marks a miss.`);
-    console.log(
-      `ratio vs spawn: runfleet / spawn baseline tasks/s. Runfleet and the spawn baseline both spawn a real /bin/sh -c true ` +
-        `per task (~${spawnMs} ms sequentially here); the no-op baseline's activities do nothing.`,
-    );
-    console.log(
-      "Dispatch latency: from the workflow's own start (workflow clock; all tasks ready at once) to the task starting on a worker.",
-    );
-    const childrenPeak = Math.max(
-      ...results.flatMap((x) => [
-        x.runfleet.childrenPeakRssMiB,
-        x.baseline.childrenPeakRssMiB,
-        x.spawn.childrenPeakRssMiB,
-      ]),
-    );
-    console.log(
-      `Peak RSS MiB: bench = this process (dev-server client, workflow workers), ${mib(rss.peakBytes)} overall; ` +
-        `workers = the sum over the side's K runner / activity worker processes (VmHWM), ${childrenPeak} at most; ` +
-        `per row: the highest of the three sides.`,
-    );
-
-    const outDir = join(PROJECT_ROOT, '.bench');
-    mkdirSync(outDir, { recursive: true });
-    const file = join(outDir, `dispatch-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    const report = {
-      finishedAt: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model ?? null,
-        node: process.version,
-        platform: process.platform,
-      },
-      temporalBinary: binary,
-      args: { n: args.ns, k: args.ks, slots: args.slots, warmup: args.warmup },
-      targetRatio: TARGET_RATIO,
-      shellSpawnMs: spawnMs,
-      topology: 'workflow worker in the bench process; each runner / activity worker its own process',
-      peakRssMiB: mib(rss.peakBytes),
-      results: results.map(({ runfleet, baseline, spawn: spawnBaseline, order }) => ({
-        n: runfleet.n,
-        k: runfleet.k,
-        s: runfleet.s,
-        order,
-        ratio: Math.round((runfleet.tasksPerSec / baseline.tasksPerSec) * 1000) / 1000,
-        ratioVsSpawn: Math.round((runfleet.tasksPerSec / spawnBaseline.tasksPerSec) * 1000) / 1000,
-        meetsTarget: runfleet.tasksPerSec / baseline.tasksPerSec >= TARGET_RATIO,
-        runfleet,
-        baseline,
-        spawnBaseline,
-      })),
-    };
-    writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
-    console.log(`Results written to ${file}`);
   } finally {
-    if (liveChildren() > 0) await stopAllChildren();
-    await clientConnection?.close().catch(() => undefined);
-    await server.stop();
     rss.stop();
   }
 }

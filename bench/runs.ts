@@ -26,37 +26,28 @@
  * Results: tables on stdout and `.bench/runs-<timestamp>.json`. A measurement, not a test: exits 0
  * whatever the figures, non-zero only on errors.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os, { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import {
-  DefaultLogger,
-  NativeConnection,
-  Runtime,
-  Worker,
-  bundleWorkflowCode,
-  makeTelemetryFilterString,
-} from '@temporalio/worker';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { RunfleetClient, type ListRunsFilter } from '../src/client/client';
-import { dataConverter } from '../src/codec/compression';
 import { runWorkflowId } from '../src/ids';
-import { ensureTemporalBinary } from '../src/server/temporal-binary';
-import { startDevServer, type DevServer } from '../src/server/dev-server';
 import type { RunState } from '../src/types';
 import { stopRunSignal } from '../workflows/messages';
-import { createControlWorker } from '../workers/control';
 import type { BaselineInput, BaselineResult, BaselineWindowInput, BaselineWindowResult } from './baseline-workflows';
-import { BenchChild, liveChildren, stopAllChildren } from './children';
+import { installBenchRuntime } from './runtime';
+import {
+  machineInfo,
+  resultsFile,
+  round1,
+  sleep,
+  startBaselineFleet,
+  startRunfleetFleet,
+  unique,
+  withBenchServer,
+  type Fleet,
+} from './topology';
 import { RssSampler, formatTable, mib, percentile } from './stats';
 
-const PROJECT_ROOT = resolve(__dirname, '..');
-const NAMESPACE = 'default';
-const SETTLE_MS = 500;
-const READY_TIMEOUT_MS = 120_000;
-const RUNFLEET_BIN = join(PROJECT_ROOT, 'bin', 'runfleet');
-const BASELINE_WORKER = join(__dirname, 'baseline-worker.ts');
 /** The bare big workflow: pending activities at most (Temporal: 2,000) and where it continues as new. */
 const BASELINE_MAX_PENDING = 1_000;
 const BASELINE_CONTINUE_AT_EVENTS = 5_000;
@@ -94,15 +85,6 @@ interface Ctx {
   rss: RssSampler;
   args: Args;
 }
-
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: (message: string) => console.error(message),
-};
 
 function parseArgs(argv: string[]): Args {
   const args: Args = {
@@ -185,9 +167,6 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-const unique = (prefix: string): string => `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const round1 = (x: number): number => Math.round(x * 10) / 10;
 const loadavg = (): string =>
   os
     .loadavg()
@@ -226,69 +205,6 @@ function guard(workersDone: Promise<void>[], timeoutMs: number, what: string): {
   return { race, clear: () => clearTimeout(timer) };
 }
 
-/** Everything started for one side; stopped in reverse order (as in bench/run.ts). */
-class Fleet {
-  private readonly stops: (() => Promise<void>)[] = [];
-  readonly done: Promise<void>[] = [];
-  readonly children: BenchChild[] = [];
-
-  constructor(private readonly address: string) {}
-
-  async connection(): Promise<NativeConnection> {
-    const c = await NativeConnection.connect({ address: this.address });
-    this.stops.push(() => c.close());
-    return c;
-  }
-
-  addWorker(worker: Worker): void {
-    const done = worker.run();
-    this.done.push(done);
-    this.stops.push(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await done.catch(() => undefined);
-    });
-  }
-
-  async addChildren(
-    k: number,
-    start: (i: number) => BenchChild,
-    ready: (child: BenchChild) => Promise<void>,
-  ): Promise<void> {
-    const started: BenchChild[] = [];
-    this.stops.push(async () => {
-      await Promise.all(started.map((c) => c.stop()));
-    });
-    for (let i = 0; i < k; i++) {
-      const child = start(i);
-      started.push(child);
-      this.children.push(child);
-      this.done.push(child.unexpectedExit());
-    }
-    await Promise.all(started.map(ready));
-  }
-
-  childrenPeakRssMiB(): number {
-    return mib(this.children.reduce((a, c) => a + c.peakRssBytes(), 0));
-  }
-
-  onStop(fn: () => Promise<void> | void): void {
-    this.stops.push(async () => fn());
-  }
-
-  async stop(): Promise<void> {
-    const errors: unknown[] = [];
-    for (const s of this.stops.reverse()) {
-      try {
-        await s();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    this.stops.length = 0;
-    if (errors.length > 0) throw errors[0];
-  }
-}
-
 interface RunfleetSide {
   fleet: Fleet;
   rf: RunfleetClient;
@@ -298,61 +214,14 @@ interface RunfleetSide {
 
 /** Runfleet's control worker here and K `runfleet runner serve` processes (S slots each). */
 async function startRunfleetSide(ctx: Ctx, k = ctx.args.k): Promise<RunfleetSide> {
-  const id = unique('rf');
-  const controlQueue = `bench-control-${id}`;
-  const pool = `bench-${id}`;
-  const dataDir = tempDir();
-  const fleet = new Fleet(ctx.address);
-  fleet.onStop(() => removeTempDir(dataDir));
-  try {
-    // The control worker's default workflow cache (500), as `runfleet worker` has it.
-    fleet.addWorker(
-      await createControlWorker({
-        connection: await fleet.connection(),
-        namespace: NAMESPACE,
-        taskQueue: controlQueue,
-        workflowBundle: ctx.runfleetBundle,
-      }),
-    );
-    await fleet.addChildren(
-      k,
-      (i) => {
-        const name = `${id}-r${i}`;
-        return new BenchChild({
-          name: `runner ${name}`,
-          command: process.execPath,
-          args: [
-            RUNFLEET_BIN,
-            'runner',
-            'serve',
-            '--pool',
-            pool,
-            '--name',
-            name,
-            '--slots',
-            String(ctx.args.slots),
-            '--data-dir',
-            join(dataDir, name),
-            '--health-port',
-            '0',
-          ],
-          env: childEnv(ctx.address),
-          cwd: dataDir,
-          logFile: join(dataDir, `${name}.log`),
-        });
-      },
-      async (child) => {
-        const m = await child.waitForOutput(/health: (http:\/\/127\.0\.0\.1:\d+)\/livez/, READY_TIMEOUT_MS);
-        await waitReadyz(child, `${m[1] as string}/readyz`, READY_TIMEOUT_MS);
-        await child.waitForOutput(/serving pool/, READY_TIMEOUT_MS);
-      },
-    );
-    await sleep(SETTLE_MS);
-    return { fleet, rf: ctx.rf(controlQueue), controlQueue, pool };
-  } catch (err) {
-    await fleet.stop().catch(() => undefined);
-    throw err;
-  }
+  // The control worker's default workflow cache (500), as `runfleet worker` has it.
+  const { fleet, controlQueue, pool } = await startRunfleetFleet({
+    address: ctx.address,
+    runfleetBundle: ctx.runfleetBundle,
+    k,
+    slots: ctx.args.slots,
+  });
+  return { fleet, rf: ctx.rf(controlQueue), controlQueue, pool };
 }
 
 interface BaselineSide {
@@ -363,59 +232,16 @@ interface BaselineSide {
 
 /** A bare workflow worker here and K `bench/baseline-worker.ts` processes (concurrency S each). */
 async function startBaselineSide(ctx: Ctx): Promise<BaselineSide> {
-  const id = unique('bl');
-  const workflowQueue = `bench-baseline-wf-${id}`;
-  const activityQueue = `bench-baseline-act-${id}`;
-  const logDir = tempDir();
-  const fleet = new Fleet(ctx.address);
-  fleet.onStop(() => removeTempDir(logDir));
-  try {
-    // The same workflow cache as Runfleet's control worker.
-    fleet.addWorker(
-      await Worker.create({
-        connection: await fleet.connection(),
-        namespace: NAMESPACE,
-        taskQueue: workflowQueue,
-        workflowBundle: ctx.baselineBundle,
-        maxCachedWorkflows: 500,
-      }),
-    );
-    await fleet.addChildren(
-      ctx.args.k,
-      (i) =>
-        new BenchChild({
-          name: `baseline worker ${id}-w${i}`,
-          command: process.execPath,
-          args: [
-            '--require',
-            require.resolve('tsx/cjs'),
-            BASELINE_WORKER,
-            '--task-queue',
-            activityQueue,
-            '--concurrency',
-            String(ctx.args.slots),
-            '--address',
-            ctx.address,
-            '--namespace',
-            NAMESPACE,
-            '--identity',
-            `${id}-w${i}`,
-            '--exit-with-stdin',
-          ],
-          env: childEnv(ctx.address),
-          cwd: PROJECT_ROOT,
-          logFile: join(logDir, `w${i}.log`),
-        }),
-      async (child) => {
-        await child.waitForOutput(/^baseline-worker ready:/m, READY_TIMEOUT_MS);
-      },
-    );
-    await sleep(SETTLE_MS);
-    return { fleet, workflowQueue, activityQueue };
-  } catch (err) {
-    await fleet.stop().catch(() => undefined);
-    throw err;
-  }
+  // The same workflow cache as Runfleet's control worker.
+  const { fleet, workflowQueue, activityQueue } = await startBaselineFleet({
+    address: ctx.address,
+    baselineBundle: ctx.baselineBundle,
+    idPrefix: 'bl',
+    k: ctx.args.k,
+    concurrency: ctx.args.slots,
+    maxCachedWorkflows: 500,
+  });
+  return { fleet, workflowQueue, activityQueue };
 }
 
 interface Chain {
@@ -844,278 +670,184 @@ async function listing(ctx: Ctx, reused: number): Promise<ListingResult> {
   };
 }
 
-/** Temporary directories (runner data, worker logs) not yet removed: also removed on Ctrl-C. */
-const tempDirs = new Set<string>();
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'runfleet-bench-'));
-  tempDirs.add(dir);
-  return dir;
-}
-function removeTempDir(dir: string): void {
-  tempDirs.delete(dir);
-  rmSync(dir, { recursive: true, force: true });
-}
-
-function childEnv(address: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(RUNFLEET|TEMPORAL)_/.test(name)) env[name] = value;
-  }
-  env.TEMPORAL_ADDRESS = address;
-  env.TEMPORAL_NAMESPACE = NAMESPACE;
-  return env;
-}
-
-async function waitReadyz(child: BenchChild, url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer';
-  for (;;) {
-    if (!child.running) throw new Error(`${child.name} exited before it was ready\n${child.tail()}`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      const body = await res.text();
-      if (res.status === 200) return;
-      last = `${res.status} ${body.trim()}`;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline) throw new Error(`${child.name}: ${url} not 200 within ${timeoutMs / 1000} s (${last})`);
-    await sleep(50);
-  }
-}
-
 const secs = (ms: number): string => (ms / 1000).toFixed(1);
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const loadBefore = loadavg();
   const began = Date.now();
-  const defaultLog = new DefaultLogger('WARN');
-  Runtime.install({
-    logger: new DefaultLogger('WARN', (entry) => {
-      if (/^No (workflows|activities) registered, not polling/.test(entry.message)) return;
-      defaultLog.log(entry.level, entry.message, entry.meta);
-    }),
-    telemetryOptions: {
-      logging: { filter: makeTelemetryFilterString({ core: 'ERROR', other: 'ERROR' }), forward: {} },
-    },
-  });
+  installBenchRuntime();
   const rss = new RssSampler();
   rss.start();
 
-  const binary = await ensureTemporalBinary({ projectRoot: PROJECT_ROOT, log: (l) => console.error(l) });
-  // eslint-disable-next-line prefer-const -- assigned after the signal handlers that read it
-  let server: DevServer | undefined;
-  let stopping = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`bench: ${sig}, stopping the worker processes and the dev server`);
-    void stopAllChildren()
-      .then(() => {
-        for (const dir of [...tempDirs]) removeTempDir(dir);
-        return server?.stop();
-      })
-      .catch(() => undefined)
-      .finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  server = await startDevServer({
-    binary,
-    headless: true,
-    namespace: NAMESPACE,
-    log: (l) => {
-      if (l.startsWith('dev-server:')) console.error(l);
-    },
-  });
-  let clientConnection: Connection | undefined;
   try {
-    clientConnection = await Connection.connect({ address: server.address });
-    // Runfleet's data converter, as every Runfleet client has (a 10,000-task spec and state are
-    // gzipped); the baselines' small payloads pass through it unchanged.
-    const client = new Client({ connection: clientConnection, namespace: NAMESPACE, dataConverter });
-    const address = server.address;
+    await withBenchServer(
+      async ({ binary, address, client, runfleetBundle, baselineBundle }) => {
+        const ctx: Ctx = {
+          address,
+          client,
+          rf: (controlTaskQueue) => RunfleetClient.fromClient(client, { controlTaskQueue, address }),
+          runfleetBundle,
+          baselineBundle,
+          rss,
+          args,
+        };
+        console.error(
+          `bench: tasks ${args.tasks}, runs ${args.runs}, stored ${args.stored}, K=${args.k} S=${args.slots}, ` +
+            `start concurrency ${args.concurrency}; load average ${loadBefore}`,
+        );
 
-    console.error('bench: bundling workflows');
-    const runfleetBundle = await bundleWorkflowCode({
-      workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
-      logger: quietBundlerLogger,
-    });
-    const baselineBundle = await bundleWorkflowCode({
-      workflowsPath: join(__dirname, 'baseline-workflows.ts'),
-      logger: quietBundlerLogger,
-    });
-    const ctx: Ctx = {
-      address,
-      client,
-      rf: (controlTaskQueue) => RunfleetClient.fromClient(client, { controlTaskQueue, address }),
-      runfleetBundle,
-      baselineBundle,
-      rss,
-      args,
-    };
-    console.error(
-      `bench: tasks ${args.tasks}, runs ${args.runs}, stored ${args.stored}, K=${args.k} S=${args.slots}, ` +
-        `start concurrency ${args.concurrency}; load average ${loadBefore}`,
-    );
+        // 1. The big run; the baseline first (part 2 goes the other way round).
+        console.error(`bench: 1. big run of ${args.tasks} tasks: baseline`);
+        const bigBase = await bigBaseline(ctx);
+        console.error(
+          `  baseline: ${secs(bigBase.wallMs)} s, ${bigBase.tasksPerSec} tasks/s, ${bigBase.executions} executions`,
+        );
+        console.error(`bench: 1. big run of ${args.tasks} tasks: runfleet`);
+        const bigRf = await bigRunfleet(ctx);
+        console.error(
+          `  runfleet: ${secs(bigRf.wallMs)} s, ${bigRf.tasksPerSec} tasks/s, ${bigRf.executions} executions`,
+        );
 
-    // 1. The big run; the baseline first (part 2 goes the other way round).
-    console.error(`bench: 1. big run of ${args.tasks} tasks: baseline`);
-    const bigBase = await bigBaseline(ctx);
-    console.error(
-      `  baseline: ${secs(bigBase.wallMs)} s, ${bigBase.tasksPerSec} tasks/s, ${bigBase.executions} executions`,
-    );
-    console.error(`bench: 1. big run of ${args.tasks} tasks: runfleet`);
-    const bigRf = await bigRunfleet(ctx);
-    console.error(`  runfleet: ${secs(bigRf.wallMs)} s, ${bigRf.tasksPerSec} tasks/s, ${bigRf.executions} executions`);
+        // 2. Concurrent small runs.
+        console.error(`bench: 2. ${args.runs} concurrent runs: runfleet`);
+        const manyRf = await manyRunfleet(ctx);
+        console.error(`  runfleet: ${secs(manyRf.wallMs)} s, ${manyRf.tasksPerSec} tasks/s`);
+        console.error(`bench: 2. ${args.runs} concurrent runs: baseline`);
+        const manyBase = await manyBaseline(ctx);
+        console.error(`  baseline: ${secs(manyBase.wallMs)} s, ${manyBase.tasksPerSec} tasks/s`);
 
-    // 2. Concurrent small runs.
-    console.error(`bench: 2. ${args.runs} concurrent runs: runfleet`);
-    const manyRf = await manyRunfleet(ctx);
-    console.error(`  runfleet: ${secs(manyRf.wallMs)} s, ${manyRf.tasksPerSec} tasks/s`);
-    console.error(`bench: 2. ${args.runs} concurrent runs: baseline`);
-    const manyBase = await manyBaseline(ctx);
-    console.error(`  baseline: ${secs(manyBase.wallMs)} s, ${manyBase.tasksPerSec} tasks/s`);
+        // 3. Listing, part 2's runs reused.
+        console.error(
+          `bench: 3. storing ${args.stored} finished runs under ${STORED_GROUP} (${args.runs} from part 2)`,
+        );
+        const list = await listing(ctx, Math.min(args.runs, args.stored));
+        console.error(`  stored in ${secs(list.storeMs)} s, all visible after ${secs(list.visibleAfterMs)} s`);
+        rss.stop();
+        const loadAfter = loadavg();
+        const totalMs = Date.now() - began;
 
-    // 3. Listing, part 2's runs reused.
-    console.error(`bench: 3. storing ${args.stored} finished runs under ${STORED_GROUP} (${args.runs} from part 2)`);
-    const list = await listing(ctx, Math.min(args.runs, args.stored));
-    console.error(`  stored in ${secs(list.storeMs)} s, all visible after ${secs(list.visibleAfterMs)} s`);
-    rss.stop();
-    const loadAfter = loadavg();
-    const totalMs = Date.now() - began;
+        const bigRatio = bigRf.tasksPerSec / bigBase.tasksPerSec;
+        const manyRatio = manyRf.tasksPerSec / manyBase.tasksPerSec;
+        const head = `${os.cpus().length} cores, node ${process.version}, temporal dev server in memory, K=${args.k} S=${args.slots}`;
+        console.log('');
+        console.log(`1. One run of ${args.tasks} no-op tasks vs bare Temporal (${head})`);
+        console.log(
+          formatTable(
+            ['side', 'tasks', 'wall s', 'tasks/s', 'executions', 'max history', 'peak RSS MiB bench / workers'],
+            [bigRf, bigBase].map((r) => [
+              r.side,
+              String(r.tasks),
+              secs(r.wallMs),
+              r.tasksPerSec.toFixed(1),
+              String(r.executions),
+              String(r.maxHistory),
+              `${r.peakRssMiB} / ${r.workersPeakRssMiB}`,
+            ]),
+          ),
+        );
+        console.log(`ratio (runfleet / baseline tasks/s): ${bigRatio.toFixed(2)}`);
+        console.log(
+          `Histories per execution, oldest first: runfleet ${bigRf.histories.join(', ')}; baseline ${bigBase.histories.join(', ')} ` +
+            `(warning threshold ${HISTORY_WARNING}). The baseline keeps <= ${BASELINE_MAX_PENDING} activities pending and ` +
+            `continues as new once its history reaches ${BASELINE_CONTINUE_AT_EVENTS} events and the pending ones completed.`,
+        );
+        console.log('');
+        console.log(
+          `2. ${args.runs} concurrent runs of 1 no-op task vs ${args.runs} bare workflows of 1 no-op activity ` +
+            `(<= ${args.concurrency} start calls in flight)`,
+        );
+        console.log(
+          formatTable(
+            [
+              'side',
+              'runs',
+              'wall s',
+              'tasks/s',
+              'latency p50/p95 ms',
+              'start call p50/p95 ms',
+              'peak RSS MiB bench / workers',
+            ],
+            [manyRf, manyBase].map((r) => [
+              r.side,
+              String(r.runs),
+              secs(r.wallMs),
+              r.tasksPerSec.toFixed(1),
+              `${r.latencyMs.p50}/${r.latencyMs.p95}`,
+              `${r.startCallMs.p50}/${r.startCallMs.p95}`,
+              `${r.peakRssMiB} / ${r.workersPeakRssMiB}`,
+            ]),
+          ),
+        );
+        console.log(`ratio (runfleet / baseline tasks/s): ${manyRatio.toFixed(2)}`);
+        console.log('');
+        console.log(
+          `3. Listing with ${list.stored} finished runs under ${STORED_GROUP} (${list.reused} from part 2, ${list.added} added ` +
+            `in ${secs(list.storeMs)} s = ${round1((list.added * 1000) / list.storeMs)} runs/s, ` +
+            (list.mode === 'stopped'
+              ? 'each stopped by a signal-with-start before dispatching'
+              : `each running its task, ${list.failedRuns} failing`) +
+            `; all visible after ${secs(list.visibleAfterMs)} s); ${args.samples} sequential calls each`,
+        );
+        console.log(
+          formatTable(
+            ['call', 'p50 ms', 'p95 ms', 'max ms', 'rows / count'],
+            list.queries.map((q) => [
+              q.name,
+              q.spread.p50.toFixed(1),
+              q.spread.p95.toFixed(1),
+              q.spread.max.toFixed(1),
+              String(q.rows),
+            ]),
+          ),
+        );
+        console.log('');
+        console.log('Summary');
+        console.log(
+          `  big run (${args.tasks} tasks): runfleet ${bigRf.tasksPerSec} vs baseline ${bigBase.tasksPerSec} tasks/s, ` +
+            `ratio ${bigRatio.toFixed(2)}; executions ${bigRf.executions} / ${bigBase.executions}, ` +
+            `max history ${bigRf.maxHistory} / ${bigBase.maxHistory} (< ${HISTORY_WARNING}: ` +
+            `${Math.max(bigRf.maxHistory, bigBase.maxHistory) < HISTORY_WARNING ? 'yes' : 'NO'})`,
+        );
+        console.log(
+          `  ${args.runs} concurrent runs: runfleet ${manyRf.tasksPerSec} vs baseline ${manyBase.tasksPerSec} tasks/s, ` +
+            `ratio ${manyRatio.toFixed(2)}; latency p50/p95 ${manyRf.latencyMs.p50}/${manyRf.latencyMs.p95} vs ` +
+            `${manyBase.latencyMs.p50}/${manyBase.latencyMs.p95} ms`,
+        );
+        const q = (name: string) => list.queries.find((x) => x.name === name)?.spread;
+        console.log(
+          `  listing (${list.stored} stored): first page p50/p95 ${q('listRunsPage first page')?.p50}/${q('listRunsPage first page')?.p95} ms, ` +
+            `next page ${q('listRunsPage next page (token)')?.p50}/${q('listRunsPage next page (token)')?.p95} ms, ` +
+            `countRuns ${q('countRuns group')?.p50}/${q('countRuns group')?.p95} ms; storing took ${secs(list.storeMs)} s`,
+        );
+        console.log(`  load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}; total ${secs(totalMs)} s`);
 
-    const bigRatio = bigRf.tasksPerSec / bigBase.tasksPerSec;
-    const manyRatio = manyRf.tasksPerSec / manyBase.tasksPerSec;
-    const head = `${os.cpus().length} cores, node ${process.version}, temporal dev server in memory, K=${args.k} S=${args.slots}`;
-    console.log('');
-    console.log(`1. One run of ${args.tasks} no-op tasks vs bare Temporal (${head})`);
-    console.log(
-      formatTable(
-        ['side', 'tasks', 'wall s', 'tasks/s', 'executions', 'max history', 'peak RSS MiB bench / workers'],
-        [bigRf, bigBase].map((r) => [
-          r.side,
-          String(r.tasks),
-          secs(r.wallMs),
-          r.tasksPerSec.toFixed(1),
-          String(r.executions),
-          String(r.maxHistory),
-          `${r.peakRssMiB} / ${r.workersPeakRssMiB}`,
-        ]),
-      ),
-    );
-    console.log(`ratio (runfleet / baseline tasks/s): ${bigRatio.toFixed(2)}`);
-    console.log(
-      `Histories per execution, oldest first: runfleet ${bigRf.histories.join(', ')}; baseline ${bigBase.histories.join(', ')} ` +
-        `(warning threshold ${HISTORY_WARNING}). The baseline keeps <= ${BASELINE_MAX_PENDING} activities pending and ` +
-        `continues as new once its history reaches ${BASELINE_CONTINUE_AT_EVENTS} events and the pending ones completed.`,
-    );
-    console.log('');
-    console.log(
-      `2. ${args.runs} concurrent runs of 1 no-op task vs ${args.runs} bare workflows of 1 no-op activity ` +
-        `(<= ${args.concurrency} start calls in flight)`,
-    );
-    console.log(
-      formatTable(
-        [
-          'side',
-          'runs',
-          'wall s',
-          'tasks/s',
-          'latency p50/p95 ms',
-          'start call p50/p95 ms',
-          'peak RSS MiB bench / workers',
-        ],
-        [manyRf, manyBase].map((r) => [
-          r.side,
-          String(r.runs),
-          secs(r.wallMs),
-          r.tasksPerSec.toFixed(1),
-          `${r.latencyMs.p50}/${r.latencyMs.p95}`,
-          `${r.startCallMs.p50}/${r.startCallMs.p95}`,
-          `${r.peakRssMiB} / ${r.workersPeakRssMiB}`,
-        ]),
-      ),
-    );
-    console.log(`ratio (runfleet / baseline tasks/s): ${manyRatio.toFixed(2)}`);
-    console.log('');
-    console.log(
-      `3. Listing with ${list.stored} finished runs under ${STORED_GROUP} (${list.reused} from part 2, ${list.added} added ` +
-        `in ${secs(list.storeMs)} s = ${round1((list.added * 1000) / list.storeMs)} runs/s, ` +
-        (list.mode === 'stopped'
-          ? 'each stopped by a signal-with-start before dispatching'
-          : `each running its task, ${list.failedRuns} failing`) +
-        `; all visible after ${secs(list.visibleAfterMs)} s); ${args.samples} sequential calls each`,
-    );
-    console.log(
-      formatTable(
-        ['call', 'p50 ms', 'p95 ms', 'max ms', 'rows / count'],
-        list.queries.map((q) => [
-          q.name,
-          q.spread.p50.toFixed(1),
-          q.spread.p95.toFixed(1),
-          q.spread.max.toFixed(1),
-          String(q.rows),
-        ]),
-      ),
-    );
-    console.log('');
-    console.log('Summary');
-    console.log(
-      `  big run (${args.tasks} tasks): runfleet ${bigRf.tasksPerSec} vs baseline ${bigBase.tasksPerSec} tasks/s, ` +
-        `ratio ${bigRatio.toFixed(2)}; executions ${bigRf.executions} / ${bigBase.executions}, ` +
-        `max history ${bigRf.maxHistory} / ${bigBase.maxHistory} (< ${HISTORY_WARNING}: ` +
-        `${Math.max(bigRf.maxHistory, bigBase.maxHistory) < HISTORY_WARNING ? 'yes' : 'NO'})`,
-    );
-    console.log(
-      `  ${args.runs} concurrent runs: runfleet ${manyRf.tasksPerSec} vs baseline ${manyBase.tasksPerSec} tasks/s, ` +
-        `ratio ${manyRatio.toFixed(2)}; latency p50/p95 ${manyRf.latencyMs.p50}/${manyRf.latencyMs.p95} vs ` +
-        `${manyBase.latencyMs.p50}/${manyBase.latencyMs.p95} ms`,
-    );
-    const q = (name: string) => list.queries.find((x) => x.name === name)?.spread;
-    console.log(
-      `  listing (${list.stored} stored): first page p50/p95 ${q('listRunsPage first page')?.p50}/${q('listRunsPage first page')?.p95} ms, ` +
-        `next page ${q('listRunsPage next page (token)')?.p50}/${q('listRunsPage next page (token)')?.p95} ms, ` +
-        `countRuns ${q('countRuns group')?.p50}/${q('countRuns group')?.p95} ms; storing took ${secs(list.storeMs)} s`,
-    );
-    console.log(`  load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}; total ${secs(totalMs)} s`);
-
-    const outDir = join(PROJECT_ROOT, '.bench');
-    mkdirSync(outDir, { recursive: true });
-    const file = join(outDir, `runs-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    const report = {
-      finishedAt: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model ?? null,
-        node: process.version,
-        platform: process.platform,
+        const file = resultsFile('runs');
+        const report = {
+          finishedAt: new Date().toISOString(),
+          machine: machineInfo(),
+          temporalBinary: binary,
+          args,
+          loadAverage: { before: loadBefore, after: loadAfter },
+          totalMs,
+          topology: 'workflow worker in the bench process; each runner / activity worker its own process',
+          peakRssMiB: mib(rss.peakBytes),
+          bigRun: {
+            ratio: Math.round(bigRatio * 1000) / 1000,
+            baselineMaxPending: BASELINE_MAX_PENDING,
+            baselineContinueAtEvents: BASELINE_CONTINUE_AT_EVENTS,
+            runfleet: bigRf,
+            baseline: bigBase,
+          },
+          concurrentRuns: { ratio: Math.round(manyRatio * 1000) / 1000, runfleet: manyRf, baseline: manyBase },
+          listing: { group: STORED_GROUP, storeConcurrency: STORE_CONCURRENCY, ...list },
+        };
+        writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+        console.log(`Results written to ${file}`);
       },
-      temporalBinary: binary,
-      args,
-      loadAverage: { before: loadBefore, after: loadAfter },
-      totalMs,
-      topology: 'workflow worker in the bench process; each runner / activity worker its own process',
-      peakRssMiB: mib(rss.peakBytes),
-      bigRun: {
-        ratio: Math.round(bigRatio * 1000) / 1000,
-        baselineMaxPending: BASELINE_MAX_PENDING,
-        baselineContinueAtEvents: BASELINE_CONTINUE_AT_EVENTS,
-        runfleet: bigRf,
-        baseline: bigBase,
-      },
-      concurrentRuns: { ratio: Math.round(manyRatio * 1000) / 1000, runfleet: manyRf, baseline: manyBase },
-      listing: { group: STORED_GROUP, storeConcurrency: STORE_CONCURRENCY, ...list },
-    };
-    writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
-    console.log(`Results written to ${file}`);
+      { removeTempDirsAtEnd: true },
+    );
   } finally {
-    if (liveChildren() > 0) await stopAllChildren();
-    for (const dir of [...tempDirs]) removeTempDir(dir);
-    await clientConnection?.close().catch(() => undefined);
-    await server.stop();
     rss.stop();
   }
 }

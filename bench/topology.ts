@@ -1,0 +1,430 @@
+/**
+ * What bench/run.ts and bench/runs.ts share: the headless in-memory dev server (with its signal
+ * handling), the client and workflow bundles, the worker processes of one side (a `Fleet`), their
+ * environment and readiness, and the temporary directories. Runs nothing on import.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { dataConverter } from '../src/codec/compression';
+import { startDevServer, type DevServer } from '../src/server/dev-server';
+import { ensureTemporalBinary } from '../src/server/temporal-binary';
+import { createControlWorker } from '../workers/control';
+import { BenchChild, liveChildren, stopAllChildren } from './children';
+import { mib } from './stats';
+
+export const PROJECT_ROOT = resolve(__dirname, '..');
+export const NAMESPACE = 'default';
+/** Workers poll right after `run()`; give both sides the same moment to get their polls in. */
+export const SETTLE_MS = 500;
+/** How long a worker process may take to start (node, tsx, connect, first polls). */
+export const READY_TIMEOUT_MS = 120_000;
+export const RUNFLEET_BIN = join(PROJECT_ROOT, 'bin', 'runfleet');
+export const BASELINE_WORKER = join(__dirname, 'baseline-worker.ts');
+
+export const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string) => console.error(message),
+};
+
+export const unique = (prefix: string): string => `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+/** Everything started for one side (of one combination); stopped in reverse order. */
+export class Fleet {
+  private readonly stops: (() => Promise<void>)[] = [];
+  readonly done: Promise<void>[] = [];
+  readonly children: BenchChild[] = [];
+
+  constructor(private readonly address: string) {}
+
+  async connection(): Promise<NativeConnection> {
+    const c = await NativeConnection.connect({ address: this.address });
+    this.stops.push(() => c.close());
+    return c;
+  }
+
+  addWorker(worker: Worker): void {
+    const done = worker.run();
+    this.done.push(done);
+    this.stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done.catch(() => undefined);
+    });
+  }
+
+  /**
+   * Starts K worker processes (all at once) and waits until each is ready; they are stopped
+   * together (SIGTERM, SIGKILL after 5 s). An early exit of any fails the run.
+   */
+  async addChildren(
+    k: number,
+    start: (i: number) => BenchChild,
+    ready: (child: BenchChild) => Promise<void>,
+  ): Promise<void> {
+    const started: BenchChild[] = [];
+    this.stops.push(async () => {
+      await Promise.all(started.map((c) => c.stop()));
+    });
+    for (let i = 0; i < k; i++) {
+      const child = start(i);
+      started.push(child);
+      this.children.push(child);
+      this.done.push(child.unexpectedExit());
+    }
+    await Promise.all(started.map(ready));
+  }
+
+  /**
+   * K Runfleet runners as in production: `runfleet runner serve`, each its own process and
+   * connection (data and log under `dataDir`), ready once its /readyz answers 200 and it has
+   * logged "serving pool".
+   */
+  async addRunners(k: number, o: { id: string; pool: string; slots: number; dataDir: string }): Promise<void> {
+    await this.addChildren(
+      k,
+      (i) => {
+        const name = `${o.id}-r${i}`;
+        return new BenchChild({
+          name: `runner ${name}`,
+          command: process.execPath,
+          args: [
+            RUNFLEET_BIN,
+            'runner',
+            'serve',
+            '--pool',
+            o.pool,
+            '--name',
+            name,
+            '--slots',
+            String(o.slots),
+            '--data-dir',
+            join(o.dataDir, name),
+            '--health-port',
+            '0',
+          ],
+          env: childEnv(this.address),
+          // Not the project directory: no runfleet.yaml is picked up.
+          cwd: o.dataDir,
+          logFile: join(o.dataDir, `${name}.log`),
+        });
+      },
+      async (child) => {
+        const m = await child.waitForOutput(/health: (http:\/\/127\.0\.0\.1:\d+)\/livez/, READY_TIMEOUT_MS);
+        await waitReadyz(child, `${m[1] as string}/readyz`, READY_TIMEOUT_MS);
+        await child.waitForOutput(/serving pool/, READY_TIMEOUT_MS);
+      },
+    );
+  }
+
+  /**
+   * K baseline activity workers, each its own process and connection (bench/baseline-worker.ts,
+   * its log under `logDir`), ready once it has printed its ready line.
+   */
+  async addBaselineWorkers(
+    k: number,
+    o: { id: string; activityQueue: string; concurrency: number; logDir: string },
+  ): Promise<void> {
+    await this.addChildren(
+      k,
+      (i) =>
+        new BenchChild({
+          name: `baseline worker ${o.id}-w${i}`,
+          command: process.execPath,
+          args: [
+            '--require',
+            require.resolve('tsx/cjs'),
+            BASELINE_WORKER,
+            '--task-queue',
+            o.activityQueue,
+            '--concurrency',
+            String(o.concurrency),
+            '--address',
+            this.address,
+            '--namespace',
+            NAMESPACE,
+            '--identity',
+            `${o.id}-w${i}`,
+            '--exit-with-stdin',
+          ],
+          env: childEnv(this.address),
+          cwd: PROJECT_ROOT,
+          logFile: join(o.logDir, `w${i}.log`),
+        }),
+      async (child) => {
+        await child.waitForOutput(/^baseline-worker ready:/m, READY_TIMEOUT_MS);
+      },
+    );
+  }
+
+  /** Each worker process's peak RSS (read now, while they run) and their sum, in MiB. */
+  childrenRss(): { total: number; each: { name: string; pid: number; peakRssMiB: number }[] } {
+    const each = this.children.map((c) => ({ name: c.name, pid: c.pid, bytes: c.peakRssBytes() }));
+    return {
+      total: mib(each.reduce((a, c) => a + c.bytes, 0)),
+      each: each.map((c) => ({ name: c.name, pid: c.pid, peakRssMiB: mib(c.bytes) })),
+    };
+  }
+
+  /** The sum of the worker processes' peak RSS (read now, while they run), in MiB. */
+  childrenPeakRssMiB(): number {
+    return mib(this.children.reduce((a, c) => a + c.peakRssBytes(), 0));
+  }
+
+  onStop(fn: () => Promise<void> | void): void {
+    this.stops.push(async () => fn());
+  }
+
+  async stop(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const s of this.stops.reverse()) {
+      try {
+        await s();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    this.stops.length = 0;
+    if (errors.length > 0) throw errors[0];
+  }
+}
+
+/** One side's fleet, started: its ids and queues. */
+export interface RunfleetFleet {
+  fleet: Fleet;
+  id: string;
+  controlQueue: string;
+  pool: string;
+}
+
+/**
+ * Runfleet's control worker here (`maxCachedWorkflows`: its workflow cache, the default when
+ * absent) and K `runfleet runner serve` processes (S slots each), settled; stopped again when
+ * the start fails.
+ */
+export async function startRunfleetFleet(o: {
+  address: string;
+  runfleetBundle: { code: string };
+  k: number;
+  slots: number;
+  maxCachedWorkflows?: number;
+}): Promise<RunfleetFleet> {
+  const id = unique('rf');
+  const controlQueue = `bench-control-${id}`;
+  const pool = `bench-${id}`;
+  const dataDir = tempDir();
+  const fleet = new Fleet(o.address);
+  fleet.onStop(() => removeTempDir(dataDir));
+  try {
+    fleet.addWorker(
+      await createControlWorker({
+        connection: await fleet.connection(),
+        namespace: NAMESPACE,
+        taskQueue: controlQueue,
+        workflowBundle: o.runfleetBundle,
+        ...(o.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: o.maxCachedWorkflows }),
+      }),
+    );
+    await fleet.addRunners(o.k, { id, pool, slots: o.slots, dataDir });
+    await sleep(SETTLE_MS);
+    return { fleet, id, controlQueue, pool };
+  } catch (err) {
+    await fleet.stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface BaselineFleet {
+  fleet: Fleet;
+  id: string;
+  workflowQueue: string;
+  activityQueue: string;
+}
+
+/**
+ * A bare workflow worker here (workflow cache `maxCachedWorkflows`) and K
+ * `bench/baseline-worker.ts` processes (concurrency S each), settled; stopped again when the
+ * start fails. `idPrefix`: of the id, queues and worker names.
+ */
+export async function startBaselineFleet(o: {
+  address: string;
+  baselineBundle: { code: string };
+  idPrefix: string;
+  k: number;
+  concurrency: number;
+  maxCachedWorkflows: number;
+}): Promise<BaselineFleet> {
+  const id = unique(o.idPrefix);
+  const workflowQueue = `bench-baseline-wf-${id}`;
+  const activityQueue = `bench-baseline-act-${id}`;
+  const logDir = tempDir();
+  const fleet = new Fleet(o.address);
+  fleet.onStop(() => removeTempDir(logDir));
+  try {
+    fleet.addWorker(
+      await Worker.create({
+        connection: await fleet.connection(),
+        namespace: NAMESPACE,
+        taskQueue: workflowQueue,
+        workflowBundle: o.baselineBundle,
+        maxCachedWorkflows: o.maxCachedWorkflows,
+      }),
+    );
+    await fleet.addBaselineWorkers(o.k, { id, activityQueue, concurrency: o.concurrency, logDir });
+    await sleep(SETTLE_MS);
+    return { fleet, id, workflowQueue, activityQueue };
+  } catch (err) {
+    await fleet.stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** `.bench/<name>-<timestamp>.json` in the project (the directory created). */
+export function resultsFile(name: string): string {
+  const outDir = join(PROJECT_ROOT, '.bench');
+  mkdirSync(outDir, { recursive: true });
+  return join(outDir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+}
+
+/** The machine, for a results file. */
+export function machineInfo(): { cpus: number; cpuModel: string | null; node: string; platform: NodeJS.Platform } {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    node: process.version,
+    platform: process.platform,
+  };
+}
+
+/** Temporary directories (runner data, worker logs) not yet removed: also removed on Ctrl-C. */
+const tempDirs = new Set<string>();
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'runfleet-bench-'));
+  tempDirs.add(dir);
+  return dir;
+}
+export function removeTempDir(dir: string): void {
+  tempDirs.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+/** Removes every temporary directory not yet removed. */
+export function removeAllTempDirs(): void {
+  for (const dir of [...tempDirs]) removeTempDir(dir);
+}
+
+/**
+ * A worker process's environment: this one's, minus Runfleet's and Temporal's own settings, plus
+ * the dev server's address.
+ */
+export function childEnv(address: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^(RUNFLEET|TEMPORAL)_/.test(name)) env[name] = value;
+  }
+  env.TEMPORAL_ADDRESS = address;
+  env.TEMPORAL_NAMESPACE = NAMESPACE;
+  return env;
+}
+
+/** Polls a runner's /readyz until it answers 200; fails when the runner exits or after `timeoutMs`. */
+export async function waitReadyz(child: BenchChild, url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    if (!child.running) throw new Error(`${child.name} exited before it was ready\n${child.tail()}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      const body = await res.text();
+      if (res.status === 200) return;
+      last = `${res.status} ${body.trim()}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() > deadline) throw new Error(`${child.name}: ${url} not 200 within ${timeoutMs / 1000} s (${last})`);
+    await sleep(50);
+  }
+}
+
+/** What `withBenchServer` hands to the benchmark. */
+export interface BenchServer {
+  /** The Temporal CLI binary the dev server runs. */
+  binary: string;
+  address: string;
+  /** With Runfleet's data converter (see `withBenchServer`). */
+  client: Client;
+  runfleetBundle: { code: string };
+  baselineBundle: { code: string };
+}
+
+/**
+ * Starts a headless in-memory dev server, connects a client and bundles the Runfleet and baseline
+ * workflows, runs `fn`, then stops every worker process left, the client connection and the dev
+ * server (also on SIGINT / SIGTERM, exiting 130). `removeTempDirsAtEnd`: also remove the
+ * temporary directories left after `fn` (right after the worker processes).
+ */
+export async function withBenchServer<T>(
+  fn: (b: BenchServer) => Promise<T>,
+  options: { removeTempDirsAtEnd?: boolean } = {},
+): Promise<T> {
+  const binary = await ensureTemporalBinary({ projectRoot: PROJECT_ROOT, log: (l) => console.error(l) });
+  // eslint-disable-next-line prefer-const -- assigned after the signal handlers that read it
+  let server: DevServer | undefined;
+  // Handled on every signal, acted on once: under `npx tsx` a Ctrl-C arrives twice (from the
+  // terminal and relayed by tsx), and an unhandled second one would kill this process before it
+  // has stopped its children and the dev server. The cleanup is bounded (SIGKILL after 5 s).
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`bench: ${sig}, stopping the worker processes and the dev server`);
+    void stopAllChildren()
+      .then(() => {
+        removeAllTempDirs();
+        return server?.stop();
+      })
+      .catch(() => undefined)
+      .finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  server = await startDevServer({
+    binary,
+    headless: true,
+    namespace: NAMESPACE,
+    log: (l) => {
+      if (l.startsWith('dev-server:')) console.error(l);
+    },
+  });
+  let clientConnection: Connection | undefined;
+  try {
+    clientConnection = await Connection.connect({ address: server.address });
+    // Runfleet's data converter, as every Runfleet client has: a large spec or run state comes
+    // back gzipped. Plain payloads (the baselines') pass through it unchanged.
+    const client = new Client({ connection: clientConnection, namespace: NAMESPACE, dataConverter });
+
+    console.error('bench: bundling workflows');
+    const runfleetBundle = await bundleWorkflowCode({
+      workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
+      logger: quietBundlerLogger,
+    });
+    const baselineBundle = await bundleWorkflowCode({
+      workflowsPath: join(__dirname, 'baseline-workflows.ts'),
+      logger: quietBundlerLogger,
+    });
+    return await fn({ binary, address: server.address, client, runfleetBundle, baselineBundle });
+  } finally {
+    if (liveChildren() > 0) await stopAllChildren();
+    if (options.removeTempDirsAtEnd) removeAllTempDirs();
+    await clientConnection?.close().catch(() => undefined);
+    await server.stop();
+  }
+}
