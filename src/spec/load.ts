@@ -2,10 +2,9 @@
  * Run files: YAML or JSON on disk, parsed and validated before anything starts. Every error is
  * a RunfleetError `InvalidRunSpec` whose message names the file and lists every problem.
  */
-import { readFile } from 'node:fs/promises';
-import { extname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { extname } from 'node:path';
 import { RunfleetError } from '../errors';
+import { parseYamlText, readUserFile } from '../structured-file';
 import type { RunSpec } from './schema';
 import { checkRunSpec, formatProblems, type SpecProblem } from './validate';
 
@@ -20,15 +19,7 @@ export interface LoadedRunSpec {
 
 /** Reads, parses and validates a run file (`.yaml`/`.yml`, `.json`, or either by content). */
 export async function loadRunSpecFile(path: string): Promise<LoadedRunSpec> {
-  const file = resolve(path);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-    throw new RunfleetError('InvalidRunSpec', `cannot read run file ${path}: ${why}`);
-  }
+  const { file, text } = await readUserFile(path, 'run file', 'InvalidRunSpec');
   const input = parseRunFileText(text, file);
   const checked = checkRunSpec(input);
   if (!checked.ok) {
@@ -62,22 +53,9 @@ function parseJson(text: string, file: string): unknown {
 }
 
 function parseYaml(text: string, file: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw syntaxError(
-      file,
-      doc.errors.map((e) => {
-        const at = e.linePos?.[0];
-        // The first line of a YAML error is the message; the rest is a code excerpt.
-        const message = e.message.split('\n')[0] ?? e.message;
-        return {
-          path: at ? `line ${at.line}, column ${at.col}` : '(file)',
-          message: `YAML: ${message.replace(/ at line \d+, column \d+:?$/, '')}`,
-        };
-      }),
-    );
-  }
-  return doc.toJS() as unknown;
+  const parsed = parseYamlText(text);
+  if (parsed.problems.length > 0) throw syntaxError(file, parsed.problems);
+  return parsed.value;
 }
 
 function syntaxError(file: string, problems: SpecProblem[]): RunfleetError {
