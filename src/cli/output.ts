@@ -34,6 +34,11 @@ export interface OutputStreams {
 }
 
 const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
+/**
+ * SDK warnings that describe Runfleet's design, not a problem: a runner's workers serve only
+ * activities, so the SDK says they poll no workflow tasks (and the control worker no activities).
+ */
+const EXPECTED_WARNINGS = /^No (workflows|activities) registered, not polling/;
 
 export function createOutput(
   opts: { json?: boolean } = {},
@@ -86,7 +91,7 @@ export function createOutput(
       const min = LEVELS.indexOf(level);
       const asJson = stderr.isTTY !== true;
       const log = (lvl: LogLevel, message: string, meta?: LogMetadata) => {
-        if (LEVELS.indexOf(lvl) < min) return;
+        if (LEVELS.indexOf(lvl) < min || EXPECTED_WARNINGS.test(message)) return;
         if (asJson) {
           println(
             stderr,
