@@ -4,6 +4,7 @@
  */
 import type { TaskSpec } from '../src/spec/schema';
 import type { DriverName, Reservation, TaskOutcome } from '../src/types';
+import type { PingReply, RunnerLiveStatus, RunnerSettings, SealedKey } from '../workflows/runner-messages';
 
 export interface ReserveRequest {
   runId: string;
@@ -48,3 +49,36 @@ export interface RunnerActivities {
   executeTask(req: ExecuteRequest): Promise<TaskOutcome>;
   readTaskLog(req: ReadLogRequest): Promise<LogChunk>;
 }
+
+/**
+ * The session the registry workflow keeps on a runner's own queue: a long activity that the
+ * runner heartbeats with its status (a heartbeat timeout is how the fleet learns it is gone).
+ * The registry cancels it and starts the next generation to change what the runner must do.
+ */
+export interface SessionRequest {
+  generation: number;
+  enabled: boolean;
+  settings: RunnerSettings;
+  /** Set on purge: the runner wipes its state directory and exits 0. */
+  delete?: { by: string; reason: string };
+}
+
+export interface SessionEnd {
+  /** `renew`: the runner ends a session before its start-to-close so a new one starts. */
+  reason: 'renew' | 'deleted';
+  status: RunnerLiveStatus;
+}
+
+/** Served on a runner's own queue, next to `RunnerActivities`. */
+export interface RunnerControlActivities {
+  runnerSession(req: SessionRequest): Promise<SessionEnd>;
+  pingRunner(): Promise<RunnerLiveStatus>;
+}
+
+/** Served by the control worker, which holds the data keys. */
+export interface RegistryActivities {
+  /** Seals every data key for a runner's public key (base64 SPKI DER, X25519). */
+  sealDataKeys(req: { publicKey: string }): Promise<SealedKey[]>;
+}
+
+export type { PingReply };

@@ -74,12 +74,33 @@ export const ConfigSchema = z.strictObject({
         .default(4),
       /** A reserved slot not used in this time is given back. Default: the runner's own. */
       evictionMs: z.number().int().min(1000).max(3_600_000).optional(),
+      /** Registration token from `runner create` (needed only until the runner is registered). */
+      token: z
+        .string()
+        .regex(/^rfr_[A-Za-z0-9_-]+$/, 'must be a token printed by `runfleet runner create` (rfr_...)')
+        .optional(),
+      /** Drivers offered. Default: process. */
+      drivers: z
+        .array(z.enum(['process', 'docker']))
+        .min(1, 'must name at least one driver')
+        .default(['process']),
+      /** The Docker-API socket of the docker driver (Podman's works). Default: $DOCKER_HOST or /run/podman/podman.sock. */
+      dockerSocket: path.optional(),
       /** Days task logs and workspaces stay on the runner after their run's last change. Default 7. */
       logRetentionDays: z.coerce
         .number()
         .min(0.001, 'must be more than 0')
         .max(3650, 'must be at most 3650')
         .default(7),
+    })
+    .prefault({}),
+  encryption: z
+    .strictObject({
+      /**
+       * The data keys file (`runfleet keys create`): clients and control workers encrypt payloads
+       * with its first key. Default `<home>/keys/runfleet.keys`, used when it exists.
+       */
+      keyFile: path.optional(),
     })
     .prefault({}),
 });
@@ -93,6 +114,8 @@ export interface Config {
   readonly dataDir: string;
   readonly server: Readonly<Parsed['server']>;
   readonly runner: Readonly<Parsed['runner']>;
+  /** `keyFile` is absolute; it may not exist (then payloads travel unencrypted). */
+  readonly encryption: { readonly keyFile: string };
   /** The config file that was read, if any. */
   readonly configFile: string | null;
 }
@@ -128,6 +151,8 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_HOME: 'home',
   RUNFLEET_DATA_DIR: 'dataDir',
   RUNFLEET_LOG_RETENTION_DAYS: 'runner.logRetentionDays',
+  RUNFLEET_RUNNER_TOKEN: 'runner.token',
+  RUNFLEET_KEY_FILE: 'encryption.keyFile',
 };
 
 /** Flags and the config key each sets. */
@@ -144,7 +169,7 @@ const FLAG_KEYS: Record<keyof ConfigFlags, [key: string, flag: string]> = {
   slots: ['runner.slots', '--slots'],
 };
 
-const PATH_KEYS = new Set(['home', 'dataDir']);
+const PATH_KEYS = new Set(['home', 'dataDir', 'encryption.keyFile', 'runner.dockerSocket']);
 
 /** Loads and validates the configuration; the result is deeply frozen. */
 export function loadConfig(opts: LoadConfigOptions): Config {
@@ -202,6 +227,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
     dataDir: parsed.data.dataDir ?? resolve(home, 'data'),
     server: parsed.data.server,
     runner: parsed.data.runner,
+    encryption: { keyFile: parsed.data.encryption.keyFile ?? resolve(home, 'keys', 'runfleet.keys') },
     configFile: file,
   };
   return deepFreeze(config);

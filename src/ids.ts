@@ -10,6 +10,7 @@ export const CONTROL_TASK_QUEUE = 'runfleet-control';
 export const WORKFLOW_TYPES = {
   run: 'runWorkflow',
   fetchTaskLog: 'fetchTaskLogWorkflow',
+  runner: 'runnerWorkflow',
 } as const;
 
 /**
@@ -57,3 +58,21 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;
+
+/** `runner/<name>`: the registry entity workflow of one runner (its task queue has the same name). */
+export function runnerWorkflowId(runner: string): string {
+  return `runner/${runner}`;
+}
+
+/**
+ * Reservations of runs pinned to one runner (scheduled runs): served only by that runner,
+ * next to its pool's queues.
+ */
+export function pinnedTaskQueue(runner: string, driver: string = 'process'): string {
+  return driver === 'process' ? `runner/${runner}/reserve` : `runner/${runner}/reserve/${driver}`;
+}
+
+/** `runner/<runner>/<id>`: a Temporal Schedule that starts runs pinned to a runner. */
+export function runnerScheduleId(runner: string, id: string): string {
+  return `runner/${runner}/${id}`;
+}

@@ -1,0 +1,80 @@
+/**
+ * What a runner's drivers have in common. A driver runs one task's steps somewhere (a process
+ * group, a container) so that the task outlives the runner process: a runner killed mid-task
+ * and started again finds the task through its session record and learns its true outcome
+ * (`recover`), without running anything twice.
+ */
+import type { DriverName } from '../types';
+
+/** Who a task execution belongs to: container labels, session records, log lines. */
+export interface TaskLabels {
+  /** The run's workflow id. */
+  run: string;
+  task: string;
+  attempt: number;
+  runner: string;
+  pool: string;
+}
+
+export interface DriverRun {
+  steps: { name?: string; run: string }[];
+  cwd: string;
+  env: Record<string, string>;
+  /** Steps' stdout and stderr are appended here (the driver writes step markers too). */
+  logFile: string;
+  /** Where the driver keeps what it needs to find the task again (pid, exit file, container). */
+  sessionDir: string;
+  labels: TaskLabels;
+  /** Container image, for drivers that run one. */
+  image?: string;
+  signal: AbortSignal;
+  /** Called once the task has started, with what `recover` will need; persisted before work begins. */
+  onStarted?: (handle: DriverHandle) => void;
+}
+
+export interface DriverResult {
+  exitCode: number;
+  failedStep: number | null;
+  /** True when the run was stopped through `signal`. */
+  aborted: boolean;
+}
+
+/** What identifies a started task to its driver after a runner restart. Plain JSON. */
+export interface DriverHandle {
+  driver: DriverName;
+  /** process: the supervisor's pid (its process group). */
+  pid?: number;
+  /** docker: the container id. */
+  containerId?: string;
+}
+
+/** The recorded state of a task execution started by this runner (see `sessions.ts`). */
+export interface SessionRecord {
+  labels: TaskLabels;
+  driver: DriverName;
+  handle: DriverHandle | null;
+  sessionDir: string;
+  logFile: string;
+  startedAt: string;
+  /** The runner process that started it. */
+  bootId: string;
+}
+
+/** What a driver finds of a task started by an earlier runner process. */
+export type Recovered =
+  { state: 'finished'; result: DriverResult; finishedAt: string } | { state: 'vanished'; reason: string };
+
+export interface Driver {
+  readonly name: DriverName;
+  run(req: DriverRun): Promise<DriverResult>;
+  /**
+   * A task started by an earlier process of this runner: wait for it if it still runs
+   * (re-attached: logs keep going to its log file), then give its outcome; `signal` stops it.
+   */
+  recover(session: SessionRecord, signal: AbortSignal): Promise<Recovered>;
+  /**
+   * Removes what tasks of this runner (or of the `runners` given) left behind and no session
+   * claims: stopped or orphaned containers, dead supervisors' files. Returns how many it removed.
+   */
+  sweep(opts: { runners: string[]; keep: (labels: TaskLabels) => boolean }): Promise<number>;
+}

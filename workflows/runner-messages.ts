@@ -1,0 +1,167 @@
+/**
+ * The runner registry's contract: the entity workflow `runner/<name>` (one per runner, see
+ * `workflows/runner.ts`), its clients (the CLI, the runner agent) and the run workflows that
+ * tell it which of their tasks are lost on it. Sandbox-safe.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { DriverName } from '../src/types';
+
+/** Where the fleet sees a runner. */
+export const RUNNER_STATUSES = ['registered', 'ready', 'disabled', 'idle', 'lost', 'deleted'] as const;
+export type RunnerStatus = (typeof RUNNER_STATUSES)[number];
+
+/** What the fleet hands a runner when it registers or connects (and may change later). */
+export interface RunnerSettings {
+  /** Tasks run at once (the pool size). */
+  slots: number;
+  /** A reserved slot not used in this time is given back. */
+  evictionMs: number;
+  /** How often the runner heartbeats its session (status travels with the heartbeat). */
+  heartbeatMs: number;
+  /** How often the runner pings the server. */
+  pingMs: number;
+  /** No successful ping for this long: the runner restarts its connection (then goes idle). */
+  watchdogMs: number;
+}
+
+/** A data key sealed for one runner's public key (X25519 + HKDF + AES-256-GCM). */
+export interface SealedKey {
+  id: string;
+  /** base64 of the sealed box. */
+  sealed: string;
+}
+
+/**
+ * The answer to `register` and `connect`. Its `kind` makes the payload converter keep it out
+ * of the encryption codec (the runner has no key yet); nothing in it is secret in clear.
+ */
+export interface RegistrationGrant {
+  kind: 'runfleet/key-delivery';
+  name: string;
+  runnerId: string;
+  pool: string;
+  labels: Record<string, string>;
+  temporary: boolean;
+  enabled: boolean;
+  settings: RunnerSettings;
+  /** The current data key first. */
+  keys: SealedKey[];
+}
+
+/** `runner create`: issue a registration token (only its hash travels). */
+export interface IssueTokenRequest {
+  tokenId: string;
+  /** sha256 hex of the token. */
+  tokenHash: string;
+  expiresAt: string;
+  by: string;
+}
+
+/** The workflow's argument, as `runner create` starts it. */
+export interface RunnerWorkflowInput {
+  name: string;
+  pool: string;
+  labels?: Record<string, string>;
+  temporary?: boolean;
+  settings?: Partial<RunnerSettings>;
+  /** Set by the workflow itself when it continues as new. */
+  resume?: unknown;
+}
+
+/** First start of a runner: the token proves it may join; its identity is kept from then on. */
+export interface RegisterRequest {
+  token: string;
+  runnerId: string;
+  /** base64 of the runner's X25519 public key (SPKI DER). */
+  publicKey: string;
+  version: string;
+  drivers: DriverName[];
+  hostname: string;
+}
+
+/** Every later start of a registered runner: same identity, no token. */
+export interface ConnectRequest {
+  runnerId: string;
+  version: string;
+  drivers: DriverName[];
+  hostname: string;
+  /** A new id every process start: tells the fleet the runner restarted. */
+  bootId: string;
+}
+
+export interface AdminRequest {
+  by: string;
+  reason?: string;
+}
+
+/** Status a runner reports with its session heartbeats and in answer to a ping. */
+export interface RunnerLiveStatus {
+  runnerId: string;
+  bootId: string;
+  version: string;
+  drivers: DriverName[];
+  slots: number;
+  free: number;
+  accepting: boolean;
+  /** `<runWorkflowId>/<task>` of each task running on it. */
+  running: string[];
+  at: string;
+}
+
+export interface PingReply {
+  status: RunnerLiveStatus;
+  /** Round trip from the workflow to the runner and back, workflow time. */
+  roundTripMs: number;
+}
+
+/** A task of a run that became lost on this runner (sent by the run). */
+export interface LostTaskRef {
+  runWorkflowId: string;
+  task: string;
+  attempt: number;
+}
+
+/** What `runner describe` and `runner list` show (the `record` query). */
+export interface RunnerRecord {
+  name: string;
+  pool: string;
+  labels: Record<string, string>;
+  temporary: boolean;
+  status: RunnerStatus;
+  enabled: boolean;
+  settings: RunnerSettings;
+  token: { id: string; expiresAt: string; revoked: boolean; used: boolean } | null;
+  identity: {
+    runnerId: string;
+    publicKey: string;
+    version: string;
+    drivers: DriverName[];
+    hostname: string;
+    registeredAt: string;
+  } | null;
+  bootId: string | null;
+  /** Last time the runner was seen (session start, connect, ping). */
+  lastSeenAt: string | null;
+  /** Why the status is what it is (e.g. "no session heartbeat for 20s"). */
+  reason: string | null;
+  lostTasks: LostTaskRef[];
+  createdAt: string;
+  history: { at: string; status: RunnerStatus; reason: string | null; by: string | null }[];
+}
+
+export const issueTokenUpdate = defineUpdate<RunnerRecord, [IssueTokenRequest]>('issueToken');
+export const revokeTokenUpdate = defineUpdate<RunnerRecord, [AdminRequest]>('revokeToken');
+export const registerUpdate = defineUpdate<RegistrationGrant, [RegisterRequest]>('register');
+export const connectUpdate = defineUpdate<RegistrationGrant, [ConnectRequest]>('connect');
+export const enableUpdate = defineUpdate<RunnerRecord, [AdminRequest]>('enable');
+export const disableUpdate = defineUpdate<RunnerRecord, [AdminRequest]>('disable');
+/** Remove from the fleet: lost tasks fail with the reason; a connected runner wipes itself. */
+export const purgeUpdate = defineUpdate<RunnerRecord, [AdminRequest]>('purge');
+export const pingUpdate = defineUpdate<PingReply, []>('ping');
+export const configureUpdate = defineUpdate<RunnerRecord, [Partial<RunnerSettings> & AdminRequest]>('configure');
+/** Sent by the runner when a session starts (it is back). */
+export const sessionOnlineSignal =
+  defineSignal<[{ runnerId: string; bootId: string; generation: number }]>('sessionOnline');
+export const taskLostSignal = defineSignal<[LostTaskRef]>('taskLost');
+export const taskFoundSignal = defineSignal<[LostTaskRef]>('taskFound');
+export const recordQuery = defineQuery<RunnerRecord>('record');
