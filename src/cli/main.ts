@@ -29,7 +29,10 @@ import * as serverStartDev from './commands/server-start-dev';
 import * as up from './commands/up';
 import * as validate from './commands/validate';
 import * as worker from './commands/worker';
+import { registerCodecCommands } from './codec-commands';
 import { createContext, type CliContext } from './context';
+import { registerDaemonCommands } from './daemon-commands';
+import { registerRegistryCommands } from './registry-commands';
 import { createOutput, type Output } from './output';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
@@ -89,6 +92,8 @@ export function buildProgram(ctx: CliContext, out: Output): Command {
 
   const runner = program.command('runner').description('runners: processes that execute tasks');
   runnerServe.register(runner, ctx);
+  registerRegistryCommands(runner, ctx);
+  registerDaemonCommands(runner, ctx);
 
   const fleet = program.command('fleet').description('EC2 runner fleets: plan, apply, status, and the fleet worker');
   fleetPlan.register(fleet, ctx);
@@ -113,6 +118,7 @@ export function buildProgram(ctx: CliContext, out: Output): Command {
   changegroupToken.register(changegroup, ctx);
   changegroupLimit.register(changegroup, ctx);
 
+  registerCodecCommands(program, ctx);
   schema.register(program, ctx);
   validate.register(program, ctx);
   return program;
