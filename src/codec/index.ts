@@ -1,0 +1,36 @@
+/**
+ * The data converter of every Runfleet client and worker: Runfleet's payload converter (key
+ * deliveries marked, see payload-converter.ts), then compression, then encryption. The SDK runs
+ * codecs in array order to encode and in reverse to decode, so payloads are compressed before
+ * they are encrypted (ciphertext does not compress) and decrypted before they are decompressed.
+ */
+import { extname, join } from 'node:path';
+import type { DataConverter } from '@temporalio/common';
+import { CompressionCodec } from './compression';
+import { EncryptionCodec } from './encryption';
+import { KeyRing } from './keys';
+
+/**
+ * Workers and the workflow bundle load the payload converter by path. Beside this file with its
+ * extension (`.ts` under tsx and vitest, `.js` when compiled): `require.resolve` does not look for
+ * `.ts` under vitest.
+ */
+export const PAYLOAD_CONVERTER_PATH = join(__dirname, `payload-converter${extname(__filename)}`);
+
+export interface DataConverterOptions {
+  /** Data keys; without them (or with an empty ring) payloads are compressed only. */
+  keys?: KeyRing;
+}
+
+export function createDataConverter(opts: DataConverterOptions = {}): DataConverter {
+  return {
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+    payloadCodecs: [new CompressionCodec(), new EncryptionCodec(opts.keys ?? new KeyRing())],
+  };
+}
+
+export { CompressionCodec } from './compression';
+export { EncryptionCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA } from './encryption';
+export { KeyRing, createKeyFile, loadKeyRing, newDataKey, noKeysWarning, readKeyFile, type DataKey } from './keys';
+export { KEY_DELIVERY_ENCODING, KEY_DELIVERY_KIND, payloadConverter } from './payload-converter';
+export { generateIdentity, openKeys, openSealed, sealFor, sealKeys, type Identity } from './seal';
