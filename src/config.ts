@@ -2,8 +2,9 @@
  * Runfleet's configuration, parsed once at the process edge and passed down frozen.
  *
  * Layers, lowest first: defaults < config file (`runfleet.yaml` in the working directory, or
- * `--config FILE`) < environment (Temporal's own `TEMPORAL_ADDRESS` / `TEMPORAL_NAMESPACE`,
- * plus `RUNFLEET_*`) < command-line flags. A bad value fails with `InvalidConfig` naming where
+ * `--config FILE`) < the runner's own file (`<state dir>/runner.yaml`, runner commands only) <
+ * environment (Temporal's own `TEMPORAL_ADDRESS` / `TEMPORAL_NAMESPACE`, plus `RUNFLEET_*`) <
+ * command-line flags. A bad value fails with `InvalidConfig` naming where
  * it came from (the variable, the flag, or the file and key).
  *
  * Nothing else reads `process.env`: the CLI hands the environment in.
@@ -86,6 +87,13 @@ export const ConfigSchema = z.strictObject({
         .default(['process']),
       /** The Docker-API socket of the docker driver (Podman's works). Default: $DOCKER_HOST or /run/podman/podman.sock. */
       dockerSocket: path.optional(),
+      /** Port of the runner's /livez and /readyz (0: any free port). Default: none served. */
+      healthPort: z
+        .number()
+        .int('must be a whole number')
+        .min(0, 'must be 0-65535')
+        .max(65535, 'must be 0-65535')
+        .optional(),
       /** Days task logs and workspaces stay on the runner after their run's last change. Default 7. */
       logRetentionDays: z.coerce
         .number()
@@ -140,8 +148,33 @@ export interface LoadConfigOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** `--config FILE`: must exist. Without it `runfleet.yaml` in `cwd` is read if present. */
   configFile?: string;
+  /**
+   * A runner's own file (`<state dir>/runner.yaml`), read after the config file when it exists.
+   * It may set only RUNNER_FILE_KEYS.
+   */
+  runnerConfigFile?: string;
   flags?: ConfigFlags;
 }
+
+/** The keys a runner's own file (`runner.yaml`) may set: this runner's settings, nothing shared. */
+export const RUNNER_FILE_KEYS = [
+  'temporal.address',
+  'temporal.namespace',
+  'runner.name',
+  'runner.pool',
+  'runner.token',
+  'runner.drivers',
+  'runner.dockerSocket',
+  'runner.slots',
+  'runner.healthPort',
+  'runner.evictionMs',
+  'runner.logRetentionDays',
+] as const;
+
+export type RunnerFileKey = (typeof RUNNER_FILE_KEYS)[number];
+
+/** The file in a runner's state directory that holds its settings. */
+export const RUNNER_CONFIG_FILE = 'runner.yaml';
 
 /** Environment variables and the config key each sets. */
 const ENV_KEYS: Record<string, string> = {
@@ -186,6 +219,20 @@ export function loadConfig(opts: LoadConfigOptions): Config {
     }
   }
 
+  const runnerFile = opts.runnerConfigFile === undefined ? null : resolve(opts.cwd, opts.runnerConfigFile);
+  // A runner nobody configured has no file: that is the normal case, not an error.
+  if (runnerFile && existsSync(runnerFile)) {
+    const entries = readRunnerConfigFile(runnerFile);
+    for (const [key, value] of entries) {
+      setPath(
+        merged,
+        key,
+        PATH_KEYS.has(key) && typeof value === 'string' ? resolve(dirname(runnerFile), value) : value,
+      );
+      origin.set(key, `${runnerFile}: ${key}`);
+    }
+  }
+
   for (const [variable, key] of Object.entries(ENV_KEYS)) {
     const value = opts.env[variable];
     // An empty variable is unset, as in most shells' `VAR= cmd`.
@@ -205,7 +252,8 @@ export function loadConfig(opts: LoadConfigOptions): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const key = issue.path.map(String).join('.');
-      const where = origin.get(key) ?? (key || '(config)');
+      // An array element's issue (`runner.drivers.1`) came from where its array was set.
+      const where = origin.get(key) ?? origin.get(key.replace(/\.\d+$/, '')) ?? (key || '(config)');
       if (issue.code === 'unrecognized_keys') {
         const keys = issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ');
         return `${file ?? 'config'}: unknown field${issue.keys.length > 1 ? 's' : ''} ${keys}`;
@@ -231,6 +279,31 @@ export function loadConfig(opts: LoadConfigOptions): Config {
     configFile: file,
   };
   return deepFreeze(config);
+}
+
+/**
+ * A runner's state directory (pid file, log, runner.yaml, workspaces): `--state-dir`, else
+ * `<home>/runners/<runner name>`.
+ */
+export function runnerStateDir(config: Config, flags: { stateDir?: string; cwd: string }): string {
+  if (flags.stateDir !== undefined && flags.stateDir !== '') return resolve(flags.cwd, flags.stateDir);
+  return resolve(config.home, 'runners', config.runner.name);
+}
+
+/**
+ * A runner file's settings as `[dotted key, value]` pairs; a syntax error or a key a runner file
+ * may not set is `InvalidConfig` naming the file.
+ */
+export function readRunnerConfigFile(file: string): [RunnerFileKey, unknown][] {
+  const entries = flatten(readConfigFile(file));
+  const unknown = entries.map(([key]) => key).filter((key) => !(RUNNER_FILE_KEYS as readonly string[]).includes(key));
+  if (unknown.length > 0) {
+    throw new RunfleetError(
+      'InvalidConfig',
+      `invalid configuration: ${file}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (a runner file takes ${RUNNER_FILE_KEYS.join(', ')})`,
+    );
+  }
+  return entries as [RunnerFileKey, unknown][];
 }
 
 function findConfigFile(opts: LoadConfigOptions): string | null {

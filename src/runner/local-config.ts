@@ -1,0 +1,220 @@
+/**
+ * A runner's own config file, `<state dir>/runner.yaml`: this runner's settings (address, pool,
+ * token, drivers, slots, ...), written by `runfleet runner configure` and read by the runner
+ * commands as a layer between the config file and the environment (see src/config.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { stringify } from 'yaml';
+import {
+  ConfigSchema,
+  RUNNER_CONFIG_FILE,
+  RUNNER_FILE_KEYS,
+  loadConfig,
+  readRunnerConfigFile,
+  runnerStateDir,
+  type Config,
+  type LoadConfigOptions,
+  type RunnerFileKey,
+} from '../config';
+import { RunfleetError } from '../errors';
+
+export { RUNNER_FILE_KEYS, type RunnerFileKey };
+
+/** The settings of a runner file, by dotted key (`runner.slots`), as they are in the file. */
+export type RunnerSettings = Partial<Record<RunnerFileKey, unknown>>;
+
+/** Keys whose values are numbers and lists, to convert `--set key=value` text. */
+const NUMBER_KEYS = new Set<string>([
+  'runner.slots',
+  'runner.healthPort',
+  'runner.evictionMs',
+  'runner.logRetentionDays',
+]);
+const LIST_KEYS = new Set<string>(['runner.drivers']);
+
+/** What each key is for, shown by the prompts. */
+const DESCRIPTIONS: Record<RunnerFileKey, string> = {
+  'temporal.address': 'Temporal address, host:port',
+  'temporal.namespace': 'Temporal namespace',
+  'runner.name': 'runner name, unique in the fleet',
+  'runner.pool': 'pool to take work from',
+  'runner.token': 'registration token (rfr_...)',
+  'runner.drivers': 'drivers offered, comma-separated (process, docker)',
+  'runner.dockerSocket': "the docker driver's Docker-API socket",
+  'runner.slots': 'tasks run at once',
+  'runner.healthPort': 'port of /livez and /readyz (0: any free port)',
+  'runner.evictionMs': 'ms after which an unused reserved slot is given back',
+  'runner.logRetentionDays': 'days task logs and workspaces are kept',
+};
+
+export function runnerConfigPath(stateDir: string): string {
+  return join(stateDir, RUNNER_CONFIG_FILE);
+}
+
+export interface RunnerConfig {
+  config: Config;
+  /** Absolute state directory (pid file, log, runner.yaml, workspaces). */
+  stateDir: string;
+  /** `<stateDir>/runner.yaml`; it may not exist. */
+  file: string;
+}
+
+/**
+ * The configuration of a runner command: the state directory comes from `--state-dir`, else from
+ * the runner name of the other layers (`--name`, the config file); then its runner.yaml is
+ * read as a layer of its own.
+ */
+export function loadRunnerConfig(opts: LoadConfigOptions & { stateDir?: string }): RunnerConfig {
+  const { stateDir: flag, ...rest } = opts;
+  const base = loadConfig(rest);
+  const stateDir = runnerStateDir(base, { stateDir: flag, cwd: opts.cwd });
+  const file = runnerConfigPath(stateDir);
+  return { config: loadConfig({ ...rest, runnerConfigFile: file }), stateDir, file };
+}
+
+/** A key of `--set key=value`, checked: an unknown one names the valid ones. */
+export function checkKey(key: string): RunnerFileKey {
+  if ((RUNNER_FILE_KEYS as readonly string[]).includes(key)) return key as RunnerFileKey;
+  throw new RunfleetError('InvalidArgument', `unknown key "${key}"; valid keys: ${RUNNER_FILE_KEYS.join(', ')}`);
+}
+
+/** `key=value` text as the value the schema takes (numbers and lists converted). */
+export function parseSetting(assignment: string): [RunnerFileKey, unknown] {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0) throw new RunfleetError('InvalidArgument', `--set ${assignment}: expected key=value`);
+  const key = checkKey(assignment.slice(0, eq).trim());
+  return [key, settingValue(key, assignment.slice(eq + 1).trim())];
+}
+
+/** Text typed for a key as its value: numbers stay text when they are not numbers, so the schema names the problem. */
+export function settingValue(key: RunnerFileKey, text: string): unknown {
+  if (NUMBER_KEYS.has(key) && /^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (LIST_KEYS.has(key))
+    return text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+  return text;
+}
+
+/** Problems of settings, one line per key (`runner.slots: must be at most 256`); empty when valid. */
+export function settingsProblems(settings: RunnerSettings): string[] {
+  const nested: Record<string, Record<string, unknown>> = {};
+  for (const [key, value] of Object.entries(settings)) {
+    if (value === undefined) continue;
+    const [section, field] = key.split('.') as [string, string];
+    (nested[section] ??= {})[field] = value;
+  }
+  const parsed = ConfigSchema.safeParse(nested);
+  if (parsed.success) return [];
+  return parsed.error.issues.map((issue) => {
+    const key = issue.path
+      .map(String)
+      .join('.')
+      .replace(/\.\d+$/, '');
+    return `${key || '(settings)'}: ${issue.message}`;
+  });
+}
+
+/** The settings in a runner file (empty when there is none); the file's problems are InvalidConfig. */
+export function readRunnerSettings(file: string): RunnerSettings {
+  if (!existsSync(file)) return {};
+  return Object.fromEntries(readRunnerConfigFile(file)) as RunnerSettings;
+}
+
+/**
+ * Writes a runner file atomically (a reader never sees half of it), readable by its owner only:
+ * it may hold a registration token.
+ */
+export function writeRunnerSettings(file: string, settings: RunnerSettings): void {
+  const nested: Record<string, Record<string, unknown>> = {};
+  for (const key of RUNNER_FILE_KEYS) {
+    const value = settings[key];
+    if (value === undefined) continue;
+    const [section, field] = key.split('.') as [string, string];
+    (nested[section] ??= {})[field] = value;
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(tmp, '# runfleet runner configure\n' + stringify(nested), { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, file);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/** A token shown without its secret part. */
+export function maskToken(token: string | undefined): string | undefined {
+  if (token === undefined) return undefined;
+  return token.length <= 8 ? '****' : `${token.slice(0, 8)}****`;
+}
+
+/** A runner's effective settings for `configure --show`: every file key, the token masked. */
+export function effectiveSettings(config: Config): Record<RunnerFileKey, unknown> {
+  return {
+    'temporal.address': config.temporal.address,
+    'temporal.namespace': config.temporal.namespace,
+    'runner.name': config.runner.name,
+    'runner.pool': config.runner.pool,
+    'runner.token': maskToken(config.runner.token),
+    'runner.drivers': config.runner.drivers,
+    'runner.dockerSocket': config.runner.dockerSocket,
+    'runner.slots': config.runner.slots,
+    'runner.healthPort': config.runner.healthPort,
+    'runner.evictionMs': config.runner.evictionMs,
+    'runner.logRetentionDays': config.runner.logRetentionDays,
+  };
+}
+
+export interface PromptIO {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+}
+
+/**
+ * Asks for every key, the current value as the default (Enter keeps it, `-` clears it); an
+ * invalid answer is explained and asked again. Returns the new settings.
+ */
+export async function promptSettings(current: RunnerSettings, io: PromptIO): Promise<RunnerSettings> {
+  const rl = createInterface({ input: io.input, output: io.output, terminal: false });
+  const lines = rl[Symbol.asyncIterator]();
+  const ask = async (question: string): Promise<string | null> => {
+    io.output.write(question);
+    const next = await lines.next();
+    return next.done ? null : next.value;
+  };
+  const out: RunnerSettings = { ...current };
+  try {
+    for (const key of RUNNER_FILE_KEYS) {
+      for (;;) {
+        const value = out[key];
+        const shown =
+          value === undefined ? '' : key === 'runner.token' ? String(maskToken(String(value))) : displayValue(value);
+        const answer = await ask(`${key} (${DESCRIPTIONS[key]})${shown ? ` [${shown}]` : ''}: `);
+        if (answer === null)
+          throw new RunfleetError('InvalidArgument', 'configure: input ended before every key was answered');
+        const text = answer.trim();
+        if (text === '') break;
+        const candidate: RunnerSettings = { ...out, [key]: text === '-' ? undefined : settingValue(key, text) };
+        const problems = settingsProblems({ [key]: candidate[key] });
+        if (problems.length === 0) {
+          out[key] = candidate[key];
+          break;
+        }
+        io.output.write(`  ${problems.join('\n  ')}\n`);
+      }
+    }
+  } finally {
+    rl.close();
+  }
+  return out;
+}
+
+function displayValue(value: unknown): string {
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
