@@ -1,88 +1,247 @@
 /**
- * The `process` driver: each step runs through `/bin/sh -c` in its own process group, with
- * stdout and stderr appended to the task's log file. Cancel or timeout kills the whole group
- * (TERM, then KILL after a grace period); anything a step left behind in its group is killed
- * when the task ends.
+ * The `process` driver: a task's steps run under one detached supervisor, `/bin/sh` running the
+ * generated task script (`task-script.ts`) in its own process group, with stdout and stderr
+ * appended to the task's log file. The supervisor does not depend on the runner process: a
+ * runner killed mid-task and started again learns the outcome from the exit file the
+ * supervisor writes into the session dir (`recover`).
+ *
+ * Cancel or timeout kills the whole group (TERM, then KILL after a grace period); anything a
+ * step left behind in the group is killed when the task ends.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Driver, DriverResult, Recovered, SessionRecord, TaskLabels } from './driver';
+import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
 
-export interface DriverRun {
-  steps: { name?: string; run: string }[];
-  cwd: string;
-  env: Record<string, string>;
-  logFile: string;
-  signal: AbortSignal;
-}
-
-export interface DriverResult {
-  exitCode: number;
-  failedStep: number | null;
-  /** True when the run was stopped through `signal`. */
-  aborted: boolean;
-}
-
-export interface Driver {
-  readonly name: string;
-  run(req: DriverRun): Promise<DriverResult>;
-}
+// The old home of these types; activities and workers import them from here until they move.
+export type { Driver, DriverResult, DriverRun } from './driver';
 
 /** How long a TERM-ed process group gets before KILL. */
 const KILL_GRACE_MS = 5_000;
+/** How often `recover` looks at a supervisor it is not the parent of (it cannot wait for it). */
+const POLL_MS = 250;
+/** Labels of the task a session dir belongs to, for `sweep`. */
+const LABELS_FILE = 'labels.json';
 
-export function createProcessDriver(opts: { shell?: string } = {}): Driver {
+export interface ProcessDriverOptions {
+  /** The supervisor's shell. Default `/bin/sh`. */
+  shell?: string;
+  /**
+   * The folder holding the session dirs (`SessionStore.root`), which `sweep` looks through.
+   * Without it `sweep` removes nothing.
+   */
+  sessionsDir?: string;
+}
+
+export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
   const shell = opts.shell ?? '/bin/sh';
   return {
     name: 'process',
+
     async run(req) {
+      if (req.signal.aborted) return { exitCode: 130, failedStep: 0, aborted: true };
       mkdirSync(req.cwd, { recursive: true });
+      mkdirSync(req.sessionDir, { recursive: true });
+      // A leftover outcome in a reused dir must not pass for this run's.
+      for (const f of [EXIT_FILE, STEP_FILE]) rmSync(join(req.sessionDir, f), { force: true });
+      writeFileSync(join(req.sessionDir, LABELS_FILE), JSON.stringify(req.labels));
+      // Absolute: the script's path in the supervisor's command line identifies it later.
+      const script = writeTaskScript(resolve(req.sessionDir), req.steps);
+
       const fd = openSync(req.logFile, 'a');
-      const groups: number[] = [];
+      let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+      let pid: number;
       try {
-        for (let i = 0; i < req.steps.length; i++) {
-          if (req.signal.aborted) return { exitCode: 130, failedStep: i, aborted: true };
-          const step = req.steps[i] as { name?: string; run: string };
-          writeSync(fd, `==> step ${i + 1}/${req.steps.length}${step.name ? ` (${step.name})` : ''}: ${step.run}\n`);
-          const exitCode = await runStep(shell, step.run, req, fd, groups);
-          writeSync(fd, `==> step ${i + 1} exited with code ${exitCode}\n`);
-          if (req.signal.aborted) return { exitCode, failedStep: i, aborted: true };
-          if (exitCode !== 0) return { exitCode, failedStep: i, aborted: false };
+        const child = spawn(shell, [script], {
+          cwd: req.cwd,
+          env: req.env,
+          detached: true, // its own process group, which outlives us and which a kill reaches whole
+          stdio: ['ignore', fd, fd],
+        });
+        exit = new Promise((resolve, reject) => {
+          child.once('error', reject);
+          child.once('exit', (code, signal) => resolve({ code, signal }));
+        });
+        if (child.pid === undefined) {
+          await exit; // rejects with the spawn error (ENOENT, EACCES...)
+          throw new Error(`could not start ${shell}`);
         }
-        return { exitCode: 0, failedStep: null, aborted: false };
+        pid = child.pid;
       } finally {
-        for (const pgid of groups) killGroup(pgid, 'SIGKILL');
         closeSync(fd);
       }
+      req.onStarted?.({ driver: 'process', pid });
+
+      const stop = stopper(pid);
+      req.signal.addEventListener('abort', stop.start, { once: true });
+      try {
+        const { code, signal } = await exit;
+        return outcome(req.sessionDir, code ?? 128 + signalNumber(signal), req.signal.aborted);
+      } finally {
+        req.signal.removeEventListener('abort', stop.start);
+        stop.cancel();
+        // The supervisor kills its group as it ends; this covers a supervisor that was killed.
+        killGroup(pid, 'SIGKILL');
+      }
+    },
+
+    async recover(session, signal) {
+      const done = readExitFile(session.sessionDir);
+      if (done) return finished(done, false);
+      const pid = session.handle?.pid ?? findSupervisors().get(resolve(session.sessionDir));
+      if (pid === undefined || !isSupervisor(pid, session.sessionDir)) return vanished(session, pid);
+
+      const stop = stopper(pid);
+      const onAbort = () => stop.start();
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        // Not our child: no exit event, so watch for the exit file or the pid going away.
+        while (isSupervisor(pid, session.sessionDir)) {
+          const ended = readExitFile(session.sessionDir);
+          if (ended) return finished(ended, signal.aborted);
+          await new Promise((r) => setTimeout(r, POLL_MS));
+        }
+        const ended = readExitFile(session.sessionDir);
+        if (ended) return finished(ended, signal.aborted);
+        if (signal.aborted) {
+          // Killed before it could write its outcome (the KILL after the grace period).
+          return {
+            state: 'finished',
+            result: { exitCode: 137, failedStep: readCurrentStep(session.sessionDir) ?? 0, aborted: true },
+            finishedAt: new Date().toISOString(),
+          };
+        }
+        return vanished(session, pid);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+        stop.cancel();
+        killGroup(pid, 'SIGKILL');
+      }
+    },
+
+    async sweep({ runners, keep }) {
+      if (!opts.sessionsDir) return 0;
+      let entries: string[];
+      try {
+        entries = readdirSync(opts.sessionsDir, { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => join(resolve(opts.sessionsDir as string), e.name));
+      } catch {
+        return 0; // no sessions folder yet
+      }
+      const supervisors = findSupervisors();
+      let removed = 0;
+      for (const dir of entries) {
+        let labels: TaskLabels;
+        try {
+          labels = JSON.parse(readFileSync(join(dir, LABELS_FILE), 'utf8')) as TaskLabels;
+        } catch {
+          continue; // not one of ours, or still being set up by `run`
+        }
+        if (!runners.includes(labels.runner) || keep(labels)) continue;
+        // No session claims it: a supervisor still running is an orphan nobody will report.
+        const pid = supervisors.get(dir);
+        if (pid !== undefined) killGroup(pid, 'SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+        removed++;
+      }
+      return removed;
     },
   };
 }
 
-function runStep(shell: string, command: string, req: DriverRun, fd: number, groups: number[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(shell, ['-c', command], {
-      cwd: req.cwd,
-      env: req.env,
-      detached: true, // its own process group, so a kill reaches every process of the step
-      stdio: ['ignore', fd, fd],
-    });
-    let killTimer: NodeJS.Timeout | undefined;
-    const onAbort = () => {
-      if (child.pid === undefined) return;
-      killGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => child.pid !== undefined && killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
-    };
-    if (child.pid !== undefined) groups.push(child.pid);
-    req.signal.addEventListener('abort', onAbort, { once: true });
-    child.once('error', (err) => {
-      req.signal.removeEventListener('abort', onAbort);
-      reject(err);
-    });
-    child.once('exit', (code, signal) => {
-      req.signal.removeEventListener('abort', onAbort);
-      if (killTimer) clearTimeout(killTimer);
-      resolve(code ?? 128 + signalNumber(signal));
-    });
-  });
+function outcome(sessionDir: string, status: number, aborted: boolean): DriverResult {
+  const recorded = readExitFile(sessionDir);
+  if (recorded) return { exitCode: recorded.exitCode, failedStep: recorded.failedStep, aborted };
+  // Killed before writing its outcome (KILL after the grace period, or from outside).
+  return { exitCode: status, failedStep: readCurrentStep(sessionDir) ?? 0, aborted };
+}
+
+function finished(r: { exitCode: number; failedStep: number | null; finishedAt: string }, aborted: boolean): Recovered {
+  return {
+    state: 'finished',
+    result: { exitCode: r.exitCode, failedStep: r.failedStep, aborted },
+    finishedAt: r.finishedAt,
+  };
+}
+
+function vanished(session: SessionRecord, pid: number | undefined): Recovered {
+  const who = pid === undefined ? 'its supervisor was never recorded and none runs' : `supervisor pid ${pid} is gone`;
+  return {
+    state: 'vanished',
+    reason:
+      `task ${session.labels.task} (attempt ${session.labels.attempt}) of ${session.labels.run}: ${who} ` +
+      `and left no exit file in ${session.sessionDir} (killed from outside, or the machine restarted)`,
+  };
+}
+
+/** TERM the group now, KILL it after the grace period. */
+function stopper(pgid: number): { start: () => void; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    start: () => {
+      killGroup(pgid, 'SIGTERM');
+      timer ??= setTimeout(() => killGroup(pgid, 'SIGKILL'), KILL_GRACE_MS);
+    },
+    cancel: () => {
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * True while `pid` is the live supervisor of `sessionDir`: its command line names the task
+ * script in that dir. A reused pid runs something else; a zombie has an empty command line.
+ */
+function isSupervisor(pid: number, sessionDir: string): boolean {
+  return commandLine(pid)?.includes(join(resolve(sessionDir), SCRIPT_FILE)) ?? false;
+}
+
+function commandLine(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Live supervisors on this machine, by session dir (for a task whose pid was never recorded). */
+function findSupervisors(): Map<string, number> {
+  const found = new Map<string, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return found;
+  }
+  const suffix = `/${SCRIPT_FILE}`;
+  for (const name of pids) {
+    const args = (() => {
+      try {
+        return readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      } catch {
+        return [];
+      }
+    })();
+    const script = args[1];
+    // The group leader only: `<shell> <sessionDir>/task.sh`; its steps run `sh -c`.
+    if (script?.endsWith(suffix) && Number(name) === processGroup(Number(name))) {
+      found.set(script.slice(0, -suffix.length), Number(name));
+    }
+  }
+  return found;
+}
+
+function processGroup(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ppid pgrp ...": fields after the last ')'.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return null;
+  }
 }
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {

@@ -1,9 +1,14 @@
-/** The process driver on the real /bin/sh: order, cwd, env, logs, failures, abort of the whole group. */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+/**
+ * The process driver on the real /bin/sh: order, cwd, env, logs, failures, abort of the whole
+ * group, and tasks that outlive a runner process killed with SIGKILL (recover, sweep).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createProcessDriver, type DriverRun } from '../../src/runner/process-driver';
+import type { DriverHandle, DriverRun, SessionRecord } from '../../src/runner/driver';
+import { createProcessDriver } from '../../src/runner/process-driver';
 
 let dir: string;
 beforeEach(() => {
@@ -22,6 +27,8 @@ function req(steps: DriverRun['steps'], extra: Partial<DriverRun> = {}): DriverR
     cwd: join(dir, 'ws'),
     env: baseEnv,
     logFile: join(dir, 'task.log'),
+    sessionDir: join(dir, 'session'),
+    labels: { run: 'run/g/1', task: 'build', attempt: 1, runner: 'r1', pool: 'p' },
     signal: new AbortController().signal,
     ...extra,
   };
@@ -166,5 +173,154 @@ describe('process driver', () => {
   it('rejects when the shell cannot be spawned', async () => {
     const broken = createProcessDriver({ shell: join(dir, 'no-such-shell') });
     await expect(broken.run(req([{ run: 'true' }]))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+/** The task's record as the runner keeps it, for `recover`. */
+function session(r: DriverRun, handle: DriverHandle | null): SessionRecord {
+  return {
+    labels: r.labels,
+    driver: 'process',
+    handle,
+    sessionDir: r.sessionDir,
+    logFile: r.logFile,
+    startedAt: new Date().toISOString(),
+    bootId: 'boot-1',
+  };
+}
+
+/** A runner process stand-in that runs `r` and prints the handle; the test kills it with SIGKILL. */
+async function runInChild(r: DriverRun): Promise<{ child: ChildProcess; handle: DriverHandle }> {
+  const { signal: _signal, onStarted: _onStarted, ...plain } = r;
+  const child = spawn(process.execPath, [tsxCli, childScript, 'process', JSON.stringify(plain)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const handle = await new Promise<DriverHandle>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.includes('"handle"'));
+      if (line) resolve((JSON.parse(line) as { handle: DriverHandle }).handle);
+    });
+    child.once('exit', (code) => reject(new Error(`driver child exited (${code}) before starting: ${out}`)));
+  });
+  return { child, handle };
+}
+
+async function killChild(child: ChildProcess): Promise<void> {
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await gone;
+}
+
+const tsxCli = require.resolve('tsx/cli');
+const childScript = join(__dirname, '..', 'helpers', 'driver-child.ts');
+
+describe('process driver: tasks outlive the runner process', () => {
+  it('a runner killed mid-task: the task finishes alone and recover gives its outcome and full log', async () => {
+    const r = req([{ run: 'echo one' }, { name: 'slow', run: 'sleep 1; echo two; exit 4' }, { run: 'echo never' }]);
+    const { child, handle } = await runInChild(r);
+    expect(handle).toMatchObject({ driver: 'process', pid: expect.any(Number) });
+    await killChild(child);
+    // The supervisor did not die with its runner.
+    expect(existsSync(`/proc/${handle.pid}`)).toBe(true);
+    await waitFor(() => existsSync(join(r.sessionDir, 'exit')), 10_000);
+    const recovered = await driver.recover(session(r, handle), new AbortController().signal);
+    expect(recovered).toEqual({
+      state: 'finished',
+      result: { exitCode: 4, failedStep: 1, aborted: false },
+      finishedAt: expect.any(String),
+    });
+    expect(log()).toBe(
+      [
+        '==> step 1/3: echo one',
+        'one',
+        '==> step 1 exited with code 0',
+        '==> step 2/3 (slow): sleep 1; echo two; exit 4',
+        'two',
+        '==> step 2 exited with code 4',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('recover of a task still running waits for its end (found by its script even without a pid)', async () => {
+    const r = req([{ run: 'sleep 1.5; echo done' }]);
+    const { child } = await runInChild(r);
+    await killChild(child);
+    const started = Date.now();
+    // handle null: the runner died before recording the pid; the supervisor is found in /proc.
+    const recovered = await driver.recover(session(r, null), new AbortController().signal);
+    expect(recovered).toMatchObject({ state: 'finished', result: { exitCode: 0, failedStep: null, aborted: false } });
+    expect(Date.now() - started).toBeGreaterThan(500);
+    expect(log()).toContain('done\n==> step 1 exited with code 0\n');
+  });
+
+  it('a supervisor killed with its group while the runner was down: vanished, with the reason', async () => {
+    let pid = 0;
+    const r = req([{ run: 'sleep 30' }], {
+      onStarted: (h) => {
+        pid = h.pid ?? 0;
+      },
+    });
+    const running = driver.run(r);
+    await waitFor(() => pid > 0 && existsSync(join(r.sessionDir, 'step')));
+    process.kill(-pid, 'SIGKILL');
+    await running;
+    const recovered = await driver.recover(session(r, { driver: 'process', pid }), new AbortController().signal);
+    expect(recovered.state).toBe('vanished');
+    expect(recovered.state === 'vanished' && recovered.reason).toMatch(
+      /supervisor pid \d+ is gone and left no exit file/,
+    );
+  });
+
+  it('a pid reused by another process is not taken for the supervisor', async () => {
+    const r = req([{ run: 'true' }]);
+    // This test process's own pid: alive, but not running the task script.
+    const recovered = await driver.recover(
+      session(r, { driver: 'process', pid: process.pid }),
+      new AbortController().signal,
+    );
+    expect(recovered.state).toBe('vanished');
+  });
+
+  it('cancel during recover stops the task (TERM to its group) and reports aborted', async () => {
+    const r = req([{ run: 'sleep 30' }, { run: 'touch after' }]);
+    const { child, handle } = await runInChild(r);
+    await killChild(child);
+    const controller = new AbortController();
+    const recovering = driver.recover(session(r, handle), controller.signal);
+    await new Promise((res) => setTimeout(res, 300));
+    const started = Date.now();
+    controller.abort();
+    const recovered = await recovering;
+    expect(recovered).toMatchObject({ state: 'finished', result: { exitCode: 143, failedStep: 0, aborted: true } });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(existsSync(join(dir, 'ws', 'after'))).toBe(false);
+    await waitFor(() => !alive(handle.pid ?? 0), 2_000);
+  });
+
+  it('sweep removes the session dirs no session claims, of the runners given, and kills their supervisors', async () => {
+    const sessionsDir = join(dir, 'sessions');
+    const sweeper = createProcessDriver({ sessionsDir });
+    const at = (task: string, runner = 'r1') =>
+      req([{ run: 'true' }], {
+        sessionDir: join(sessionsDir, task),
+        labels: { run: 'run/g/1', task, attempt: 1, runner, pool: 'p' },
+      });
+    for (const r of [at('kept'), at('done'), at('other', 'r2')]) await sweeper.run(r);
+    let orphan = 0;
+    const orphanRun = sweeper.run({
+      ...at('orphan'),
+      steps: [{ run: 'sleep 30' }],
+      onStarted: (h) => {
+        orphan = h.pid ?? 0;
+      },
+    });
+    await waitFor(() => orphan > 0 && existsSync(join(sessionsDir, 'orphan', 'step')));
+    const removed = await sweeper.sweep({ runners: ['r1'], keep: (l) => l.task === 'kept' });
+    expect(removed).toBe(2);
+    expect(readdirSync(sessionsDir).sort()).toEqual(['kept', 'other']);
+    expect((await orphanRun).exitCode).toBe(137);
   });
 });
