@@ -72,18 +72,27 @@ export async function startRunner(
     config.runner.pool,
     '--slots',
     String(config.runner.slots),
+    '--driver',
+    ...config.runner.drivers,
     '--data-dir',
     stateDir,
     ...(healthPort === undefined ? [] : ['--health-port', String(healthPort)]),
     ...cmd.args,
   ];
+  // The token travels in the environment: arguments are visible to every user in `ps`.
+  const env = {
+    ...ctx.env,
+    ...(config.runner.token ? { RUNFLEET_RUNNER_TOKEN: config.runner.token } : {}),
+    // `serve` takes the docker driver's socket from DOCKER_HOST when its config has none.
+    ...(config.runner.dockerSocket ? { DOCKER_HOST: `unix://${config.runner.dockerSocket}` } : {}),
+  };
   const started = await startDaemon({
     name: config.runner.name,
     stateDir,
     execPath: process.execPath,
     bin: resolve(ctx.projectRoot, 'bin', 'runfleet'),
     args,
-    env: ctx.env,
+    env,
     cwd: ctx.cwd,
     healthPort,
     timeoutMs: flags.startTimeout === undefined ? undefined : flags.startTimeout * 1000,

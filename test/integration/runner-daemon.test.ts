@@ -1,0 +1,216 @@
+/**
+ * `runfleet runner configure|start|logs|restart|stop` as an operator runs them: a real
+ * `runner serve` in the background against the suite's dev server, registered with a token.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunnerAdmin } from '../../src/client/runners';
+import { isRunnerProcess, readPid } from '../../src/runner/daemon';
+import { startHarness, type Harness } from '../helpers/harness';
+import { projectRoot, runfleetBin } from '../helpers/processes';
+import { uniqueName } from '../helpers/temporal';
+
+let h: Harness;
+let home: string;
+const stateDirs: string[] = [];
+
+beforeAll(async () => {
+  h = await startHarness();
+  home = mkdtempSync(join(tmpdir(), 'runfleet-daemon-'));
+});
+
+afterAll(async () => {
+  // Whatever a failed test left running.
+  for (const dir of stateDirs) {
+    const pid = readPid(dir);
+    if (pid !== null && isRunnerProcess(pid)) process.kill(pid, 'SIGKILL');
+  }
+  await h?.stop();
+});
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [runfleetBin, ...args], {
+      cwd: projectRoot,
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: h.address,
+        RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
+        RUNFLEET_HOME: home,
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+function stateDir(name: string): string {
+  const dir = join(home, 'state', name);
+  stateDirs.push(dir);
+  return dir;
+}
+
+async function gone(pid: number, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isRunnerProcess(pid)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+describe('runner daemon commands', () => {
+  it('configures, starts, runs a task, shows logs, restarts and stops a background runner', async () => {
+    const name = uniqueName('daemon');
+    const dir = stateDir(name);
+    const { token } = await new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue }).create({
+      name,
+      pool: h.pool,
+    });
+
+    const configured = await cli([
+      'runner',
+      'configure',
+      '--state-dir',
+      dir,
+      '--set',
+      `runner.name=${name}`,
+      '--set',
+      `runner.pool=${h.pool}`,
+      '--set',
+      `runner.token=${token}`,
+      '--set',
+      'runner.slots=2',
+    ]);
+    expect(configured.stderr).toBe('');
+    expect(configured.code).toBe(0);
+    expect(statSync(join(dir, 'runner.yaml')).mode & 0o777).toBe(0o600);
+
+    const shown = await cli(['runner', 'configure', '--state-dir', dir, '--show', '--json']);
+    expect(shown.code).toBe(0);
+    const settings = (JSON.parse(shown.stdout) as { settings: Record<string, unknown> }).settings;
+    expect(settings['runner.pool']).toBe(h.pool);
+    expect(settings['runner.slots']).toBe(2);
+    expect(settings['runner.token']).toMatch(/\*\*\*\*$/);
+    expect(shown.stdout).not.toContain(token);
+
+    const t0 = Date.now();
+    const started = await cli(['runner', 'start', '--state-dir', dir, '--json']);
+    const startMs = Date.now() - t0;
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    const first = JSON.parse(started.stdout) as { pid: number; logFile: string; name: string };
+    expect(first.name).toBe(name);
+    expect(first.logFile).toBe(join(dir, 'runner.log'));
+    expect(readPid(dir)).toBe(first.pid);
+    expect(isRunnerProcess(first.pid)).toBe(true);
+    console.log(`runner start took ${startMs} ms`);
+
+    const again = await cli(['runner', 'start', '--state-dir', dir]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`runner ${name} already running (pid ${first.pid})`);
+
+    // A run executes on it.
+    const handle = await h.start({
+      name: 'daemon run',
+      group: '/daemon',
+      tasks: [{ name: 'hello', pool: h.pool, steps: ['echo hello from the daemon'] }],
+    });
+    const final = await h.waitFor(handle, (s) => s.phase === 'finished');
+    expect(final.result, `${JSON.stringify(final.tasks)}\n${readFileSync(join(dir, 'runner.log'), 'utf8')}`).toBe(
+      'success',
+    );
+    expect(final.tasks.hello?.runner).toBe(name);
+
+    const logs = await cli(['runner', 'logs', '--state-dir', dir, '--lines', '200']);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toMatch(new RegExp(`runner ${name} (serving|registered)`));
+    const few = await cli(['runner', 'logs', '--state-dir', dir, '-n', '2']);
+    expect(few.stdout.trimEnd().split('\n')).toHaveLength(2);
+
+    const restarted = await cli(['runner', 'restart', '--state-dir', dir, '--json']);
+    expect(restarted.code).toBe(0);
+    expect(restarted.stderr).toContain(`runner ${name} stopped (pid ${first.pid})`);
+    const second = JSON.parse(restarted.stdout) as { pid: number };
+    expect(second.pid).not.toBe(first.pid);
+    expect(await gone(first.pid)).toBe(true);
+    expect(readPid(dir)).toBe(second.pid);
+
+    const stopped = await cli(['runner', 'stop', '--state-dir', dir]);
+    expect(stopped.code).toBe(0);
+    expect(stopped.stdout.trim()).toBe(`runner ${name} stopped (pid ${second.pid})`);
+    expect(isRunnerProcess(second.pid)).toBe(false);
+    expect(existsSync(join(dir, 'runner.pid'))).toBe(false);
+
+    const stoppedAgain = await cli(['runner', 'stop', '--state-dir', dir]);
+    expect(stoppedAgain.code).toBe(0);
+    expect(stoppedAgain.stdout.trim()).toBe(`runner ${name} not running`);
+  });
+
+  it('replaces a stale pid file', async () => {
+    const name = uniqueName('stale');
+    const dir = stateDir(name);
+    const { token } = await new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue }).create({
+      name,
+      pool: h.pool,
+    });
+    const set = await cli(['runner', 'configure', '--state-dir', dir, '--set', `runner.token=${token}`]);
+    expect(set.code).toBe(0);
+    // A pid that ran once and is gone now.
+    const dead = spawn(process.execPath, ['-e', '0']);
+    const deadPid = dead.pid as number;
+    await new Promise((r) => dead.once('exit', r));
+    writeFileSync(join(dir, 'runner.pid'), `${deadPid}\n`);
+
+    const started = await cli(['runner', 'start', '--state-dir', dir, '--name', name, '--pool', h.pool]);
+    expect(started.code).toBe(0);
+    expect(started.stdout).toContain(
+      `removing stale pid file ${join(dir, 'runner.pid')} (pid ${deadPid} is not running)`,
+    );
+    const pid = readPid(dir) as number;
+    expect(pid).not.toBe(deadPid);
+    expect(isRunnerProcess(pid)).toBe(true);
+    const stopped = await cli(['runner', 'stop', '--state-dir', dir]);
+    expect(stopped.code).toBe(0);
+    expect(await gone(pid)).toBe(true);
+  });
+
+  it('reports a serve that fails at once with the end of its log', async () => {
+    const name = uniqueName('bad');
+    const dir = stateDir(name);
+    const started = await cli(['runner', 'start', '--state-dir', dir, '--name', name, '--no-such-flag']);
+    expect(started.code).toBe(1);
+    expect(started.stderr).toMatch(
+      new RegExp(`runner ${name} exited with code 2 before it served; the end of .*runner.log:`),
+    );
+    expect(started.stderr).toContain("unknown option '--no-such-flag'");
+    expect(existsSync(join(dir, 'runner.pid'))).toBe(false);
+    expect(readFileSync(join(dir, 'runner.log'), 'utf8')).toContain('--no-such-flag');
+  });
+
+  it('refuses configure without --set off a terminal, and bad keys and values', async () => {
+    const dir = stateDir(uniqueName('conf'));
+    const noTty = await cli(['runner', 'configure', '--state-dir', dir]);
+    expect(noTty.code).toBe(2);
+    expect(noTty.stderr).toContain('not a terminal');
+    const badKey = await cli(['runner', 'configure', '--state-dir', dir, '--set', 'runner.colour=red']);
+    expect(badKey.code).toBe(2);
+    expect(badKey.stderr).toContain('unknown key "runner.colour"; valid keys: temporal.address, temporal.namespace');
+    const badValue = await cli(['runner', 'configure', '--state-dir', dir, '--set', 'runner.slots=0']);
+    expect(badValue.code).toBe(2);
+    expect(badValue.stderr).toContain('runner.slots: must be at least 1');
+    expect(existsSync(join(dir, 'runner.yaml'))).toBe(false);
+  });
+});

@@ -1,0 +1,223 @@
+/** `runfleet runner schedule set|list|rm` against the real dev server's Temporal Schedules. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runnerScheduleId } from '../../src/ids';
+import { getRunnerSchedule, listRunnerSchedules, type RunnerScheduleInfo } from '../../src/runner/schedules';
+import { inputQuery } from '../../workflows/messages';
+import { startHarness, type Harness } from '../helpers/harness';
+import { projectRoot, runfleetBin } from '../helpers/processes';
+import { uniqueName } from '../helpers/temporal';
+
+let h: Harness;
+let dir: string;
+const cleanup: string[] = [];
+
+beforeAll(async () => {
+  h = await startHarness();
+  dir = mkdtempSync(join(tmpdir(), 'runfleet-sched-'));
+});
+
+afterAll(async () => {
+  for (const id of cleanup)
+    await h.client.schedule
+      .getHandle(id)
+      .delete()
+      .catch(() => undefined);
+  await h?.stop();
+});
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [runfleetBin, ...args], {
+      cwd: projectRoot,
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: h.address,
+        RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
+        RUNFLEET_HOME: dir,
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function listed(runner: string, check: (s: RunnerScheduleInfo) => boolean): Promise<RunnerScheduleInfo> {
+  // Listing is eventually consistent: poll the CLI until the schedule shows as expected.
+  return until(`schedule of ${runner} in list`, async () => {
+    const r = await cli(['runner', 'schedule', 'list', runner, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const { schedules } = JSON.parse(r.stdout) as { schedules: RunnerScheduleInfo[] };
+    return schedules.find(check);
+  });
+}
+
+describe('runner schedules', () => {
+  it('sets, lists, updates, triggers a pinned run, and removes a schedule', async () => {
+    const runner = uniqueName('sched');
+    const group = `/sched/${uniqueName('g')}`;
+    const file = join(dir, 'nightly.yaml');
+    writeFileSync(
+      file,
+      `name: nightly build\ngroup: ${group}\ntasks:\n  - name: build\n    pool: ${h.pool}\n    steps: [echo built]\n`,
+    );
+
+    const t0 = Date.now();
+    const set = await cli(['runner', 'schedule', 'set', runner, 'nightly', '--cron', '* * * * *', '--file', file]);
+    expect(set.stderr).toBe('');
+    expect(set.code).toBe(0);
+    expect(set.stdout.trim()).toBe(`schedule ${runnerScheduleId(runner, 'nightly')} created`);
+    cleanup.push(runnerScheduleId(runner, 'nightly'));
+
+    const s = await listed(runner, (x) => x.id === 'nightly');
+    console.log(`set -> visible in list: ${Date.now() - t0} ms`);
+    expect(s).toMatchObject({
+      scheduleId: `runner/${runner}/nightly`,
+      runner,
+      cron: '* * * * *',
+      timezone: 'UTC',
+      paused: false,
+      runName: 'nightly build',
+      group,
+      file,
+      lastAction: null,
+    });
+    expect(s.nextRunTimes).toHaveLength(3);
+    const times = s.nextRunTimes.map((t) => Date.parse(t));
+    expect(times[1]! - times[0]!).toBe(60_000);
+    expect(times[2]! - times[1]!).toBe(60_000);
+    expect(new Date(times[0]!).getUTCSeconds()).toBe(0);
+
+    const text = await cli(['runner', 'schedule', 'list', runner]);
+    expect(text.stdout).toContain('nightly  * * * * * (UTC)  run nightly build in ' + group);
+    expect(text.stdout).toContain(`  next: ${s.nextRunTimes.join(', ')}`);
+
+    // Update in place: another cron, a time zone, paused.
+    const upd = await cli([
+      'runner',
+      'schedule',
+      'set',
+      runner,
+      'nightly',
+      '--cron',
+      '30 2 * * MON-FRI',
+      '--timezone',
+      'Europe/Berlin',
+      '--file',
+      file,
+      '--paused',
+    ]);
+    expect(upd.code).toBe(0);
+    expect(upd.stdout.trim()).toBe(`schedule runner/${runner}/nightly updated`);
+    const u = await getRunnerSchedule(h.client, runner, 'nightly');
+    expect(u).toMatchObject({ cron: '30 2 * * MON-FRI', timezone: 'Europe/Berlin', paused: true, nextRunTimes: [] });
+    const paused = await listed(runner, (x) => x.id === 'nightly' && x.paused);
+    expect(paused.cron).toBe('30 2 * * MON-FRI');
+
+    // Back to every minute, running; then fire it now.
+    const again = await cli(['runner', 'schedule', 'set', runner, 'nightly', '--cron', '* * * * *', '--file', file]);
+    expect(again.code).toBe(0);
+    expect((await getRunnerSchedule(h.client, runner, 'nightly'))?.paused).toBe(false);
+    await h.client.schedule.getHandle(runnerScheduleId(runner, 'nightly')).trigger();
+    const last = await until('the triggered run', async () => {
+      const info = await getRunnerSchedule(h.client, runner, 'nightly');
+      return info?.lastAction ?? undefined;
+    });
+    expect(last.workflowId.startsWith(`run${group}/sched-nightly-`)).toBe(true);
+
+    const run = h.client.workflow.getHandle(last.workflowId);
+    const description = await run.describe();
+    expect(description.type).toBe('runWorkflow');
+    expect(description.taskQueue).toBe(h.controlQueue);
+    expect(await description.memo).toMatchObject({
+      name: 'nightly build',
+      schedule: { runner, id: 'nightly', cron: '* * * * *', timezone: 'UTC' },
+    });
+    expect(description.searchAttributes['RunfleetGroup']).toEqual([group]);
+    expect(description.searchAttributes['RunfleetRunName']).toEqual(['nightly build']);
+    // The run is pinned to the runner (no such runner serves here: it stays queued).
+    const input = await until('the run input', () => run.query(inputQuery).catch(() => undefined));
+    expect(input.options).toEqual({ runner });
+    expect((input.spec as { name: string }).name).toBe('nightly build');
+    await run.terminate('test done');
+
+    expect((await listRunnerSchedules(h.client, runner)).map((x) => x.id)).toContain('nightly');
+
+    const rm = await cli(['runner', 'schedule', 'rm', runner, 'nightly']);
+    expect(rm.code).toBe(0);
+    expect(rm.stdout.trim()).toBe(`schedule runner/${runner}/nightly removed`);
+    expect(await getRunnerSchedule(h.client, runner, 'nightly')).toBeNull();
+    const rmAgain = await cli(['runner', 'schedule', 'rm', runner, 'nightly']);
+    expect(rmAgain.code).toBe(2);
+    expect(rmAgain.stderr).toContain(`runner ${runner} has no schedule nightly`);
+  });
+
+  it('creates nothing when the cron, the time zone or the run file is invalid', async () => {
+    const runner = uniqueName('bad');
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, `name: ok\ntasks:\n  - name: t\n    pool: ${h.pool}\n    steps: ['true']\n`);
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, `name: broken\ntasks:\n  - name: t\n    steps: ['true']\n    depends: [nope]\n`);
+
+    const cron = await cli(['runner', 'schedule', 'set', runner, 'x', '--cron', '61 * * * *', '--file', good]);
+    expect(cron.code).toBe(2);
+    expect(cron.stderr.trim()).toBe("runfleet: cron: minute field '61' is out of range 0-59");
+
+    const fields = await cli(['runner', 'schedule', 'set', runner, 'x', '--cron', '* * *', '--file', good]);
+    expect(fields.code).toBe(2);
+    expect(fields.stderr).toContain("cron: '* * *' has 3 fields; expected 5");
+
+    const tz = await cli([
+      'runner',
+      'schedule',
+      'set',
+      runner,
+      'x',
+      '--cron',
+      '0 * * * *',
+      '--timezone',
+      'Mars/Olympus',
+      '--file',
+      good,
+    ]);
+    expect(tz.code).toBe(2);
+    expect(tz.stderr).toContain("timezone 'Mars/Olympus' is not an IANA time zone name");
+
+    const spec = await cli(['runner', 'schedule', 'set', runner, 'x', '--cron', '0 * * * *', '--file', bad]);
+    expect(spec.code).toBe(2);
+    expect(spec.stderr).toContain(`invalid run file ${bad}`);
+    expect(spec.stderr).toContain('nope');
+
+    const id = await cli(['runner', 'schedule', 'set', runner, 'no/slash', '--cron', '0 * * * *', '--file', good]);
+    expect(id.code).toBe(2);
+    expect(id.stderr).toContain('schedule id "no/slash" must be');
+
+    expect(await getRunnerSchedule(h.client, runner, 'x')).toBeNull();
+    const list = await cli(['runner', 'schedule', 'list', runner]);
+    expect(list.code).toBe(0);
+    expect(list.stdout.trim()).toBe(`runner ${runner} has no schedules`);
+  });
+});
