@@ -186,6 +186,17 @@ export async function listRunnerSchedules(client: Client, runner: string): Promi
   return out;
 }
 
+/** Lines for a runner's log at start: each schedule and its next run (`runner describe` shows the same). */
+export async function describeRunnerSchedules(client: Client, runner: string): Promise<string[]> {
+  const schedules = await listRunnerSchedules(client, runner);
+  if (schedules.length === 0) return [`runner ${runner} has no schedules`];
+  return schedules.map(
+    (s) =>
+      `schedule ${s.id}: ${s.cron ?? '?'} (${s.timezone}) run ${s.runName ?? '?'}; ` +
+      (s.paused ? `paused${s.note ? `: ${s.note}` : ''}` : `next scheduled runs ${s.nextRunTimes.join(', ') || '-'}`),
+  );
+}
+
 /** One schedule of a runner, described; null when there is none. */
 export async function getRunnerSchedule(
   client: Client,

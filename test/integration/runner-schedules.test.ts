@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runnerScheduleId } from '../../src/ids';
-import { getRunnerSchedule, listRunnerSchedules, type RunnerScheduleInfo } from '../../src/runner/schedules';
+import {
+  describeRunnerSchedules,
+  getRunnerSchedule,
+  listRunnerSchedules,
+  type RunnerScheduleInfo,
+} from '../../src/runner/schedules';
 import { inputQuery } from '../../workflows/messages';
 import { startHarness, type Harness } from '../helpers/harness';
 import { projectRoot, runfleetBin } from '../helpers/processes';
@@ -165,6 +170,9 @@ describe('runner schedules', () => {
     await run.terminate('test done');
 
     expect((await listRunnerSchedules(h.client, runner)).map((x) => x.id)).toContain('nightly');
+    const lines = await describeRunnerSchedules(h.client, runner);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^schedule nightly: \* \* \* \* \* \(UTC\) run nightly build; next scheduled runs \d{4}-/);
 
     const rm = await cli(['runner', 'schedule', 'rm', runner, 'nightly']);
     expect(rm.code).toBe(0);
