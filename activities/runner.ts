@@ -7,20 +7,39 @@ import { Context } from '@temporalio/activity';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { failure } from '../src/errors';
-import type { Driver } from '../src/runner/process-driver';
+import type { Driver, DriverHandle, SessionRecord, TaskLabels } from '../src/runner/driver';
 import type { SlotPool } from '../src/runner/slots';
-import type { TaskOutcome } from '../src/types';
+import type { DriverName, TaskOutcome } from '../src/types';
 import type { ExecuteRequest, LogChunk, ReadLogRequest, RunnerActivities } from './types';
 
 export interface RunnerActivityDeps {
   runner: string;
+  pool: string;
   dataDir: string;
   slots: SlotPool;
-  drivers: Record<string, Driver>;
+  drivers: Partial<Record<DriverName, Driver>>;
+  /** Records of tasks started here, so a restarted runner finds them (see `src/runner/sessions.ts`). */
+  sessions: TaskSessions;
+  /** This runner process (a new id every start). */
+  bootId: string;
   /** The environment every task starts from (a safe allowlist of the runner's own). */
   baseEnv: Record<string, string>;
+  /**
+   * A task whose execution the server gave up on (the runner was cut off long enough to be
+   * called lost, or its worker is stopping) but which still runs here: the runner reports its
+   * outcome to the run when it ends, then calls `done`.
+   */
+  detach(record: SessionRecord, outcome: Promise<TaskOutcome>, done: () => void): void;
   /** How often a running task heartbeats. */
   heartbeatMs?: number;
+}
+
+/** What executeTask needs of the session records. */
+export interface TaskSessions {
+  dirFor(labels: TaskLabels): string;
+  write(record: SessionRecord): void;
+  setHandle(labels: TaskLabels, handle: DriverHandle): void;
+  remove(labels: TaskLabels): void;
 }
 
 /** Where a task's log lives on its runner. */
@@ -54,8 +73,11 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         // Nothing has started: the run reserves again.
         throw failure('LeaseExpired', (err as Error).message);
       }
+      let detached = false;
       try {
         const startedAt = new Date().toISOString();
+        // The task's own timeout, measured here too: a server timeout before it is a lost runner.
+        const deadline = Date.now() + ctx.info.startToCloseTimeoutMs;
 
         const workspace = taskWorkspace(deps.dataDir, req.runId, task.name);
         const cwd = task.working_dir
@@ -78,37 +100,90 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           RUNFLEET_ATTEMPT: String(req.attempt),
           RUNFLEET_WORKSPACE: workspace,
         };
+        const labels: TaskLabels = {
+          run: req.runId,
+          task: task.name,
+          attempt: req.attempt,
+          runner: deps.runner,
+          pool: deps.pool,
+        };
+        const record: SessionRecord = {
+          labels,
+          driver: task.driver,
+          handle: null,
+          sessionDir: deps.sessions.dirFor(labels),
+          logFile,
+          startedAt,
+          bootId: deps.bootId,
+        };
+        // Recorded before anything starts: a runner killed from here on finds the task again.
+        deps.sessions.write(record);
+
+        // The task is killed only when the run stops it or its own timeout passes. A cancel for
+        // any other reason (the server lost us, the worker is stopping) leaves it running.
+        const kill = new AbortController();
+        const onCancel = () => {
+          const why = ctx.cancellationDetails;
+          if (why?.cancelRequested || (why?.timedOut && Date.now() >= deadline - 1_000)) kill.abort();
+        };
+        ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+
         const heartbeat = setInterval(() => ctx.heartbeat(), heartbeatMs);
         ctx.heartbeat();
-        try {
-          const result = await driver.run({
+        const outcome = driver
+          .run({
             steps: task.steps.map((s) => (typeof s === 'string' ? { run: s } : s)),
             cwd,
             env,
             logFile,
-            signal: ctx.cancellationSignal,
-          });
-          if (result.aborted) {
-            // Report the cancellation as such: the workflow tells a timeout from a stop.
-            await ctx.cancelled;
-          }
-          return {
-            exitCode: result.exitCode,
-            failedStep: result.failedStep,
-            startedAt,
-            finishedAt: new Date().toISOString(),
-          };
+            sessionDir: record.sessionDir,
+            labels,
+            ...(task.image ? { image: task.image } : {}),
+            signal: kill.signal,
+            onStarted: (handle) => deps.sessions.setHandle(labels, handle),
+          })
+          .then((result) => ({
+            result,
+            outcome: {
+              exitCode: result.exitCode,
+              failedStep: result.failedStep,
+              startedAt,
+              finishedAt: new Date().toISOString(),
+            } satisfies TaskOutcome,
+          }));
+        try {
+          const ended = await Promise.race([outcome, ctx.cancelled]);
+          deps.sessions.remove(labels);
+          if (ended.result.aborted) await ctx.cancelled;
+          return ended.outcome;
         } catch (err) {
-          if (ctx.cancellationSignal.aborted) throw err;
+          if (ctx.cancellationSignal.aborted && !kill.signal.aborted) {
+            // Still running here, and nobody waits for it on the server: report it when it ends.
+            detached = true;
+            deps.detach(
+              record,
+              outcome.then((o) => o.outcome),
+              () => deps.slots.finishRunning(req.leaseId),
+            );
+            throw err;
+          }
+          if (ctx.cancellationSignal.aborted) {
+            // Killed (stop or timeout): wait for the process group to be gone.
+            await outcome.catch(() => undefined);
+            deps.sessions.remove(labels);
+            throw err;
+          }
+          deps.sessions.remove(labels);
           if ((err as NodeJS.ErrnoException).code !== undefined) {
             throw failure('TaskSpawnFailed', `could not start task "${task.name}": ${(err as Error).message}`);
           }
           throw err;
         } finally {
           clearInterval(heartbeat);
+          ctx.cancellationSignal.removeEventListener('abort', onCancel);
         }
       } finally {
-        deps.slots.finishRunning(req.leaseId);
+        if (!detached) deps.slots.finishRunning(req.leaseId);
       }
     },
 

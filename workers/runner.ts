@@ -1,21 +1,33 @@
 /**
- * A runner process: workers over one connection.
+ * A runner process's workers, over one connection.
  *
- * - On its pool's queue for each driver it offers (`pool/<pool>`, `pool/<pool>/<driver>`) it
- *   answers reservations, polling only while it has a free slot (the activity slot supplier of
- *   those workers is the runner's SlotPool, shared between them).
- * - On its own queue (`runner/<name>`) it executes the tasks on its leases and serves log reads.
+ * - On its pool's queues for each driver it offers (`pool/<pool>`, `pool/<pool>/<driver>`), and
+ *   on its pinned queues (`runner/<name>/reserve[/<driver>]`, runs pinned to it), it answers
+ *   reservations, polling only while it has a free slot (the activity slot supplier of those
+ *   workers is the runner's SlotPool, shared between them).
+ * - On its own queue (`runner/<name>`) it executes the tasks on its leases, serves log reads, and
+ *   (when registered) its registry session and pings.
+ *
+ * Tasks outlive these workers: each one is recorded in the runner's session store before it
+ * starts, and `recover()` finds those an earlier process left and reports their true outcome.
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { join } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
 import { createRunnerActivities, runFolder } from '../activities/runner';
+import { createSessionActivities, type SessionActivityDeps } from '../activities/session';
 import { sweepTaskFiles } from '../src/runner/retention';
-import { poolTaskQueue, runnerTaskQueue } from '../src/ids';
-import { createProcessDriver, type Driver } from '../src/runner/process-driver';
+import { pinnedTaskQueue, poolTaskQueue, runnerTaskQueue } from '../src/ids';
+import { createProcessDriver } from '../src/runner/process-driver';
+import type { Driver, SessionRecord } from '../src/runner/driver';
+import { SessionStore } from '../src/runner/sessions';
 import { SlotPool, poolSlotSupplier } from '../src/runner/slots';
-import { dataConverter } from '../src/codec/compression';
-import type { DriverName } from '../src/types';
+import { dataConverter as defaultDataConverter } from '../src/codec/compression';
+import type { DriverName, TaskOutcome } from '../src/types';
+
+/** Tells a run the outcome of a task it lost track of (the run's `taskReport` signal). */
+export type ReportOutcome = (record: SessionRecord, outcome: TaskOutcome, note: string) => Promise<void>;
 
 export interface RunnerOptions {
   connection: NativeConnection;
@@ -24,25 +36,50 @@ export interface RunnerOptions {
   pool: string;
   slots: number;
   dataDir: string;
+  dataConverter?: DataConverter;
+  /** Drivers offered (default: process). */
+  drivers?: Partial<Record<DriverName, Driver>>;
+  /** This process (a new id every start; default: random). */
+  bootId?: string;
+  /** Sends outcomes of tasks found after the server lost track of them. Without it they are only logged. */
+  report?: ReportOutcome;
+  /** The registry session activities (a registered runner). */
+  session?: Omit<SessionActivityDeps, 'status'>;
+  /** Session keys this process runs or reports, shared with the workers of earlier connections. */
+  claimed?: Set<string>;
+  /** Identity shown in status (registered runners). */
+  runnerId?: string;
+  version?: string;
   /** A granted lease no task uses in this time is given back (the run's eviction timeout). */
   evictionMs?: number;
   /** After a task, its lease waits this long for the run's next task (the run's lease linger). */
   lingerMs?: number;
   /** Environment variables of this process passed to tasks (an allowlist: never secrets). */
   passEnv?: Record<string, string>;
-  /** Time running tasks get to finish when the runner shuts down. */
+  /** Time running tasks get to finish when the runner shuts down (the rest keep running, detached). */
   shutdownGraceMs?: number;
   /** Task logs and workspaces of a run are removed this long after their last change. Default 7 days. */
   logRetentionMs?: number;
+  log?: (line: string) => void;
 }
 
 export interface Runner {
   readonly name: string;
   readonly slots: SlotPool;
+  readonly drivers: DriverName[];
   run(): Promise<void>;
   shutdown(): void;
   /** Serving work: every worker running and the slots taking work. */
   readiness(): { ready: boolean; reason: string };
+  /**
+   * Starts recovering every recorded task that no worker of this process runs: re-attached and
+   * reported when it ends, or reported at once when it ended while the runner was away.
+   * Resolves with how many it took on (their outcomes come later: `settled()`).
+   */
+  recover(): Promise<number>;
+  /** Resolves when every recovered or detached task has been reported. */
+  settled(): Promise<void>;
+  status(): import('../workflows/runner-messages').RunnerLiveStatus;
 }
 
 /** How often expired task logs and workspaces are looked for. */
@@ -52,24 +89,83 @@ const RETENTION_SWEEP_MS = 3_600_000;
 export const DEFAULT_PASS_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER', 'SHELL', 'TMPDIR'] as const;
 
 export async function createRunner(opts: RunnerOptions): Promise<Runner> {
+  const log = opts.log ?? (() => undefined);
   const slots = new SlotPool(opts.slots, { evictionMs: opts.evictionMs ?? 30_000, lingerMs: opts.lingerMs ?? 2_000 });
-  const drivers: Record<string, Driver> = { process: createProcessDriver() };
+  const drivers: Partial<Record<DriverName, Driver>> = opts.drivers ?? { process: createProcessDriver() };
   const driverNames = Object.keys(drivers) as DriverName[];
   const ownQueue = runnerTaskQueue(opts.name);
+  const dataConverter = opts.dataConverter ?? defaultDataConverter;
+  const bootId = opts.bootId ?? crypto.randomUUID();
+  const sessions = new SessionStore(opts.dataDir);
+  /** Session keys this process is running, executing or detached: recover() leaves them alone. */
+  const mine = opts.claimed ?? new Set<string>();
+  const pending = new Set<Promise<void>>();
 
   const shutdownGraceTime = opts.shutdownGraceMs ?? 10_000;
   // Cancellation reaches a task on its next heartbeat: keep heartbeats frequent so a stop or a
   // timeout kills the process within about a second.
   const maxHeartbeatThrottleInterval = 1_000;
 
+  const status = () => {
+    const snap = slots.snapshot();
+    return {
+      runnerId: opts.runnerId ?? '',
+      bootId,
+      version: opts.version ?? '',
+      drivers: driverNames,
+      slots: snap.capacity,
+      free: snap.free,
+      accepting: snap.accepting,
+      running: slots.runningTasks(),
+      at: new Date().toISOString(),
+    };
+  };
+
+  /** Reports an outcome until the server takes it (the record stays until then, for a restart). */
+  const deliver = async (record: SessionRecord, outcome: TaskOutcome, note: string) => {
+    const what = `${record.labels.run} task ${record.labels.task} (attempt ${record.labels.attempt})`;
+    if (!opts.report) {
+      log(
+        `task ${what} ended with exit code ${outcome.exitCode} after the server lost track of it; nothing to report to`,
+      );
+      return;
+    }
+    for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await opts.report(record, outcome, note);
+        sessions.remove(record.labels);
+        log(`reported ${what}: exit code ${outcome.exitCode} (${note})`);
+        return;
+      } catch (err) {
+        log(`could not report ${what} yet (${(err as Error).message}); retrying in ${delay / 1000}s`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  };
+
+  const track = (key: string, work: Promise<void>) => {
+    mine.add(key);
+    const p = work
+      .catch((err: unknown) => log(`session ${key}: ${(err as Error).message}`))
+      .finally(() => {
+        mine.delete(key);
+        pending.delete(p);
+      });
+    pending.add(p);
+  };
+
+  const poolQueues = driverNames.flatMap((driver) => [
+    { driver, queue: poolTaskQueue(opts.pool, driver) },
+    { driver, queue: pinnedTaskQueue(opts.name, driver) },
+  ]);
   const poolWorkers = await Promise.all(
-    driverNames.map((driver) =>
+    poolQueues.map(({ driver, queue }) =>
       Worker.create({
         connection: opts.connection,
         dataConverter,
         namespace: opts.namespace,
-        taskQueue: poolTaskQueue(opts.pool, driver),
-        identity: `${opts.name}@pool/${driver}`,
+        taskQueue: queue,
+        identity: `${opts.name}@${queue}/${driver}`,
         activities: createPoolActivities({ runner: opts.name, taskQueue: ownQueue, slots }),
         // One poller: an idle poller holds a permit, and permits count against the slots.
         maxConcurrentActivityTaskPolls: 1,
@@ -90,14 +186,40 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     namespace: opts.namespace,
     taskQueue: ownQueue,
     identity: opts.name,
-    activities: createRunnerActivities({
-      runner: opts.name,
-      dataDir: opts.dataDir,
-      slots,
-      drivers,
-      baseEnv: opts.passEnv ?? {},
-    }),
-    // Reserved tasks plus log reads; reservations already bound the tasks.
+    activities: {
+      ...createRunnerActivities({
+        runner: opts.name,
+        pool: opts.pool,
+        dataDir: opts.dataDir,
+        slots,
+        drivers,
+        sessions: {
+          dirFor: (labels) => sessions.dirFor(labels),
+          write: (record) => {
+            mine.add(SessionStore.keyOf(record.labels));
+            sessions.write(record);
+          },
+          setHandle: (labels, handle) => sessions.setHandle(labels, handle),
+          remove: (labels) => {
+            mine.delete(SessionStore.keyOf(labels));
+            sessions.remove(labels);
+          },
+        },
+        bootId,
+        baseEnv: opts.passEnv ?? {},
+        detach: (record, outcome, done) => {
+          log(
+            `task ${record.labels.run}/${record.labels.task} goes on without the server: its outcome is reported when it ends`,
+          );
+          track(
+            SessionStore.keyOf(record.labels),
+            outcome.then((o) => deliver(record, o, 'finished after the server lost track of it')).finally(done),
+          );
+        },
+      }),
+      ...(opts.session ? createSessionActivities({ ...opts.session, status }) : {}),
+    },
+    // Reserved tasks plus log reads and the session; reservations already bound the tasks.
     maxConcurrentActivityTaskExecutions: opts.slots * 2 + 4,
     maxHeartbeatThrottleInterval,
     shutdownGraceTime,
@@ -114,9 +236,56 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     }
   };
 
+  const recoverOne = async (record: SessionRecord) => {
+    const driver = drivers[record.driver];
+    const key = `${record.labels.run}/${record.labels.task}`;
+    if (!driver) {
+      await deliver(record, vanishedOutcome(record), `the ${record.driver} driver is not offered any more`);
+      return;
+    }
+    const lease = slots.adopt(key);
+    try {
+      const found = await driver.recover(record, new AbortController().signal);
+      if (found.state === 'finished') {
+        await deliver(
+          record,
+          {
+            exitCode: found.result.exitCode,
+            failedStep: found.result.failedStep,
+            startedAt: record.startedAt,
+            finishedAt: found.finishedAt,
+          },
+          record.bootId === bootId ? 'finished after the server lost track of it' : 'found after the runner restarted',
+        );
+      } else {
+        await deliver(record, vanishedOutcome(record), found.reason);
+      }
+    } finally {
+      slots.finishAdopted(lease);
+    }
+  };
+
   return {
     name: opts.name,
     slots,
+    drivers: driverNames,
+    status,
+    async recover() {
+      let n = 0;
+      for (const record of sessions.list()) {
+        const key = SessionStore.keyOf(record.labels);
+        if (mine.has(key)) continue;
+        n++;
+        log(
+          `found task ${record.labels.run}/${record.labels.task} (attempt ${record.labels.attempt}) from an earlier runner process: recovering it`,
+        );
+        track(key, recoverOne(record));
+      }
+      return n;
+    },
+    async settled() {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
     async run() {
       sweep();
       const sweeper = setInterval(sweep, RETENTION_SWEEP_MS);
@@ -131,7 +300,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       const stopped = [...poolWorkers, ownWorker].find((w) => w.getState() !== 'RUNNING');
       if (stopped)
         return { ready: false, reason: `worker ${stopped.options.taskQueue} is ${stopped.getState().toLowerCase()}` };
-      if (!slots.snapshot().accepting) return { ready: false, reason: 'not taking work' };
+      if (!slots.snapshot().accepting) return { ready: false, reason: 'not taking work (disabled)' };
       return { ready: true, reason: `serving with ${slots.snapshot().free} of ${slots.capacity} slots free` };
     },
     shutdown() {
@@ -139,6 +308,11 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       for (const w of [...poolWorkers, ownWorker]) if (w.getState() === 'RUNNING') w.shutdown();
     },
   };
+}
+
+/** A task whose processes are gone without an exit status: it failed, and nobody knows how far it got. */
+function vanishedOutcome(record: SessionRecord): TaskOutcome {
+  return { exitCode: 255, failedStep: null, startedAt: record.startedAt, finishedAt: new Date().toISOString() };
 }
 
 export function defaultRunnerDataDir(home: string, name: string): string {

@@ -48,12 +48,41 @@ export class SlotPool {
   private waiters: (() => void)[] = [];
   private accepting = true;
 
+  private size: number;
+
   constructor(
-    readonly capacity: number,
+    capacity: number,
     private readonly timings: SlotTimings,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1)
-      throw new Error(`slot capacity must be a positive integer, got ${capacity}`);
+    checkCapacity(capacity);
+    this.size = capacity;
+  }
+
+  /** Tasks run at once. The fleet may change it (`runner settings`): running tasks are not touched. */
+  get capacity(): number {
+    return this.size;
+  }
+
+  setCapacity(capacity: number): void {
+    checkCapacity(capacity);
+    this.size = capacity;
+    this.wake();
+  }
+
+  /**
+   * A task this runner started in an earlier process and found still running: it holds a slot
+   * until it ends (`finishAdopted`), even past the capacity (it runs whatever we decide).
+   */
+  adopt(key: string): string {
+    const id = randomUUID();
+    this.leases.set(id, { key, timer: null });
+    this.busyKeys.set(key, (this.busyKeys.get(key) ?? 0) + 1);
+    return id;
+  }
+
+  finishAdopted(leaseId: string): void {
+    this.finishRunning(leaseId);
+    this.release(leaseId);
   }
 
   private get held(): number {
@@ -182,6 +211,11 @@ export class SlotPool {
     this.waiters = [];
     for (const w of waiters) w();
   }
+}
+
+function checkCapacity(capacity: number): void {
+  if (!Number.isInteger(capacity) || capacity < 1)
+    throw new Error(`slot capacity must be a positive integer, got ${capacity}`);
 }
 
 /** The pool-queue worker's activity slot supplier: permits come from the runner's slots. */

@@ -1,6 +1,12 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- heavy modules load on use (require: tsx keeps import() as ESM) */
-/** `runfleet runner serve`: a runner in the foreground (reserves work from a pool, runs it). */
+/**
+ * `runfleet runner serve`: a registered runner in the foreground. On its first start it
+ * registers with the token from `runfleet runner create`; afterwards it reconnects with the
+ * identity kept in its state directory. Exits 0 when the fleet purges it (after wiping that
+ * directory), and when stopped with Ctrl-C or SIGTERM.
+ */
 import type { Command } from 'commander';
+import { version } from '../../../package.json';
 import { integer } from '../args';
 import { commandConfig, commandOutput, type CliContext } from '../context';
 import { Lifecycle } from '../lifecycle';
@@ -10,68 +16,86 @@ interface Flags {
   name?: string;
   slots?: number;
   dataDir?: string;
+  stateDir?: string;
+  token?: string;
+  driver?: string[];
   healthPort?: number;
 }
 
 export function register(runner: Command, ctx: CliContext): void {
   runner
     .command('serve')
-    .description('run a runner in the foreground')
-    .option('--pool <pool>', 'pool to take work from (default: default)')
-    .option('--name <name>', 'runner name, unique in the fleet (default: local)')
-    .option('--slots <n>', 'tasks run at once (default: 4)', integer(1, 256))
-    .option('--data-dir <dir>', 'workspaces and logs (default: <home>/runners/<name>)')
+    .description('run a runner in the foreground (registers on its first start)')
+    .option('--name <name>', 'runner name, as created with `runner create` (default: local)')
+    .option('--pool <pool>', 'pool it expects (the fleet says which; default: default)')
+    .option('--token <token>', 'registration token from `runner create` (env RUNFLEET_RUNNER_TOKEN); first start only')
+    .option('--driver <driver...>', 'drivers to offer: process, docker (default: process)')
+    .option('--slots <n>', 'tasks run at once before the fleet says otherwise (default: 4)', integer(1, 256))
+    .option('--state-dir <dir>', 'identity, workspaces, logs and task sessions (default: <home>/runners/<name>)')
+    .option('--data-dir <dir>', 'the same as --state-dir (older name)')
     .option('--health-port <port>', 'serve /livez and /readyz on this port (0: any free port)', integer(0, 65535))
     .action(async (flags: Flags, cmd: Command) => {
       const config = commandConfig(ctx, cmd, { pool: flags.pool, runnerName: flags.name, slots: flags.slots });
       const out = commandOutput();
-      // Loaded on use: the worker runtime is heavy, and most commands never need it.
-      const { DEFAULT_PASS_ENV, createRunner, defaultRunnerDataDir } =
+      const { DEFAULT_PASS_ENV, defaultRunnerDataDir } =
         require('../../../workers/runner') as typeof import('../../../workers/runner');
-      const { connectWorker, describeTemporal, installRuntime, passEnv } =
-        require('../runtime') as typeof import('../runtime');
-      const dataDir = flags.dataDir ?? defaultRunnerDataDir(config.home, config.runner.name);
-      installRuntime(out, 'INFO');
+      const { RunnerAgent } = require('../../runner/agent') as typeof import('../../runner/agent');
+      const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
+      const { installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
+      const { openConnections, runnerDataConverter } =
+        require('../runner-runtime') as typeof import('../runner-runtime');
+      const stateDir = flags.stateDir ?? flags.dataDir ?? defaultRunnerDataDir(config.home, config.runner.name);
+      const token = flags.token ?? config.runner.token;
+      const drivers = createDrivers({
+        names: (flags.driver as ('process' | 'docker')[] | undefined) ?? config.runner.drivers,
+        runner: config.runner.name,
+        pool: config.runner.pool,
+        dockerSocket: config.runner.dockerSocket ?? dockerSocketFromEnv(ctx.env),
+      });
+      installRuntime(out, 'WARN');
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
-      let runner: { readiness(): { ready: boolean; reason: string } } | null = null;
+      const { keys, dataConverter } = runnerDataConverter();
+      const agent = new RunnerAgent({
+        name: config.runner.name,
+        pool: config.runner.pool,
+        address: config.temporal.address,
+        namespace: config.temporal.namespace,
+        stateDir,
+        ...(token ? { token } : {}),
+        version,
+        drivers,
+        keys,
+        dataConverter,
+        connect: () => openConnections(config, ctx.env, dataConverter),
+        passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
+        logRetentionMs: config.runner.logRetentionDays * 86_400_000,
+        log: (line) => out.log(line),
+        stopSignal: lifecycle.stopSignal,
+      });
       try {
         if (flags.healthPort !== undefined) {
           const { startHealthServer } = require('../../runner/health') as typeof import('../../runner/health');
-          // Live from now on; ready once the runner serves.
+          // Live from now on; ready once registered, connected and enabled.
           const health = await startHealthServer({
             host: ctx.env['RUNFLEET_HEALTH_HOST'] ?? '127.0.0.1',
             port: flags.healthPort,
-            readiness: () => runner?.readiness() ?? { ready: false, reason: 'connecting to Temporal' },
+            readiness: () => agent.readiness(),
           });
           lifecycle.add('health endpoints', () => health.close());
           out.log(`health: http://127.0.0.1:${health.port}/livez and /readyz`);
         }
-        const connection = await connectWorker(config.temporal.address);
-        lifecycle.add('connection', () => connection.close());
-        const r = await createRunner({
-          connection,
-          namespace: config.temporal.namespace,
-          name: config.runner.name,
-          pool: config.runner.pool,
-          slots: config.runner.slots,
-          dataDir,
-          evictionMs: config.runner.evictionMs,
-          logRetentionMs: config.runner.logRetentionDays * 86_400_000,
-          passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
-        });
-        const running = r.run();
-        runner = r;
-        lifecycle.add(`runner ${config.runner.name}`, async () => {
-          r.shutdown();
-          await running;
-        });
-        out.log(
-          `runner ${config.runner.name} serving pool ${config.runner.pool} with ${config.runner.slots} slots at ${describeTemporal(config)} (data in ${dataDir})`,
-        );
-        await Promise.race([lifecycle.stopped(), running]);
+        out.log(`runner ${config.runner.name} starting (state in ${stateDir})`);
+        const ended = await agent.run();
+        if (ended === 'deleted') ctx.exitCode = 0;
       } finally {
         await lifecycle.releaseAll();
       }
     });
+}
+
+/** `DOCKER_HOST=unix:///path` as Docker's own tools take it. */
+function dockerSocketFromEnv(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const host = env['DOCKER_HOST'];
+  return host?.startsWith('unix://') ? host.slice('unix://'.length) : undefined;
 }

@@ -1,0 +1,368 @@
+/**
+ * The lifecycle of a registered runner process (the "agent"):
+ *
+ *   start:  identity (made on first start) -> connect and register (token) or reconnect (id),
+ *           retrying with capped backoff; nothing runs before the fleet accepts the runner
+ *        -> open the sealed data keys -> recover tasks an earlier process left (re-attach, or
+ *           report how they ended) -> log the runner's scheduled runs -> serve.
+ *   serve:  the registry session (enable, disable, settings, delete); pings to the server every
+ *           `pingMs`; no answer for `watchdogMs` -> the connection is restarted and the runner is
+ *           idle until it is back (tasks keep running, their outcomes are reported later);
+ *           a periodic stale-session sweep.
+ *   stop:   the stop signal ends the lifecycle: workers drain for their grace time; tasks still
+ *           running then go on and are found by the next start.
+ *   delete: the fleet purged the runner: it wipes its state directory and ends (exit 0).
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { rmSync } from 'node:fs';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { NativeConnection } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
+import { openKeys } from '../codec/seal';
+import type { KeyRing } from '../codec/keys';
+import { runnerWorkflowId } from '../ids';
+import type { DriverName } from '../types';
+import {
+  connectUpdate,
+  registerUpdate,
+  sessionOnlineSignal,
+  type RegistrationGrant,
+  type RunnerSettings,
+} from '../../workflows/runner-messages';
+import { createRunner, type Runner } from '../../workers/runner';
+import type { Driver, SessionRecord } from './driver';
+import { loadOrCreateIdentity, saveIdentity, type RunnerIdentity } from './identity';
+
+export type AgentState =
+  'connecting' | 'registering' | 'recovering' | 'ready' | 'disabled' | 'idle' | 'stopping' | 'deleted';
+
+export interface Connected {
+  connection: NativeConnection;
+  client: Client;
+  close(): Promise<void>;
+}
+
+export interface AgentOptions {
+  name: string;
+  pool: string;
+  address: string;
+  namespace: string;
+  stateDir: string;
+  /** Registration token (first start only). */
+  token?: string;
+  version: string;
+  drivers: Partial<Record<DriverName, Driver>>;
+  keys: KeyRing;
+  dataConverter: DataConverter;
+  /** Opens a worker connection and a client (TLS and API key as configured). */
+  connect(): Promise<Connected>;
+  passEnv: Record<string, string>;
+  logRetentionMs: number;
+  log(line: string): void;
+  stopSignal: AbortSignal;
+  /** Longest wait between connection or registration attempts. Default 30 s. */
+  maxRetryMs?: number;
+  /** Time running tasks get to finish when the runner stops. Default 10 s. */
+  shutdownGraceMs?: number;
+  /** Prints the runner's scheduled runs at start (best effort). */
+  describeSchedules?(client: Client): Promise<string[]>;
+}
+
+/** How often stale sessions are looked for while serving. */
+const STALE_SWEEP_MS = 5 * 60_000;
+
+export class RunnerAgent {
+  private state: AgentState = 'connecting';
+  private reason = 'starting';
+  private runner: Runner | null = null;
+  private identity: RunnerIdentity | null = null;
+  private readonly bootId = randomUUID();
+  /** Session keys this process runs or reports: shared by every connection's workers. */
+  private readonly claimed = new Set<string>();
+
+  constructor(private readonly opts: AgentOptions) {}
+
+  readiness(): { ready: boolean; reason: string; state: AgentState } {
+    if (this.state !== 'ready') return { ready: false, reason: this.reason, state: this.state };
+    const r = this.runner?.readiness() ?? { ready: false, reason: 'no workers' };
+    return { ...r, state: this.state };
+  }
+
+  /** Runs until stopped (`stopped`) or purged by the fleet (`deleted`, after wiping the state directory). */
+  async run(): Promise<'stopped' | 'deleted'> {
+    const { opts } = this;
+    this.identity = loadOrCreateIdentity(opts.stateDir);
+    while (!opts.stopSignal.aborted) {
+      const joined = await this.join();
+      if (!joined) break;
+      const { conn, grant } = joined;
+      const outcome = await this.serve(conn, grant);
+      await conn.close().catch(() => undefined);
+      if (outcome === 'deleted') {
+        this.set('deleted', 'purged by the fleet');
+        rmSync(opts.stateDir, { recursive: true, force: true });
+        opts.log(`runner ${opts.name} was purged from the fleet: removed ${opts.stateDir}`);
+        return 'deleted';
+      }
+      if (outcome === 'stopped') break;
+      // 'lost': the watchdog gave up on this connection; join again.
+    }
+    this.set('stopping', 'stopping');
+    return 'stopped';
+  }
+
+  private set(state: AgentState, reason: string): void {
+    this.state = state;
+    this.reason = reason;
+  }
+
+  /** Connects and registers (or reconnects), retrying until accepted or stopped. */
+  private async join(): Promise<{ conn: Connected; grant: RegistrationGrant } | null> {
+    const { opts } = this;
+    const identity = this.identity as RunnerIdentity;
+    const wasServing = this.state === 'idle';
+    for (let delay = 1_000; !opts.stopSignal.aborted; delay = Math.min(delay * 2, opts.maxRetryMs ?? 30_000)) {
+      const wait = `retrying in ${Math.round(delay / 1000)}s`;
+      let conn: Connected;
+      try {
+        this.set(wasServing ? 'idle' : 'connecting', `connecting to Temporal at ${opts.address}`);
+        conn = await opts.connect();
+      } catch (err) {
+        this.set(wasServing ? 'idle' : 'connecting', `server unreachable at ${opts.address}`);
+        opts.log(`server unreachable at ${opts.address} (${firstLine(err)}); ${wait}`);
+        await sleep(delay, opts.stopSignal);
+        continue;
+      }
+      try {
+        this.set('registering', identity.registered ? 'reconnecting to the fleet' : 'registering');
+        const grant = await this.register(conn.client, identity);
+        if (!identity.registered) {
+          identity.registered = { name: opts.name, at: new Date().toISOString() };
+          saveIdentity(opts.stateDir, identity);
+          opts.log(`runner ${opts.name} registered with the fleet (id ${identity.runnerId})`);
+        }
+        return { conn, grant };
+      } catch (err) {
+        await conn.close().catch(() => undefined);
+        const rejected = rejection(err);
+        if (rejected !== null) {
+          this.set('registering', `token rejected: ${rejected}`);
+          opts.log(`token rejected: ${rejected}; ${wait}`);
+        } else if (err instanceof WorkflowNotFoundError || isNotFound(err)) {
+          this.set('registering', `no runner ${opts.name} in the fleet`);
+          opts.log(
+            `token rejected: the fleet has no runner "${opts.name}" in namespace ${opts.namespace} (create it with \`runfleet runner create ${opts.name}\`); ${wait}`,
+          );
+        } else {
+          this.set('connecting', `server unreachable at ${opts.address}`);
+          opts.log(`server unreachable at ${opts.address} (${firstLine(err)}); ${wait}`);
+        }
+        await sleep(delay, opts.stopSignal);
+      }
+    }
+    return null;
+  }
+
+  private async register(client: Client, identity: RunnerIdentity): Promise<RegistrationGrant> {
+    const { opts } = this;
+    const handle = client.workflow.getHandle(runnerWorkflowId(opts.name));
+    const drivers = Object.keys(opts.drivers) as DriverName[];
+    if (identity.registered) {
+      return handle.executeUpdate(connectUpdate, {
+        args: [
+          { runnerId: identity.runnerId, version: opts.version, drivers, hostname: hostname(), bootId: this.bootId },
+        ],
+      });
+    }
+    if (!opts.token) {
+      throw ApplicationFailure.create({
+        type: 'TokenRejected',
+        message: `runner ${opts.name} is not registered and has no token: \`runfleet runner create ${opts.name}\` prints one (pass it with --token or RUNFLEET_RUNNER_TOKEN)`,
+      });
+    }
+    return handle.executeUpdate(registerUpdate, {
+      args: [
+        {
+          token: opts.token,
+          runnerId: identity.runnerId,
+          publicKey: identity.publicKey,
+          version: opts.version,
+          drivers,
+          hostname: hostname(),
+        },
+      ],
+    });
+  }
+
+  /** Serves until stopped, purged, or the watchdog gives up on the connection. */
+  private async serve(conn: Connected, grant: RegistrationGrant): Promise<'stopped' | 'deleted' | 'lost'> {
+    const { opts } = this;
+    const identity = this.identity as RunnerIdentity;
+    opts.keys.set(openKeys(identity.privateKey, grant.keys));
+    let settings: RunnerSettings = grant.settings;
+    let deleted!: () => void;
+    const deleteRequested = new Promise<'deleted'>((resolve) => {
+      deleted = () => resolve('deleted');
+    });
+    const client = conn.client;
+    const runner = await createRunner({
+      connection: conn.connection,
+      namespace: opts.namespace,
+      name: opts.name,
+      pool: grant.pool,
+      slots: settings.slots,
+      evictionMs: settings.evictionMs,
+      dataDir: opts.stateDir,
+      dataConverter: opts.dataConverter,
+      drivers: opts.drivers,
+      bootId: this.bootId,
+      claimed: this.claimed,
+      runnerId: identity.runnerId,
+      version: opts.version,
+      passEnv: opts.passEnv,
+      logRetentionMs: opts.logRetentionMs,
+      shutdownGraceMs: opts.shutdownGraceMs,
+      log: opts.log,
+      report: (record, outcome, note) => reportOutcome(client, opts.name, record, outcome, note),
+      session: {
+        apply: ({ enabled, settings: next }) => {
+          if (next.slots !== settings.slots) {
+            opts.log(`slots: ${settings.slots} -> ${next.slots} (from the fleet)`);
+            runner.slots.setCapacity(next.slots);
+          }
+          settings = next;
+          runner.slots.setAccepting(enabled);
+          if (this.state === 'ready' || this.state === 'disabled' || this.state === 'recovering') {
+            this.set(
+              enabled ? 'ready' : 'disabled',
+              enabled ? 'serving' : 'disabled by the fleet: finishing running tasks, taking no new work',
+            );
+          }
+          opts.log(
+            enabled
+              ? `session: enabled (${next.slots} slots)`
+              : 'session: disabled: finishing running tasks, taking no new work',
+          );
+        },
+        online: (generation) =>
+          client.workflow
+            .getHandle(runnerWorkflowId(opts.name))
+            .signal(sessionOnlineSignal, { runnerId: identity.runnerId, bootId: this.bootId, generation }),
+        deleteRequested: ({ by, reason }) => {
+          opts.log(`purged by ${by}: ${reason}`);
+          deleted();
+        },
+      },
+    });
+    this.runner = runner;
+    runner.slots.setAccepting(grant.enabled);
+
+    // Before serving: what an earlier process left, and the schedule.
+    this.set('recovering', 'recovering tasks of an earlier process');
+    const found = await runner.recover();
+    if (found > 0) opts.log(`recovering ${found} task(s) an earlier runner process started`);
+    if (opts.describeSchedules) {
+      try {
+        for (const line of await opts.describeSchedules(client)) opts.log(line);
+      } catch (err) {
+        opts.log(`could not read the runner's schedules: ${firstLine(err)}`);
+      }
+    }
+
+    const running = runner.run();
+    this.set(grant.enabled ? 'ready' : 'disabled', grant.enabled ? 'serving' : 'disabled by the fleet');
+    opts.log(
+      `runner ${opts.name} serving pool ${grant.pool} with ${settings.slots} slots (${runner.drivers.join(', ')}) at ${opts.address}, namespace ${opts.namespace}${grant.enabled ? '' : ' (disabled)'}`,
+    );
+
+    // The watchdog: the runner's own check that the server answers.
+    let lastAnswer = Date.now();
+    let watchdogFired!: () => void;
+    const lost = new Promise<'lost'>((resolve) => {
+      watchdogFired = () => resolve('lost');
+    });
+    const ping = setInterval(() => {
+      conn.connection.workflowService
+        .getSystemInfo({})
+        .then(() => {
+          lastAnswer = Date.now();
+        })
+        .catch(() => undefined);
+      if (Date.now() - lastAnswer > settings.watchdogMs) {
+        opts.log(
+          `no answer from Temporal for ${Math.round((Date.now() - lastAnswer) / 1000)}s: restarting the connection`,
+        );
+        watchdogFired();
+      }
+    }, settings.pingMs);
+    const sweeper = setInterval(() => void runner.recover(), STALE_SWEEP_MS);
+    sweeper.unref();
+    const stopped = new Promise<'stopped'>((resolve) => {
+      if (opts.stopSignal.aborted) resolve('stopped');
+      opts.stopSignal.addEventListener('abort', () => resolve('stopped'), { once: true });
+    });
+    const ended = running.then(() => 'stopped' as const);
+
+    const outcome = await Promise.race([stopped, deleteRequested, lost, ended]);
+    clearInterval(ping);
+    clearInterval(sweeper);
+    if (outcome === 'lost') this.set('idle', 'unreachable: the server did not answer pings; reconnecting');
+    else this.set('stopping', outcome === 'deleted' ? 'purged' : 'stopping');
+    // Let the session's completion reach the server before the workers go.
+    if (outcome === 'deleted') await sleep(1_000, new AbortController().signal);
+    runner.shutdown();
+    await running.catch((err: unknown) => opts.log(`workers stopped with an error: ${firstLine(err)}`));
+    this.runner = null;
+    return outcome;
+  }
+}
+
+/** Sends a task's true outcome to its run (the run's `taskReport` signal). */
+async function reportOutcome(
+  client: Client,
+  runner: string,
+  record: SessionRecord,
+  outcome: import('../types').TaskOutcome,
+  note: string,
+): Promise<void> {
+  await client.workflow.getHandle(record.labels.run).signal('taskReport', {
+    task: record.labels.task,
+    attempt: record.labels.attempt,
+    runner,
+    outcome,
+    note,
+  });
+}
+
+/** The reason when the fleet refused the token or identity, else null. */
+function rejection(err: unknown): string | null {
+  const cause = err instanceof WorkflowUpdateFailedError ? err.cause : err;
+  if (cause instanceof ApplicationFailure && (cause.type === 'TokenRejected' || cause.type === 'NotFound')) {
+    return cause.message.replace(/^token rejected: /, '');
+  }
+  return null;
+}
+
+function isNotFound(err: unknown): boolean {
+  return /not found|already completed/i.test(String((err as Error)?.message ?? ''));
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split('\n')[0] ?? '';
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

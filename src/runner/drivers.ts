@@ -1,0 +1,28 @@
+/** The drivers a runner offers, built from its configuration. */
+import type { DriverName } from '../types';
+import { createDockerDriver } from './docker-driver';
+import type { Driver } from './driver';
+import { createProcessDriver } from './process-driver';
+
+/** Podman's rootful socket, the default of the docker driver. */
+export const DEFAULT_DOCKER_SOCKET = '/run/podman/podman.sock';
+
+export function createDrivers(opts: {
+  names: readonly DriverName[];
+  runner: string;
+  pool: string;
+  dockerSocket?: string;
+}): Partial<Record<DriverName, Driver>> {
+  const drivers: Partial<Record<DriverName, Driver>> = {};
+  for (const name of new Set(opts.names)) {
+    drivers[name] =
+      name === 'docker'
+        ? createDockerDriver({
+            socketPath: opts.dockerSocket ?? DEFAULT_DOCKER_SOCKET,
+            runner: opts.runner,
+            pool: opts.pool,
+          })
+        : createProcessDriver();
+  }
+  return drivers;
+}
