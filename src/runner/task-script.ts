@@ -57,7 +57,8 @@ export function taskScript(steps: DriverRun['steps']): string {
     '  if [ -n "$rf_stopped" ]; then rf_finish 143 "$1"; fi',
     `  printf '%s\\n' "$2"`,
     `  printf '%s\\n' "$1" > "$rf_dir/${STEP_FILE}"`,
-    '  /bin/sh -c "$3" &',
+    // stderr into stdout: one stream keeps the order of lines in the log (a container has two).
+    '  /bin/sh -c "$3" 2>&1 &',
     '  rf_child=$!',
     '  while :; do rf_int=; wait "$rf_child"; rf_rc=$?; [ -z "$rf_int" ] && break; done',
     '  rf_child=',

@@ -192,7 +192,9 @@ function session(r: DriverRun, handle: DriverHandle | null): SessionRecord {
 /** A runner process stand-in that runs `r` and prints the handle; the test kills it with SIGKILL. */
 async function runInChild(r: DriverRun): Promise<{ child: ChildProcess; handle: DriverHandle }> {
   const { signal: _signal, onStarted: _onStarted, ...plain } = r;
-  const child = spawn(process.execPath, [tsxCli, childScript, 'process', JSON.stringify(plain)], {
+  const child = spawn(process.execPath, ['--import', 'tsx', childScript, 'process', JSON.stringify(plain)], {
+    // One process (tsx as a loader, not its CLI, which runs the script in a child): SIGKILL hits it.
+    cwd: join(__dirname, '..', '..'),
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -213,7 +215,6 @@ async function killChild(child: ChildProcess): Promise<void> {
   await gone;
 }
 
-const tsxCli = require.resolve('tsx/cli');
 const childScript = join(__dirname, '..', 'helpers', 'driver-child.ts');
 
 describe('process driver: tasks outlive the runner process', () => {

@@ -1,0 +1,431 @@
+/**
+ * The `docker` driver: each task runs in one container of its image, through a Docker-API engine
+ * (Podman's service here, Docker elsewhere) on a unix socket. The container runs the same task
+ * script as the process driver (`task-script.ts`) with `/bin/sh`, so the step markers, the
+ * stop-at-first-failure rule and the exit file are the same; the container's exit code is the
+ * task's.
+ *
+ * Mounts: the task's working directory at `/workspace` (its files stay on the runner), and the
+ * session dir at `/.runfleet` (the script, the current step, the exit file: the failed step
+ * comes from there). Both are host paths: the engine runs on the runner's machine.
+ *
+ * Environment: the task's `env`, minus the names in `dropEnv` (by default the runner's own
+ * host-specific variables such as PATH and HOME, which would break the image's defaults; pass
+ * another list to keep some). `RUNFLEET_WORKSPACE`, when it names the working directory, becomes
+ * `/workspace`.
+ *
+ * The container outlives the runner process. It is removed once the outcome is known, so a
+ * restarted runner finds it (`recover`): still running, it re-attaches; exited, it reads the
+ * outcome. Either way the log file gets what the runner missed meanwhile: the engine keeps the
+ * container's whole output, and the bytes the log file already has of it are skipped.
+ */
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import Docker from 'dockerode';
+import { RunfleetError } from '../errors';
+import type { Driver, DriverResult, Recovered, TaskLabels } from './driver';
+import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
+
+/** Where the task's working directory is mounted in the container. */
+export const CONTAINER_WORKDIR = '/workspace';
+/** Where the session dir is mounted in the container. */
+const CONTAINER_SESSION_DIR = '/.runfleet';
+/** The label every container this driver creates carries. */
+export const MANAGED_LABEL = 'runfleet.managed';
+/** The runner's host-specific variables, left out of a container's environment by default. */
+export const DEFAULT_DROP_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TMPDIR', 'PWD', 'HOSTNAME'];
+/**
+ * Seconds a stopped container gets between TERM (to the script, which passes it to the steps)
+ * and KILL: as long as the process driver's grace.
+ */
+const STOP_GRACE_S = 5;
+/** How long to wait for the log stream to drain after the container exited. */
+const LOG_DRAIN_MS = 2_000;
+/** Size of the log file when the container started: what `recover` skips of the engine's log. */
+const LOG_OFFSET_FILE = 'log-offset';
+
+export interface DockerDriverOptions {
+  /** The engine's API socket (Podman: `/run/podman/podman.sock`). */
+  socketPath: string;
+  /** This runner and its pool: labels on every container. */
+  runner: string;
+  pool: string;
+  /** The image of tasks that name none. Default: none (such a task fails). */
+  defaultImage?: string;
+  /** Variables of the task's env not passed to the container. Default `DEFAULT_DROP_ENV`. */
+  dropEnv?: readonly string[];
+}
+
+export function createDockerDriver(opts: DockerDriverOptions): Driver {
+  const docker = new Docker({ socketPath: opts.socketPath });
+  const dropEnv = new Set(opts.dropEnv ?? DEFAULT_DROP_ENV);
+
+  /** Engine calls, with an absent or dead socket turned into one clear error. */
+  async function engine<T>(what: string, call: () => Promise<T>): Promise<T> {
+    if (!existsSync(opts.socketPath)) {
+      throw new RunfleetError(
+        'DriverUnavailable',
+        `docker driver: no Docker API socket at ${opts.socketPath} (is the engine running? ` +
+          `Podman: podman system service --time=0 unix://${opts.socketPath})`,
+      );
+    }
+    try {
+      return await call();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES') {
+        throw new RunfleetError(
+          'DriverUnavailable',
+          `docker driver: the engine at ${opts.socketPath} does not answer (${what}: ${code})`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async function removeContainer(id: string): Promise<void> {
+    await docker
+      .getContainer(id)
+      .remove({ force: true })
+      .catch((err: unknown) => {
+        if (statusOf(err) !== 404) throw err;
+      });
+  }
+
+  return {
+    name: 'docker',
+
+    async run(req) {
+      if (req.signal.aborted) return { exitCode: 130, failedStep: 0, aborted: true };
+      const image = req.image ?? opts.defaultImage;
+      if (!image) {
+        throw new RunfleetError(
+          'InvalidRunSpec',
+          `task ${req.labels.task} runs on the docker driver but names no image`,
+        );
+      }
+      const cwd = resolve(req.cwd);
+      const sessionDir = resolve(req.sessionDir);
+      mkdirSync(cwd, { recursive: true });
+      mkdirSync(sessionDir, { recursive: true });
+      for (const f of [EXIT_FILE, STEP_FILE]) rmSync(join(sessionDir, f), { force: true });
+      writeTaskScript(sessionDir, req.steps);
+
+      const env = Object.entries(req.env)
+        .filter(([name]) => !dropEnv.has(name))
+        .map(
+          ([name, value]) =>
+            `${name}=${name === 'RUNFLEET_WORKSPACE' && resolve(value) === cwd ? CONTAINER_WORKDIR : value}`,
+        );
+      const container = await engine('create', () =>
+        docker.createContainer({
+          Image: image,
+          Cmd: ['/bin/sh', `${CONTAINER_SESSION_DIR}/${SCRIPT_FILE}`],
+          WorkingDir: CONTAINER_WORKDIR,
+          Env: env,
+          Labels: containerLabels(req.labels),
+          AttachStdout: true,
+          AttachStderr: true,
+          Tty: false,
+          HostConfig: { Binds: [`${cwd}:${CONTAINER_WORKDIR}`, `${sessionDir}:${CONTAINER_SESSION_DIR}`] },
+        }),
+      );
+      let started = false;
+      let settled = false;
+      const out = logSink(req.logFile, 0);
+      try {
+        writeFileSync(join(sessionDir, LOG_OFFSET_FILE), String(fileSize(req.logFile)));
+        // Attached before start: nothing the task prints is missed.
+        const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+        container.modem.demuxStream(stream, out.writable, out.writable);
+        const ended = streamEnded(stream);
+        await container.start();
+        started = true;
+        req.onStarted?.({ driver: 'docker', containerId: container.id });
+
+        const onAbort = () => {
+          void stopContainer(container);
+        };
+        req.signal.addEventListener('abort', onAbort, { once: true });
+        let status: number;
+        try {
+          status = await waitExit(container, ended);
+        } finally {
+          req.signal.removeEventListener('abort', onAbort);
+        }
+        await drain(ended);
+        const result = outcome(sessionDir, status, req.signal.aborted);
+        settled = true;
+        return result;
+      } finally {
+        out.close();
+        // Done, or never started: the container has nothing more to tell. (After an engine error
+        // mid-task it stays, still running, for `recover`.)
+        if (settled || !started) await removeContainer(container.id).catch(() => undefined);
+      }
+    },
+
+    async recover(session, signal) {
+      const sessionDir = resolve(session.sessionDir);
+      const id = session.handle?.containerId ?? (await engine('list', () => findContainer(docker, session.labels)));
+      const info =
+        id === undefined
+          ? undefined
+          : await engine('inspect', () => docker.getContainer(id).inspect()).catch((err: unknown) => {
+              if (statusOf(err) === 404) return undefined;
+              throw err;
+            });
+      if (!info) {
+        // Removed after it ended (the runner died before recording the outcome): the exit file says.
+        const done = readExitFile(sessionDir);
+        if (done) return finished(done.exitCode, done.failedStep, false, done.finishedAt);
+        return {
+          state: 'vanished',
+          reason: `task ${session.labels.task} (attempt ${session.labels.attempt}) of ${session.labels.run}: its container ${id ?? '(never recorded)'} is gone and left no exit file`,
+        };
+      }
+      const container = docker.getContainer(info.Id);
+      try {
+        if (info.State.Status === 'created') {
+          return { state: 'vanished', reason: `container ${info.Id} was created but never started` };
+        }
+        const running = info.State.Running || info.State.Status === 'paused';
+        // What the log file has of this container's output; the rest comes from the engine's log.
+        const offsetText = readText(join(sessionDir, LOG_OFFSET_FILE));
+        const have = offsetText === null ? null : Math.max(0, fileSize(session.logFile) - Number(offsetText));
+        if (running) writeFileSync(session.logFile, '==> runner restarted: re-attached\n', { flag: 'a' });
+        const out = logSink(session.logFile, have ?? 0);
+        let status = info.State.ExitCode;
+        const onAbort = () => {
+          void stopContainer(container);
+        };
+        try {
+          if (running) {
+            if (signal.aborted) onAbort();
+            else signal.addEventListener('abort', onAbort, { once: true });
+            // From the start when we know how much we have, else only what comes from now on.
+            const stream =
+              have === null
+                ? await container.attach({ stream: true, stdout: true, stderr: true })
+                : await container.logs({ follow: true, stdout: true, stderr: true });
+            container.modem.demuxStream(stream, out.writable, out.writable);
+            const ended = streamEnded(stream);
+            status = await waitExit(container, ended);
+            await drain(ended);
+          }
+          out.close();
+          // Podman's followed log repeats its last lines when the container exits: the engine's
+          // whole log, read once it has ended, says what the file must hold.
+          if (have !== null) {
+            const full = demuxBuffer(await container.logs({ follow: false, stdout: true, stderr: true }));
+            reconcileLog(session.logFile, full.subarray(Math.min(have, full.length)), out.written());
+          }
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+          out.close();
+        }
+        const result = outcome(sessionDir, status, running && signal.aborted);
+        const finishedAt = exitTime(sessionDir) ?? (running ? new Date().toISOString() : info.State.FinishedAt);
+        return finished(result.exitCode, result.failedStep, result.aborted, finishedAt);
+      } finally {
+        await removeContainer(info.Id).catch(() => undefined);
+      }
+    },
+    async sweep({ runners, keep }) {
+      const containers = await engine('list', () =>
+        docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=1`] } }),
+      );
+      let removed = 0;
+      for (const c of containers) {
+        const labels = labelsOf(c.Labels);
+        if (!labels || !runners.includes(labels.runner) || keep(labels)) continue;
+        await removeContainer(c.Id);
+        removed++;
+      }
+      return removed;
+    },
+  };
+}
+
+/** The labels of a task's container. */
+export function containerLabels(labels: TaskLabels): Record<string, string> {
+  return {
+    'runfleet.run': labels.run,
+    'runfleet.task': labels.task,
+    'runfleet.attempt': String(labels.attempt),
+    'runfleet.runner': labels.runner,
+    'runfleet.pool': labels.pool,
+    [MANAGED_LABEL]: '1',
+  };
+}
+
+function labelsOf(l: Record<string, string> | undefined): TaskLabels | null {
+  const run = l?.['runfleet.run'];
+  const task = l?.['runfleet.task'];
+  const runner = l?.['runfleet.runner'];
+  if (!l || run === undefined || task === undefined || runner === undefined) return null;
+  return { run, task, attempt: Number(l['runfleet.attempt']), runner, pool: l['runfleet.pool'] ?? '' };
+}
+
+/** A task's container found by its labels (the runner died before recording the id). */
+async function findContainer(docker: Docker, labels: TaskLabels): Promise<string | undefined> {
+  const all = await docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=1`] } });
+  const want = containerLabels(labels);
+  return all.find((c) => Object.entries(want).every(([k, v]) => c.Labels[k] === v))?.Id;
+}
+
+/** TERM to the script (which passes it to the steps), KILL after the grace; kill if stop fails. */
+async function stopContainer(container: Docker.Container): Promise<void> {
+  try {
+    await container.stop({ t: STOP_GRACE_S });
+  } catch (err) {
+    if (statusOf(err) === 304 || statusOf(err) === 404) return; // stopped already, or gone
+    await container.kill().catch(() => undefined);
+  }
+}
+
+function outcome(sessionDir: string, status: number, aborted: boolean): DriverResult {
+  const recorded = readExitFile(sessionDir);
+  if (recorded) return { exitCode: recorded.exitCode, failedStep: recorded.failedStep, aborted };
+  // Killed before the script could write its outcome.
+  return { exitCode: status, failedStep: readCurrentStep(sessionDir) ?? 0, aborted };
+}
+
+function finished(exitCode: number, failedStep: number | null, aborted: boolean, finishedAt: string): Recovered {
+  return { state: 'finished', result: { exitCode, failedStep, aborted }, finishedAt };
+}
+
+function exitTime(sessionDir: string): string | null {
+  return readExitFile(sessionDir)?.finishedAt ?? null;
+}
+
+/**
+ * The container's exit code. Podman's `wait` answers some 0.4 s after the container exited; the
+ * output stream ends at once, so on its end we ask `inspect` too, and take the first answer.
+ */
+async function waitExit(container: Docker.Container, ended: Promise<void>): Promise<number> {
+  let settled = false;
+  const waited = container.wait().then((r: { StatusCode: number }) => r.StatusCode);
+  const inspected = ended.then(async () => {
+    // Until `wait` answers: a stream can also end early (the engine closed it).
+    while (!settled) {
+      const info = await container.inspect();
+      if (!info.State.Running && info.State.Status !== 'created') return info.State.ExitCode;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return waited;
+  });
+  try {
+    return await Promise.race([waited, inspected]);
+  } finally {
+    settled = true;
+    // The loser may fail once the container is removed: nobody waits for it.
+    waited.catch(() => undefined);
+    inspected.catch(() => undefined);
+  }
+}
+
+/** Resolves when the container's output stream ends (often before `wait` answers). */
+function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise<void>((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', () => resolve());
+  });
+}
+
+/** Waits for the output to end after the container exited, LOG_DRAIN_MS at most. */
+async function drain(ended: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([ended, new Promise((r) => (timer = setTimeout(r, LOG_DRAIN_MS)))]);
+  clearTimeout(timer);
+}
+
+/**
+ * Appends to the log file, dropping the first `skip` bytes (what the file has already).
+ * Synchronous writes: the file is complete the moment the stream is, and nothing is written
+ * after `close`.
+ */
+function logSink(file: string, skip: number): { writable: Writable; written(): number; close(): void } {
+  const fd = openSync(file, 'a');
+  let left = skip;
+  let closed = false;
+  let written = 0;
+  const write = (chunk: Buffer) => {
+    let data = chunk;
+    if (left > 0) {
+      const dropped = Math.min(left, data.length);
+      left -= dropped;
+      data = data.subarray(dropped);
+    }
+    if (data.length > 0 && !closed) written += writeSync(fd, data);
+  };
+  return {
+    writable: new Writable({
+      write(chunk: Buffer, _enc, done) {
+        write(chunk);
+        done();
+      },
+    }),
+    written: () => written,
+    close() {
+      if (closed) return;
+      closed = true;
+      closeSync(fd);
+    },
+  };
+}
+
+/**
+ * Makes the end of the log file `expected`, given that its last `written` bytes were streamed
+ * for it: drops what the stream repeated, appends what it missed.
+ */
+function reconcileLog(file: string, expected: Buffer, written: number): void {
+  if (written > expected.length) truncateSync(file, fileSize(file) - (written - expected.length));
+  else if (written < expected.length) appendFileSync(file, expected.subarray(written));
+}
+
+/** Docker's multiplexed log format (8-byte frame headers) to the bare output. */
+function demuxBuffer(buf: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= buf.length) {
+    const size = buf.readUInt32BE(at + 4);
+    parts.push(buf.subarray(at + 8, at + 8 + size));
+    at += 8 + size;
+  }
+  return Buffer.concat(parts);
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function readText(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
