@@ -9,7 +9,7 @@ import os, { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
-import { dataConverter } from '../src/codec/compression';
+import { PAYLOAD_CONVERTER_PATH, createDataConverter } from '../src/codec';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { createControlWorker } from '../workers/control';
@@ -408,12 +408,18 @@ export async function withBenchServer<T>(
   try {
     clientConnection = await Connection.connect({ address: server.address });
     // Runfleet's data converter, as every Runfleet client has: a large spec or run state comes
-    // back gzipped. Plain payloads (the baselines') pass through it unchanged.
-    const client = new Client({ connection: clientConnection, namespace: NAMESPACE, dataConverter });
+    // back gzipped. Plain payloads (the baselines') pass through it unchanged. No data keys: the
+    // bench measures scheduling in clear (its runner processes have no key file either).
+    const client = new Client({
+      connection: clientConnection,
+      namespace: NAMESPACE,
+      dataConverter: createDataConverter(),
+    });
 
     console.error('bench: bundling workflows');
     const runfleetBundle = await bundleWorkflowCode({
       workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
+      payloadConverterPath: PAYLOAD_CONVERTER_PATH,
       logger: quietBundlerLogger,
     });
     const baselineBundle = await bundleWorkflowCode({

@@ -8,6 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { PAYLOAD_CONVERTER_PATH } from '../src/codec';
 
 async function main(): Promise<void> {
   const root = path.resolve(__dirname, '..');
@@ -17,8 +18,10 @@ async function main(): Promise<void> {
 
   const started = Date.now();
   // bundleWorkflowCode rejects on webpack errors and on modules the sandbox disallows.
+  // Built with Runfleet's payload converter, as every worker is (key deliveries stay in clear).
   const { code } = await bundleWorkflowCode({
     workflowsPath,
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
     logger: {
       log: () => {},
       trace: () => {},

@@ -11,7 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode } from '@t
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { dataConverter } from '../src/codec/compression';
+import { PAYLOAD_CONVERTER_PATH, createDataConverter } from '../src/codec';
 import { startDevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { createControlWorker } from '../workers/control';
@@ -25,8 +25,13 @@ async function main(): Promise<void> {
   const server = await startDevServer({ binary: await ensureTemporalBinary({ projectRoot: root }), headless: true });
   const control = await NativeConnection.connect({ address: server.address });
   const runnerConnection = await NativeConnection.connect({ address: server.address });
+  // No data keys: committed histories must replay (and be read) without any key.
+  const dataConverter = createDataConverter();
   const client = new Client({ connection: await Connection.connect({ address: server.address }), dataConverter });
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts') });
+  const workflowBundle = await bundleWorkflowCode({
+    workflowsPath: join(root, 'workflows', 'index.ts'),
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+  });
   const worker = await createControlWorker({
     connection: control,
     namespace: 'default',

@@ -1,9 +1,11 @@
 /**
  * The control worker: runs the run workflows (and the other entity workflows) on the control
- * task queue. Stateless; start more of them to scale.
+ * task queue, and the registry's activities (it holds the data keys). Stateless; start more of
+ * them to scale.
  */
-import { dataConverter } from '../src/codec/compression';
 import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import { createRegistryActivities } from '../activities/registry';
+import { KeyRing, createDataConverter } from '../src/codec';
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -17,18 +19,25 @@ export interface ControlWorkerOptions {
    * memory: size it explicitly (a run of 1,000 tasks is ~1 MiB of state).
    */
   maxCachedWorkflows?: number;
+  /**
+   * The data keys (`loadKeyRing(config)`): payloads are encrypted with the current one, and
+   * runners receive them sealed when they register. Default: none (payloads in clear).
+   */
+  keys?: KeyRing;
 }
 
 export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
+  const keys = opts.keys ?? new KeyRing();
   return Worker.create({
     connection: opts.connection,
-    dataConverter,
+    dataConverter: createDataConverter({ keys }),
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
+    activities: createRegistryActivities({ keys }),
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
   });
 }

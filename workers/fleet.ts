@@ -7,6 +7,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import type { Logger } from '@temporalio/common';
 import { Runtime, Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import { createEc2Activities } from '../activities/ec2';
+import { KeyRing, createDataConverter } from '../src/codec';
 import { RunfleetError } from '../src/errors';
 import { FLEET_TASK_QUEUE } from '../src/fleet/ids';
 
@@ -48,6 +49,8 @@ export interface FleetWorkerOptions {
   /** One fleet workflow per fleet: a few are cached. Default 20. */
   maxCachedWorkflows?: number;
   log?: Logger;
+  /** The data keys, as every client that talks to the fleet workflows has them. Default: none. */
+  keys?: KeyRing;
 }
 
 export function createFleetWorker(opts: FleetWorkerOptions): Promise<Worker> {
@@ -56,6 +59,7 @@ export function createFleetWorker(opts: FleetWorkerOptions): Promise<Worker> {
   const log = opts.log ?? Runtime.instance().logger;
   return Worker.create({
     connection: opts.connection,
+    dataConverter: createDataConverter({ keys: opts.keys ?? new KeyRing() }),
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? FLEET_TASK_QUEUE,
     ...(opts.identity ? { identity: opts.identity } : {}),

@@ -30,15 +30,28 @@ export function createContext(env: Readonly<Record<string, string | undefined>>,
   return { env, cwd, projectRoot: resolve(__dirname, '..', '..'), exitCode: 0 };
 }
 
+/**
+ * The environment each command's Config was loaded from: connections read Temporal's standard
+ * variables (TLS, API key) from it, so commands need not pass the environment along.
+ */
+const configEnv = new WeakMap<Config, Readonly<Record<string, string | undefined>>>();
+
 /** The configuration for a command: defaults < file < environment < global and command flags. */
 export function commandConfig(ctx: CliContext, cmd: Command, flags: ConfigFlags = {}): Config {
   const globals = cmd.optsWithGlobals<GlobalFlags>();
-  return loadConfig({
+  const config = loadConfig({
     cwd: ctx.cwd,
     env: ctx.env,
     configFile: globals.config,
     flags: { address: globals.address, namespace: globals.namespace, home: globals.home, ...flags },
   });
+  configEnv.set(config, ctx.env);
+  return config;
+}
+
+/** The environment `commandConfig` read `config` from (empty for a Config made elsewhere). */
+export function commandEnv(config: Config): Readonly<Record<string, string | undefined>> {
+  return configEnv.get(config) ?? {};
 }
 
 export function commandOutput(opts: { json?: boolean } = {}): Output {
@@ -46,14 +59,20 @@ export function commandOutput(opts: { json?: boolean } = {}): Output {
 }
 
 /** Connects a client for the command, runs `fn`, and closes the connection. */
-export async function withClient<T>(config: Config, fn: (client: RunfleetClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  config: Config,
+  fn: (client: RunfleetClient) => Promise<T>,
+  env: Readonly<Record<string, string | undefined>> = commandEnv(config),
+): Promise<T> {
   // Loaded here: the Temporal client costs half a second, which `schema` and `validate` need not pay.
   const { RunfleetClient } = require('../client/client') as typeof import('../client/client');
+  const { createDataConverter, loadKeyRing } = require('../codec') as typeof import('../codec');
+  const { connectionOptions } = require('../connection') as typeof import('../connection');
   const client = await RunfleetClient.connect({
-    address: config.temporal.address,
-    namespace: config.temporal.namespace,
+    ...connectionOptions(config, env),
     controlTaskQueue: config.temporal.controlTaskQueue,
     connectTimeoutMs: config.temporal.connectTimeoutMs,
+    dataConverter: createDataConverter({ keys: loadKeyRing(config) }),
   });
   try {
     return await fn(client);

@@ -3,23 +3,40 @@
  * first connection, logging through Output, and without its own signal handlers (Lifecycle
  * stops things in order instead of the runtime shutting every worker down at once).
  */
-import type { LogLevel } from '@temporalio/common';
+import type { DataConverter, LogLevel } from '@temporalio/common';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { unreachable } from '../client/errors';
+import { createDataConverter, loadKeyRing, noKeysWarning, type KeyRing } from '../codec';
 import type { Config } from '../config';
+import { describeConnection, type TemporalConnectionOptions } from '../connection';
 import type { Output } from './output';
 
 export function installRuntime(out: Output, level: LogLevel): void {
   Runtime.install({ logger: out.logger(level), shutdownSignals: [] });
 }
 
-/** A worker connection; `ServerUnreachable` when the server does not answer. */
-export async function connectWorker(address: string): Promise<NativeConnection> {
+/**
+ * A worker connection; `ServerUnreachable` when the server does not answer. Takes
+ * `connectionOptions(config, ctx.env)` (TLS, API key); a bare address connects in plain TCP.
+ */
+export async function connectWorker(target: string | TemporalConnectionOptions): Promise<NativeConnection> {
+  const { namespace: _namespace, ...options } =
+    typeof target === 'string' ? { address: target, namespace: '' } : target;
   try {
-    return await NativeConnection.connect({ address });
+    return await NativeConnection.connect(options);
   } catch (err) {
-    throw unreachable(address, err);
+    throw unreachable(describeConnection({ ...options, namespace: '' }), err);
   }
+}
+
+/**
+ * The data keys and data converter of a process that starts workers; warns in one line when
+ * there are no keys (payloads then travel unencrypted).
+ */
+export function workerDataConverter(config: Config, out: Output): { keys: KeyRing; dataConverter: DataConverter } {
+  const keys = loadKeyRing(config);
+  if (!keys.current()) out.log(`warning: ${noKeysWarning(config)}`);
+  return { keys, dataConverter: createDataConverter({ keys }) };
 }
 
 /** The variables tasks inherit from this process (an allowlist: never the whole environment). */
@@ -35,6 +52,7 @@ export function passEnv(
   return out;
 }
 
-export function describeTemporal(config: Config): string {
-  return `${config.temporal.address}, namespace ${config.temporal.namespace}`;
+export function describeTemporal(config: Config, connection?: TemporalConnectionOptions): string {
+  const where = connection ? describeConnection(connection) : config.temporal.address;
+  return `${where}, namespace ${config.temporal.namespace}`;
 }

@@ -23,7 +23,12 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { defineSearchAttributeKey, SearchAttributeType, type UpdateDefinition } from '@temporalio/common';
+import {
+  defineSearchAttributeKey,
+  SearchAttributeType,
+  type DataConverter,
+  type UpdateDefinition,
+} from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { LogChunk } from '../../activities/types';
 import { approveTaskUpdate, inputQuery, stateQuery, stopRunSignal } from '../../workflows/messages';
@@ -38,8 +43,9 @@ import type { changegroupWorkflow } from '../../workflows/changegroup';
 import { initialState, limitProblem, type ChangegroupView, type Submitted } from '../changegroup/state';
 import { checkChangegroupName, decodeUpdateToken, encodeUpdateToken } from '../changegroup/token';
 import { withLiveStatus } from './live-status';
-import { dataConverter } from '../codec/compression';
+import { createDataConverter } from '../codec';
 import type { runWorkflow } from '../../workflows/run';
+import type { TlsOptions } from '../connection';
 import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, changegroupWorkflowId, groupPrefixes, runWorkflowId } from '../ids';
 import type { Restart, RunSpecInput } from '../spec/schema';
@@ -69,6 +75,17 @@ export interface RunfleetClientOptions {
    * short enough that a mistyped address is reported before the user gives up.
    */
   connectTimeoutMs?: number;
+  /** TLS, as `connectionOptions` (src/connection.ts) reads it. Default: plain TCP. */
+  tls?: TlsOptions | true;
+  /** Sent as `Authorization: Bearer <key>`. */
+  apiKey?: string;
+  /** Extra gRPC headers on every call. */
+  metadata?: Record<string, string>;
+  /**
+   * How payloads are converted, compressed and encrypted: `createDataConverter({ keys })` with the
+   * key file's ring. Default: no keys (payloads compressed, not encrypted; encrypted ones fail to decode).
+   */
+  dataConverter?: DataConverter;
 }
 
 export interface FromClientOptions {
@@ -220,13 +237,24 @@ export class RunfleetClient {
     const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     let connection: Connection;
     try {
-      connection = await Connection.connect({ address: opts.address, connectTimeout: connectTimeoutMs });
+      connection = await Connection.connect({
+        address: opts.address,
+        connectTimeout: connectTimeoutMs,
+        ...(opts.tls ? { tls: opts.tls } : {}),
+        ...(opts.apiKey !== undefined ? { apiKey: opts.apiKey } : {}),
+        ...(opts.metadata ? { metadata: opts.metadata } : {}),
+      });
     } catch (err) {
       // Connecting only waits for the channel: any failure here means the server is not there.
       const why = err instanceof Error ? err.message : String(err);
       throw unreachable(opts.address, new Error(`no answer within ${connectTimeoutMs / 1000}s (${why})`));
     }
-    const client = new Client({ connection, namespace: opts.namespace, identity: opts.identity, dataConverter });
+    const client = new Client({
+      connection,
+      namespace: opts.namespace,
+      identity: opts.identity,
+      dataConverter: opts.dataConverter ?? createDataConverter(),
+    });
     return new RunfleetClient(client, opts.address, opts.controlTaskQueue, connection);
   }
 

@@ -22,7 +22,7 @@ import { createRunner, type Runner } from '../../workers/runner';
 import type { RunState } from '../../src/types';
 import { stateQuery } from '../../workflows/messages';
 import { withLiveStatus } from '../../src/client/live-status';
-import { dataConverter } from '../../src/codec/compression';
+import { KeyRing, PAYLOAD_CONVERTER_PATH, createDataConverter } from '../../src/codec';
 import { temporalAddress, uniqueName } from './temporal';
 
 let bundle: Promise<{ code: string }> | undefined;
@@ -41,10 +41,24 @@ function installQuietRuntime(): void {
   });
 }
 
-/** The workflow bundle, built once per test file (webpack takes seconds). */
+/**
+ * Workers `require()` the payload converter by path, outside vitest's transform: let Node load
+ * the TypeScript source as `bin/runfleet` does (tsx).
+ */
+let tsxRegistered = false;
+export function registerTsx(): void {
+  if (tsxRegistered) return;
+  tsxRegistered = true;
+  // A require: TypeScript's module resolution here does not read tsx's `exports` map.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('tsx/cjs/api') as { register(): unknown }).register();
+}
+
+/** The workflow bundle, built once per test file (webpack takes seconds), with Runfleet's payload converter. */
 export function workflowBundle(): Promise<{ code: string }> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: join(__dirname, '..', '..', 'workflows', 'index.ts'),
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
     logger: quietLogger,
   });
   return bundle;
@@ -81,9 +95,22 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(opts: { runners?: HarnessRunner[]; withControl?: boolean } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  runners?: HarnessRunner[];
+  withControl?: boolean;
+  /**
+   * Data keys of the client, the control worker and the in-process runners. Default: none
+   * (payloads in clear, as the suite's other processes have no key file).
+   */
+  keys?: KeyRing;
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   installQuietRuntime();
+  registerTsx();
   const address = temporalAddress();
+  const keys = opts.keys ?? new KeyRing();
+  const dataConverter = createDataConverter({ keys });
   const connection = await NativeConnection.connect({ address });
   const client = new Client({ connection: await Connection.connect({ address }), dataConverter });
   const controlQueue = uniqueName('control');
@@ -101,6 +128,7 @@ export async function startHarness(opts: { runners?: HarnessRunner[]; withContro
       taskQueue: controlQueue,
       workflowBundle: await workflowBundle(),
       maxCachedWorkflows: 100,
+      keys,
     });
     running.push({ worker, done: worker.run() });
   }
@@ -119,6 +147,7 @@ export async function startHarness(opts: { runners?: HarnessRunner[]; withContro
       dataDir: join(dataDir, r.name),
       passEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       shutdownGraceMs: 1_000,
+      dataConverter,
     });
     runners.set(r.name, runner);
     runnerDone.set(r.name, runner.run());

@@ -20,11 +20,17 @@ export interface Proc {
 
 const started: Proc[] = [];
 
+/**
+ * A data key file that never exists: processes started here run in clear, like the harness,
+ * unless a test passes `RUNFLEET_KEY_FILE` (the checkout's own `.runfleet/keys` stays out of tests).
+ */
+export const NO_KEY_FILE = join(projectRoot, '.runfleet', 'test', 'no-such-dir', 'runfleet.keys');
+
 export function startRunfleet(args: string[], opts: { env: Record<string, string>; logFile: string }): Proc {
   const log = createWriteStream(opts.logFile, { flags: 'a' });
   const child = spawn(process.execPath, [runfleetBin, ...args], {
     cwd: projectRoot,
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, RUNFLEET_KEY_FILE: NO_KEY_FILE, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(log);

@@ -40,8 +40,12 @@ export function register(fleet: Command, ctx: CliContext): void {
         );
       const { createEc2Client, createFleetWorker } =
         require('../../../workers/fleet') as typeof import('../../../workers/fleet');
-      const { connectWorker, describeTemporal, installRuntime } = require('../runtime') as typeof import('../runtime');
+      const { connectWorker, describeTemporal, installRuntime, workerDataConverter } =
+        require('../runtime') as typeof import('../runtime');
+      const { connectionOptions } = require('../../connection') as typeof import('../../connection');
+      const temporal = connectionOptions(config, ctx.env);
       installRuntime(out, 'INFO');
+      const { keys } = workerDataConverter(config, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       try {
@@ -51,7 +55,7 @@ export function register(fleet: Command, ctx: CliContext): void {
           ...(endpoint ? { endpoint } : {}),
         });
         lifecycle.add('EC2 client', () => ec2.destroy());
-        const connection = await connectWorker(config.temporal.address);
+        const connection = await connectWorker(temporal);
         lifecycle.add('connection', () => connection.close());
         const worker = await createFleetWorker({
           connection,
@@ -61,6 +65,7 @@ export function register(fleet: Command, ctx: CliContext): void {
           tokenSecret: secret,
           maxInFlight: flags.maxInFlight,
           identity: flags.identity,
+          keys,
         });
         const running = worker.run();
         lifecycle.add('fleet worker', async () => {
@@ -68,7 +73,7 @@ export function register(fleet: Command, ctx: CliContext): void {
           await running;
         });
         out.log(
-          `fleet worker serving ${flags.taskQueue} at ${describeTemporal(config)}${endpoint ? `, EC2 at ${endpoint}` : ''}`,
+          `fleet worker serving ${flags.taskQueue} at ${describeTemporal(config, temporal)}${endpoint ? `, EC2 at ${endpoint}` : ''}`,
         );
         await Promise.race([lifecycle.stopped(), running]);
       } finally {

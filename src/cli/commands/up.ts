@@ -4,6 +4,7 @@
  * the control worker and one local runner, sharing one connection; optionally submits a run
  * file and follows it. Ctrl-C stops them in reverse order: runner, worker, connection, server.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { RunfleetError } from '../../errors';
@@ -13,7 +14,6 @@ import { commandConfig, commandOutput, runExitCode, type CliContext } from '../c
 import { Lifecycle } from '../lifecycle';
 import { webUiRunUrl, webUiWorkflowsUrl } from '../render';
 import { followRun } from '../watch';
-import { dataConverter } from '../../codec/compression';
 
 interface Flags {
   port?: number;
@@ -55,7 +55,16 @@ export function register(program: Command, ctx: CliContext): void {
       const { ensureTemporalBinary } =
         require('../../server/temporal-binary') as typeof import('../../server/temporal-binary');
       const { connectWorker, installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
+      const { createDataConverter, createKeyFile, loadKeyRing } =
+        require('../../codec') as typeof import('../../codec');
       const dataDir = config.dataDir;
+      // The quick start encrypts by default: the first `up` creates the data keys.
+      if (!existsSync(config.encryption.keyFile)) {
+        const created = createKeyFile(config.encryption.keyFile);
+        out.log(`created data key ${created.id} in ${created.file} (payloads are encrypted with it)`);
+      }
+      const keys = loadKeyRing(config);
+      const dataConverter = createDataConverter({ keys });
 
       // Our own lines matter here; the SDK's info chatter goes to a log only when it warns.
       installRuntime(out, 'WARN');
@@ -85,6 +94,7 @@ export function register(program: Command, ctx: CliContext): void {
         });
         lifecycle.add('Temporal dev server', () => server.stop());
 
+        // Our own dev server: plain TCP, whatever TEMPORAL_TLS* say about other servers.
         const connection = await connectWorker(server.address);
         lifecycle.add('connection', () => connection.close());
 
@@ -93,6 +103,7 @@ export function register(program: Command, ctx: CliContext): void {
           namespace,
           taskQueue: config.temporal.controlTaskQueue,
           maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
+          keys,
         });
         const workerRunning = worker.run();
         lifecycle.add('control worker', async () => {
@@ -109,6 +120,8 @@ export function register(program: Command, ctx: CliContext): void {
           slots: LOCAL_RUNNER.slots,
           dataDir: join(dataDir, 'runners', LOCAL_RUNNER.name),
           passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
+          // In this process, beside the control worker: it shares its keys.
+          dataConverter,
         });
         const runnerRunning = runner.run();
         lifecycle.add(`runner ${LOCAL_RUNNER.name}`, async () => {

@@ -14,25 +14,30 @@ export function register(program: Command, ctx: CliContext): void {
       const out = commandOutput();
       // Loaded on use: the worker runtime is heavy, and most commands never need it.
       const { createControlWorker } = require('../../../workers/control') as typeof import('../../../workers/control');
-      const { connectWorker, describeTemporal, installRuntime } = require('../runtime') as typeof import('../runtime');
+      const { connectWorker, describeTemporal, installRuntime, workerDataConverter } =
+        require('../runtime') as typeof import('../runtime');
+      const { connectionOptions } = require('../../connection') as typeof import('../../connection');
+      const temporal = connectionOptions(config, ctx.env);
       installRuntime(out, 'INFO');
+      const { keys } = workerDataConverter(config, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       try {
-        const connection = await connectWorker(config.temporal.address);
+        const connection = await connectWorker(temporal);
         lifecycle.add('connection', () => connection.close());
         const worker = await createControlWorker({
           connection,
           namespace: config.temporal.namespace,
           taskQueue: config.temporal.controlTaskQueue,
           identity: flags.identity,
+          keys,
         });
         const running = worker.run();
         lifecycle.add('control worker', async () => {
           if (worker.getState() === 'RUNNING') worker.shutdown();
           await running;
         });
-        out.log(`control worker serving ${config.temporal.controlTaskQueue} at ${describeTemporal(config)}`);
+        out.log(`control worker serving ${config.temporal.controlTaskQueue} at ${describeTemporal(config, temporal)}`);
         await Promise.race([lifecycle.stopped(), running]);
       } finally {
         await lifecycle.releaseAll();
