@@ -14,7 +14,9 @@
  * - Phase: where a run is in its life (`queued`, `running`, `finished`, `cancelled`).
  * - Result: how a run ended (`unknown` until it has, then `success`, `failed` or `stopped`).
  * - Lost: a started task whose runner stopped heartbeating. Never retried unless idempotent:
- *   at most once matters more than finishing (a deploy must not run twice).
+ *   at most once matters more than finishing (a deploy must not run twice). Not final: its
+ *   dependents and the run wait until the runner reports the outcome, or is purged (the task
+ *   fails), or the run is stopped (cancelled).
  *
  * Everything here is plain JSON (no Map, Set, Date or classes) so it crosses workflow
  * boundaries, queries and continue-as-new unchanged. This file is sandbox-safe.
@@ -38,7 +40,11 @@ export const TASK_STATUSES = [
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
-export const FINAL_TASK_STATUSES: readonly TaskStatus[] = ['success', 'failed', 'skipped', 'cancelled', 'lost'];
+/**
+ * A lost task is not final: its runner is the source of truth and may still report how it ended
+ * (`taskReport`), or be purged (`runnerPurged`), which fails it.
+ */
+export const FINAL_TASK_STATUSES: readonly TaskStatus[] = ['success', 'failed', 'skipped', 'cancelled'];
 
 export const DEPEND_CONDITIONS = ['on_success', 'on_failure', 'on_skipped'] as const;
 export type DependCondition = (typeof DEPEND_CONDITIONS)[number];
@@ -56,6 +62,11 @@ export interface TaskState {
   reason: string | null;
   /** Execution attempts started on a runner (more than 1 only for idempotent tasks). */
   attempts: number;
+  /**
+   * Set when the task's runner went silent and the task became `lost`; kept once the runner
+   * reports or is purged, as a record. Absent on tasks never lost.
+   */
+  lostAt?: string;
   /** Set while a `needs_approval` task waits, and once approved. */
   approval: { required: boolean; approvedBy: string | null; approvedAt: string | null };
 }

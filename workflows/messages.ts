@@ -1,6 +1,6 @@
 /** Queries and updates of the run workflow, shared by the workflow and its clients. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { RunState } from '../src/types';
+import type { RunState, TaskOutcome } from '../src/types';
 
 /** The whole run state. */
 export const stateQuery = defineQuery<RunState>('state');
@@ -31,3 +31,27 @@ export interface ReleaseSignal {
   result: string;
 }
 export const releaseSignal = defineSignal<[ReleaseSignal]>('release');
+
+/**
+ * A runner tells the run how a task it ran ended, after the run lost track of it: the runner
+ * restarted and found the task finished, or re-attached to it and it finished later. Taken when
+ * `attempt` and `runner` are the task's current ones and the task is lost (or its execution has
+ * not timed out yet); anything else (a duplicate, a stale attempt) is ignored. Nothing runs again.
+ */
+export interface TaskReport {
+  task: string;
+  attempt: number;
+  runner: string;
+  outcome: TaskOutcome;
+  /** What the runner knows of how it found the task (e.g. "finished while the runner was down"). */
+  note?: string;
+}
+export const taskReportSignal = defineSignal<[TaskReport]>('taskReport');
+
+/** The runner is gone for good (`runfleet runner purge`): the run's tasks lost on it fail. */
+export interface RunnerPurgedRequest {
+  runner: string;
+  reason: string;
+  by: string;
+}
+export const runnerPurgedSignal = defineSignal<[RunnerPurgedRequest]>('runnerPurged');

@@ -16,6 +16,14 @@
  * task is idempotent. A task's timeout is its execution's start-to-close timeout: a server-side
  * timer, which does not trust the runner; the runner learns of it on its next heartbeat and
  * kills the process group.
+ *
+ * The runner is the source of truth for a lost task: the task is not final, its dependents and
+ * the run wait (other branches go on) until the runner, started again, reports how it ended
+ * (`taskReport`), or is purged (`runnerPurged`: the task fails), or the run is stopped (the task
+ * is cancelled). The runner's registry workflow is told which tasks are lost on it.
+ *
+ * A run pinned to a runner (option `runner`, scheduled runs) reserves on that runner's own
+ * reservation queue only.
  */
 import {
   ActivityFailure,
@@ -30,15 +38,16 @@ import {
   allHandlersFinished,
   continueAsNew,
   getExternalWorkflowHandle,
+  log,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PoolActivities, RunnerActivities } from '../activities/types';
-import { advance, allFinal, initialRunState, isFinal, runResult, unstartedTasks } from '../src/dag/engine';
+import { advance, allFinal, initialRunState, isFinal, lostTasks, runResult, unstartedTasks } from '../src/dag/engine';
 import { formatDuration } from '../src/duration';
 import { NON_RETRYABLE_TYPES, RunfleetError } from '../src/errors';
-import { changegroupWorkflowId, groupPrefixes, poolTaskQueue } from '../src/ids';
+import { changegroupWorkflowId, groupPrefixes, pinnedTaskQueue, poolTaskQueue, runnerWorkflowId } from '../src/ids';
 import {
   AdmissionSchema,
   LIMITS,
@@ -50,16 +59,21 @@ import {
   type TaskSpec,
 } from '../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../src/spec/validate';
-import type { RunState, TaskState } from '../src/types';
+import type { RunState, TaskOutcome, TaskState } from '../src/types';
 import {
   admitSignal,
   approveTaskUpdate,
   inputQuery,
   releaseSignal,
+  runnerPurgedSignal,
   stateQuery,
   stopRunSignal,
+  taskReportSignal,
+  type RunnerPurgedRequest,
   type StopRunRequest,
+  type TaskReport,
 } from './messages';
+import { taskFoundSignal, taskLostSignal, type LostTaskRef } from './runner-messages';
 
 /** The workflow's argument, as `temporal workflow start --input` takes it. */
 export interface RunInput {
@@ -76,7 +90,7 @@ export interface RunInput {
   resume?: unknown;
 }
 
-/** Where a run continued as new: its state (every task final or pending) and admission. */
+/** Where a run continued as new: its state (every task final, pending or lost) and admission. */
 export interface RunResume {
   state: RunState;
   admitted: boolean;
@@ -127,6 +141,10 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   let dagChanged = true;
   let version = 0;
   const bump = () => void version++;
+  /** Runners purged while this run lives: a task still executing there fails when its heartbeat times out. */
+  const purged: Record<string, RunnerPurgedRequest> = {};
+  /** Signals to runner registries, sent without holding the run; settled before it ends or continues. */
+  const notices: Promise<void>[] = [];
 
   setHandler(stateQuery, () => state);
   // What was submitted, as written (a restart submits it again).
@@ -158,6 +176,35 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       },
     },
   );
+
+  setHandler(taskReportSignal, (report) => {
+    const problem = reportProblem(report);
+    if (problem) {
+      // Duplicates and stale attempts are expected (a runner reports until it is heard): ignore them.
+      log.info(`ignored task report: ${problem}`, { report });
+      return;
+    }
+    const t = state.tasks[report.task] as TaskState;
+    const wasLost = t.status === 'lost';
+    const heard = `runner "${report.runner}" reported it after it came back${report.note ? ` (${report.note})` : ''}`;
+    applyOutcome(t, report.outcome, heard);
+    if (wasLost) tellRegistry(taskFoundSignal, report.runner, report.task, report.attempt);
+    bump();
+  });
+
+  setHandler(runnerPurgedSignal, (req) => {
+    const runner = String(req?.runner ?? '');
+    const by = String(req?.by ?? 'unknown');
+    const reason = String(req?.reason ?? 'purged');
+    const gone: RunnerPurgedRequest = { runner, by, reason };
+    // Remembered for tasks still executing there: they fail when their heartbeat times out.
+    purged[runner] = gone;
+    for (const q of queues.values()) forgetRunner(q, runner);
+    for (const t of Object.values(state.tasks)) {
+      if (t.status === 'lost' && t.runner === runner) finish(t, 'failed', purgedReason(gone));
+    }
+    bump();
+  });
 
   upsertMemo(restart ? { name: spec.name, restartOf: restart.of } : { name: spec.name });
   upsertSearchAttributes({
@@ -213,9 +260,11 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       // A reservation still out does not hold the run: its leases would only lapse.
       if (tasksInFlight === 0 && allFinal(state)) break;
       if (draining() && tasksInFlight === 0) {
-        // Every task is final or pending: nothing is lost by starting a fresh history. A
+        // Every task is final, pending or lost (waiting for its runner, which reports to the
+        // workflow id, so to the next run): nothing is lost by starting a fresh history. A
         // reservation still out is dropped; the runner gives its leases back on eviction.
         await condition(allHandlersFinished);
+        await Promise.allSettled(notices);
         const next: RunInput = { ...(input as RunInput), resume: { state, admitted } satisfies RunResume };
         await continueAsNew<typeof runWorkflow>(next);
       }
@@ -229,6 +278,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     await CancellationScope.nonCancellable(async () => {
       await settleStopped('cancelled through Temporal');
       await release();
+      await Promise.allSettled(notices);
     });
     throw err;
   }
@@ -241,6 +291,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     setPhase('finished');
   }
   await release();
+  await Promise.allSettled(notices);
   return state;
 
   /** Gives the run's changegroup slot back (a changegroup that is gone has nothing to give back to). */
@@ -263,6 +314,12 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     await Promise.allSettled(inFlight);
     for (const name of unstartedTasks(state))
       finish(state.tasks[name] as TaskState, 'cancelled', 'the run was stopped');
+    // Nothing to kill: the runner is silent. The run stops waiting for its report.
+    for (const name of lostTasks(state)) {
+      const t = state.tasks[name] as TaskState;
+      finish(t, 'cancelled', `${reason}; the task was lost on runner "${t.runner}", nothing to kill`);
+      tellRegistry(taskFoundSignal, t.runner ?? '', name, t.attempts);
+    }
     state.reason = reason;
     state.result = 'stopped';
     state.finishedAt = now();
@@ -271,7 +328,8 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   }
 
   function queueOf(task: TaskSpec): Queue {
-    const key = `${task.pool}\u0000${task.driver}`;
+    // A pinned run reserves on its runner's queues whatever the task's pool: one queue a driver.
+    const key = options.runner ? task.driver : `${task.pool}\u0000${task.driver}`;
     let q = queues.get(key);
     if (!q) {
       q = { pool: task.pool, driver: task.driver, ready: [], idle: [], reservations: 0, wanted: 0 };
@@ -321,7 +379,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     q.reservations++;
     q.wanted += want;
     const pool = proxyActivities<PoolActivities>({
-      taskQueue: poolTaskQueue(q.pool, q.driver),
+      taskQueue: options.runner ? pinnedTaskQueue(options.runner, q.driver) : poolTaskQueue(q.pool, q.driver),
       // Nobody answered in time: ask again (nothing has started, so this is always safe).
       scheduleToStartTimeout: options.reservationTimeout,
       // Granting leases is bookkeeping on the runner: seconds at most.
@@ -339,7 +397,10 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
         timeoutType(err) === 'SCHEDULE_TO_START'
           ? `none answered in ${formatDuration(options.reservationTimeout)}`
           : describeError(err);
-      const reason = `waiting for a runner of pool "${q.pool}"${q.driver === 'process' ? '' : ` with the ${q.driver} driver`} (${why}; asking again)`;
+      const driver = q.driver === 'process' ? '' : ` with the ${q.driver} driver`;
+      const reason = options.runner
+        ? `waiting for runner "${options.runner}"${driver}, which this run is pinned to (${why}; asking again)`
+        : `waiting for a runner of pool "${q.pool}"${driver} (${why}; asking again)`;
       for (const name of q.ready) (state.tasks[name] as TaskState).reason = reason;
     } finally {
       q.reservations--;
@@ -375,19 +436,13 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
         task,
         runEnv: spec.env ?? {},
       });
-      t.startedAt = outcome.startedAt;
-      t.exitCode = outcome.exitCode;
-      if (outcome.exitCode === 0) finish(t, 'success', null, outcome.finishedAt);
-      else
-        finish(
-          t,
-          'failed',
-          `step ${(outcome.failedStep ?? 0) + 1} exited with code ${outcome.exitCode}`,
-          outcome.finishedAt,
-        );
+      if (reportedMeanwhile(t, attempt)) return;
+      applyOutcome(t, outcome, null);
       // The runner keeps the lease for our next task.
       q.idle.push({ ...lease, idleSince: Date.now() });
     } catch (err) {
+      // The runner came back and reported before this execution timed out: its outcome stands.
+      if (reportedMeanwhile(t, attempt)) return;
       if (isCancellation(err)) {
         if (!isFinal(t.status)) {
           finish(t, 'cancelled', `the run was stopped; runner "${lease.runner}" killed the task`);
@@ -420,7 +475,13 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
           );
           return;
         }
-        finish(t, 'lost', `${why}; not retried: it may have run`);
+        const gone = purged[lease.runner];
+        if (gone) {
+          t.lostAt = now();
+          finish(t, 'failed', purgedReason(gone));
+          return;
+        }
+        markLost(t, task.name, `${why}; not retried: it may have run`);
         return;
       }
       if (type === 'START_TO_CLOSE') {
@@ -441,6 +502,69 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
 
   function forgetRunner(q: Queue, runner: string): void {
     q.idle = q.idle.filter((l) => l.runner !== runner);
+  }
+
+  /**
+   * Lost: not final and not retried. Dependents wait for the runner to report (or be purged);
+   * its registry is told, without holding the run.
+   */
+  function markLost(t: TaskState, name: string, reason: string): void {
+    t.status = 'lost';
+    t.lostAt = now();
+    t.reason = reason;
+    tellRegistry(taskLostSignal, t.runner ?? '', name, t.attempts);
+  }
+
+  /** A completion, from the execution activity or from a runner's report (`heard` says so). */
+  function applyOutcome(t: TaskState, outcome: TaskOutcome, heard: string | null): void {
+    t.startedAt = outcome.startedAt;
+    t.exitCode = outcome.exitCode;
+    if (outcome.exitCode === 0) {
+      finish(t, 'success', heard, outcome.finishedAt);
+      return;
+    }
+    // A runner that found the task's processes gone knows no step (failedStep null).
+    const failure =
+      outcome.failedStep === null && heard !== null
+        ? `exited with code ${outcome.exitCode}`
+        : `step ${(outcome.failedStep ?? 0) + 1} exited with code ${outcome.exitCode}`;
+    finish(t, 'failed', heard ? `${failure}; ${heard}` : failure, outcome.finishedAt);
+  }
+
+  /** True when a report settled this attempt while its execution activity was still out. */
+  function reportedMeanwhile(t: TaskState, attempt: number): boolean {
+    return t.attempts !== attempt || t.status !== 'reserved';
+  }
+
+  /** Why a report is ignored, or null when it applies. */
+  function reportProblem(r: TaskReport | undefined): string | null {
+    if (!r || typeof r.task !== 'string') return 'no task named';
+    const t = state.tasks[r.task];
+    if (!t) return `no task "${r.task}" in this run`;
+    const o = r.outcome as Partial<TaskOutcome> | undefined;
+    if (!o || typeof o.exitCode !== 'number' || typeof o.startedAt !== 'string' || typeof o.finishedAt !== 'string')
+      return `task "${r.task}": the report has no outcome {exitCode, startedAt, finishedAt}`;
+    if (r.attempt !== t.attempts)
+      return `task "${r.task}": attempt ${r.attempt} is not the current one (${t.attempts})`;
+    if (r.runner !== t.runner) return `task "${r.task}": runner "${r.runner}" does not run it (${t.runner ?? 'none'})`;
+    if (t.status !== 'lost' && t.status !== 'reserved' && t.status !== 'running')
+      return `task "${r.task}" is ${t.status} already`;
+    return null;
+  }
+
+  /**
+   * Tells a runner's registry workflow about a task of this run (lost, or found again). Not
+   * awaited here; a runner without a registry (in-process test runners) has nothing to tell.
+   */
+  function tellRegistry(signal: typeof taskLostSignal, runner: string, task: string, attempt: number): void {
+    const ref: LostTaskRef = { runWorkflowId: workflowInfo().workflowId, task, attempt };
+    notices.push(
+      CancellationScope.nonCancellable(() =>
+        getExternalWorkflowHandle(runnerWorkflowId(runner)).signal(signal, ref),
+      ).catch((err: unknown) =>
+        log.info(`runner registry ${runnerWorkflowId(runner)} not told: ${describeError(err)}`),
+      ),
+    );
   }
 
   function finish(t: TaskState, status: TaskState['status'], reason: string | null, at?: string): void {
@@ -513,6 +637,10 @@ function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   const text = JSON.stringify(value);
   return text.length > 120 ? text.slice(0, 117) + '...' : text;
+}
+
+function purgedReason(p: RunnerPurgedRequest): string {
+  return `runner "${p.runner}" was purged by ${p.by}: ${p.reason}`;
 }
 
 function invalidState(message: string): ApplicationFailure {

@@ -44,6 +44,19 @@ export function taskStatusLabel(t: TaskState): string {
   return t.status;
 }
 
+/**
+ * What the REASON column says. A lost task names its runner and what would end the wait; the
+ * state's own reason (the silence) stays in `run show --json`.
+ */
+export function taskReason(t: TaskState): string {
+  if (t.status === 'lost') {
+    const runner = t.runner ?? 'unknown';
+    const since = t.lostAt ? ` since ${dateTime(t.lostAt)}` : '';
+    return `lost on runner ${runner}${since}: waiting for the runner to report, or for \`runfleet runner purge ${runner}\``;
+  }
+  return t.reason ?? (t.approval.approvedBy ? `approved by ${t.approval.approvedBy}` : '');
+}
+
 export function runHeadline(state: RunState): string {
   const outcome =
     state.phase === 'finished' || state.phase === 'cancelled' ? `${state.phase}, ${state.result}` : state.phase;
@@ -68,7 +81,7 @@ export function taskTable(state: RunState, now: number = Date.now()): string {
     clockTime(t.startedAt),
     elapsed(t.startedAt, t.finishedAt, now),
     t.exitCode === null ? '-' : String(t.exitCode),
-    t.reason ?? (t.approval.approvedBy ? `approved by ${t.approval.approvedBy}` : ''),
+    taskReason(t),
   ]);
   return table(['TASK', 'STATUS', 'RUNNER', 'STARTED', 'DURATION', 'EXIT', 'REASON'], rows);
 }
@@ -98,7 +111,7 @@ export function taskChanges(prev: RunState | null, next: RunState): string[] {
     if (!before && t.status === 'pending' && !t.reason) continue;
     const where = t.runner ? ` on ${t.runner}` : '';
     const exit = t.exitCode !== null && t.status !== 'success' ? ` (exit ${t.exitCode})` : '';
-    const why = t.reason ? `: ${t.reason}` : '';
+    const why = t.status === 'lost' ? `: ${taskReason(t)}` : t.reason ? `: ${t.reason}` : '';
     out.push(`${clockTime(new Date().toISOString())} ${name} ${taskStatusLabel(t)}${where}${exit}${why}`);
   }
   return out;

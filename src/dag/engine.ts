@@ -7,10 +7,10 @@
  * - A task whose parents are all final but whose conditions do not hold is skipped; skipping
  *   propagates (a child may run `on_skipped`).
  * - Outcome of a parent: success -> on_success; failed -> on_failure, or on_success when the
- *   parent has `ignore_failure` (like a CI "continue on error"); lost -> on_failure;
- *   skipped or cancelled -> on_skipped.
+ *   parent has `ignore_failure` (like a CI "continue on error"); skipped or cancelled ->
+ *   on_skipped. A lost parent is not final: its children wait for its runner to report.
  * - Result: `stopped` if the run was stopped; `failed` if any task failed without
- *   `ignore_failure` or was lost; otherwise `success`.
+ *   `ignore_failure`; otherwise `success`.
  */
 import type { Restart, RunSpec, TaskSpec } from '../spec/schema';
 import {
@@ -83,8 +83,6 @@ function outcomeOf(spec: TaskSpec, t: TaskState): DependCondition {
       return 'on_success';
     case 'failed':
       return spec.ignore_failure ? 'on_success' : 'on_failure';
-    case 'lost':
-      return 'on_failure';
     default:
       return 'on_skipped';
   }
@@ -159,10 +157,18 @@ export function runResult(spec: RunSpec, state: RunState, stopped: boolean): Run
   if (stopped) return 'stopped';
   for (const task of spec.tasks) {
     const t = taskState(state, task.name);
+    // A lost task is not final, so a finished run has none; were one left, the run did not succeed.
     if (t.status === 'lost') return 'failed';
     if (t.status === 'failed' && !task.ignore_failure) return 'failed';
   }
   return 'success';
+}
+
+/** Lost tasks: started on a runner that went silent, waiting for it to report or be purged. */
+export function lostTasks(state: RunState): string[] {
+  return Object.entries(state.tasks)
+    .filter(([, t]) => t.status === 'lost')
+    .map(([name]) => name);
 }
 
 /** Tasks not yet started; on stop they are marked cancelled. */

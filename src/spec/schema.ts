@@ -132,6 +132,11 @@ export const RunOptionsSchema = z.strictObject({
   heartbeatTimeout: duration.default(10_000),
   /** How many times an idempotent task may be started in all. */
   maxAttempts: z.number().int().min(1).max(10).default(3),
+  /**
+   * Pins the run to one runner (scheduled runs): every reservation goes to that runner's own
+   * reservation queue instead of the pools', so no other runner takes its tasks. Default: none.
+   */
+  runner: name.optional(),
 });
 export type RunOptions = z.output<typeof RunOptionsSchema>;
 

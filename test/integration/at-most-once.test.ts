@@ -9,6 +9,7 @@ import type { RunState } from '../../src/types';
 import { startHarness, task, type Harness } from '../helpers/harness';
 import { killAll, startControlProcess, startRunnerProcess } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { stopRunSignal } from '../../workflows/messages';
 
 let h: Harness;
 beforeAll(async () => {
@@ -27,7 +28,7 @@ function lines(file: string): number {
 }
 
 describe('at most once', () => {
-  it('marks the task lost when its runner is killed -9, never runs it again, and ends the run', async () => {
+  it('marks the task lost when its runner is killed -9, never runs it again, and waits for the runner', async () => {
     const name = uniqueName('victim');
     const dir = join(h.dataDir, name);
     mkdirSync(dir, { recursive: true });
@@ -48,19 +49,33 @@ describe('at most once', () => {
     runner.kill('SIGKILL');
     await runner.exited;
 
-    const s: RunState = await handle.result();
-    expect(s.tasks.deploy!.status).toBe('lost');
-    expect(s.tasks.deploy!.reason).toContain(`runner "${name}" stopped heartbeating`);
-    expect(s.tasks.deploy!.attempts).toBe(1);
-    expect(s.tasks.after!.status).toBe('skipped');
-    expect(s.phase).toBe('finished');
-    expect(s.result).toBe('failed');
+    // Lost is not final: the runner may still report how the task ended; the run waits.
+    const lost = await h.waitFor(handle, (s) => s.tasks.deploy?.status === 'lost', 60_000);
+    expect(lost.tasks.deploy!.reason).toContain(`runner "${name}" stopped heartbeating`);
+    expect(lost.tasks.deploy!.lostAt).toEqual(expect.any(String));
+    expect(lost.tasks.deploy!.runner).toBe(name);
+    expect(lost.tasks.deploy!.attempts).toBe(1);
+    expect(lost.tasks.after!.status).toBe('pending');
+    expect(lost.phase).toBe('running');
+    expect(lost.result).toBe('unknown');
 
     // A fresh runner on the same pool takes nothing: the lost task is not retried.
     const other = uniqueName('other');
     mkdirSync(join(h.dataDir, other), { recursive: true });
     startRunnerProcess({ address: h.address, name: other, pool: h.pool, dataDir: join(h.dataDir, other) });
     await new Promise((r) => setTimeout(r, 3_000));
+    expect(lines(counter)).toBe(1);
+    expect((await h.state(handle)).tasks.deploy!.status).toBe('lost');
+
+    // A stop ends the wait: nothing to kill, the lost task is cancelled with the stop's reason.
+    await handle.signal(stopRunSignal, { reason: 'giving up on it', by: 'test' });
+    const s: RunState = await handle.result();
+    expect(s.tasks.deploy!.status).toBe('cancelled');
+    expect(s.tasks.deploy!.reason).toContain('stopped by test: giving up on it');
+    expect(s.tasks.deploy!.reason).toContain(`lost on runner "${name}", nothing to kill`);
+    expect(s.tasks.after!.status).toBe('cancelled');
+    expect(s.phase).toBe('finished');
+    expect(s.result).toBe('stopped');
     expect(lines(counter)).toBe(1);
   });
 

@@ -6,6 +6,7 @@ import {
   dependenciesOf,
   initialRunState,
   isFinal,
+  lostTasks,
   runResult,
   unstartedTasks,
 } from '../../src/dag/engine';
@@ -74,8 +75,9 @@ describe('helpers', () => {
   });
 
   it('isFinal, allFinal and unstartedTasks', () => {
-    expect(['success', 'failed', 'skipped', 'cancelled', 'lost'].every((s) => isFinal(s as TaskStatus))).toBe(true);
-    expect(['pending', 'reserved', 'running'].some((s) => isFinal(s as TaskStatus))).toBe(false);
+    expect(['success', 'failed', 'skipped', 'cancelled'].every((s) => isFinal(s as TaskStatus))).toBe(true);
+    // Lost waits for its runner to report: not final.
+    expect(['pending', 'reserved', 'running', 'lost'].some((s) => isFinal(s as TaskStatus))).toBe(false);
     const { state } = setup([task('a'), task('b'), task('c'), task('d')]);
     finish(state, 'a', 'success');
     state.tasks.b!.status = 'reserved';
@@ -114,8 +116,6 @@ describe('advance: readiness', () => {
     { status: 'success', holds: 'on_success' },
     { status: 'failed', holds: 'on_failure' },
     { status: 'failed', ignore: true, holds: 'on_success' },
-    { status: 'lost', holds: 'on_failure' },
-    { status: 'lost', ignore: true, holds: 'on_failure' },
     { status: 'skipped', holds: 'on_skipped' },
     { status: 'cancelled', holds: 'on_skipped' },
   ];
@@ -230,20 +230,56 @@ describe('ignore_failure', () => {
 });
 
 describe('lost', () => {
-  it('a lost task counts as a failure for dependents and fails the run', () => {
+  it('is not final: dependents of every condition wait, other branches go on', () => {
+    const { spec, state } = setup([
+      task('deploy'),
+      task('rollback', { depends: [{ task: 'deploy', conditions: ['on_failure'] }] }),
+      task('announce', { depends: ['deploy'] }),
+      task('cleanup', { depends: [{ task: 'deploy', conditions: ['on_skipped'] }] }),
+      task('lint'),
+      task('docs', { depends: ['lint'] }),
+    ]);
+    expect(advance(spec, state, T1)).toEqual(['deploy', 'lint']);
+    finish(state, 'deploy', 'lost');
+    finish(state, 'lint', 'success');
+    expect(advance(spec, state, T1)).toEqual(['docs']);
+    for (const n of ['rollback', 'announce', 'cleanup']) expect(statusOf(state, n)).toBe('pending');
+    finish(state, 'docs', 'success');
+    expect(allFinal(state)).toBe(false);
+    expect(lostTasks(state)).toEqual(['deploy']);
+    expect(unstartedTasks(state)).toEqual(['rollback', 'announce', 'cleanup']);
+  });
+
+  it('a lost task the runner reports as succeeded lets its on_success dependents run', () => {
     const { spec, state } = setup([
       task('deploy'),
       task('rollback', { depends: [{ task: 'deploy', conditions: ['on_failure'] }] }),
       task('announce', { depends: ['deploy'] }),
     ]);
     finish(state, 'deploy', 'lost');
+    expect(advance(spec, state, T1)).toEqual([]);
+    finish(state, 'deploy', 'success');
+    expect(advance(spec, state, T1)).toEqual(['announce']);
+    expect(statusOf(state, 'rollback')).toBe('skipped');
+    expect(lostTasks(state)).toEqual([]);
+  });
+
+  it('a lost task failed by a purge runs on_failure dependents and fails the run', () => {
+    const { spec, state } = setup([
+      task('deploy'),
+      task('rollback', { depends: [{ task: 'deploy', conditions: ['on_failure'] }] }),
+      task('announce', { depends: ['deploy'] }),
+    ]);
+    finish(state, 'deploy', 'lost');
+    expect(advance(spec, state, T1)).toEqual([]);
+    finish(state, 'deploy', 'failed');
     expect(advance(spec, state, T1)).toEqual(['rollback']);
     expect(statusOf(state, 'announce')).toBe('skipped');
     finish(state, 'rollback', 'success');
     expect(runResult(spec, state, false)).toBe('failed');
   });
 
-  it('fails the run even with ignore_failure', () => {
+  it('a run that somehow ends with a lost task did not succeed, even with ignore_failure', () => {
     const { spec, state } = setup([task('a', { ignore_failure: true })]);
     finish(state, 'a', 'lost');
     expect(runResult(spec, state, false)).toBe('failed');

@@ -1,0 +1,264 @@
+/**
+ * Lost and found: the runner is the source of truth for a task the run lost track of. A runner
+ * process is killed with SIGKILL mid-task (it stops heartbeating); the test then plays the
+ * restarted runner and the registry by sending the run's `taskReport` and `runnerPurged`
+ * signals, as they will. Runs pinned to one runner are here too (scheduled runs).
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createPoolActivities } from '../../activities/pool';
+import { taskTable } from '../../src/cli/render';
+import { pinnedTaskQueue, runnerTaskQueue } from '../../src/ids';
+import type { RunState, TaskOutcome } from '../../src/types';
+import { runnerPurgedSignal, stopRunSignal, taskReportSignal, type TaskReport } from '../../workflows/messages';
+import { startHarness, type Harness } from '../helpers/harness';
+import { killAll, startRunnerProcess } from '../helpers/processes';
+import { uniqueName } from '../helpers/temporal';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await killAll();
+});
+afterAll(async () => {
+  await killAll();
+  await h?.stop();
+});
+
+function lines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+const T = (offsetMs = 0) => new Date(Date.now() + offsetMs).toISOString();
+const outcome = (exitCode: number, failedStep: number | null = null): TaskOutcome => ({
+  exitCode,
+  failedStep,
+  startedAt: T(-5_000),
+  finishedAt: T(),
+});
+
+interface Victim {
+  name: string;
+  pool: string;
+  counter: string;
+  handle: WorkflowHandle;
+}
+
+/**
+ * Starts a run whose task `deploy` runs on a runner process, waits until it runs (its side effect
+ * written), and kills that runner with SIGKILL. `tasks` are added to the run (pool filled in).
+ */
+async function runAndKill(
+  tasks: Record<string, unknown>[],
+  heartbeatTimeout: string,
+  deploySteps: (counter: string) => string[] = (c) => [`echo ran >> ${c}`, 'sleep 2'],
+): Promise<Victim> {
+  const name = uniqueName('victim');
+  const pool = uniqueName('lf-pool');
+  const dir = join(h.dataDir, name);
+  mkdirSync(dir, { recursive: true });
+  const counter = join(h.dataDir, `${name}.count`);
+  const runner = startRunnerProcess({ address: h.address, name, pool, dataDir: dir });
+  const handle = await h.start(
+    {
+      name: 'lost-and-found',
+      group: '/test/lost-and-found',
+      tasks: [{ name: 'deploy', steps: deploySteps(counter), pool }, ...tasks.map((t) => ({ pool, ...t }))],
+    },
+    { heartbeatTimeout },
+  );
+  await h.waitFor(handle, (s) => s.tasks.deploy?.status === 'running' && lines(counter).length === 1, 90_000);
+  runner.kill('SIGKILL');
+  await runner.exited;
+  return { name, pool, counter, handle };
+}
+
+const report = (v: Victim, extra: Partial<TaskReport> = {}): TaskReport => ({
+  task: 'deploy',
+  attempt: 1,
+  runner: v.name,
+  outcome: outcome(0),
+  note: 'finished while the runner was down',
+  ...extra,
+});
+
+describe('lost tasks', () => {
+  it('a lost task holds its dependents until its runner reports success; it ran once', async () => {
+    const v = await runAndKill(
+      [
+        { name: 'after', steps: ['true'], depends: ['deploy'] },
+        { name: 'lint', steps: ['true'] },
+      ],
+      '3s',
+    );
+    // Another runner of the pool serves the other branches; it never gets the lost task.
+    await h.startRunner({ name: uniqueName('helper'), pool: v.pool });
+
+    const lost = await h.waitFor(
+      v.handle,
+      (s) => s.tasks.deploy?.status === 'lost' && s.tasks.lint?.status === 'success',
+      60_000,
+    );
+    expect(lost.tasks.deploy!.reason).toContain(`runner "${v.name}" stopped heartbeating (silent for 3s)`);
+    expect(lost.tasks.deploy!.runner).toBe(v.name);
+    expect(lost.tasks.deploy!.lostAt).toEqual(expect.any(String));
+    expect(lost.tasks.after!.status).toBe('pending');
+    expect(lost.phase).toBe('running');
+    expect(taskTable(lost)).toContain(`lost on runner ${v.name} since ${lost.tasks.deploy!.lostAt!.slice(0, 4)}`);
+    expect(taskTable(lost)).toContain(`waiting for the runner to report, or for \`runfleet runner purge ${v.name}\``);
+
+    // Nothing moves while the runner is away.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const still = await h.state(v.handle);
+    expect(still.tasks.deploy!.status).toBe('lost');
+    expect(still.tasks.after!.status).toBe('pending');
+    expect(still.phase).toBe('running');
+
+    await v.handle.signal(taskReportSignal, report(v));
+    await v.handle.signal(taskReportSignal, report(v, { outcome: outcome(1, 0) })); // a duplicate: ignored
+    const s: RunState = await v.handle.result();
+    expect(s.tasks.deploy!.status).toBe('success');
+    expect(s.tasks.deploy!.exitCode).toBe(0);
+    expect(s.tasks.deploy!.reason).toBe(
+      `runner "${v.name}" reported it after it came back (finished while the runner was down)`,
+    );
+    expect(s.tasks.deploy!.attempts).toBe(1);
+    expect(s.tasks.after!.status).toBe('success');
+    expect(s.result).toBe('success');
+    expect(s.phase).toBe('finished');
+    expect(lines(v.counter)).toEqual(['ran']); // executed exactly once
+  });
+
+  it('takes a report that comes before the execution times out, and ignores the timeout after it', async () => {
+    const v = await runAndKill([{ name: 'after', steps: ['true'], depends: ['deploy'] }], '15s');
+    await h.startRunner({ name: uniqueName('helper'), pool: v.pool });
+    const reportedAt = Date.now();
+    await v.handle.signal(taskReportSignal, report(v, { note: 're-attached, it ended' }));
+
+    // Applied at once, long before the 15s heartbeat timeout: the dependent runs.
+    const found = await h.waitFor(v.handle, (s) => s.tasks.after?.status === 'success', 14_000);
+    expect(Date.now() - reportedAt).toBeLessThan(15_000);
+    expect(found.tasks.deploy!.status).toBe('success');
+    expect(found.tasks.deploy!.lostAt).toBeUndefined();
+
+    // The run ends once the dead execution times out, which changes nothing.
+    const s: RunState = await v.handle.result();
+    expect(Date.now() - reportedAt).toBeGreaterThanOrEqual(10_000);
+    expect(s.tasks.deploy!.status).toBe('success');
+    expect(s.tasks.deploy!.reason).toBe(`runner "${v.name}" reported it after it came back (re-attached, it ended)`);
+    expect(s.tasks.deploy!.lostAt).toBeUndefined();
+    expect(s.result).toBe('success');
+    expect(lines(v.counter)).toEqual(['ran']);
+  });
+
+  it('a purge of the runner fails its lost task with the reason; the on_failure dependent runs', async () => {
+    const v = await runAndKill(
+      [
+        { name: 'rollback', steps: ['true'], depends: [{ task: 'deploy', conditions: ['on_failure'] }] },
+        { name: 'announce', steps: ['true'], depends: ['deploy'] },
+      ],
+      '3s',
+    );
+    await h.waitFor(v.handle, (s) => s.tasks.deploy?.status === 'lost', 60_000);
+    await h.startRunner({ name: uniqueName('helper'), pool: v.pool });
+    await v.handle.signal(runnerPurgedSignal, { runner: v.name, reason: 'the disk died', by: 'alice' });
+
+    const s: RunState = await v.handle.result();
+    expect(s.tasks.deploy!.status).toBe('failed');
+    expect(s.tasks.deploy!.reason).toBe(`runner "${v.name}" was purged by alice: the disk died`);
+    expect(s.tasks.rollback!.status).toBe('success');
+    expect(s.tasks.announce!.status).toBe('skipped');
+    expect(s.result).toBe('failed');
+    expect(lines(v.counter)).toEqual(['ran']);
+  });
+
+  it('ignores stale, foreign and malformed reports; a failure report then applies like a completion', async () => {
+    const v = await runAndKill(
+      [{ name: 'rollback', steps: ['true'], depends: [{ task: 'deploy', conditions: ['on_failure'] }] }],
+      '3s',
+    );
+    await h.waitFor(v.handle, (s) => s.tasks.deploy?.status === 'lost', 60_000);
+    await h.startRunner({ name: uniqueName('helper'), pool: v.pool });
+
+    await v.handle.signal(taskReportSignal, report(v, { attempt: 2 }));
+    await v.handle.signal(taskReportSignal, report(v, { attempt: 0 }));
+    await v.handle.signal(taskReportSignal, report(v, { runner: 'someone-else' }));
+    await v.handle.signal(taskReportSignal, report(v, { task: 'no-such-task' }));
+    await v.handle.signal(taskReportSignal, { task: 'deploy', attempt: 1, runner: v.name } as unknown as TaskReport);
+    await v.handle.signal(runnerPurgedSignal, { runner: 'someone-else', reason: 'gone', by: 'bob' });
+    // A query after the signals sees them all applied (signals are handled in order).
+    const after = await h.state(v.handle);
+    expect(after.tasks.deploy!.status).toBe('lost');
+    expect(after.tasks.rollback!.status).toBe('pending');
+    expect(after.phase).toBe('running');
+
+    await v.handle.signal(taskReportSignal, report(v, { outcome: outcome(3, 1), note: 'found its exit status' }));
+    const s: RunState = await v.handle.result();
+    expect(s.tasks.deploy!.status).toBe('failed');
+    expect(s.tasks.deploy!.exitCode).toBe(3);
+    expect(s.tasks.deploy!.reason).toBe(
+      `step 2 exited with code 3; runner "${v.name}" reported it after it came back (found its exit status)`,
+    );
+    expect(s.tasks.rollback!.status).toBe('success');
+    expect(s.result).toBe('failed');
+  });
+});
+
+describe('pinned runs', () => {
+  it('every task of a run pinned to a runner goes to that runner only', async () => {
+    const pool = uniqueName('pin-pool');
+    const [a, b] = [uniqueName('pin-a'), uniqueName('pin-b')];
+    await h.startRunner({ name: a, pool, slots: 4 });
+    const runnerB = await h.startRunner({ name: b, pool, slots: 4 });
+    // B's pinned reservation queue, served with B's own slots and reservation activity. (Runner
+    // processes serve it themselves; a second poller of the same runner changes nothing.)
+    const connection = await NativeConnection.connect({ address: h.address });
+    const worker = await Worker.create({
+      connection,
+      namespace: 'default',
+      taskQueue: pinnedTaskQueue(b),
+      activities: createPoolActivities({ runner: b, taskQueue: runnerTaskQueue(b), slots: runnerB.slots }),
+    });
+    try {
+      await worker.runUntil(async () => {
+        const handle = await h.start(
+          {
+            name: 'pinned',
+            group: '/test/lost-and-found',
+            tasks: Array.from({ length: 6 }, (_, i) => ({ name: `t${i}`, steps: ['true'], pool })),
+          },
+          { runner: b },
+        );
+        const s: RunState = await handle.result();
+        expect(s.result).toBe('success');
+        expect(Object.values(s.tasks).map((t) => t.runner)).toEqual(Array(6).fill(b));
+      });
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('a pinned run waits for its runner and says so; option values are checked like runner names', async () => {
+    const handle = await h.start(
+      { name: 'pinned-ghost', group: '/test/lost-and-found', tasks: [{ name: 'only', steps: ['true'], pool: h.pool }] },
+      { runner: 'ghost-runner', reservationTimeout: '1s' },
+    );
+    const waiting = await h.waitFor(handle, (s) => (s.tasks.only?.reason ?? '').includes('waiting for runner'));
+    expect(waiting.tasks.only!.reason).toContain('waiting for runner "ghost-runner", which this run is pinned to');
+    await handle.signal(stopRunSignal, { reason: 'no such runner', by: 'test' });
+    expect((await handle.result()).result).toBe('stopped');
+
+    const bad = await h.start(
+      { name: 'pinned-bad', group: '/test/lost-and-found', tasks: [{ name: 'only', steps: ['true'], pool: h.pool }] },
+      { runner: '-not a name' },
+    );
+    await expect(bad.result()).rejects.toMatchObject({
+      cause: { type: 'InvalidWorkflowInput', message: expect.stringContaining('invalid run options') },
+    });
+  });
+});
