@@ -142,7 +142,14 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
           Tty: false,
           HostConfig: { Binds: [`${cwd}:${CONTAINER_WORKDIR}`, `${sessionDir}:${CONTAINER_SESSION_DIR}`] },
         }),
-      );
+      ).catch((err: unknown) => {
+        // Images are never pulled here: the runner's operator provides them.
+        if (statusOf(err) !== 404) throw err;
+        throw new RunfleetError(
+          'TaskSpawnFailed',
+          `task ${req.labels.task}: image ${image} is not on the engine at ${opts.socketPath} (${(err as Error).message.trim()})`,
+        );
+      });
       let started = false;
       let settled = false;
       const out = logSink(req.logFile, 0);

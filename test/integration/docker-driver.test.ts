@@ -250,6 +250,19 @@ describe('docker driver (Podman)', () => {
     }
   });
 
+  it('an image the engine does not have: TaskSpawnFailed naming it, nothing left behind', async () => {
+    const r = req([{ run: 'true' }], { image: 'localhost/runfleet-no-such-image:1' });
+    await expect(driver.run(r)).rejects.toMatchObject({
+      code: 'TaskSpawnFailed',
+      message: expect.stringContaining('localhost/runfleet-no-such-image:1'),
+    });
+    const left = await podman.docker.listContainers({
+      all: true,
+      filters: { label: [`runfleet.task=${r.labels.task}`] },
+    });
+    expect(left).toEqual([]);
+  });
+
   it('without the engine socket: a DriverUnavailable error naming it', async () => {
     const missing = createDockerDriver({ socketPath: join(podman.dir, 'absent.sock'), runner, pool: 'linux' });
     await expect(missing.run(req([{ run: 'true' }]))).rejects.toMatchObject({
