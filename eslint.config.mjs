@@ -16,6 +16,7 @@ const WORKFLOW_SAFE_IMPORTS = [
   '\\.\\./src/dag/[^/]+',
   // Pure state modules of entity workflows: keep them free of Node and I/O (the bundle check catches it).
   '\\.\\./src/changegroup/state',
+  '\\.\\./src/registry/state',
   '\\.\\./src/fleet/(schema|validate|plan|records|types|sha256|ids)',
 ];
 

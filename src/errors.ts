@@ -27,6 +27,11 @@ export const ERROR_CODES = {
    * caller won the race): nothing was done. Read a fresh token (and the state) and try again.
    */
   Conflict: { source: 'user', retryable: false },
+  /**
+   * A runner's registration token (or identity) was refused: unknown, expired, revoked or used
+   * already. The runner must get a new token (`runfleet runner token NAME`); retrying cannot help.
+   */
+  TokenRejected: { source: 'user', retryable: false },
   /** The Temporal server cannot be reached. */
   ServerUnreachable: { source: 'internal', retryable: true },
   /** A runner has no free slot for a reservation. */

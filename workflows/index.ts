@@ -7,3 +7,4 @@ export { changegroupWorkflow } from './changegroup';
 export type { ChangegroupInput } from './changegroup';
 export { fleetWorkflow } from './fleet';
 export type { FleetInput, FleetStatus, ProvisionRequest, ProvisionResult, RefreshResult } from './fleet';
+export { runnerWorkflow } from './runner';

@@ -1,0 +1,507 @@
+/**
+ * The runner registry from the outside: what the CLI (`runfleet runner create|token|list|...`)
+ * and the runner agent call. A thin, typed layer over the `runner/<name>` workflows: inputs are
+ * checked before anything is sent, and Temporal errors come back as RunfleetErrors with a code.
+ *
+ * ```ts
+ * const admin = new RunnerAdmin(client, { controlTaskQueue: 'runfleet-control' });
+ * const { token } = await admin.create({ name: 'build-1', pool: 'linux' });
+ * ```
+ */
+import {
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
+import type { temporal } from '@temporalio/proto';
+import { RunfleetError } from '../errors';
+import { WORKFLOW_TYPES, runnerWorkflowId } from '../ids';
+import * as st from '../registry/state';
+import { createRegistrationToken } from '../registry/token';
+import type { runnerWorkflow } from '../../workflows/runner';
+import {
+  RUNNER_STATUSES,
+  configureUpdate,
+  connectUpdate,
+  disableUpdate,
+  enableUpdate,
+  issueTokenUpdate,
+  pingUpdate,
+  purgeUpdate,
+  recordQuery,
+  registerUpdate,
+  revokeTokenUpdate,
+  type ConnectRequest,
+  type PingReply,
+  type RegisterRequest,
+  type RegistrationGrant,
+  type RunnerLiveStatus,
+  type RunnerRecord,
+  type RunnerSettings,
+  type RunnerStatus,
+  type RunnerWorkflowInput,
+} from '../../workflows/runner-messages';
+import { toRunfleetError } from './errors';
+
+export interface RunnerAdminOptions {
+  /** Task queue of the control worker, where the registry workflows run. */
+  controlTaskQueue: string;
+  /** Named in ServerUnreachable messages. */
+  address?: string;
+}
+
+export interface CreateRunnerRequest {
+  name: string;
+  pool: string;
+  labels?: Record<string, string>;
+  /** A temporary runner is purged once it is lost (it will not come back). Default false. */
+  temporary?: boolean;
+  settings?: Partial<RunnerSettings>;
+  /** How long the registration token is valid. Default 1 h. */
+  tokenTtlMs?: number;
+  /** Who asks (recorded in the runner's history). */
+  by?: string;
+}
+
+export interface IssuedToken {
+  /** The token in clear: shown once, never stored anywhere. */
+  token: string;
+  tokenId: string;
+  expiresAt: string;
+  record: RunnerRecord;
+}
+
+export interface AdminOptions {
+  by?: string;
+  reason?: string;
+}
+
+/** The session the registry keeps on the runner, as the server sees it. */
+export interface SessionInfo {
+  generation: number;
+  /** `scheduled` (waiting for the runner), `started` (the runner holds it), `cancel-requested`. */
+  state: string;
+  startedAt: string | null;
+  lastHeartbeatAt: string | null;
+  /** What the runner reported with its last heartbeat. */
+  live: RunnerLiveStatus | null;
+}
+
+export interface RunnerView {
+  record: RunnerRecord;
+  /** The runner's status from its session's last heartbeat; null while it holds no session. */
+  live: RunnerLiveStatus | null;
+  session: SessionInfo | null;
+  /** Temporal's execution status of the registry workflow (`RUNNING`, `COMPLETED` once purged). */
+  execution: string;
+}
+
+export interface ListRunnersFilter {
+  pool?: string;
+  status?: RunnerStatus;
+  /** Registry workflows per visibility page. Default 50. */
+  limit?: number;
+  pageToken?: string;
+}
+
+export interface RunnerSummary {
+  name: string;
+  pool: string;
+  status: RunnerStatus;
+  enabled: boolean;
+  lastSeenAt: string | null;
+  version: string | null;
+  /** Tasks running now (from the live status); null when unknown. */
+  running: number | null;
+  slots: number;
+  free: number | null;
+}
+
+export interface RunnerPage {
+  runners: RunnerSummary[];
+  nextPageToken: string | null;
+}
+
+export interface PurgeResult {
+  /** The record when the purge was accepted. */
+  record: RunnerRecord;
+  /** The final record, once the workflow ended (the runner confirmed or the wait ran out); null if not seen in time. */
+  final: RunnerRecord | null;
+}
+
+/** A token is valid for an hour unless told otherwise: long enough to install a machine. */
+export const DEFAULT_TOKEN_TTL_MS = 3_600_000;
+/** At most a week: a token is a key to the fleet's data keys. */
+export const MAX_TOKEN_TTL_MS = 7 * 86_400_000;
+/** Queries answer from a worker: seconds unless no control worker is up. */
+const QUERY_DEADLINE_MS = 10_000;
+/** A purge waits this long for the runner to wipe itself (the workflow waits 30 s). */
+const PURGE_WAIT_MS = 35_000;
+const DEFAULT_LIST_LIMIT = 50;
+const STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
+const CANCEL_REQUESTED = 3; // PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
+
+export class RunnerAdmin {
+  readonly client: Client;
+  readonly controlTaskQueue: string;
+  private readonly address: string;
+
+  constructor(client: Client, opts: RunnerAdminOptions) {
+    this.client = client;
+    this.controlTaskQueue = opts.controlTaskQueue;
+    this.address = opts.address ?? '(unknown address)';
+  }
+
+  /**
+   * Creates a runner (or gives one not registered yet a new token) and returns its registration
+   * token, in clear only here. A runner that exists and has registered: `Conflict`.
+   */
+  async create(req: CreateRunnerRequest): Promise<IssuedToken> {
+    checkName(req.name);
+    const poolBad = st.poolProblem(req.pool);
+    if (poolBad) throw new RunfleetError('InvalidArgument', `--pool: ${poolBad}`);
+    for (const [k, v] of Object.entries(req.labels ?? {})) {
+      const bad = st.labelProblem(k, v);
+      if (bad) throw new RunfleetError('InvalidArgument', `--label: ${bad}`);
+    }
+    if (req.settings) {
+      const s = st.applySettings(st.DEFAULT_SETTINGS, req.settings);
+      if (!s.ok) throw new RunfleetError('InvalidArgument', s.problem);
+    }
+    const ttl = checkTtl(req.tokenTtlMs);
+    const existing = await this.findRecord(req.name);
+    if (existing && existing.identity !== null && existing.status !== 'deleted') {
+      throw new RunfleetError(
+        'Conflict',
+        `runner ${req.name} exists and has registered (status ${existing.status}); for a new token run \`runfleet runner token ${req.name}\``,
+      );
+    }
+    const input: RunnerWorkflowInput = {
+      name: req.name,
+      pool: req.pool,
+      ...(req.labels && Object.keys(req.labels).length > 0 ? { labels: req.labels } : {}),
+      ...(req.temporary ? { temporary: true } : {}),
+      ...(req.settings ? { settings: req.settings } : {}),
+    };
+    const t = createRegistrationToken();
+    const expiresAt = new Date(Date.now() + ttl).toISOString();
+    const workflowId = runnerWorkflowId(req.name);
+    const record = await this.call(req.name, () =>
+      this.client.workflow.executeUpdateWithStart(issueTokenUpdate, {
+        args: [{ tokenId: t.id, tokenHash: t.hash, expiresAt, by: by(req.by) }],
+        startWorkflowOperation: new WithStartWorkflowOperation<typeof runnerWorkflow>(WORKFLOW_TYPES.runner, {
+          workflowId,
+          taskQueue: this.controlTaskQueue,
+          args: [input],
+          // One workflow per runner: a second `create` talks to the one that runs. A purged
+          // runner's workflow has completed, so the name can be created again (ALLOW_DUPLICATE).
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          memo: { pool: req.pool },
+        }),
+      }),
+    );
+    return { token: t.token, tokenId: t.id, expiresAt, record };
+  }
+
+  /** A new registration token for an existing runner; the previous one is dead from now on. */
+  async issueToken(name: string, opts: { ttlMs?: number; by?: string } = {}): Promise<IssuedToken> {
+    checkName(name);
+    const ttl = checkTtl(opts.ttlMs);
+    const t = createRegistrationToken();
+    const expiresAt = new Date(Date.now() + ttl).toISOString();
+    const record = await this.update(name, issueTokenUpdate, {
+      tokenId: t.id,
+      tokenHash: t.hash,
+      expiresAt,
+      by: by(opts.by),
+    });
+    return { token: t.token, tokenId: t.id, expiresAt, record };
+  }
+
+  async revokeToken(name: string, opts: AdminOptions = {}): Promise<RunnerRecord> {
+    return this.update(name, revokeTokenUpdate, admin(opts));
+  }
+
+  /** The runner's first start: its token and identity. Refused with `TokenRejected`. */
+  async register(name: string, req: RegisterRequest): Promise<RegistrationGrant> {
+    return this.update(name, registerUpdate, req);
+  }
+
+  /** Every later start of a registered runner. */
+  async connect(name: string, req: ConnectRequest): Promise<RegistrationGrant> {
+    return this.update(name, connectUpdate, req);
+  }
+
+  async enable(name: string, opts: AdminOptions = {}): Promise<RunnerRecord> {
+    return this.update(name, enableUpdate, admin(opts));
+  }
+
+  /** The runner stops taking work and finishes what runs (it drains). */
+  async disable(name: string, opts: AdminOptions = {}): Promise<RunnerRecord> {
+    return this.update(name, disableUpdate, admin(opts));
+  }
+
+  /** Changes settings (validated, naming the bad key); the runner gets them with its next session. */
+  async settings(name: string, patch: Partial<RunnerSettings>, opts: AdminOptions = {}): Promise<RunnerRecord> {
+    const s = st.applySettings(st.DEFAULT_SETTINGS, patch);
+    // The full check (against the current settings) is the workflow's; this catches unknown keys early.
+    if (!s.ok && !/must be at most a third/.test(s.problem)) throw new RunfleetError('InvalidArgument', s.problem);
+    return this.update(name, configureUpdate, { ...patch, ...admin(opts) });
+  }
+
+  /** Asks the runner for its status; `ComponentUnavailable` when it does not answer in 10 s. */
+  async ping(name: string): Promise<PingReply> {
+    return this.update(name, pingUpdate);
+  }
+
+  /**
+   * Removes the runner: runs with tasks lost on it are told, a connected runner wipes itself and
+   * exits. Waits up to `waitMs` (default 35 s) for the registry workflow to finish.
+   */
+  async purge(name: string, opts: AdminOptions & { waitMs?: number } = {}): Promise<PurgeResult> {
+    const record = await this.update(name, purgeUpdate, admin(opts));
+    const waitMs = opts.waitMs ?? PURGE_WAIT_MS;
+    if (waitMs <= 0) return { record, final: null };
+    try {
+      const final = await this.client.withDeadline(Date.now() + waitMs, () => this.handle(name).result());
+      return { record, final };
+    } catch {
+      return { record, final: null };
+    }
+  }
+
+  /** The record (a purged runner's final one). `NotFound` when there is no such runner. */
+  async get(name: string): Promise<RunnerRecord> {
+    const record = await this.findRecord(name);
+    if (!record) throw notFound(name);
+    return record;
+  }
+
+  /** The record with the live status of the runner's session (heartbeat details), as the server holds it. */
+  async describe(name: string): Promise<RunnerView> {
+    checkName(name);
+    return this.call(name, async () => {
+      const handle = this.handle(name);
+      const description = await handle.describe();
+      const execution = description.status.name;
+      const record =
+        execution === 'RUNNING'
+          ? await this.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(recordQuery))
+          : execution === 'COMPLETED'
+            ? await handle.result()
+            : null;
+      if (!record) throw notFound(name);
+      const sessions = await this.sessionsOf(description.raw.pendingActivities);
+      // The live status is the newest heartbeat of a session the runner holds.
+      const session = sessions[0] ?? null;
+      const held = sessions.find((s) => s.state !== 'scheduled' && s.live !== null);
+      return { record, live: held?.live ?? null, session, execution };
+    });
+  }
+
+  /** The registry's sessions on the runner, newest first (see `sessionsOf`). */
+  async sessions(name: string): Promise<SessionInfo[]> {
+    checkName(name);
+    return this.call(name, async () => {
+      const description = await this.handle(name).describe();
+      return this.sessionsOf(description.raw.pendingActivities);
+    });
+  }
+
+  /**
+   * One page of runners from visibility (registry workflows on this control queue), each with
+   * its record and live status. The pool and status filters apply to the page's runners, so a
+   * filtered page may hold fewer than `limit`. Purged runners are listed with `status: 'deleted'`.
+   */
+  async list(filter: ListRunnersFilter = {}): Promise<RunnerPage> {
+    if (filter.pool !== undefined) {
+      const bad = st.poolProblem(filter.pool);
+      if (bad) throw new RunfleetError('InvalidArgument', `--pool: ${bad}`);
+    }
+    if (filter.status !== undefined && !RUNNER_STATUSES.includes(filter.status))
+      throw new RunfleetError(
+        'InvalidArgument',
+        `--status: "${filter.status}" is not one of ${RUNNER_STATUSES.join(', ')}`,
+      );
+    const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new RunfleetError('InvalidArgument', '--limit: a whole number from 1 to 1000');
+    const clauses = [
+      `WorkflowType = '${WORKFLOW_TYPES.runner}'`,
+      `TaskQueue = '${this.controlTaskQueue.replace(/'/g, "\\'")}'`,
+      // A purged runner's workflow has completed; every other runner's runs.
+      filter.status === 'deleted' ? `ExecutionStatus = 'Completed'` : `ExecutionStatus = 'Running'`,
+    ];
+    return this.call(undefined, async () => {
+      const page = await this.client.workflowService.listWorkflowExecutions({
+        namespace: this.client.options.namespace,
+        query: clauses.join(' AND '),
+        pageSize: limit,
+        nextPageToken: filter.pageToken ? Buffer.from(filter.pageToken, 'base64url') : undefined,
+      });
+      const names = (page.executions ?? [])
+        .map((e) => e.execution?.workflowId ?? '')
+        .filter((id) => id.startsWith('runner/'))
+        .map((id) => id.slice('runner/'.length));
+      const views = await Promise.all(names.map((n) => this.describe(n).catch(() => null)));
+      const runners = views
+        .filter((v): v is RunnerView => v !== null)
+        .filter((v) => filter.pool === undefined || v.record.pool === filter.pool)
+        .filter((v) => filter.status === undefined || v.record.status === filter.status)
+        .map(summary);
+      const token =
+        page.nextPageToken && page.nextPageToken.length > 0
+          ? Buffer.from(page.nextPageToken).toString('base64url')
+          : null;
+      return { runners, nextPageToken: token };
+    });
+  }
+
+  private handle(name: string): WorkflowHandle<typeof runnerWorkflow> {
+    return this.client.workflow.getHandle<typeof runnerWorkflow>(runnerWorkflowId(name));
+  }
+
+  /** The record, or null when the runner does not exist. */
+  private async findRecord(name: string): Promise<RunnerRecord | null> {
+    checkName(name);
+    try {
+      return (await this.describe(name)).record;
+    } catch (err) {
+      if (err instanceof RunfleetError && err.code === 'NotFound') return null;
+      throw err;
+    }
+  }
+
+  /**
+   * The registry's sessions on the runner, newest generation first, from the server's pending
+   * activities: the current one, and for a moment a cancelled one the runner has not seen end yet.
+   */
+  private async sessionsOf(
+    pending: temporal.api.workflow.v1.IPendingActivityInfo[] | null | undefined,
+  ): Promise<SessionInfo[]> {
+    const sessions = await Promise.all(
+      (pending ?? []).filter((a) => a.activityType?.name === 'runnerSession').map((a) => this.sessionInfo(a)),
+    );
+    return sessions.sort((a, b) => b.generation - a.generation);
+  }
+
+  private async sessionInfo(activity: temporal.api.workflow.v1.IPendingActivityInfo): Promise<SessionInfo> {
+    const generation = Number(/^session\/(\d+)$/.exec(activity.activityId ?? '')?.[1] ?? -1);
+    let live: RunnerLiveStatus | null = null;
+    const payloads = activity.heartbeatDetails?.payloads;
+    if (payloads && payloads.length > 0) {
+      try {
+        live = await decodeFromPayloadsAtIndex<RunnerLiveStatus>(this.client.options.loadedDataConverter, 0, payloads);
+      } catch {
+        live = null; // details this client cannot decode (another codec): the record is still shown
+      }
+    }
+    return {
+      generation,
+      state:
+        activity.state === STARTED ? 'started' : activity.state === CANCEL_REQUESTED ? 'cancel-requested' : 'scheduled',
+      startedAt: time(activity.lastStartedTime),
+      lastHeartbeatAt: time(activity.lastHeartbeatTime),
+      live,
+    };
+  }
+
+  /** One update of the runner's workflow (which must exist: only `create` starts one). */
+  private async update<Ret>(name: string, def: UpdateDefinition<Ret, []>): Promise<Ret>;
+  private async update<Ret, Arg>(name: string, def: UpdateDefinition<Ret, [Arg]>, arg: Arg): Promise<Ret>;
+  private async update<Ret, Arg>(
+    name: string,
+    def: UpdateDefinition<Ret, [Arg]> | UpdateDefinition<Ret, []>,
+    ...arg: [Arg] | []
+  ): Promise<Ret> {
+    checkName(name);
+    return this.call(name, () =>
+      arg.length === 0
+        ? this.handle(name).executeUpdate(def as UpdateDefinition<Ret, []>)
+        : this.handle(name).executeUpdate(def as UpdateDefinition<Ret, [Arg]>, { args: arg as [Arg] }),
+    );
+  }
+
+  private async call<T>(name: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError && name !== undefined) throw notFound(name);
+      const mapped = toRunfleetError(err, {
+        address: this.address,
+        namespace: this.client.options.namespace,
+        workflowId: name === undefined ? undefined : runnerWorkflowId(name),
+      });
+      if (
+        mapped instanceof RunfleetError &&
+        mapped.code === 'NotFound' &&
+        name !== undefined &&
+        /^no run /.test(mapped.message)
+      )
+        throw notFound(name);
+      throw mapped;
+    }
+  }
+}
+
+/** `k=v` pairs from `--label` flags; InvalidArgument naming the flag. */
+export function parseLabels(pairs: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new RunfleetError('InvalidArgument', `--label "${pair}": expected key=value`);
+    const key = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    const bad = st.labelProblem(key, value);
+    if (bad) throw new RunfleetError('InvalidArgument', `--label: ${bad}`);
+    labels[key] = value;
+  }
+  return labels;
+}
+
+function summary(v: RunnerView): RunnerSummary {
+  return {
+    name: v.record.name,
+    pool: v.record.pool,
+    status: v.record.status,
+    enabled: v.record.enabled,
+    lastSeenAt: v.session?.lastHeartbeatAt ?? v.record.lastSeenAt,
+    version: v.live?.version ?? v.record.identity?.version ?? null,
+    running: v.live ? v.live.running.length : null,
+    slots: v.live?.slots ?? v.record.settings.slots,
+    free: v.live?.free ?? null,
+  };
+}
+
+function checkName(name: string): void {
+  const bad = st.nameProblem(name);
+  if (bad) throw new RunfleetError('InvalidArgument', bad);
+}
+
+function checkTtl(ttlMs: number | undefined): number {
+  const ttl = ttlMs ?? DEFAULT_TOKEN_TTL_MS;
+  if (!Number.isFinite(ttl) || ttl < 1_000 || ttl > MAX_TOKEN_TTL_MS)
+    throw new RunfleetError('InvalidArgument', '--token-ttl: a duration from 1s to 7d, like 1h');
+  return ttl;
+}
+
+function notFound(name: string): RunfleetError {
+  return new RunfleetError('NotFound', `no runner ${name} (runfleet runner list)`);
+}
+
+function by(who: string | undefined): string {
+  return who?.trim() || 'unknown';
+}
+
+function admin(opts: AdminOptions): { by: string; reason?: string } {
+  return opts.reason?.trim() ? { by: by(opts.by), reason: opts.reason.trim() } : { by: by(opts.by) };
+}
+
+function time(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): string | null {
+  if (!ts || ts.seconds === undefined || ts.seconds === null) return null;
+  return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
+}

@@ -1,0 +1,563 @@
+/**
+ * The state of one runner in the registry and every change to it, as pure functions: the runner
+ * workflow (workflows/runner.ts) registers handlers that call these, unit tests drive them
+ * directly. Plain JSON (it crosses continue-as-new) and sandbox-safe: times come in as ISO
+ * strings or epoch milliseconds from the caller (workflow time in the workflow).
+ *
+ * Glossary
+ * - Record: what `runner describe` shows (`RunnerRecord`, the `record` query).
+ * - Token: a registration token `rfr_<id>_<secret>`; the registry keeps its id and sha256 only.
+ *   One token at a time: issuing a new one kills the old one. A token registers one runner once.
+ * - Identity: the runner id and public key the runner made on its first start; kept from
+ *   registration on, and checked on every `connect`.
+ * - Session: the long activity the registry keeps on the runner's own queue. Its generation
+ *   counts sessions; a new generation is how the runner learns of enable, disable, new settings
+ *   and deletion.
+ * - Status: `registered` (created, waiting for its runner), `ready` / `disabled` (its session
+ *   heartbeats; disabled: it takes no new work), `idle` (no heartbeat; a session waits for it),
+ *   `lost` (it did not take that session either), `deleted` (purged).
+ */
+import { z } from 'zod';
+import type { ErrorCode } from '../errors';
+import type {
+  AdminRequest,
+  ConnectRequest,
+  IssueTokenRequest,
+  LostTaskRef,
+  RegisterRequest,
+  RunnerRecord,
+  RunnerSettings,
+  RunnerStatus,
+  RunnerWorkflowInput,
+} from '../../workflows/runner-messages';
+import type { SessionRequest } from '../../activities/types';
+
+/**
+ * Defaults of what a runner is handed. The watchdog also sets the registry's own patience:
+ * a session without heartbeat for 2/3 of it makes the runner `idle` (20 s), and a session not
+ * taken for 4/3 of it after that makes it `lost` (40 s).
+ */
+export const DEFAULT_SETTINGS: RunnerSettings = {
+  slots: 4,
+  evictionMs: 60_000,
+  heartbeatMs: 5_000,
+  pingMs: 10_000,
+  watchdogMs: 30_000,
+};
+
+/** Status changes kept in the record: enough to explain the present, bounded across continue-as-new. */
+export const MAX_HISTORY = 50;
+/** Lost tasks kept (a run reports each one once; a runner rarely loses more than its slots). */
+export const MAX_LOST_TASKS = 500;
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/;
+const LABEL_VALUE_RE = /^[A-Za-z0-9_./:-]{0,63}$/;
+const TOKEN_ID_RE = /^[a-f0-9]{8,32}$/;
+const HASH_RE = /^[a-f0-9]{64}$/;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** base64 of an X25519 SPKI DER key (44 bytes: 60 characters), with room for other encodings. */
+const PUBLIC_KEY_RE = /^[A-Za-z0-9+/]{40,400}={0,2}$/;
+
+/** The workflow's whole state: the record, and what the record must not show. */
+export interface RegistryState {
+  record: RunnerRecord;
+  /** sha256 hex of the current token; null when there is none. */
+  tokenHash: string | null;
+  /** Generation of the current (or next) session; 0 before the first. */
+  generation: number;
+}
+
+/** A refusal: the code of the ApplicationFailure the workflow raises, and its message. */
+export interface Problem {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Timings the registry derives from a runner's settings. */
+export interface SessionTimings {
+  /** No heartbeat for this long: the runner is idle. */
+  heartbeatTimeoutMs: number;
+  /** An idle runner that does not take its next session in this long is lost. */
+  lostAfterMs: number;
+}
+
+export function timings(settings: RunnerSettings): SessionTimings {
+  return {
+    heartbeatTimeoutMs: Math.round((settings.watchdogMs * 2) / 3),
+    lostAfterMs: Math.round((settings.watchdogMs * 4) / 3),
+  };
+}
+
+// --- names and input -----------------------------------------------------------------------
+
+export function nameProblem(name: unknown): string | null {
+  if (typeof name === 'string' && NAME_RE.test(name)) return null;
+  return `runner name ${JSON.stringify(name)} must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`;
+}
+
+export function poolProblem(pool: unknown): string | null {
+  if (typeof pool === 'string' && NAME_RE.test(pool)) return null;
+  return `pool ${JSON.stringify(pool)} must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`;
+}
+
+export function labelProblem(key: string, value: string): string | null {
+  if (!LABEL_KEY_RE.test(key))
+    return `label key ${JSON.stringify(key)} must be 1-63 letters, digits, "_", ".", "/" or "-"`;
+  if (!LABEL_VALUE_RE.test(value))
+    return `label value ${JSON.stringify(value)} (of ${key}) must be at most 63 letters, digits, "_", ".", "/", ":" or "-"`;
+  return null;
+}
+
+/**
+ * Settings as `configure` and `runner settings --set` take them: a strict partial, each key
+ * checked with its reason. The heartbeat must fit the watchdog three times, so that two missed
+ * heartbeats never make a runner idle.
+ */
+export const SettingsPatchSchema = z
+  .strictObject({
+    slots: z.number().int().min(1).max(256),
+    evictionMs: z.number().int().min(1_000).max(3_600_000),
+    heartbeatMs: z.number().int().min(200).max(60_000),
+    pingMs: z.number().int().min(200).max(600_000),
+    watchdogMs: z.number().int().min(1_000).max(600_000),
+  })
+  .partial();
+
+/** The settings after a patch, or the problem naming the bad key. */
+export function applySettings(
+  current: RunnerSettings,
+  patch: unknown,
+): { ok: true; settings: RunnerSettings } | { ok: false; problem: string } {
+  const parsed = SettingsPatchSchema.safeParse(patch ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key =
+      issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue?.path.map(String).join('.') || 'settings';
+    return {
+      ok: false,
+      problem: `setting ${key}: ${issue?.message ?? 'invalid'} (settings: ${Object.keys(DEFAULT_SETTINGS).join(', ')})`,
+    };
+  }
+  const next: RunnerSettings = { ...current };
+  for (const [k, v] of Object.entries(parsed.data)) if (v !== undefined) next[k as keyof RunnerSettings] = v;
+  if (next.heartbeatMs * 3 > next.watchdogMs) {
+    return {
+      ok: false,
+      problem: `setting heartbeatMs: ${next.heartbeatMs} must be at most a third of watchdogMs (${next.watchdogMs})`,
+    };
+  }
+  return { ok: true, settings: next };
+}
+
+/** Why the workflow input is not acceptable, or null. */
+export function inputProblem(input: RunnerWorkflowInput | undefined): string | null {
+  const bad = nameProblem(input?.name) ?? poolProblem(input?.pool);
+  if (bad) return bad;
+  for (const [k, v] of Object.entries(input?.labels ?? {})) {
+    const b = typeof v === 'string' ? labelProblem(k, v) : `label ${k} must be a string`;
+    if (b) return b;
+  }
+  const s = applySettings(DEFAULT_SETTINGS, input?.settings ?? {});
+  return s.ok ? null : s.problem;
+}
+
+export function initialState(input: RunnerWorkflowInput, now: string): RegistryState {
+  const s = applySettings(DEFAULT_SETTINGS, input.settings ?? {});
+  const record: RunnerRecord = {
+    name: input.name,
+    pool: input.pool,
+    labels: { ...(input.labels ?? {}) },
+    temporary: input.temporary === true,
+    status: 'registered',
+    enabled: true,
+    settings: s.ok ? s.settings : { ...DEFAULT_SETTINGS },
+    token: null,
+    identity: null,
+    bootId: null,
+    lastSeenAt: null,
+    reason: 'waiting for the runner to register',
+    lostTasks: [],
+    createdAt: now,
+    history: [{ at: now, status: 'registered', reason: 'created', by: null }],
+  };
+  return { record, tokenHash: null, generation: 0 };
+}
+
+/** A state carried over continue-as-new, or null when it is not one. */
+export function resumedState(resume: unknown): RegistryState | null {
+  if (resume === null || typeof resume !== 'object') return null;
+  const r = resume as Partial<RegistryState>;
+  if (!r.record || typeof r.generation !== 'number') return null;
+  return { record: r.record, tokenHash: r.tokenHash ?? null, generation: r.generation };
+}
+
+// --- status ----------------------------------------------------------------------------------
+
+export function isRegistered(state: RegistryState): boolean {
+  return state.record.identity !== null && state.record.status !== 'deleted';
+}
+
+export function isDeleted(state: RegistryState): boolean {
+  return state.record.status === 'deleted';
+}
+
+/** True while the runner holds a session (its heartbeats came in). */
+export function isConnected(state: RegistryState): boolean {
+  return state.record.status === 'ready' || state.record.status === 'disabled';
+}
+
+function setStatus(state: RegistryState, status: RunnerStatus, now: string, reason: string | null, by: string | null) {
+  const r = state.record;
+  const changed = r.status !== status || r.reason !== reason;
+  r.status = status;
+  r.reason = reason;
+  if (!changed) return;
+  r.history.push({ at: now, status, reason, by });
+  if (r.history.length > MAX_HISTORY) r.history.splice(0, r.history.length - MAX_HISTORY);
+}
+
+/** What a connected runner's status is: ready, or disabled when it takes no work. */
+function onlineStatus(state: RegistryState): RunnerStatus {
+  return state.record.enabled ? 'ready' : 'disabled';
+}
+
+/** The next session's generation (the current one is cancelled or ended). */
+export function nextGeneration(state: RegistryState): number {
+  state.generation++;
+  return state.generation;
+}
+
+/** What the runner is told by the session of the current generation. */
+export function sessionRequest(state: RegistryState, deletion?: { by: string; reason: string }): SessionRequest {
+  return {
+    generation: state.generation,
+    enabled: state.record.enabled && !isDeleted(state),
+    settings: { ...state.record.settings },
+    ...(deletion ? { delete: deletion } : {}),
+  };
+}
+
+// --- tokens ----------------------------------------------------------------------------------
+
+export function issueTokenProblem(state: RegistryState, req: IssueTokenRequest, nowMs: number): Problem | null {
+  if (isDeleted(state)) return { code: 'NotFound', message: `runner ${state.record.name} was deleted` };
+  if (typeof req?.tokenId !== 'string' || !TOKEN_ID_RE.test(req.tokenId))
+    return { code: 'InvalidArgument', message: 'a token id is 8-32 lowercase hex digits' };
+  if (typeof req.tokenHash !== 'string' || !HASH_RE.test(req.tokenHash))
+    return { code: 'InvalidArgument', message: 'a token hash is 64 lowercase hex digits (sha256)' };
+  const expires = Date.parse(req.expiresAt);
+  if (Number.isNaN(expires)) return { code: 'InvalidArgument', message: `expiresAt "${req.expiresAt}" is not a time` };
+  if (expires <= nowMs)
+    return { code: 'InvalidArgument', message: `the token would expire at once (${req.expiresAt})` };
+  return null;
+}
+
+/** A new token: the previous one (if any) is dead from now on. */
+export function issueToken(state: RegistryState, req: IssueTokenRequest, now: string): RunnerRecord {
+  state.tokenHash = req.tokenHash;
+  state.record.token = {
+    id: req.tokenId,
+    expiresAt: new Date(req.expiresAt).toISOString(),
+    revoked: false,
+    used: false,
+  };
+  state.record.history.push({
+    at: now,
+    status: state.record.status,
+    reason: `token ${req.tokenId} issued`,
+    by: req.by,
+  });
+  trimHistory(state);
+  return state.record;
+}
+
+export function revokeTokenProblem(state: RegistryState): Problem | null {
+  if (isDeleted(state)) return { code: 'NotFound', message: `runner ${state.record.name} was deleted` };
+  if (state.record.token === null) return { code: 'InvalidState', message: `runner ${state.record.name} has no token` };
+  if (state.record.token.revoked)
+    return { code: 'InvalidState', message: `the token of runner ${state.record.name} is revoked already` };
+  return null;
+}
+
+export function revokeToken(state: RegistryState, req: AdminRequest, now: string): RunnerRecord {
+  const token = state.record.token;
+  if (token) {
+    token.revoked = true;
+    state.record.history.push({
+      at: now,
+      status: state.record.status,
+      reason: `token ${token.id} revoked${req.reason ? `: ${req.reason}` : ''}`,
+      by: req.by,
+    });
+    trimHistory(state);
+  }
+  return state.record;
+}
+
+// --- register and connect ----------------------------------------------------------------------
+
+/**
+ * Why a registration is refused, or null. `tokenHash` is the sha256 hex of `req.token` (the
+ * caller computes it: the workflow with its sandbox-safe sha256).
+ */
+export function registerProblem(
+  state: RegistryState,
+  req: RegisterRequest,
+  tokenHash: string,
+  nowMs: number,
+): Problem | null {
+  const name = state.record.name;
+  if (isDeleted(state)) return { code: 'NotFound', message: `runner ${name} was deleted` };
+  const token = state.record.token;
+  if (token === null || state.tokenHash === null || tokenHash !== state.tokenHash)
+    return { code: 'TokenRejected', message: 'token rejected: unknown token' };
+  if (token.revoked) return { code: 'TokenRejected', message: 'token rejected: revoked' };
+  if (token.used) return { code: 'TokenRejected', message: 'token rejected: already used' };
+  if (Date.parse(token.expiresAt) <= nowMs)
+    return { code: 'TokenRejected', message: `token rejected: expired at ${token.expiresAt}` };
+  return identityProblem(req);
+}
+
+function identityProblem(req: { runnerId?: unknown; publicKey?: unknown; drivers?: unknown }): Problem | null {
+  if (typeof req.runnerId !== 'string' || !UUID_RE.test(req.runnerId))
+    return { code: 'InvalidArgument', message: `runnerId ${JSON.stringify(req.runnerId)} is not a UUID` };
+  if (req.publicKey !== undefined && (typeof req.publicKey !== 'string' || !PUBLIC_KEY_RE.test(req.publicKey)))
+    return { code: 'InvalidArgument', message: 'publicKey is not a base64 X25519 public key' };
+  if (!Array.isArray(req.drivers) || req.drivers.some((d) => d !== 'process' && d !== 'docker'))
+    return { code: 'InvalidArgument', message: `drivers ${JSON.stringify(req.drivers)}: each is process or docker` };
+  return null;
+}
+
+/**
+ * Marks the token used before anything else can run: of two registrations with one token, the
+ * second is refused even while the first waits for its keys. `false` gives it back (sealing failed).
+ */
+export function spendToken(state: RegistryState, used = true): void {
+  if (state.record.token) state.record.token.used = used;
+}
+
+/** The runner joins: the token is spent, the identity kept. The caller starts its session. */
+export function register(state: RegistryState, req: RegisterRequest, now: string): void {
+  const r = state.record;
+  spendToken(state);
+  r.identity = {
+    runnerId: req.runnerId,
+    publicKey: req.publicKey,
+    version: String(req.version ?? ''),
+    drivers: [...req.drivers],
+    hostname: String(req.hostname ?? ''),
+    registeredAt: now,
+  };
+  r.bootId = null;
+  r.lastSeenAt = now;
+  nextGeneration(state);
+  setStatus(state, onlineStatus(state), now, `registered from ${r.identity.hostname || 'an unnamed host'}`, null);
+}
+
+export function connectProblem(state: RegistryState, req: ConnectRequest): Problem | null {
+  const name = state.record.name;
+  if (isDeleted(state)) return { code: 'NotFound', message: `runner ${name} was deleted` };
+  const identity = state.record.identity;
+  if (identity === null)
+    return {
+      code: 'TokenRejected',
+      message: `runner ${name} is not registered: start it with the token \`runfleet runner create\` printed`,
+    };
+  const bad = identityProblem(req);
+  if (bad) return bad;
+  if (req.runnerId !== identity.runnerId)
+    return {
+      code: 'TokenRejected',
+      message: `runner ${name} is registered with another identity (${identity.runnerId}); issue a new token with \`runfleet runner token ${name}\``,
+    };
+  if (typeof req.bootId !== 'string' || req.bootId.length === 0 || req.bootId.length > 100)
+    return { code: 'InvalidArgument', message: 'bootId must be a non-empty string' };
+  return null;
+}
+
+/** A registered runner (re)starts; returns true when it is a new process (new boot id). */
+export function connect(state: RegistryState, req: ConnectRequest, now: string): boolean {
+  const r = state.record;
+  const restarted = r.bootId !== req.bootId;
+  if (r.identity) {
+    r.identity.version = String(req.version ?? '');
+    r.identity.drivers = [...req.drivers];
+    r.identity.hostname = String(req.hostname ?? '');
+  }
+  r.bootId = req.bootId;
+  r.lastSeenAt = now;
+  if (restarted) nextGeneration(state);
+  setStatus(state, onlineStatus(state), now, restarted ? 'connected (runner started)' : 'connected', null);
+  return restarted;
+}
+
+// --- sessions ----------------------------------------------------------------------------------
+
+/** The runner took the session of `generation`: it is back. Old generations change nothing. */
+export function sessionOnline(
+  state: RegistryState,
+  sig: { runnerId: string; bootId: string; generation: number },
+  now: string,
+): boolean {
+  const r = state.record;
+  if (!isRegistered(state) || sig?.generation !== state.generation) return false;
+  if (r.identity && sig.runnerId !== r.identity.runnerId) return false;
+  if (typeof sig.bootId === 'string' && sig.bootId.length > 0) r.bootId = sig.bootId;
+  r.lastSeenAt = now;
+  setStatus(state, onlineStatus(state), now, null, null);
+  return true;
+}
+
+/** The runner was seen (a ping answered, a session started). */
+export function seen(state: RegistryState, now: string): void {
+  if (isDeleted(state)) return;
+  state.record.lastSeenAt = now;
+  if (state.record.status === 'idle' || state.record.status === 'lost')
+    setStatus(state, onlineStatus(state), now, null, null);
+}
+
+/** The session stopped heartbeating (or nobody took it while the runner looked connected). */
+export function sessionSilent(state: RegistryState, now: string, why: string): void {
+  if (!isRegistered(state) || state.record.status === 'lost') return;
+  setStatus(state, 'idle', now, why, null);
+}
+
+/**
+ * Nobody took the session an idle runner was offered. Returns true when the runner must be
+ * purged now (a temporary runner: it will not come back).
+ */
+export function sessionNotTaken(state: RegistryState, now: string, why: string): boolean {
+  if (!isRegistered(state)) return false;
+  setStatus(state, 'lost', now, why, null);
+  return state.record.temporary;
+}
+
+/**
+ * How long the next session may wait to be taken before the runner is marked idle (a connected
+ * runner) or lost (an idle one); null for a lost runner (it waits as long as it takes).
+ */
+export function scheduleToStartMs(state: RegistryState): number | null {
+  const t = timings(state.record.settings);
+  switch (state.record.status) {
+    case 'lost':
+      return null;
+    case 'idle':
+      return t.lostAfterMs;
+    default:
+      return t.heartbeatTimeoutMs;
+  }
+}
+
+// --- operator commands -------------------------------------------------------------------------
+
+export function adminProblem(state: RegistryState): Problem | null {
+  if (isDeleted(state)) return { code: 'NotFound', message: `runner ${state.record.name} was deleted` };
+  return null;
+}
+
+/** Enables or disables the runner; true when that changed anything (a new session is due). */
+export function setEnabled(state: RegistryState, enabled: boolean, req: AdminRequest, now: string): boolean {
+  const r = state.record;
+  if (r.enabled === enabled) return false;
+  r.enabled = enabled;
+  const why = `${enabled ? 'enabled' : 'disabled'}${req.reason ? `: ${req.reason}` : ''}`;
+  if (isConnected(state)) setStatus(state, onlineStatus(state), now, why, req.by);
+  else {
+    r.history.push({ at: now, status: r.status, reason: why, by: req.by });
+    trimHistory(state);
+  }
+  if (isRegistered(state)) nextGeneration(state);
+  return true;
+}
+
+export function configureProblem(state: RegistryState, req: Partial<RunnerSettings> & AdminRequest): Problem | null {
+  const bad = adminProblem(state);
+  if (bad) return bad;
+  const { by: _by, reason: _reason, ...patch } = req ?? ({} as AdminRequest);
+  const s = applySettings(state.record.settings, patch);
+  return s.ok ? null : { code: 'InvalidArgument', message: s.problem };
+}
+
+export function configure(state: RegistryState, req: Partial<RunnerSettings> & AdminRequest, now: string): void {
+  const { by, reason, ...patch } = req;
+  const s = applySettings(state.record.settings, patch);
+  if (!s.ok) return;
+  const changed = Object.entries(patch).filter(
+    ([k, v]) => v !== undefined && state.record.settings[k as keyof RunnerSettings] !== v,
+  );
+  state.record.settings = s.settings;
+  if (changed.length === 0) return;
+  state.record.history.push({
+    at: now,
+    status: state.record.status,
+    reason: `settings: ${changed.map(([k, v]) => `${k}=${String(v)}`).join(', ')}${reason ? ` (${reason})` : ''}`,
+    by,
+  });
+  trimHistory(state);
+  if (isRegistered(state)) nextGeneration(state);
+}
+
+export function pingProblem(state: RegistryState): Problem | null {
+  const bad = adminProblem(state);
+  if (bad) return bad;
+  if (state.record.identity === null)
+    return { code: 'InvalidState', message: `runner ${state.record.name} has not registered yet: nothing to ping` };
+  return null;
+}
+
+/**
+ * Removes the runner from the fleet. Returns the lost tasks whose runs must be told, and
+ * whether a connected runner must be told to wipe itself (its next session carries `delete`).
+ */
+export function purge(state: RegistryState, req: AdminRequest, now: string): { notify: LostTaskRef[]; wipe: boolean } {
+  const wipe = isConnected(state);
+  const notify = [...state.record.lostTasks];
+  state.record.enabled = false;
+  setStatus(state, 'deleted', now, req.reason?.trim() || 'purged', req.by);
+  state.tokenHash = null;
+  if (state.record.token) state.record.token.revoked = true;
+  if (wipe) nextGeneration(state);
+  return { notify, wipe };
+}
+
+/** Adds a note to the history without changing the status (purge progress, restarts). */
+export function note(state: RegistryState, now: string, reason: string, by: string | null = null): void {
+  state.record.history.push({ at: now, status: state.record.status, reason, by });
+  trimHistory(state);
+}
+
+// --- lost tasks ----------------------------------------------------------------------------------
+
+function sameTask(a: LostTaskRef, b: LostTaskRef): boolean {
+  return a.runWorkflowId === b.runWorkflowId && a.task === b.task;
+}
+
+export function lostTaskProblem(ref: unknown): string | null {
+  const r = ref as Partial<LostTaskRef> | null;
+  if (!r || typeof r.runWorkflowId !== 'string' || r.runWorkflowId.length === 0 || typeof r.task !== 'string')
+    return 'a lost task is {runWorkflowId, task, attempt}';
+  return null;
+}
+
+/** A run says one of its tasks is lost on this runner (kept once per run and task). */
+export function taskLost(state: RegistryState, ref: LostTaskRef): void {
+  if (lostTaskProblem(ref)) return;
+  const tasks = state.record.lostTasks;
+  const i = tasks.findIndex((t) => sameTask(t, ref));
+  const entry = { runWorkflowId: ref.runWorkflowId, task: ref.task, attempt: Number(ref.attempt) || 0 };
+  if (i >= 0) tasks[i] = entry;
+  else tasks.push(entry);
+  if (tasks.length > MAX_LOST_TASKS) tasks.splice(0, tasks.length - MAX_LOST_TASKS);
+}
+
+/** A run found its task again (the runner came back with it). */
+export function taskFound(state: RegistryState, ref: LostTaskRef): void {
+  if (lostTaskProblem(ref)) return;
+  state.record.lostTasks = state.record.lostTasks.filter((t) => !sameTask(t, ref));
+}
+
+function trimHistory(state: RegistryState): void {
+  const h = state.record.history;
+  if (h.length > MAX_HISTORY) h.splice(0, h.length - MAX_HISTORY);
+}

@@ -1,0 +1,500 @@
+/**
+ * The runner registry end to end against the real dev server: `runner/<name>` workflows on a
+ * control worker of this file, runners faked as real Temporal workers on `runner/<name>` that
+ * serve the session (heartbeating a status) and the ping, as the runner agent does.
+ */
+import { Context } from '@temporalio/activity';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SessionEnd, SessionRequest } from '../../activities/types';
+import { RunnerAdmin } from '../../src/client/runners';
+import { dataConverter } from '../../src/codec/compression';
+import { RunfleetError } from '../../src/errors';
+import { runnerTaskQueue, runnerWorkflowId } from '../../src/ids';
+import { tokenHash } from '../../src/registry/token';
+import {
+  sessionOnlineSignal,
+  taskLostSignal,
+  type RunnerLiveStatus,
+  type RunnerSettings,
+} from '../../workflows/runner-messages';
+import { startHarness, workflowBundle, type Harness } from '../helpers/harness';
+import { uniqueName } from '../helpers/temporal';
+
+/** Fast timings: idle after 4 s without heartbeat, lost 8 s later. */
+const FAST: Partial<RunnerSettings> = { heartbeatMs: 1_000, watchdogMs: 6_000 };
+const projectRoot = join(__dirname, '..', '..');
+
+let h: Harness;
+let admin: RunnerAdmin;
+let control: { worker: Worker; done: Promise<void>; connection: NativeConnection };
+
+beforeAll(async () => {
+  // The harness without its control worker: this file's control worker also serves sealDataKeys.
+  h = await startHarness({ withControl: false });
+  const connection = await NativeConnection.connect({ address: h.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: 'default',
+    taskQueue: h.controlQueue,
+    dataConverter,
+    workflowBundle: await workflowBundle(),
+    maxCachedWorkflows: 50,
+    activities: {
+      sealDataKeys: async ({ publicKey }: { publicKey: string }) => [
+        { id: 'test', sealed: Buffer.from(`sealed-for:${publicKey}`).toString('base64') },
+      ],
+    },
+  });
+  control = { worker, done: worker.run(), connection };
+  admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue, address: h.address });
+});
+
+afterAll(async () => {
+  control?.worker.shutdown();
+  await control?.done;
+  await control?.connection.close();
+  await h?.stop();
+});
+
+interface FakeRunner {
+  runnerId: string;
+  bootId: string;
+  publicKey: string;
+  sessions: SessionRequest[];
+  deleted: { by: string; reason: string } | null;
+  /** Stops heartbeating (a hung or cut-off runner) without ending the session. */
+  freeze(): void;
+  stop(): Promise<void>;
+}
+
+/** A runner as the registry sees it: a worker on `runner/<name>` serving the session and the ping. */
+async function startFakeRunner(name: string, identity?: { runnerId: string; publicKey: string }): Promise<FakeRunner> {
+  const runnerId = identity?.runnerId ?? randomUUID();
+  const publicKey = identity?.publicKey ?? randomBytes(44).toString('base64');
+  const bootId = randomUUID();
+  const connection = await NativeConnection.connect({ address: h.address });
+  let frozen = false;
+  let enabled = true;
+  const fake: FakeRunner = {
+    runnerId,
+    bootId,
+    publicKey,
+    sessions: [],
+    deleted: null,
+    freeze: () => void (frozen = true),
+    stop: async () => {
+      worker.shutdown();
+      await done;
+      await connection.close();
+    },
+  };
+  const status = (): RunnerLiveStatus => ({
+    runnerId,
+    bootId,
+    version: 'test-1.0',
+    drivers: ['process'],
+    slots: 2,
+    free: 2,
+    accepting: enabled,
+    running: ['run/x/1/build'],
+    at: new Date().toISOString(),
+  });
+  const worker = await Worker.create({
+    connection,
+    namespace: 'default',
+    taskQueue: runnerTaskQueue(name),
+    dataConverter,
+    shutdownGraceTime: '2s',
+    activities: {
+      async runnerSession(req: SessionRequest): Promise<SessionEnd> {
+        fake.sessions.push(req);
+        if (req.delete) {
+          fake.deleted = req.delete;
+          return { reason: 'deleted', status: status() };
+        }
+        enabled = req.enabled;
+        const ctx = Context.current();
+        ctx.heartbeat(status());
+        await h.client.workflow
+          .getHandle(runnerWorkflowId(name))
+          .signal(sessionOnlineSignal, { runnerId, bootId, generation: req.generation });
+        const beat = setInterval(() => {
+          if (!frozen) ctx.heartbeat(status());
+        }, req.settings.heartbeatMs);
+        try {
+          await ctx.cancelled;
+        } catch {
+          // cancelled: a new generation, or this worker shutting down
+        } finally {
+          clearInterval(beat);
+        }
+        return { reason: 'renew', status: status() };
+      },
+      async pingRunner(): Promise<RunnerLiveStatus> {
+        return status();
+      },
+    },
+  });
+  const done = worker.run();
+  return fake;
+}
+
+async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 40_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what}: not reached in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+}
+
+async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof RunfleetError) return { code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error('expected a failure');
+}
+
+/** `temporal workflow show` of the runner's workflow, as JSON with every payload decoded. */
+function history(name: string): string {
+  const text = execFileSync(
+    join(projectRoot, '.tools', 'bin', 'temporal'),
+    [
+      'workflow',
+      'show',
+      '--address',
+      h.address,
+      '--namespace',
+      'default',
+      '--workflow-id',
+      runnerWorkflowId(name),
+      '--output',
+      'json',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  return JSON.stringify(JSON.parse(text), (key, value: unknown) =>
+    key === 'data' && typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : value,
+  );
+}
+
+async function registered(name: string, settings: Partial<RunnerSettings> = FAST, temporary = false) {
+  const created = await admin.create({ name, pool: 'linux', settings, temporary, by: 'test' });
+  const fake = await startFakeRunner(name);
+  const grant = await admin.register(name, {
+    token: created.token,
+    runnerId: fake.runnerId,
+    publicKey: fake.publicKey,
+    version: 'test-1.0',
+    drivers: ['process'],
+    hostname: 'fake-host',
+  });
+  return { created, fake, grant };
+}
+
+const ready = (name: string) =>
+  waitFor(
+    `${name} ready with live status`,
+    () => admin.describe(name),
+    (v) => v.record.status === 'ready' && v.live !== null,
+  );
+
+describe('runner registry', () => {
+  it('create shows the token once; only its hash is in the history; a registered runner cannot be created again', async () => {
+    const name = uniqueName('rc');
+    const created = await admin.create({ name, pool: 'linux', labels: { arch: 'x64' }, by: 'test' });
+    expect(created.token).toMatch(/^rfr_[a-f0-9]{12}_[A-Za-z0-9_-]+$/);
+    expect(created.record.status).toBe('registered');
+    expect(created.record.token).toMatchObject({ id: created.tokenId, used: false, revoked: false });
+    const shown = history(name);
+    expect(shown).not.toContain(created.token);
+    expect(shown).not.toContain(created.token.split('_')[2]);
+    expect(shown).toContain(tokenHash(created.token));
+
+    // Not registered yet: create again issues a new token (the old one dies).
+    const again = await admin.create({ name, pool: 'linux', by: 'test' });
+    expect(again.tokenId).not.toBe(created.tokenId);
+    const fake = await startFakeRunner(name);
+    try {
+      const old = await codeOf(
+        admin.register(name, {
+          token: created.token,
+          runnerId: fake.runnerId,
+          publicKey: fake.publicKey,
+          version: '1',
+          drivers: ['process'],
+          hostname: 'h',
+        }),
+      );
+      expect(old).toEqual({ code: 'TokenRejected', message: 'token rejected: unknown token' });
+      await admin.register(name, {
+        token: again.token,
+        runnerId: fake.runnerId,
+        publicKey: fake.publicKey,
+        version: '1',
+        drivers: ['process'],
+        hostname: 'h',
+      });
+      const conflict = await codeOf(admin.create({ name, pool: 'linux' }));
+      expect(conflict.code).toBe('Conflict');
+      expect(conflict.message).toContain(`runfleet runner token ${name}`);
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  it('refuses wrong, expired, revoked and used tokens without recording the update', async () => {
+    const name = uniqueName('rt');
+    const base = {
+      runnerId: randomUUID(),
+      publicKey: randomBytes(44).toString('base64'),
+      version: '1',
+      drivers: ['process' as const],
+      hostname: 'h',
+    };
+    const created = await admin.create({ name, pool: 'linux', tokenTtlMs: 2_000, settings: FAST });
+    expect(await codeOf(admin.register(name, { ...base, token: 'rfr_000000000000_nope' }))).toEqual({
+      code: 'TokenRejected',
+      message: 'token rejected: unknown token',
+    });
+    await new Promise((r) => setTimeout(r, 2_500));
+    const expired = await codeOf(admin.register(name, { ...base, token: created.token }));
+    expect(expired.code).toBe('TokenRejected');
+    expect(expired.message).toBe(`token rejected: expired at ${created.expiresAt}`);
+
+    const fresh = await admin.issueToken(name, { by: 'test' });
+    await admin.revokeToken(name, { by: 'test', reason: 'leaked' });
+    expect(await codeOf(admin.register(name, { ...base, token: fresh.token }))).toEqual({
+      code: 'TokenRejected',
+      message: 'token rejected: revoked',
+    });
+
+    const good = await admin.issueToken(name, { by: 'test' });
+    await admin.register(name, { ...base, token: good.token });
+    expect(await codeOf(admin.register(name, { ...base, token: good.token }))).toEqual({
+      code: 'TokenRejected',
+      message: 'token rejected: already used',
+    });
+
+    // Rejected updates never reach history: one accepted register only.
+    const events = (
+      JSON.parse(history(name)) as {
+        events: {
+          eventType: string;
+          workflowExecutionUpdateAcceptedEventAttributes?: { acceptedRequest?: { input?: { name?: string } } };
+        }[];
+      }
+    ).events;
+    const accepted = events
+      .filter((e) => /UPDATE_ACCEPTED|UpdateAccepted/.test(e.eventType))
+      .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name);
+    expect(accepted.filter((n) => n === 'register')).toHaveLength(1);
+    await admin.purge(name, { by: 'test', waitMs: 0 });
+  });
+
+  it('registers a runner, shows its live status, makes new generations on disable/enable, and pings it', async () => {
+    const name = uniqueName('rr');
+    const { fake, grant } = await registered(name);
+    try {
+      expect(grant).toMatchObject({
+        kind: 'runfleet/key-delivery',
+        name,
+        runnerId: fake.runnerId,
+        pool: 'linux',
+        enabled: true,
+      });
+      expect(grant.keys).toHaveLength(1);
+      const view = await ready(name);
+      expect(view.live).toMatchObject({
+        runnerId: fake.runnerId,
+        version: 'test-1.0',
+        slots: 2,
+        running: ['run/x/1/build'],
+      });
+      expect(view.record.identity).toMatchObject({ runnerId: fake.runnerId, hostname: 'fake-host' });
+      expect(view.record.token?.used).toBe(true);
+
+      const g1 = fake.sessions.at(-1)?.generation ?? -1;
+      const disabled = await admin.disable(name, { by: 'test', reason: 'maintenance' });
+      expect(disabled).toMatchObject({ enabled: false, status: 'disabled' });
+      await waitFor(
+        'disabled session',
+        async () => fake.sessions.at(-1),
+        (s) => s?.enabled === false && s.generation > g1,
+      );
+      const g2 = fake.sessions.at(-1)?.generation ?? -1;
+      await admin.enable(name, { by: 'test' });
+      await waitFor(
+        'enabled session',
+        async () => fake.sessions.at(-1),
+        (s) => s?.enabled === true && s.generation > g2,
+      );
+      const configured = await admin.settings(name, { slots: 8 }, { by: 'test' });
+      expect(configured.settings.slots).toBe(8);
+      await waitFor(
+        'new settings',
+        async () => fake.sessions.at(-1),
+        (s) => s?.settings.slots === 8,
+      );
+      expect((await codeOf(admin.settings(name, { slots: 0 }))).message).toMatch(/slots/);
+      expect((await codeOf(admin.settings(name, { bogus: 1 } as never))).message).toMatch(/bogus/);
+
+      const reply = await admin.ping(name);
+      expect(reply.status.runnerId).toBe(fake.runnerId);
+      expect(reply.roundTripMs).toBeGreaterThanOrEqual(0);
+
+      // One session once the runner has seen the last cancel (on its next heartbeat).
+      const sessions = await waitFor(
+        'one session',
+        () => admin.sessions(name),
+        (s) => s.length === 1,
+      );
+      expect(sessions[0]?.state).toBe('started');
+      expect(sessions[0]?.generation).toBe(fake.sessions.at(-1)?.generation);
+
+      const page = await waitFor(
+        'listed',
+        () => admin.list({ pool: 'linux' }),
+        (p) => p.runners.some((r) => r.name === name),
+      );
+      expect(page.runners.find((r) => r.name === name)).toMatchObject({
+        status: 'ready',
+        enabled: true,
+        running: 1,
+        version: 'test-1.0',
+      });
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  it('goes idle without heartbeats, lost when the session is not taken, ready when the runner is back; ping fails clearly', async () => {
+    const name = uniqueName('rl');
+    const { fake } = await registered(name);
+    await ready(name);
+    const frozenAt = Date.now();
+    fake.freeze();
+    const idle = await waitFor(
+      'idle',
+      () => admin.get(name),
+      (r) => r.status === 'idle',
+    );
+    const idleAfter = Date.now() - frozenAt;
+    expect(idle.reason).toBe('no session heartbeat for 4s');
+    await fake.stop();
+    const lost = await waitFor(
+      'lost',
+      () => admin.get(name),
+      (r) => r.status === 'lost',
+    );
+    const lostAfter = Date.now() - frozenAt;
+    expect(lost.reason).toMatch(/no session taken for 8s/);
+    console.log(`idle after ${idleAfter} ms, lost after ${lostAfter} ms (heartbeat timeout 4 s, lost after 8 s more)`);
+
+    const t0 = Date.now();
+    const unanswered = await codeOf(admin.ping(name));
+    expect(unanswered.code).toBe('ComponentUnavailable');
+    expect(unanswered.message).toMatch(new RegExp(`runner ${name} did not answer a ping in 10s \\(status lost since `));
+    expect(Date.now() - t0).toBeLessThan(20_000);
+
+    const back = await startFakeRunner(name, { runnerId: fake.runnerId, publicKey: fake.publicKey });
+    try {
+      await admin.connect(name, {
+        runnerId: back.runnerId,
+        bootId: back.bootId,
+        version: 'test-1.0',
+        drivers: ['process'],
+        hostname: 'fake-host',
+      });
+      const view = await ready(name);
+      expect(view.record.bootId).toBe(back.bootId);
+      expect(view.record.history.map((e) => e.status)).toEqual(expect.arrayContaining(['ready', 'idle', 'lost']));
+    } finally {
+      await back.stop();
+    }
+  });
+
+  it('purges: runs with lost tasks are told, a connected runner wipes itself, the workflow ends', async () => {
+    const name = uniqueName('rp');
+    const { fake } = await registered(name);
+    // A run that records the `runnerPurged` signal: a tiny workflow on this file's control queue.
+    const run = await h.client.workflow.start('runWorkflow', {
+      taskQueue: h.controlQueue,
+      workflowId: `run/test/${uniqueName('p')}`,
+      args: [
+        {
+          spec: {
+            name: 'waits',
+            group: '/test',
+            tasks: [{ name: 'gate', steps: ['true'], pool: 'nobody-serves-this' }],
+          },
+        },
+      ],
+    });
+    try {
+      await ready(name);
+      await h.client.workflow
+        .getHandle(runnerWorkflowId(name))
+        .signal(taskLostSignal, { runWorkflowId: run.workflowId, task: 'gate', attempt: 1 });
+      await waitFor(
+        'lost task recorded',
+        () => admin.get(name),
+        (r) => r.lostTasks.length === 1,
+      );
+      const result = await admin.purge(name, { by: 'test', reason: 'decommissioned' });
+      expect(result.record.status).toBe('deleted');
+      expect(result.final?.status).toBe('deleted');
+      expect(fake.deleted).toEqual({ by: 'test', reason: 'decommissioned' });
+      expect(result.final?.history.map((e) => e.reason)).toEqual(
+        expect.arrayContaining(['told 1 of 1 runs with lost tasks that the runner is gone', 'the runner wiped itself']),
+      );
+      const runHistory = await run.fetchHistory();
+      const signals = (runHistory.events ?? []).filter(
+        (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'runnerPurged',
+      );
+      expect(signals).toHaveLength(1);
+      expect((await admin.describe(name)).execution).toBe('COMPLETED');
+      expect(await codeOf(admin.enable(name))).toMatchObject({ code: 'NotFound' });
+      // The name can be used again.
+      const again = await admin.create({ name, pool: 'linux' });
+      expect(again.record.status).toBe('registered');
+      await admin.purge(name, { by: 'test', waitMs: 0 });
+    } finally {
+      await run.terminate('test over').catch(() => undefined);
+      await fake.stop();
+    }
+  });
+
+  it('purges a temporary runner once it is lost', async () => {
+    const name = uniqueName('rtmp');
+    const { fake } = await registered(name, FAST, true);
+    await ready(name);
+    await fake.stop();
+    const final = await waitFor(
+      'purged',
+      () => admin.describe(name),
+      (v) => v.execution === 'COMPLETED',
+      60_000,
+    );
+    expect(final.record.status).toBe('deleted');
+    expect(final.record.reason).toBe('temporary runner gone');
+  });
+
+  it('names unknown runners and bad input', async () => {
+    expect(await codeOf(admin.describe('no-such-runner-here'))).toEqual({
+      code: 'NotFound',
+      message: 'no runner no-such-runner-here (runfleet runner list)',
+    });
+    expect((await codeOf(admin.create({ name: 'bad name', pool: 'linux' }))).code).toBe('InvalidArgument');
+    expect((await codeOf(admin.create({ name: 'ok', pool: 'linux', tokenTtlMs: 10 }))).message).toMatch(/--token-ttl/);
+  });
+});
