@@ -123,8 +123,11 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         // any other reason (the server lost us, the worker is stopping) leaves it running.
         const kill = new AbortController();
         const onCancel = () => {
-          const why = ctx.cancellationDetails;
-          if (why?.cancelRequested || (why?.timedOut && Date.now() >= deadline - 1_000)) kill.abort();
+          // The server says "not found" once the task's start-to-close timeout fired: past our own
+          // deadline any cancel is that timeout.
+          const reason = (ctx.cancellationSignal.reason as Error | undefined)?.message;
+          if (ctx.cancellationDetails?.cancelRequested || reason === 'CANCELLED' || Date.now() >= deadline - 1_000)
+            kill.abort();
         };
         ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
 

@@ -17,6 +17,8 @@ export interface SessionActivityDeps {
   online(generation: number): Promise<void>;
   /** The fleet purged this runner: wipe the state directory and exit 0 once this session has reported. */
   deleteRequested(req: { by: string; reason: string }): void;
+  /** Aborted when the runner stops: the session ends at once instead of holding the workers' shutdown. */
+  stopping?: AbortSignal;
   /** A session ends itself this long after it started, before its start-to-close timeout. */
   renewAfterMs?: number;
 }
@@ -41,7 +43,11 @@ export function createSessionActivities(deps: SessionActivityDeps): RunnerContro
       const renew = new Promise<'renew'>((resolve) => setTimeout(() => resolve('renew'), renewAfterMs).unref());
       try {
         // A cancel is the registry starting the next generation (or the worker shutting down).
-        await Promise.race([renew, ctx.cancelled]);
+        const stopping = new Promise<void>((resolve) => {
+          if (deps.stopping?.aborted) resolve();
+          deps.stopping?.addEventListener('abort', () => resolve(), { once: true });
+        });
+        await Promise.race([renew, stopping, ctx.cancelled]);
         return { reason: 'renew', status: deps.status() };
       } finally {
         clearInterval(beat);

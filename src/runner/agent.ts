@@ -208,6 +208,7 @@ export class RunnerAgent {
       deleted = () => resolve('deleted');
     });
     const client = conn.client;
+    const stopping = new AbortController();
     const runner = await createRunner({
       connection: conn.connection,
       namespace: opts.namespace,
@@ -228,6 +229,7 @@ export class RunnerAgent {
       log: opts.log,
       report: (record, outcome, note) => reportOutcome(client, opts.name, record, outcome, note),
       session: {
+        stopping: stopping.signal,
         apply: ({ enabled, settings: next }) => {
           if (next.slots !== settings.slots) {
             opts.log(`slots: ${settings.slots} -> ${next.slots} (from the fleet)`);
@@ -313,6 +315,7 @@ export class RunnerAgent {
     else this.set('stopping', outcome === 'deleted' ? 'purged' : 'stopping');
     // Let the session's completion reach the server before the workers go.
     if (outcome === 'deleted') await sleep(1_000, new AbortController().signal);
+    stopping.abort();
     runner.shutdown();
     await running.catch((err: unknown) => opts.log(`workers stopped with an error: ${firstLine(err)}`));
     this.runner = null;

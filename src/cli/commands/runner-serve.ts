@@ -8,7 +8,8 @@
 import type { Command } from 'commander';
 import { version } from '../../../package.json';
 import { integer } from '../args';
-import { commandConfig, commandOutput, type CliContext } from '../context';
+import { commandOutput, type CliContext } from '../context';
+import { runnerCommandConfig } from '../runner-config';
 import { Lifecycle } from '../lifecycle';
 
 interface Flags {
@@ -35,16 +36,20 @@ export function register(runner: Command, ctx: CliContext): void {
     .option('--data-dir <dir>', 'the same as --state-dir (older name)')
     .option('--health-port <port>', 'serve /livez and /readyz on this port (0: any free port)', integer(0, 65535))
     .action(async (flags: Flags, cmd: Command) => {
-      const config = commandConfig(ctx, cmd, { pool: flags.pool, runnerName: flags.name, slots: flags.slots });
+      const { config, stateDir } = runnerCommandConfig(
+        ctx,
+        cmd,
+        { stateDir: flags.stateDir ?? flags.dataDir, name: flags.name },
+        { pool: flags.pool, slots: flags.slots },
+      );
       const out = commandOutput();
-      const { DEFAULT_PASS_ENV, defaultRunnerDataDir } =
-        require('../../../workers/runner') as typeof import('../../../workers/runner');
+      const { DEFAULT_PASS_ENV } = require('../../../workers/runner') as typeof import('../../../workers/runner');
+      const { describeRunnerSchedules } = require('../../runner/schedules') as typeof import('../../runner/schedules');
       const { RunnerAgent } = require('../../runner/agent') as typeof import('../../runner/agent');
       const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
       const { installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
       const { openConnections, runnerDataConverter } =
         require('../runner-runtime') as typeof import('../runner-runtime');
-      const stateDir = flags.stateDir ?? flags.dataDir ?? defaultRunnerDataDir(config.home, config.runner.name);
       const token = flags.token ?? config.runner.token;
       const drivers = createDrivers({
         names: (flags.driver as ('process' | 'docker')[] | undefined) ?? config.runner.drivers,
@@ -72,14 +77,16 @@ export function register(runner: Command, ctx: CliContext): void {
         logRetentionMs: config.runner.logRetentionDays * 86_400_000,
         log: (line) => out.log(line),
         stopSignal: lifecycle.stopSignal,
+        describeSchedules: (client) => describeRunnerSchedules(client, config.runner.name),
       });
+      const healthPort = flags.healthPort ?? config.runner.healthPort;
       try {
-        if (flags.healthPort !== undefined) {
+        if (healthPort !== undefined) {
           const { startHealthServer } = require('../../runner/health') as typeof import('../../runner/health');
           // Live from now on; ready once registered, connected and enabled.
           const health = await startHealthServer({
             host: ctx.env['RUNFLEET_HEALTH_HOST'] ?? '127.0.0.1',
-            port: flags.healthPort,
+            port: healthPort,
             readiness: () => agent.readiness(),
           });
           lifecycle.add('health endpoints', () => health.close());
