@@ -91,12 +91,14 @@ export const DEFAULT_PASS_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER',
 export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   const log = opts.log ?? (() => undefined);
   const slots = new SlotPool(opts.slots, { evictionMs: opts.evictionMs ?? 30_000, lingerMs: opts.lingerMs ?? 2_000 });
-  const drivers: Partial<Record<DriverName, Driver>> = opts.drivers ?? { process: createProcessDriver() };
+  const sessions = new SessionStore(opts.dataDir);
+  const drivers: Partial<Record<DriverName, Driver>> = opts.drivers ?? {
+    process: createProcessDriver({ sessionsDir: sessions.root }),
+  };
   const driverNames = Object.keys(drivers) as DriverName[];
   const ownQueue = runnerTaskQueue(opts.name);
   const dataConverter = opts.dataConverter ?? defaultDataConverter;
   const bootId = opts.bootId ?? crypto.randomUUID();
-  const sessions = new SessionStore(opts.dataDir);
   /** Session keys this process is running, executing or detached: recover() leaves them alone. */
   const mine = opts.claimed ?? new Set<string>();
   const pending = new Set<Promise<void>>();

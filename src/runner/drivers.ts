@@ -3,6 +3,7 @@ import type { DriverName } from '../types';
 import { createDockerDriver } from './docker-driver';
 import type { Driver } from './driver';
 import { createProcessDriver } from './process-driver';
+import { SessionStore } from './sessions';
 
 /** Podman's rootful socket, the default of the docker driver. */
 export const DEFAULT_DOCKER_SOCKET = '/run/podman/podman.sock';
@@ -11,6 +12,8 @@ export function createDrivers(opts: {
   names: readonly DriverName[];
   runner: string;
   pool: string;
+  /** The runner's state directory (its task sessions are under `sessions/`). */
+  stateDir: string;
   dockerSocket?: string;
 }): Partial<Record<DriverName, Driver>> {
   const drivers: Partial<Record<DriverName, Driver>> = {};
@@ -22,7 +25,7 @@ export function createDrivers(opts: {
             runner: opts.runner,
             pool: opts.pool,
           })
-        : createProcessDriver();
+        : createProcessDriver({ sessionsDir: new SessionStore(opts.stateDir).root });
   }
   return drivers;
 }

@@ -55,6 +55,7 @@ export function register(runner: Command, ctx: CliContext): void {
         names: (flags.driver as ('process' | 'docker')[] | undefined) ?? config.runner.drivers,
         runner: config.runner.name,
         pool: config.runner.pool,
+        stateDir,
         dockerSocket: config.runner.dockerSocket ?? dockerSocketFromEnv(ctx.env),
       });
       installRuntime(out, 'WARN');
