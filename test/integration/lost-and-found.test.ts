@@ -209,6 +209,44 @@ describe('lost tasks', () => {
   });
 });
 
+describe('lost tasks across continue-as-new', () => {
+  it('a run waiting only on a lost task continues as new, and the report reaches the new run', async () => {
+    const v = await runAndKill([{ name: 'after', steps: ['true'], depends: ['deploy'] }], '3s');
+    await h.waitFor(v.handle, (s) => s.tasks.deploy?.status === 'lost', 60_000);
+    await h.startRunner({ name: uniqueName('helper'), pool: v.pool });
+    const firstRunId = (await v.handle.describe()).runId;
+
+    // Grow the history past the run's continue-as-new threshold (7,000 events) with reports the
+    // run ignores (a task it does not have), then wake its loop with a purge of another runner.
+    const historyLength = async () => Number((await v.handle.describe()).raw.workflowExecutionInfo?.historyLength);
+    const junk = report(v, { task: 'no-such-task' });
+    while ((await historyLength()) < 7_100) {
+      for (let i = 0; i < 10; i++) {
+        await Promise.all(Array.from({ length: 20 }, () => v.handle.signal(taskReportSignal, junk)));
+      }
+    }
+    await v.handle.signal(runnerPurgedSignal, { runner: 'someone-else', reason: 'wake up', by: 'test' });
+    const deadline = Date.now() + 60_000;
+    while ((await v.handle.describe()).runId === firstRunId && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // The drain did not wait on the lost task: the run continued as new, still waiting for it.
+    expect((await v.handle.describe()).runId).not.toBe(firstRunId);
+    const resumed = await h.state(v.handle);
+    expect(resumed.tasks.deploy!.status).toBe('lost');
+    expect(resumed.tasks.deploy!.lostAt).toEqual(expect.any(String));
+    expect(resumed.tasks.after!.status).toBe('pending');
+    expect(await historyLength()).toBeLessThan(100);
+
+    await v.handle.signal(taskReportSignal, report(v));
+    const s: RunState = await v.handle.result();
+    expect(s.tasks.deploy!.status).toBe('success');
+    expect(s.tasks.after!.status).toBe('success');
+    expect(s.result).toBe('success');
+    expect(lines(v.counter)).toEqual(['ran']);
+  });
+});
+
 describe('pinned runs', () => {
   it('every task of a run pinned to a runner goes to that runner only', async () => {
     const pool = uniqueName('pin-pool');
