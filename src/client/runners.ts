@@ -160,7 +160,7 @@ export class RunnerAdmin {
    * token, in clear only here. A runner that exists and has registered: `Conflict`.
    */
   async create(req: CreateRunnerRequest): Promise<IssuedToken> {
-    checkName(req.name);
+    checkRunnerName(req.name);
     const poolBad = st.poolProblem(req.pool);
     if (poolBad) throw new RunfleetError('InvalidArgument', `--pool: ${poolBad}`);
     for (const [k, v] of Object.entries(req.labels ?? {})) {
@@ -209,7 +209,7 @@ export class RunnerAdmin {
 
   /** A new registration token for an existing runner; the previous one is dead from now on. */
   async issueToken(name: string, opts: { ttlMs?: number; by?: string } = {}): Promise<IssuedToken> {
-    checkName(name);
+    checkRunnerName(name);
     const ttl = checkTtl(opts.ttlMs);
     const t = createRegistrationToken();
     const expiresAt = new Date(Date.now() + ttl).toISOString();
@@ -283,7 +283,7 @@ export class RunnerAdmin {
 
   /** The record with the live status of the runner's session (heartbeat details), as the server holds it. */
   async describe(name: string): Promise<RunnerView> {
-    checkName(name);
+    checkRunnerName(name);
     return this.call(name, async () => {
       const handle = this.handle(name);
       const description = await handle.describe();
@@ -305,7 +305,7 @@ export class RunnerAdmin {
 
   /** The registry's sessions on the runner, newest first (see `sessionsOf`). */
   async sessions(name: string): Promise<SessionInfo[]> {
-    checkName(name);
+    checkRunnerName(name);
     return this.call(name, async () => {
       const description = await this.handle(name).describe();
       return this.sessionsOf(description.raw.pendingActivities);
@@ -367,7 +367,7 @@ export class RunnerAdmin {
 
   /** The record, or null when the runner does not exist. */
   private async findRecord(name: string): Promise<RunnerRecord | null> {
-    checkName(name);
+    checkRunnerName(name);
     try {
       return (await this.describe(name)).record;
     } catch (err) {
@@ -418,7 +418,7 @@ export class RunnerAdmin {
     def: UpdateDefinition<Ret, [Arg]> | UpdateDefinition<Ret, []>,
     ...arg: [Arg] | []
   ): Promise<Ret> {
-    checkName(name);
+    checkRunnerName(name);
     return this.call(name, () =>
       arg.length === 0
         ? this.handle(name).executeUpdate(def as UpdateDefinition<Ret, []>)
@@ -477,7 +477,8 @@ function summary(v: RunnerView): RunnerSummary {
   };
 }
 
-function checkName(name: string): void {
+/** InvalidArgument when `name` cannot be a runner name (checked before connecting). */
+export function checkRunnerName(name: string): void {
   const bad = st.nameProblem(name);
   if (bad) throw new RunfleetError('InvalidArgument', bad);
 }

@@ -5,7 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ import {
   type RunnerSettings,
 } from '../../workflows/runner-messages';
 import { startHarness, workflowBundle, type Harness } from '../helpers/harness';
+import { runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
 /** Fast timings: idle after 4 s without heartbeat, lost 8 s later. */
@@ -496,5 +497,117 @@ describe('runner registry', () => {
     });
     expect((await codeOf(admin.create({ name: 'bad name', pool: 'linux' }))).code).toBe('InvalidArgument');
     expect((await codeOf(admin.create({ name: 'ok', pool: 'linux', tokenTtlMs: 10 }))).message).toMatch(/--token-ttl/);
+  });
+});
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [runfleetBin, ...args], {
+      cwd: projectRoot,
+      env: { ...process.env, TEMPORAL_ADDRESS: h.address, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('runfleet runner (CLI)', () => {
+  it('creates with a snippet, refuses bad input with exit 2, and manages a registered runner', async () => {
+    const name = uniqueName('cli');
+    const created = await cli([
+      'runner',
+      'create',
+      name,
+      '--pool',
+      'linux',
+      '--label',
+      'arch=x64',
+      '--token-ttl',
+      '2h',
+      '--json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const shown = JSON.parse(created.stdout) as { token: string; command: string; env: Record<string, string> };
+    expect(shown.command).toBe(
+      `runfleet runner serve --address ${h.address} --namespace default --name ${name} --pool linux --token ${shown.token}`,
+    );
+    expect(shown.env).toEqual({
+      TEMPORAL_ADDRESS: h.address,
+      TEMPORAL_NAMESPACE: 'default',
+      RUNFLEET_RUNNER_TOKEN: shown.token,
+    });
+
+    const fake = await startFakeRunner(name);
+    try {
+      await admin.register(name, {
+        token: shown.token,
+        runnerId: fake.runnerId,
+        publicKey: fake.publicKey,
+        version: 'test-1.0',
+        drivers: ['process'],
+        hostname: 'cli-host',
+      });
+      const again = await cli(['runner', 'create', name, '--pool', 'linux']);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toContain(`runfleet runner token ${name}`);
+
+      const disabled = await cli(['runner', 'disable', name, '--reason', 'maintenance']);
+      expect(disabled.code, disabled.stderr).toBe(0);
+      expect(disabled.stdout).toContain('disabled (status disabled)');
+      const settings = await cli(['runner', 'settings', name, '--set', 'slots=6', '--set', 'evictionMs=2m']);
+      expect(settings.code, settings.stderr).toBe(0);
+      expect(settings.stdout).toMatch(/slots\s+6/);
+      expect(settings.stdout).toMatch(/evictionMs\s+120000/);
+      const badSetting = await cli(['runner', 'settings', name, '--set', 'slotz=6']);
+      expect(badSetting.code).toBe(2);
+      expect(badSetting.stderr).toContain('slotz');
+
+      await waitFor(
+        'session',
+        () => admin.describe(name),
+        (v) => v.live !== null,
+      );
+      const described = await cli(['runner', 'describe', name]);
+      expect(described.code, described.stderr).toBe(0);
+      expect(described.stdout).toContain(`runner ${name}  pool linux  status disabled`);
+      expect(described.stdout).toContain('live:');
+      expect(described.stdout).toContain('disabled: maintenance');
+
+      const listed = await waitFor(
+        'listed',
+        () => cli(['runner', 'list', '--pool', 'linux', '--json']),
+        (r) => r.stdout.includes(`"name": "${name}"`),
+      );
+      expect(listed.code).toBe(0);
+      const table = await cli(['runner', 'list', '--status', 'disabled']);
+      expect(table.stdout).toMatch(/NAME\s+POOL\s+STATUS\s+ENABLED\s+LAST SEEN\s+VERSION\s+RUNNING/);
+
+      const ping = await cli(['runner', 'ping', name]);
+      expect(ping.code, ping.stderr).toBe(0);
+      expect(ping.stdout).toContain(`runner ${name} answered in`);
+
+      const noTty = await cli(['runner', 'purge', name]);
+      expect(noTty.code).toBe(2);
+      expect(noTty.stderr).toContain('--yes');
+      const purged = await cli(['runner', 'purge', name, '--yes', '--reason', 'done']);
+      expect(purged.code, purged.stderr).toBe(0);
+      expect(purged.stdout).toContain(`runner ${name} purged: the runner wiped itself`);
+    } finally {
+      await fake.stop();
+    }
+
+    const unknown = await cli(['runner', 'describe', 'nobody-by-this-name']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trim()).toBe('runfleet: no runner nobody-by-this-name (runfleet runner list)');
+    const badLabel = await cli(['runner', 'create', 'x1', '--pool', 'linux', '--label', 'nokey']);
+    expect(badLabel.code).toBe(2);
+    expect(badLabel.stderr).toContain('--label');
+    const badTtl = await cli(['runner', 'create', 'x1', '--pool', 'linux', '--token-ttl', 'soon']);
+    expect(badTtl.code).toBe(2);
+    expect(badTtl.stderr).toContain('--token-ttl');
   });
 });
