@@ -63,6 +63,8 @@ export interface AgentOptions {
   logRetentionMs: number;
   log(line: string): void;
   stopSignal: AbortSignal;
+  /** At most this many tasks at once, whatever the fleet says (a small machine). */
+  slotsCap?: number;
   /** Longest wait between connection or registration attempts. Default 30 s. */
   maxRetryMs?: number;
   /** Time running tasks get to finish when the runner stops. Default 10 s. */
@@ -112,6 +114,10 @@ export class RunnerAgent {
     }
     this.set('stopping', 'stopping');
     return 'stopped';
+  }
+
+  private slots(settings: RunnerSettings): number {
+    return Math.min(settings.slots, this.opts.slotsCap ?? settings.slots);
   }
 
   private set(state: AgentState, reason: string): void {
@@ -214,7 +220,7 @@ export class RunnerAgent {
       namespace: opts.namespace,
       name: opts.name,
       pool: grant.pool,
-      slots: settings.slots,
+      slots: this.slots(settings),
       evictionMs: settings.evictionMs,
       dataDir: opts.stateDir,
       dataConverter: opts.dataConverter,
@@ -231,9 +237,9 @@ export class RunnerAgent {
       session: {
         stopping: stopping.signal,
         apply: ({ enabled, settings: next }) => {
-          if (next.slots !== settings.slots) {
-            opts.log(`slots: ${settings.slots} -> ${next.slots} (from the fleet)`);
-            runner.slots.setCapacity(next.slots);
+          if (this.slots(next) !== runner.slots.capacity) {
+            opts.log(`slots: ${runner.slots.capacity} -> ${this.slots(next)} (from the fleet)`);
+            runner.slots.setCapacity(this.slots(next));
           }
           settings = next;
           runner.slots.setAccepting(enabled);
@@ -245,7 +251,7 @@ export class RunnerAgent {
           }
           opts.log(
             enabled
-              ? `session: enabled (${next.slots} slots)`
+              ? `session: enabled (${this.slots(next)} slots)`
               : 'session: disabled: finishing running tasks, taking no new work',
           );
         },
@@ -277,7 +283,7 @@ export class RunnerAgent {
     const running = runner.run();
     this.set(grant.enabled ? 'ready' : 'disabled', grant.enabled ? 'serving' : 'disabled by the fleet');
     opts.log(
-      `runner ${opts.name} serving pool ${grant.pool} with ${settings.slots} slots (${runner.drivers.join(', ')}) at ${opts.address}, namespace ${opts.namespace}${grant.enabled ? '' : ' (disabled)'}`,
+      `runner ${opts.name} serving pool ${grant.pool} with ${runner.slots.capacity} slots (${runner.drivers.join(', ')}) at ${opts.address}, namespace ${opts.namespace}${grant.enabled ? '' : ' (disabled)'}`,
     );
 
     // The watchdog: the runner's own check that the server answers.

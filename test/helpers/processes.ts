@@ -5,6 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { RunnerAdmin } from '../../src/client/runners';
+import type { RunnerSettings } from '../../workflows/runner-messages';
 
 export const projectRoot = resolve(__dirname, '..', '..');
 export const runfleetBin = join(projectRoot, 'bin', 'runfleet');
@@ -67,15 +70,55 @@ export async function killAll(): Promise<void> {
 export interface RunnerProcOptions {
   address: string;
   name: string;
+  /** Only the fleet's answer counts; kept for the log file name. */
   pool: string;
   dataDir: string;
+  /** Registration token (`registerRunner`); without it the runner must already be registered. */
+  token?: string;
+  /** A local cap on slots (the fleet's settings decide otherwise). */
   slots?: number;
+  healthPort?: number;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/**
+ * Creates a runner in the registry (`runner create`) and returns its registration token. The
+ * registry workflow runs on `controlQueue`, which a control worker must serve.
+ */
+export async function registerRunner(
+  client: Client,
+  controlQueue: string,
+  o: { name: string; pool: string; settings?: Partial<RunnerSettings>; temporary?: boolean },
+): Promise<string> {
+  const admin = new RunnerAdmin(client, { controlTaskQueue: controlQueue });
+  const issued = await admin.create({
+    name: o.name,
+    pool: o.pool,
+    settings: { slots: 2, ...o.settings },
+    ...(o.temporary ? { temporary: true } : {}),
+    by: 'test',
+  });
+  return issued.token;
 }
 
 export function startRunnerProcess(o: RunnerProcOptions): Proc {
   return startRunfleet(
-    ['runner', 'serve', '--pool', o.pool, '--name', o.name, '--slots', String(o.slots ?? 2), '--data-dir', o.dataDir],
-    { env: { TEMPORAL_ADDRESS: o.address }, logFile: join(o.dataDir, '..', `${o.name}.log`) },
+    [
+      'runner',
+      'serve',
+      '--name',
+      o.name,
+      '--state-dir',
+      o.dataDir,
+      ...(o.slots !== undefined ? ['--slots', String(o.slots)] : []),
+      ...(o.healthPort !== undefined ? ['--health-port', String(o.healthPort)] : []),
+      ...(o.args ?? []),
+    ],
+    {
+      env: { TEMPORAL_ADDRESS: o.address, ...(o.token ? { RUNFLEET_RUNNER_TOKEN: o.token } : {}), ...o.env },
+      logFile: join(o.dataDir, '..', `${o.name}.log`),
+    },
   );
 }
 

@@ -7,7 +7,7 @@ import type { RunState } from '../../src/types';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, task, type Harness } from '../helpers/harness';
-import { killAll, startRunnerProcess } from '../helpers/processes';
+import { killAll, registerRunner, startRunnerProcess } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
 const TASKS = 10_000;
@@ -21,7 +21,8 @@ beforeAll(async () => {
   for (const name of [uniqueName('big-a'), uniqueName('big-b')]) {
     const dataDir = join(h.dataDir, name);
     mkdirSync(dataDir, { recursive: true });
-    startRunnerProcess({ address: h.address, name, pool: h.pool, dataDir, slots: 50 });
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: { slots: 50 } });
+    startRunnerProcess({ address: h.address, name, pool: h.pool, dataDir, token });
   }
 });
 afterAll(async () => {

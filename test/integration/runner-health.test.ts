@@ -2,12 +2,18 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { killAll, startRunfleet } from '../helpers/processes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../helpers/harness';
+import { killAll, registerRunner, startRunnerProcess } from '../helpers/processes';
 import { temporalAddress, uniqueName } from '../helpers/temporal';
 
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
 afterAll(async () => {
   await killAll();
+  await h?.stop();
 });
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
@@ -25,21 +31,17 @@ describe('runner health endpoints', () => {
     const dir = mkdtempSync(join(tmpdir(), 'runfleet-health-'));
     const name = uniqueName('health');
     mkdirSync(join(dir, name));
-    const proc = startRunfleet(
-      [
-        'runner',
-        'serve',
-        '--pool',
-        uniqueName('hp'),
-        '--name',
-        name,
-        '--data-dir',
-        join(dir, name),
-        '--health-port',
-        '0',
-      ],
-      { env: { TEMPORAL_ADDRESS: temporalAddress() }, logFile: join(dir, 'runner.log') },
-    );
+    const pool = uniqueName('hp');
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool, settings: { slots: 4 } });
+    const proc = startRunnerProcess({
+      address: temporalAddress(),
+      name,
+      pool,
+      dataDir: join(dir, name),
+      token,
+      slots: 4,
+      healthPort: 0,
+    });
     const port = await until(
       'the health port',
       async () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(proc.output())?.[1],

@@ -31,7 +31,11 @@ export function register(runner: Command, ctx: CliContext): void {
     .option('--pool <pool>', 'pool it expects (the fleet says which; default: default)')
     .option('--token <token>', 'registration token from `runner create` (env RUNFLEET_RUNNER_TOKEN); first start only')
     .option('--driver <driver...>', 'drivers to offer: process, docker (default: process)')
-    .option('--slots <n>', 'tasks run at once before the fleet says otherwise (default: 4)', integer(1, 256))
+    .option(
+      '--slots <n>',
+      'at most this many tasks at once on this machine (default: as many as the fleet says)',
+      integer(1, 256),
+    )
     .option('--state-dir <dir>', 'identity, workspaces, logs and task sessions (default: <home>/runners/<name>)')
     .option('--data-dir <dir>', 'the same as --state-dir (older name)')
     .option('--health-port <port>', 'serve /livez and /readyz on this port (0: any free port)', integer(0, 65535))
@@ -40,7 +44,7 @@ export function register(runner: Command, ctx: CliContext): void {
         ctx,
         cmd,
         { stateDir: flags.stateDir ?? flags.dataDir, name: flags.name },
-        { pool: flags.pool, slots: flags.slots },
+        { pool: flags.pool },
       );
       const out = commandOutput();
       const { DEFAULT_PASS_ENV } = require('../../../workers/runner') as typeof import('../../../workers/runner');
@@ -78,6 +82,7 @@ export function register(runner: Command, ctx: CliContext): void {
         logRetentionMs: config.runner.logRetentionDays * 86_400_000,
         log: (line) => out.log(line),
         stopSignal: lifecycle.stopSignal,
+        ...(flags.slots !== undefined ? { slotsCap: flags.slots } : {}),
         describeSchedules: (client) => describeRunnerSchedules(client, config.runner.name),
       });
       const healthPort = flags.healthPort ?? config.runner.healthPort;

@@ -22,7 +22,11 @@ export interface StartFlags extends RunnerDirFlags {
 export function startOptions(cmd: Command): Command {
   return runnerDirOptions(cmd)
     .option('--pool <pool>', 'pool to take work from (default: runner.yaml, then default)')
-    .option('--slots <n>', 'tasks run at once (default: runner.yaml, then 4)', integer(1, 256))
+    .option(
+      '--slots <n>',
+      'at most this many tasks at once on this machine (default: as many as the fleet says)',
+      integer(1, 256),
+    )
     .option('--health-port <port>', 'serve /livez and /readyz on this port (0: any free port)', integer(0, 65535))
     .option('--start-timeout <seconds>', 'how long to wait for it to serve (default: 60)', integer(1, 3600))
     .option('--json', 'print JSON')
@@ -70,8 +74,7 @@ export async function startRunner(
     config.runner.name,
     '--pool',
     config.runner.pool,
-    '--slots',
-    String(config.runner.slots),
+    ...(flags.slots === undefined ? [] : ['--slots', String(flags.slots)]),
     '--driver',
     ...config.runner.drivers,
     '--data-dir',
