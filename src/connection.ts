@@ -33,8 +33,11 @@ export interface TlsOptions {
 export interface TemporalConnectionOptions {
   address: string;
   namespace: string;
-  /** Absent: plain TCP. `true`: TLS with the system's roots. */
-  tls?: TlsOptions | true;
+  /**
+   * Absent: plain TCP, unless there is an API key (the SDKs then turn TLS on). `false`: plain TCP
+   * even with an API key (`TEMPORAL_TLS=false`). `true`: TLS with the system's roots.
+   */
+  tls?: TlsOptions | boolean;
   apiKey?: string;
   metadata?: Record<string, string>;
 }
@@ -94,7 +97,9 @@ export function connectionOptions(config: Pick<Config, 'temporal'>, env: Env): T
       ...(data.serverCACert ? { serverRootCACertificate: data.serverCACert } : {}),
       ...(data.clientCert && data.clientKey ? { clientCertPair: { crt: data.clientCert, key: data.clientKey } } : {}),
     };
-  } else if (!tls && profile.apiKey !== undefined) {
+  } else if (tls?.disabled === true) {
+    out.tls = false;
+  } else if (profile.apiKey !== undefined) {
     out.tls = true;
   }
   if (profile.apiKey !== undefined) out.apiKey = profile.apiKey;

@@ -76,7 +76,7 @@ export interface RunfleetClientOptions {
    */
   connectTimeoutMs?: number;
   /** TLS, as `connectionOptions` (src/connection.ts) reads it. Default: plain TCP. */
-  tls?: TlsOptions | true;
+  tls?: TlsOptions | boolean;
   /** Sent as `Authorization: Bearer <key>`. */
   apiKey?: string;
   /** Extra gRPC headers on every call. */
@@ -240,14 +240,19 @@ export class RunfleetClient {
       connection = await Connection.connect({
         address: opts.address,
         connectTimeout: connectTimeoutMs,
-        ...(opts.tls ? { tls: opts.tls } : {}),
+        ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
         ...(opts.apiKey !== undefined ? { apiKey: opts.apiKey } : {}),
         ...(opts.metadata ? { metadata: opts.metadata } : {}),
       });
     } catch (err) {
-      // Connecting only waits for the channel: any failure here means the server is not there.
+      // Connecting only waits for the channel: any failure here means the server is not there,
+      // or, with TLS, a handshake that failed (the gRPC client does not say which).
       const why = err instanceof Error ? err.message : String(err);
-      throw unreachable(opts.address, new Error(`no answer within ${connectTimeoutMs / 1000}s (${why})`));
+      const tlsHint = opts.tls
+        ? '; with TLS, also check that the server certificate is signed by the configured CA ' +
+          '(TEMPORAL_TLS_SERVER_CA_CERT_PATH) and names the host (TEMPORAL_TLS_SERVER_NAME), and the client certificate'
+        : '';
+      throw unreachable(opts.address, new Error(`no answer within ${connectTimeoutMs / 1000}s (${why})${tlsHint}`));
     }
     const client = new Client({
       connection,

@@ -62,7 +62,8 @@ describe('connectionOptions', () => {
   it('turns TLS on for an API key unless TEMPORAL_TLS=false', () => {
     expect(connectionOptions(config, { TEMPORAL_API_KEY: 'k' }).tls).toBe(true);
     const off = connectionOptions(config, { TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' });
-    expect(off.tls).toBeUndefined();
+    // Explicitly off: the SDKs would otherwise turn TLS on for the key.
+    expect(off.tls).toBe(false);
     expect(off.apiKey).toBe('k');
     expect(connectionOptions(config, { TEMPORAL_TLS: 'true' }).tls).toEqual({});
   });
