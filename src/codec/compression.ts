@@ -5,8 +5,8 @@
  * UI and with `temporal workflow show`; a plain payload (from `temporal workflow start`) always
  * decodes.
  *
- * Every Runfleet client and worker uses it (`dataConverter` below). It is the place the
- * encryption codec of the runners issue chains onto.
+ * Every Runfleet client and worker runs it before the encryption codec (`createDataConverter` in
+ * index.ts): compressed first, since ciphertext does not compress.
  */
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -45,5 +45,8 @@ export class CompressionCodec implements PayloadCodec {
   }
 }
 
-/** The data converter of every Runfleet client and worker. */
+/**
+ * Compression only, without Runfleet's payload converter or encryption.
+ * @deprecated Use `createDataConverter({ keys })` from `src/codec`; kept until workers/runner.ts switches.
+ */
 export const dataConverter: DataConverter = { payloadCodecs: [new CompressionCodec()] };
