@@ -67,7 +67,7 @@ interface FakeRunner {
   publicKey: string;
   sessions: SessionRequest[];
   deleted: { by: string; reason: string } | null;
-  /** Stops heartbeating (a hung or cut-off runner) without ending the session. */
+  /** Hangs: stops heartbeating, and takes later sessions without reporting (a stuck runner). */
   freeze(): void;
   stop(): Promise<void>;
 }
@@ -119,6 +119,11 @@ async function startFakeRunner(name: string, identity?: { runnerId: string; publ
         }
         enabled = req.enabled;
         const ctx = Context.current();
+        if (frozen) {
+          // Hung: it takes the session but never reports (until its worker shuts down).
+          await ctx.cancelled.catch(() => undefined);
+          return { reason: 'renew', status: status() };
+        }
         ctx.heartbeat(status());
         await h.client.workflow
           .getHandle(runnerWorkflowId(name))
@@ -362,6 +367,19 @@ describe('runner registry', () => {
       expect(sessions[0]?.state).toBe('started');
       expect(sessions[0]?.generation).toBe(fake.sessions.at(-1)?.generation);
 
+      // Idle cost: heartbeats add no history, so a quiet runner costs no workflow task at all.
+      const handle = h.client.workflow.getHandle(runnerWorkflowId(name));
+      const tasks = async () =>
+        ((await handle.fetchHistory()).events ?? []).filter(
+          (e) => String(e.eventType) === '7' || e.workflowTaskCompletedEventAttributes,
+        ).length;
+      await new Promise((r) => setTimeout(r, 2_000)); // the last change's workflow tasks settle
+      const before = await tasks();
+      await new Promise((r) => setTimeout(r, 15_000));
+      const quietTasks = (await tasks()) - before;
+      console.log(`workflow tasks of a ready runner in 15 s of heartbeats: ${quietTasks}`);
+      expect(quietTasks).toBe(0);
+
       const page = await waitFor(
         'listed',
         () => admin.list({ pool: 'linux' }),
@@ -391,15 +409,22 @@ describe('runner registry', () => {
     );
     const idleAfter = Date.now() - frozenAt;
     expect(idle.reason).toBe('no session heartbeat for 4s');
+    // A stuck runner that keeps taking sessions stays idle (it is there, but says nothing).
+    await new Promise((r) => setTimeout(r, 6_000));
+    expect((await admin.get(name)).status).toBe('idle');
+    const stoppedAt = Date.now();
     await fake.stop();
     const lost = await waitFor(
       'lost',
       () => admin.get(name),
       (r) => r.status === 'lost',
     );
-    const lostAfter = Date.now() - frozenAt;
+    const lostAfter = Date.now() - stoppedAt;
     expect(lost.reason).toMatch(/no session taken for 8s/);
-    console.log(`idle after ${idleAfter} ms, lost after ${lostAfter} ms (heartbeat timeout 4 s, lost after 8 s more)`);
+    console.log(`idle ${idleAfter} ms after the last heartbeat call, lost ${lostAfter} ms after the runner stopped`);
+    // Heartbeat timeout 4 s (+ up to 3.2 s of SDK heartbeat throttling); lost: 4 s + 8 s at most, plus slack for a busy machine.
+    expect(idleAfter).toBeLessThan(15_000);
+    expect(lostAfter).toBeLessThan(25_000);
 
     const t0 = Date.now();
     const unanswered = await codeOf(admin.ping(name));
