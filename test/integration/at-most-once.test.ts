@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
 import { startHarness, task, type Harness } from '../helpers/harness';
-import { killAll, startControlProcess, startRunnerProcess } from '../helpers/processes';
+import { killAll, registerRunner, startControlProcess, startRunnerProcess } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { stopRunSignal } from '../../workflows/messages';
 
@@ -33,7 +33,8 @@ describe('at most once', () => {
     const dir = join(h.dataDir, name);
     mkdirSync(dir, { recursive: true });
     const counter = join(h.dataDir, `${name}.count`);
-    const runner = startRunnerProcess({ address: h.address, name, pool: h.pool, dataDir: dir });
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool });
+    const runner = startRunnerProcess({ address: h.address, name, pool: h.pool, dataDir: dir, token });
     const handle = await h.start(
       {
         name: 'deploy',
@@ -62,7 +63,14 @@ describe('at most once', () => {
     // A fresh runner on the same pool takes nothing: the lost task is not retried.
     const other = uniqueName('other');
     mkdirSync(join(h.dataDir, other), { recursive: true });
-    startRunnerProcess({ address: h.address, name: other, pool: h.pool, dataDir: join(h.dataDir, other) });
+    const otherToken = await registerRunner(h.client, h.controlQueue, { name: other, pool: h.pool });
+    startRunnerProcess({
+      address: h.address,
+      name: other,
+      pool: h.pool,
+      dataDir: join(h.dataDir, other),
+      token: otherToken,
+    });
     await new Promise((r) => setTimeout(r, 3_000));
     expect(lines(counter)).toBe(1);
     expect((await h.state(handle)).tasks.deploy!.status).toBe('lost');

@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPoolActivities } from '../../activities/pool';
 import { taskTable } from '../../src/cli/render';
-import { pinnedTaskQueue, runnerTaskQueue } from '../../src/ids';
+import { pinnedTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../../src/ids';
 import type { RunState, TaskOutcome } from '../../src/types';
 import { runnerPurgedSignal, stopRunSignal, taskReportSignal, type TaskReport } from '../../workflows/messages';
+import { recordQuery } from '../../workflows/runner-messages';
 import { startHarness, type Harness } from '../helpers/harness';
-import { killAll, startRunnerProcess } from '../helpers/processes';
+import { killAll, registerRunner, startRunnerProcess } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
 let h: Harness;
@@ -32,6 +33,14 @@ afterAll(async () => {
 
 function lines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not reached in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 const T = (offsetMs = 0) => new Date(Date.now() + offsetMs).toISOString();
@@ -63,7 +72,8 @@ async function runAndKill(
   const dir = join(h.dataDir, name);
   mkdirSync(dir, { recursive: true });
   const counter = join(h.dataDir, `${name}.count`);
-  const runner = startRunnerProcess({ address: h.address, name, pool, dataDir: dir });
+  const token = await registerRunner(h.client, h.controlQueue, { name, pool });
+  const runner = startRunnerProcess({ address: h.address, name, pool, dataDir: dir, token });
   const handle = await h.start(
     {
       name: 'lost-and-found',
@@ -112,6 +122,12 @@ describe('lost tasks', () => {
     expect(taskTable(lost)).toContain(`lost on runner ${v.name} since ${lost.tasks.deploy!.lostAt!.slice(0, 4)}`);
     expect(taskTable(lost)).toContain(`waiting for the runner to report, or for \`runfleet runner purge ${v.name}\``);
 
+    // The runner's registry knows which of its tasks this run waits for.
+    const registry = h.client.workflow.getHandle(runnerWorkflowId(v.name));
+    const ref = { runWorkflowId: v.handle.workflowId, task: 'deploy', attempt: 1 };
+    await until(async () => (await registry.query(recordQuery)).lostTasks.some((t) => t.task === 'deploy'));
+    expect((await registry.query(recordQuery)).lostTasks).toEqual([ref]);
+
     // Nothing moves while the runner is away.
     await new Promise((r) => setTimeout(r, 2_000));
     const still = await h.state(v.handle);
@@ -132,6 +148,8 @@ describe('lost tasks', () => {
     expect(s.result).toBe('success');
     expect(s.phase).toBe('finished');
     expect(lines(v.counter)).toEqual(['ran']); // executed exactly once
+    // Found again: the registry forgets it.
+    await until(async () => (await registry.query(recordQuery)).lostTasks.length === 0);
   });
 
   it('takes a report that comes before the execution times out, and ignores the timeout after it', async () => {
