@@ -78,6 +78,8 @@ const RUNNER_PURGED_SIGNAL = 'runnerPurged';
 const registry = proxyActivities<RegistryActivities>({
   // Sealing is local work on the control worker: seconds at most.
   startToCloseTimeout: '30s',
+  // No control worker serving it: the runner's register/connect fails (it retries) instead of hanging.
+  scheduleToCloseTimeout: '1m',
   retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 
