@@ -24,7 +24,8 @@ import type { DataConverter } from '@temporalio/common';
 import { openKeys } from '../codec/seal';
 import type { KeyRing } from '../codec/keys';
 import { runnerWorkflowId } from '../ids';
-import type { DriverName } from '../types';
+import type { DriverName, TaskOutcome } from '../types';
+import { taskReportSignal } from '../../workflows/messages';
 import {
   connectUpdate,
   registerUpdate,
@@ -329,21 +330,29 @@ export class RunnerAgent {
   }
 }
 
-/** Sends a task's true outcome to its run (the run's `taskReport` signal). */
+/**
+ * Sends a task's true outcome to its run (the run's `taskReport` signal). A run that is gone
+ * (finished, stopped, purged from retention) no longer waits for it: delivered.
+ */
 async function reportOutcome(
   client: Client,
   runner: string,
   record: SessionRecord,
-  outcome: import('../types').TaskOutcome,
+  outcome: TaskOutcome,
   note: string,
 ): Promise<void> {
-  await client.workflow.getHandle(record.labels.run).signal('taskReport', {
-    task: record.labels.task,
-    attempt: record.labels.attempt,
-    runner,
-    outcome,
-    note,
-  });
+  try {
+    await client.workflow.getHandle(record.labels.run).signal(taskReportSignal, {
+      task: record.labels.task,
+      attempt: record.labels.attempt,
+      runner,
+      outcome,
+      note,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return;
+    throw err;
+  }
 }
 
 /** The reason when the fleet refused the token or identity, else null. */

@@ -1,0 +1,269 @@
+/**
+ * Registered runners as real `runfleet runner serve` processes against the real dev server:
+ * tokens, encryption end to end, disable / enable, kill -9 and the truth the runner reports when
+ * it comes back, purge. The control worker holds a data key, so every payload is encrypted.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { KeyRing, newDataKey } from '../../src/codec';
+import { RunnerAdmin } from '../../src/client/runners';
+import { ensureTemporalBinary } from '../../src/server/temporal-binary';
+import type { RunState } from '../../src/types';
+import { startHarness, task, type Harness } from '../helpers/harness';
+import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
+import { uniqueName } from '../helpers/temporal';
+
+const projectRoot = resolve(__dirname, '..', '..');
+/** Fast registry timings: idle after 4 s without heartbeat, lost 8 s later. */
+const SETTINGS = { slots: 2, heartbeatMs: 1_000, pingMs: 1_000, watchdogMs: 6_000 };
+
+let h: Harness;
+let admin: RunnerAdmin;
+let temporal: string;
+beforeAll(async () => {
+  h = await startHarness({ runners: [], keys: new KeyRing([newDataKey()]) });
+  admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue });
+  temporal = await ensureTemporalBinary({ projectRoot });
+});
+afterEach(async () => {
+  await killAll();
+});
+afterAll(async () => {
+  await killAll();
+  await h?.stop();
+});
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await Promise.resolve()
+      .then(fn)
+      .catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function lines(file: string): number {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+}
+
+async function readyz(
+  proc: Proc,
+): Promise<{ status: number; body: { ready: boolean; reason: string; state: string } }> {
+  const port = await until(
+    'the health port',
+    () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(proc.output())?.[1],
+  );
+  const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+  return { status: r.status, body: (await r.json()) as { ready: boolean; reason: string; state: string } };
+}
+
+function runnerDir(name: string): string {
+  const dir = join(h.dataDir, 'runners', name);
+  mkdirSync(join(dir, '..'), { recursive: true });
+  return dir;
+}
+
+function serve(name: string, token?: string): Proc {
+  return startRunnerProcess({
+    address: h.address,
+    name,
+    pool: h.pool,
+    dataDir: runnerDir(name),
+    ...(token ? { token } : {}),
+    healthPort: 0,
+  });
+}
+
+describe('registered runners', () => {
+  it('refuses wrong, revoked and expired tokens without running anything, then registers and runs encrypted work', async () => {
+    const name = uniqueName('reg');
+    const first = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
+    const counter = join(h.dataDir, `${name}.count`);
+    const secret = `s3cret-${name}`;
+    const handle = await h.start({
+      name: 'encrypted',
+      group: '/test/agent',
+      env: { DEPLOY_SECRET: secret },
+      tasks: [task(h, 'deploy', [`echo "${secret}" >> ${counter}`, 'test "$DEPLOY_SECRET" = "' + secret + '"'])],
+    });
+
+    // A wrong token: retried with a clear line, never ready, nothing runs.
+    let proc = serve(name, 'rfr_0000000000000000_wrong');
+    await until('a token rejection', () => /token rejected: /.test(proc.output()));
+    const wrong = await readyz(proc);
+    expect(wrong.status).toBe(503);
+    expect(wrong.body.reason).toMatch(/token rejected/);
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+
+    // Revoked.
+    await admin.revokeToken(name, { by: 'test' });
+    proc = serve(name, first);
+    await until('the revoked token refused', () => /token rejected: .*revoked/.test(proc.output()));
+    proc.kill('SIGTERM');
+    await proc.exited;
+
+    // Expired.
+    const short = await admin.issueToken(name, { ttlMs: 1_000, by: 'test' });
+    await new Promise((r) => setTimeout(r, 1_500));
+    proc = serve(name, short.token);
+    await until('the expired token refused', () => /token rejected: .*expired/.test(proc.output()));
+    proc.kill('SIGTERM');
+    await proc.exited;
+    expect(lines(counter)).toBe(0);
+    expect((await h.state(handle)).tasks.deploy!.status).toBe('pending');
+
+    // The right token: registered, ready, and the waiting run goes through.
+    const good = await admin.issueToken(name, { by: 'test' });
+    proc = serve(name, good.token);
+    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const s: RunState = await handle.result();
+    expect(s.result).toBe('success');
+    expect(lines(counter)).toBe(1);
+    expect(proc.output()).toMatch(new RegExp(`runner ${name} registered with the fleet`));
+    expect(proc.output()).not.toContain(good.token);
+
+    // History read without the key: no script, no env value, no token.
+    const raw = execFileSync(
+      temporal,
+      ['workflow', 'show', '--address', h.address, '--workflow-id', handle.workflowId, '--output', 'json'],
+      { encoding: 'utf8' },
+    );
+    expect(raw).toContain('binary/encrypted');
+    expect(raw).not.toContain(secret);
+    const registry = execFileSync(
+      temporal,
+      ['workflow', 'show', '--address', h.address, '--workflow-id', `runner/${name}`, '--output', 'json'],
+      { encoding: 'utf8' },
+    );
+    expect(registry).not.toContain(good.token.split('_').pop());
+
+    // Registered: a restart needs no token.
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    proc = serve(name);
+    await until('the runner ready again without a token', async () => (await readyz(proc)).status === 200);
+    expect((await admin.get(name)).status).toBe('ready');
+  }, 240_000);
+
+  it('drains when disabled, resumes when enabled, and wipes itself when purged', async () => {
+    const name = uniqueName('drain');
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
+    const proc = serve(name, token);
+    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const done = join(h.dataDir, `${name}.done`);
+
+    const a = await h.start({
+      name: 'a',
+      group: '/test/agent',
+      tasks: [task(h, 'slow', ['sleep 3', `echo a >> ${done}`])],
+    });
+    await h.waitFor(a, (s) => s.tasks.slow?.status === 'running' || s.tasks.slow?.status === 'reserved');
+    await admin.disable(name, { by: 'test', reason: 'maintenance' });
+    await until('not ready while disabled', async () => {
+      const r = await readyz(proc);
+      return r.status === 503 && /disabled/.test(r.body.reason);
+    });
+    // The running task finishes (drain); new work waits.
+    expect((await a.result()).result).toBe('success');
+    const b = await h.start({ name: 'b', group: '/test/agent', tasks: [task(h, 'next', [`echo b >> ${done}`])] });
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await h.state(b)).tasks.next!.status).toBe('pending');
+    expect(lines(done)).toBe(1);
+
+    await admin.enable(name, { by: 'test' });
+    expect((await b.result()).result).toBe('success');
+    expect(lines(done)).toBe(2);
+
+    // Purge: the runner wipes its state directory and exits 0.
+    const purged = await admin.purge(name, { by: 'test', reason: 'decommissioned' });
+    expect(purged.record.status).toBe('deleted');
+    expect(await proc.exited).toBe(0);
+    expect(existsSync(runnerDir(name))).toBe(false);
+    expect(proc.output()).toMatch(/purged by test: decommissioned/);
+  }, 180_000);
+
+  it('reports the true outcome of tasks it had when it comes back after kill -9, running none twice', async () => {
+    const name = uniqueName('found');
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
+    let proc = serve(name, token);
+    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const quick = join(h.dataDir, `${name}.quick`);
+    const long = join(h.dataDir, `${name}.long`);
+    const handle = await h.start(
+      {
+        name: 'found',
+        group: '/test/agent',
+        tasks: [
+          task(h, 'quick', [`echo start >> ${quick}`, 'sleep 8', 'exit 3']),
+          task(h, 'long', [`echo start >> ${long}`, 'sleep 20']),
+          task(h, 'after', ['true'], { depends: ['long'] }),
+        ],
+      },
+      { heartbeatTimeout: '3s' },
+    );
+    await until('both tasks started', () => lines(quick) === 1 && lines(long) === 1);
+    proc.kill('SIGKILL');
+    await proc.exited;
+    const killedAt = Date.now();
+    const lost = await h.waitFor(handle, (s) => s.tasks.quick?.status === 'lost' && s.tasks.long?.status === 'lost');
+    const lostAfterMs = Date.now() - killedAt;
+    expect(lost.phase).toBe('running');
+    expect(lost.tasks.after!.status).toBe('pending');
+    // The quick task ends while its runner is away.
+    await new Promise((r) => setTimeout(r, Math.max(0, killedAt + 9_000 - Date.now())));
+
+    const back = Date.now();
+    proc = serve(name);
+    const reported = await h.waitFor(handle, (s) => s.tasks.quick?.status === 'failed');
+    const reportedAfterMs = Date.now() - back;
+    expect(reported.tasks.quick!.exitCode).toBe(3);
+    const s: RunState = await handle.result();
+    expect(s.tasks.long!.status).toBe('success');
+    expect(s.tasks.after!.status).toBe('success');
+    expect(lines(quick)).toBe(1);
+    expect(lines(long)).toBe(1);
+    expect(proc.output()).toMatch(/recovering 2 task\(s\)/);
+    console.log(
+      `lost ${lostAfterMs} ms after kill -9; outcome reported ${reportedAfterMs} ms after the runner came back`,
+    );
+  }, 180_000);
+
+  it('fails the lost tasks of a purged runner with the reason', async () => {
+    const name = uniqueName('gone');
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
+    const proc = serve(name, token);
+    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const handle = await h.start(
+      {
+        name: 'gone',
+        group: '/test/agent',
+        tasks: [
+          task(h, 'deploy', ['sleep 30']),
+          task(h, 'cleanup', ['true'], { depends: [{ task: 'deploy', conditions: ['on_failure'] }] }),
+        ],
+      },
+      { heartbeatTimeout: '3s' },
+    );
+    await h.waitFor(handle, (s) => s.tasks.deploy?.status === 'running');
+    proc.kill('SIGKILL');
+    await proc.exited;
+    await h.waitFor(handle, (s) => s.tasks.deploy?.status === 'lost');
+    await until('the registry knows the lost task', async () => (await admin.get(name)).lostTasks.length === 1);
+    await admin.purge(name, { by: 'ops', reason: 'machine is dead', waitMs: 1_000 });
+    const s = await h.waitFor(handle, (st) => st.tasks.deploy?.status === 'failed');
+    expect(s.tasks.deploy!.reason).toContain(`runner "${name}" was purged by ops: machine is dead`);
+    // Its on_failure handler is now ready (it waits for a runner of the pool: none is left).
+    expect(s.tasks.cleanup!.status).toBe('pending');
+    await h.client.workflow.getHandle(handle.workflowId).signal('stop', { reason: 'test over', by: 'test' });
+  }, 180_000);
+});
