@@ -7,6 +7,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { Client } from '@temporalio/client';
+import { version } from '../../../package.json';
 import { RunfleetError } from '../../errors';
 import { loadRunSpecFile, type LoadedRunSpec } from '../../spec/load';
 import { port } from '../args';
@@ -49,8 +51,10 @@ export function register(program: Command, ctx: CliContext): void {
       const { Client } = require('@temporalio/client') as typeof import('@temporalio/client');
       const { RunfleetClient } = require('../../client/client') as typeof import('../../client/client');
       const { createControlWorker } = require('../../../workers/control') as typeof import('../../../workers/control');
-      const { DEFAULT_PASS_ENV, createRunner } =
-        require('../../../workers/runner') as typeof import('../../../workers/runner');
+      const { DEFAULT_PASS_ENV } = require('../../../workers/runner') as typeof import('../../../workers/runner');
+      const { RunnerAgent } = require('../../runner/agent') as typeof import('../../runner/agent');
+      const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
+      const { runnerDataConverter } = require('../runner-runtime') as typeof import('../runner-runtime');
       const { startDevServer } = require('../../server/dev-server') as typeof import('../../server/dev-server');
       const { ensureTemporalBinary } =
         require('../../server/temporal-binary') as typeof import('../../server/temporal-binary');
@@ -112,22 +116,47 @@ export function register(program: Command, ctx: CliContext): void {
         });
 
         const client = new Client({ connection, namespace, dataConverter });
-        const runner = await createRunner({
-          connection,
-          namespace,
+        // The local runner registers like any other, but no one has to paste a token: `up`
+        // creates it in the registry (or issues a new token) when the runner's identity is new.
+        const runnerDir = join(dataDir, 'runners', LOCAL_RUNNER.name);
+        const token = await localRunnerToken(client, config.temporal.controlTaskQueue, runnerDir);
+        const runnerKeys = runnerDataConverter();
+        const runnerStop = new AbortController();
+        const agent = new RunnerAgent({
           name: LOCAL_RUNNER.name,
           pool: LOCAL_RUNNER.pool,
-          slots: LOCAL_RUNNER.slots,
-          dataDir: join(dataDir, 'runners', LOCAL_RUNNER.name),
+          address: server.address,
+          namespace,
+          stateDir: runnerDir,
+          ...(token ? { token } : {}),
+          version,
+          drivers: createDrivers({
+            names: config.runner.drivers,
+            runner: LOCAL_RUNNER.name,
+            pool: LOCAL_RUNNER.pool,
+            stateDir: runnerDir,
+            ...(config.runner.dockerSocket ? { dockerSocket: config.runner.dockerSocket } : {}),
+          }),
+          keys: runnerKeys.keys,
+          dataConverter: runnerKeys.dataConverter,
+          // In this process, on the server's connection (closed by `up` itself, last).
+          connect: async () => ({
+            connection,
+            client: new Client({ connection, namespace, dataConverter: runnerKeys.dataConverter }),
+            close: async () => undefined,
+          }),
           passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
-          // In this process, beside the control worker: it shares its keys.
-          dataConverter,
+          logRetentionMs: config.runner.logRetentionDays * 86_400_000,
+          log: (line) => out.log(line),
+          stopSignal: runnerStop.signal,
+          shutdownGraceMs: 2_000,
         });
-        const runnerRunning = runner.run();
+        const runnerRunning = agent.run().then(() => undefined);
         lifecycle.add(`runner ${LOCAL_RUNNER.name}`, async () => {
-          runner.shutdown();
+          runnerStop.abort();
           await runnerRunning;
         });
+        await waitForReady(agent, lifecycle.stopSignal);
 
         // A worker or the runner failing ends `up` (with its error), like a stop request would.
         const crashed = Promise.race([workerRunning, runnerRunning]).then(() => {
@@ -137,7 +166,7 @@ export function register(program: Command, ctx: CliContext): void {
 
         out.line(`Temporal at ${server.address} (export TEMPORAL_ADDRESS=${server.address}), namespace ${namespace}`);
         out.line(
-          `control worker on ${config.temporal.controlTaskQueue}; runner "${LOCAL_RUNNER.name}" on pool "${LOCAL_RUNNER.pool}" with ${LOCAL_RUNNER.slots} slots`,
+          `control worker on ${config.temporal.controlTaskQueue}; runner "${LOCAL_RUNNER.name}" registered on pool "${LOCAL_RUNNER.pool}" with ${LOCAL_RUNNER.slots} slots`,
         );
         if (server.uiUrl) out.line(`Web UI: ${webUiWorkflowsUrl(server.uiUrl, namespace)}`);
 
@@ -170,4 +199,50 @@ export function register(program: Command, ctx: CliContext): void {
         await lifecycle.releaseAll();
       }
     });
+}
+
+/**
+ * A registration token for the local runner when its identity is not registered yet (first
+ * `up`, or a wiped runner directory); null when it is, since it then reconnects without one.
+ */
+async function localRunnerToken(client: Client, controlTaskQueue: string, runnerDir: string): Promise<string | null> {
+  const { identityFile } = require('../../runner/identity') as typeof import('../../runner/identity');
+  const { RunnerAdmin } = require('../../client/runners') as typeof import('../../client/runners');
+  if (existsSync(identityFile(runnerDir))) {
+    const { loadOrCreateIdentity } = require('../../runner/identity') as typeof import('../../runner/identity');
+    if (loadOrCreateIdentity(runnerDir).registered) return null;
+  }
+  const admin = new RunnerAdmin(client, { controlTaskQueue });
+  try {
+    const issued = await admin.create({
+      name: LOCAL_RUNNER.name,
+      pool: LOCAL_RUNNER.pool,
+      settings: { slots: LOCAL_RUNNER.slots },
+      by: 'runfleet up',
+    });
+    return issued.token;
+  } catch (err) {
+    // Registered before with another identity (its directory was wiped): a new token re-registers it.
+    if (err instanceof RunfleetError && err.code === 'Conflict') {
+      return (await admin.issueToken(LOCAL_RUNNER.name, { by: 'runfleet up' })).token;
+    }
+    throw err;
+  }
+}
+
+/** Waits until the local runner serves (or stop is requested): the example run starts on a ready runner. */
+async function waitForReady(
+  agent: { readiness(): { ready: boolean; reason: string } },
+  stop: AbortSignal,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!stop.aborted && !agent.readiness().ready) {
+    if (Date.now() > deadline) {
+      throw new RunfleetError(
+        'ComponentUnavailable',
+        `the local runner did not become ready in 60s: ${agent.readiness().reason}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
