@@ -9,6 +9,11 @@ export interface PoolActivityDeps {
   /** The runner's own queue. */
   taskQueue: string;
   slots: SlotPool;
+  /**
+   * False for queues polled without a slot permit (a runner's pinned queues): the grant then
+   * counts every outstanding permit as taken. Default true.
+   */
+  underPermit?: boolean;
 }
 
 /** A run asks for many leases at once; one answer grants at most this many. */
@@ -20,7 +25,7 @@ export function createPoolActivities(deps: PoolActivityDeps): PoolActivities {
       const want = Math.max(1, Math.min(MAX_GRANT, Math.floor(req.want) || 1));
       // The worker polled under a permit, so normally at least one slot is free; a race with
       // leases granted meanwhile can leave none, and another runner (or a retry) answers.
-      const leases = deps.slots.grant(want);
+      const leases = deps.slots.grant(want, { underPermit: deps.underPermit !== false });
       if (leases.length === 0) throw failure('NoFreeSlot', `runner "${deps.runner}" has no free slot`);
       return { runner: deps.runner, taskQueue: deps.taskQueue, leases };
     },

@@ -156,24 +156,26 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     pending.add(p);
   };
 
+  // Pool queues poll only with a free slot (the slot supplier); pinned queues (runs pinned to this
+  // runner, rare) poll on a fixed permit of their own, so an idle pinned poller holds no slot.
   const poolQueues = driverNames.flatMap((driver) => [
-    { driver, queue: poolTaskQueue(opts.pool, driver) },
-    { driver, queue: pinnedTaskQueue(opts.name, driver) },
+    { driver, queue: poolTaskQueue(opts.pool, driver), pinned: false },
+    { driver, queue: pinnedTaskQueue(opts.name, driver), pinned: true },
   ]);
   const poolWorkers = await Promise.all(
-    poolQueues.map(({ driver, queue }) =>
+    poolQueues.map(({ driver, queue, pinned }) =>
       Worker.create({
         connection: opts.connection,
         dataConverter,
         namespace: opts.namespace,
         taskQueue: queue,
         identity: `${opts.name}@${queue}/${driver}`,
-        activities: createPoolActivities({ runner: opts.name, taskQueue: ownQueue, slots }),
+        activities: createPoolActivities({ runner: opts.name, taskQueue: ownQueue, slots, underPermit: !pinned }),
         // One poller: an idle poller holds a permit, and permits count against the slots.
         maxConcurrentActivityTaskPolls: 1,
         tuner: {
           workflowTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
-          activityTaskSlotSupplier: poolSlotSupplier(slots),
+          activityTaskSlotSupplier: pinned ? { type: 'fixed-size', numSlots: 1 } : poolSlotSupplier(slots),
           localActivityTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
           nexusTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
         },
@@ -267,6 +269,25 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     }
   };
 
+  /**
+   * Removes what the drivers hold for this runner that no session record claims and no task of
+   * this process runs (a container created just before a kill -9 recorded its id, say): nothing
+   * would ever report or remove it.
+   */
+  const sweepStale = async (recorded: Set<string>) => {
+    for (const driver of Object.values(drivers)) {
+      try {
+        const removed = await driver.sweep({
+          runners: [opts.name],
+          keep: (labels) => recorded.has(SessionStore.keyOf(labels)) || mine.has(SessionStore.keyOf(labels)),
+        });
+        if (removed > 0) log(`${driver.name} driver: removed ${removed} stale task(s) no session claims`);
+      } catch (err) {
+        log(`${driver.name} driver: could not sweep stale tasks (${(err as Error).message}); trying again later`);
+      }
+    }
+  };
+
   return {
     name: opts.name,
     slots,
@@ -274,7 +295,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     status,
     async recover() {
       let n = 0;
-      for (const record of sessions.list()) {
+      const records = sessions.list();
+      for (const record of records) {
         const key = SessionStore.keyOf(record.labels);
         if (mine.has(key)) continue;
         n++;
@@ -283,6 +305,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         );
         track(key, recoverOne(record));
       }
+      // In the background: a slow engine must not hold up serving.
+      void sweepStale(new Set(records.map((r) => SessionStore.keyOf(r.labels))));
       return n;
     },
     async settled() {

@@ -130,8 +130,10 @@ export class SlotPool {
    * Grants up to `want` leases, called under the permit of the reservation being answered
    * (that permit's slot is counted as free; other outstanding permits are not).
    */
-  grant(want: number): string[] {
-    const free = this.capacity - this.leases.size - Math.max(0, this.permits - 1);
+  grant(want: number, opts: { underPermit?: boolean } = {}): string[] {
+    // A reservation answered without a permit (pinned queues) leaves every permit to the pollers.
+    const others = opts.underPermit === false ? this.permits : Math.max(0, this.permits - 1);
+    const free = this.capacity - this.leases.size - others;
     const n = Math.max(0, Math.min(want, free));
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {

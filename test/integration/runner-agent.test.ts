@@ -41,12 +41,16 @@ async function until<T>(
   timeoutMs = 60_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  let last: unknown;
   for (;;) {
     const value = await Promise.resolve()
       .then(fn)
-      .catch(() => undefined);
+      .catch((err: unknown) => {
+        last = err;
+        return undefined;
+      });
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -60,7 +64,8 @@ async function readyz(
 ): Promise<{ status: number; body: { ready: boolean; reason: string; state: string } }> {
   const port = await until(
     'the health port',
-    () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(proc.output())?.[1],
+    // The log file is shared by the runner's successive processes: the last port is this one's.
+    () => [...proc.output().matchAll(/health: http:\/\/127\.0\.0\.1:(\d+)\/livez/g)].pop()?.[1],
   );
   const r = await fetch(`http://127.0.0.1:${port}/readyz`);
   return { status: r.status, body: (await r.json()) as { ready: boolean; reason: string; state: string } };
@@ -125,7 +130,11 @@ describe('registered runners', () => {
     // The right token: registered, ready, and the waiting run goes through.
     const good = await admin.issueToken(name, { by: 'test' });
     proc = serve(name, good.token);
-    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    await until('the runner ready', async () => {
+      const r = await readyz(proc);
+      if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+      return true;
+    });
     const s: RunState = await handle.result();
     expect(s.result).toBe('success');
     expect(lines(counter)).toBe(1);
@@ -212,9 +221,11 @@ describe('registered runners', () => {
       { heartbeatTimeout: '3s' },
     );
     await until('both tasks started', () => lines(quick) === 1 && lines(long) === 1);
+    const startedAt = Date.now();
     proc.kill('SIGKILL');
     await proc.exited;
     const killedAt = Date.now();
+    console.log(`killed ${killedAt - startedAt} ms after both tasks started`);
     const lost = await h.waitFor(handle, (s) => s.tasks.quick?.status === 'lost' && s.tasks.long?.status === 'lost');
     const lostAfterMs = Date.now() - killedAt;
     expect(lost.phase).toBe('running');
