@@ -133,7 +133,8 @@ export class SlotPool {
   grant(want: number, opts: { underPermit?: boolean } = {}): string[] {
     // A reservation answered without a permit (pinned queues) leaves every permit to the pollers.
     const others = opts.underPermit === false ? this.permits : Math.max(0, this.permits - 1);
-    const free = this.capacity - this.leases.size - others;
+    // A poll already in flight when the runner was disabled (or is stopping) grants nothing.
+    const free = this.accepting ? this.capacity - this.leases.size - others : 0;
     const n = Math.max(0, Math.min(want, free));
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {

@@ -147,7 +147,8 @@ describe('registered runners', () => {
       ['workflow', 'show', '--address', h.address, '--workflow-id', handle.workflowId, '--output', 'json'],
       { encoding: 'utf8' },
     );
-    expect(raw).toContain('binary/encrypted');
+    // The CLI prints metadata values in base64.
+    expect(raw).toContain(Buffer.from('binary/encrypted').toString('base64'));
     expect(raw).not.toContain(secret);
     const registry = execFileSync(
       temporal,
