@@ -20,6 +20,7 @@ import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesComman
 import { DefaultLogger, Runtime, bundleWorkflowCode, makeTelemetryFilterString } from '@temporalio/worker';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { PAYLOAD_CONVERTER_PATH } from '../src/codec';
 import { FLEET_TAG } from '../src/fleet/schema';
 import { startFleetTestbed, type FleetTestbed } from '../src/fleet/testing';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
     console.error(`dev server at ${server.address}; bundling workflows`);
     const bundle = await bundleWorkflowCode({
       workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
+      payloadConverterPath: PAYLOAD_CONVERTER_PATH,
       logger: new DefaultLogger('ERROR'),
     });
     bed = await startFleetTestbed({

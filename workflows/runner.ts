@@ -38,6 +38,7 @@ import { NON_RETRYABLE_TYPES, failure } from '../src/errors';
 import { sha256Hex } from '../src/fleet/sha256';
 import { runnerTaskQueue } from '../src/ids';
 import * as st from '../src/registry/state';
+import { runnerPurgedSignal } from './messages';
 import {
   configureUpdate,
   connectUpdate,
@@ -72,8 +73,6 @@ const PING_TIMEOUT_MS = 10_000;
 const WIPE_WAIT_MS = 30_000;
 /** A session the runner failed (not a timeout): wait before the next, so a broken runner is no hot loop. */
 const SESSION_FAILURE_BACKOFF_MS = 5_000;
-/** The signal a run takes when the registry purges a runner its lost tasks were on. */
-const RUNNER_PURGED_SIGNAL = 'runnerPurged';
 
 const registry = proxyActivities<RegistryActivities>({
   // Sealing is local work on the control worker: seconds at most.
@@ -333,7 +332,7 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
     const told = await Promise.all(
       done.notify.map(async (t) => {
         try {
-          await getExternalWorkflowHandle(t.runWorkflowId).signal(RUNNER_PURGED_SIGNAL, {
+          await getExternalWorkflowHandle(t.runWorkflowId).signal(runnerPurgedSignal, {
             runner: name,
             reason,
             by: req.by,

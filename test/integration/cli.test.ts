@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
 import { startHarness, type Harness } from '../helpers/harness';
-import { projectRoot, runfleetBin } from '../helpers/processes';
+import { NO_KEY_FILE, projectRoot, runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
 let h: Harness;
@@ -28,7 +28,14 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Result> 
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [runfleetBin, ...args], {
       cwd: projectRoot,
-      env: { ...process.env, TEMPORAL_ADDRESS: h.address, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue, ...env },
+      env: {
+        ...process.env,
+        // The checkout's own data keys (from a `runfleet up` here) would encrypt what the harness cannot read.
+        RUNFLEET_KEY_FILE: NO_KEY_FILE,
+        TEMPORAL_ADDRESS: h.address,
+        RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
+        ...env,
+      },
     });
     let stdout = '';
     let stderr = '';
