@@ -1,0 +1,328 @@
+/**
+ * A registered runner offering both drivers (`runner serve --driver process docker`) as a real
+ * process, against the real dev server and a real Podman service: it advertises both, runs a
+ * docker task next to a process task (labels, log, container removed), honours a docker task's
+ * timeout and a stop, and after kill -9 re-attaches to the container, reports the outcome and
+ * sweeps a stale container no session claims. Podman failing to start fails the file.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RunfleetClient } from '../../src/client/client';
+import { RunnerAdmin } from '../../src/client/runners';
+import { MANAGED_LABEL } from '../../src/runner/docker-driver';
+import type { RunState } from '../../src/types';
+import { startHarness, type Harness } from '../helpers/harness';
+import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podman';
+import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
+import { uniqueName } from '../helpers/temporal';
+
+/**
+ * Fast registry timings, as in runner-agent.test.ts. Four slots: with two, a docker run reserved
+ * right after another docker task ended (its lease still lingering) was once answered only after
+ * the reservation timeout (60 s), which is a runner matter, not what these tests look at.
+ */
+const SETTINGS = { slots: 4, heartbeatMs: 1_000, pingMs: 1_000, watchdogMs: 6_000 };
+
+let h: Harness;
+let admin: RunnerAdmin;
+let rf: RunfleetClient;
+let podman: TestPodman;
+beforeAll(async () => {
+  // Podman first: if it cannot start, every test fails with its reason.
+  podman = await startTestPodman();
+  h = await startHarness({ runners: [] });
+  admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue });
+  rf = RunfleetClient.fromClient(h.client, { controlTaskQueue: h.controlQueue, address: h.address });
+});
+afterEach(async () => {
+  await killAll();
+});
+afterAll(async () => {
+  await killAll();
+  await h?.stop();
+  await podman?.stop();
+});
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await Promise.resolve()
+      .then(fn)
+      .catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** A runner process and how much of its (shared, appended) log file came before it. */
+interface Served {
+  proc: Proc;
+  since: number;
+  /** This process's lines of the log file. */
+  output(): string;
+}
+
+function serve(name: string, pool: string, token?: string): Served {
+  const dir = join(h.dataDir, 'runners', name);
+  mkdirSync(join(dir, '..'), { recursive: true });
+  const logFile = join(dir, '..', `${name}.log`);
+  const since = existsSync(logFile) ? readFileSync(logFile, 'utf8').length : 0;
+  const proc = startRunnerProcess({
+    address: h.address,
+    name,
+    pool,
+    dataDir: dir,
+    ...(token ? { token } : {}),
+    healthPort: 0,
+    args: ['--driver', 'process', 'docker'],
+    env: { DOCKER_HOST: `unix://${podman.socketPath}` },
+  });
+  return { proc, since, output: () => proc.output().slice(since) };
+}
+
+async function ready(served: Served): Promise<void> {
+  const port = await until(
+    'the health port',
+    () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(served.output())?.[1],
+  );
+  await until('the runner ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200);
+}
+
+/**
+ * A registered runner process offering both drivers, ready to take work, alone in a pool of its
+ * own: a pool whose runners were killed with SIGKILL by an earlier test can leave a reservation
+ * unanswered until its timeout (60 s).
+ */
+async function startRunner(prefix: string): Promise<{ name: string; pool: string; proc: Proc }> {
+  const name = uniqueName(prefix);
+  const pool = uniqueName('pool');
+  const token = await registerRunner(h.client, h.controlQueue, { name, pool, settings: SETTINGS });
+  const served = serve(name, pool, token);
+  await ready(served);
+  return { name, pool, proc: served.proc };
+}
+
+function dockerTask(pool: string, name: string, steps: string[], extra: Record<string, unknown> = {}) {
+  return { name, steps, pool, driver: 'docker', image: BUSYBOX_IMAGE, ...extra };
+}
+
+/** The containers (any state) of one run's task, by their labels. */
+function containersOf(runId: string, taskName: string): Promise<Docker.ContainerInfo[]> {
+  return podman.docker.listContainers({
+    all: true,
+    filters: { label: [`runfleet.run=${runId}`, `runfleet.task=${taskName}`] },
+  });
+}
+
+/** Every container id seen for a task while watching (polled until `stop`). */
+function watchContainers(runId: string, taskName: string): { ids: Set<string>; stop(): Promise<void> } {
+  const ids = new Set<string>();
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      for (const c of await containersOf(runId, taskName).catch(() => [])) ids.add(c.Id);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  })();
+  return {
+    ids,
+    stop: async () => {
+      on = false;
+      await loop;
+    },
+  };
+}
+
+async function readLog(runId: string, taskName: string): Promise<string> {
+  let text = '';
+  for (let offset = 0; ;) {
+    const chunk = await rf.readTaskLog(runId, taskName, offset);
+    text += chunk.data;
+    if (chunk.nextOffset === offset || chunk.complete) return text;
+    offset = chunk.nextOffset;
+  }
+}
+
+describe('a registered runner with the process and docker drivers', () => {
+  it('advertises both drivers to the registry', async () => {
+    const { name } = await startRunner('dk-adv');
+    const view = await until('the live status', async () => {
+      const v = await admin.describe(name);
+      return v.live ? v : undefined;
+    });
+    expect([...view.live!.drivers].sort()).toEqual(['docker', 'process']);
+    expect([...(view.record.identity?.drivers ?? [])].sort()).toEqual(['docker', 'process']);
+    expect(view.record.status).toBe('ready');
+  }, 120_000);
+
+  it('runs a docker task next to a process task: labelled container, output in the log, container removed', async () => {
+    const { name, pool } = await startRunner('dk-run');
+    const started = Date.now();
+    const handle = await h.start({
+      name: 'mixed',
+      group: '/test/docker',
+      tasks: [
+        dockerTask(pool, 'boxed', [
+          'echo "hello from $RUNFLEET_TASK in $(pwd)"',
+          'sleep 2',
+          'echo "uname: $(uname -s)"',
+        ]),
+        { name: 'plain', steps: ['echo plain on the host'], pool },
+      ],
+    });
+    const runId = handle.workflowId;
+    const seen = await until('the task container', async () => {
+      const list = await containersOf(runId, 'boxed');
+      return list.length > 0 ? list : undefined;
+    });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.Labels).toMatchObject({
+      'runfleet.run': runId,
+      'runfleet.task': 'boxed',
+      'runfleet.runner': name,
+      'runfleet.pool': pool,
+      'runfleet.attempt': '1',
+      [MANAGED_LABEL]: '1',
+    });
+    expect(seen[0]!.Image).toContain('runfleet-busybox');
+
+    const s: RunState = await handle.result();
+    const tookMs = Date.now() - started;
+    expect(s.result).toBe('success');
+    expect(s.tasks.boxed).toMatchObject({ status: 'success', runner: name, exitCode: 0 });
+    expect(s.tasks.plain).toMatchObject({ status: 'success', runner: name, exitCode: 0 });
+
+    const log = await readLog(runId, 'boxed');
+    expect(log).toContain('hello from boxed in /workspace');
+    expect(log).toContain('uname: Linux');
+    expect(await readLog(runId, 'plain')).toContain('plain on the host');
+    await until('the container removed', async () => (await containersOf(runId, 'boxed')).length === 0, 15_000);
+    console.log(`docker + process run took ${tookMs} ms end to end`);
+  }, 120_000);
+
+  it('kills a docker task past its timeout, and on a stop; the container goes either way', async () => {
+    const { pool } = await startRunner('dk-kill');
+    const t0 = Date.now();
+    const timed = await h.start({
+      name: 'timeout',
+      group: '/test/docker',
+      tasks: [dockerTask(pool, 'slow', ['sleep 60'], { timeout: '2s' })],
+    });
+    const t = await timed.result();
+    const timeoutMs = Date.now() - t0;
+    expect(t.result).toBe('failed');
+    expect(t.tasks.slow!.status).toBe('failed');
+    expect(t.tasks.slow!.reason).toContain('timed out');
+    const goneAfterTimeout = Date.now();
+    await until(
+      'the timed out container removed',
+      async () => (await containersOf(timed.workflowId, 'slow')).length === 0,
+      30_000,
+    );
+    const timeoutGoneMs = Date.now() - goneAfterTimeout;
+
+    const stopped = await h.start({
+      name: 'stop',
+      group: '/test/docker',
+      tasks: [dockerTask(pool, 'long', ['sleep 60'])],
+    });
+    await until('the container running', async () =>
+      (await containersOf(stopped.workflowId, 'long')).some((c) => c.State === 'running'),
+    );
+    const t1 = Date.now();
+    await stopped.signal('stop', { reason: 'test over', by: 'test' });
+    const s = await stopped.result();
+    expect(s.result).toBe('stopped');
+    expect(s.tasks.long!.status).toBe('cancelled');
+    await until(
+      'the stopped container removed',
+      async () => (await containersOf(stopped.workflowId, 'long')).length === 0,
+      30_000,
+    );
+    const stopMs = Date.now() - t1;
+    console.log(
+      `timeout 2s: run failed after ${timeoutMs} ms, container gone ${timeoutGoneMs} ms later; stop: container gone ${stopMs} ms after the signal`,
+    );
+  }, 180_000);
+
+  it('re-attaches after kill -9, reports the outcome with the whole output, and sweeps a stale container', async () => {
+    const { name, pool, proc } = await startRunner('dk-back');
+    const handle = await h.start(
+      {
+        name: 'reattach',
+        group: '/test/docker',
+        tasks: [dockerTask(pool, 'boxed', ['echo start', 'sleep 8', 'echo done'])],
+      },
+      { heartbeatTimeout: '3s' },
+    );
+    const runId = handle.workflowId;
+    const watch = watchContainers(runId, 'boxed');
+    try {
+      await until('the container running', async () =>
+        (await containersOf(runId, 'boxed')).some((c) => c.State === 'running'),
+      );
+      proc.kill('SIGKILL');
+      await proc.exited;
+      const killedAt = Date.now();
+
+      // A container of this runner that no session claims (created by a process killed before it
+      // recorded anything, say): the restarted runner must remove it.
+      const stale = await podman.docker.createContainer({
+        Image: BUSYBOX_IMAGE,
+        Cmd: ['sleep', '300'],
+        Labels: {
+          [MANAGED_LABEL]: '1',
+          'runfleet.runner': name,
+          'runfleet.run': `run/test/stale-${name}`,
+          'runfleet.task': 'ghost',
+          'runfleet.attempt': '1',
+          'runfleet.pool': pool,
+        },
+      });
+      await stale.start();
+
+      const back = serve(name, pool);
+      await ready(back);
+      const readyMs = Date.now() - killedAt;
+      expect((await containersOf(runId, 'boxed')).some((c) => c.State === 'running')).toBe(true);
+
+      const s: RunState = await handle.result();
+      expect(s.result).toBe('success');
+      expect(s.tasks.boxed).toMatchObject({ status: 'success', exitCode: 0, runner: name, attempts: 1 });
+      const log = await readLog(runId, 'boxed');
+      expect(log).toContain('start');
+      expect(log).toContain('re-attached');
+      expect(log).toContain('done');
+      expect(log.match(/^start$/gm)).toHaveLength(1);
+      expect(log.match(/^done$/gm)).toHaveLength(1);
+      expect(back.output()).toMatch(/recovering 1 task\(s\)/);
+
+      await until(
+        'the stale container swept',
+        async () => {
+          try {
+            await podman.docker.getContainer(stale.id).inspect();
+            return false;
+          } catch (err) {
+            return (err as { statusCode?: number }).statusCode === 404;
+          }
+        },
+        30_000,
+      );
+      expect(back.output()).toMatch(/docker driver: removed 1 stale task\(s\)/);
+      await until('the task container removed', async () => (await containersOf(runId, 'boxed')).length === 0, 15_000);
+      console.log(`after kill -9 the runner was ready again in ${readyMs} ms; outcome: ${s.tasks.boxed!.status}`);
+    } finally {
+      await watch.stop();
+    }
+    // One container for the task over its whole life, restart included.
+    expect(watch.ids.size).toBe(1);
+  }, 180_000);
+});
