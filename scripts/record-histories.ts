@@ -1,26 +1,126 @@
 /**
- * Records the run histories that test/unit/replay.test.ts replays. Run it after a deliberate,
+ * Records the histories that test/unit/replay.test.ts replays. Run it after a deliberate,
  * compatible-by-design change to workflows/ (none in production yet), never to paper over a
  * replay failure on runs that exist: those need `patched()` instead.
  *
- *   npx tsx scripts/record-histories.ts
+ *   npx tsx scripts/record-histories.ts                    # every history
+ *   npx tsx scripts/record-histories.ts runner-registry    # only the ones named
+ *
+ * It starts what it needs: its own headless dev server, a control worker, a runner, and for the
+ * registry history a stand-in runner serving the session and the ping on `runner/<name>`, as the
+ * runner agent does (the history is the registry workflow's, not the runner's).
  */
+import { Context } from '@temporalio/activity';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { RunnerControlActivities, SessionEnd, SessionRequest } from '../activities/types';
+import { RunnerAdmin } from '../src/client/runners';
 import { PAYLOAD_CONVERTER_PATH, createDataConverter } from '../src/codec';
+import { runnerTaskQueue, runnerWorkflowId } from '../src/ids';
 import { startDevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { createControlWorker } from '../workers/control';
 import { createRunner } from '../workers/runner';
+import { sessionOnlineSignal, type RunnerLiveStatus } from '../workflows/runner-messages';
 
 const root = resolve(__dirname, '..');
 const out = join(root, 'test', 'replay', 'histories');
+/** Every history this script records; the command line may name a subset. */
+const HISTORIES = ['conditions-and-timeout', 'cancelled', 'approval', 'fan-out-20', 'runner-registry'] as const;
+type HistoryName = (typeof HISTORIES)[number];
+
+function chosen(args: string[]): Set<HistoryName> {
+  const unknown = args.filter((a) => !(HISTORIES as readonly string[]).includes(a));
+  if (unknown.length > 0) throw new Error(`unknown histories: ${unknown.join(', ')} (known: ${HISTORIES.join(', ')})`);
+  return new Set((args.length > 0 ? args : HISTORIES) as HistoryName[]);
+}
+
+/** Polls `read` until `ok`; the registry's state changes arrive a workflow task later. */
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not reached in ${timeoutMs} ms (last: ${JSON.stringify(v)})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * A stand-in runner on `runner/<name>`: holds each session (heartbeating its status, telling the
+ * registry it is online) until the registry cancels it, and answers pings.
+ */
+async function startStandInRunner(opts: {
+  connection: NativeConnection;
+  client: Client;
+  name: string;
+}): Promise<{ runnerId: string; publicKey: string; sessions: SessionRequest[]; stop(): Promise<void> }> {
+  const runnerId = randomUUID();
+  const bootId = randomUUID();
+  // A real X25519 key: the control worker seals the (empty) key ring for it.
+  const publicKey = generateKeyPairSync('x25519').publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+  const sessions: SessionRequest[] = [];
+  let enabled = true;
+  const status = (): RunnerLiveStatus => ({
+    runnerId,
+    bootId,
+    version: 'replay-1.0',
+    drivers: ['process', 'docker'],
+    slots: 2,
+    free: 2,
+    accepting: enabled,
+    running: [],
+    at: new Date().toISOString(),
+  });
+  const activities: RunnerControlActivities = {
+    async runnerSession(req): Promise<SessionEnd> {
+      sessions.push(req);
+      if (req.delete) return { reason: 'deleted', status: status() };
+      enabled = req.enabled;
+      const ctx = Context.current();
+      ctx.heartbeat(status());
+      await opts.client.workflow
+        .getHandle(runnerWorkflowId(opts.name))
+        .signal(sessionOnlineSignal, { runnerId, bootId, generation: req.generation });
+      const beat = setInterval(() => ctx.heartbeat(status()), req.settings.heartbeatMs);
+      try {
+        await ctx.cancelled;
+      } catch {
+        // cancelled: the next generation, or this worker stopping
+      } finally {
+        clearInterval(beat);
+      }
+      return { reason: 'renew', status: status() };
+    },
+    pingRunner: async () => status(),
+  };
+  const worker = await Worker.create({
+    connection: opts.connection,
+    namespace: 'default',
+    taskQueue: runnerTaskQueue(opts.name),
+    dataConverter: createDataConverter(),
+    activities,
+    shutdownGraceTime: '2s',
+  });
+  const done = worker.run();
+  return {
+    runnerId,
+    publicKey,
+    sessions,
+    stop: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}
 
 async function main(): Promise<void> {
+  const wanted = chosen(process.argv.slice(2));
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const server = await startDevServer({ binary: await ensureTemporalBinary({ projectRoot: root }), headless: true });
   const control = await NativeConnection.connect({ address: server.address });
@@ -64,51 +164,108 @@ async function main(): Promise<void> {
     console.log(`recorded ${name}`);
   };
 
-  const scenarios = async () => {
-    const conditions = await start('conditions', [
-      t('a', ['echo a']),
-      t('b', ['exit 2'], { depends: ['a'] }),
-      t('c', ['exit 1'], { depends: ['a'], ignore_failure: true }),
-      t('d', ['true'], { depends: ['b', 'c'] }),
-      t('e', ['true'], { depends: [{ task: 'b', conditions: ['on_failure'] }] }),
-      t('f', ['true'], { depends: [{ task: 'd', conditions: ['on_skipped'] }] }),
-      t('g', ['sleep 5'], { timeout: '1s' }),
-    ]);
-    await conditions.result();
-    await save('conditions-and-timeout', conditions);
+  const runScenarios = async () => {
+    if (wanted.has('conditions-and-timeout')) {
+      const conditions = await start('conditions', [
+        t('a', ['echo a']),
+        t('b', ['exit 2'], { depends: ['a'] }),
+        t('c', ['exit 1'], { depends: ['a'], ignore_failure: true }),
+        t('d', ['true'], { depends: ['b', 'c'] }),
+        t('e', ['true'], { depends: [{ task: 'b', conditions: ['on_failure'] }] }),
+        t('f', ['true'], { depends: [{ task: 'd', conditions: ['on_skipped'] }] }),
+        t('g', ['sleep 5'], { timeout: '1s' }),
+      ]);
+      await conditions.result();
+      await save('conditions-and-timeout', conditions);
+    }
 
-    const cancelled = await start('cancel', [t('long', ['sleep 30']), t('next', ['true'], { depends: ['long'] })]);
-    await new Promise((r) => setTimeout(r, 2_000));
-    await cancelled.cancel();
-    await cancelled.result().catch(() => undefined);
-    await save('cancelled', cancelled);
+    if (wanted.has('cancelled')) {
+      const cancelled = await start('cancel', [t('long', ['sleep 30']), t('next', ['true'], { depends: ['long'] })]);
+      await new Promise((r) => setTimeout(r, 2_000));
+      await cancelled.cancel();
+      await cancelled.result().catch(() => undefined);
+      await save('cancelled', cancelled);
+    }
 
-    const approval = await start('approval', [
-      t('build', ['true']),
-      t('deploy', ['true'], { depends: ['build'], needs_approval: true }),
-    ]);
-    await new Promise((r) => setTimeout(r, 1_500));
-    await approval.executeUpdate('approveTask', { args: [{ task: 'deploy', by: 'replay' }] });
-    await approval.result();
-    await save('approval', approval);
+    if (wanted.has('approval')) {
+      const approval = await start('approval', [
+        t('build', ['true']),
+        t('deploy', ['true'], { depends: ['build'], needs_approval: true }),
+      ]);
+      await new Promise((r) => setTimeout(r, 1_500));
+      await approval.executeUpdate('approveTask', { args: [{ task: 'deploy', by: 'replay' }] });
+      await approval.result();
+      await save('approval', approval);
+    }
 
-    const fan = await start('fan-out', [
-      t('root', ['true']),
-      ...Array.from({ length: 20 }, (_, i) => t(`m${i}`, ['true'], { depends: ['root'] })),
-      t('join', ['true'], { depends: Array.from({ length: 20 }, (_, i) => `m${i}`) }),
-    ]);
-    await fan.result();
-    await save('fan-out-20', fan);
+    if (wanted.has('fan-out-20')) {
+      const fan = await start('fan-out', [
+        t('root', ['true']),
+        ...Array.from({ length: 20 }, (_, i) => t(`m${i}`, ['true'], { depends: ['root'] })),
+        t('join', ['true'], { depends: Array.from({ length: 20 }, (_, i) => `m${i}`) }),
+      ]);
+      await fan.result();
+      await save('fan-out-20', fan);
+    }
+  };
+
+  /** The registry workflow through its life: create, register, disable, enable, ping, purge. */
+  const registryScenario = async () => {
+    if (!wanted.has('runner-registry')) return;
+    const name = 'replay-runner';
+    const admin = new RunnerAdmin(client, { controlTaskQueue: 'record', address: server.address });
+    // issueToken through update-with-start.
+    const created = await admin.create({ name, pool: 'record', settings: { heartbeatMs: 1_000 }, by: 'replay' });
+    const standIn = await startStandInRunner({ connection: runnerConnection, client, name });
+    try {
+      await admin.register(name, {
+        token: created.token,
+        runnerId: standIn.runnerId,
+        publicKey: standIn.publicKey,
+        version: 'replay-1.0',
+        drivers: ['process', 'docker'],
+        hostname: 'replay-host',
+      });
+      const ready = () =>
+        until(
+          'runner ready',
+          () => admin.describe(name),
+          (v) => v.record.status === 'ready' && v.live !== null,
+        );
+      await ready();
+      await admin.disable(name, { by: 'replay', reason: 'maintenance' });
+      await until(
+        'a disabled session',
+        async () => standIn.sessions.at(-1),
+        (s) => s?.enabled === false,
+      );
+      await admin.enable(name, { by: 'replay' });
+      await until(
+        'an enabled session',
+        async () => standIn.sessions.at(-1),
+        (s) => s?.enabled === true,
+      );
+      await ready();
+      await admin.ping(name);
+      const purged = await admin.purge(name, { by: 'replay', reason: 'recorded' });
+      if (purged.final?.status !== 'deleted')
+        throw new Error(`purge did not end the runner: ${JSON.stringify(purged)}`);
+    } finally {
+      await standIn.stop();
+    }
+    await save('runner-registry', client.workflow.getHandle(runnerWorkflowId(name)));
   };
 
   try {
     await Promise.all([
       worker.run(),
       runner.run(),
-      scenarios().finally(() => {
-        runner.shutdown();
-        worker.shutdown();
-      }),
+      runScenarios()
+        .then(registryScenario)
+        .finally(() => {
+          runner.shutdown();
+          worker.shutdown();
+        }),
     ]);
   } finally {
     await client.connection.close();
