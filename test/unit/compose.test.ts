@@ -110,9 +110,7 @@ describe('docker-compose.yml', () => {
       /exec node bin\/runfleet runner serve --name "\$\(hostname\)" --health-port 8081/,
     );
     // A new container registers itself (temporary: purged once gone); a restarted one reconnects.
-    expect(commandText(service('runner'))).toMatch(
-      /runner create "\$\(hostname\)" --pool default --temporary --json/,
-    );
+    expect(commandText(service('runner'))).toMatch(/runner create "\$\(hostname\)" --pool default --temporary --json/);
     expect(JSON.stringify(service('runner').healthcheck?.test)).toContain('127.0.0.1:8081/readyz');
   });
 
