@@ -9,7 +9,9 @@ import os, { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { RunnerAdmin } from '../src/client/runners';
 import { PAYLOAD_CONVERTER_PATH, createDataConverter } from '../src/codec';
+import { runnerWorkflowId } from '../src/ids';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { createControlWorker } from '../workers/control';
@@ -84,15 +86,30 @@ export class Fleet {
   }
 
   /**
-   * K Runfleet runners as in production: `runfleet runner serve`, each its own process and
-   * connection (data and log under `dataDir`), ready once its /readyz answers 200 and it has
-   * logged "serving pool".
+   * K Runfleet runners as in production: each created in the registry (`RunnerAdmin.create` on
+   * `controlQueue`, settings `{ slots }`: the fleet decides a runner's slots), then
+   * `runfleet runner serve` with its registration token in RUNFLEET_RUNNER_TOKEN, each its own
+   * process and connection (data and log under `dataDir`), ready once its /readyz answers 200 and
+   * it has logged "serving pool". Their registry workflows are terminated when the fleet stops
+   * (after the runners, before the control worker), so none lingers to go idle and lost.
    */
-  async addRunners(k: number, o: { id: string; pool: string; slots: number; dataDir: string }): Promise<void> {
+  async addRunners(
+    k: number,
+    o: { id: string; pool: string; slots: number; dataDir: string; client: Client; controlQueue: string },
+  ): Promise<void> {
+    const names = Array.from({ length: k }, (_, i) => `${o.id}-r${i}`);
+    const admin = new RunnerAdmin(o.client, { controlTaskQueue: o.controlQueue, address: this.address });
+    this.onStop(() => terminateRunners(o.client, names));
+    const tokens = await Promise.all(
+      names.map(async (name) => {
+        const issued = await admin.create({ name, pool: o.pool, settings: { slots: o.slots }, by: 'bench' });
+        return issued.token;
+      }),
+    );
     await this.addChildren(
       k,
       (i) => {
-        const name = `${o.id}-r${i}`;
+        const name = names[i] as string;
         return new BenchChild({
           name: `runner ${name}`,
           command: process.execPath,
@@ -104,6 +121,7 @@ export class Fleet {
             o.pool,
             '--name',
             name,
+            // A local cap only; the fleet's settings say S too.
             '--slots',
             String(o.slots),
             '--data-dir',
@@ -111,7 +129,7 @@ export class Fleet {
             '--health-port',
             '0',
           ],
-          env: childEnv(this.address),
+          env: { ...childEnv(this.address), RUNFLEET_RUNNER_TOKEN: tokens[i] as string },
           // Not the project directory: no runfleet.yaml is picked up.
           cwd: o.dataDir,
           logFile: join(o.dataDir, `${name}.log`),
@@ -207,8 +225,9 @@ export interface RunfleetFleet {
 
 /**
  * Runfleet's control worker here (`maxCachedWorkflows`: its workflow cache, the default when
- * absent) and K `runfleet runner serve` processes (S slots each), settled; stopped again when
- * the start fails.
+ * absent) and K registered `runfleet runner serve` processes (S slots each), settled; stopped
+ * again when the start fails. The registry is reached through a client of its own (Runfleet's
+ * data converter, no keys), closed with the fleet.
  */
 export async function startRunfleetFleet(o: {
   address: string;
@@ -233,7 +252,14 @@ export async function startRunfleetFleet(o: {
         ...(o.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: o.maxCachedWorkflows }),
       }),
     );
-    await fleet.addRunners(o.k, { id, pool, slots: o.slots, dataDir });
+    const clientConnection = await Connection.connect({ address: o.address });
+    fleet.onStop(() => clientConnection.close());
+    const client = new Client({
+      connection: clientConnection,
+      namespace: NAMESPACE,
+      dataConverter: createDataConverter(),
+    });
+    await fleet.addRunners(o.k, { id, pool, slots: o.slots, dataDir, client, controlQueue });
     await sleep(SETTLE_MS);
     return { fleet, id, controlQueue, pool };
   } catch (err) {
@@ -285,6 +311,21 @@ export async function startBaselineFleet(o: {
     await fleet.stop().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Terminates the registry workflows of runners a bench created (best effort: a runner already
+ * purged, or never created, is skipped).
+ */
+export async function terminateRunners(client: Client, names: readonly string[]): Promise<void> {
+  await Promise.all(
+    names.map((name) =>
+      client.workflow
+        .getHandle(runnerWorkflowId(name))
+        .terminate('bench over')
+        .catch(() => undefined),
+    ),
+  );
 }
 
 /** `.bench/<name>-<timestamp>.json` in the project (the directory created). */
