@@ -8,7 +8,9 @@
  *   serve:  the registry session (enable, disable, settings, delete); pings to the server every
  *           `pingMs`; no answer for `watchdogMs` -> the connection is restarted and the runner is
  *           idle until it is back (tasks keep running, their outcomes are reported later);
- *           a periodic stale-session sweep.
+ *           a periodic stale-session sweep. A task that ends while the server is not answering
+ *           may have its completion refused once the server is back (its activity timed out
+ *           meanwhile): the agent checks such tasks on the run and reports the ones it lost.
  *   stop:   the stop signal ends the lifecycle: workers drain for their grace time; tasks still
  *           running then go on and are found by the next start.
  *   delete: the fleet purged the runner: it wipes its state directory and ends (exit 0).
@@ -25,7 +27,7 @@ import { openKeys } from '../codec/seal';
 import type { KeyRing } from '../codec/keys';
 import { runnerWorkflowId } from '../ids';
 import type { DriverName, TaskOutcome } from '../types';
-import { taskReportSignal } from '../../workflows/messages';
+import { stateQuery, taskReportSignal } from '../../workflows/messages';
 import {
   connectUpdate,
   registerUpdate,
@@ -34,7 +36,7 @@ import {
   type RunnerSettings,
 } from '../../workflows/runner-messages';
 import { createRunner, type Runner } from '../../workers/runner';
-import type { Driver, SessionRecord } from './driver';
+import type { Driver, TaskLabels } from './driver';
 import { loadOrCreateIdentity, saveIdentity, type RunnerIdentity } from './identity';
 
 export type AgentState =
@@ -76,17 +78,45 @@ export interface AgentOptions {
 
 /** How often stale sessions are looked for while serving. */
 const STALE_SWEEP_MS = 5 * 60_000;
+/** The client's default retries of one call take ~15 s in all (10 attempts, backoff up to 5 s). */
+const OLD_CONNECTION_CLOSE_MS = 30_000;
+/** Longest wait between two checks of an unsure outcome (the run's heartbeat timeout decides). */
+const CONFIRM_RETRY_MAX_MS = 10_000;
+
+/** A task that ended while the server may not have been answering: did its completion arrive? */
+interface UnsureOutcome {
+  labels: TaskLabels;
+  outcome: TaskOutcome;
+  endedAt: number;
+  /** Being checked on the run (a ping failed around its end, or the connection was restarted). */
+  doubted: boolean;
+}
 
 export class RunnerAgent {
   private state: AgentState = 'connecting';
   private reason = 'starting';
   private runner: Runner | null = null;
   private identity: RunnerIdentity | null = null;
+  /**
+   * The client of the current connection, null while (re)joining. Outcomes of tasks that outlive
+   * a connection are reported through it: the connection they started on is closed by then.
+   */
+  private client: Client | null = null;
+  /** When the server last answered a ping, and how often it is asked (the fleet's settings). */
+  private lastAnswer = Date.now();
+  private pingMs = 5_000;
+  /** Keyed by run/task/attempt. */
+  private readonly unsure = new Map<string, UnsureOutcome>();
+  private readonly drivers: Partial<Record<DriverName, Driver>>;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.drivers = Object.fromEntries(
+      Object.entries(opts.drivers).map(([name, driver]) => [name, this.watched(driver)]),
+    );
+  }
   private readonly bootId = randomUUID();
   /** Session keys this process runs or reports: shared by every connection's workers. */
   private readonly claimed = new Set<string>();
-
-  constructor(private readonly opts: AgentOptions) {}
 
   readiness(): { ready: boolean; reason: string; state: AgentState } {
     if (this.state !== 'ready') return { ready: false, reason: this.reason, state: this.state };
@@ -103,7 +133,14 @@ export class RunnerAgent {
       if (!joined) break;
       const { conn, grant } = joined;
       const outcome = await this.serve(conn, grant);
-      await conn.close().catch(() => undefined);
+      if (outcome === 'lost') {
+        // Calls still in flight on the old client (a report, a check) are retried for ~15 s, and
+        // a retry into a closed channel throws from a timer, which would end the process: close
+        // the old connection once they are over.
+        setTimeout(() => void conn.close().catch(() => undefined), OLD_CONNECTION_CLOSE_MS).unref();
+      } else {
+        await conn.close().catch(() => undefined);
+      }
       if (outcome === 'deleted') {
         this.set('deleted', 'purged by the fleet');
         rmSync(opts.stateDir, { recursive: true, force: true });
@@ -216,6 +253,8 @@ export class RunnerAgent {
     });
     const client = conn.client;
     const stopping = new AbortController();
+    this.pingMs = settings.pingMs;
+    this.lastAnswer = Date.now();
     const runner = await createRunner({
       connection: conn.connection,
       namespace: opts.namespace,
@@ -225,7 +264,7 @@ export class RunnerAgent {
       evictionMs: settings.evictionMs,
       dataDir: opts.stateDir,
       dataConverter: opts.dataConverter,
-      drivers: opts.drivers,
+      drivers: this.drivers,
       bootId: this.bootId,
       claimed: this.claimed,
       runnerId: identity.runnerId,
@@ -234,7 +273,7 @@ export class RunnerAgent {
       logRetentionMs: opts.logRetentionMs,
       shutdownGraceMs: opts.shutdownGraceMs,
       log: opts.log,
-      report: (record, outcome, note) => reportOutcome(client, opts.name, record, outcome, note),
+      report: (record, outcome, note) => this.report(record.labels, outcome, note),
       session: {
         stopping: stopping.signal,
         apply: ({ enabled, settings: next }) => {
@@ -267,6 +306,7 @@ export class RunnerAgent {
       },
     });
     this.runner = runner;
+    this.client = client;
     runner.slots.setAccepting(grant.enabled);
 
     // Before serving: what an earlier process left, and the schedule.
@@ -288,21 +328,23 @@ export class RunnerAgent {
     );
 
     // The watchdog: the runner's own check that the server answers.
-    let lastAnswer = Date.now();
     let watchdogFired!: () => void;
     const lost = new Promise<'lost'>((resolve) => {
       watchdogFired = () => resolve('lost');
     });
     const ping = setInterval(() => {
-      conn.connection.workflowService
-        .getSystemInfo({})
-        .then(() => {
-          lastAnswer = Date.now();
-        })
-        .catch(() => undefined);
-      if (Date.now() - lastAnswer > settings.watchdogMs) {
+      this.pingMs = settings.pingMs;
+      const sentAt = Date.now();
+      conn.connection.workflowService.getSystemInfo({}).then(
+        () => {
+          this.lastAnswer = Date.now();
+          this.answered(sentAt);
+        },
+        () => this.doubt(Date.now()),
+      );
+      if (Date.now() - this.lastAnswer > settings.watchdogMs) {
         opts.log(
-          `no answer from Temporal for ${Math.round((Date.now() - lastAnswer) / 1000)}s: restarting the connection`,
+          `no answer from Temporal for ${Math.round((Date.now() - this.lastAnswer) / 1000)}s: restarting the connection`,
         );
         watchdogFired();
       }
@@ -318,8 +360,11 @@ export class RunnerAgent {
     const outcome = await Promise.race([stopped, deleteRequested, lost, ended]);
     clearInterval(ping);
     clearInterval(sweeper);
-    if (outcome === 'lost') this.set('idle', 'unreachable: the server did not answer pings; reconnecting');
-    else this.set('stopping', outcome === 'deleted' ? 'purged' : 'stopping');
+    this.client = null;
+    if (outcome === 'lost') {
+      this.set('idle', 'unreachable: the server did not answer pings; reconnecting');
+      this.doubt(Date.now());
+    } else this.set('stopping', outcome === 'deleted' ? 'purged' : 'stopping');
     // Let the session's completion reach the server before the workers go.
     if (outcome === 'deleted') await sleep(1_000, new AbortController().signal);
     stopping.abort();
@@ -327,6 +372,97 @@ export class RunnerAgent {
     await running.catch((err: unknown) => opts.log(`workers stopped with an error: ${firstLine(err)}`));
     this.runner = null;
     return outcome;
+  }
+
+  /** Reports through the connection of the moment; while rejoining, fails so the caller retries. */
+  private report(labels: TaskLabels, outcome: TaskOutcome, note: string): Promise<void> {
+    if (this.client === null) return Promise.reject(new Error('not connected to Temporal (rejoining)'));
+    return reportOutcome(this.client, this.opts.name, labels, outcome, note);
+  }
+
+  /**
+   * The driver, noting every task that ends by itself. The worker completes its activity right
+   * after; if the server is not answering then, the completion may be retried into a server that
+   * has timed the activity out meanwhile and refuses it, and the outcome would be lost.
+   */
+  private watched(driver: Driver): Driver {
+    return {
+      name: driver.name,
+      run: async (req) => {
+        const startedAt = new Date().toISOString();
+        const result = await driver.run(req);
+        if (!result.aborted) {
+          const outcome: TaskOutcome = {
+            exitCode: result.exitCode,
+            failedStep: result.failedStep,
+            startedAt,
+            finishedAt: new Date().toISOString(),
+          };
+          this.ended(req.labels, outcome);
+        }
+        return result;
+      },
+      recover: (session, signal) => driver.recover(session, signal),
+      sweep: (o) => driver.sweep(o),
+    };
+  }
+
+  private ended(labels: TaskLabels, outcome: TaskOutcome): void {
+    const key = `${labels.run}/${labels.task}/${labels.attempt}`;
+    const entry: UnsureOutcome = { labels, outcome, endedAt: Date.now(), doubted: false };
+    this.unsure.set(key, entry);
+    // Serving and the last ping answered: the completion goes out to a live server.
+    const live = this.state === 'ready' || this.state === 'disabled' || this.state === 'recovering';
+    if (!live || Date.now() - this.lastAnswer > this.pingMs * 1.5) this.confirm(key, entry);
+  }
+
+  /** A ping sent at `sentAt` was answered: outcomes from well before it reached a live server. */
+  private answered(sentAt: number): void {
+    for (const [key, e] of this.unsure) {
+      if (!e.doubted && e.endedAt < sentAt - 1_000) this.unsure.delete(key);
+    }
+  }
+
+  /** A ping failed (or the watchdog fired) at `at`: every outcome not yet cleared is checked. */
+  private doubt(at: number): void {
+    for (const [key, e] of this.unsure) {
+      if (!e.doubted && e.endedAt <= at) this.confirm(key, e);
+    }
+  }
+
+  /**
+   * Asks the run, once connected, how it sees the task: lost -> report the outcome (`taskReport`);
+   * ended or another attempt -> the completion arrived; still running -> ask again (its heartbeat
+   * timeout decides soon).
+   */
+  private confirm(key: string, entry: UnsureOutcome): void {
+    entry.doubted = true;
+    const { opts } = this;
+    const { labels, outcome } = entry;
+    const what = `${labels.run} task ${labels.task} (attempt ${labels.attempt})`;
+    void (async () => {
+      for (let delay = 1_000; !opts.stopSignal.aborted; delay = Math.min(delay * 2, CONFIRM_RETRY_MAX_MS)) {
+        const client = this.client;
+        if (client !== null) {
+          try {
+            const state = await client.workflow.getHandle(labels.run).query(stateQuery);
+            const t = state.tasks[labels.task];
+            if (t === undefined || t.attempts !== labels.attempt || t.runner !== opts.name) break;
+            if (t.status === 'lost') {
+              await reportOutcome(client, opts.name, labels, outcome, 'ended while the server was not answering');
+              opts.log(`reported ${what}: exit code ${outcome.exitCode} (its completion did not reach the server)`);
+              break;
+            }
+            if (t.status !== 'running' && t.status !== 'reserved') break;
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError) break;
+            opts.log(`could not check ${what} yet (${firstLine(err)})`);
+          }
+        }
+        await sleep(delay, opts.stopSignal);
+      }
+      this.unsure.delete(key);
+    })();
   }
 }
 
@@ -337,14 +473,14 @@ export class RunnerAgent {
 async function reportOutcome(
   client: Client,
   runner: string,
-  record: SessionRecord,
+  labels: TaskLabels,
   outcome: TaskOutcome,
   note: string,
 ): Promise<void> {
   try {
-    await client.workflow.getHandle(record.labels.run).signal(taskReportSignal, {
-      task: record.labels.task,
-      attempt: record.labels.attempt,
+    await client.workflow.getHandle(labels.run).signal(taskReportSignal, {
+      task: labels.task,
+      attempt: labels.attempt,
       runner,
       outcome,
       note,
