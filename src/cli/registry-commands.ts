@@ -1,4 +1,4 @@
-/** Registers the runner registry commands (create, token, list, describe, enable, disable, purge, ping, settings). */
+/** Registers the runner registry commands (create, token, list, describe, enable, disable, purge, ping, settings, sessions, stop-session). */
 import type { Command } from 'commander';
 import * as runnerCreate from './commands/runner-create';
 import * as runnerDescribe from './commands/runner-describe';
@@ -7,6 +7,7 @@ import * as runnerEnable from './commands/runner-enable';
 import * as runnerList from './commands/runner-list';
 import * as runnerPing from './commands/runner-ping';
 import * as runnerPurge from './commands/runner-purge';
+import * as runnerSessions from './commands/runner-sessions';
 import * as runnerSettings from './commands/runner-settings';
 import * as runnerToken from './commands/runner-token';
 import type { CliContext } from './context';
@@ -20,5 +21,6 @@ export function registerRegistryCommands(runner: Command, ctx: CliContext): void
   runnerDisable.register(runner, ctx);
   runnerSettings.register(runner, ctx);
   runnerPing.register(runner, ctx);
+  runnerSessions.register(runner, ctx);
   runnerPurge.register(runner, ctx);
 }

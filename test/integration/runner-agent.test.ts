@@ -3,27 +3,34 @@
  * tokens, encryption end to end, disable / enable, kill -9 and the truth the runner reports when
  * it comes back, purge. The control worker holds a data key, so every payload is encrypted.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { KeyRing, newDataKey } from '../../src/codec';
+import { KeyRing, createKeyFile, readKeyFile } from '../../src/codec';
 import { RunnerAdmin } from '../../src/client/runners';
 import { ensureTemporalBinary } from '../../src/server/temporal-binary';
 import type { RunState } from '../../src/types';
 import { startHarness, task, type Harness } from '../helpers/harness';
-import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
+import { killAll, registerRunner, runfleetBin, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
 const projectRoot = resolve(__dirname, '..', '..');
+const execFileAsync = promisify(execFile);
 /** Fast registry timings: idle after 4 s without heartbeat, lost 8 s later. */
 const SETTINGS = { slots: 2, heartbeatMs: 1_000, pingMs: 1_000, watchdogMs: 6_000 };
 
 let h: Harness;
 let admin: RunnerAdmin;
 let temporal: string;
+let keyFile: string;
 beforeAll(async () => {
-  h = await startHarness({ runners: [], keys: new KeyRing([newDataKey()]) });
+  // The data keys in a file too, for the CLI commands the tests run.
+  keyFile = join(mkdtempSync(join(tmpdir(), 'runfleet-keys-')), 'runfleet.keys');
+  createKeyFile(keyFile);
+  h = await startHarness({ runners: [], keys: new KeyRing(readKeyFile(keyFile)) });
   admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue });
   temporal = await ensureTemporalBinary({ projectRoot });
 });
@@ -69,6 +76,23 @@ async function readyz(
   );
   const r = await fetch(`http://127.0.0.1:${port}/readyz`);
   return { status: r.status, body: (await r.json()) as { ready: boolean; reason: string; state: string } };
+}
+
+/**
+ * The CLI against the harness (its control queue and data keys); stdout. Asynchronous: the
+ * harness's control worker lives in this process and must answer the CLI's queries meanwhile.
+ */
+async function cli(args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(process.execPath, [runfleetBin, ...args], {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: h.address,
+      RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
+      RUNFLEET_KEY_FILE: keyFile,
+    },
+  });
+  return stdout;
 }
 
 function runnerDir(name: string): string {
@@ -249,6 +273,23 @@ describe('registered runners', () => {
       `lost ${lostAfterMs} ms after kill -9; outcome reported ${reportedAfterMs} ms after the runner came back`,
     );
   }, 180_000);
+
+  it('stops a session from the runner commands', async () => {
+    const name = uniqueName('stopper');
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
+    const proc = serve(name, token);
+    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const handle = await h.start({ name: 'endless', group: '/test/agent', tasks: [task(h, 'spin', ['sleep 120'])] });
+    await h.waitFor(handle, (s) => s.tasks.spin?.status === 'running');
+    await until('the session listed', async () =>
+      (await cli(['runner', 'sessions', name])).includes(handle.workflowId),
+    );
+    expect(await cli(['runner', 'stop-session', name, handle.workflowId, '--reason', 'hung'])).toContain('stopping');
+    const s: RunState = await handle.result();
+    expect(s.result).toBe('stopped');
+    expect(s.reason).toContain(`session stopped on runner ${name}: hung`);
+    expect(s.tasks.spin!.status).toBe('cancelled');
+  }, 120_000);
 
   it('fails the lost tasks of a purged runner with the reason', async () => {
     const name = uniqueName('gone');
