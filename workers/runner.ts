@@ -77,6 +77,11 @@ export interface Runner {
    * Resolves with how many it took on (their outcomes come later: `settled()`).
    */
   recover(): Promise<number>;
+  /**
+   * Removes what runners that left the fleet (purged, e.g. temporary runners once gone) left in
+   * this runner's drivers (containers on a shared engine). Returns how many it removed.
+   */
+  sweepGone(runners: string[]): Promise<number>;
   /** Resolves when every recovered or detached task has been reported. */
   settled(): Promise<void>;
   status(): import('../workflows/runner-messages').RunnerLiveStatus;
@@ -308,6 +313,20 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       // In the background: a slow engine must not hold up serving.
       void sweepStale(new Set(records.map((r) => SessionStore.keyOf(r.labels))));
       return n;
+    },
+    async sweepGone(runners) {
+      const others = runners.filter((r) => r !== opts.name);
+      if (others.length === 0) return 0;
+      let removed = 0;
+      for (const driver of Object.values(drivers)) {
+        try {
+          removed += await driver.sweep({ runners: others, keep: () => false });
+        } catch (err) {
+          log(`${driver.name} driver: could not sweep what purged runners left (${(err as Error).message})`);
+        }
+      }
+      if (removed > 0) log(`removed ${removed} task(s) that purged runners of this pool left behind`);
+      return removed;
     },
     async settled() {
       while (pending.size > 0) await Promise.all([...pending]);

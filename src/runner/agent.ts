@@ -26,6 +26,7 @@ import type { DataConverter } from '@temporalio/common';
 import { openKeys } from '../codec/seal';
 import type { KeyRing } from '../codec/keys';
 import { runnerWorkflowId } from '../ids';
+import { RunnerAdmin } from '../client/runners';
 import type { DriverName, TaskOutcome } from '../types';
 import { stateQuery, taskReportSignal } from '../../workflows/messages';
 import {
@@ -72,6 +73,8 @@ export interface AgentOptions {
   maxRetryMs?: number;
   /** Time running tasks get to finish when the runner stops. Default 10 s. */
   shutdownGraceMs?: number;
+  /** The control task queue (the registry's): to find purged runners of the pool whose leftovers to clean. */
+  controlTaskQueue?: string;
   /** Prints the runner's scheduled runs at start (best effort). */
   describeSchedules?(client: Client): Promise<string[]>;
 }
@@ -152,6 +155,18 @@ export class RunnerAgent {
     }
     this.set('stopping', 'stopping');
     return 'stopped';
+  }
+
+  /** Cleans up after runners of the pool that the fleet purged (temporary runners once gone). */
+  private async sweepGone(client: Client, runner: Runner, pool: string): Promise<void> {
+    if (!this.opts.controlTaskQueue) return;
+    try {
+      const admin = new RunnerAdmin(client, { controlTaskQueue: this.opts.controlTaskQueue });
+      const page = await admin.list({ pool, status: 'deleted', limit: 100 });
+      await runner.sweepGone(page.runners.map((r) => r.name));
+    } catch (err) {
+      this.opts.log(`could not look for purged runners of pool ${pool}: ${firstLine(err)}`);
+    }
   }
 
   private slots(settings: RunnerSettings): number {
@@ -349,7 +364,12 @@ export class RunnerAgent {
         watchdogFired();
       }
     }, settings.pingMs);
-    const sweeper = setInterval(() => void runner.recover(), STALE_SWEEP_MS);
+    const sweepGone = () => void this.sweepGone(client, runner, grant.pool);
+    sweepGone();
+    const sweeper = setInterval(() => {
+      void runner.recover();
+      sweepGone();
+    }, STALE_SWEEP_MS);
     sweeper.unref();
     const stopped = new Promise<'stopped'>((resolve) => {
       if (opts.stopSignal.aborted) resolve('stopped');

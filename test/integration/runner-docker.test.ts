@@ -82,7 +82,8 @@ function serve(name: string, pool: string, token?: string): Served {
     ...(token ? { token } : {}),
     healthPort: 0,
     args: ['--driver', 'process', 'docker'],
-    env: { DOCKER_HOST: `unix://${podman.socketPath}` },
+    // The registry's queue: a runner looks there for purged runners of its pool to clean up after.
+    env: { DOCKER_HOST: `unix://${podman.socketPath}`, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue },
   });
   return { proc, since, output: () => proc.output().slice(since) };
 }
@@ -325,4 +326,43 @@ describe('a registered runner with the process and docker drivers', () => {
     // One container for the task over its whole life, restart included.
     expect(watch.ids.size).toBe(1);
   }, 180_000);
+
+  it('purges a temporary runner once it is gone, and a runner of its pool removes the container it left', async () => {
+    const name = uniqueName('dk-temp');
+    const pool = uniqueName('pool');
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool, settings: SETTINGS, temporary: true });
+    const temp = serve(name, pool, token);
+    await ready(temp);
+    const handle = await h.start(
+      { name: 'left', group: '/test/docker', tasks: [dockerTask(pool, 'orphan', ['sleep 300'])] },
+      { heartbeatTimeout: '3s' },
+    );
+    await until('the container running', async () =>
+      (await containersOf(handle.workflowId, 'orphan')).some((c) => c.State === 'running'),
+    );
+    temp.proc.kill('SIGKILL');
+    await temp.proc.exited;
+
+    // Gone for good: lost, then purged by the registry (temporary); its lost task fails.
+    await until(
+      'the temporary runner purged',
+      async () => (await admin.get(name).catch(() => null))?.status === 'deleted',
+      90_000,
+    );
+    const s = await h.waitFor(handle, (st) => st.tasks.orphan?.status === 'failed', 60_000);
+    expect(s.tasks.orphan!.reason).toContain(`runner "${name}" was purged`);
+    expect((await containersOf(handle.workflowId, 'orphan')).length).toBe(1);
+
+    // Another runner of the same pool cleans up what it left on the shared engine.
+    const peerName = uniqueName('dk-peer');
+    const peerToken = await registerRunner(h.client, h.controlQueue, { name: peerName, pool, settings: SETTINGS });
+    const peer = serve(peerName, pool, peerToken);
+    await ready(peer);
+    await until(
+      'the orphan container removed',
+      async () => (await containersOf(handle.workflowId, 'orphan')).length === 0,
+      60_000,
+    );
+    expect(peer.output()).toMatch(/removed 1 task\(s\) that purged runners of this pool left behind/);
+  }, 240_000);
 });

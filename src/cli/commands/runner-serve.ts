@@ -83,6 +83,7 @@ export function register(runner: Command, ctx: CliContext): void {
         log: (line) => out.log(line),
         stopSignal: lifecycle.stopSignal,
         ...(flags.slots !== undefined ? { slotsCap: flags.slots } : {}),
+        controlTaskQueue: config.temporal.controlTaskQueue,
         describeSchedules: (client) => describeRunnerSchedules(client, config.runner.name),
       });
       const healthPort = flags.healthPort ?? config.runner.healthPort;

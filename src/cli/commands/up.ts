@@ -150,6 +150,7 @@ export function register(program: Command, ctx: CliContext): void {
           log: (line) => out.log(line),
           stopSignal: runnerStop.signal,
           shutdownGraceMs: 2_000,
+          controlTaskQueue: config.temporal.controlTaskQueue,
         });
         const runnerRunning = agent.run().then(() => undefined);
         lifecycle.add(`runner ${LOCAL_RUNNER.name}`, async () => {
