@@ -16,6 +16,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Some unit tests spawn the CLI (node + tsx): seconds each on a busy 2-core machine.
+          testTimeout: 30_000,
         },
       },
       {

@@ -17,12 +17,26 @@ import { KeyRing } from './keys';
  */
 export const PAYLOAD_CONVERTER_PATH = join(__dirname, `payload-converter${extname(__filename)}`);
 
+/**
+ * Workers `require()` the payload converter by path, outside any transform of the process's own
+ * loader (vitest's, say): when Runfleet runs from its TypeScript sources, let Node's `require`
+ * load `.ts` as `bin/runfleet` does (tsx). Compiled code needs nothing.
+ */
+let tsxRegistered = false;
+function loadableByPath(): void {
+  if (tsxRegistered || extname(__filename) !== '.ts') return;
+  tsxRegistered = true;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('tsx/cjs/api') as { register(): unknown }).register();
+}
+
 export interface DataConverterOptions {
   /** Data keys; without them (or with an empty ring) payloads are compressed only. */
   keys?: KeyRing;
 }
 
 export function createDataConverter(opts: DataConverterOptions = {}): DataConverter {
+  loadableByPath();
   return {
     payloadConverterPath: PAYLOAD_CONVERTER_PATH,
     payloadCodecs: [new CompressionCodec(), new EncryptionCodec(opts.keys ?? new KeyRing())],
