@@ -197,13 +197,15 @@ interface FetchTaskLogInput {
   limit: number;
 }
 
-const SA = {
+/** The search attribute keys of a run (also set on runs a runner schedule starts). */
+export const RUN_SEARCH_ATTRIBUTES = {
   group: defineSearchAttributeKey('RunfleetGroup', SearchAttributeType.KEYWORD),
   groupPath: defineSearchAttributeKey('RunfleetGroupPath', SearchAttributeType.KEYWORD_LIST),
   runName: defineSearchAttributeKey('RunfleetRunName', SearchAttributeType.KEYWORD),
   phase: defineSearchAttributeKey('RunfleetPhase', SearchAttributeType.KEYWORD),
   result: defineSearchAttributeKey('RunfleetResult', SearchAttributeType.KEYWORD),
 } as const;
+const SA = RUN_SEARCH_ATTRIBUTES;
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 /** A query of a closed run replays its history on a worker: seconds, unless no worker is up. */

@@ -10,7 +10,7 @@ import {
   type Client,
   type ScheduleDescription,
 } from '@temporalio/client';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { RUN_SEARCH_ATTRIBUTES } from '../client/client';
 import { ConfigSchema } from '../config';
 import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, groupPrefixes, runWorkflowId, runnerScheduleId } from '../ids';
@@ -24,13 +24,7 @@ const CATCHUP_WINDOW_MS = 60_000;
 const NEXT_TIMES = 3;
 
 /** The same keys `RunfleetClient.submitRun` sets, so scheduled runs list and filter like any run. */
-const SA = {
-  group: defineSearchAttributeKey('RunfleetGroup', SearchAttributeType.KEYWORD),
-  groupPath: defineSearchAttributeKey('RunfleetGroupPath', SearchAttributeType.KEYWORD_LIST),
-  runName: defineSearchAttributeKey('RunfleetRunName', SearchAttributeType.KEYWORD),
-  phase: defineSearchAttributeKey('RunfleetPhase', SearchAttributeType.KEYWORD),
-  result: defineSearchAttributeKey('RunfleetResult', SearchAttributeType.KEYWORD),
-} as const;
+const SA = RUN_SEARCH_ATTRIBUTES;
 
 export interface RunnerScheduleInput {
   runner: string;
