@@ -258,6 +258,19 @@ describe('registered runners', () => {
     // The quick task ends while its runner is away.
     await new Promise((r) => setTimeout(r, Math.max(0, killedAt + 9_000 - Date.now())));
 
+    // Meanwhile the operator gives the runner a schedule: its next start computes it.
+    await cli([
+      'runner',
+      'schedule',
+      'set',
+      name,
+      'nightly',
+      '--cron',
+      '0 2 * * *',
+      '--file',
+      join(projectRoot, 'examples', 'diamond.yaml'),
+    ]);
+
     const back = Date.now();
     proc = serve(name);
     const reported = await h.waitFor(handle, (s) => s.tasks.quick?.status === 'failed');
@@ -269,6 +282,10 @@ describe('registered runners', () => {
     expect(lines(quick)).toBe(1);
     expect(lines(long)).toBe(1);
     expect(proc.output()).toMatch(/recovering 2 task\(s\)/);
+    // The stale sessions were resolved and the schedule computed before it served.
+    const restart = proc.output().slice(proc.output().lastIndexOf('starting (state in'));
+    expect(restart).toMatch(/schedule nightly: 0 2 \* \* \* \(UTC\) .*next scheduled runs \d{4}-/);
+    expect(restart.indexOf('schedule nightly')).toBeLessThan(restart.indexOf(' serving pool '));
     console.log(
       `lost ${lostAfterMs} ms after kill -9; outcome reported ${reportedAfterMs} ms after the runner came back`,
     );
