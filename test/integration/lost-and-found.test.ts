@@ -72,7 +72,8 @@ async function runAndKill(
   const dir = join(h.dataDir, name);
   mkdirSync(dir, { recursive: true });
   const counter = join(h.dataDir, `${name}.count`);
-  const token = await registerRunner(h.client, h.controlQueue, { name, pool });
+  // One slot: the run's other tasks wait for the helper runner, never for the victim.
+  const token = await registerRunner(h.client, h.controlQueue, { name, pool, settings: { slots: 1 } });
   const runner = startRunnerProcess({ address: h.address, name, pool, dataDir: dir, token });
   const handle = await h.start(
     {
