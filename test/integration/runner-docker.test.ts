@@ -363,6 +363,9 @@ describe('a registered runner with the process and docker drivers', () => {
       async () => (await containersOf(handle.workflowId, 'orphan')).length === 0,
       60_000,
     );
-    expect(peer.output()).toMatch(/removed 1 task\(s\) that purged runners of this pool left behind/);
+    // Logged once every driver has swept: a moment after the container is gone.
+    await until('the peer says so', () =>
+      /removed 1 task\(s\) that purged runners of this pool left behind/.test(peer.output()),
+    );
   }, 240_000);
 });
