@@ -317,7 +317,7 @@ describe('a registered runner with the process and docker drivers', () => {
         },
         30_000,
       );
-      expect(back.output()).toMatch(/docker driver: removed 1 stale task\(s\)/);
+      await until('the runner says so', () => /docker driver: removed 1 stale task\(s\)/.test(back.output()));
       await until('the task container removed', async () => (await containersOf(runId, 'boxed')).length === 0, 15_000);
       console.log(`after kill -9 the runner was ready again in ${readyMs} ms; outcome: ${s.tasks.boxed!.status}`);
     } finally {
