@@ -345,8 +345,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       const stopped = [...poolWorkers, ownWorker].find((w) => w.getState() !== 'RUNNING');
       if (stopped)
         return { ready: false, reason: `worker ${stopped.options.taskQueue} is ${stopped.getState().toLowerCase()}` };
-      if (!slots.snapshot().accepting) return { ready: false, reason: 'not taking work (disabled)' };
-      return { ready: true, reason: `serving with ${slots.snapshot().free} of ${slots.capacity} slots free` };
+      const snap = slots.snapshot();
+      if (!snap.accepting) return { ready: false, reason: 'not taking work (disabled)' };
+      return { ready: true, reason: `serving with ${snap.free} of ${snap.capacity} slots free` };
     },
     shutdown() {
       slots.setAccepting(false);

@@ -207,12 +207,10 @@ export function register(program: Command, ctx: CliContext): void {
  * `up`, or a wiped runner directory); null when it is, since it then reconnects without one.
  */
 async function localRunnerToken(client: Client, controlTaskQueue: string, runnerDir: string): Promise<string | null> {
-  const { identityFile } = require('../../runner/identity') as typeof import('../../runner/identity');
+  const { identityFile, loadOrCreateIdentity } =
+    require('../../runner/identity') as typeof import('../../runner/identity');
   const { RunnerAdmin } = require('../../client/runners') as typeof import('../../client/runners');
-  if (existsSync(identityFile(runnerDir))) {
-    const { loadOrCreateIdentity } = require('../../runner/identity') as typeof import('../../runner/identity');
-    if (loadOrCreateIdentity(runnerDir).registered) return null;
-  }
+  if (existsSync(identityFile(runnerDir)) && loadOrCreateIdentity(runnerDir).registered) return null;
   const admin = new RunnerAdmin(client, { controlTaskQueue });
   try {
     const issued = await admin.create({
