@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -10,6 +11,9 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: 2,
     minWorkers: 1,
+    // Tests and every process they start run without data keys unless a test gives its own: the
+    // checkout's `.runfleet/keys` (made by `scripts/quickstart`) would encrypt what tests cannot read.
+    env: { RUNFLEET_KEY_FILE: resolve(__dirname, '.runfleet', 'test', 'no-such-dir', 'runfleet.keys') },
     projects: [
       {
         extends: true,

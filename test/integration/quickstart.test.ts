@@ -36,7 +36,8 @@ describe('README quick start', () => {
         ['scripts/quickstart', '--exit-when-done', '--port', String(port), '--ui-port', String(uiPort)],
         {
           cwd: clone,
-          env: { ...process.env, RUNFLEET_HOME: join(dir, 'home') },
+          // A new user's environment: no key file named, so `up` makes the data keys in its home.
+          env: { ...withoutKeyFile(process.env), RUNFLEET_HOME: join(dir, 'home') },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
@@ -53,3 +54,8 @@ describe('README quick start', () => {
     expect(existsSync(join(dir, 'home', 'data', 'temporal.db'))).toBe(true);
   }, 900_000);
 });
+
+function withoutKeyFile(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { RUNFLEET_KEY_FILE: _unused, ...rest } = env;
+  return rest;
+}
