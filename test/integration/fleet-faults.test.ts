@@ -156,6 +156,8 @@ async function startChildWorker(): Promise<ChildProcess> {
   const env = {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|RUNFLEET_)/.test(k))),
     TEMPORAL_ADDRESS: temporalAddress(),
+    // The data keys of the test run (none): not the checkout's own.
+    ...(process.env.RUNFLEET_KEY_FILE ? { RUNFLEET_KEY_FILE: process.env.RUNFLEET_KEY_FILE } : {}),
     RUNFLEET_FLEET_TOKEN_SECRET: bed.tokenSecret,
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
