@@ -371,7 +371,11 @@ describe('the fleet CLI and the entity workflow', () => {
   // Asynchronous: the fleet worker runs in this process and must keep serving while the CLI waits.
   const runfleet = (...args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|RUNFLEET_)/.test(k)));
+      const env = {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEMPORAL_|RUNFLEET_)/.test(k))),
+        // The data keys of the test run (none): not the checkout's own.
+        ...(process.env.RUNFLEET_KEY_FILE ? { RUNFLEET_KEY_FILE: process.env.RUNFLEET_KEY_FILE } : {}),
+      };
       const c = spawn(process.execPath, [BIN, '--address', temporalAddress(), ...args], {
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
