@@ -11,7 +11,16 @@ export const WORKFLOW_TYPES = {
   run: 'runWorkflow',
   fetchTaskLog: 'fetchTaskLogWorkflow',
   runner: 'runnerWorkflow',
+  fleet: 'fleetWorkflow',
 } as const;
+
+/** The task queue of the fleet worker: the fleet workflows and their EC2 activities. */
+export const FLEET_TASK_QUEUE = 'runfleet-fleet';
+
+/** `fleet/<name>`: one entity workflow per EC2 fleet; the fixed id is what keeps refreshes single. */
+export function fleetWorkflowId(name: string): string {
+  return `fleet/${name}`;
+}
 
 /**
  * Reservations for a pool go through this queue; every runner of the pool that offers the

@@ -9,7 +9,7 @@ import { Runtime, Worker, type NativeConnection, type WorkflowBundleOption } fro
 import { createEc2Activities } from '../activities/ec2';
 import { KeyRing, createDataConverter } from '../src/codec';
 import { RunfleetError } from '../src/errors';
-import { FLEET_TASK_QUEUE } from '../src/fleet/ids';
+import { FLEET_TASK_QUEUE } from '../src/ids';
 
 export interface Ec2ClientOptions {
   region: string;

@@ -20,7 +20,7 @@ import type {
 import type { RegisterRequest } from './records';
 import type { Plan } from './plan';
 import { checkFleetSpec } from './validate';
-import { FLEET_TASK_QUEUE, FLEET_WORKFLOW_TYPE, fleetWorkflowId } from './ids';
+import { FLEET_TASK_QUEUE, WORKFLOW_TYPES, fleetWorkflowId } from '../ids';
 import type { FleetSpec } from './schema';
 
 export interface FleetClientOptions {
@@ -105,7 +105,7 @@ export class FleetClient {
     fn: (op: WithStartWorkflowOperation<(input: FleetInput) => Promise<void>>) => Promise<T>,
   ): Promise<T> {
     const workflowId = fleetWorkflowId(name);
-    const op = new WithStartWorkflowOperation<(input: FleetInput) => Promise<void>>(FLEET_WORKFLOW_TYPE, {
+    const op = new WithStartWorkflowOperation<(input: FleetInput) => Promise<void>>(WORKFLOW_TYPES.fleet, {
       workflowId,
       taskQueue: this.taskQueue,
       args: [{ name, ...(this.workflowOptions ? { options: this.workflowOptions } : {}) }],

@@ -2,7 +2,7 @@
 /** `runfleet fleet apply FILE`: applies a fleet file with one refresh and reports what changed. */
 import type { Command } from 'commander';
 import type { FleetClient } from '../../fleet/client';
-import { FLEET_TASK_QUEUE } from '../../fleet/ids';
+import { FLEET_TASK_QUEUE } from '../../ids';
 import { loadFleetSpecFile } from '../../fleet/load';
 import { refreshText } from '../../fleet/render';
 import { integer } from '../args';

@@ -2,7 +2,7 @@
 /** `runfleet fleet plan FILE`: what `apply` would change, item by item. Changes nothing. */
 import type { Command } from 'commander';
 import type { FleetClient } from '../../fleet/client';
-import { FLEET_TASK_QUEUE } from '../../fleet/ids';
+import { FLEET_TASK_QUEUE } from '../../ids';
 import { loadFleetSpecFile } from '../../fleet/load';
 import { planText } from '../../fleet/render';
 import { integer } from '../args';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { integer } from '../args';
 import { RunfleetError } from '../../errors';
-import { FLEET_TASK_QUEUE } from '../../fleet/ids';
+import { FLEET_TASK_QUEUE } from '../../ids';
 import { commandConfig, commandOutput, type CliContext } from '../context';
 import { Lifecycle } from '../lifecycle';
 
