@@ -22,6 +22,11 @@ export function fleetWorkflowId(name: string): string {
   return `fleet/${name}`;
 }
 
+/** The registry runner of a fleet instance is named after the instance: `runner/i-0abc…`. */
+export function fleetRunnerName(instanceId: string): string {
+  return instanceId;
+}
+
 /**
  * Reservations for a pool go through this queue; every runner of the pool that offers the
  * driver serves it (so a runner never answers for a driver it lacks). `process` is the default.

@@ -1,12 +1,14 @@
 /**
- * The fleet worker: fleet workflows (`fleet/<name>`) and their EC2 activities on the
- * `runfleet-fleet` task queue. The only place a real EC2 client is built. One is enough: the
+ * The fleet worker: fleet workflows (`fleet/<name>`), their EC2 activities and their calls to
+ * the runner registry, on the `runfleet-fleet` task queue. The only place a real EC2 client is built. One is enough: the
  * fleet workflow does little work per task; a second one is a hot standby.
  */
 import { EC2Client } from '@aws-sdk/client-ec2';
 import type { Logger } from '@temporalio/common';
 import { Runtime, Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import { createEc2Activities } from '../activities/ec2';
+import { createFleetRegistryActivities } from '../activities/fleet-registry';
+import type { RunnerAdmin } from '../src/client/runners';
 import { KeyRing, createDataConverter } from '../src/codec';
 import { RunfleetError } from '../src/errors';
 import { FLEET_TASK_QUEUE } from '../src/ids';
@@ -41,6 +43,11 @@ export interface FleetWorkerOptions {
   taskQueue?: string;
   identity?: string;
   ec2: EC2Client;
+  /**
+   * The runner registry (on the control task queue): every launched instance gets a temporary
+   * registry runner that accepts the fleet's token; terminations purge it.
+   */
+  registry: RunnerAdmin;
   /** Registration tokens derive from it: the same on every fleet worker, kept secret. */
   tokenSecret: string;
   /** EC2 calls in flight at once. Default 8: well under EC2's per-account request rate. */
@@ -66,12 +73,15 @@ export function createFleetWorker(opts: FleetWorkerOptions): Promise<Worker> {
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
-    activities: createEc2Activities({
-      ec2: opts.ec2,
-      log,
-      maxInFlight: opts.maxInFlight ?? 8,
-      tokenSecret: opts.tokenSecret,
-    }),
+    activities: {
+      ...createEc2Activities({
+        ec2: opts.ec2,
+        log,
+        maxInFlight: opts.maxInFlight ?? 8,
+        tokenSecret: opts.tokenSecret,
+      }),
+      ...createFleetRegistryActivities({ registry: opts.registry, log }),
+    },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 20,
   });
 }

@@ -20,7 +20,6 @@ import {
   condition,
   continueAsNew,
   defineQuery,
-  defineSignal,
   defineUpdate,
   log,
   proxyActivities,
@@ -30,31 +29,40 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Ec2Activities, Ec2Calls } from '../activities/ec2';
+import type { FleetRegistryActivities } from '../activities/fleet-registry';
 import { formatDuration } from '../src/duration';
 import { NON_RETRYABLE_TYPES, isErrorCode } from '../src/errors';
-import { poolTaskQueue, runnerTaskQueue } from '../src/ids';
-import { desiredTemplate, instanceTags, planFleet, poolName, templateName, type Plan } from '../src/fleet/plan';
+import { fleetRunnerName, fleetWorkflowId, poolTaskQueue, runnerTaskQueue } from '../src/ids';
+import {
+  desiredTemplate,
+  instanceTags,
+  planFleet,
+  poolName,
+  templateName,
+  type Plan,
+  type PlanItem,
+} from '../src/fleet/plan';
 import {
   addLaunched,
   addToken,
-  checkRegister,
   claim,
   claimInstance,
   closeGone,
   confirmTerminated,
+  currentToken,
   expiredRecords,
   markRunning,
   markTerminated,
-  recordHeartbeat,
-  register,
+  registered,
   release,
   renew,
-  type RegisterRequest,
+  runnerGone,
 } from '../src/fleet/records';
 import type { FleetSpec } from '../src/fleet/schema';
 import type { FleetState, InstanceRecord, RefreshSummary, TokenRecord } from '../src/fleet/types';
 import { initialFleetState, LIVE_STATES } from '../src/fleet/types';
 import { checkFleetSpec } from '../src/fleet/validate';
+import { runnerGoneSignal, runnerRegisteredSignal } from './fleet-messages';
 
 export interface FleetOptions {
   /** Start-to-close timeout of one EC2 activity. Default 60 s: a page of 1,000 instances takes seconds. */
@@ -97,14 +105,6 @@ export interface HoldRequest {
   leaseMs?: number;
 }
 
-export interface RegisterResult {
-  runner: string;
-  instanceId: string | null;
-  resourceClass: string | null;
-  /** The pool queue the runner serves (its resource class's), when it runs on a fleet instance. */
-  poolTaskQueue: string | null;
-}
-
 /** What `fleet status` shows: the state, without token hashes. */
 export interface FleetStatus {
   name: string;
@@ -135,9 +135,8 @@ export const provisionUpdate = defineUpdate<ProvisionResult, [ProvisionRequest]>
 export const startTaskUpdate = defineUpdate<InstanceRecord, [HoldRequest]>('startTask');
 export const renewUpdate = defineUpdate<InstanceRecord, [HoldRequest]>('renew');
 export const releaseUpdate = defineUpdate<InstanceRecord, [HoldRequest]>('release');
-/** Called by a runner at first start; refused for an unknown or rotated-out token. */
-export const registerRunnerUpdate = defineUpdate<RegisterResult, [RegisterRequest]>('registerRunner');
-export const heartbeatSignal = defineSignal<[{ instanceId: string }]>('heartbeat');
+
+type InstanceItem = Extract<PlanItem, { kind: 'instance' }>;
 
 const DEFAULT_LEASE_MS = 3_600_000;
 /** TerminateInstances rounds within one refresh; pending ones are retried by the next refresh. */
@@ -155,6 +154,16 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
   const options = input.options ?? {};
   const state: FleetState = input.state ?? initialFleetState(name);
   const ec2 = proxyActivities<Ec2Activities>({
+    startToCloseTimeout: options.ec2TimeoutMs ?? 60_000,
+    retry: {
+      initialInterval: 1_000,
+      backoffCoefficient: 2,
+      maximumInterval: 30_000,
+      maximumAttempts: 8,
+      nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
+    },
+  });
+  const registry = proxyActivities<FleetRegistryActivities>({
     startToCloseTimeout: options.ec2TimeoutMs ?? 60_000,
     retry: {
       initialInterval: 1_000,
@@ -228,30 +237,17 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
     { validator: () => void applied() },
   );
 
-  setHandler(
-    registerRunnerUpdate,
-    (req) => {
-      const r = register(state, applied(), req, now());
-      if (!r.ok) throw invalid('InvalidState', r.reason);
-      const rec = r.value;
-      return {
-        runner: req.runner,
-        instanceId: rec?.instanceId ?? null,
-        resourceClass: rec?.resourceClass ?? null,
-        poolTaskQueue: rec ? poolTaskQueue(poolName(name, rec.resourceClass)) : null,
-      };
-    },
-    {
-      // Refused here, a bad token leaves no trace in history.
-      validator: (req) => {
-        applied();
-        const c = checkRegister(state, req, now());
-        if (!c.ok) throw invalid('InvalidState', c.reason);
-      },
-    },
-  );
-
-  setHandler(heartbeatSignal, (s) => void recordHeartbeat(state, s?.instanceId, now()));
+  // The registry checked the runner's token (the fleet's, within its lifetime) before telling us.
+  setHandler(runnerRegisteredSignal, (sig) => {
+    if (!state.spec) return;
+    const r = registered(state, state.spec, sig, now());
+    if (!r.ok) log.warn('runner registration ignored', { runner: sig?.runner, reason: r.reason });
+  });
+  setHandler(runnerGoneSignal, (sig) => {
+    if (sig?.by === fleetWorkflowId(name)) return; // our own phase 3: the record goes with it
+    const r = runnerGone(state, sig?.instanceId, `its runner was purged by ${sig?.by}: ${sig?.reason}`, now());
+    if (r.ok) requested++; // terminate it now, not at the next tick
+  });
 
   setHandler(
     provisionUpdate,
@@ -400,7 +396,7 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
 
       for (const item of plan.items) {
         if (item.kind === 'token' && item.action === 'rotate') {
-          const id = uuid4();
+          const id = uuid4().replace(/-/g, ''); // hex: the registry's token ids
           const { hash } = await ec2.registrationTokenHash({ fleet: name, tokenId: id });
           const at = now();
           addToken(
@@ -443,15 +439,19 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
         if (r.ok) summary.markedTerminated++;
         else log.info('termination lost to a concurrent change', { instanceId: item.name, reason: r.reason });
       }
-      for (const item of plan.items) {
-        if (
-          item.kind === 'instance' &&
-          item.phase === 'gone' &&
-          item.version !== null &&
-          closeGone(state, item.name, item.version).ok
-        )
-          summary.closed++;
+      // Gone behind our back: its runner is purged first, then the record closes (unless it
+      // changed meanwhile: the next refresh decides again). A crash in between purges again.
+      const gone = plan.items.filter(
+        (i): i is InstanceItem => i.kind === 'instance' && i.phase === 'gone' && i.version !== null,
+      );
+      if (gone.length > 0) {
+        await registry.purgeRunners({
+          fleet: name,
+          runners: gone.map((i) => fleetRunnerName(i.name)),
+          reason: 'its instance is gone from EC2',
+        });
       }
+      for (const item of gone) if (closeGone(state, item.name, item.version as number).ok) summary.closed++;
       // Phases 2 and 3: every record marked terminated (now or by an earlier refresh, a release or
       // a crashed worker), and the orphans.
       const orphans = plan.items.filter((i) => i.kind === 'instance' && i.phase === 'orphan').map((i) => i.name);
@@ -504,24 +504,30 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
       const r = await ec2.terminateInstances({ instanceIds: todo });
       add(r.calls);
       const next: string[] = [];
-      const done = (id: string) => {
-        if (orphanSet.has(id)) {
-          summary.orphansTerminated++;
-        } else if (confirmTerminated(state, id).ok) {
-          summary.confirmedTerminated++;
-        }
-      };
-      for (const id of r.confirmed) done(id);
+      const done: string[] = [...r.confirmed];
       for (const id of r.notFound) {
         const rec = state.records[id];
         // Just launched and not visible yet is not gone: try again.
         if (rec && Date.now() - Date.parse(rec.launchedAt) < spec.orphanGrace) next.push(id);
-        else done(id);
+        else done.push(id);
       }
       for (const id of r.pending) next.push(id);
       for (const id of todo) {
         const rec = state.records[id];
         if (rec) rec.terminateAttempts++;
+      }
+      // Phase 3, only now that EC2 confirmed: the runners' registrations go first (a crash here
+      // leaves the record, and the next refresh purges again), then the records.
+      if (done.length > 0) {
+        await registry.purgeRunners({
+          fleet: name,
+          runners: done.map(fleetRunnerName),
+          reason: 'its instance was terminated',
+        });
+      }
+      for (const id of done) {
+        if (orphanSet.has(id)) summary.orphansTerminated++;
+        else if (confirmTerminated(state, id).ok) summary.confirmedTerminated++;
       }
       todo = next;
     }
@@ -541,14 +547,15 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
     launching[resourceClass] = (launching[resourceClass] ?? 0) + count;
     try {
       const subnet = spec.subnets[state.subnetCursor++ % spec.subnets.length] as string;
-      const token = [...state.tokens].sort((a, b) => Date.parse(b.mintedAt) - Date.parse(a.mintedAt))[0] ?? null;
+      const token = currentToken(state, now());
+      if (!token) throw invalid('InvalidState', `fleet "${name}" has no valid registration token to launch with`);
       const r = await ec2.launchInstances({
         fleet: name,
         resourceClass,
         template: templateName(name, resourceClass),
         count,
         subnet,
-        tokenId: token?.id ?? null,
+        tokenId: token.id,
         clientToken: uuid4(),
         tags: instanceTags(spec, resourceClass),
       });
@@ -559,7 +566,20 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
           launchedAt: i.launchTime,
           claimedBy: requestId,
         });
-      return r.instances.map((i) => i.instanceId);
+      const ids = r.instances.map((i) => i.instanceId);
+      // Each instance's registry runner accepts the token in its user data. A runner that boots
+      // before this lands retries its registration; one never admitted expires as `created`.
+      if (ids.length > 0) {
+        await registry.admitRunners({
+          fleet: name,
+          resourceClass,
+          pool: poolName(name, resourceClass),
+          instanceIds: ids,
+          token: { id: token.id, hash: token.hash, expiresAt: token.expiresAt },
+          ...(spec.runnerSettings ? { settings: spec.runnerSettings } : {}),
+        });
+      }
+      return ids;
     } finally {
       launching[resourceClass] = (launching[resourceClass] ?? 0) - count;
     }

@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DriverName } from '../src/types';
+import type { FleetLink } from './fleet-messages';
 
 /** Where the fleet sees a runner. */
 export const RUNNER_STATUSES = ['registered', 'ready', 'disabled', 'idle', 'lost', 'deleted'] as const;
@@ -64,6 +65,8 @@ export interface RunnerWorkflowInput {
   labels?: Record<string, string>;
   temporary?: boolean;
   settings?: Partial<RunnerSettings>;
+  /** The EC2 fleet instance this runner runs on: the registry tells that fleet when it registers or goes. */
+  fleet?: FleetLink;
   /** Set by the workflow itself when it continues as new. */
   resume?: unknown;
 }
@@ -127,6 +130,8 @@ export interface RunnerRecord {
   pool: string;
   labels: Record<string, string>;
   temporary: boolean;
+  /** The EC2 fleet instance it runs on (set by the fleet that launched it); null otherwise. */
+  fleet: FleetLink | null;
   status: RunnerStatus;
   enabled: boolean;
   settings: RunnerSettings;

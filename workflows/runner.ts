@@ -32,12 +32,14 @@ import {
   setHandler,
   sleep,
   workflowInfo,
+  type SignalDefinition,
 } from '@temporalio/workflow';
 import type { RegistryActivities, RunnerControlActivities, SessionEnd } from '../activities/types';
 import { NON_RETRYABLE_TYPES, failure } from '../src/errors';
 import { sha256Hex } from '../src/fleet/sha256';
-import { runnerTaskQueue } from '../src/ids';
+import { fleetWorkflowId, runnerTaskQueue } from '../src/ids';
 import * as st from '../src/registry/state';
+import { runnerGoneSignal, runnerRegisteredSignal, type FleetLink } from './fleet-messages';
 import { runnerPurgedSignal } from './messages';
 import {
   configureUpdate,
@@ -134,6 +136,14 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
         throw failure('Internal', `runner ${name}: the data keys could not be sealed: ${message(err)}`);
       }
       st.register(state, req, now());
+      const fleet = state.record.fleet;
+      if (fleet) {
+        await tellFleet(fleet, runnerRegisteredSignal, {
+          runner: name,
+          instanceId: fleet.instanceId,
+          tokenId: state.record.token?.id ?? '',
+        });
+      }
       return grant(keys);
     },
     { validator: registerCheck },
@@ -346,6 +356,19 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
     if (done.notify.length > 0) {
       const ok = told.filter(Boolean).length;
       st.note(state, now(), `told ${ok} of ${done.notify.length} runs with lost tasks that the runner is gone`, req.by);
+    }
+    const fleet = state.record.fleet;
+    if (fleet) {
+      await tellFleet(fleet, runnerGoneSignal, { runner: name, instanceId: fleet.instanceId, by: req.by, reason });
+    }
+  }
+
+  /** Tells the fleet that launched this runner; a fleet that is gone has nothing to learn. */
+  async function tellFleet<T>(fleet: FleetLink, signal: SignalDefinition<[T]>, arg: T): Promise<void> {
+    try {
+      await getExternalWorkflowHandle(fleetWorkflowId(fleet.name)).signal(signal, arg);
+    } catch (err) {
+      st.note(state, now(), `fleet ${fleet.name} could not be told (${signal.name}): ${message(err)}`);
     }
   }
 

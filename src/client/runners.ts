@@ -21,6 +21,7 @@ import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, runnerWorkflowId } from '../ids';
 import * as st from '../registry/state';
 import { createRegistrationToken } from '../registry/token';
+import type { FleetLink } from '../../workflows/fleet-messages';
 import type { runnerWorkflow } from '../../workflows/runner';
 import {
   RUNNER_STATUSES,
@@ -35,6 +36,7 @@ import {
   registerUpdate,
   revokeTokenUpdate,
   type ConnectRequest,
+  type IssueTokenRequest,
   type PingReply,
   type RegisterRequest,
   type RegistrationGrant,
@@ -63,6 +65,18 @@ export interface CreateRunnerRequest {
   /** How long the registration token is valid. Default 1 h. */
   tokenTtlMs?: number;
   /** Who asks (recorded in the runner's history). */
+  by?: string;
+}
+
+export interface AdmitRunnerRequest {
+  /** The runner's name: by convention the instance id. */
+  name: string;
+  pool: string;
+  labels?: Record<string, string>;
+  fleet: FleetLink;
+  /** The fleet's registration token: its id (hex), sha256 and expiry. */
+  token: { id: string; hash: string; expiresAt: string };
+  settings?: Partial<RunnerSettings>;
   by?: string;
 }
 
@@ -188,23 +202,68 @@ export class RunnerAdmin {
     };
     const t = createRegistrationToken();
     const expiresAt = new Date(Date.now() + ttl).toISOString();
-    const workflowId = runnerWorkflowId(req.name);
-    const record = await this.call(req.name, () =>
+    const record = await this.startWithToken(input, { tokenId: t.id, tokenHash: t.hash, expiresAt, by: by(req.by) });
+    return { token: t.token, tokenId: t.id, expiresAt, record };
+  }
+
+  /**
+   * Creates the temporary runner of one EC2 fleet instance, to be registered with the fleet's
+   * token: only the token's id, hash and expiry come here (the fleet minted it; its clear text
+   * is in the instance's user data). Idempotent: a second call for the same instance answers
+   * with the runner as it is, registered or not.
+   */
+  async admit(req: AdmitRunnerRequest): Promise<RunnerRecord> {
+    checkRunnerName(req.name);
+    const bad =
+      st.poolProblem(req.pool) ??
+      st.inputProblem({
+        name: req.name,
+        pool: req.pool,
+        fleet: req.fleet,
+        ...(req.settings ? { settings: req.settings } : {}),
+      });
+    if (bad) throw new RunfleetError('InvalidArgument', bad);
+    const existing = await this.findRecord(req.name);
+    if (existing && existing.status !== 'deleted') {
+      if (existing.fleet?.instanceId !== req.fleet.instanceId)
+        throw new RunfleetError(
+          'Conflict',
+          `runner ${req.name} exists and is not the runner of ${req.fleet.instanceId}`,
+        );
+      if (existing.identity !== null || existing.token?.id === req.token.id) return existing;
+    }
+    const input: RunnerWorkflowInput = {
+      name: req.name,
+      pool: req.pool,
+      ...(req.labels && Object.keys(req.labels).length > 0 ? { labels: req.labels } : {}),
+      temporary: true,
+      fleet: { name: req.fleet.name, instanceId: req.fleet.instanceId },
+      ...(req.settings ? { settings: req.settings } : {}),
+    };
+    return this.startWithToken(input, {
+      tokenId: req.token.id,
+      tokenHash: req.token.hash,
+      expiresAt: req.token.expiresAt,
+      by: by(req.by),
+    });
+  }
+
+  private startWithToken(input: RunnerWorkflowInput, token: IssueTokenRequest): Promise<RunnerRecord> {
+    return this.call(input.name, () =>
       this.client.workflow.executeUpdateWithStart(issueTokenUpdate, {
-        args: [{ tokenId: t.id, tokenHash: t.hash, expiresAt, by: by(req.by) }],
+        args: [token],
         startWorkflowOperation: new WithStartWorkflowOperation<typeof runnerWorkflow>(WORKFLOW_TYPES.runner, {
-          workflowId,
+          workflowId: runnerWorkflowId(input.name),
           taskQueue: this.controlTaskQueue,
           args: [input],
           // One workflow per runner: a second `create` talks to the one that runs. A purged
           // runner's workflow has completed, so the name can be created again (ALLOW_DUPLICATE).
           workflowIdConflictPolicy: 'USE_EXISTING',
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-          memo: { pool: req.pool },
+          memo: { pool: input.pool },
         }),
       }),
     );
-    return { token: t.token, tokenId: t.id, expiresAt, record };
   }
 
   /** A new registration token for an existing runner; the previous one is dead from now on. */

@@ -15,9 +15,7 @@ import type {
   ProvisionRequest,
   ProvisionResult,
   RefreshResult,
-  RegisterResult,
 } from '../../workflows/fleet';
-import type { RegisterRequest } from './records';
 import type { Plan } from './plan';
 import { checkFleetSpec } from './validate';
 import { FLEET_TASK_QUEUE, WORKFLOW_TYPES, fleetWorkflowId } from '../ids';
@@ -94,10 +92,6 @@ export class FleetClient {
 
   release(name: string, req: HoldRequest): Promise<unknown> {
     return this.call(name, (h) => h.executeUpdate('release', { args: [req] }));
-  }
-
-  registerRunner(name: string, req: RegisterRequest): Promise<RegisterResult> {
-    return this.call(name, (h) => h.executeUpdate('registerRunner', { args: [req] }));
   }
 
   private async withStart<T>(

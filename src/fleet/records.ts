@@ -6,7 +6,7 @@
  *
  * Times are ISO strings; `now` is passed in (workflow time). Sandbox-safe.
  */
-import { sha256Hex } from './sha256';
+import type { RunnerRegistered } from '../../workflows/fleet-messages';
 import type { FleetSpec } from './schema';
 import { LIVE_STATES, type FleetState, type InstanceRecord, type TokenRecord } from './types';
 
@@ -59,57 +59,43 @@ export function addLaunched(
   return r;
 }
 
-/** The token a presented secret matches, if it is still valid at `now`. */
-export function validToken(s: FleetState, token: string, now: string): TokenRecord | null {
-  if (typeof token !== 'string' || token.length === 0 || token.length > 512) return null;
-  const hash = sha256Hex(token);
-  return s.tokens.find((t) => t.hash === hash && ms(t.expiresAt) > ms(now)) ?? null;
-}
-
-export interface RegisterRequest {
-  runner: string;
-  token: string;
-  /** The EC2 instance the runner runs on; null for a runner outside the fleet's instances. */
-  instanceId?: string | null;
-}
-
-/** Checks a registration without changing anything (the update's validator). */
-export function checkRegister(s: FleetState, req: RegisterRequest, now: string): Outcome<TokenRecord> {
-  if (!req || typeof req.runner !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(req.runner))
-    return no('a registration names its runner');
-  const token = validToken(s, req.token, now);
-  if (!token) return no('the registration token is unknown or expired');
-  if (req.instanceId) {
-    const r = s.records[req.instanceId];
-    if (!r) return no(`instance ${req.instanceId} is not part of fleet "${s.name}"`);
-    if (r.state === 'terminated') return no(`instance ${req.instanceId} is being terminated`);
-    if (r.runner !== null && r.runner !== req.runner)
-      return no(`instance ${req.instanceId} already has runner "${r.runner}"`);
-  }
-  return ok(token);
-}
-
-/** Registers a runner; its instance (if any) goes from created to idle. Idempotent. */
-export function register(
+/**
+ * An instance's runner registered (the registry checked the token): its record goes from created
+ * to idle. Idempotent; refused for an instance the fleet does not hold or is terminating.
+ */
+export function registered(
   s: FleetState,
   spec: FleetSpec,
-  req: RegisterRequest,
+  req: RunnerRegistered,
   now: string,
-): Outcome<InstanceRecord | null> {
-  const checked = checkRegister(s, req, now);
-  if (!checked.ok) return no(checked.reason);
+): Outcome<InstanceRecord> {
+  const r = s.records[req?.instanceId];
+  if (!r) return no(`instance ${String(req?.instanceId)} is not part of fleet "${s.name}"`);
+  if (r.state === 'terminated') return no(`instance ${r.instanceId} is being terminated`);
+  if (r.runner !== null && r.runner !== req.runner)
+    return no(`instance ${r.instanceId} already has runner "${r.runner}"`);
   s.registrations[req.runner] = {
     runner: req.runner,
-    instanceId: req.instanceId ?? null,
-    tokenId: checked.value.id,
+    instanceId: r.instanceId,
+    tokenId: String(req.tokenId ?? ''),
     registeredAt: now,
   };
-  if (!req.instanceId) return ok(null);
-  const r = s.records[req.instanceId] as InstanceRecord;
   r.runner = req.runner;
-  s.heartbeats[r.instanceId] = now;
   if (r.state === 'created') transition(r, 'idle', idleThreshold(spec, r, now), now);
   return ok(r);
+}
+
+/**
+ * The instance's runner was purged: the instance can serve nothing any more. Phase 1 of its
+ * termination, unconditionally (the runner will not come back); a task on it has been told.
+ */
+export function runnerGone(s: FleetState, instanceId: string, reason: string, now: string): Outcome {
+  const r = s.records[instanceId];
+  if (!r) return no(`no instance ${String(instanceId)}`);
+  if (!LIVE_STATES.includes(r.state)) return no(`instance ${instanceId} is ${r.state}`);
+  r.reason = reason;
+  r.claimedBy = null;
+  return ok(transition(r, 'terminated', ms(now), now));
 }
 
 /**
@@ -240,17 +226,15 @@ export function expiryReason(spec: FleetSpec | null, r: InstanceRecord): string 
   return 'its lease ran out';
 }
 
-/** What phase 3 deleted. */
+/** What phase 3 deleted here (the registry runner is purged before, by an activity). */
 export interface Artifacts {
   record: boolean;
-  heartbeat: boolean;
   registrations: string[];
 }
 
 function deleteArtifacts(s: FleetState, instanceId: string): Artifacts {
-  const out: Artifacts = { record: instanceId in s.records, heartbeat: instanceId in s.heartbeats, registrations: [] };
+  const out: Artifacts = { record: instanceId in s.records, registrations: [] };
   delete s.records[instanceId];
-  delete s.heartbeats[instanceId];
   for (const [runner, reg] of Object.entries(s.registrations)) {
     if (reg.instanceId === instanceId) {
       delete s.registrations[runner];
@@ -274,12 +258,6 @@ export function closeGone(s: FleetState, instanceId: string, seenVersion: number
   if (!r) return no(`no instance ${instanceId}`);
   if (r.version !== seenVersion) return no(`instance ${instanceId} changed`);
   return ok(deleteArtifacts(s, instanceId));
-}
-
-export function recordHeartbeat(s: FleetState, instanceId: string, now: string): boolean {
-  if (!s.records[instanceId] || s.records[instanceId].state === 'terminated') return false;
-  s.heartbeats[instanceId] = now;
-  return true;
 }
 
 /** Adds a minted token and forgets expired ones. */

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../duration';
+import { SettingsPatchSchema } from '../registry/state';
 
 /** Limits, each with its reason. */
 export const FLEET_LIMITS = {
@@ -130,6 +131,11 @@ export const FleetSpecSchema = z.strictObject({
    * record is not written yet (or an instance EC2 does not list yet) must not be mistaken for a leak.
    */
   orphanGrace: duration(3_600_000).default(2 * 60_000),
+  /**
+   * Settings of the fleet's runners (slots, heartbeat, watchdog, ...), as `runner settings`
+   * takes them; each launched instance's registry runner starts with them. Default: the registry's.
+   */
+  runnerSettings: SettingsPatchSchema.optional(),
 });
 
 /** What a fleet file holds, before defaults. */

@@ -1,15 +1,27 @@
 /**
  * A fleet against a real EC2 API (moto) and a real Temporal server, for integration tests and
  * the benchmark: moto started on a free port, an EC2 client that counts its calls (read vs
- * mutating, through SDK middleware), a fleet worker on a task queue of its own, a FleetClient,
- * and a desired state pointing at moto's default subnets and security group. Node-only.
+ * mutating, through SDK middleware), a fleet worker on a task queue of its own, a control
+ * worker for the runner registry on another, a FleetClient, and a desired state pointing at
+ * moto's default subnets and security group. Node-only.
  */
-import { randomBytes } from 'node:crypto';
-import { DescribeSecurityGroupsCommand, DescribeSubnetsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import {
+  DescribeInstanceAttributeCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeSubnetsCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { startMoto, type MotoServer } from '../server/moto';
+import { KeyRing, createDataConverter } from '../codec';
+import { RunnerAdmin } from '../client/runners';
+import { RunfleetError } from '../errors';
+import { fleetRunnerName } from '../ids';
+import { createControlWorker } from '../../workers/control';
 import { createEc2Client, createFleetWorker } from '../../workers/fleet';
+import type { RegistrationGrant } from '../../workflows/runner-messages';
 import { FleetClient } from './client';
 import type { FleetSpecInput } from './schema';
 import type { FleetOptions } from '../../workflows/fleet';
@@ -60,6 +72,9 @@ export interface FleetTestbed {
   temporal: Client;
   fleet: FleetClient;
   taskQueue: string;
+  /** The control worker's queue: the registry runners of the fleet's instances. */
+  controlQueue: string;
+  registry: RunnerAdmin;
   tokenSecret: string;
   subnets: string[];
   securityGroup: string;
@@ -67,6 +82,13 @@ export interface FleetTestbed {
   uniqueFleet(prefix?: string): string;
   /** A valid desired state for `name` against moto; `extra` overrides top-level fields. */
   spec(name: string, extra?: Partial<FleetSpecInput>): FleetSpecInput;
+  /** The registration token in an instance's user data, as the instance reads it at boot. */
+  userDataToken(instanceId: string): Promise<string>;
+  /**
+   * Registers an instance's runner as `runfleet runner serve` would (a fresh identity, the token
+   * from its user data unless given), and waits until the fleet has the instance idle.
+   */
+  registerInstance(fleet: string, instanceId: string, token?: string): Promise<RegistrationGrant>;
   /** The fleet worker, in this process; with another EC2 client (through a proxy) if given. */
   startWorker(ec2?: EC2Client): Promise<void>;
   stopWorker(): Promise<void>;
@@ -96,8 +118,21 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
   const counter = countEc2Calls(ec2);
   const connection = await NativeConnection.connect({ address: opts.temporalAddress });
   const clientConnection = await Connection.connect({ address: opts.temporalAddress });
-  const temporal = new Client({ connection: clientConnection });
+  // No data keys (payloads in clear), but Runfleet's payload converter, as every client has it.
+  const temporal = new Client({
+    connection: clientConnection,
+    dataConverter: createDataConverter({ keys: new KeyRing() }),
+  });
   const taskQueue = `fleet-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const controlQueue = `${taskQueue}-control`;
+  const registry = new RunnerAdmin(temporal, { controlTaskQueue: controlQueue, address: opts.temporalAddress });
+  const control = await createControlWorker({
+    connection,
+    namespace: 'default',
+    taskQueue: controlQueue,
+    workflowBundle: opts.workflowBundle,
+  });
+  const controlDone = control.run();
   const tokenSecret = randomBytes(24).toString('hex');
   const fleet = new FleetClient({
     client: temporal,
@@ -125,6 +160,8 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
     temporal,
     fleet,
     taskQueue,
+    controlQueue,
+    registry,
     tokenSecret,
     get subnets() {
       return subnets;
@@ -147,8 +184,47 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
         // No periodic refresh during a test: tests refresh when they mean to.
         refreshInterval: '1h',
         orphanGrace: '1s',
+        // Runners registered by registerInstance() hold no session: not idle for 400 s.
+        runnerSettings: { watchdogMs: 600_000 },
         ...extra,
       } as FleetSpecInput;
+    },
+    async userDataToken(instanceId) {
+      const out = await ec2.send(
+        new DescribeInstanceAttributeCommand({ InstanceId: instanceId, Attribute: 'userData' }),
+      );
+      const script = Buffer.from(out.UserData?.Value ?? '', 'base64').toString('utf8');
+      const token = /--token\s+(\S+)/.exec(script)?.[1];
+      if (!token) throw new Error(`no --token in the user data of ${instanceId}:\n${script}`);
+      return token;
+    },
+    async registerInstance(fleetName, instanceId, token) {
+      const { publicKey } = generateKeyPairSync('x25519');
+      const request = {
+        token: token ?? (await bed.userDataToken(instanceId)),
+        runnerId: randomUUID(),
+        publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+        version: 'test',
+        drivers: ['process' as const],
+        hostname: instanceId,
+      };
+      // Like the agent: a runner may boot before the fleet has admitted it; it tries again.
+      let grant: RegistrationGrant | undefined;
+      for (let i = 0; !grant; i++) {
+        try {
+          grant = await registry.register(fleetRunnerName(instanceId), request);
+        } catch (err) {
+          if (!(err instanceof RunfleetError && err.code === 'NotFound') || i >= 100) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      // The registry tells the fleet by signal: wait until the fleet has taken it in.
+      for (let i = 0; i < 200; i++) {
+        const rec = (await fleet.status(fleetName)).records.find((r) => r.instanceId === instanceId);
+        if (rec && rec.state !== 'created') return grant;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`fleet ${fleetName} did not take in the registration of ${instanceId} within 10 s`);
     },
     async startWorker(client = ec2) {
       if (worker) return;
@@ -157,6 +233,7 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
         namespace: 'default',
         taskQueue,
         ec2: client,
+        registry,
         tokenSecret,
         workflowBundle: opts.workflowBundle,
         maxInFlight: opts.maxInFlight ?? 8,
@@ -176,6 +253,8 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
     },
     async stop() {
       await bed.stopWorker();
+      control.shutdown();
+      await controlDone;
       await clientConnection.close();
       await connection.close();
       ec2.destroy();

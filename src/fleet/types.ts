@@ -10,10 +10,12 @@
  * - Instance states: `created` (launched, its runner not registered yet), `idle` (registered,
  *   free), `claimed` (taken by a task), `running` (the task started), `terminated` (phase 1 of a
  *   termination done: EC2 still to confirm; then the record and its artifacts are deleted).
- * - Artifacts: what else the fleet keeps about an instance: its heartbeat and its runner's
- *   registration. Deleted only after EC2 confirms the termination.
- * - Registration token: short-lived, rotated on a schedule, stored as a SHA-256 hash. A runner
- *   presents it once, to register; after its lifetime it registers nothing.
+ * - Artifacts: what else exists for an instance: its runner's registry workflow
+ *   (`runner/<instance id>`, which holds the runner's identity and session heartbeats) and the
+ *   fleet's registration entry. Deleted only after EC2 confirms the termination.
+ * - Registration token: short-lived, rotated on a schedule, stored as a SHA-256 hash. Each
+ *   launched instance gets a registry runner that accepts it once; after its lifetime it
+ *   registers nothing.
  * - Refresh: one reconciliation of desired with actual state (launch templates, instances by
  *   tag, records, tokens). The fleet workflow runs refreshes one at a time.
  *
@@ -93,8 +95,6 @@ export interface FleetState {
   /** The desired state last applied; null until the first `apply`. */
   spec: FleetSpec | null;
   records: Record<string, InstanceRecord>;
-  /** Artifact: the last heartbeat of each instance's runner. */
-  heartbeats: Record<string, string>;
   /** Artifact: registered runners by name. */
   registrations: Record<string, Registration>;
   tokens: TokenRecord[];
@@ -110,7 +110,6 @@ export function initialFleetState(name: string): FleetState {
     name,
     spec: null,
     records: {},
-    heartbeats: {},
     registrations: {},
     tokens: [],
     pools: {},

@@ -2,6 +2,7 @@
  * Validation of a fleet spec: every problem is one line naming the field, with resource classes
  * named by their name (`resourceClasses.large.minIdle`). Sandbox-safe.
  */
+import { DEFAULT_SETTINGS, applySettings } from '../registry/state';
 import type { z } from 'zod';
 import { RunfleetError } from '../errors';
 import { formatProblems, type SpecProblem } from '../spec/validate';
@@ -67,6 +68,11 @@ function crossFieldProblems(input: unknown): SpecProblem[] {
   const maxIdle = durationMs(input['maxIdleTime'], 30 * 60_000);
   if (maxLifetime !== null && maxIdle !== null && maxIdle > maxLifetime)
     problems.push({ path: 'maxIdleTime', message: 'must not exceed maxLifetime' });
+  if (isObject(input['runnerSettings'])) {
+    const s = applySettings(DEFAULT_SETTINGS, input['runnerSettings']);
+    if (!s.ok && /third of watchdogMs/.test(s.problem))
+      problems.push({ path: 'runnerSettings.heartbeatMs', message: 'must be at most a third of watchdogMs' });
+  }
   return problems;
 }
 

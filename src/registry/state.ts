@@ -31,6 +31,7 @@ import type {
   RunnerWorkflowInput,
 } from '../../workflows/runner-messages';
 import type { SessionRequest } from '../../activities/types';
+import type { FleetLink } from '../../workflows/fleet-messages';
 
 /**
  * Defaults of what a runner is handed. The watchdog also sets the registry's own patience:
@@ -54,6 +55,8 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/;
 const LABEL_VALUE_RE = /^[A-Za-z0-9_./:-]{0,63}$/;
 const TOKEN_ID_RE = /^[a-f0-9]{8,32}$/;
+const FLEET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$/;
+const INSTANCE_ID_RE = /^i-[0-9a-f]{8,32}$/;
 const HASH_RE = /^[a-f0-9]{64}$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** base64 of an X25519 SPKI DER key (44 bytes: 60 characters), with room for other encodings. */
@@ -158,6 +161,13 @@ export function inputProblem(input: RunnerWorkflowInput | undefined): string | n
     const b = typeof v === 'string' ? labelProblem(k, v) : `label ${k} must be a string`;
     if (b) return b;
   }
+  if (input?.fleet !== undefined) {
+    const f = input.fleet as Partial<FleetLink> | null;
+    if (!f || typeof f.name !== 'string' || !FLEET_NAME_RE.test(f.name))
+      return `fleet.name ${JSON.stringify(f?.name)} must be a fleet name (1-41 letters, digits, "_" or "-")`;
+    if (typeof f.instanceId !== 'string' || !INSTANCE_ID_RE.test(f.instanceId))
+      return `fleet.instanceId ${JSON.stringify(f.instanceId)} must be an EC2 instance id like i-0123456789abcdef0`;
+  }
   const s = applySettings(DEFAULT_SETTINGS, input?.settings ?? {});
   return s.ok ? null : s.problem;
 }
@@ -169,6 +179,7 @@ export function initialState(input: RunnerWorkflowInput, now: string): RegistryS
     pool: input.pool,
     labels: { ...(input.labels ?? {}) },
     temporary: input.temporary === true,
+    fleet: input.fleet ? { name: input.fleet.name, instanceId: input.fleet.instanceId } : null,
     status: 'registered',
     enabled: true,
     settings: s.ok ? s.settings : { ...DEFAULT_SETTINGS },

@@ -6,7 +6,7 @@
  * - between phase 1 and 2: the record is marked terminated, TerminateInstances never reaches EC2;
  * - between phase 2 and 3: EC2 terminated the instance, the worker never hears back.
  * The worker is killed (SIGKILL) at that point; another worker takes over. Afterwards moto shows
- * no leaked instance, and no record, heartbeat or registration dangles.
+ * no leaked instance, and no record, registration or registry runner dangles.
  */
 import { DescribeInstancesCommand, DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,7 +17,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { templateName } from '../../src/fleet/plan';
 import { countEc2Calls, startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
 import { createEc2Client } from '../../workers/fleet';
-import { deriveToken } from '../../src/fleet/token';
 import { workflowBundle } from '../helpers/harness';
 import { temporalAddress } from '../helpers/temporal';
 
@@ -159,6 +158,7 @@ async function startChildWorker(): Promise<ChildProcess> {
     // The data keys of the test run (none): not the checkout's own.
     ...(process.env.RUNFLEET_KEY_FILE ? { RUNFLEET_KEY_FILE: process.env.RUNFLEET_KEY_FILE } : {}),
     RUNFLEET_FLEET_TOKEN_SECRET: bed.tokenSecret,
+    RUNFLEET_CONTROL_TASK_QUEUE: bed.controlQueue,
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
   };
@@ -195,12 +195,7 @@ async function expiredIdleInstance(name: string): Promise<string> {
   });
   await bed.fleet.apply(spec);
   const id = (await bed.fleet.status(name)).records[0]?.instanceId as string;
-  const t = (await bed.fleet.status(name)).tokens[0];
-  await bed.fleet.registerRunner(name, {
-    runner: `r-${id}`,
-    token: deriveToken(bed.tokenSecret, name, t?.id ?? ''),
-    instanceId: id,
-  });
+  await bed.registerInstance(name, id);
   // No warm pool from here on, so the refresh terminates and launches nothing else.
   await bed.fleet.apply({
     ...spec,
@@ -262,19 +257,21 @@ describe('eventual consistency', () => {
     try {
       await bed.startWorker(c);
       const name = bed.uniqueFleet('ec');
-      // A launch whose runner never registers expires after 1 s; it stays "young" (orphanGrace 1h).
+      // A launch whose runner never registers expires after 4 s; it stays "young" (orphanGrace 1h).
       const spec = bed.spec(name, {
-        registrationTimeout: '1s',
+        registrationTimeout: '4s',
         orphanGrace: '1h',
         resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 1, maxInstances: 3 }],
       });
       await bed.fleet.apply(spec);
-      const id = (await bed.fleet.status(name)).records[0]?.instanceId as string;
+      const launched = (await bed.fleet.status(name)).records[0];
+      const id = launched?.instanceId as string;
       await bed.fleet.apply({
         ...spec,
         resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 0, maxInstances: 3 }],
       });
-      await sleep(1_100);
+      expect((await bed.fleet.status(name)).records[0]?.state).toBe('created'); // not expired yet
+      await sleep(Date.parse(launched?.threshold ?? '') - Date.now() + 100);
       proxy.notFounds = 0;
       proxy.invisible = { instanceId: id, times: 2 };
       const r = await bed.fleet.refresh(name);
@@ -308,7 +305,8 @@ describe('crash safety of the two-phase termination', () => {
       await waitFor('TerminateInstances to be held', async () => proxy.held > 0);
       const before = await bed.fleet.status(name);
       expect(before.records.find((r) => r.instanceId === id)?.state).toBe('terminated'); // phase 1 done
-      expect(before.registrations[`r-${id}`]).toBeDefined(); // artifacts still there
+      expect(before.registrations[id]).toBeDefined(); // artifacts still there
+      expect((await bed.registry.get(id)).status).not.toBe('deleted');
       child.kill('SIGKILL');
       await new Promise((r) => child?.once('exit', r));
       expect(await ec2State(id)).toBe(point === 'request' ? 'running' : 'terminated');
@@ -320,6 +318,7 @@ describe('crash safety of the two-phase termination', () => {
         return s.records.length === 0 && Object.keys(s.registrations).length === 0 ? s : null;
       });
       expect(after.records).toEqual([]);
+      expect((await bed.registry.get(id)).status).toBe('deleted'); // purged in phase 3
       expect(['shutting-down', 'terminated']).toContain(await ec2State(id));
       const r = (await refresh) as { confirmedTerminated?: number };
       expect(r.confirmedTerminated).toBe(1);

@@ -9,7 +9,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunfleetError } from '../../src/errors';
 import { startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
-import { deriveToken } from '../../src/fleet/token';
 import type { ProvisionResult, RefreshResult } from '../../workflows/fleet';
 import { workflowBundle } from '../helpers/harness';
 import { temporalAddress } from '../helpers/temporal';
@@ -41,13 +40,6 @@ describe('claim against terminate', () => {
   it(`exactly one wins, ${ITERATIONS} times`, async () => {
     const name = bed.uniqueFleet('race');
     await bed.fleet.apply(bed.spec(name, { maxIdleTime: '200ms', maxLifetime: '1h', registrationTimeout: '1h' }));
-    const token = async () => {
-      const t = [...(await bed.fleet.status(name)).tokens].sort(
-        (a, b) => Date.parse(b.mintedAt) - Date.parse(a.mintedAt),
-      )[0];
-      return deriveToken(bed.tokenSecret, name, t?.id ?? '');
-    };
-
     /** One idle instance: launched by a provision whose runner registers meanwhile, then released. */
     async function idleInstance(i: number): Promise<string> {
       const requestId = `setup-${i}`;
@@ -58,7 +50,7 @@ describe('claim against terminate', () => {
         if (!instanceId) await sleep(20);
       }
       if (!instanceId) throw new Error('the provision launched nothing');
-      await bed.fleet.registerRunner(name, { runner: `r-${instanceId}`, token: await token(), instanceId });
+      await bed.registerInstance(name, instanceId);
       const got = await provision;
       expect(got).toMatchObject({ instanceId, launched: true });
       await bed.fleet.release(name, { instanceId, requestId });

@@ -18,7 +18,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RunfleetError } from '../../src/errors';
 import { templateName } from '../../src/fleet/plan';
 import { startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
-import { deriveToken } from '../../src/fleet/token';
 import { workflowBundle } from '../helpers/harness';
 import { temporalAddress } from '../helpers/temporal';
 
@@ -47,13 +46,6 @@ async function ec2State(ids: string[]): Promise<Record<string, string>> {
       .flatMap((r) => r.Instances ?? [])
       .map((i) => [i.InstanceId as string, i.State?.Name as string]),
   );
-}
-
-async function currentToken(name: string): Promise<{ id: string; token: string }> {
-  const s = await bed.fleet.status(name);
-  const t = [...s.tokens].sort((a, b) => Date.parse(b.mintedAt) - Date.parse(a.mintedAt))[0];
-  if (!t) throw new Error('no token');
-  return { id: t.id, token: deriveToken(bed.tokenSecret, name, t.id) };
 }
 
 describe('fleet plan and apply', () => {
@@ -200,9 +192,8 @@ describe('fleet maintenance', () => {
     const ids = (await bed.fleet.status(name)).records.map((r) => r.instanceId);
     expect(ids).toHaveLength(3);
     const [a, b, c] = ids as [string, string, string];
-    const { token } = await currentToken(name);
-    await bed.fleet.registerRunner(name, { runner: 'runner-a', token, instanceId: a });
-    await bed.fleet.registerRunner(name, { runner: 'runner-b', token, instanceId: b });
+    await bed.registerInstance(name, a);
+    await bed.registerInstance(name, b);
     // b is claimed by a task (lease 1h): not expired. c never registers (1h to do so): not expired.
     const claimed = await bed.fleet.provision(name, { resourceClass: 'small', requestId: 'job-1' });
     const idle = claimed.instanceId === a ? b : a;
@@ -223,6 +214,10 @@ describe('fleet maintenance', () => {
     expect(Object.keys(s.registrations)).toEqual([claimed.runner]);
     expect(s.records.find((x) => x.instanceId === claimed.instanceId)?.state).toBe('claimed');
     expect(s.records.find((x) => x.instanceId === c)?.state).toBe('created');
+    // The terminated instance's registry runner is purged; the others' are untouched.
+    expect((await bed.registry.get(idle)).status).toBe('deleted');
+    expect((await bed.registry.get(claimed.instanceId)).status).not.toBe('deleted');
+    expect((await bed.registry.get(c)).status).toBe('registered');
   });
 
   it('terminates tagged instances without a record and closes records whose instance is gone', async () => {
@@ -256,6 +251,8 @@ describe('fleet maintenance', () => {
     const records = (await bed.fleet.status(name)).records.map((x) => x.instanceId);
     expect(records).toContain(keep);
     expect(records).not.toContain(gone);
+    expect((await bed.registry.get(gone)).status).toBe('deleted');
+    expect((await bed.registry.get(keep)).status).toBe('registered');
   });
 
   it('refuses a rotated-out token at registration; runners already registered stay', async () => {
@@ -266,29 +263,43 @@ describe('fleet maintenance', () => {
     });
     await bed.fleet.apply(spec);
     const [a, b] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string, string];
-    const old = await currentToken(name);
-    await bed.fleet.registerRunner(name, { runner: 'early', token: old.token, instanceId: a });
+    const old = await bed.userDataToken(b);
+    expect(await bed.userDataToken(a)).toBe(old);
+    // The registry runner of each instance is temporary, in the class's pool, linked to the instance.
+    expect(await bed.registry.get(a)).toMatchObject({
+      pool: `${name}-small`,
+      temporary: true,
+      fleet: { name, instanceId: a },
+      status: 'registered',
+    });
+    await bed.registerInstance(name, a);
     await sleep(2_200);
     const r = await bed.fleet.refresh(name);
     expect(r.tokenRotated).toBe(true);
 
-    const refused = await bed.fleet
-      .registerRunner(name, { runner: 'late', token: old.token, instanceId: b })
-      .catch((e: unknown) => e);
+    // b booted too late: the token in its user data has expired.
+    const refused = await bed.registerInstance(name, b).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RunfleetError);
-    expect((refused as RunfleetError).code).toBe('InvalidState');
-    expect((refused as Error).message).toMatch(/unknown or expired/);
-    const forged = await bed.fleet
-      .registerRunner(name, { runner: 'late', token: 'rfr_x_y', instanceId: b })
-      .catch((e: unknown) => e);
-    expect((forged as RunfleetError).code).toBe('InvalidState');
+    expect((refused as RunfleetError).code).toBe('TokenRejected');
+    expect((refused as Error).message).toMatch(/expired/);
+    const forged = await bed.registerInstance(name, b, 'rfr_0123abcd_forged').catch((e: unknown) => e);
+    expect((forged as RunfleetError).code).toBe('TokenRejected');
+    expect((forged as Error).message).toMatch(/unknown token/);
+    // A token registers one runner: a's token cannot register a again, nor anyone else.
+    const replayed = await bed.registerInstance(name, a, old).catch((e: unknown) => e);
+    expect((replayed as RunfleetError).code).toBe('TokenRejected');
 
-    const fresh = await currentToken(name);
-    expect(fresh.id).not.toBe(old.id);
-    const ok = await bed.fleet.registerRunner(name, { runner: 'late', token: fresh.token, instanceId: b });
-    expect(ok.instanceId).toBe(b);
+    // A new launch carries the fresh token, which registers.
+    await bed.fleet.apply({ ...spec, resourceClasses: [{ ...spec.resourceClasses[0]!, minIdle: 3 }] });
+    const c = (await bed.fleet.status(name)).records.find((x) => x.instanceId !== a && x.instanceId !== b)
+      ?.instanceId as string;
+    const fresh = await bed.userDataToken(c);
+    expect(fresh).not.toBe(old);
+    await bed.registerInstance(name, c);
     const s = await bed.fleet.status(name);
-    expect(Object.keys(s.registrations).sort()).toEqual(['early', 'late']);
+    expect(Object.keys(s.registrations).sort()).toEqual([a, c].sort());
+    expect(s.records.find((x) => x.instanceId === a)?.state).toBe('idle'); // a, registered before, stays
+    expect(s.records.find((x) => x.instanceId === b)?.state).toBe('created');
     expect(s.tokens.every((t) => !('hash' in t))).toBe(true);
   });
 });
@@ -314,15 +325,14 @@ describe('provision and release', () => {
     });
     await bed.fleet.apply(spec);
     const [first] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
-    const { token } = await currentToken(name);
-    await bed.fleet.registerRunner(name, { runner: 'r1', token, instanceId: first });
+    await bed.registerInstance(name, first);
 
     const got = await bed.fleet.provision(name, { resourceClass: 'small', requestId: 'job-1' });
     expect(got).toEqual({
       instanceId: first,
-      runner: 'r1',
+      runner: first,
       resourceClass: 'small',
-      taskQueue: 'runner/r1',
+      taskQueue: `runner/${first}`,
       launched: false,
     });
     // The same request again gets the same instance.
@@ -441,21 +451,15 @@ describe('the fleet CLI and the entity workflow', () => {
     const handle = bed.temporal.workflow.getHandle(`fleet/${name}`);
     const firstRun = (await handle.describe()).runId;
     const before = await fleet.status(name);
-    const t = before.tokens[0];
-    await fleet.registerRunner(name, {
-      runner: 'r1',
-      token: deriveToken(bed.tokenSecret, name, t?.id ?? ''),
-      instanceId: before.records[0]?.instanceId,
-    });
+    const id = before.records[0]?.instanceId as string;
+    await bed.registerInstance(name, id);
     await fleet.refresh(name); // the second refresh of this run: it continues as new after it
     await sleep(500);
     expect((await bed.temporal.workflow.getHandle(`fleet/${name}`).describe()).runId).not.toBe(firstRun);
     const after = await fleet.status(name);
-    expect(after.records).toEqual([
-      expect.objectContaining({ instanceId: before.records[0]?.instanceId, state: 'idle', runner: 'r1' }),
-    ]);
+    expect(after.records).toEqual([expect.objectContaining({ instanceId: id, state: 'idle', runner: id })]);
     expect(after.tokens).toEqual(before.tokens);
-    expect(Object.keys(after.registrations)).toEqual(['r1']);
+    expect(Object.keys(after.registrations)).toEqual([id]);
     expect((await fleet.plan(spec)).changes).toBe(0);
   });
 });
@@ -470,11 +474,9 @@ describe('determinism', () => {
       }),
     );
     const [a] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
-    const { token } = await currentToken(name);
-    await bed.fleet.registerRunner(name, { runner: 'ra', token, instanceId: a });
+    await bed.registerInstance(name, a);
     await bed.fleet.provision(name, { resourceClass: 'small', requestId: 'j1' });
     await bed.fleet.release(name, { instanceId: a, requestId: 'j1' });
-    await bed.temporal.workflow.getHandle(`fleet/${name}`).signal('heartbeat', { instanceId: a });
     await sleep(1_100);
     await bed.fleet.refresh(name);
     await bed.fleet.plan(bed.spec(name));

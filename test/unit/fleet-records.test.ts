@@ -9,9 +9,10 @@ import {
   expiredRecords,
   markRunning,
   markTerminated,
-  register,
+  registered,
   release,
   renew,
+  runnerGone,
   tokenDue,
 } from '../../src/fleet/records';
 import { validateFleetSpec } from '../../src/fleet/validate';
@@ -37,7 +38,7 @@ function fleet(): FleetState {
   const s = initialFleetState('ci');
   addToken(s, { id: 't1', hash: sha256Hex('secret-1'), mintedAt: at(0), expiresAt: at(60) }, at(0));
   addLaunched(s, spec, { instanceId: 'i-1', resourceClass: 'small', launchedAt: at(0) });
-  const r = register(s, spec, { runner: 'r1', token: 'secret-1', instanceId: 'i-1' }, at(1));
+  const r = registered(s, spec, { runner: 'r1', tokenId: 't1', instanceId: 'i-1' }, at(1));
   expect(r.ok).toBe(true);
   return s;
 }
@@ -105,19 +106,14 @@ describe('instance records', () => {
     }
   });
 
-  it('deletes the record, heartbeat and registration only after confirmation, and only from terminated', () => {
+  it('deletes the record and registration only after confirmation, and only from terminated', () => {
     const s = fleet();
     expect(confirmTerminated(s, 'i-1').ok).toBe(false); // still idle
     const v = expiredRecords(s, at(12))[0]?.version as number;
     expect(markTerminated(s, 'i-1', v, 'idle too long', at(12)).ok).toBe(true);
-    expect(s.heartbeats['i-1']).toBeDefined();
     expect(s.registrations['r1']).toBeDefined();
-    expect(confirmTerminated(s, 'i-1')).toEqual({
-      ok: true,
-      value: { record: true, heartbeat: true, registrations: ['r1'] },
-    });
+    expect(confirmTerminated(s, 'i-1')).toEqual({ ok: true, value: { record: true, registrations: ['r1'] } });
     expect(s.records).toEqual({});
-    expect(s.heartbeats).toEqual({});
     expect(s.registrations).toEqual({});
   });
 
@@ -130,26 +126,39 @@ describe('instance records', () => {
     expect(s.registrations).toEqual({});
   });
 
-  it('refuses unknown and expired tokens; registered runners stay', () => {
+  it('takes in a registration for its own instances only; rotates and forgets tokens', () => {
     const s = fleet();
     addLaunched(s, spec, { instanceId: 'i-2', resourceClass: 'small', launchedAt: at(0) });
-    expect(register(s, spec, { runner: 'r2', token: 'nope', instanceId: 'i-2' }, at(2))).toMatchObject({
-      ok: false,
-      reason: /unknown or expired/,
-    });
-    expect(register(s, spec, { runner: 'r2', token: 'secret-1', instanceId: 'i-2' }, at(61))).toMatchObject({
-      ok: false,
-    });
-    expect(register(s, spec, { runner: 'r2', token: 'secret-1', instanceId: 'i-3' }, at(2))).toMatchObject({
+    expect(registered(s, spec, { runner: 'r2', tokenId: 't1', instanceId: 'i-3' }, at(2))).toMatchObject({
       ok: false,
       reason: /not part of fleet/,
     });
-    expect(s.registrations['r1']).toBeDefined();
+    expect(registered(s, spec, { runner: 'other', tokenId: 't1', instanceId: 'i-1' }, at(2))).toMatchObject({
+      ok: false,
+      reason: /already has runner "r1"/,
+    });
+    // Told twice (a retried signal): the same answer, no second transition.
+    const v = s.records['i-1']?.version;
+    expect(registered(s, spec, { runner: 'r1', tokenId: 't1', instanceId: 'i-1' }, at(2)).ok).toBe(true);
+    expect(s.records['i-1']?.version).toBe(v);
+    expect(registered(s, spec, { runner: 'r2', tokenId: 't1', instanceId: 'i-2' }, at(2)).ok).toBe(true);
+    expect(Object.keys(s.registrations).sort()).toEqual(['r1', 'r2']);
     expect(tokenDue(s, spec, at(29))).toBe(false);
     expect(tokenDue(s, spec, at(30))).toBe(true);
     addToken(s, { id: 't2', hash: sha256Hex('secret-2'), mintedAt: at(61), expiresAt: at(121) }, at(61));
     expect(s.tokens.map((t) => t.id)).toEqual(['t2']); // the expired one is forgotten
     expect(currentToken(s, at(61))?.id).toBe('t2');
+  });
+
+  it('a purged runner marks its live instance terminated, whatever holds it; a terminated one stays as it is', () => {
+    const s = fleet();
+    claim(s, spec, 'small', 'job', 60 * 60_000, at(2));
+    const gone = runnerGone(s, 'i-1', 'its runner was purged by ops: broken', at(3));
+    expect(gone).toMatchObject({ ok: true, value: { state: 'terminated', claimedBy: null } });
+    expect(s.records['i-1']?.reason).toMatch(/broken/);
+    expect(runnerGone(s, 'i-1', 'again', at(4)).ok).toBe(false);
+    expect(runnerGone(s, 'i-404', 'unknown', at(4)).ok).toBe(false);
+    expect(s.registrations['r1']).toBeDefined(); // artifacts go in phase 3, after EC2 confirms
   });
 
   it('a created instance whose runner never registers expires at registrationTimeout', () => {

@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import { integer } from '../args';
 import { RunfleetError } from '../../errors';
 import { FLEET_TASK_QUEUE } from '../../ids';
-import { commandConfig, commandOutput, type CliContext } from '../context';
+import type { RunfleetClient } from '../../client/client';
+import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 import { Lifecycle } from '../lifecycle';
 
 interface Flags {
@@ -48,7 +49,8 @@ export function register(fleet: Command, ctx: CliContext): void {
       const { keys } = workerDataConverter(config, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
-      try {
+      const { RunnerAdmin } = require('../../client/runners') as typeof import('../../client/runners');
+      const serve = async (client: RunfleetClient) => {
         const endpoint = flags.endpoint ?? ctx.env['RUNFLEET_EC2_ENDPOINT'];
         const ec2 = createEc2Client({
           region: flags.region ?? ctx.env['AWS_REGION'] ?? ctx.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
@@ -62,6 +64,10 @@ export function register(fleet: Command, ctx: CliContext): void {
           namespace: config.temporal.namespace,
           taskQueue: flags.taskQueue,
           ec2,
+          registry: new RunnerAdmin(client.client, {
+            controlTaskQueue: client.controlTaskQueue,
+            address: client.address,
+          }),
           tokenSecret: secret,
           maxInFlight: flags.maxInFlight,
           identity: flags.identity,
@@ -76,6 +82,11 @@ export function register(fleet: Command, ctx: CliContext): void {
           `fleet worker serving ${flags.taskQueue} at ${describeTemporal(config, temporal)}${endpoint ? `, EC2 at ${endpoint}` : ''}`,
         );
         await Promise.race([lifecycle.stopped(), running]);
+        await lifecycle.releaseAll(); // the worker stops before the registry client closes
+      };
+      try {
+        // The registry client: launched instances get their registry runners through it.
+        await withClient(config, serve, ctx.env);
       } finally {
         await lifecycle.releaseAll();
       }

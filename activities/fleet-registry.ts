@@ -1,0 +1,91 @@
+/**
+ * The fleet's side of the runner registry: every instance the fleet launches gets a temporary
+ * registry runner, named after the instance, that registers with the fleet's token; phase 3 of
+ * a termination purges it. Activities of the fleet worker, built with the registry client.
+ * Both are idempotent, so a retry after a crash converges.
+ */
+import type { Logger } from '@temporalio/common';
+import type { RunnerAdmin } from '../src/client/runners';
+import type { RunnerSettings } from '../workflows/runner-messages';
+import { RunfleetError, failure } from '../src/errors';
+import { fleetRunnerName, fleetWorkflowId } from '../src/ids';
+
+export interface AdmitRequest {
+  fleet: string;
+  resourceClass: string;
+  /** The pool the runners serve (the resource class's). */
+  pool: string;
+  instanceIds: string[];
+  /** The registration token in the instances' user data: id, sha256 and expiry (never the token). */
+  token: { id: string; hash: string; expiresAt: string };
+  /** The runners' settings (the fleet's `runnerSettings`). */
+  settings?: Partial<RunnerSettings>;
+}
+
+export interface PurgeRequest {
+  fleet: string;
+  runners: string[];
+  reason: string;
+}
+
+export interface FleetRegistryActivities {
+  admitRunners(req: AdmitRequest): Promise<{ admitted: number }>;
+  /** Purges the runners (done when already gone); answers with those it found. */
+  purgeRunners(req: PurgeRequest): Promise<{ purged: string[] }>;
+}
+
+export interface FleetRegistryDeps {
+  registry: RunnerAdmin;
+  log: Logger;
+  /** Registry calls in flight at once. Default 8. */
+  concurrency?: number;
+}
+
+export function createFleetRegistryActivities(deps: FleetRegistryDeps): FleetRegistryActivities {
+  const concurrency = deps.concurrency ?? 8;
+  return {
+    async admitRunners(req) {
+      // Registry token ids are hex; older fleet tokens were dashed UUIDs.
+      const token = { ...req.token, id: req.token.id.replace(/-/g, '') };
+      await inBatches(req.instanceIds, concurrency, (instanceId) =>
+        deps.registry
+          .admit({
+            name: fleetRunnerName(instanceId),
+            pool: req.pool,
+            labels: { fleet: req.fleet, class: req.resourceClass },
+            fleet: { name: req.fleet, instanceId },
+            token,
+            ...(req.settings ? { settings: req.settings } : {}),
+            by: fleetWorkflowId(req.fleet),
+          })
+          .catch(coded),
+      );
+      return { admitted: req.instanceIds.length };
+    },
+
+    async purgeRunners(req) {
+      const purged: string[] = [];
+      await inBatches(req.runners, concurrency, async (name) => {
+        try {
+          await deps.registry.purge(name, { by: fleetWorkflowId(req.fleet), reason: req.reason, waitMs: 0 });
+          purged.push(name);
+        } catch (err) {
+          if (err instanceof RunfleetError && err.code === 'NotFound') return; // gone already
+          coded(err);
+        }
+      });
+      if (purged.length > 0) deps.log.info('purged fleet runners', { fleet: req.fleet, count: purged.length });
+      return { purged };
+    },
+  };
+}
+
+/** A registry error keeps its code (and whether it may be retried) across the activity boundary. */
+function coded(err: unknown): never {
+  if (err instanceof RunfleetError) throw failure(err.code, err.message);
+  throw err;
+}
+
+async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
