@@ -255,6 +255,28 @@ describe('fleet maintenance', () => {
     expect((await bed.registry.get(keep)).status).toBe('registered');
   });
 
+  it('terminates an instance whose runner was purged, at once, and refills the warm pool', async () => {
+    const name = bed.uniqueFleet();
+    await bed.fleet.apply(
+      bed.spec(name, { resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 1, maxInstances: 3 }] }),
+    );
+    const [id] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
+    await bed.registerInstance(name, id);
+    // An operator purges the runner (a lost temporary runner is purged the same way, by the registry).
+    await bed.registry.purge(id, { by: 'ops', reason: 'disk failing', waitMs: 0 });
+    const deadline = Date.now() + 20_000;
+    let s = await bed.fleet.status(name);
+    const settled = () => !s.records.some((r) => r.instanceId === id) && s.records.length === 1;
+    while (!settled() && Date.now() < deadline) {
+      await sleep(200);
+      s = await bed.fleet.status(name);
+    }
+    expect(s.records.map((r) => r.instanceId)).not.toContain(id); // no refresh was asked for
+    expect(['shutting-down', 'terminated']).toContain((await ec2State([id]))[id]);
+    expect(s.records).toHaveLength(1); // the warm pool, refilled
+    expect(s.registrations).toEqual({});
+  });
+
   it('refuses a rotated-out token at registration; runners already registered stay', async () => {
     const name = bed.uniqueFleet();
     const spec = bed.spec(name, {

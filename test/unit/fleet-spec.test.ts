@@ -76,6 +76,15 @@ describe('fleet spec', () => {
     ).toEqual(['resourceClasses']);
   });
 
+  it('checks the runners settings like `runner settings` does, naming the bad key', () => {
+    expect(validateFleetSpec({ ...valid(), runnerSettings: { slots: 8 } }).runnerSettings).toEqual({ slots: 8 });
+    expect(paths({ ...valid(), runnerSettings: { slots: 0 } })).toEqual(['runnerSettings.slots']);
+    expect(paths({ ...valid(), runnerSettings: { cores: 2 } })).toEqual(['runnerSettings']);
+    expect(paths({ ...valid(), runnerSettings: { heartbeatMs: 20_000, watchdogMs: 30_000 } })).toEqual([
+      'runnerSettings.heartbeatMs',
+    ]);
+  });
+
   it('throws InvalidConfig (a user error) listing the problems', () => {
     const err = (() => {
       try {
