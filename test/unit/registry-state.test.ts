@@ -59,6 +59,14 @@ describe('registry state', () => {
     expect(st.inputProblem({ name: 'ok', pool: '' })).toMatch(/pool/);
     expect(st.inputProblem({ name: 'ok', pool: 'p', labels: { 'a b': 'x' } })).toMatch(/label key/);
     expect(st.inputProblem({ name: 'ok', pool: 'p', settings: { slots: 0 } })).toMatch(/setting slots/);
+    const fleet = { name: 'ci', instanceId: 'i-0123456789abcdef0' };
+    expect(st.inputProblem({ name: 'ok', pool: 'p', fleet })).toBeNull();
+    expect(st.inputProblem({ name: 'ok', pool: 'p', fleet: { ...fleet, name: 'a b' } })).toMatch(/^fleet\.name/);
+    expect(st.inputProblem({ name: 'ok', pool: 'p', fleet: { ...fleet, instanceId: 'vm-1' } })).toMatch(
+      /^fleet\.instanceId "vm-1" must be an EC2 instance id/,
+    );
+    expect(st.initialState({ name: 'ok', pool: 'p', fleet }, '2026-01-01T00:00:00Z').record.fleet).toEqual(fleet);
+    expect(st.initialState({ name: 'ok', pool: 'p' }, '2026-01-01T00:00:00Z').record.fleet).toBeNull();
   });
 
   it('validates settings patches by key, and keeps the heartbeat within a third of the watchdog', () => {

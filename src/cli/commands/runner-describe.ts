@@ -63,6 +63,7 @@ function describe(v: RunnerView, schedules: ScheduleLine[] | null): string {
         .map(([k, val]) => `${k}=${val}`)
         .join(' ') || '-'
     }`,
+    ...(r.fleet ? [`fleet:      ${r.fleet.name}, instance ${r.fleet.instanceId} (fleet/${r.fleet.name})`] : []),
     `created:    ${dateTime(r.createdAt)}   last seen: ${dateTime(r.lastSeenAt)}`,
     `token:      ${r.token ? `${r.token.id} (expires ${dateTime(r.token.expiresAt)}${r.token.used ? ', used' : ''}${r.token.revoked ? ', revoked' : ''})` : '-'}`,
     r.identity
