@@ -11,13 +11,23 @@
  *  - no-drift refresh (x repeat): must make zero mutating calls; target < 30 s;
  *  - drift refresh: a new AMI (10 template versions), 100 instances gone behind our back (records
  *    closed), 100 untracked tagged instances (terminated), the warm pool refilled (100 launches);
- *  - baseline: the bare DescribeInstances pagination of the same 1,000 instances on the same moto,
- *    the floor of what any refresh must read.
+ *  - baseline (bench/fleet-baseline.ts): a bare Temporal workflow whose one activity pages through
+ *    DescribeInstances for the same 1,000 instances on the same moto and server, the floor of
+ *    what any Temporal-driven refresh must do; every row prints its ratio to it.
+ *  - the initial apply and the drift refresh also create (and purge) each instance's registry
+ *    runner, through the control worker the testbed runs.
  * Results: a table on stdout and `.bench/fleet-<timestamp>.json`. A measurement, not a test:
  * exits 0 whatever the figures, non-zero only on errors.
  */
-import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { DefaultLogger, Runtime, bundleWorkflowCode, makeTelemetryFilterString } from '@temporalio/worker';
+import { RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  makeTelemetryFilterString,
+} from '@temporalio/worker';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PAYLOAD_CONVERTER_PATH } from '../src/codec';
@@ -26,6 +36,7 @@ import { startFleetTestbed, type FleetTestbed } from '../src/fleet/testing';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import type { RefreshResult } from '../workflows/fleet';
+import { fleetBaselineActivities, fleetReadBaseline } from './fleet-baseline';
 import { formatTable } from './stats';
 
 const PROJECT_ROOT = resolve(__dirname, '..');
@@ -134,24 +145,35 @@ async function main(): Promise<void> {
     for (let i = 1; i <= args.repeat; i++)
       rows.push(await measure(bed, `no-drift refresh #${i}`, () => bed!.fleet.refresh(name)));
 
-    rows.push(
-      await measure(bed, 'baseline: DescribeInstances pagination', async () => {
-        let next: string | undefined;
-        let n = 0;
-        do {
-          const page = await bed!.ec2.send(
-            new DescribeInstancesCommand({
-              Filters: [{ Name: `tag:${FLEET_TAG}`, Values: [name] }],
-              MaxResults: 1000,
-              NextToken: next,
-            }),
-          );
-          n += (page.Reservations ?? []).reduce((k, r) => k + (r.Instances?.length ?? 0), 0);
-          next = page.NextToken;
-        } while (next);
-        return `${n} instances`;
+    // The bare-Temporal baseline, in this run on this server and moto: a workflow whose one
+    // activity pages through DescribeInstances for the fleet's tag (the least a refresh reads).
+    const baselineQueue = `${bed.taskQueue}-baseline`;
+    const baselineConnection = await NativeConnection.connect({ address: server.address });
+    const baselineWorker = await Worker.create({
+      connection: baselineConnection,
+      taskQueue: baselineQueue,
+      workflowBundle: await bundleWorkflowCode({
+        workflowsPath: require.resolve('./fleet-baseline'),
+        logger: new DefaultLogger('ERROR'),
       }),
-    );
+      activities: fleetBaselineActivities(bed.ec2),
+    });
+    const baselineRun = baselineWorker.run();
+    for (let i = 1; i <= args.repeat; i++) {
+      rows.push(
+        await measure(bed, `baseline #${i}: bare workflow + DescribeInstances activity`, async () => {
+          const n = await bed!.temporal.workflow.execute(fleetReadBaseline, {
+            taskQueue: baselineQueue,
+            workflowId: `bench/fleet-baseline/${name}/${i}`,
+            args: [{ tag: FLEET_TAG, fleet: name }],
+          });
+          return `${n} instances`;
+        }),
+      );
+    }
+    baselineWorker.shutdown();
+    await baselineRun;
+    await baselineConnection.close();
 
     // Drift behind the fleet's back (not measured), then the refresh that repairs it (measured).
     const drift = Math.max(1, Math.floor(total / 10));
@@ -180,12 +202,22 @@ async function main(): Promise<void> {
     );
     const noDrift = rows.filter((r) => r.step.startsWith('no-drift'));
     const worst = Math.max(...noDrift.map((r) => r.seconds));
+    const baselines = rows.filter((r) => r.step.startsWith('baseline')).map((r) => r.seconds);
+    const baseline = [...baselines].sort((a, b) => a - b)[Math.floor(baselines.length / 2)] ?? NaN;
     console.log(
       formatTable(
-        ['step', 'seconds', 'EC2 read', 'EC2 mutating', 'result'],
-        rows.map((r) => [r.step, r.seconds.toFixed(2), String(r.read), String(r.mutating), r.detail]),
+        ['step', 'seconds', 'vs baseline', 'EC2 read', 'EC2 mutating', 'result'],
+        rows.map((r) => [
+          r.step,
+          r.seconds.toFixed(2),
+          `${(r.seconds / baseline).toFixed(2)}x`,
+          String(r.read),
+          String(r.mutating),
+          r.detail,
+        ]),
       ),
     );
+    console.log(`baseline (median of ${baselines.length}): ${baseline.toFixed(2)} s`);
     console.log(
       `\n${total} instances over ${args.classes} classes, maxInFlight ${args.maxInFlight}: slowest no-drift refresh ${worst.toFixed(2)} s ` +
         `(target < ${TARGET_S} s: ${worst < TARGET_S ? 'met' : 'MISSED'}); mutating calls without drift: ${noDrift.map((r) => r.mutating).join(', ')}`,
@@ -195,7 +227,15 @@ async function main(): Promise<void> {
     writeFileSync(
       file,
       JSON.stringify(
-        { args, rows, stateBytes, historyEvents: d.historyLength, historyBytes, targetSeconds: TARGET_S },
+        {
+          args,
+          rows,
+          baselineSeconds: baseline,
+          stateBytes,
+          historyEvents: d.historyLength,
+          historyBytes,
+          targetSeconds: TARGET_S,
+        },
         null,
         2,
       ),
