@@ -9,7 +9,7 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FleetClient } from '../../src/fleet/client';
@@ -19,6 +19,7 @@ import { RunfleetError } from '../../src/errors';
 import { templateName } from '../../src/fleet/plan';
 import { startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
 import { workflowBundle } from '../helpers/harness';
+import { startRunnerProcess } from '../helpers/processes';
 import { temporalAddress } from '../helpers/temporal';
 
 let bed: FleetTestbed;
@@ -323,6 +324,53 @@ describe('fleet maintenance', () => {
     expect(s.records.find((x) => x.instanceId === a)?.state).toBe('idle'); // a, registered before, stays
     expect(s.records.find((x) => x.instanceId === b)?.state).toBe('created');
     expect(s.tokens.every((t) => !('hash' in t))).toBe(true);
+  });
+});
+
+describe('a real runner on a fleet instance', () => {
+  it('starts as its user data says, registers with the fleet token, and wipes itself when its instance is terminated', async () => {
+    const name = bed.uniqueFleet('real');
+    await bed.fleet.apply(
+      bed.spec(name, {
+        resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 1, maxInstances: 2 }],
+        maxIdleTime: '4s',
+        registrationTimeout: '1h',
+        runnerSettings: { heartbeatMs: 1_000 },
+      }),
+    );
+    const [id] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
+    const dir = mkdtempSync(path.join(tmpdir(), 'rf-fleet-runner-'));
+    const runner = startRunnerProcess({
+      address: temporalAddress(),
+      name: id,
+      pool: `${name}-small`,
+      dataDir: path.join(dir, 'state'),
+      token: await bed.userDataToken(id),
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      let rec = (await bed.fleet.status(name)).records.find((r) => r.instanceId === id);
+      while (rec?.state === 'created' && Date.now() < deadline) {
+        await sleep(200);
+        rec = (await bed.fleet.status(name)).records.find((r) => r.instanceId === id);
+      }
+      expect(rec).toMatchObject({ state: 'idle', runner: id });
+      expect(runner.output()).toContain(`runner ${id} registered with the fleet`);
+      expect(await bed.registry.get(id)).toMatchObject({ pool: `${name}-small`, temporary: true });
+
+      // Idle too long: terminated in two phases; phase 3 purges the runner, which wipes itself and exits.
+      await sleep(Math.max(0, Date.parse(rec?.threshold ?? '') - Date.now()) + 200);
+      await bed.fleet.apply(
+        bed.spec(name, { maxIdleTime: '4s', registrationTimeout: '1h', runnerSettings: { heartbeatMs: 1_000 } }),
+      );
+      expect((await ec2State([id]))[id]).toMatch(/shutting-down|terminated/);
+      expect(await Promise.race([runner.exited, sleep(40_000).then(() => 'still running')])).toBe(0);
+      expect((await bed.registry.get(id)).status).toBe('deleted');
+      expect(existsSync(path.join(dir, 'state', 'identity.json'))).toBe(false);
+    } finally {
+      runner.kill('SIGKILL');
+      await runner.exited;
+    }
   });
 });
 
