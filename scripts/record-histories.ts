@@ -6,9 +6,11 @@
  *   npx tsx scripts/record-histories.ts                    # every history
  *   npx tsx scripts/record-histories.ts runner-registry    # only the ones named
  *
- * It starts what it needs: its own headless dev server, a control worker, a runner, and for the
+ * It starts what it needs: its own headless dev server, a control worker, a runner, for the
  * registry history a stand-in runner serving the session and the ping on `runner/<name>`, as the
- * runner agent does (the history is the registry workflow's, not the runner's).
+ * runner agent does (the history is the registry workflow's, not the runner's), and for the fleet
+ * history a fleet testbed: moto (a real EC2 API, from .tools/moto-venv) with a fleet worker and
+ * the control worker of its runner registry, running this script's bundle.
  */
 import { Context } from '@temporalio/activity';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -21,7 +23,8 @@ import { join, resolve } from 'node:path';
 import type { RunnerControlActivities, SessionEnd, SessionRequest } from '../activities/types';
 import { RunnerAdmin } from '../src/client/runners';
 import { PAYLOAD_CONVERTER_PATH, createDataConverter } from '../src/codec';
-import { runnerTaskQueue, runnerWorkflowId } from '../src/ids';
+import { startFleetTestbed } from '../src/fleet/testing';
+import { fleetWorkflowId, runnerTaskQueue, runnerWorkflowId } from '../src/ids';
 import { startDevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { createControlWorker } from '../workers/control';
@@ -31,7 +34,14 @@ import { sessionOnlineSignal, type RunnerLiveStatus } from '../workflows/runner-
 const root = resolve(__dirname, '..');
 const out = join(root, 'test', 'replay', 'histories');
 /** Every history this script records; the command line may name a subset. */
-const HISTORIES = ['conditions-and-timeout', 'cancelled', 'approval', 'fan-out-20', 'runner-registry'] as const;
+const HISTORIES = [
+  'conditions-and-timeout',
+  'cancelled',
+  'approval',
+  'fan-out-20',
+  'runner-registry',
+  'fleet',
+] as const;
 type HistoryName = (typeof HISTORIES)[number];
 
 function chosen(args: string[]): Set<HistoryName> {
@@ -256,12 +266,70 @@ async function main(): Promise<void> {
     await save('runner-registry', client.workflow.getHandle(runnerWorkflowId(name)));
   };
 
+  /**
+   * The fleet entity workflow, `fleet/<name>`, against moto: apply (templates, token, a warm
+   * pool of 2), a registration, provision (a claim, and the refill refresh it asks for),
+   * startTask, release, an idle expiry (two-phase termination with its registry purge), an
+   * operator's purge of the other instance's runner (`runnerGone`: marked and terminated by the
+   * refresh it asks for, the pool refilled), a plan, and an apply with a new AMI (a new launch
+   * template version). The workflow runs for good: its history is taken after the last step.
+   */
+  const fleetScenario = async () => {
+    if (!wanted.has('fleet')) return;
+    const bed = await startFleetTestbed({ projectRoot: root, temporalAddress: server.address, workflowBundle });
+    try {
+      await bed.startWorker();
+      const name = 'replay-fleet';
+      const status = () => bed.fleet.status(name);
+      const spec = bed.spec(name, {
+        resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 2, maxInstances: 4 }],
+        maxIdleTime: '2s',
+      });
+      const applied = await bed.fleet.apply(spec);
+      if (applied.error !== null || applied.launched !== 2) throw new Error(`apply: ${JSON.stringify(applied)}`);
+      const [a, b] = (await status()).records.map((r) => r.instanceId) as [string, string];
+      await bed.registerInstance(name, a);
+
+      const got = await bed.fleet.provision(name, { resourceClass: 'small', requestId: 'job-1' });
+      if (got.instanceId !== a) throw new Error(`provision: ${JSON.stringify(got)}`);
+      // The claim left one warm instance: the refresh it asked for launches a third.
+      await until('the warm pool refilled', status, (s) => s.refreshes === 2 && s.records.length === 3);
+      const held = { instanceId: a, requestId: 'job-1' };
+      await bed.temporal.workflow.getHandle(fleetWorkflowId(name)).executeUpdate('startTask', { args: [held] });
+      await bed.fleet.release(name, held);
+
+      await new Promise((r) => setTimeout(r, 2_500)); // past maxIdleTime
+      const expired = await bed.fleet.refresh(name);
+      if (expired.markedTerminated !== 1 || expired.confirmedTerminated !== 1)
+        throw new Error(`idle expiry: ${JSON.stringify(expired)}`);
+
+      // An operator purges b's runner: the registry tells the fleet, which terminates b at once.
+      await bed.registry.purge(b, { by: 'ops', reason: 'test', waitMs: 0 });
+      await until(
+        "the purged runner's instance terminated and the pool refilled",
+        status,
+        (s) => s.refreshes === 4 && s.records.length === 2 && !s.records.some((r) => r.instanceId === b),
+      );
+
+      await bed.fleet.plan(spec);
+      const newAmi = await bed.fleet.apply({
+        ...spec,
+        launchTemplate: { ...spec.launchTemplate, ami: 'ami-0bbbbbbb' },
+      });
+      if (newAmi.error !== null || newAmi.templatesUpdated !== 1) throw new Error(`new AMI: ${JSON.stringify(newAmi)}`);
+      await save('fleet', bed.temporal.workflow.getHandle(fleetWorkflowId(name)));
+    } finally {
+      await bed.stop();
+    }
+  };
+
   try {
     await Promise.all([
       worker.run(),
       runner.run(),
       runScenarios()
         .then(registryScenario)
+        .then(fleetScenario)
         .finally(() => {
           runner.shutdown();
           worker.shutdown();

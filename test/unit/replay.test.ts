@@ -1,9 +1,10 @@
 /**
  * Replay over committed histories: a workflow change that would break workflows already in
  * flight (non-determinism) fails here. Histories come from `npx tsx scripts/record-histories.ts`
- * (runs, and the runner registry's `runner/<name>` workflow through create, register, disable,
- * enable, ping and purge), or from
- * `temporal workflow show -w <id> --output json > test/replay/histories/<name>.json`.
+ * (runs, the runner registry's `runner/<name>` workflow through create, register, disable,
+ * enable, ping and purge, and the EC2 fleet's `fleet/<name>` through apply, registration,
+ * provision, startTask, release, idle expiry, an operator's runner purge, plan and a new AMI),
+ * or from `temporal workflow show -w <id> --output json > test/replay/histories/<name>.json`.
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -35,11 +36,12 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('replay of committed workflow histories', () => {
-  it('has histories of runs and of the runner registry to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(5);
+  it('has histories of runs, of the runner registry and of a fleet to replay', () => {
+    expect(files.length).toBeGreaterThanOrEqual(6);
     const types = new Set(files.map(workflowType));
     expect(types).toContain('runWorkflow');
     expect(types).toContain('runnerWorkflow');
+    expect(types).toContain('fleetWorkflow');
   });
 
   it.each(files)(
