@@ -153,7 +153,8 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
   }
   const options = input.options ?? {};
   const state: FleetState = input.state ?? initialFleetState(name);
-  const ec2 = proxyActivities<Ec2Activities>({
+  // EC2 and the registry alike: retried with backoff; desired-state mistakes fail at once.
+  const activityOptions = {
     startToCloseTimeout: options.ec2TimeoutMs ?? 60_000,
     retry: {
       initialInterval: 1_000,
@@ -162,17 +163,9 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
       maximumAttempts: 8,
       nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
     },
-  });
-  const registry = proxyActivities<FleetRegistryActivities>({
-    startToCloseTimeout: options.ec2TimeoutMs ?? 60_000,
-    retry: {
-      initialInterval: 1_000,
-      backoffCoefficient: 2,
-      maximumInterval: 30_000,
-      maximumAttempts: 8,
-      nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
-    },
-  });
+  };
+  const ec2 = proxyActivities<Ec2Activities>(activityOptions);
+  const registry = proxyActivities<FleetRegistryActivities>(activityOptions);
   const now = () => new Date().toISOString();
 
   let pendingSpec: FleetSpec | null = null;

@@ -40,6 +40,17 @@ beforeEach(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `fn` until it answers something other than undefined. */
+async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await sleep(100);
+  }
+}
+
 async function ec2State(ids: string[]): Promise<Record<string, string>> {
   const out = await bed.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }));
   return Object.fromEntries(
@@ -265,13 +276,10 @@ describe('fleet maintenance', () => {
     await bed.registerInstance(name, id);
     // An operator purges the runner (a lost temporary runner is purged the same way, by the registry).
     await bed.registry.purge(id, { by: 'ops', reason: 'disk failing', waitMs: 0 });
-    const deadline = Date.now() + 20_000;
-    let s = await bed.fleet.status(name);
-    const settled = () => !s.records.some((r) => r.instanceId === id) && s.records.length === 1;
-    while (!settled() && Date.now() < deadline) {
-      await sleep(200);
-      s = await bed.fleet.status(name);
-    }
+    const s = await eventually(async () => {
+      const now = await bed.fleet.status(name);
+      return !now.records.some((r) => r.instanceId === id) && now.records.length === 1 ? now : undefined;
+    });
     expect(s.records.map((r) => r.instanceId)).not.toContain(id); // no refresh was asked for
     expect(['shutting-down', 'terminated']).toContain((await ec2State([id]))[id]);
     expect(s.records).toHaveLength(1); // the warm pool, refilled
@@ -348,18 +356,16 @@ describe('a real runner on a fleet instance', () => {
       token: await bed.userDataToken(id),
     });
     try {
-      const deadline = Date.now() + 30_000;
-      let rec = (await bed.fleet.status(name)).records.find((r) => r.instanceId === id);
-      while (rec?.state === 'created' && Date.now() < deadline) {
-        await sleep(200);
-        rec = (await bed.fleet.status(name)).records.find((r) => r.instanceId === id);
-      }
+      const rec = await eventually(async () => {
+        const r = (await bed.fleet.status(name)).records.find((x) => x.instanceId === id);
+        return r?.state === 'created' ? undefined : r;
+      }, 30_000);
       expect(rec).toMatchObject({ state: 'idle', runner: id });
       expect(runner.output()).toContain(`runner ${id} registered with the fleet`);
       expect(await bed.registry.get(id)).toMatchObject({ pool: `${name}-small`, temporary: true });
 
       // Idle too long: terminated in two phases; phase 3 purges the runner, which wipes itself and exits.
-      await sleep(Math.max(0, Date.parse(rec?.threshold ?? '') - Date.now()) + 200);
+      await sleep(Math.max(0, Date.parse(rec.threshold) - Date.now()) + 200);
       await bed.fleet.apply(
         bed.spec(name, { maxIdleTime: '4s', registrationTimeout: '1h', runnerSettings: { heartbeatMs: 1_000 } }),
       );
@@ -375,16 +381,6 @@ describe('a real runner on a fleet instance', () => {
 });
 
 describe('provision and release', () => {
-  async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error('condition not reached');
-      await sleep(100);
-    }
-  }
-
   it('claims an idle instance, keeps the warm pool, and a release past the lifetime terminates', async () => {
     const name = bed.uniqueFleet('prov');
     const spec = bed.spec(name, {
