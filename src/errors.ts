@@ -36,6 +36,11 @@ export const ERROR_CODES = {
   ServerUnreachable: { source: 'internal', retryable: true },
   /** A runner has no free slot for a reservation. */
   NoFreeSlot: { source: 'internal', retryable: true },
+  /**
+   * A fleet resource class is at its maxInstances with no instance free: a task waits for one to
+   * be released (or the cap raised) and asks again.
+   */
+  CapacityExhausted: { source: 'internal', retryable: true },
   /** A task came on a lease the runner had given back, and no slot was free: nothing started. */
   LeaseExpired: { source: 'internal', retryable: false },
   /** A task asked for a driver this runner does not offer. */

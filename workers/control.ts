@@ -1,9 +1,11 @@
 /**
  * The control worker: runs the run workflows (and the other entity workflows) on the control
- * task queue, and the registry's activities (it holds the data keys). Stateless; start more of
+ * task queue, the registry's activities (it holds the data keys), and the runs' calls to EC2
+ * fleets (claiming and releasing instances). Stateless; start more of
  * them to scale.
  */
 import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import { createFleetLeaseActivities } from '../activities/fleet-lease';
 import { createRegistryActivities } from '../activities/registry';
 import { KeyRing, createDataConverter } from '../src/codec';
 
@@ -37,7 +39,7 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
-    activities: createRegistryActivities({ keys }),
+    activities: { ...createRegistryActivities({ keys }), ...createFleetLeaseActivities() },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
   });
 }

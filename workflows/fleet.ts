@@ -259,13 +259,21 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
       const cls = spec.resourceClasses.find((x) => x.name === req.resourceClass);
       if (!cls) throw invalid('NotFound', `fleet "${name}" has no resource class "${req.resourceClass}"`);
       if (req.launch === false) throw invalid('InvalidState', c.reason);
-      if (liveCount(req.resourceClass) + (launching[req.resourceClass] ?? 0) >= cls.maxInstances) {
+      // A warm instance still booting, reserved for nobody: take it rather than launch another.
+      const booting = Object.values(state.records).find(
+        (r) =>
+          r.resourceClass === req.resourceClass &&
+          r.state === 'created' &&
+          (r.claimedBy === null || r.claimedBy === req.requestId),
+      );
+      if (booting) booting.claimedBy = req.requestId;
+      else if (liveCount(req.resourceClass) + (launching[req.resourceClass] ?? 0) >= cls.maxInstances) {
         throw invalid(
-          'InvalidState',
+          'CapacityExhausted',
           `resource class "${req.resourceClass}" is at maxInstances (${cls.maxInstances}) with no idle instance`,
         );
       }
-      const [id] = await launch(spec, req.resourceClass, 1, req.requestId);
+      const id = booting ? booting.instanceId : (await launch(spec, req.resourceClass, 1, req.requestId))[0];
       if (!id) throw invalid('Internal', 'EC2 launched no instance');
       const waitMs = req.waitMs ?? spec.registrationTimeout;
       await condition(() => state.records[id]?.state !== 'created', waitMs);
@@ -276,7 +284,7 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
         if (r && r.claimedBy === req.requestId) r.claimedBy = null;
         throw invalid('InvalidState', `no runner registered on ${id} within ${formatDuration(waitMs)} (${got.reason})`);
       }
-      return provisioned(got.value, true);
+      return provisioned(got.value, !booting);
     },
     {
       validator: (req) => {

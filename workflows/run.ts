@@ -35,6 +35,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  sleep,
   allHandlersFinished,
   continueAsNew,
   getExternalWorkflowHandle,
@@ -43,6 +44,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { FleetLeaseActivities } from '../activities/fleet-lease';
 import type { PoolActivities, RunnerActivities } from '../activities/types';
 import { advance, allFinal, initialRunState, isFinal, lostTasks, runResult, unstartedTasks } from '../src/dag/engine';
 import { formatDuration } from '../src/duration';
@@ -118,9 +120,21 @@ interface Lease {
   idleSince: number;
 }
 
-/** Ready tasks and idle leases of one pool and driver. */
+/** A fleet task holds its instance this much longer than its own timeout. */
+const FLEET_LEASE_MARGIN_MS = 10 * 60_000;
+/** Claims a fleet task makes at most (a claim lost before the start, a lease not taken). */
+const FLEET_ROUNDS = 3;
+/** Reservations on a claimed instance's runner before the claim is given up (2 s apart). */
+const FLEET_RESERVE_ATTEMPTS = 6;
+/** A fleet class at its cap: ask again after this, doubling up to the max. */
+const FLEET_CAPACITY_WAIT_MS = 5_000;
+const FLEET_CAPACITY_WAIT_MAX_MS = 60_000;
+
+/** Ready tasks and idle leases of one pool and driver (or of one runner: a fleet task's). */
 interface Queue {
   pool: string;
+  /** Reserve on this runner's own queue (a fleet task's claimed instance), not the pool's. */
+  runner?: string;
   driver: TaskSpec['driver'];
   ready: string[];
   idle: Lease[];
@@ -134,6 +148,8 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   const state = resume?.state ?? initialRunState(workflowInfo().workflowId, spec, now(), restart);
   const specs = new Map(spec.tasks.map((t) => [t.name, t] as const));
   const queues = new Map<string, Queue>();
+  /** Fleet tasks' queues, by runner: served by runOnFleet, never by schedule(). */
+  const fleetQueues = new Map<string, Queue>();
   const dispatched = new Set<string>();
   const inFlight: Promise<void>[] = [];
   let tasksInFlight = 0;
@@ -145,6 +161,17 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   const purged: Record<string, RunnerPurgedRequest> = {};
   /** Signals to runner registries, sent without holding the run; settled before it ends or continues. */
   const notices: Promise<void>[] = [];
+  /** Claims and releases of fleet instances (tasks with `fleet`), on the control worker; idempotent. */
+  const fleetLease = proxyActivities<FleetLeaseActivities>({
+    // A claim may launch an instance and wait for its runner (the fleet's registrationTimeout).
+    startToCloseTimeout: '15m',
+    // A class at its cap is the run's to wait for (runOnFleet), not the activity's to retry.
+    retry: {
+      initialInterval: 1_000,
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES, 'CapacityExhausted'],
+    },
+  });
 
   setHandler(stateQuery, () => state);
   // What was submitted, as written (a restart submits it again).
@@ -253,7 +280,15 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
           if (dispatched.has(name)) continue;
           dispatched.add(name);
           const task = specs.get(name) as TaskSpec;
-          queueOf(task).ready.push(name);
+          if (task.fleet) {
+            tasksInFlight++;
+            track(
+              () => runOnFleet(task, state.tasks[name] as TaskState),
+              () => tasksInFlight--,
+            );
+          } else {
+            queueOf(task).ready.push(name);
+          }
         }
       }
       for (const q of queues.values()) schedule(q);
@@ -379,7 +414,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     q.reservations++;
     q.wanted += want;
     const pool = proxyActivities<PoolActivities>({
-      taskQueue: options.runner ? pinnedTaskQueue(options.runner, q.driver) : poolTaskQueue(q.pool, q.driver),
+      taskQueue: pinned(q) ? pinnedTaskQueue(pinned(q) as string, q.driver) : poolTaskQueue(q.pool, q.driver),
       // Nobody answered in time: ask again (nothing has started, so this is always safe).
       scheduleToStartTimeout: options.reservationTimeout,
       // Granting leases is bookkeeping on the runner: seconds at most.
@@ -490,6 +525,114 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       }
       finish(t, 'failed', describeError(err));
     }
+  }
+
+  /** The queue of one fleet runner and driver: its idle leases serve the run's later tasks there. */
+  function runnerQueue(runner: string, task: TaskSpec): Queue {
+    const key = `${runner}\u0000${task.driver}`;
+    let q = fleetQueues.get(key);
+    if (!q) {
+      q = { pool: task.pool, runner, driver: task.driver, ready: [], idle: [], reservations: 0, wanted: 0 };
+      fleetQueues.set(key, q);
+    }
+    return q;
+  }
+
+  function pinned(q: Queue): string | undefined {
+    return q.runner ?? options.runner;
+  }
+
+  /**
+   * A fleet task: claims an instance of its resource class (the fleet launches one when none is
+   * idle and waits for its runner), reserves that runner's own queue, tells the fleet the task
+   * starts (refused once the claim is lost: nothing runs on an instance being terminated), runs
+   * it, and releases the instance. A task lost there keeps its claim until its lease runs out.
+   */
+  async function runOnFleet(task: TaskSpec, t: TaskState): Promise<void> {
+    const fleet = task.fleet as NonNullable<TaskSpec['fleet']>;
+    const where = `fleet "${fleet.name}" class "${fleet.class}"`;
+    const leaseMs = (task.timeout ?? LIMITS.defaultTimeoutMs) + FLEET_LEASE_MARGIN_MS;
+    let capacityWaitMs = FLEET_CAPACITY_WAIT_MS;
+    for (let round = 1; round <= FLEET_ROUNDS; round++) {
+      const requestId = `${state.id}/${task.name}/${round}`;
+      t.reason = `claiming an instance of ${where}`;
+      let got: { instanceId: string; runner: string };
+      try {
+        got = await fleetLease.provisionFleetRunner({
+          fleet: fleet.name,
+          resourceClass: fleet.class,
+          requestId,
+          leaseMs,
+        });
+      } catch (err) {
+        if (isFinal(t.status)) return;
+        if (isApplicationFailure(err, 'CapacityExhausted')) {
+          // Busy, not broken: wait for an instance to be released, as a queued CI job does.
+          t.reason = `waiting for an instance of ${where}: ${describeError(err)}; asking again in ${formatDuration(capacityWaitMs)}`;
+          try {
+            await sleep(capacityWaitMs);
+          } catch (stopped) {
+            if (!isCancellation(stopped)) throw stopped;
+            finish(t, 'cancelled', `the run was stopped while waiting for an instance of ${where}`);
+            return;
+          }
+          capacityWaitMs = Math.min(capacityWaitMs * 2, FLEET_CAPACITY_WAIT_MAX_MS);
+          round--;
+          continue;
+        }
+        if (isCancellation(err)) finish(t, 'cancelled', `the run was stopped while claiming an instance of ${where}`);
+        else finish(t, 'failed', `no instance of ${where}: ${describeError(err)}`);
+        return;
+      }
+      const hold = { fleet: fleet.name, instanceId: got.instanceId, requestId };
+      const q = runnerQueue(got.runner, task);
+      let keepClaim = false;
+      try {
+        t.reason = `instance ${got.instanceId} of ${where} claimed; reserving its runner "${got.runner}"`;
+        // The run's previous task there may have left its lease lingering: use it. Else reserve;
+        // a slot may be held a moment longer by another run's lingering lease.
+        q.idle = q.idle.filter((l) => Date.now() - l.idleSince < options.leaseLinger / 2);
+        q.ready = [task.name]; // so a failed reservation says why on the task
+        for (let i = 0; i < FLEET_RESERVE_ATTEMPTS && q.idle.length === 0; i++) {
+          if (i > 0) await sleep(2_000);
+          await reserve(q, 1);
+        }
+        q.ready = [];
+        const lease = q.idle.shift();
+        if (!lease) {
+          finish(
+            t,
+            'failed',
+            `runner "${got.runner}" of instance ${got.instanceId} (${where}) took no reservation: ${t.reason ?? 'no answer'}`,
+          );
+          return;
+        }
+        try {
+          await fleetLease.startFleetTask({ ...hold, leaseMs });
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          t.reason = `the claim on ${got.instanceId} was lost before the task started (${describeError(err)})`;
+          continue;
+        }
+        await execute(q, task, t, lease);
+        // Lost: its runner may still be running it; the claim stays until the lease runs out.
+        if (t.status === 'lost') keepClaim = true;
+        // `pending`: execute() put it back (never started, or an idempotent retry): claim again.
+        if (t.status !== 'pending') return;
+      } catch (err) {
+        if (!isCancellation(err)) throw err;
+        if (!isFinal(t.status)) finish(t, 'cancelled', `the run was stopped on instance ${got.instanceId} of ${where}`);
+        return;
+      } finally {
+        if (!keepClaim) {
+          await CancellationScope.nonCancellable(() =>
+            // Refused only when the claim is gone already (the instance was terminated).
+            fleetLease.releaseFleetRunner(hold).catch(() => undefined),
+          );
+        }
+      }
+    }
+    finish(t, 'failed', `${where}: no instance held the task after ${FLEET_ROUNDS} claims`);
   }
 
   function requeue(q: Queue, t: TaskState, name: string, reason: string, neverStarted: boolean): void {

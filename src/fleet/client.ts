@@ -90,6 +90,10 @@ export class FleetClient {
     return this.call(name, (h) => h.executeUpdate('provision', { args: [req] }));
   }
 
+  startTask(name: string, req: HoldRequest): Promise<unknown> {
+    return this.call(name, (h) => h.executeUpdate('startTask', { args: [req] }));
+  }
+
   release(name: string, req: HoldRequest): Promise<unknown> {
     return this.call(name, (h) => h.executeUpdate('release', { args: [req] }));
   }

@@ -131,8 +131,11 @@ export class SlotPool {
    * (that permit's slot is counted as free; other outstanding permits are not).
    */
   grant(want: number, opts: { underPermit?: boolean } = {}): string[] {
-    // A reservation answered without a permit (pinned queues) leaves every permit to the pollers.
-    const others = opts.underPermit === false ? this.permits : Math.max(0, this.permits - 1);
+    // A reservation answered without a permit (pinned queues: a scheduled run, a fleet task that
+    // claimed this instance) goes before the pool pollers' permits: the SDK may hold a permit for
+    // every slot of an idle runner, which would starve it. Leases never exceed the capacity; a
+    // pool poll that then finds no free slot is answered NoFreeSlot and asked elsewhere.
+    const others = opts.underPermit === false ? 0 : Math.max(0, this.permits - 1);
     // A poll already in flight when the runner was disabled (or is stopping) grants nothing.
     const free = this.accepting ? this.capacity - this.leases.size - others : 0;
     const n = Math.max(0, Math.min(want, free));

@@ -88,6 +88,20 @@ export const TaskSpecSchema = z
     driver: z.enum(DRIVERS).default('process'),
     image: z.string().min(1).max(512).optional().describe('Container image, for the docker driver'),
     pool: name.default('default'),
+    fleet: z
+      .strictObject({
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$/, 'must be a fleet name (1-41 letters, digits, "_" or "-")'),
+        class: z
+          .string()
+          .regex(
+            /^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$/,
+            'must be a resource class name (1-41 letters, digits, "_" or "-")',
+          ),
+      })
+      .optional()
+      .describe('Run on an instance of this EC2 fleet resource class, claimed for the task and released after it'),
     depends: z.array(depend).default([]),
     timeout: duration.optional().describe('Time the task may run once started (default 1h)'),
     ignore_failure: z.boolean().default(false).describe('A failure does not fail the run; dependents see success'),
@@ -100,6 +114,13 @@ export const TaskSpecSchema = z
     }
     if (task.driver === 'process' && task.image) {
       ctx.addIssue({ code: 'custom', path: ['image'], message: 'image is only for the docker driver' });
+    }
+    if (task.fleet && task.pool !== 'default') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pool'],
+        message: `a fleet task runs in its resource class's pool ("${task.fleet.name}-${task.fleet.class}"): drop pool`,
+      });
     }
   });
 

@@ -486,3 +486,17 @@ describe('poolSlotSupplier', () => {
     await expect(blocked).rejects.toBe(reason);
   });
 });
+
+describe('SlotPool pinned grants', () => {
+  it('go before the pool pollers permits, and never past the capacity', () => {
+    const slots = pool(2);
+    // An idle runner: the SDK holds a permit for every slot.
+    expect(slots.tryAcquirePermit()).toBe(true);
+    expect(slots.tryAcquirePermit()).toBe(true);
+    // A pinned reservation (no permit of its own) is granted all the same...
+    expect(slots.grant(5, { underPermit: false })).toHaveLength(2);
+    // ...and no further: leases never exceed the capacity, pinned or pooled.
+    expect(slots.grant(1, { underPermit: false })).toHaveLength(0);
+    expect(slots.grant(1)).toHaveLength(0);
+  });
+});

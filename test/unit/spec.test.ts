@@ -247,6 +247,22 @@ describe('schema rules', () => {
     ]);
   });
 
+  it('a fleet resource class: named fields checked, and no pool beside it', () => {
+    expect(validateRunSpec(run([task('a', { fleet: { name: 'ci', class: 'small' } })])).tasks[0]?.fleet).toEqual({
+      name: 'ci',
+      class: 'small',
+    });
+    expect(problems(run([task('a', { fleet: { name: 'c i', class: 'small', size: 2 } })]))).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'tasks.a.fleet.name', message: expect.stringMatching(/fleet name/) }),
+        expect.objectContaining({ path: 'tasks.a.fleet' }),
+      ]),
+    );
+    expect(problems(run([task('a', { fleet: { name: 'ci', class: 'small' }, pool: 'linux' })]))).toEqual([
+      { path: 'tasks.a.pool', message: expect.stringContaining('runs in its resource class\'s pool ("ci-small")') },
+    ]);
+  });
+
   // The schema gives the env key regex its own message; users must see it, not zod's generic text.
   it('a bad environment variable name, in a task and in the run', () => {
     expect(problems(run([task('a', { env: { '1BAD': 'x' } })]))).toEqual([

@@ -1,0 +1,106 @@
+/**
+ * Runs on EC2 fleet instances, end to end against moto and the real dev server: a task that
+ * names a fleet resource class claims an instance (the fleet's `provision`), runs on that
+ * instance's runner (a real `runfleet runner serve`, started the way the instance's user data
+ * says, with the token read from it), and gives the instance back (`release`) when it ends.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunfleetClient } from '../../src/client/client';
+import { KeyRing, createDataConverter } from '../../src/codec';
+import { startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
+import { workflowBundle } from '../helpers/harness';
+import { killAll, startRunnerProcess } from '../helpers/processes';
+import { temporalAddress } from '../helpers/temporal';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+let bed: FleetTestbed;
+let runs: RunfleetClient;
+
+beforeAll(async () => {
+  bed = await startFleetTestbed({
+    projectRoot: ROOT,
+    temporalAddress: temporalAddress(),
+    workflowBundle: await workflowBundle(),
+  });
+  await bed.startWorker();
+  runs = await RunfleetClient.connect({
+    address: temporalAddress(),
+    namespace: 'default',
+    controlTaskQueue: bed.controlQueue,
+    dataConverter: createDataConverter({ keys: new KeyRing() }),
+  });
+});
+
+afterAll(async () => {
+  await killAll();
+  await runs?.close();
+  await bed?.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('a task on a fleet resource class', () => {
+  it('claims an instance, runs on its runner, releases it; the next run reuses it', async () => {
+    const name = bed.uniqueFleet('run');
+    await bed.fleet.apply(
+      bed.spec(name, {
+        resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 1, maxInstances: 1 }],
+        registrationTimeout: '1h',
+        runnerSettings: { heartbeatMs: 1_000 },
+      }),
+    );
+    const [id] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
+    startRunnerProcess({
+      address: temporalAddress(),
+      name: id,
+      pool: `${name}-small`,
+      dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'rf-fleet-run-')), 'state'),
+      token: await bed.userDataToken(id),
+    });
+
+    const spec = (run: string) => ({
+      name: run,
+      tasks: [
+        { name: 'build', steps: ['echo built on $(hostname)'], fleet: { name, class: 'small' } },
+        { name: 'after', steps: ['true'], depends: ['build'], fleet: { name, class: 'small' } },
+      ],
+    });
+    for (const run of ['first', 'second']) {
+      const submitted = await runs.submitRun(spec(run));
+      const done = await runs.waitRun(submitted.workflowId);
+      expect(done.result, JSON.stringify(done.tasks, null, 1)).toBe('success');
+      expect(done.tasks.build).toMatchObject({ status: 'success', runner: id });
+      expect(done.tasks.after).toMatchObject({ status: 'success', runner: id });
+      // Released after each task: the instance is idle again, held by nobody.
+      const rec = (await bed.fleet.status(name)).records.find((r) => r.instanceId === id);
+      expect(rec).toMatchObject({ state: 'idle', claimedBy: null, runner: id });
+      expect(rec?.version).toBeGreaterThan(3); // claimed -> running -> idle, twice per run
+    }
+    expect((await bed.fleet.status(name)).records).toHaveLength(1); // maxInstances 1: always the same one
+  });
+
+  it('fails the task with a clear reason when the fleet cannot provide an instance; the run ends', async () => {
+    const name = bed.uniqueFleet('runx');
+    await bed.fleet.apply(
+      bed.spec(name, { resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 0, maxInstances: 1 }] }),
+    );
+    const submitted = await runs.submitRun({
+      name: 'no-such-class',
+      tasks: [
+        { name: 'a', steps: ['true'], fleet: { name, class: 'huge' } },
+        { name: 'b', steps: ['true'], fleet: { name: 'nosuchfleet', class: 'small' } },
+      ],
+    });
+    const done = await Promise.race([runs.waitRun(submitted.workflowId), sleep(60_000).then(() => null)]);
+    expect(done).not.toBeNull();
+    expect(done?.result).toBe('failed');
+    expect(done?.tasks.a?.status).toBe('failed');
+    expect(done?.tasks.a?.reason).toContain(`no instance of fleet "${name}" class "huge"`);
+    expect(done?.tasks.a?.reason).toContain('has no resource class "huge"');
+    expect(done?.tasks.b?.reason).toContain('no fleet "nosuchfleet"');
+  });
+});
