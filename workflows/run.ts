@@ -573,7 +573,8 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
             await sleep(capacityWaitMs);
           } catch (stopped) {
             if (!isCancellation(stopped)) throw stopped;
-            finish(t, 'cancelled', `the run was stopped while waiting for an instance of ${where}`);
+            if (!isFinal(t.status))
+              finish(t, 'cancelled', `the run was stopped while waiting for an instance of ${where}`);
             return;
           }
           capacityWaitMs = Math.min(capacityWaitMs * 2, FLEET_CAPACITY_WAIT_MAX_MS);

@@ -83,6 +83,43 @@ describe('a task on a fleet resource class', () => {
     expect((await bed.fleet.status(name)).records).toHaveLength(1); // maxInstances 1: always the same one
   });
 
+  it('waits, saying so, while its class is at maxInstances, and runs once an instance is released', async () => {
+    const name = bed.uniqueFleet('runw');
+    await bed.fleet.apply(
+      bed.spec(name, {
+        resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 1, maxInstances: 1 }],
+        registrationTimeout: '1h',
+        runnerSettings: { heartbeatMs: 1_000 },
+      }),
+    );
+    const [id] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
+    startRunnerProcess({
+      address: temporalAddress(),
+      name: id,
+      pool: `${name}-small`,
+      dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'rf-fleet-run-')), 'state'),
+      token: await bed.userDataToken(id),
+    });
+    // Someone else holds the only instance.
+    const other = await bed.fleet.provision(name, { resourceClass: 'small', requestId: 'other-job', waitMs: 30_000 });
+    expect(other.instanceId).toBe(id);
+    const submitted = await runs.submitRun({
+      name: 'queued',
+      tasks: [{ name: 'build', steps: ['true'], fleet: { name, class: 'small' } }],
+    });
+    let reason: string | null | undefined;
+    for (let i = 0; i < 100 && !reason?.startsWith('waiting for an instance'); i++) {
+      await sleep(100);
+      reason = (await runs.getRun(submitted.workflowId)).tasks.build?.reason;
+    }
+    expect(reason).toContain(`waiting for an instance of fleet "${name}" class "small"`);
+    expect(reason).toContain('at maxInstances (1)');
+    await bed.fleet.release(name, { instanceId: id, requestId: 'other-job' });
+    const done = await runs.waitRun(submitted.workflowId);
+    expect(done.result).toBe('success');
+    expect(done.tasks.build).toMatchObject({ status: 'success', runner: id });
+  });
+
   it('fails the task with a clear reason when the fleet cannot provide an instance; the run ends', async () => {
     const name = bed.uniqueFleet('runx');
     await bed.fleet.apply(
