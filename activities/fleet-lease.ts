@@ -9,7 +9,7 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { FleetClient } from '../src/fleet/client';
-import { RunfleetError, failure } from '../src/errors';
+import { asFailure } from '../src/errors';
 import type { ProvisionResult } from '../workflows/fleet';
 
 export interface FleetLeaseRequest {
@@ -69,7 +69,6 @@ async function coded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof RunfleetError) throw failure(err.code, err.message);
-    throw err;
+    throw asFailure(err);
   }
 }

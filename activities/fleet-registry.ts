@@ -7,7 +7,7 @@
 import type { Logger } from '@temporalio/common';
 import type { RunnerAdmin } from '../src/client/runners';
 import type { RunnerSettings } from '../workflows/runner-messages';
-import { RunfleetError, failure } from '../src/errors';
+import { RunfleetError, asFailure } from '../src/errors';
 import { fleetRunnerName, fleetWorkflowId } from '../src/ids';
 
 export interface AdmitRequest {
@@ -58,7 +58,9 @@ export function createFleetRegistryActivities(deps: FleetRegistryDeps): FleetReg
             ...(req.settings ? { settings: req.settings } : {}),
             by: fleetWorkflowId(req.fleet),
           })
-          .catch(coded),
+          .catch((err: unknown) => {
+            throw asFailure(err);
+          }),
       );
       return { admitted: req.instanceIds.length };
     },
@@ -71,19 +73,13 @@ export function createFleetRegistryActivities(deps: FleetRegistryDeps): FleetReg
           purged.push(name);
         } catch (err) {
           if (err instanceof RunfleetError && err.code === 'NotFound') return; // gone already
-          coded(err);
+          throw asFailure(err);
         }
       });
       if (purged.length > 0) deps.log.info('purged fleet runners', { fleet: req.fleet, count: purged.length });
       return { purged };
     },
   };
-}
-
-/** A registry error keeps its code (and whether it may be retried) across the activity boundary. */
-function coded(err: unknown): never {
-  if (err instanceof RunfleetError) throw failure(err.code, err.message);
-  throw err;
 }
 
 async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {

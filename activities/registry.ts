@@ -4,7 +4,7 @@
  */
 import type { KeyRing } from '../src/codec/keys';
 import { sealKeys } from '../src/codec/seal';
-import { RunfleetError, failure } from '../src/errors';
+import { asFailure } from '../src/errors';
 import type { RegistryActivities } from './types';
 
 export interface RegistryActivityDeps {
@@ -18,8 +18,7 @@ export function createRegistryActivities(deps: RegistryActivityDeps): RegistryAc
         // An empty ring seals nothing: the runner then works in clear, like everyone else.
         return sealKeys(deps.keys, publicKey);
       } catch (err) {
-        if (err instanceof RunfleetError) throw failure(err.code, err.message);
-        throw err;
+        throw asFailure(err);
       }
     },
   };

@@ -90,6 +90,14 @@ export function failure(code: ErrorCode, message: string, details?: unknown): Ap
   });
 }
 
+/**
+ * An error as an activity should throw it: a RunfleetError becomes the ApplicationFailure of
+ * its code (so a user error is not retried), anything else stays as it is.
+ */
+export function asFailure(err: unknown): unknown {
+  return err instanceof RunfleetError ? failure(err.code, err.message) : err;
+}
+
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
 }

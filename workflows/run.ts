@@ -413,8 +413,10 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   async function reserve(q: Queue, want: number): Promise<void> {
     q.reservations++;
     q.wanted += want;
+    // A fleet task's claimed runner, or the runner the whole run is pinned to; else the pool.
+    const runner = q.runner ?? options.runner;
     const pool = proxyActivities<PoolActivities>({
-      taskQueue: pinned(q) ? pinnedTaskQueue(pinned(q) as string, q.driver) : poolTaskQueue(q.pool, q.driver),
+      taskQueue: runner ? pinnedTaskQueue(runner, q.driver) : poolTaskQueue(q.pool, q.driver),
       // Nobody answered in time: ask again (nothing has started, so this is always safe).
       scheduleToStartTimeout: options.reservationTimeout,
       // Granting leases is bookkeeping on the runner: seconds at most.
@@ -536,10 +538,6 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       fleetQueues.set(key, q);
     }
     return q;
-  }
-
-  function pinned(q: Queue): string | undefined {
-    return q.runner ?? options.runner;
   }
 
   /**

@@ -43,24 +43,33 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A fleet of one warm instance (class `small`, maxInstances 1) and its real runner, started as
+ * the instance's user data says: named after the instance, with the token read from moto.
+ */
+async function fleetOfOne(prefix: string): Promise<{ name: string; id: string }> {
+  const name = bed.uniqueFleet(prefix);
+  await bed.fleet.apply(
+    bed.spec(name, {
+      resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 1, maxInstances: 1 }],
+      registrationTimeout: '1h',
+      runnerSettings: { heartbeatMs: 1_000 },
+    }),
+  );
+  const [id] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
+  startRunnerProcess({
+    address: temporalAddress(),
+    name: id,
+    pool: `${name}-small`,
+    dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'rf-fleet-run-')), 'state'),
+    token: await bed.userDataToken(id),
+  });
+  return { name, id };
+}
+
 describe('a task on a fleet resource class', () => {
   it('claims an instance, runs on its runner, releases it; the next run reuses it', async () => {
-    const name = bed.uniqueFleet('run');
-    await bed.fleet.apply(
-      bed.spec(name, {
-        resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 1, maxInstances: 1 }],
-        registrationTimeout: '1h',
-        runnerSettings: { heartbeatMs: 1_000 },
-      }),
-    );
-    const [id] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
-    startRunnerProcess({
-      address: temporalAddress(),
-      name: id,
-      pool: `${name}-small`,
-      dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'rf-fleet-run-')), 'state'),
-      token: await bed.userDataToken(id),
-    });
+    const { name, id } = await fleetOfOne('run');
 
     const spec = (run: string) => ({
       name: run,
@@ -84,22 +93,7 @@ describe('a task on a fleet resource class', () => {
   });
 
   it('waits, saying so, while its class is at maxInstances, and runs once an instance is released', async () => {
-    const name = bed.uniqueFleet('runw');
-    await bed.fleet.apply(
-      bed.spec(name, {
-        resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 1, maxInstances: 1 }],
-        registrationTimeout: '1h',
-        runnerSettings: { heartbeatMs: 1_000 },
-      }),
-    );
-    const [id] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
-    startRunnerProcess({
-      address: temporalAddress(),
-      name: id,
-      pool: `${name}-small`,
-      dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'rf-fleet-run-')), 'state'),
-      token: await bed.userDataToken(id),
-    });
+    const { name, id } = await fleetOfOne('runw');
     // Someone else holds the only instance.
     const other = await bed.fleet.provision(name, { resourceClass: 'small', requestId: 'other-job', waitMs: 30_000 });
     expect(other.instanceId).toBe(id);
