@@ -90,8 +90,12 @@ describe('runner schedules', () => {
       `name: nightly build\ngroup: ${group}\ntasks:\n  - name: build\n    pool: ${h.pool}\n    steps: [echo built]\n`,
     );
 
+    // Hourly, at a minute half an hour away: the schedule cannot fire by itself during the test,
+    // so its only action is the trigger below.
+    const minute = (new Date().getUTCMinutes() + 30) % 60;
+    const hourly = `${minute} * * * *`;
     const t0 = Date.now();
-    const set = await cli(['runner', 'schedule', 'set', runner, 'nightly', '--cron', '* * * * *', '--file', file]);
+    const set = await cli(['runner', 'schedule', 'set', runner, 'nightly', '--cron', hourly, '--file', file]);
     expect(set.stderr).toBe('');
     expect(set.code).toBe(0);
     expect(set.stdout.trim()).toBe(`schedule ${runnerScheduleId(runner, 'nightly')} created`);
@@ -102,7 +106,7 @@ describe('runner schedules', () => {
     expect(s).toMatchObject({
       scheduleId: `runner/${runner}/nightly`,
       runner,
-      cron: '* * * * *',
+      cron: hourly,
       timezone: 'UTC',
       paused: false,
       runName: 'nightly build',
@@ -112,12 +116,13 @@ describe('runner schedules', () => {
     });
     expect(s.nextRunTimes).toHaveLength(3);
     const times = s.nextRunTimes.map((t) => Date.parse(t));
-    expect(times[1]! - times[0]!).toBe(60_000);
-    expect(times[2]! - times[1]!).toBe(60_000);
+    expect(times[1]! - times[0]!).toBe(3_600_000);
+    expect(times[2]! - times[1]!).toBe(3_600_000);
+    expect(new Date(times[0]!).getUTCMinutes()).toBe(minute);
     expect(new Date(times[0]!).getUTCSeconds()).toBe(0);
 
     const text = await cli(['runner', 'schedule', 'list', runner]);
-    expect(text.stdout).toContain('nightly  * * * * * (UTC)  run nightly build in ' + group);
+    expect(text.stdout).toContain(`nightly  ${hourly} (UTC)  run nightly build in ${group}`);
     expect(text.stdout).toContain(`  next: ${s.nextRunTimes.join(', ')}`);
 
     // Update in place: another cron, a time zone, paused.
@@ -142,8 +147,8 @@ describe('runner schedules', () => {
     const paused = await listed(runner, (x) => x.id === 'nightly' && x.paused);
     expect(paused.cron).toBe('30 2 * * MON-FRI');
 
-    // Back to every minute, running; then fire it now.
-    const again = await cli(['runner', 'schedule', 'set', runner, 'nightly', '--cron', '* * * * *', '--file', file]);
+    // Back to hourly, running; then fire it now.
+    const again = await cli(['runner', 'schedule', 'set', runner, 'nightly', '--cron', hourly, '--file', file]);
     expect(again.code).toBe(0);
     expect((await getRunnerSchedule(h.client, runner, 'nightly'))?.paused).toBe(false);
     await h.client.schedule.getHandle(runnerScheduleId(runner, 'nightly')).trigger();
@@ -159,7 +164,7 @@ describe('runner schedules', () => {
     expect(description.taskQueue).toBe(h.controlQueue);
     expect(await description.memo).toMatchObject({
       name: 'nightly build',
-      schedule: { runner, id: 'nightly', cron: '* * * * *', timezone: 'UTC' },
+      schedule: { runner, id: 'nightly', cron: hourly, timezone: 'UTC' },
     });
     expect(description.searchAttributes['RunfleetGroup']).toEqual([group]);
     expect(description.searchAttributes['RunfleetRunName']).toEqual(['nightly build']);
@@ -172,7 +177,11 @@ describe('runner schedules', () => {
     expect((await listRunnerSchedules(h.client, runner)).map((x) => x.id)).toContain('nightly');
     const lines = await describeRunnerSchedules(h.client, runner);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^schedule nightly: \* \* \* \* \* \(UTC\) run nightly build; next scheduled runs \d{4}-/);
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^schedule nightly: ${minute} \\* \\* \\* \\* \\(UTC\\) run nightly build; next scheduled runs \\d{4}-`,
+      ),
+    );
 
     const rm = await cli(['runner', 'schedule', 'rm', runner, 'nightly']);
     expect(rm.code).toBe(0);
