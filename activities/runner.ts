@@ -3,7 +3,7 @@
  * reading task logs. The task's timeout is the activity's start-to-close timeout, enforced by
  * the server; when it fires, the next heartbeat tells the runner and the process group dies.
  */
-import { Context } from '@temporalio/activity';
+import { CompleteAsyncError, Context } from '@temporalio/activity';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { failure } from '../src/errors';
@@ -168,7 +168,12 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
               outcome.then((o) => o.outcome),
               () => deps.slots.finishRunning(req.leaseId),
             );
-            throw err;
+            // Complete nothing: a failure sent now would reach a server that comes back before the
+            // heartbeat timeout (the SDK turns a cancel at worker shutdown into "Worker is shutting
+            // down and this activity did not complete in time"), and the run would take it for the
+            // task's outcome. Left open, the execution times out by heartbeat, the run marks the
+            // task lost, and the report of its true outcome settles it.
+            throw new CompleteAsyncError();
           }
           if (ctx.cancellationSignal.aborted) {
             // Killed (stop or timeout): wait for the process group to be gone.

@@ -1,6 +1,6 @@
 /**
  * Registered runners as real `runfleet runner serve` processes against the real dev server:
- * tokens, encryption end to end, disable / enable, kill -9 and the truth the runner reports when
+ * tokens, encryption end to end, disable / enable, kill -9 and SIGTERM and the truth the runner reports when
  * it comes back, purge. The control worker holds a data key, so every payload is encrypted.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -289,6 +289,46 @@ describe('registered runners', () => {
     console.log(
       `lost ${lostAfterMs} ms after kill -9; outcome reported ${reportedAfterMs} ms after the runner came back`,
     );
+  }, 180_000);
+
+  it('leaves a task it had at SIGTERM to its report: no shutdown failure reaches the run', async () => {
+    const name = uniqueName('sigterm');
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
+    let proc = serve(name, token);
+    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const started = join(h.dataDir, `${name}.started`);
+    const handle = await h.start(
+      {
+        name: 'sigterm',
+        group: '/test/agent',
+        tasks: [task(h, 'work', [`echo start >> ${started}`, 'sleep 18', 'exit 7'])],
+      },
+      { heartbeatTimeout: '3s' },
+    );
+    await until('the task started', () => lines(started) === 1);
+
+    // The workers stop with the task still running; past their grace period (10 s) the SDK
+    // cancels its execution. The server answers all along: had the execution completed with that
+    // cancel, the run would have failed the task with "Worker is shutting down".
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    const lost = await h.waitFor(
+      handle,
+      (s) => s.tasks.work?.status !== 'running' && s.tasks.work?.status !== 'reserved',
+    );
+    expect(lost.tasks.work, JSON.stringify(lost.tasks.work)).toMatchObject({
+      status: 'lost',
+      exitCode: null,
+      attempts: 1,
+    });
+    expect(lost.tasks.work!.reason).toMatch(/stopped heartbeating/);
+
+    // Back: it re-attaches the task and reports its true outcome when it ends.
+    proc = serve(name);
+    const s: RunState = await handle.result();
+    expect(s.tasks.work).toMatchObject({ status: 'failed', exitCode: 7, attempts: 1 });
+    expect(s.tasks.work!.reason).toMatch(/exited with code 7; runner ".*" reported it after it came back/);
+    expect(lines(started)).toBe(1);
   }, 180_000);
 
   it('stops a session from the runner commands', async () => {

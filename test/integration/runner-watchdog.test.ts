@@ -336,7 +336,10 @@ describe('runner watchdog', () => {
     for (const t of names) {
       const s = await result(handles[t]);
       const task = s.tasks[t]!;
-      expect({ t, status: task.status, exitCode: task.exitCode, attempts: task.attempts }).toEqual({
+      expect(
+        { t, status: task.status, exitCode: task.exitCode, attempts: task.attempts },
+        `task ${t}: ${task.reason ?? 'no reason'}; runner output:\n${proc.output().slice(-4_000)}`,
+      ).toEqual({
         t,
         status: 'failed',
         exitCode: tasks[t],
