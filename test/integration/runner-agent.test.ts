@@ -1,7 +1,7 @@
 /**
  * Registered runners as real `runfleet runner serve` processes against the real dev server:
- * tokens, encryption end to end, disable / enable, kill -9 and SIGTERM and the truth the runner reports when
- * it comes back, purge. The control worker holds a data key, so every payload is encrypted.
+ * tokens, encryption end to end, disable / enable, kill -9 and SIGTERM and the truth the runner
+ * reports when it comes back, purge. The control worker holds a data key, so every payload is encrypted.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -112,6 +112,15 @@ function serve(name: string, token?: string): Proc {
   });
 }
 
+/** A runner registered with SETTINGS and serving, ready on /readyz. */
+async function readyRunner(prefix: string): Promise<{ name: string; proc: Proc }> {
+  const name = uniqueName(prefix);
+  const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
+  const proc = serve(name, token);
+  await until('the runner ready', async () => (await readyz(proc)).status === 200);
+  return { name, proc };
+}
+
 describe('registered runners', () => {
   it('refuses wrong, revoked and expired tokens without running anything, then registers and runs encrypted work', async () => {
     const name = uniqueName('reg');
@@ -190,10 +199,7 @@ describe('registered runners', () => {
   }, 240_000);
 
   it('drains when disabled, resumes when enabled, and wipes itself when purged', async () => {
-    const name = uniqueName('drain');
-    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
-    const proc = serve(name, token);
-    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const { name, proc } = await readyRunner('drain');
     const done = join(h.dataDir, `${name}.done`);
 
     const a = await h.start({
@@ -227,10 +233,9 @@ describe('registered runners', () => {
   }, 180_000);
 
   it('reports the true outcome of tasks it had when it comes back after kill -9, running none twice', async () => {
-    const name = uniqueName('found');
-    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
-    let proc = serve(name, token);
-    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const ready = await readyRunner('found');
+    const name = ready.name;
+    let proc = ready.proc;
     const quick = join(h.dataDir, `${name}.quick`);
     const long = join(h.dataDir, `${name}.long`);
     const handle = await h.start(
@@ -292,10 +297,9 @@ describe('registered runners', () => {
   }, 180_000);
 
   it('leaves a task it had at SIGTERM to its report: no shutdown failure reaches the run', async () => {
-    const name = uniqueName('sigterm');
-    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
-    let proc = serve(name, token);
-    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const ready = await readyRunner('sigterm');
+    const name = ready.name;
+    let proc = ready.proc;
     const started = join(h.dataDir, `${name}.started`);
     const handle = await h.start(
       {
@@ -332,10 +336,7 @@ describe('registered runners', () => {
   }, 180_000);
 
   it('stops a session from the runner commands', async () => {
-    const name = uniqueName('stopper');
-    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
-    const proc = serve(name, token);
-    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const { name } = await readyRunner('stopper');
     const handle = await h.start({ name: 'endless', group: '/test/agent', tasks: [task(h, 'spin', ['sleep 120'])] });
     await h.waitFor(handle, (s) => s.tasks.spin?.status === 'running');
     await until('the session listed', async () =>
@@ -349,10 +350,7 @@ describe('registered runners', () => {
   }, 120_000);
 
   it('fails the lost tasks of a purged runner with the reason', async () => {
-    const name = uniqueName('gone');
-    const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
-    const proc = serve(name, token);
-    await until('the runner ready', async () => (await readyz(proc)).status === 200);
+    const { name, proc } = await readyRunner('gone');
     const handle = await h.start(
       {
         name: 'gone',
