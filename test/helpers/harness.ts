@@ -213,3 +213,13 @@ async function liveState(handle: WorkflowHandle): Promise<RunState> {
 export function task(h: Harness, name: string, steps: string[], extra: Record<string, unknown> = {}) {
   return { name, steps, pool: h.pool, ...extra };
 }
+
+/**
+ * The secret part of a registration token `rfr_<id>_<secret>`. The secret is base64url and may
+ * itself hold `_`, so it is everything after the id, never a `split('_')` piece.
+ */
+export function tokenSecret(token: string): string {
+  const match = /^rfr_[a-f0-9]+_(.+)$/.exec(token);
+  if (!match) throw new Error(`not a registration token: ${token.slice(0, 8)}…`);
+  return match[1]!;
+}
