@@ -1,6 +1,6 @@
 /**
- * Activities a runner serves on its own queue: executing a task on a lease it granted, and
- * reading task logs. The task's timeout is the activity's start-to-close timeout, enforced by
+ * Activities a runner serves on its own queue: executing a task on a lease it granted, telling
+ * a run what it knows of an execution the run lost track of, and reading task logs. The task's timeout is the activity's start-to-close timeout, enforced by
  * the server; when it fires, the next heartbeat tells the runner and the process group dies.
  */
 import { CompleteAsyncError, Context } from '@temporalio/activity';
@@ -8,9 +8,17 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from '
 import { isAbsolute, join } from 'node:path';
 import { failure } from '../src/errors';
 import type { Driver, DriverHandle, SessionRecord, TaskLabels } from '../src/runner/driver';
+import { RefusedExecution, type ExecutionLookup } from '../src/runner/sessions';
 import type { SlotPool } from '../src/runner/slots';
 import type { DriverName, TaskOutcome } from '../src/types';
-import type { ExecuteRequest, LogChunk, ReadLogRequest, RunnerActivities } from './types';
+import type {
+  ExecuteRequest,
+  LogChunk,
+  LookupTaskRequest,
+  ReadLogRequest,
+  RunnerActivities,
+  TaskLookup,
+} from './types';
 
 export interface RunnerActivityDeps {
   runner: string;
@@ -34,12 +42,16 @@ export interface RunnerActivityDeps {
   heartbeatMs?: number;
 }
 
-/** What executeTask needs of the session records. */
+/** What the runner activities need of the session records (`src/runner/sessions.ts`). */
 export interface TaskSessions {
   dirFor(labels: TaskLabels): string;
-  write(record: SessionRecord): void;
+  /** Records an execution before it starts; throws `RefusedExecution` for one declared never received. */
+  begin(record: SessionRecord): void;
   setHandle(labels: TaskLabels, handle: DriverHandle): void;
-  remove(labels: TaskLabels): void;
+  /** The execution ended (its outcome, or null when killed): its record goes, a `done` marker stays. */
+  close(labels: TaskLabels, outcome: TaskOutcome | null): void;
+  lookup(labels: Pick<TaskLabels, 'run' | 'task' | 'attempt'>): ExecutionLookup;
+  refuse(labels: Pick<TaskLabels, 'run' | 'task' | 'attempt'>): void;
 }
 
 /** Where a task's log lives on its runner. */
@@ -116,8 +128,14 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           startedAt,
           bootId: deps.bootId,
         };
-        // Recorded before anything starts: a runner killed from here on finds the task again.
-        deps.sessions.write(record);
+        // Recorded before anything starts: a runner killed from here on finds the task again. Refused
+        // when this runner told the run it never received this attempt (the run has moved on).
+        try {
+          deps.sessions.begin(record);
+        } catch (err) {
+          if (err instanceof RefusedExecution) throw failure('LeaseExpired', err.message);
+          throw err;
+        }
 
         // The task is killed only when the run stops it or its own timeout passes. A cancel for
         // any other reason (the server lost us, the worker is stopping) leaves it running.
@@ -156,7 +174,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           }));
         try {
           const ended = await Promise.race([outcome, ctx.cancelled]);
-          deps.sessions.remove(labels);
+          deps.sessions.close(labels, ended.result.aborted ? null : ended.outcome);
           if (ended.result.aborted) await ctx.cancelled;
           return ended.outcome;
         } catch (err) {
@@ -178,10 +196,10 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           if (ctx.cancellationSignal.aborted) {
             // Killed (stop or timeout): wait for the process group to be gone.
             await outcome.catch(() => undefined);
-            deps.sessions.remove(labels);
+            deps.sessions.close(labels, null);
             throw err;
           }
-          deps.sessions.remove(labels);
+          deps.sessions.close(labels, null);
           if ((err as NodeJS.ErrnoException).code !== undefined) {
             throw failure('TaskSpawnFailed', `could not start task "${task.name}": ${(err as Error).message}`);
           }
@@ -192,6 +210,29 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         }
       } finally {
         if (!detached) deps.slots.finishRunning(req.leaseId);
+      }
+    },
+
+    /**
+     * A run lost track of an execution (its heartbeat timed out) and asks what this runner knows.
+     * Recorded: it runs or is being reported, the report settles it. Ended: its outcome (the
+     * completion may not have reached the server). Never received: the server handed it out but
+     * the poll response never arrived; the runner refuses it from now on, so the run may start it
+     * elsewhere without ever running it twice.
+     */
+    async lookupTask(req: LookupTaskRequest): Promise<TaskLookup> {
+      const ref = { run: req.runId, task: req.task, attempt: req.attempt };
+      const found = deps.sessions.lookup(ref);
+      switch (found.state) {
+        case 'recorded':
+          return { known: true, outcome: null };
+        case 'ended':
+          return { known: true, outcome: found.outcome };
+        case 'refused':
+          return { known: false };
+        case 'unknown':
+          deps.sessions.refuse(ref);
+          return { known: false };
       }
     },
 

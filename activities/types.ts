@@ -45,8 +45,23 @@ export interface PoolActivities {
 }
 
 /** Served on a runner's own queue (`runner/<name>`). */
+/** Which execution a run asks its runner about. */
+export interface LookupTaskRequest {
+  runId: string;
+  task: string;
+  attempt: number;
+}
+
+/**
+ * What a runner knows of an execution its run lost track of. `known: false`: never received,
+ * and refused from now on (safe to start elsewhere). `outcome`: how it ended here; null while it
+ * runs or is being reported.
+ */
+export type TaskLookup = { known: false } | { known: true; outcome: TaskOutcome | null };
+
 export interface RunnerActivities {
   executeTask(req: ExecuteRequest): Promise<TaskOutcome>;
+  lookupTask(req: LookupTaskRequest): Promise<TaskLookup>;
   readTaskLog(req: ReadLogRequest): Promise<LogChunk>;
 }
 

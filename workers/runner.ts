@@ -140,7 +140,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
       try {
         await opts.report(record, outcome, note);
-        sessions.remove(record.labels);
+        sessions.close(record.labels, outcome);
         log(`reported ${what}: exit code ${outcome.exitCode} (${note})`);
         return;
       } catch (err) {
@@ -204,15 +204,17 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         drivers,
         sessions: {
           dirFor: (labels) => sessions.dirFor(labels),
-          write: (record) => {
+          begin: (record) => {
+            sessions.begin(record);
             mine.add(SessionStore.keyOf(record.labels));
-            sessions.write(record);
           },
           setHandle: (labels, handle) => sessions.setHandle(labels, handle),
-          remove: (labels) => {
+          close: (labels, outcome) => {
             mine.delete(SessionStore.keyOf(labels));
-            sessions.remove(labels);
+            sessions.close(labels, outcome);
           },
+          lookup: (labels) => sessions.lookup(labels),
+          refuse: (labels) => sessions.refuse(labels),
         },
         bootId,
         baseEnv: opts.passEnv ?? {},
@@ -240,6 +242,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     const active = new Set(slots.runningTasks().map((key) => runFolder(key.slice(0, key.lastIndexOf('/')))));
     try {
       sweepTaskFiles({ dataDir: opts.dataDir, retentionMs, isActive: (folder) => active.has(folder) });
+      sessions.sweepMarkers(retentionMs);
     } catch {
       // A file in use or a permission problem: the next sweep tries again.
     }

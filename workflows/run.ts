@@ -20,7 +20,8 @@
  * The runner is the source of truth for a lost task: the task is not final, its dependents and
  * the run wait (other branches go on) until the runner, started again, reports how it ended
  * (`taskReport`), or is purged (`runnerPurged`: the task fails), or the run is stopped (the task
- * is cancelled). The runner's registry workflow is told which tasks are lost on it.
+ * is cancelled). The runner's registry workflow is told which tasks are lost on it. The run also
+ * asks the runner (`askRunner`): an attempt it never received goes back to be dispatched again.
  *
  * A run pinned to a runner (option `runner`, scheduled runs) reserves on that runner's own
  * reservation queue only.
@@ -40,16 +41,24 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { FleetLeaseActivities } from '../activities/fleet-lease';
-import type { PoolActivities, RunnerActivities } from '../activities/types';
+import type { PoolActivities, RunnerActivities, TaskLookup } from '../activities/types';
 import { advance, allFinal, initialRunState, isFinal, lostTasks, runResult, unstartedTasks } from '../src/dag/engine';
 import { formatDuration } from '../src/duration';
 import { NON_RETRYABLE_TYPES, RunfleetError } from '../src/errors';
-import { changegroupWorkflowId, groupPrefixes, pinnedTaskQueue, poolTaskQueue, runnerWorkflowId } from '../src/ids';
+import {
+  changegroupWorkflowId,
+  groupPrefixes,
+  pinnedTaskQueue,
+  poolTaskQueue,
+  runnerTaskQueue,
+  runnerWorkflowId,
+} from '../src/ids';
 import {
   AdmissionSchema,
   LIMITS,
@@ -120,6 +129,16 @@ interface Lease {
   idleSince: number;
 }
 
+/**
+ * A question to the runner about a lost task waits this long on the runner's queue (a runner that
+ * is away answers when it is back), then is asked again. Failed answers are asked again after
+ * LOOKUP_PAUSE_MS, doubling up to this.
+ */
+const LOOKUP_WAIT_MS = 10 * 60_000;
+const LOOKUP_PAUSE_MS = 60_000;
+/** Patch: runs started before `askRunner` existed replay without it. */
+const ASK_RUNNER_PATCH = 'ask-runner-about-lost-tasks';
+
 /** A fleet task holds its instance this much longer than its own timeout. */
 const FLEET_LEASE_MARGIN_MS = 10 * 60_000;
 /** Claims a fleet task makes at most (a claim lost before the start, a lease not taken). */
@@ -159,6 +178,8 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   const bump = () => void version++;
   /** Runners purged while this run lives: a task still executing there fails when its heartbeat times out. */
   const purged: Record<string, RunnerPurgedRequest> = {};
+  /** Claims kept by fleet tasks lost on their instance, released if the task is given back. */
+  const lostClaims = new Map<string, { fleet: string; instanceId: string; requestId: string }>();
   /** Signals to runner registries, sent without holding the run; settled before it ends or continues. */
   const notices: Promise<void>[] = [];
   /** Claims and releases of fleet instances (tasks with `fleet`), on the control worker; idempotent. */
@@ -261,6 +282,11 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     admitted = true;
     bump();
   });
+
+  // A run that continued as new asks again about the tasks still lost (the question was dropped).
+  for (const name of lostTasks(state)) {
+    if (patched(ASK_RUNNER_PATCH)) track(() => askRunner(name));
+  }
 
   try {
     if (!admitted) {
@@ -519,6 +545,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
           return;
         }
         markLost(t, task.name, `${why}; not retried: it may have run`);
+        if (patched(ASK_RUNNER_PATCH)) track(() => askRunner(task.name));
         return;
       }
       if (type === 'START_TO_CLOSE') {
@@ -615,7 +642,10 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
         }
         await execute(q, task, t, lease);
         // Lost: its runner may still be running it; the claim stays until the lease runs out.
-        if (t.status === 'lost') keepClaim = true;
+        if (t.status === 'lost') {
+          keepClaim = true;
+          lostClaims.set(task.name, hold);
+        }
         // `pending`: execute() put it back (never started, or an idempotent retry): claim again.
         if (t.status !== 'pending') return;
       } catch (err) {
@@ -632,6 +662,81 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       }
     }
     finish(t, 'failed', `${where}: no instance held the task after ${FLEET_ROUNDS} claims`);
+  }
+
+  /**
+   * A lost task: asks its runner what it knows of this attempt (`lookupTask` on its own queue).
+   * The runner records every execution before starting it, so its answer is the truth:
+   * - never received (the server handed the task out, the poll response never arrived): it
+   *   refuses that attempt from now on, and the task is dispatched again as a new attempt. It
+   *   never ran, so at most once holds;
+   * - ended there (its completion did not reach the server): that outcome settles the task;
+   * - recorded (running, or being reported): the runner's report settles it.
+   * No answer in LOOKUP_WAIT_MS (the runner is away): asked again; a runner that comes back
+   * answers the waiting question first thing. Not counted in flight: it never holds the run.
+   */
+  async function askRunner(name: string): Promise<void> {
+    const t = state.tasks[name] as TaskState;
+    const attempt = t.attempts;
+    const runner = t.runner;
+    if (runner === null) return;
+    const stillLost = () => t.status === 'lost' && t.attempts === attempt && t.runner === runner;
+    let pause = LOOKUP_PAUSE_MS;
+    try {
+      for (let round = 1; stillLost(); round++) {
+        const ask = proxyActivities<RunnerActivities>({
+          taskQueue: runnerTaskQueue(runner),
+          activityId: `lookup/${name}/${attempt}/${round}`,
+          scheduleToStartTimeout: LOOKUP_WAIT_MS,
+          startToCloseTimeout: 30_000,
+          retry: { maximumAttempts: 1 },
+        });
+        let answer: TaskLookup;
+        try {
+          answer = await ask.lookupTask({ runId: state.id, task: name, attempt });
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          if (timeoutType(err) !== 'SCHEDULE_TO_START') {
+            // A runner that cannot answer (one older than the question): ask again later.
+            log.info(`runner "${runner}" did not answer about task "${name}": ${describeError(err)}`);
+            await sleep(pause);
+            pause = Math.min(pause * 2, LOOKUP_WAIT_MS);
+          }
+          continue;
+        }
+        if (!stillLost()) return;
+        if (!answer.known) {
+          giveBack(t, name, runner, attempt);
+        } else if (answer.outcome) {
+          applyOutcome(t, answer.outcome, `runner "${runner}" told it after the server lost track of it`);
+          tellRegistry(taskFoundSignal, runner, name, attempt);
+        }
+        return;
+      }
+    } catch (err) {
+      // The run was stopped: it settles its lost tasks itself.
+      if (!isCancellation(err)) throw err;
+    }
+  }
+
+  /** A lost attempt its runner never received: the task is dispatched again (a new attempt). */
+  function giveBack(t: TaskState, name: string, runner: string, attempt: number): void {
+    t.status = 'pending';
+    t.runner = null;
+    delete t.lostAt;
+    t.reason = `runner "${runner}" never received attempt ${attempt} (the server handed it out, the runner has no record of it): dispatching it again`;
+    dispatched.delete(name);
+    dagChanged = true;
+    tellRegistry(taskFoundSignal, runner, name, attempt);
+    const claim = lostClaims.get(name);
+    if (claim) {
+      lostClaims.delete(name);
+      notices.push(
+        CancellationScope.nonCancellable(() => fleetLease.releaseFleetRunner(claim)).catch((err: unknown) =>
+          log.info(`claim on ${claim.instanceId} not released: ${describeError(err)}`),
+        ),
+      );
+    }
   }
 
   function requeue(q: Queue, t: TaskState, name: string, reason: string, neverStarted: boolean): void {

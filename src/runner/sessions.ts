@@ -8,11 +8,43 @@
  * Writes go to a temporary file that is then renamed over the record, so a reader (or a runner
  * killed mid-write) sees the old record or the new one, never half of one. No fsync: a machine
  * crash loses the tasks anyway.
+ *
+ * Two markers answer a run that lost track of an execution (`lookup`, the `lookupTask` activity):
+ * - `<key>.done`: the execution ended here (with its outcome when it ran to the end). Written
+ *   before the record goes, so an outcome whose completion the server refused is still known.
+ * - `<key>.refused`: the runner told the run it never received this execution (the server handed
+ *   it out, the poll response never arrived). `begin` refuses it from then on, so a late delivery
+ *   never starts a task the run has given to another runner.
+ * Markers go after the runner's task-file retention (`sweepMarkers`).
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TaskOutcome } from '../types';
 import type { DriverHandle, SessionRecord, TaskLabels } from './driver';
+
+type ExecutionRef = Pick<TaskLabels, 'run' | 'task' | 'attempt'>;
+
+/** What this runner knows of one execution (run, task, attempt). */
+export type ExecutionLookup =
+  /** Recorded: running, or ended and being reported. */
+  | { state: 'recorded' }
+  /** Ended here; the outcome when it ran to its end (null: killed by a stop or its timeout). */
+  | { state: 'ended'; outcome: TaskOutcome | null }
+  /** Declared never received: refused from then on. */
+  | { state: 'refused' }
+  /** Never seen by this runner. */
+  | { state: 'unknown' };
+
+/** `begin` of an execution the runner has declared never received. */
+export class RefusedExecution extends Error {
+  constructor(labels: ExecutionRef) {
+    super(
+      `task ${labels.run}/${labels.task} attempt ${labels.attempt} arrived after this runner told the run it never received it: not started`,
+    );
+    this.name = 'RefusedExecution';
+  }
+}
 
 /** Readable part of a key, kept short: names stay well under the 255-byte limit. */
 const READABLE_CHARS = 120;
@@ -41,6 +73,16 @@ export class SessionStore {
   /** The session dir of a task execution (where its driver keeps the exit file, the script...). */
   dirFor(labels: TaskLabels): string {
     return join(this.root, SessionStore.keyOf(labels));
+  }
+
+  /**
+   * Records a task execution before anything of it starts. Throws `RefusedExecution` when the
+   * runner has declared it never received (`refuse`). Synchronous, like `refuse`: within the
+   * runner process one of the two comes first, whole.
+   */
+  begin(record: SessionRecord): void {
+    if (existsSync(this.markerFor(record.labels, 'refused'))) throw new RefusedExecution(record.labels);
+    this.write(record);
   }
 
   /** Records (or replaces) a task execution, atomically. */
@@ -82,14 +124,62 @@ export class SessionStore {
     this.update(labels, handle);
   }
 
-  /** Forgets an execution: its record and its session dir. */
-  remove(labels: TaskLabels): void {
+  /**
+   * An execution ended (its outcome, or null when it was killed): the `done` marker keeps that,
+   * then the record and its session dir go. Killed in between, the record wins (`lookup`,
+   * recovery).
+   */
+  close(labels: TaskLabels, outcome: TaskOutcome | null): void {
+    mkdirSync(this.root, { recursive: true });
+    writeFileSync(this.markerFor(labels, 'done'), `${JSON.stringify({ outcome })}\n`);
     rmSync(this.fileFor(labels), { force: true });
     rmSync(this.dirFor(labels), { recursive: true, force: true });
   }
 
-  private fileFor(labels: TaskLabels): string {
+  /** What this runner knows of an execution. */
+  lookup(labels: ExecutionRef): ExecutionLookup {
+    if (existsSync(this.fileFor(labels))) return { state: 'recorded' };
+    try {
+      const done = JSON.parse(readFileSync(this.markerFor(labels, 'done'), 'utf8')) as { outcome?: TaskOutcome };
+      return { state: 'ended', outcome: done.outcome ?? null };
+    } catch {
+      // not ended here (or a marker cut short by a crash: nothing to tell from it)
+    }
+    return existsSync(this.markerFor(labels, 'refused')) ? { state: 'refused' } : { state: 'unknown' };
+  }
+
+  /** Declares an execution never received: `begin` refuses it from now on. */
+  refuse(labels: ExecutionRef): void {
+    mkdirSync(this.root, { recursive: true });
+    writeFileSync(this.markerFor(labels, 'refused'), '');
+  }
+
+  /** Removes `done` and `refused` markers older than `retentionMs`; returns how many. */
+  sweepMarkers(retentionMs: number, now = Date.now()): number {
+    let names: string[];
+    try {
+      names = readdirSync(this.root).filter((n) => n.endsWith('.done') || n.endsWith('.refused'));
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const file = join(this.root, name);
+      const stat = statSync(file, { throwIfNoEntry: false });
+      if (stat && now - stat.mtimeMs >= retentionMs) {
+        rmSync(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  private fileFor(labels: ExecutionRef): string {
     return join(this.root, `${SessionStore.keyOf(labels)}.json`);
+  }
+
+  private markerFor(labels: ExecutionRef, kind: 'done' | 'refused'): string {
+    return join(this.root, `${SessionStore.keyOf(labels)}.${kind}`);
   }
 }
 

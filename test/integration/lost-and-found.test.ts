@@ -2,8 +2,12 @@
  * Lost and found: the runner is the source of truth for a task the run lost track of. A runner
  * process is killed with SIGKILL mid-task (it stops heartbeating); the test then plays the
  * restarted runner and the registry by sending the run's `taskReport` and `runnerPurged`
- * signals, as they will. Runs pinned to one runner are here too (scheduled runs).
+ * signals, as they will. An execution lost on its way to the runner (the server handed it out,
+ * the runner never got it) is asked about, and the real runner's answer settles it. Runs pinned
+ * to one runner are here too (scheduled runs).
  */
+import { CompleteAsyncError } from '@temporalio/activity';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -11,7 +15,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPoolActivities } from '../../activities/pool';
 import { taskTable } from '../../src/cli/render';
-import { pinnedTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../../src/ids';
+import { SessionStore } from '../../src/runner/sessions';
+import { SlotPool } from '../../src/runner/slots';
+import { pinnedTaskQueue, poolTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../../src/ids';
 import type { RunState, TaskOutcome } from '../../src/types';
 import { runnerPurgedSignal, stopRunSignal, taskReportSignal, type TaskReport } from '../../workflows/messages';
 import { recordQuery } from '../../workflows/runner-messages';
@@ -263,6 +269,112 @@ describe('lost tasks across continue-as-new', () => {
     expect(s.tasks.after!.status).toBe('success');
     expect(s.result).toBe('success');
     expect(lines(v.counter)).toEqual(['ran']);
+  });
+});
+
+/**
+ * Starts a run of one task `deploy` whose first execution is lost on its way to runner `name`:
+ * a stand-in for the runner grants the lease and takes the execution, which then never runs and
+ * never heartbeats (what the server sees when a poll response does not arrive). Returns once the
+ * run marks the task lost, with the stand-in gone and nothing recorded by the runner.
+ */
+async function loseOnTheWay(name: string, pool: string, counter: string): Promise<WorkflowHandle> {
+  const connection = await NativeConnection.connect({ address: h.address });
+  let taken!: () => void;
+  const swallowed = new Promise<void>((resolve) => (taken = resolve));
+  const slots = new SlotPool(1, { evictionMs: 30_000, lingerMs: 2_000 });
+  const standIn = [
+    {
+      taskQueue: poolTaskQueue(pool),
+      activities: createPoolActivities({ runner: name, taskQueue: runnerTaskQueue(name), slots }),
+    },
+    {
+      taskQueue: runnerTaskQueue(name),
+      activities: {
+        executeTask: async () => {
+          taken();
+          throw new CompleteAsyncError(); // started on the server, never seen by the runner
+        },
+      },
+    },
+  ];
+  const workers = await Promise.all(
+    standIn.map((w) => Worker.create({ connection, namespace: 'default', ...w, shutdownGraceTime: 1_000 })),
+  );
+  const running = workers.map((w) => w.run());
+  try {
+    const handle = await h.start(
+      {
+        name: 'lost-on-the-way',
+        group: '/test/lost-and-found',
+        tasks: [{ name: 'deploy', steps: [`echo ran >> ${counter}`], pool }],
+      },
+      { heartbeatTimeout: '3s' },
+    );
+    await swallowed;
+    for (const w of workers) w.shutdown();
+    await Promise.all(running);
+    const lost = await h.waitFor(handle, (s) => s.tasks.deploy?.status === 'lost', 30_000);
+    expect(lost.tasks.deploy!.runner).toBe(name);
+    expect(lost.tasks.deploy!.attempts).toBe(1);
+    return handle;
+  } finally {
+    await connection.close();
+  }
+}
+
+describe('an execution lost on its way to the runner', () => {
+  it('the runner says it never received it: the task runs again, once, and the late attempt is refused', async () => {
+    const [name, pool] = [uniqueName('transit'), uniqueName('transit-pool')];
+    const counter = join(h.dataDir, `${name}.count`);
+    const handle = await loseOnTheWay(name, pool, counter);
+
+    // The real runner comes up under that name: it answers the run's question from its records.
+    await h.startRunner({ name, pool, slots: 1 });
+    const s: RunState = await handle.result();
+    expect(s.result).toBe('success');
+    expect(s.tasks.deploy!.status).toBe('success');
+    expect(s.tasks.deploy!.attempts).toBe(2);
+    expect(s.tasks.deploy!.runner).toBe(name);
+    expect(lines(counter)).toEqual(['ran']);
+
+    // The runner refuses attempt 1 from now on, should it ever arrive.
+    const store = new SessionStore(join(h.dataDir, name));
+    expect(store.lookup({ run: handle.workflowId, task: 'deploy', attempt: 1 })).toEqual({ state: 'refused' });
+    expect(store.lookup({ run: handle.workflowId, task: 'deploy', attempt: 2 })).toMatchObject({
+      state: 'ended',
+      outcome: { exitCode: 0 },
+    });
+    // The run asked once, and the runner answered "never received".
+    const events = (await handle.fetchHistory()).events ?? [];
+    const asked = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'lookupTask');
+    expect(asked.map((e) => e.activityTaskScheduledEventAttributes?.activityId)).toEqual(['lookup/deploy/1/1']);
+    const answer = events.find(
+      (e) => Number(e.activityTaskCompletedEventAttributes?.scheduledEventId) === Number(asked[0]!.eventId),
+    );
+    const payload = answer?.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
+    expect(defaultPayloadConverter.fromPayload(payload!)).toEqual({ known: false });
+  });
+
+  it('the runner ran it and kept its outcome: that outcome settles the task, nothing runs again', async () => {
+    const [name, pool] = [uniqueName('transit'), uniqueName('transit-pool')];
+    const counter = join(h.dataDir, `${name}.count`);
+    const handle = await loseOnTheWay(name, pool, counter);
+
+    // What a runner leaves when a task ended but its completion was refused (the server had
+    // timed the execution out): the record closed with the outcome.
+    const store = new SessionStore(join(h.dataDir, name));
+    const labels = { run: handle.workflowId, task: 'deploy', attempt: 1, runner: name, pool };
+    store.close(labels, outcome(4, 0));
+    await h.startRunner({ name, pool, slots: 1 });
+    const s: RunState = await handle.result();
+    expect(s.tasks.deploy!.status).toBe('failed');
+    expect(s.tasks.deploy!.exitCode).toBe(4);
+    expect(s.tasks.deploy!.attempts).toBe(1);
+    expect(s.tasks.deploy!.reason).toBe(
+      `step 1 exited with code 4; runner "${name}" told it after the server lost track of it`,
+    );
+    expect(lines(counter)).toEqual([]);
   });
 });
 

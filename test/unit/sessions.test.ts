@@ -1,10 +1,10 @@
-/** Session records on disk: atomic writes, one per (run, task, attempt), handles, listing, removal. */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+/** Session records on disk: atomic writes, one per (run, task, attempt), handles, listing, closing, lookups. */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionRecord, TaskLabels } from '../../src/runner/driver';
-import { SessionStore } from '../../src/runner/sessions';
+import { RefusedExecution, SessionStore } from '../../src/runner/sessions';
 
 let dataDir: string;
 let store: SessionStore;
@@ -83,16 +83,57 @@ describe('SessionStore', () => {
     expect(store.list().map((r) => r.labels.task)).toEqual(['early', 'late']);
   });
 
-  it('remove forgets the record and its session dir; unknown ones are fine', () => {
+  it('close forgets the record and its session dir and keeps how it ended; unknown ones are fine', () => {
     const l = labels('deploy');
-    store.write(record(l));
+    store.begin(record(l));
     mkdirSync(store.dirFor(l), { recursive: true });
     writeFileSync(join(store.dirFor(l), 'exit'), '{}');
-    store.remove(l);
+    expect(store.lookup(l)).toEqual({ state: 'recorded' });
+    const outcome = { exitCode: 3, failedStep: 1, startedAt: 'a', finishedAt: 'b' };
+    store.close(l, outcome);
     expect(store.get(l)).toBeNull();
     expect(existsSync(store.dirFor(l))).toBe(false);
     expect(store.list()).toEqual([]);
-    store.remove(labels('never'));
+    expect(store.lookup(l)).toEqual({ state: 'ended', outcome });
+    // Another attempt of the same task is another execution.
+    expect(store.lookup(labels('deploy', 2))).toEqual({ state: 'unknown' });
+    const killed = labels('killed');
+    store.begin(record(killed));
+    store.close(killed, null);
+    expect(store.lookup(killed)).toEqual({ state: 'ended', outcome: null });
+    store.close(labels('never'), null);
+  });
+
+  it('an execution declared never received is refused when it arrives; others start', () => {
+    const late = labels('late');
+    expect(store.lookup(late)).toEqual({ state: 'unknown' });
+    store.refuse(late);
+    expect(store.lookup(late)).toEqual({ state: 'refused' });
+    expect(() => store.begin(record(late))).toThrow(RefusedExecution);
+    expect(() => store.begin(record(late))).toThrow(/told the run it never received it: not started/);
+    expect(store.get(late)).toBeNull();
+    expect(store.list()).toEqual([]);
+    const next = labels('late', 2);
+    store.begin(record(next));
+    expect(store.lookup(next)).toEqual({ state: 'recorded' });
+  });
+
+  it('sweeps done and refused markers past retention, never records', () => {
+    const [old, fresh, refused, running] = [labels('old'), labels('fresh'), labels('refused'), labels('running')];
+    store.close(old, null);
+    store.close(fresh, null);
+    store.refuse(refused);
+    store.begin(record(running));
+    const dayAgo = new Date(Date.now() - 86_400_000);
+    for (const name of readdirSync(store.root)) {
+      if (!name.startsWith('run_main_42_fresh')) utimesSync(join(store.root, name), dayAgo, dayAgo);
+    }
+    expect(store.sweepMarkers(3_600_000)).toBe(2);
+    expect(store.lookup(old)).toEqual({ state: 'unknown' });
+    expect(store.lookup(refused)).toEqual({ state: 'unknown' });
+    expect(store.lookup(fresh)).toEqual({ state: 'ended', outcome: null });
+    expect(store.lookup(running)).toEqual({ state: 'recorded' });
+    expect(new SessionStore(join(dataDir, 'nothing')).sweepMarkers(0)).toBe(0);
   });
 
   it('an empty data dir has no sessions', () => {
