@@ -10,9 +10,11 @@
  * registry history a stand-in runner serving the session and the ping on `runner/<name>`, as the
  * runner agent does (the history is the registry workflow's, not the runner's), and for the fleet
  * history a fleet testbed: moto (a real EC2 API, from .tools/moto-venv) with a fleet worker and
- * the control worker of its runner registry, running this script's bundle.
+ * the control worker of its runner registry, running this script's bundle. The lost-on-the-way
+ * run has its first execution taken by a stand-in that drops it (a poll response that never
+ * arrived); the run asks the real runner, which never received it, and dispatches it again.
  */
-import { Context } from '@temporalio/activity';
+import { CompleteAsyncError, Context } from '@temporalio/activity';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -20,11 +22,13 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createPoolActivities } from '../activities/pool';
 import type { RunnerControlActivities, SessionEnd, SessionRequest } from '../activities/types';
 import { RunnerAdmin } from '../src/client/runners';
 import { PAYLOAD_CONVERTER_PATH, createDataConverter } from '../src/codec';
 import { startFleetTestbed } from '../src/fleet/testing';
-import { fleetWorkflowId, runnerTaskQueue, runnerWorkflowId } from '../src/ids';
+import { fleetWorkflowId, poolTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../src/ids';
+import { SlotPool } from '../src/runner/slots';
 import { startDevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { createControlWorker } from '../workers/control';
@@ -39,6 +43,7 @@ const HISTORIES = [
   'cancelled',
   'approval',
   'fan-out-20',
+  'lost-on-the-way',
   'runner-registry',
   'fleet',
 ] as const;
@@ -219,6 +224,77 @@ async function main(): Promise<void> {
     }
   };
 
+  /**
+   * A run whose first execution is lost on its way to runner `record-lost`: a stand-in grants the
+   * lease and drops the execution (no heartbeat: lost). The real runner then answers the run's
+   * `lookupTask` ("never received"), and the task runs again as attempt 2.
+   */
+  const lostOnTheWayScenario = async () => {
+    if (!wanted.has('lost-on-the-way')) return;
+    const name = 'record-lost';
+    const connection = await NativeConnection.connect({ address: server.address });
+    let dropped!: () => void;
+    const taken = new Promise<void>((resolve) => (dropped = resolve));
+    const slots = new SlotPool(1, { evictionMs: 30_000, lingerMs: 2_000 });
+    const standIns = await Promise.all([
+      Worker.create({
+        connection,
+        taskQueue: poolTaskQueue('lost'),
+        activities: createPoolActivities({ runner: name, taskQueue: runnerTaskQueue(name), slots }),
+      }),
+      Worker.create({
+        connection,
+        taskQueue: runnerTaskQueue(name),
+        activities: {
+          executeTask: async () => {
+            dropped();
+            throw new CompleteAsyncError();
+          },
+        },
+      }),
+    ]);
+    const standInsDone = standIns.map((w) => w.run());
+    const lost = await client.workflow.start('runWorkflow', {
+      taskQueue: 'record',
+      workflowId: 'run/replay/lost-on-the-way',
+      args: [
+        {
+          spec: {
+            name: 'lost-on-the-way',
+            group: '/replay',
+            tasks: [
+              { name: 'deploy', steps: ['true'], pool: 'lost' },
+              { name: 'after', steps: ['true'], pool: 'lost', depends: ['deploy'] },
+            ],
+          },
+          options: { heartbeatTimeout: '3s' },
+        },
+      ],
+    });
+    await taken;
+    for (const w of standIns) w.shutdown();
+    await Promise.all(standInsDone);
+    const answering = await createRunner({
+      connection,
+      namespace: 'default',
+      name,
+      pool: 'lost',
+      slots: 1,
+      dataDir: mkdtempSync(join(tmpdir(), 'runfleet-record-')),
+      passEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    const answeringDone = answering.run();
+    try {
+      const s = (await lost.result()) as { result: string; tasks: Record<string, { attempts: number }> };
+      if (s.result !== 'success' || s.tasks.deploy?.attempts !== 2) throw new Error(`lost: ${JSON.stringify(s)}`);
+    } finally {
+      answering.shutdown();
+      await answeringDone;
+      await connection.close();
+    }
+    await save('lost-on-the-way', lost);
+  };
+
   /** The registry workflow through its life: create, register, disable, enable, ping, purge. */
   const registryScenario = async () => {
     if (!wanted.has('runner-registry')) return;
@@ -328,6 +404,7 @@ async function main(): Promise<void> {
       worker.run(),
       runner.run(),
       runScenarios()
+        .then(lostOnTheWayScenario)
         .then(registryScenario)
         .then(fleetScenario)
         .finally(() => {

@@ -1,7 +1,7 @@
 /**
  * Replay over committed histories: a workflow change that would break workflows already in
  * flight (non-determinism) fails here. Histories come from `npx tsx scripts/record-histories.ts`
- * (runs, the runner registry's `runner/<name>` workflow through create, register, disable,
+ * (runs, one of them asking its runner about an execution lost on its way, the runner registry's `runner/<name>` workflow through create, register, disable,
  * enable, ping and purge, and the EC2 fleet's `fleet/<name>` through apply, registration,
  * provision, startTask, release, idle expiry, an operator's runner purge, plan and a new AMI),
  * or from `temporal workflow show -w <id> --output json > test/replay/histories/<name>.json`.
