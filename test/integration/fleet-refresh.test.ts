@@ -361,7 +361,11 @@ describe('a real runner on a fleet instance', () => {
         return r?.state === 'created' ? undefined : r;
       }, 30_000);
       expect(rec).toMatchObject({ state: 'idle', runner: id });
-      expect(runner.output()).toContain(`runner ${id} registered with the fleet`);
+      // The registry tells the fleet before its answer reaches the runner, which logs it after.
+      const registered = `runner ${id} registered with the fleet`;
+      await eventually(async () => (runner.output().includes(registered) ? true : undefined), 10_000).catch(() =>
+        expect(runner.output()).toContain(registered),
+      );
       expect(await bed.registry.get(id)).toMatchObject({ pool: `${name}-small`, temporary: true });
 
       // Idle too long: terminated in two phases; phase 3 purges the runner, which wipes itself and exits.
