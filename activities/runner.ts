@@ -1,7 +1,8 @@
 /**
  * Activities a runner serves on its own queue: executing a task on a lease it granted, telling
- * a run what it knows of an execution the run lost track of, and reading task logs. The task's timeout is the activity's start-to-close timeout, enforced by
- * the server; when it fires, the next heartbeat tells the runner and the process group dies.
+ * a run what it knows of an execution the run lost track of, and reading task logs. The task's
+ * timeout is the activity's start-to-close timeout, enforced by the server; when it fires, the
+ * next heartbeat tells the runner and the process group dies.
  */
 import { CompleteAsyncError, Context } from '@temporalio/activity';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
