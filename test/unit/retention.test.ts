@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +62,65 @@ describe('task file retention', () => {
   it('does nothing on a runner that never ran a task', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'runfleet-retention-'));
     expect(sweepTaskFiles({ dataDir, retentionMs: DAY, isActive: () => false })).toEqual([]);
+  });
+
+  it('a symlink loop in one workspace does not stop the sweep (ELOOP); every expired run goes', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'runfleet-retention-'));
+    const now = Date.now();
+    const old = new Date(now - 10 * DAY);
+    runFiles(dataDir, 'a-looped', 10, now);
+    runFiles(dataDir, 'b-plain', 10, now);
+    // Sorted first, so a sweep that dies on it never reaches the other run.
+    const ws = join(dataDir, 'work', 'a-looped', 'build');
+    symlinkSync('.', join(ws, 'loop'));
+    symlinkSync(join(ws, 'loop'), join(ws, 'loop2'));
+    for (const p of [join(ws, 'loop'), join(ws, 'loop2')]) lutimesSync(p, old, old);
+    utimesSync(ws, old, old);
+    const removed = sweepTaskFiles({ dataDir, retentionMs: 7 * DAY, now, isActive: () => false });
+    console.log(`symlink loop in work/a-looped/build: sweep removed ${JSON.stringify(removed.sort())}`);
+    expect(removed.sort()).toEqual([
+      join('logs', 'a-looped'),
+      join('logs', 'b-plain'),
+      join('work', 'a-looped'),
+      join('work', 'b-plain'),
+    ]);
+  });
+
+  it('a symlink out of a workspace is removed as a link: its target and what is in it stay', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'runfleet-retention-'));
+    const outside = mkdtempSync(join(tmpdir(), 'runfleet-retention-outside-'));
+    writeFileSync(join(outside, 'precious.txt'), 'keep me');
+    const now = Date.now();
+    const old = new Date(now - 10 * DAY);
+    runFiles(dataDir, 'linked', 10, now);
+    const ws = join(dataDir, 'work', 'linked', 'build');
+    symlinkSync(outside, join(ws, 'escape'));
+    symlinkSync(join(outside, 'precious.txt'), join(ws, 'file-link'));
+    for (const p of [join(ws, 'escape'), join(ws, 'file-link')]) lutimesSync(p, old, old);
+    utimesSync(ws, old, old);
+    // The target changed just now: followed, it would keep the run; the link's own time counts.
+    const removed = sweepTaskFiles({ dataDir, retentionMs: 7 * DAY, now, isActive: () => false });
+    console.log(
+      `links to ${outside} in an expired workspace: removed ${JSON.stringify(removed.sort())}; target kept: ${existsSync(join(outside, 'precious.txt'))}`,
+    );
+    expect(removed.sort()).toEqual([join('logs', 'linked'), join('work', 'linked')]);
+    expect(readFileSync(join(outside, 'precious.txt'), 'utf8')).toBe('keep me');
+  });
+
+  it('a run folder that is itself a symlink is unlinked, never followed', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'runfleet-retention-'));
+    const outside = mkdtempSync(join(tmpdir(), 'runfleet-retention-outside-'));
+    writeFileSync(join(outside, 'precious.txt'), 'keep me');
+    const now = Date.now();
+    const old = new Date(now - 10 * DAY);
+    mkdirSync(join(dataDir, 'work'), { recursive: true });
+    symlinkSync(outside, join(dataDir, 'work', 'run-link'));
+    lutimesSync(join(dataDir, 'work', 'run-link'), old, old);
+    expect(sweepTaskFiles({ dataDir, retentionMs: 7 * DAY, now, isActive: () => false })).toEqual([
+      join('work', 'run-link'),
+    ]);
+    expect(existsSync(join(dataDir, 'work', 'run-link'))).toBe(false);
+    expect(readFileSync(join(outside, 'precious.txt'), 'utf8')).toBe('keep me');
   });
 
   it('reads the retention from RUNFLEET_LOG_RETENTION_DAYS and names a bad value', () => {
