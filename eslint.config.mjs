@@ -14,6 +14,8 @@ const WORKFLOW_SAFE_IMPORTS = [
   '\\.\\./src/(types|errors|ids|duration)',
   '\\.\\./src/spec/(schema|validate)',
   '\\.\\./src/dag/[^/]+',
+  // The payload converter: loaded into the sandbox by every worker already (scoped values).
+  '\\.\\./src/codec/payload-converter',
   // Pure state modules of entity workflows: keep them free of Node and I/O (the bundle check catches it).
   '\\.\\./src/changegroup/state',
   '\\.\\./src/registry/state',

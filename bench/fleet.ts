@@ -30,7 +30,7 @@ import {
 } from '@temporalio/worker';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PAYLOAD_CONVERTER_PATH } from '../src/codec';
+import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES } from '../src/codec';
 import { FLEET_TAG } from '../src/fleet/schema';
 import { startFleetTestbed, type FleetTestbed } from '../src/fleet/testing';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
@@ -114,6 +114,7 @@ async function main(): Promise<void> {
     const bundle = await bundleWorkflowCode({
       workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
       payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
       logger: new DefaultLogger('ERROR'),
     });
     bed = await startFleetTestbed({

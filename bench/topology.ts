@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { RunnerAdmin } from '../src/client/runners';
-import { PAYLOAD_CONVERTER_PATH, createDataConverter } from '../src/codec';
+import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
 import { runnerWorkflowId } from '../src/ids';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
@@ -461,6 +461,7 @@ export async function withBenchServer<T>(
     const runfleetBundle = await bundleWorkflowCode({
       workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
       payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
       logger: quietBundlerLogger,
     });
     const baselineBundle = await bundleWorkflowCode({

@@ -25,7 +25,7 @@ import { join, resolve } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
 import type { RunnerControlActivities, SessionEnd, SessionRequest } from '../activities/types';
 import { RunnerAdmin } from '../src/client/runners';
-import { PAYLOAD_CONVERTER_PATH, createDataConverter } from '../src/codec';
+import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
 import { startFleetTestbed } from '../src/fleet/testing';
 import { fleetWorkflowId, poolTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../src/ids';
 import { SlotPool } from '../src/runner/slots';
@@ -146,6 +146,7 @@ async function main(): Promise<void> {
   const workflowBundle = await bundleWorkflowCode({
     workflowsPath: join(root, 'workflows', 'index.ts'),
     payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
   });
   const worker = await createControlWorker({
     connection: control,

@@ -90,3 +90,20 @@ export function pinnedTaskQueue(runner: string, driver: string = 'process'): str
 export function runnerScheduleId(runner: string, id: string): string {
   return `runner/${runner}/${id}`;
 }
+
+/**
+ * The data-key scope of a task queue: payloads sent to a pool's queues are encrypted with that
+ * pool's key, payloads sent to a runner's queues with that runner's own key, so a runner host
+ * reads only what its own pool and runner are sent. Null for the control and fleet queues
+ * (the control key). Pool and runner names hold no `/`.
+ */
+export function keyScopeOfTaskQueue(taskQueue: string): string | null {
+  const [kind, name] = taskQueue.split('/');
+  if ((kind === 'pool' || kind === 'runner') && name) return `${kind}/${name}`;
+  return null;
+}
+
+/** The key scopes a runner holds: its pool's and its own. */
+export function runnerKeyScopes(runner: string, pool: string): string[] {
+  return [`runner/${runner}`, `pool/${pool}`];
+}

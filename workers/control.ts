@@ -7,7 +7,8 @@
 import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import { createFleetLeaseActivities } from '../activities/fleet-lease';
 import { createRegistryActivities } from '../activities/registry';
-import { KeyRing, createDataConverter } from '../src/codec';
+import { createRunnerKeyActivities } from '../activities/runner-keys';
+import { KeyRing, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -26,6 +27,13 @@ export interface ControlWorkerOptions {
    * runners receive them sealed when they register. Default: none (payloads in clear).
    */
   keys?: KeyRing;
+  /**
+   * Runs refuse a reservation answer, execution result, lookup answer or task report that its
+   * runner's registered signing key does not verify (`src/security/runner-proof.ts`). Default
+   * true. Turn it off only where runners have no registry record (in-process test runners):
+   * anyone with namespace access can then speak in any runner's name.
+   */
+  requireRunnerProofs?: boolean;
 }
 
 export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
@@ -38,8 +46,15 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
-      : { workflowsPath: require.resolve('../workflows') }),
-    activities: { ...createRegistryActivities({ keys }), ...createFleetLeaseActivities() },
+      : {
+          workflowsPath: require.resolve('../workflows'),
+          interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+        }),
+    activities: {
+      ...createRegistryActivities({ keys }),
+      ...createFleetLeaseActivities(),
+      ...createRunnerKeyActivities({ requireProofs: opts.requireRunnerProofs ?? true }),
+    },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
   });
 }

@@ -1,5 +1,7 @@
 /**
- * A payload codec that encrypts every payload with the ring's current data key: AES-256-GCM,
+ * A payload codec that encrypts every payload with the ring's current data key for its scope
+ * (a payload marked `runfleet-key-scope` by the payload converter: sent to a pool or a runner;
+ * see keys.ts), else the current control key: AES-256-GCM,
  * a random 12-byte nonce per payload. The whole payload (its metadata included, so not even the
  * original encoding shows) is serialized and sealed; the key id travels in clear metadata so a
  * rotated ring still decodes older payloads.
@@ -11,7 +13,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { RunfleetError } from '../errors';
 import type { KeyRing } from './keys';
-import { KEY_DELIVERY_ENCODING } from './payload-converter';
+import { KEY_DELIVERY_ENCODING, KEY_SCOPE_METADATA } from './payload-converter';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
@@ -26,11 +28,13 @@ export class EncryptionCodec implements PayloadCodec {
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     // Read once per batch: a ring set in between must not split one batch across keys.
-    const current = this.keys.current();
-    if (!current) return payloads; // no key yet (a runner before registration): in clear
+    const unscoped = this.keys.current();
+    if (!unscoped) return payloads; // no key yet (a runner before registration): in clear
     return payloads.map((p) => {
       // A key delivery is readable without a key by design; its keys are sealed for one runner.
       if (encodingOf(p) === KEY_DELIVERY_ENCODING) return p;
+      const scope = p.metadata?.[KEY_SCOPE_METADATA];
+      const current = (scope ? this.keys.currentFor(textDecoder.decode(scope)) : null) ?? unscoped;
       const nonce = randomBytes(NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', current.key, nonce);
       cipher.setAAD(Buffer.from(current.id));

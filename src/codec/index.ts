@@ -18,6 +18,14 @@ import { KeyRing } from './keys';
 export const PAYLOAD_CONVERTER_PATH = join(__dirname, `payload-converter${extname(__filename)}`);
 
 /**
+ * The workflow interceptor modules every worker and bundle registers: workflows/key-scope.ts
+ * marks activity arguments sent to pools and runners with their data-key scope.
+ */
+export const WORKFLOW_INTERCEPTOR_MODULES = [
+  join(__dirname, '..', '..', 'workflows', `key-scope${extname(__filename)}`),
+];
+
+/**
  * Workers `require()` the payload converter by path, outside any transform of the process's own
  * loader (vitest's, say): when Runfleet runs from its TypeScript sources, let Node's `require`
  * load `.ts` as `bin/runfleet` does (tsx). Compiled code needs nothing.
@@ -45,6 +53,23 @@ export function createDataConverter(opts: DataConverterOptions = {}): DataConver
 
 export { CompressionCodec } from './compression';
 export { EncryptionCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA } from './encryption';
-export { KeyRing, createKeyFile, loadKeyRing, newDataKey, noKeysWarning, readKeyFile, type DataKey } from './keys';
-export { KEY_DELIVERY_ENCODING, KEY_DELIVERY_KIND, payloadConverter } from './payload-converter';
+export {
+  KeyRing,
+  createKeyFile,
+  deriveScopedKey,
+  scopeOfKeyId,
+  scopedKeyId,
+  loadKeyRing,
+  newDataKey,
+  noKeysWarning,
+  readKeyFile,
+  type DataKey,
+} from './keys';
+export {
+  KEY_DELIVERY_ENCODING,
+  KEY_DELIVERY_KIND,
+  KEY_SCOPE_METADATA,
+  payloadConverter,
+  scopedValue,
+} from './payload-converter';
 export { generateIdentity, openKeys, openSealed, sealFor, sealKeys, type Identity } from './seal';

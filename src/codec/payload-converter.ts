@@ -14,6 +14,7 @@ import {
   UndefinedPayloadConverter,
   ValueError,
   type Payload,
+  type PayloadConverter,
   type PayloadConverterWithEncoding,
 } from '@temporalio/common';
 // The SDK's own UTF-8 encoder: works the same in the workflow sandbox and in Node.
@@ -21,8 +22,33 @@ import { encode } from '@temporalio/common/lib/encoding';
 
 export const KEY_DELIVERY_ENCODING = 'json/runfleet-key-delivery';
 export const KEY_DELIVERY_KIND = 'runfleet/key-delivery';
+/** Payload metadata naming the data-key scope a payload is encrypted for (see keys.ts). */
+export const KEY_SCOPE_METADATA = 'runfleet-key-scope';
+/** The property of a scoped value (`scopedValue`): the scope; `value` holds what is sent. */
+const SCOPE_MARK = '__runfleetKeyScope';
 
 const json = new JsonPayloadConverter();
+
+/**
+ * Marks a value for one key scope (`pool/<name>`, `runner/<name>`): it is converted as the
+ * value itself, with the scope in its metadata, and the encryption codec encrypts it with that
+ * scope's key. The receiving side sees the plain value. Workflows mark every activity argument
+ * sent to a pool's or runner's queue (workflows/key-scope.ts).
+ */
+export interface ScopedValue {
+  [SCOPE_MARK]: string;
+  value: unknown;
+}
+
+export function scopedValue(scope: string, value: unknown): ScopedValue {
+  return { [SCOPE_MARK]: scope, value };
+}
+
+function scopeOf(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const scope = (value as Partial<ScopedValue>)[SCOPE_MARK];
+  return typeof scope === 'string' ? scope : null;
+}
 
 /** JSON, with an encoding of its own, for objects whose `kind` is `runfleet/key-delivery`. */
 export class KeyDeliveryPayloadConverter implements PayloadConverterWithEncoding {
@@ -42,9 +68,25 @@ export class KeyDeliveryPayloadConverter implements PayloadConverterWithEncoding
   }
 }
 
-export const payloadConverter = new CompositePayloadConverter(
+const inner = new CompositePayloadConverter(
   new UndefinedPayloadConverter(),
   new KeyDeliveryPayloadConverter(),
   new BinaryPayloadConverter(),
   new JsonPayloadConverter(),
 );
+
+/** The composite converter, unwrapping scoped values into their value plus scope metadata. */
+class RunfleetPayloadConverter implements PayloadConverter {
+  toPayload<T>(value: T): Payload {
+    const scope = scopeOf(value);
+    if (scope === null) return inner.toPayload(value);
+    const payload = inner.toPayload((value as unknown as ScopedValue).value);
+    return { ...payload, metadata: { ...payload.metadata, [KEY_SCOPE_METADATA]: encode(scope) } };
+  }
+
+  fromPayload<T>(payload: Payload): T {
+    return inner.fromPayload<T>(payload);
+  }
+}
+
+export const payloadConverter: PayloadConverter = new RunfleetPayloadConverter();
