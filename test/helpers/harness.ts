@@ -22,7 +22,7 @@ import { createRunner, type Runner } from '../../workers/runner';
 import type { RunState } from '../../src/types';
 import { stateQuery } from '../../workflows/messages';
 import { withLiveStatus } from '../../src/client/live-status';
-import { KeyRing, PAYLOAD_CONVERTER_PATH, createDataConverter } from '../../src/codec';
+import { KeyRing, PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../../src/codec';
 import { temporalAddress, uniqueName } from './temporal';
 
 let bundle: Promise<{ code: string }> | undefined;
@@ -59,6 +59,7 @@ export function workflowBundle(): Promise<{ code: string }> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: join(__dirname, '..', '..', 'workflows', 'index.ts'),
     payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
     logger: quietLogger,
   });
   return bundle;
