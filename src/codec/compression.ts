@@ -10,15 +10,40 @@
  */
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { RunfleetError } from '../errors';
+import { LIMITS } from '../spec/schema';
 
 const GZIP = 'binary/gzip';
 const ORIGINAL = 'runfleet-original-encoding';
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+/**
+ * The most one payload may inflate to. The largest legitimate payload is a run's continue-as-new
+ * input: its spec (at most `LIMITS.maxSpecBytes`, 4 MiB) and the state of up to 10,000 tasks
+ * (~3 MiB). Eight times the spec limit leaves a 4x margin over that, and stops a gzip bomb (510 KiB
+ * that inflates to 512 MiB) at 32 MiB: zlib stops there, so no more is ever allocated.
+ */
+export const MAX_INFLATED_BYTES = 8 * LIMITS.maxSpecBytes;
+
+/** A compressed payload inflates past the codec's bound: refused, nothing beyond the bound is kept. */
+export class InflateLimitError extends RunfleetError {
+  constructor(readonly limitBytes: number) {
+    super(
+      'InvalidArgument',
+      `a compressed payload inflates to more than ${limitBytes} bytes, the most a Runfleet payload can be: refused (a decompression bomb?)`,
+    );
+    this.name = 'InflateLimitError';
+  }
+}
+
 export class CompressionCodec implements PayloadCodec {
-  /** Payloads of at least this many bytes are compressed. */
-  constructor(private readonly thresholdBytes = 64 * 1024) {}
+  constructor(
+    /** Payloads of at least this many bytes are compressed. */
+    private readonly thresholdBytes = 64 * 1024,
+    /** A payload that inflates past this fails with `InflateLimitError`. */
+    private readonly maxInflatedBytes = MAX_INFLATED_BYTES,
+  ) {}
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((p) => {
@@ -40,8 +65,18 @@ export class CompressionCodec implements PayloadCodec {
       delete metadata[ORIGINAL];
       if (original) metadata['encoding'] = original;
       else delete metadata['encoding'];
-      return { metadata, data: gunzipSync(p.data ?? new Uint8Array()) };
+      return { metadata, data: inflate(p.data ?? new Uint8Array(), this.maxInflatedBytes) };
     });
+  }
+}
+
+/** Gunzips at most `limit` bytes: zlib stops at `maxOutputLength`, so a bomb never allocates more. */
+function inflate(data: Uint8Array, limit: number): Buffer {
+  try {
+    return gunzipSync(data, { maxOutputLength: limit });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new InflateLimitError(limit);
+    throw err;
   }
 }
 

@@ -101,8 +101,9 @@ describe('payload encryption', () => {
     expect(mentions(raw, SECRET_ENV)).toBe(false);
 
     const port = await freePort();
+    const codecToken = 'encryption-test-codec-token-0123456789';
     const server = startRunfleet(['codec-server', '--port', String(port)], {
-      env: { RUNFLEET_KEY_FILE: keyFile },
+      env: { RUNFLEET_KEY_FILE: keyFile, RUNFLEET_CODEC_TOKEN: codecToken },
       logFile: join(dir, 'codec-server.log'),
     });
     const deadline = Date.now() + 60_000;
@@ -111,7 +112,9 @@ describe('payload encryption', () => {
         throw new Error(`the codec server did not start:\n${server.output()}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    const decoded = (await show(['--codec-endpoint', `http://127.0.0.1:${port}`])).stdout;
+    const decoded = (
+      await show(['--codec-endpoint', `http://127.0.0.1:${port}`, '--codec-auth', `Bearer ${codecToken}`])
+    ).stdout;
     expect(mentions(decoded, SECRET_STEP)).toBe(true);
     expect(mentions(decoded, SECRET_ENV)).toBe(true);
     server.kill();
