@@ -116,7 +116,7 @@ export interface Started {
  * tail of its log.
  */
 export async function startDaemon(o: StartOptions): Promise<Started> {
-  mkdirSync(o.stateDir, { recursive: true });
+  mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   const pidPath = pidFile(o.stateDir);
   const logPath = logFile(o.stateDir);
   const before = daemonStatus(o.stateDir);

@@ -137,7 +137,7 @@ export function writeRunnerSettings(file: string, settings: RunnerSettings): voi
     const [section, field] = key.split('.') as [string, string];
     (nested[section] ??= {})[field] = value;
   }
-  mkdirSync(dirname(file), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(tmp, '# runfleet runner configure\n' + stringify(nested), { mode: 0o600 });

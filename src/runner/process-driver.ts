@@ -7,12 +7,35 @@
  *
  * Cancel or timeout kills the whole group (TERM, then KILL after a grace period); anything a
  * step left behind in the group is killed when the task ends.
+ *
+ * Trust: on a root runner each task runs as a user of its own (`task-user.ts`): it owns its
+ * workspace while it runs, reaches nothing else of the state dir, and whatever it leaves running
+ * under its id is killed when it ends. A runner that is not root cannot do this and says so.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Driver, DriverResult, Recovered, SessionRecord, TaskLabels } from './driver';
 import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
+import {
+  giveWorkspace,
+  killUser,
+  resolveTaskUsers,
+  secureStateDir,
+  takeWorkspaceBack,
+  TaskUserPool,
+  type TaskUsers,
+} from './task-user';
 
 // The old home of these types; activities and workers import them from here until they move.
 export type { Driver, DriverResult, DriverRun } from './driver';
@@ -23,6 +46,14 @@ const KILL_GRACE_MS = 5_000;
 const POLL_MS = 250;
 /** Labels of the task a session dir belongs to, for `sweep`. */
 const LABELS_FILE = 'labels.json';
+/** The user a task runs as and the workspace it was given, for `recover` and `sweep`. */
+const USER_FILE = 'user.json';
+
+interface TaskUserRecord {
+  uid: number;
+  /** The workspace given to the task (taken back when it ends); null when it was not ours to give. */
+  workspace: string | null;
+}
 
 export interface ProcessDriverOptions {
   /** The supervisor's shell. Default `/bin/sh`. */
@@ -32,24 +63,83 @@ export interface ProcessDriverOptions {
    * Without it `sweep` removes nothing.
    */
   sessionsDir?: string;
+  /**
+   * `runner.taskUids`: the user ids tasks run as when the runner is root, `FIRST-LAST`; `none`
+   * runs them as the runner's own user. Default: 1000 ids chosen by the state dir
+   * (`task-user.ts`). The state dir is the parent of `sessionsDir`.
+   */
+  taskUids?: string;
+  /** Told once, now, when tasks will run as the runner's own user (trusted code only). */
+  log?: (line: string) => void;
+  /** How tasks run, decided by the caller (tests). Default: from `taskUids` and who we are. */
+  users?: TaskUsers;
 }
 
 export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
   const shell = opts.shell ?? '/bin/sh';
+  const stateDir = opts.sessionsDir ? dirname(resolve(opts.sessionsDir)) : undefined;
+  const users =
+    opts.users ??
+    resolveTaskUsers({ ...(opts.taskUids ? { taskUids: opts.taskUids } : {}), stateDir: stateDir ?? 'process-driver' });
+  if (users.mode === 'runner') opts.log?.(`warning: process driver: ${users.why}`);
+  const pool =
+    users.mode === 'switch' ? new TaskUserPool(users.range, () => recordedUsers(opts.sessionsDir)) : undefined;
+
+  /**
+   * Kills what the task's user left running and takes its workspace back; its id is free again
+   * (the session dir stops claiming it).
+   */
+  const endTaskUser = (sessionDir: string, user: TaskUserRecord | null) => {
+    if (!user) return;
+    killUser(user.uid);
+    if (user.workspace) takeWorkspaceBack(user.workspace);
+    rmSync(join(sessionDir, USER_FILE), { force: true });
+    pool?.release(user.uid);
+  };
+
   return {
     name: 'process',
 
     async run(req) {
       if (req.signal.aborted) return { exitCode: 130, failedStep: 0, aborted: true };
+      if (stateDir) secureStateDir(stateDir, users);
+      const workspace = resolve(req.workspace ?? req.cwd);
+      // Only a folder of the runner's own is handed to the task user: a workspace under
+      // `<state>/work/`, or (a driver without a state dir) a folder made for this task now.
+      const ours = stateDir ? isBelow(join(stateDir, 'work'), workspace) : !existsSync(workspace);
       mkdirSync(req.cwd, { recursive: true });
-      mkdirSync(req.sessionDir, { recursive: true });
+      mkdirSync(req.sessionDir, { recursive: true, mode: 0o700 });
       // A leftover outcome in a reused dir must not pass for this run's.
-      for (const f of [EXIT_FILE, STEP_FILE]) rmSync(join(req.sessionDir, f), { force: true });
+      for (const f of [EXIT_FILE, STEP_FILE, USER_FILE]) rmSync(join(req.sessionDir, f), { force: true });
       writeFileSync(join(req.sessionDir, LABELS_FILE), JSON.stringify(req.labels));
-      // Absolute: the script's path in the supervisor's command line identifies it later.
-      const script = writeTaskScript(resolve(req.sessionDir), req.steps);
 
-      const fd = openSync(req.logFile, 'a');
+      let user: TaskUserRecord | null = null;
+      if (pool && users.mode === 'switch') {
+        user = { uid: pool.acquire(), workspace: ours ? workspace : null };
+        try {
+          writeFileSync(join(req.sessionDir, USER_FILE), JSON.stringify(user));
+          if (ours) {
+            // The run's folder: task users pass through it to their own workspace, never list it.
+            if (stateDir) chmodSync(dirname(workspace), 0o711);
+            giveWorkspace(workspace, resolve(req.cwd), user.uid, users.range);
+          }
+        } catch (err) {
+          endTaskUser(req.sessionDir, user);
+          throw err;
+        }
+      }
+      const runAs =
+        user && users.mode === 'switch' ? { uid: user.uid, gid: user.uid, setpriv: users.setpriv } : undefined;
+      // Absolute: the script's path in the supervisor's command line identifies it later.
+      const script = writeTaskScript(resolve(req.sessionDir), req.steps, runAs);
+
+      let fd: number;
+      try {
+        fd = openSync(req.logFile, 'a', 0o600);
+      } catch (err) {
+        endTaskUser(req.sessionDir, user);
+        throw err;
+      }
       let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
       let pid: number;
       try {
@@ -68,6 +158,9 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
           throw new Error(`could not start ${shell}`);
         }
         pid = child.pid;
+      } catch (err) {
+        endTaskUser(req.sessionDir, user);
+        throw err;
       } finally {
         closeSync(fd);
       }
@@ -83,14 +176,23 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         stop.cancel();
         // The supervisor kills its group as it ends; this covers a supervisor that was killed.
         killGroup(pid, 'SIGKILL');
+        endTaskUser(req.sessionDir, user);
       }
     },
 
     async recover(session, signal) {
+      const user = readUserFile(session.sessionDir);
+      if (user) pool?.adopt(user.uid);
       const done = readExitFile(session.sessionDir);
-      if (done) return finished(done, false);
+      if (done) {
+        endTaskUser(session.sessionDir, user);
+        return finished(done, false);
+      }
       const pid = session.handle?.pid ?? findSupervisors().get(resolve(session.sessionDir));
-      if (pid === undefined || !isSupervisor(pid, session.sessionDir)) return vanished(session, pid);
+      if (pid === undefined || !isSupervisor(pid, session.sessionDir)) {
+        endTaskUser(session.sessionDir, user);
+        return vanished(session, pid);
+      }
 
       const stop = stopper(pid);
       const onAbort = () => stop.start();
@@ -118,6 +220,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         signal.removeEventListener('abort', onAbort);
         stop.cancel();
         killGroup(pid, 'SIGKILL');
+        endTaskUser(session.sessionDir, user);
       }
     },
 
@@ -144,12 +247,41 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         // No session claims it: a supervisor still running is an orphan nobody will report.
         const pid = supervisors.get(dir);
         if (pid !== undefined) killGroup(pid, 'SIGKILL');
+        endTaskUser(dir, readUserFile(dir));
         rmSync(dir, { recursive: true, force: true });
         removed++;
       }
       return removed;
     },
   };
+}
+
+/** Whether `path` is strictly below `root`. */
+function isBelow(root: string, path: string): boolean {
+  const rel = relative(resolve(root), path);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !rel.startsWith(sep);
+}
+
+function readUserFile(sessionDir: string): TaskUserRecord | null {
+  try {
+    return JSON.parse(readFileSync(join(sessionDir, USER_FILE), 'utf8')) as TaskUserRecord;
+  } catch {
+    return null; // ran as the runner's user, or never started
+  }
+}
+
+/** The ids the recorded tasks of an earlier runner process run as (their session dirs say). */
+function recordedUsers(sessionsDir: string | undefined): number[] {
+  if (!sessionsDir) return [];
+  let names: string[];
+  try {
+    names = readdirSync(sessionsDir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => readUserFile(join(sessionsDir, name))?.uid ?? []);
 }
 
 function outcome(sessionDir: string, status: number, aborted: boolean): DriverResult {

@@ -87,7 +87,7 @@ export class SessionStore {
 
   /** Records (or replaces) a task execution, atomically. */
   write(record: SessionRecord): void {
-    mkdirSync(this.root, { recursive: true });
+    mkdirSync(this.root, { recursive: true, mode: 0o700 });
     const file = this.fileFor(record.labels);
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
@@ -130,7 +130,7 @@ export class SessionStore {
    * recovery).
    */
   close(labels: TaskLabels, outcome: TaskOutcome | null): void {
-    mkdirSync(this.root, { recursive: true });
+    mkdirSync(this.root, { recursive: true, mode: 0o700 });
     writeFileSync(this.markerFor(labels, 'done'), `${JSON.stringify({ outcome })}\n`);
     rmSync(this.fileFor(labels), { force: true });
     rmSync(this.dirFor(labels), { recursive: true, force: true });
@@ -150,7 +150,7 @@ export class SessionStore {
 
   /** Declares an execution never received: `begin` refuses it from now on. */
   refuse(labels: ExecutionRef): void {
-    mkdirSync(this.root, { recursive: true });
+    mkdirSync(this.root, { recursive: true, mode: 0o700 });
     writeFileSync(this.markerFor(labels, 'refused'), '');
   }
 

@@ -1,0 +1,255 @@
+/**
+ * Process-driver tasks on a root runner run as users of their own (`src/runner/task-user.ts`):
+ * the modes of the state dir, the user a step runs as, what it can and cannot reach, its
+ * workspace handed over and taken back, its leftovers killed. Needs root (CI and the dev
+ * container run tests as root); the non-root behaviour is checked without switching.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeRunnerSettings } from '../../src/runner/local-config';
+import type { DriverRun } from '../../src/runner/driver';
+import { createProcessDriver } from '../../src/runner/process-driver';
+import { SessionStore } from '../../src/runner/sessions';
+import { defaultUidRange, killUser, parseUidRange, resolveTaskUsers, secureStateDir } from '../../src/runner/task-user';
+
+const isRoot = process.getuid?.() === 0;
+const PATH = process.env.PATH ?? '/usr/bin:/bin';
+
+let state: string;
+beforeEach(() => {
+  state = join(mkdtempSync(join(tmpdir(), 'runfleet-task-user-')), 'state');
+});
+afterEach(() => {
+  rmSync(join(state, '..'), { recursive: true, force: true });
+});
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+function task(name: string, steps: string[], extra: Partial<DriverRun> = {}): DriverRun {
+  const labels = { run: 'run/g/1', task: name, attempt: 1, runner: 'r1', pool: 'p' };
+  const workspace = join(state, 'work', 'run_g_1', name);
+  return {
+    steps: steps.map((run) => ({ run })),
+    cwd: workspace,
+    workspace,
+    env: { PATH, SECRET_FILE: join(state, 'identity.json') },
+    logFile: join(state, 'logs', 'run_g_1', `${name}.log`),
+    sessionDir: new SessionStore(state).dirFor(labels),
+    labels,
+    signal: new AbortController().signal,
+    ...extra,
+  };
+}
+
+function driverFor(stateDir: string) {
+  return createProcessDriver({ sessionsDir: new SessionStore(stateDir).root });
+}
+
+function prepare(req: DriverRun): void {
+  mkdirSync(join(req.logFile, '..'), { recursive: true });
+}
+
+describe('task users: settings', () => {
+  it('parses FIRST-LAST and names a bad range', () => {
+    expect(parseUidRange('200000-200009')).toEqual({ first: 200000, last: 200009 });
+    expect(() => parseUidRange('0-10')).toThrow(/runner.taskUids "0-10": expected FIRST-LAST/);
+    expect(() => parseUidRange('5000-4000')).toThrow(/expected FIRST-LAST/);
+    expect(() => parseUidRange('root')).toThrow(/expected FIRST-LAST/);
+  });
+
+  it('a default range per state dir: 1000 ids, different for two runners, the same after a restart', () => {
+    const a = defaultUidRange('/var/lib/runfleet/a');
+    expect(a.last - a.first).toBe(999);
+    expect(a.first).toBeGreaterThanOrEqual(100_000_000);
+    expect(a.last).toBeLessThan(2 ** 31 - 1);
+    expect(defaultUidRange('/var/lib/runfleet/a')).toEqual(a);
+    expect(defaultUidRange('/var/lib/runfleet/b')).not.toEqual(a);
+  });
+
+  it('a runner that is not root cannot switch: it says why, once, and names trusted code', () => {
+    const users = resolveTaskUsers({ stateDir: state, uid: 1000 });
+    expect(users.mode).toBe('runner');
+    expect(users.mode === 'runner' && users.why).toMatch(/not root \(uid 1000\).*trusted code only/);
+    const lines: string[] = [];
+    createProcessDriver({ sessionsDir: join(state, 'sessions'), users, log: (l) => lines.push(l) });
+    expect(lines).toEqual([`warning: process driver: ${users.mode === 'runner' ? users.why : ''}`]);
+    expect(resolveTaskUsers({ stateDir: state, taskUids: 'none', uid: 0 }).mode).toBe('runner');
+  });
+});
+
+describe('state dir modes', () => {
+  it('a root runner: state dir and work/ 0711 (pass through only), sessions/ and logs/ 0700', () => {
+    secureStateDir(state, { mode: 'switch', range: { first: 1000, last: 1001 }, setpriv: '/usr/bin/setpriv' });
+    expect(mode(state)).toBe(0o711);
+    expect(mode(join(state, 'work'))).toBe(0o711);
+    expect(mode(join(state, 'sessions'))).toBe(0o700);
+    expect(mode(join(state, 'logs'))).toBe(0o700);
+  });
+
+  it('tasks as the runner: everything 0700; an older 0755 state dir is closed too', () => {
+    mkdirSync(join(state, 'logs'), { recursive: true, mode: 0o755 });
+    secureStateDir(state, { mode: 'runner', why: 'test' });
+    for (const dir of [state, join(state, 'work'), join(state, 'sessions'), join(state, 'logs')]) {
+      expect(mode(dir).toString(8)).toBe('700');
+    }
+  });
+
+  it('the runner creates its files and folders for itself only: runner.yaml, sessions, markers', () => {
+    writeRunnerSettings(join(state, 'runner.yaml'), { 'runner.name': 'x' });
+    expect(mode(state)).toBe(0o700);
+    expect(mode(join(state, 'runner.yaml'))).toBe(0o600);
+    const other = join(state, '..', 'other');
+    new SessionStore(other).refuse({ run: 'r', task: 't', attempt: 1 });
+    expect(mode(join(other, 'sessions'))).toBe(0o700);
+  });
+});
+
+describe.runIf(isRoot)('task users on a root runner', () => {
+  it('a task runs as its own unprivileged user and owns its workspace; the runner gets it back at the end', async () => {
+    const driver = driverFor(state);
+    const req = task('who', ['id -u > uid.txt; id -G > groups.txt; grep NoNewPrivs /proc/self/status > nnp.txt']);
+    prepare(req);
+    const result = await driver.run(req);
+    expect(result).toEqual({ exitCode: 0, failedStep: null, aborted: false });
+    const uid = Number(readFileSync(join(req.cwd, 'uid.txt'), 'utf8'));
+    const range = defaultUidRange(state);
+    console.log(
+      `task ran as uid ${uid} (range ${range.first}-${range.last}); groups ${readFileSync(join(req.cwd, 'groups.txt'), 'utf8').trim()}`,
+    );
+    expect(uid).toBeGreaterThanOrEqual(range.first);
+    expect(uid).toBeLessThanOrEqual(range.last);
+    expect(readFileSync(join(req.cwd, 'groups.txt'), 'utf8').trim()).toBe(String(uid));
+    expect(readFileSync(join(req.cwd, 'nnp.txt'), 'utf8')).toMatch(/NoNewPrivs:\s+1/);
+    // What the task made is its own; the folder is the runner's again, 0700.
+    expect(statSync(join(req.cwd, 'uid.txt')).uid).toBe(uid);
+    expect(statSync(req.cwd).uid).toBe(0);
+    expect(mode(req.cwd)).toBe(0o700);
+    expect(mode(join(req.cwd, '..'))).toBe(0o711);
+    expect(mode(req.logFile)).toBe(0o600);
+  });
+
+  it("a task cannot read the runner's files, its session records, nor write its own exit file", async () => {
+    const driver = driverFor(state);
+    const ownSession = new SessionStore(state).dirFor({
+      run: 'run/g/1',
+      task: 'thief',
+      attempt: 1,
+      runner: 'r1',
+      pool: 'p',
+    });
+    const req = task('thief', [
+      'cat "$SECRET_FILE" > stolen.txt 2> err1.txt; echo "identity=$?" >> tried.txt',
+      `ls "${join(state, 'sessions')}" > list.txt 2> err2.txt; echo "sessions=$?" >> tried.txt`,
+      `(echo '{"exitCode":0,"failedStep":null}' > "${join(ownSession, 'exit')}") 2> err3.txt; echo "exit=$?" >> tried.txt`,
+      'exit 7',
+    ]);
+    expect(req.sessionDir).toBe(ownSession);
+    prepare(req);
+    mkdirSync(state, { recursive: true });
+    writeFileSync(join(state, 'identity.json'), '{"privateKey":"secret"}', { mode: 0o600 });
+    const result = await driver.run(req);
+    const tried = readFileSync(join(req.cwd, 'tried.txt'), 'utf8');
+    console.log(
+      `read identity.json, list sessions/, write its exit file: ${tried.trim().replace(/\n/g, ', ')}; outcome ${JSON.stringify(result)}`,
+    );
+    expect(tried).toMatch(/identity=1/);
+    expect(tried).toMatch(/sessions=2/);
+    expect(tried).toMatch(/exit=[12]/);
+    expect(readFileSync(join(req.cwd, 'stolen.txt'), 'utf8')).toBe('');
+    // Its exit code is its own to choose; the runner's record of it is not.
+    expect(result).toEqual({ exitCode: 7, failedStep: 3, aborted: false });
+  });
+
+  it("two tasks at once get different users and cannot read each other's workspace", async () => {
+    const driver = driverFor(state);
+    const a = task('a', ['echo secret-of-a > mine.txt; sleep 2']);
+    const b = task('b', [
+      'sleep 0.5',
+      `cat "${join(a.cwd, 'mine.txt')}" > got.txt 2> err.txt; echo "read=$?" > tried.txt; id -u > uid.txt`,
+    ]);
+    prepare(a);
+    const [ra, rb] = await Promise.all([driver.run(a), driver.run(b)]);
+    expect(ra.exitCode).toBe(0);
+    expect(rb.exitCode).toBe(0);
+    const tried = readFileSync(join(b.cwd, 'tried.txt'), 'utf8').trim();
+    console.log(
+      `task b (uid ${readFileSync(join(b.cwd, 'uid.txt'), 'utf8').trim()}) read task a's file: ${tried}, ${readFileSync(join(b.cwd, 'err.txt'), 'utf8').trim()}`,
+    );
+    expect(tried).toBe('read=1');
+    expect(readFileSync(join(b.cwd, 'got.txt'), 'utf8')).toBe('');
+    expect(statSync(join(a.cwd, 'mine.txt')).uid).not.toBe(statSync(join(b.cwd, 'uid.txt')).uid);
+  });
+
+  it("a later task with the same user id cannot enter an earlier task's kept workspace", async () => {
+    const driver = driverFor(state);
+    const first = task('first', ['echo kept > kept.txt; id -u > uid.txt']);
+    prepare(first);
+    await driver.run(first);
+    const second = task('second', [
+      `cat "${join(first.cwd, 'kept.txt')}" > got.txt 2>/dev/null; echo "read=$?" > tried.txt; id -u > uid.txt`,
+    ]);
+    await driver.run(second);
+    const uid1 = readFileSync(join(first.cwd, 'uid.txt'), 'utf8').trim();
+    const uid2 = readFileSync(join(second.cwd, 'uid.txt'), 'utf8').trim();
+    const tried = readFileSync(join(second.cwd, 'tried.txt'), 'utf8').trim();
+    console.log(`first task uid ${uid1}, second uid ${uid2}; second read the first's kept file: ${tried}`);
+    expect(uid2).toBe(uid1); // the id is free again once the first ended
+    expect(tried).toBe('read=1');
+  });
+
+  it('what a task leaves running outside its process group is killed when it ends', async () => {
+    const driver = driverFor(state);
+    const req = task('daemon', ['setsid sh -c "sleep 60" > /dev/null 2>&1 < /dev/null & echo $! > pid.txt; sleep 0.3']);
+    prepare(req);
+    await driver.run(req);
+    const pid = Number(readFileSync(join(req.cwd, 'pid.txt'), 'utf8'));
+    const alive = existsSync(`/proc/${pid}`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    console.log(`setsid child ${pid} after the task ended: ${alive ? 'alive' : 'gone'}`);
+    expect(alive).toBe(false);
+  });
+
+  it("a retry gets what the last attempt left; a hard link to the runner's file is never handed over", async () => {
+    const driver = driverFor(state);
+    const req = task('retry', ['mkdir -p out/deep; echo 1 > out/deep/f.txt']);
+    prepare(req);
+    await driver.run(req);
+    // A file of the runner's inside the workspace (as a hard link would put it there).
+    writeFileSync(join(state, 'runner-secret'), 'x', { mode: 0o600 });
+    linkSync(join(state, 'runner-secret'), join(req.cwd, 'link'));
+    // Another task holds the first id meanwhile: the retry runs as a different user.
+    const holder = driver.run(task('holder', ['id -u > uid.txt; sleep 1.5']));
+    await new Promise((r) => setTimeout(r, 300));
+    const again = {
+      ...req,
+      labels: { ...req.labels, attempt: 2 },
+      steps: [{ run: 'echo 2 >> out/deep/f.txt; id -u > uid2.txt' }],
+    };
+    again.sessionDir = new SessionStore(state).dirFor(again.labels);
+    const result = await driver.run(again);
+    await holder;
+    console.log(
+      `attempt 2 as uid ${readFileSync(join(req.cwd, 'uid2.txt'), 'utf8').trim()} (holder ${readFileSync(join(state, 'work', 'run_g_1', 'holder', 'uid.txt'), 'utf8').trim()}): exit ${result.exitCode}`,
+    );
+    expect(result.exitCode).toBe(0);
+    expect(statSync(join(req.cwd, 'out', 'deep', 'f.txt')).uid).toBe(
+      Number(readFileSync(join(req.cwd, 'uid2.txt'), 'utf8')),
+    );
+    expect(readFileSync(join(req.cwd, 'out', 'deep', 'f.txt'), 'utf8')).toBe('1\n2\n');
+    expect(statSync(join(state, 'runner-secret')).uid).toBe(0);
+  });
+
+  it('killUser kills every process of a user and nothing else', async () => {
+    const uid = defaultUidRange(state).first;
+    const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sleep', '60'], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(killUser(uid)).toBe(1);
+    await exited;
+    expect(killUser(uid)).toBe(0);
+  });
+});
