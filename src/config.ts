@@ -111,6 +111,24 @@ export const ConfigSchema = z.strictObject({
       keyFile: path.optional(),
     })
     .prefault({}),
+  operator: z
+    .strictObject({
+      /**
+       * The operator signing key (`runfleet operator-key create`): the CLI signs token grants
+       * and runner commands with it. Default `operator.key` beside `encryption.keyFile`.
+       */
+      keyFile: path.optional(),
+      /**
+       * base64 of the operator's Ed25519 public key, for control workers: they seal data keys
+       * only for registrations it signed and apply only commands it signed. Default: the public
+       * half of `keyFile` when this host has it; else none (no runner is admitted).
+       */
+      publicKey: z
+        .string()
+        .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be base64 of a 32-byte Ed25519 public key')
+        .optional(),
+    })
+    .prefault({}),
 });
 
 type Parsed = z.output<typeof ConfigSchema>;
@@ -124,6 +142,8 @@ export interface Config {
   readonly runner: Readonly<Parsed['runner']>;
   /** `keyFile` is absolute; it may not exist (then payloads travel unencrypted). */
   readonly encryption: { readonly keyFile: string };
+  /** `keyFile` is absolute and may not exist; `publicKey` null when not configured. */
+  readonly operator: { readonly keyFile: string; readonly publicKey: string | null };
   /** The config file that was read, if any. */
   readonly configFile: string | null;
 }
@@ -186,6 +206,8 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_LOG_RETENTION_DAYS: 'runner.logRetentionDays',
   RUNFLEET_RUNNER_TOKEN: 'runner.token',
   RUNFLEET_KEY_FILE: 'encryption.keyFile',
+  RUNFLEET_OPERATOR_KEY_FILE: 'operator.keyFile',
+  RUNFLEET_OPERATOR_PUBLIC_KEY: 'operator.publicKey',
 };
 
 /** Flags and the config key each sets. */
@@ -202,7 +224,7 @@ const FLAG_KEYS: Record<keyof ConfigFlags, [key: string, flag: string]> = {
   slots: ['runner.slots', '--slots'],
 };
 
-const PATH_KEYS = new Set(['home', 'dataDir', 'encryption.keyFile', 'runner.dockerSocket']);
+const PATH_KEYS = new Set(['home', 'dataDir', 'encryption.keyFile', 'operator.keyFile', 'runner.dockerSocket']);
 
 /** Loads and validates the configuration; the result is deeply frozen. */
 export function loadConfig(opts: LoadConfigOptions): Config {
@@ -269,13 +291,18 @@ export function loadConfig(opts: LoadConfigOptions): Config {
   }
 
   const home = parsed.data.home ?? resolve(opts.cwd, '.runfleet');
+  const keyFile = parsed.data.encryption.keyFile ?? resolve(home, 'keys', 'runfleet.keys');
   const config: Config = {
     temporal: parsed.data.temporal,
     home,
     dataDir: parsed.data.dataDir ?? resolve(home, 'data'),
     server: parsed.data.server,
     runner: parsed.data.runner,
-    encryption: { keyFile: parsed.data.encryption.keyFile ?? resolve(home, 'keys', 'runfleet.keys') },
+    encryption: { keyFile },
+    operator: {
+      keyFile: parsed.data.operator.keyFile ?? resolve(dirname(keyFile), 'operator.key'),
+      publicKey: parsed.data.operator.publicKey ?? null,
+    },
     configFile: file,
   };
   return deepFreeze(config);
