@@ -6,14 +6,17 @@
  */
 import { CompleteAsyncError, Context } from '@temporalio/activity';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
-import { failure } from '../src/errors';
+import { join } from 'node:path';
+import { asFailure, failure, RunfleetError } from '../src/errors';
 import type { Driver, DriverHandle, SessionRecord, TaskLabels } from '../src/runner/driver';
 import { RefusedExecution, type ExecutionLookup } from '../src/runner/sessions';
 import type { SlotPool } from '../src/runner/slots';
+import type { RunnerSigner } from '../src/security/runner-signer';
+import { resolveWorkingDir } from '../src/runner/workspace';
 import type { DriverName, TaskOutcome } from '../src/types';
 import type {
   ExecuteRequest,
+  ExecutionResult,
   LogChunk,
   LookupTaskRequest,
   ReadLogRequest,
@@ -41,6 +44,16 @@ export interface RunnerActivityDeps {
   detach(record: SessionRecord, outcome: Promise<TaskOutcome>, done: () => void): void;
   /** How often a running task heartbeats. */
   heartbeatMs?: number;
+  /**
+   * Reads a run's env when the run sent it by reference (`runEnvRef`: a large env, read once
+   * per run with the run's `runEnv` query). Without it such a task fails before it starts.
+   */
+  fetchRunEnv?: (runId: string) => Promise<Record<string, string>>;
+  /**
+   * Signs execution results and lookup answers with the runner's identity signing key; runs
+   * refuse unsigned ones unless the control workers run without enforcement. Default: unsigned.
+   */
+  signer?: RunnerSigner;
 }
 
 /** What the runner activities need of the session records (`src/runner/sessions.ts`). */
@@ -69,10 +82,54 @@ export function runFolder(text: string): string {
   return text.replace(/[^A-Za-z0-9_.-]+/g, '_');
 }
 
+/** Run envs sent by reference kept in memory (the runs this runner is busy with). */
+const RUN_ENV_CACHE = 8;
+
 export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActivities {
   const heartbeatMs = deps.heartbeatMs ?? 1_000;
+  const runEnvs = new Map<string, Promise<Record<string, string>>>();
+  /** The run env of a request: inline, or read from the run once and kept for its later tasks. */
+  const runEnvOf = async (req: ExecuteRequest): Promise<Record<string, string>> => {
+    if (!req.runEnvRef) return req.runEnv ?? {};
+    if (!deps.fetchRunEnv)
+      throw failure('TaskSpawnFailed', `runner "${deps.runner}" cannot read a run env sent by reference`);
+    let env = runEnvs.get(req.runId);
+    if (!env) {
+      env = deps.fetchRunEnv(req.runId);
+      runEnvs.set(req.runId, env);
+      env.catch(() => runEnvs.delete(req.runId));
+      // A few runs' envs at most: each may be 1.5 MiB.
+      if (runEnvs.size > RUN_ENV_CACHE) runEnvs.delete(runEnvs.keys().next().value as string);
+    }
+    try {
+      return await env;
+    } catch (err) {
+      throw failure(
+        'TaskSpawnFailed',
+        `runner "${deps.runner}" could not read the run's env: ${(err as Error).message}`,
+      );
+    }
+  };
+
+  /** What this runner's records say of an execution (see `lookupTask`). */
+  const answerLookup = (req: LookupTaskRequest): TaskLookup => {
+    const ref = { run: req.runId, task: req.task, attempt: req.attempt };
+    const found = deps.sessions.lookup(ref);
+    switch (found.state) {
+      case 'recorded':
+        return { known: true, outcome: null };
+      case 'ended':
+        return { known: true, outcome: found.outcome };
+      case 'refused':
+        return { known: false };
+      case 'unknown':
+        deps.sessions.refuse(ref);
+        return { known: false };
+    }
+  };
+
   return {
-    async executeTask(req: ExecuteRequest): Promise<TaskOutcome> {
+    async executeTask(req: ExecuteRequest): Promise<ExecutionResult> {
       const ctx = Context.current();
       const { task } = req;
       const driver = deps.drivers[task.driver];
@@ -93,19 +150,18 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         const deadline = Date.now() + ctx.info.startToCloseTimeoutMs;
 
         const workspace = taskWorkspace(deps.dataDir, req.runId, task.name);
-        const cwd = task.working_dir
-          ? isAbsolute(task.working_dir)
-            ? task.working_dir
-            : join(workspace, task.working_dir)
-          : workspace;
-        if (task.working_dir && isAbsolute(task.working_dir) && !existsSync(cwd)) {
-          throw failure('TaskSpawnFailed', `working_dir "${cwd}" does not exist on runner "${deps.runner}"`);
+        // Checked again here, symlinks resolved: a run started around the client skips its check.
+        let cwd: string;
+        try {
+          cwd = resolveWorkingDir(workspace, task.working_dir);
+        } catch (err) {
+          throw asFailure(err);
         }
         const logFile = taskLogPath(deps.dataDir, req.runId, task.name);
         mkdirSync(join(logFile, '..'), { recursive: true });
         const env = {
           ...deps.baseEnv,
-          ...req.runEnv,
+          ...(await runEnvOf(req)),
           ...(task.env ?? {}),
           RUNFLEET_RUN_ID: req.runId,
           RUNFLEET_TASK: task.name,
@@ -156,11 +212,14 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           .run({
             steps: task.steps.map((s) => (typeof s === 'string' ? { run: s } : s)),
             cwd,
+            workspace,
             env,
             logFile,
             sessionDir: record.sessionDir,
             labels,
             ...(task.image ? { image: task.image } : {}),
+            ...(task.resources ? { resources: task.resources } : {}),
+            ...(task.run_as_root ? { runAsRoot: true } : {}),
             signal: kill.signal,
             onStarted: (handle) => deps.sessions.setHandle(labels, handle),
           })
@@ -177,7 +236,17 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           const ended = await Promise.race([outcome, ctx.cancelled]);
           deps.sessions.close(labels, ended.result.aborted ? null : ended.outcome);
           if (ended.result.aborted) await ctx.cancelled;
-          return ended.outcome;
+          if (!deps.signer) return ended.outcome;
+          const proof = deps.signer.sign({
+            about: 'execution',
+            run: req.runId,
+            task: task.name,
+            attempt: req.attempt,
+            runner: deps.runner,
+            lease: req.leaseId,
+            outcome: ended.outcome,
+          });
+          return { ...ended.outcome, proof };
         } catch (err) {
           if (ctx.cancellationSignal.aborted && !kill.signal.aborted) {
             // Still running here, and nobody waits for it on the server: report it when it ends.
@@ -201,6 +270,8 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             throw err;
           }
           deps.sessions.close(labels, null);
+          // The driver's refusals (root not allowed, limits above the runner's) keep their code.
+          if (err instanceof RunfleetError) throw failure(err.code, `task "${task.name}": ${err.message}`);
           if ((err as NodeJS.ErrnoException).code !== undefined) {
             throw failure('TaskSpawnFailed', `could not start task "${task.name}": ${(err as Error).message}`);
           }
@@ -222,19 +293,18 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
      * elsewhere without ever running it twice.
      */
     async lookupTask(req: LookupTaskRequest): Promise<TaskLookup> {
-      const ref = { run: req.runId, task: req.task, attempt: req.attempt };
-      const found = deps.sessions.lookup(ref);
-      switch (found.state) {
-        case 'recorded':
-          return { known: true, outcome: null };
-        case 'ended':
-          return { known: true, outcome: found.outcome };
-        case 'refused':
-          return { known: false };
-        case 'unknown':
-          deps.sessions.refuse(ref);
-          return { known: false };
-      }
+      const answer = answerLookup(req);
+      if (!deps.signer) return answer;
+      const proof = deps.signer.sign({
+        about: 'lookup',
+        run: req.runId,
+        task: req.task,
+        attempt: req.attempt,
+        runner: deps.runner,
+        known: answer.known,
+        outcome: answer.known ? answer.outcome : null,
+      });
+      return { ...answer, proof };
     },
 
     async readTaskLog(req: ReadLogRequest): Promise<LogChunk> {

@@ -4,13 +4,16 @@
  */
 import type { TaskSpec } from '../src/spec/schema';
 import type { DriverName, Reservation, TaskOutcome } from '../src/types';
-import type { PingReply, RunnerLiveStatus, RunnerSettings, SealedKey } from '../workflows/runner-messages';
+import type { OperatorCommand } from '../src/security/statements';
+import type { Admission, PingReply, RunnerLiveStatus, RunnerSettings, SealedKey } from '../workflows/runner-messages';
 
 export interface ReserveRequest {
   runId: string;
   driver: DriverName;
   /** Leases wanted: the run's ready tasks for this pool and driver. The runner grants 1..want. */
   want: number;
+  /** The run's id for this reservation, signed into the answer (runs before runner proofs send none). */
+  nonce?: string;
 }
 
 export interface ExecuteRequest {
@@ -18,8 +21,12 @@ export interface ExecuteRequest {
   leaseId: string;
   attempt: number;
   task: TaskSpec;
-  /** The run-level env; the task's own env overrides it. */
-  runEnv: Record<string, string>;
+  /**
+   * The run-level env (the task's own env overrides it), when it is small; a large one is read
+   * once per run from the run (`runEnvQuery`) instead: `runEnvRef` says how large it is.
+   */
+  runEnv?: Record<string, string>;
+  runEnvRef?: { bytes: number };
 }
 
 export interface ReadLogRequest {
@@ -57,10 +64,16 @@ export interface LookupTaskRequest {
  * and refused from now on (safe to start elsewhere). `outcome`: how it ended here; null while it
  * runs or is being reported.
  */
-export type TaskLookup = { known: false } | { known: true; outcome: TaskOutcome | null };
+export type TaskLookup = ({ known: false } | { known: true; outcome: TaskOutcome | null }) & {
+  /** The runner's signature over this answer (`src/security/runner-proof.ts`). */
+  proof?: string;
+};
+
+/** How an execution ended, signed by the runner (`proof`, over run, task, attempt, lease and outcome). */
+export type ExecutionResult = TaskOutcome & { proof?: string };
 
 export interface RunnerActivities {
-  executeTask(req: ExecuteRequest): Promise<TaskOutcome>;
+  executeTask(req: ExecuteRequest): Promise<ExecutionResult>;
   lookupTask(req: LookupTaskRequest): Promise<TaskLookup>;
   readTaskLog(req: ReadLogRequest): Promise<LogChunk>;
 }
@@ -90,10 +103,29 @@ export interface RunnerControlActivities {
   pingRunner(): Promise<RunnerLiveStatus>;
 }
 
-/** Served by the control worker, which holds the data keys. */
+/** Served by the control worker, which holds the data keys and the operator public key. */
 export interface RegistryActivities {
-  /** Seals every data key for a runner's public key (base64 SPKI DER, X25519). */
-  sealDataKeys(req: { publicKey: string }): Promise<SealedKey[]>;
+  /**
+   * Seals the data keys for a runner's public key (base64 SPKI DER, X25519), only once the
+   * admission verifies: the operator signed the grant, the grant's token key signed this key.
+   * `Unauthorized` otherwise (and for a request without admission).
+   */
+  sealDataKeys(req: { publicKey: string; admission?: Admission }): Promise<SealedKey[]>;
+  /** `Unauthorized` unless the operator key signed this command, recently. */
+  verifyOperatorCommand(req: { command: OperatorCommand; signature: string }): Promise<void>;
+}
+
+/** What the run verifies runner proofs with. */
+export interface RunnerSigningKeys {
+  /** False when the control workers run without enforcement (runners outside a registry): nothing is checked. */
+  required: boolean;
+  /** Each runner's `identity.signingKey` from its registry record; null when it has none (or no record). */
+  keys: Record<string, string | null>;
+}
+
+/** Served by the control worker (trusted): the registry's record of each runner's signing key. */
+export interface RunnerKeyActivities {
+  runnerSigningKeys(req: { runners: string[] }): Promise<RunnerSigningKeys>;
 }
 
 export type { PingReply };

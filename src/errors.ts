@@ -45,6 +45,11 @@ export const ERROR_CODES = {
   LeaseExpired: { source: 'internal', retryable: false },
   /** A task asked for a driver this runner does not offer. */
   DriverUnavailable: { source: 'user', retryable: false },
+  /**
+   * The runner refuses what a task asks of it: root in its container where the runner does not
+   * allow it, limits above the runner's maxima, a working_dir that leaves its workspace on disk.
+   */
+  TaskRefused: { source: 'user', retryable: false },
   /** The task's process could not be started (shell missing, working directory invalid). */
   TaskSpawnFailed: { source: 'internal', retryable: false },
   /** A component (server binary, engine) could not be installed or started. */

@@ -25,6 +25,7 @@ import { SessionStore } from '../src/runner/sessions';
 import { SlotPool, poolSlotSupplier } from '../src/runner/slots';
 import { dataConverter as defaultDataConverter } from '../src/codec/compression';
 import type { DriverName, TaskOutcome } from '../src/types';
+import type { RunnerSigner } from '../src/security/runner-signer';
 
 /** Tells a run the outcome of a task it lost track of (the run's `taskReport` signal). */
 export type ReportOutcome = (record: SessionRecord, outcome: TaskOutcome, note: string) => Promise<void>;
@@ -41,6 +42,14 @@ export interface RunnerOptions {
   drivers?: Partial<Record<DriverName, Driver>>;
   /** This process (a new id every start; default: random). */
   bootId?: string;
+  /**
+   * Signs what this runner tells runs (reservation answers, execution results, lookup answers;
+   * `report` signs its own) with its identity signing key. Without it runs refuse them unless
+   * the control workers run without enforcement (in-process test runners).
+   */
+  signer?: RunnerSigner;
+  /** Reads a run's large env, sent by reference (the run's `runEnv` query); see activities/runner.ts. */
+  fetchRunEnv?: (runId: string) => Promise<Record<string, string>>;
   /** Sends outcomes of tasks found after the server lost track of them. Without it they are only logged. */
   report?: ReportOutcome;
   /** The registry session activities (a registered runner). */
@@ -175,7 +184,13 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         namespace: opts.namespace,
         taskQueue: queue,
         identity: `${opts.name}@${queue}/${driver}`,
-        activities: createPoolActivities({ runner: opts.name, taskQueue: ownQueue, slots, underPermit: !pinned }),
+        activities: createPoolActivities({
+          runner: opts.name,
+          taskQueue: ownQueue,
+          slots,
+          underPermit: !pinned,
+          ...(opts.signer ? { signer: opts.signer } : {}),
+        }),
         // One poller: an idle poller holds a permit, and permits count against the slots.
         maxConcurrentActivityTaskPolls: 1,
         tuner: {
@@ -218,6 +233,8 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         },
         bootId,
         baseEnv: opts.passEnv ?? {},
+        ...(opts.fetchRunEnv ? { fetchRunEnv: opts.fetchRunEnv } : {}),
+        ...(opts.signer ? { signer: opts.signer } : {}),
         detach: (record, outcome, done) => {
           log(
             `task ${record.labels.run}/${record.labels.task} goes on without the server: its outcome is reported when it ends`,

@@ -8,6 +8,17 @@ export const stateQuery = defineQuery<RunState>('state');
 /** The run's input as submitted (the spec as written, before defaults). */
 export const inputQuery = defineQuery<{ spec: unknown; options?: unknown }>('input');
 
+/**
+ * The run-level env, for a runner that runs one of the run's tasks: a large env is sent to
+ * runners by reference (`ExecuteRequest.runEnvRef`) and read once per run with this query, not
+ * copied into every task's input (and history). Answered only to a runner that has a task of the
+ * run, encrypted with that runner's own key.
+ */
+export interface RunEnvRequest {
+  runner: string;
+}
+export const runEnvQuery = defineQuery<Record<string, string>, [RunEnvRequest]>('runEnv');
+
 /** Approves a task that waits with `needs_approval`. */
 export interface ApproveTaskRequest {
   task: string;
@@ -45,6 +56,11 @@ export interface TaskReport {
   outcome: TaskOutcome;
   /** What the runner knows of how it found the task (e.g. "finished while the runner was down"). */
   note?: string;
+  /**
+   * The runner's signature over the report (`src/security/runner-proof.ts`): a report without a
+   * proof that the runner's registered signing key verifies is refused, not applied.
+   */
+  proof?: string;
 }
 export const taskReportSignal = defineSignal<[TaskReport]>('taskReport');
 

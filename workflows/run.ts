@@ -62,6 +62,7 @@ import {
 import {
   AdmissionSchema,
   LIMITS,
+  envBytes,
   RestartSchema,
   RunInputSchema,
   type Restart,
@@ -70,11 +71,13 @@ import {
   type TaskSpec,
 } from '../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../src/spec/validate';
+import { scopedValue } from '../src/codec/payload-converter';
 import type { RunState, TaskOutcome, TaskState } from '../src/types';
 import {
   admitSignal,
   approveTaskUpdate,
   inputQuery,
+  runEnvQuery,
   releaseSignal,
   runnerPurgedSignal,
   stateQuery,
@@ -85,6 +88,7 @@ import {
   type TaskReport,
 } from './messages';
 import { taskFoundSignal, taskLostSignal, type LostTaskRef } from './runner-messages';
+import { createRunnerProofs } from './runner-proofs';
 
 /** The workflow's argument, as `temporal workflow start --input` takes it. */
 export interface RunInput {
@@ -113,6 +117,17 @@ export interface RunResume {
  * at most ~3 events per task in flight (below), plus workflow tasks.
  */
 const CONTINUE_AS_NEW_AT_EVENTS = 7_000;
+/**
+ * Or at this many history bytes (Temporal fails a workflow task whose history passes 50 MiB and
+ * refuses gRPC messages over 4 MiB), or when the server suggests it; not before this many events,
+ * so a run whose input alone is large still makes progress between two continues.
+ */
+const CONTINUE_AS_NEW_AT_BYTES = 8 * 1024 * 1024;
+const CONTINUE_AS_NEW_MIN_EVENTS = 200;
+/** Patch: runs started before history size counted continue as new by event count alone. */
+const HISTORY_SIZE_PATCH = 'continue-as-new-on-history-size';
+/** A run env at most this large travels in each task's input; a larger one is read by reference. */
+const RUN_ENV_INLINE_BYTES = 8 * 1024;
 /** Tasks reserved or running at once in one run (also keeps pending activities far below 2,000). */
 const MAX_TASKS_IN_FLIGHT = 500;
 
@@ -138,6 +153,16 @@ const LOOKUP_WAIT_MS = 10 * 60_000;
 const LOOKUP_PAUSE_MS = 60_000;
 /** Patch: runs started before `askRunner` existed replay without it. */
 const ASK_RUNNER_PATCH = 'ask-runner-about-lost-tasks';
+/**
+ * Patch: runs started before runner proofs replay without them. What a runner tells the run
+ * (reservation answers, execution results, lookup answers, reports) is verified with its
+ * registered signing key (`workflows/runner-proofs.ts`); a message that fails is refused.
+ */
+const RUNNER_PROOFS_PATCH = 'runner-proofs';
+/** A refused reservation answer (someone else answers in a runner's name): reserve again after this. */
+const REFUSED_RESERVATION_PAUSE_MS = 5_000;
+/** Refusals the run keeps in its state (`refusals`): a forger's flood must not grow it without bound. */
+const MAX_REFUSALS_KEPT = 50;
 
 /** A fleet task holds its instance this much longer than its own timeout. */
 const FLEET_LEASE_MARGIN_MS = 10 * 60_000;
@@ -194,9 +219,27 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     },
   });
 
+  /** Verifies what runners say with their registered signing keys (read once per runner). */
+  const proofs = createRunnerProofs();
+  /** Numbers this run's reservations: the answer signs it, so an old answer cannot stand for a new one. */
+  let reservationCount = 0;
+
   setHandler(stateQuery, () => state);
   // What was submitted, as written (a restart submits it again).
   setHandler(inputQuery, () => ({ spec: (input as RunInput).spec, options: (input as RunInput).options }));
+  // A large run env is read by each runner once (runEnvRef), sealed for that runner alone.
+  const runEnvInline = envBytes(spec.env) <= RUN_ENV_INLINE_BYTES;
+  setHandler(runEnvQuery, (req) => {
+    const runner = String(req?.runner ?? '');
+    if (!Object.values(state.tasks).some((t) => t.runner === runner))
+      throw ApplicationFailure.create({
+        type: 'NotFound',
+        message: `runner "${runner}" runs no task of this run`,
+        nonRetryable: true,
+      });
+    // Typed as the env; the payload converter sends the env itself, with the runner's key scope.
+    return scopedValue(`runner/${runner}`, spec.env ?? {}) as unknown as Record<string, string>;
+  });
   setHandler(
     approveTaskUpdate,
     (req) => {
@@ -225,12 +268,37 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     },
   );
 
-  setHandler(taskReportSignal, (report) => {
+  setHandler(taskReportSignal, async (report) => {
     const problem = reportProblem(report);
     if (problem) {
       // Duplicates and stale attempts are expected (a runner reports until it is heard): ignore them.
       log.info(`ignored task report: ${problem}`, { report });
       return;
+    }
+    if (patched(RUNNER_PROOFS_PATCH)) {
+      const r = report;
+      const refused = await proofs.check(
+        {
+          about: 'report',
+          run: state.id,
+          task: r.task,
+          attempt: r.attempt,
+          runner: r.runner,
+          outcome: r.outcome,
+          note: r.note ?? '',
+        },
+        r.proof,
+      );
+      if (refused) {
+        refuse(r.runner, r.task, refused);
+        return;
+      }
+      // The task may have moved on while the key was read.
+      const late = reportProblem(report);
+      if (late) {
+        log.info(`ignored task report: ${late}`, { report });
+        return;
+      }
     }
     const t = state.tasks[report.task] as TaskState;
     const wasLost = t.status === 'lost';
@@ -400,7 +468,12 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   }
 
   function draining(): boolean {
-    return workflowInfo().historyLength >= CONTINUE_AS_NEW_AT_EVENTS;
+    const info = workflowInfo();
+    if (info.historyLength >= CONTINUE_AS_NEW_AT_EVENTS) return true;
+    // Large payloads fill a history long before its event count does: the server's suggestion
+    // (or CONTINUE_AS_NEW_AT_BYTES) counts too, once the run has made some progress here.
+    const big = info.continueAsNewSuggested || info.historySize >= CONTINUE_AS_NEW_AT_BYTES;
+    return big && info.historyLength >= CONTINUE_AS_NEW_MIN_EVENTS && patched(HISTORY_SIZE_PATCH);
   }
 
   /** Ready tasks onto idle leases; reservations for the rest. */
@@ -450,7 +523,22 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       retry: { initialInterval: 200, maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
     });
     try {
-      const r = await pool.reserveSlots({ runId: state.id, driver: q.driver, want });
+      const nonce = `${workflowInfo().runId}/${++reservationCount}`;
+      const r = await pool.reserveSlots({ runId: state.id, driver: q.driver, want, nonce });
+      if (patched(RUNNER_PROOFS_PATCH)) {
+        const { runner: by, taskQueue, leases, proof } = r;
+        const refused = await proofs.check(
+          { about: 'reservation', run: state.id, runner: by, nonce, taskQueue, leases },
+          proof,
+        );
+        if (refused) {
+          // Its leases are not used (they lapse on the runner, if it is one); reserve again soon.
+          refuse(by, null, refused);
+          for (const name of q.ready) (state.tasks[name] as TaskState).reason = `${refused}; reserving again`;
+          await sleep(REFUSED_RESERVATION_PAUSE_MS);
+          return;
+        }
+      }
       const idleSince = Date.now();
       for (const id of r.leases) q.idle.push({ id, runner: r.runner, taskQueue: r.taskQueue, idleSince });
       for (const name of q.ready) (state.tasks[name] as TaskState).reason = null;
@@ -497,9 +585,33 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
         leaseId: lease.id,
         attempt,
         task,
-        runEnv: spec.env ?? {},
+        ...(runEnvInline ? { runEnv: spec.env ?? {} } : { runEnvRef: { bytes: envBytes(spec.env) } }),
       });
       if (reportedMeanwhile(t, attempt)) return;
+      if (patched(RUNNER_PROOFS_PATCH)) {
+        const refused = await proofs.check(
+          {
+            about: 'execution',
+            run: state.id,
+            task: task.name,
+            attempt,
+            runner: lease.runner,
+            lease: lease.id,
+            outcome,
+          },
+          outcome.proof,
+        );
+        if (reportedMeanwhile(t, attempt)) return;
+        if (refused) {
+          // At most once: this result is not the runner's, so the task may run there (someone
+          // completed its execution by id) or may never have reached it (someone polled its
+          // queue). Neither success nor a retry: lost, and the runner is asked, as for a silent one.
+          refuse(lease.runner, task.name, refused);
+          markLost(t, task.name, `${refused}; the attempt is lost: asking runner "${lease.runner}" what it knows`);
+          track(() => askRunner(task.name));
+          return;
+        }
+      }
       applyOutcome(t, outcome, null);
       // The runner keeps the lease for our next task.
       q.idle.push({ ...lease, idleSince: Date.now() });
@@ -704,6 +816,28 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
           }
           continue;
         }
+        if (patched(RUNNER_PROOFS_PATCH)) {
+          const refused = await proofs.check(
+            {
+              about: 'lookup',
+              run: state.id,
+              task: name,
+              attempt,
+              runner,
+              known: answer.known,
+              outcome: answer.known ? answer.outcome : null,
+            },
+            answer.proof,
+          );
+          if (!stillLost()) return;
+          if (refused) {
+            refuse(runner, name, refused);
+            t.reason = `${refused}; asking again in ${formatDuration(pause)}`;
+            await sleep(pause);
+            pause = Math.min(pause * 2, LOOKUP_WAIT_MS);
+            continue;
+          }
+        }
         if (!stillLost()) return;
         if (!answer.known) {
           giveBack(t, name, runner, attempt);
@@ -783,6 +917,20 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     return t.attempts !== attempt || t.status !== 'reserved';
   }
 
+  /**
+   * A message a runner's signing key does not verify: not applied, and said so in the run's state
+   * (`refusals`, and the task's reason while it is not final) and in the worker's log.
+   */
+  function refuse(runner: string, task: string | null, message: string): void {
+    log.warn(message, { runner, task });
+    const refusals = (state.refusals ??= []);
+    refusals.push({ at: now(), runner, task, message });
+    if (refusals.length > MAX_REFUSALS_KEPT) refusals.splice(0, refusals.length - MAX_REFUSALS_KEPT);
+    const t = task === null ? undefined : state.tasks[task];
+    if (t && !isFinal(t.status)) t.reason = message;
+    bump();
+  }
+
   /** Why a report is ignored, or null when it applies. */
   function reportProblem(r: TaskReport | undefined): string | null {
     if (!r || typeof r.task !== 'string') return 'no task named';
@@ -848,7 +996,14 @@ function parseInput(input: unknown): ParsedInput {
         throw new RunfleetError('InvalidWorkflowInput', 'invalid admission: {"changegroup": "<name>"} expected');
       admission = a.data;
     }
-    // Written by this workflow when it continues as new, never by a user: taken as it is.
+    // Written by this workflow when it continues as new, never by a user: a direct start that
+    // carries one (forged task states, an admission it never had) is refused.
+    if (parsed.data.resume !== undefined && !workflowInfo().continuedFromExecutionRunId) {
+      throw new RunfleetError(
+        'InvalidWorkflowInput',
+        'invalid resume: it is set by the run itself when it continues as new, never by a start',
+      );
+    }
     const resume = parsed.data.resume as RunResume | undefined;
     if (parsed.data.restart === undefined) return { spec, options, admission, resume };
     const restart = RestartSchema.safeParse(parsed.data.restart);

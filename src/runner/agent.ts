@@ -28,7 +28,7 @@ import type { KeyRing } from '../codec/keys';
 import { runnerWorkflowId } from '../ids';
 import { RunnerAdmin } from '../client/runners';
 import type { DriverName, TaskOutcome } from '../types';
-import { stateQuery, taskReportSignal } from '../../workflows/messages';
+import { runEnvQuery, stateQuery, taskReportSignal } from '../../workflows/messages';
 import {
   connectUpdate,
   registerUpdate,
@@ -39,6 +39,8 @@ import {
 import { createRunner, type Runner } from '../../workers/runner';
 import type { Driver, TaskLabels } from './driver';
 import { loadOrCreateIdentity, saveIdentity, type RunnerIdentity } from './identity';
+import { createRunnerSigner, type RunnerSigner } from '../security/runner-signer';
+import { registrationProof } from '../registry/token';
 
 export type AgentState =
   'connecting' | 'registering' | 'recovering' | 'ready' | 'disabled' | 'idle' | 'stopping' | 'deleted';
@@ -100,6 +102,8 @@ export class RunnerAgent {
   private reason = 'starting';
   private runner: Runner | null = null;
   private identity: RunnerIdentity | null = null;
+  /** Signs what this runner tells runs, with its identity signing key (made with the identity). */
+  private signer: RunnerSigner | null = null;
   /**
    * The client of the current connection, null while (re)joining. Outcomes of tasks that outlive
    * a connection are reported through it: the connection they started on is closed by then.
@@ -131,6 +135,7 @@ export class RunnerAgent {
   async run(): Promise<'stopped' | 'deleted'> {
     const { opts } = this;
     this.identity = loadOrCreateIdentity(opts.stateDir);
+    this.signer = createRunnerSigner(this.identity.signingSeed);
     while (!opts.stopSignal.aborted) {
       const joined = await this.join();
       if (!joined) break;
@@ -242,10 +247,17 @@ export class RunnerAgent {
         message: `runner ${opts.name} is not registered and has no token: \`runfleet runner create ${opts.name}\` prints one (pass it with --token or RUNFLEET_RUNNER_TOKEN)`,
       });
     }
+    // The token signs this identity; the token itself stays on this host (never in history).
+    const proof = registrationProof(opts.token, {
+      name: opts.name,
+      runnerId: identity.runnerId,
+      publicKey: identity.publicKey,
+      signingKey: identity.signingKey,
+    });
     return handle.executeUpdate(registerUpdate, {
       args: [
         {
-          token: opts.token,
+          ...proof,
           runnerId: identity.runnerId,
           publicKey: identity.publicKey,
           version: opts.version,
@@ -289,6 +301,8 @@ export class RunnerAgent {
       shutdownGraceMs: opts.shutdownGraceMs,
       log: opts.log,
       report: (record, outcome, note) => this.report(record.labels, outcome, note),
+      signer: this.signer as RunnerSigner,
+      fetchRunEnv: (runId) => client.workflow.getHandle(runId).query(runEnvQuery, { runner: opts.name }),
       session: {
         stopping: stopping.signal,
         apply: ({ enabled, settings: next }) => {
@@ -397,7 +411,7 @@ export class RunnerAgent {
   /** Reports through the connection of the moment; while rejoining, fails so the caller retries. */
   private report(labels: TaskLabels, outcome: TaskOutcome, note: string): Promise<void> {
     if (this.client === null) return Promise.reject(new Error('not connected to Temporal (rejoining)'));
-    return reportOutcome(this.client, this.opts.name, labels, outcome, note);
+    return reportOutcome(this.client, this.signer as RunnerSigner, this.opts.name, labels, outcome, note);
   }
 
   /**
@@ -469,7 +483,14 @@ export class RunnerAgent {
             const t = state.tasks[labels.task];
             if (t === undefined || t.attempts !== labels.attempt || t.runner !== opts.name) break;
             if (t.status === 'lost') {
-              await reportOutcome(client, opts.name, labels, outcome, 'ended while the server was not answering');
+              await reportOutcome(
+                client,
+                this.signer as RunnerSigner,
+                opts.name,
+                labels,
+                outcome,
+                'ended while the server was not answering',
+              );
               opts.log(`reported ${what}: exit code ${outcome.exitCode} (its completion did not reach the server)`);
               break;
             }
@@ -487,24 +508,22 @@ export class RunnerAgent {
 }
 
 /**
- * Sends a task's true outcome to its run (the run's `taskReport` signal). A run that is gone
- * (finished, stopped, purged from retention) no longer waits for it: delivered.
+ * Sends a task's true outcome to its run (the run's `taskReport` signal), signed: the run refuses
+ * a report its runner's registered signing key does not verify. A run that is gone (finished,
+ * stopped, purged from retention) no longer waits for it: delivered.
  */
 async function reportOutcome(
   client: Client,
+  signer: RunnerSigner,
   runner: string,
   labels: TaskLabels,
   outcome: TaskOutcome,
   note: string,
 ): Promise<void> {
   try {
-    await client.workflow.getHandle(labels.run).signal(taskReportSignal, {
-      task: labels.task,
-      attempt: labels.attempt,
-      runner,
-      outcome,
-      note,
-    });
+    const report = { task: labels.task, attempt: labels.attempt, runner, outcome, note };
+    const proof = signer.sign({ about: 'report', run: labels.run, ...report });
+    await client.workflow.getHandle(labels.run).signal(taskReportSignal, { ...report, proof });
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return;
     throw err;
@@ -514,7 +533,10 @@ async function reportOutcome(
 /** The reason when the fleet refused the token or identity, else null. */
 function rejection(err: unknown): string | null {
   const cause = err instanceof WorkflowUpdateFailedError ? err.cause : err;
-  if (cause instanceof ApplicationFailure && (cause.type === 'TokenRejected' || cause.type === 'NotFound')) {
+  if (
+    cause instanceof ApplicationFailure &&
+    (cause.type === 'TokenRejected' || cause.type === 'NotFound' || cause.type === 'Unauthorized')
+  ) {
     return cause.message.replace(/^token rejected: /, '');
   }
   return null;

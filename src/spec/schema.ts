@@ -4,7 +4,9 @@
  */
 import { z } from 'zod';
 import { DEPEND_CONDITIONS, DRIVERS } from '../types';
+import { parseByteSize } from '../bytes';
 import { parseDuration } from '../duration';
+import { workingDirProblem } from './working-dir';
 
 /** Limits, each with its reason. */
 export const LIMITS = {
@@ -23,6 +25,12 @@ export const LIMITS = {
    */
   maxSpecBytes: 4 * 1024 * 1024,
   maxEnvVars: 200,
+  /**
+   * A task's environment (the run's env and its own, together) in bytes: Linux refuses an exec
+   * whose arguments and environment pass 2 MiB (ARG_MAX with the default 8 MiB stack), so the
+   * limit leaves room for the runner's own variables and the steps.
+   */
+  maxEnvBytes: 1536 * 1024,
   /** Longer than a day is a service, not a CI task. */
   maxTimeoutMs: 24 * 3_600_000,
   defaultTimeoutMs: 3_600_000,
@@ -53,8 +61,82 @@ const duration = z
   });
 
 const env = z
-  .record(z.string().regex(ENV_KEY_RE, 'environment variable names are letters, digits and "_"'), z.string())
+  .record(
+    z.string().regex(ENV_KEY_RE, 'environment variable names are letters, digits and "_"'),
+    // A NUL cannot be passed to a process (exec cuts the value there) and garbles every message.
+    z.string().refine((v) => !v.includes('\u0000'), 'an environment value cannot hold a NUL character'),
+  )
   .refine((e) => Object.keys(e).length <= LIMITS.maxEnvVars, `at most ${LIMITS.maxEnvVars} variables`);
+
+/** An environment's size as the kernel counts it: `NAME=value\0` in UTF-8 for each variable. */
+export function envBytes(e: Record<string, string> | undefined): number {
+  let total = 0;
+  for (const [k, v] of Object.entries(e ?? {})) total += utf8Length(k) + utf8Length(v) + 2;
+  return total;
+}
+
+function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4; // a surrogate pair: one 4-byte character
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** A path inside the task's workspace (`src/spec/working-dir.ts`); the runner checks it again on disk. */
+const workingDir = z
+  .string()
+  .min(1)
+  .max(4096)
+  .superRefine((value, ctx) => {
+    const problem = workingDirProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** Bounds of a container's limits whatever the runner allows, each with its reason. */
+export const CONTAINER_BOUNDS = {
+  /** Docker refuses a memory limit under 6 MiB. */
+  minMemoryBytes: 6 * 2 ** 20,
+  /** A limit beyond 1 TiB is no limit. */
+  maxMemoryBytes: 2 ** 40,
+  /** The task script's shell, a step and its children. */
+  minPids: 8,
+  /** Linux's own ceiling (pid_max). */
+  maxPids: 4_194_304,
+} as const;
+
+const memory = z
+  .union([z.string(), z.number()])
+  .describe('Bytes, or a size: "512Mi", "2Gi", "1G"')
+  .transform((value, ctx) => {
+    const bytes = parseByteSize(value);
+    if (bytes === null) {
+      ctx.addIssue({ code: 'custom', message: `"${String(value)}" is not a size like "512Mi" or "2Gi"` });
+      return z.NEVER;
+    }
+    if (bytes < CONTAINER_BOUNDS.minMemoryBytes || bytes > CONTAINER_BOUNDS.maxMemoryBytes) {
+      ctx.addIssue({ code: 'custom', message: 'must be between 6Mi and 1Ti' });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const resources = z.strictObject({
+  memory: memory.optional().describe("Memory limit, swap included (default and maximum: the runner's)"),
+  pids: z
+    .number()
+    .int('must be a whole number')
+    .min(CONTAINER_BOUNDS.minPids, `must be at least ${CONTAINER_BOUNDS.minPids}`)
+    .max(CONTAINER_BOUNDS.maxPids, `must be at most ${CONTAINER_BOUNDS.maxPids}`)
+    .optional()
+    .describe("Most processes and threads at once (default and maximum: the runner's)"),
+});
 
 const step = z.union([
   z.string().min(1, 'a step is a non-empty shell command').max(LIMITS.maxStepBytes),
@@ -84,9 +166,16 @@ export const TaskSpecSchema = z
       .min(1, 'a task needs at least one step')
       .max(LIMITS.maxStepsPerTask, `at most ${LIMITS.maxStepsPerTask} steps`),
     env: env.optional(),
-    working_dir: z.string().min(1).max(4096).optional().describe('Absolute, or relative to the task workspace'),
+    working_dir: workingDir.optional().describe("Relative to the task's workspace, and inside it"),
     driver: z.enum(DRIVERS).default('process'),
     image: z.string().min(1).max(512).optional().describe('Container image, for the docker driver'),
+    resources: resources
+      .optional()
+      .describe("The container's limits (docker driver); the runner's defaults fill the rest"),
+    run_as_root: z
+      .boolean()
+      .optional()
+      .describe('Run as root in the container (docker driver); only runners that allow it take the task'),
     pool: name.default('default'),
     fleet: z
       .strictObject({
@@ -114,6 +203,11 @@ export const TaskSpecSchema = z
     }
     if (task.driver === 'process' && task.image) {
       ctx.addIssue({ code: 'custom', path: ['image'], message: 'image is only for the docker driver' });
+    }
+    for (const field of ['resources', 'run_as_root'] as const) {
+      if (task.driver === 'process' && task[field] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `${field} is only for the docker driver` });
+      }
     }
     if (task.fleet && task.pool !== 'default') {
       ctx.addIssue({

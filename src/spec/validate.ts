@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { RunfleetError } from '../errors';
-import { LIMITS, RunOptionsSchema, RunSpecSchema, type RunOptions, type RunSpec } from './schema';
+import { LIMITS, RunOptionsSchema, RunSpecSchema, envBytes, type RunOptions, type RunSpec } from './schema';
 
 export interface SpecProblem {
   /** `tasks.build.timeout`, `group`, ... */
@@ -40,8 +40,25 @@ export function checkRunSpec(input: unknown): SpecCheck {
   }
   const parsed = RunSpecSchema.safeParse(input);
   if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error, input) };
-  const problems = graphProblems(parsed.data);
+  const problems = [...envProblems(parsed.data), ...graphProblems(parsed.data)];
   return problems.length > 0 ? { ok: false, problems } : { ok: true, spec: parsed.data };
+}
+
+/** Each task's environment (the run's and its own) within `LIMITS.maxEnvBytes`. */
+function envProblems(spec: RunSpec): SpecProblem[] {
+  const runBytes = envBytes(spec.env);
+  if (runBytes > LIMITS.maxEnvBytes)
+    return [{ path: 'env', message: `is ${runBytes} bytes; the limit is ${LIMITS.maxEnvBytes}` }];
+  const problems: SpecProblem[] = [];
+  for (const t of spec.tasks) {
+    const total = runBytes + envBytes(t.env);
+    if (total > LIMITS.maxEnvBytes)
+      problems.push({
+        path: `tasks.${t.name}.env`,
+        message: `with the run's env is ${total} bytes; the limit is ${LIMITS.maxEnvBytes}`,
+      });
+  }
+  return problems;
 }
 
 /** Formats problems as the one-message-per-line text users see. */

@@ -12,15 +12,16 @@ import {
   makeTelemetryFilterString,
   type Worker,
 } from '@temporalio/worker';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWorkflowId } from '../../src/ids';
 import type { RunInput } from '../../workflows/run';
 import { createControlWorker } from '../../workers/control';
 import { createRunner, type Runner } from '../../workers/runner';
+import type { RunnerSigner } from '../../src/security/runner-signer';
 import type { RunState } from '../../src/types';
-import { stateQuery } from '../../workflows/messages';
+import { runEnvQuery, stateQuery } from '../../workflows/messages';
 import { withLiveStatus } from '../../src/client/live-status';
 import { KeyRing, PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../../src/codec';
 import { temporalAddress, uniqueName } from './temporal';
@@ -78,6 +79,10 @@ export interface HarnessRunner {
   name: string;
   pool?: string;
   slots?: number;
+  /** This runner's own keys (as sealed for it: `keys.keysFor(runnerKeyScopes(...))`); default: the harness's. */
+  keys?: KeyRing;
+  /** Signs what the runner tells runs (its identity signing key); default: unsigned. */
+  signer?: RunnerSigner;
 }
 
 export interface Harness {
@@ -104,6 +109,12 @@ export interface HarnessOptions {
    * (payloads in clear, as the suite's other processes have no key file).
    */
   keys?: KeyRing;
+  /**
+   * The control worker's `requireRunnerProofs`. Default false here, unlike production: the
+   * harness's in-process runners have no registry record, so no signing key to check. Tests of
+   * runner identity turn it on and register their runners.
+   */
+  requireRunnerProofs?: boolean;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -117,6 +128,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const controlQueue = uniqueName('control');
   const pool = uniqueName('pool');
   const dataDir = mkdtempSync(join(tmpdir(), 'runfleet-test-'));
+  // Tasks run as users of their own on a root runner: tests' tasks leave their marks here, like /tmp.
+  chmodSync(dataDir, 0o1777);
   const running: { worker: { shutdown(): void }; done: Promise<void> }[] = [];
   const runners = new Map<string, Runner>();
   const runnerDone = new Map<string, Promise<void>>();
@@ -130,6 +143,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       workflowBundle: await workflowBundle(),
       maxCachedWorkflows: 100,
       keys,
+      requireRunnerProofs: opts.requireRunnerProofs ?? false,
     });
     running.push({ worker, done: worker.run() });
   }
@@ -148,7 +162,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       dataDir: join(dataDir, r.name),
       passEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       shutdownGraceMs: 1_000,
-      dataConverter,
+      dataConverter: r.keys ? createDataConverter({ keys: r.keys }) : dataConverter,
+      fetchRunEnv: (runId) => client.workflow.getHandle(runId).query(runEnvQuery, { runner: r.name }),
+      ...(r.signer ? { signer: r.signer } : {}),
     });
     runners.set(r.name, runner);
     runnerDone.set(r.name, runner.run());

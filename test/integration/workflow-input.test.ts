@@ -70,6 +70,21 @@ const cases: { title: string; input: unknown; type: string; mentions: string[] }
     mentions: ['tasks: a run has at most 10000 tasks'],
   },
   {
+    title: 'a forged resume (task states a continue-as-new never wrote)',
+    input: {
+      spec: { name: 'x', tasks: [ok('a')] },
+      resume: { admitted: true, state: { id: 'x', phase: 'running', tasks: { a: { status: 'success' } } } },
+    },
+    type: 'InvalidWorkflowInput',
+    mentions: ['invalid resume', 'never by a start'],
+  },
+  {
+    title: 'an env value with a NUL',
+    input: { spec: { name: 'x', env: { A: 'x\u0000y' }, tasks: [ok('a')] } },
+    type: 'InvalidRunSpec',
+    mentions: ['env.A: an environment value cannot hold a NUL character'],
+  },
+  {
     title: 'a bad timeout',
     input: { spec: { name: 'x', tasks: [ok('a', { timeout: 'soon' })] } },
     type: 'InvalidRunSpec',
