@@ -13,7 +13,12 @@ export default defineConfig({
     minWorkers: 1,
     // Tests and every process they start run without data keys unless a test gives its own: the
     // checkout's `.runfleet/keys` (made by `scripts/quickstart`) would encrypt what tests cannot read.
-    env: { RUNFLEET_KEY_FILE: resolve(__dirname, '.runfleet', 'test', 'no-such-dir', 'runfleet.keys') },
+    // Workers refuse to start without keys unless told payloads may travel in clear: tests say so
+    // (the security tests check the refusal with this unset, and encryption with their own keys).
+    env: {
+      RUNFLEET_KEY_FILE: resolve(__dirname, '.runfleet', 'test', 'no-such-dir', 'runfleet.keys'),
+      RUNFLEET_ALLOW_PLAINTEXT: '1',
+    },
     projects: [
       {
         extends: true,

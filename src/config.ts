@@ -1,23 +1,30 @@
 /**
  * Runfleet's configuration, parsed once at the process edge and passed down frozen.
  *
- * Layers, lowest first: defaults < config file (`runfleet.yaml` in the working directory, or
- * `--config FILE`) < the runner's own file (`<state dir>/runner.yaml`, runner commands only) <
+ * Layers, lowest first: defaults < config file (`--config FILE`, else `RUNFLEET_CONFIG`, else the
+ * user's `$XDG_CONFIG_HOME/runfleet/config.yaml`, default `~/.config/runfleet/config.yaml`) <
+ * the runner's own file (`<state dir>/runner.yaml`, runner commands only) <
  * environment (Temporal's own `TEMPORAL_ADDRESS` / `TEMPORAL_NAMESPACE`, plus `RUNFLEET_*`) <
  * command-line flags. A bad value fails with `InvalidConfig` naming where
  * it came from (the variable, the flag, or the file and key).
  *
+ * A `runfleet.yaml` in the working directory is never read on its own: the directory may be a
+ * checkout of anyone's repository, and a file there could send the connection (and the API key
+ * or client certificate of the Temporal profile) to another server. Name it with `--config`.
+ *
  * Nothing else reads `process.env`: the CLI hands the environment in.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { parseByteSize } from './bytes';
 import { RunfleetError } from './errors';
 import { CONTROL_TASK_QUEUE } from './ids';
+import { MAX_YAML_ALIASES, forbiddenKeyPath } from './structured-file';
 
-/** The config file looked for in the working directory when `--config` is not given. */
-export const DEFAULT_CONFIG_FILES = ['runfleet.yaml', 'runfleet.yml'] as const;
+/** The user's config file, under `$XDG_CONFIG_HOME` (default `~/.config`), read when no other is named. */
+export const USER_CONFIG_FILE = ['runfleet', 'config.yaml'] as const;
 
 const ADDRESS_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -27,6 +34,15 @@ const name = z
   .string()
   .regex(NAME_RE, 'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit');
 const path = z.string().min(1, 'must not be empty');
+/** A size in bytes, or as "512Mi", "2Gi". */
+const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = parseByteSize(value);
+  if (bytes === null || bytes < 6 * 2 ** 20) {
+    ctx.addIssue({ code: 'custom', message: `"${String(value)}" is not a size of 6Mi or more, like "512Mi" or "2Gi"` });
+    return z.NEVER;
+  }
+  return bytes;
+});
 
 export const ConfigSchema = z.strictObject({
   temporal: z
@@ -100,6 +116,35 @@ export const ConfigSchema = z.strictObject({
         .min(0.001, 'must be more than 0')
         .max(3650, 'must be at most 3650')
         .default(7),
+      /**
+       * `uid:gid` the docker driver's tasks run as. Default `65534:65534` (nobody): a task is not
+       * root in its container, so an engine or kernel flaw is not root on the host. Numeric, so the
+       * runner can give that user the task's workspace.
+       */
+      containerUser: z
+        .string()
+        .regex(/^\d{1,10}:\d{1,10}$/, 'must be a numeric uid:gid like 65534:65534')
+        .default('65534:65534'),
+      /**
+       * Whether a docker task may run as root in its container (`run_as_root: true`). Default false:
+       * root (even with every capability dropped) owns the image and is one kernel flaw from the
+       * host; only a runner whose tasks are trusted should allow it.
+       */
+      allowRoot: z.boolean().default(false),
+      /**
+       * A docker task's memory limit (swap included) when it names none: bytes or "2Gi". Default
+       * 2Gi: a compiler or a test suite fits, a leak is killed in its container, not the host's.
+       */
+      containerMemory: byteSize.default(2 * 2 ** 30),
+      /** The most memory a docker task may ask for (`resources.memory`). Default 8Gi. */
+      containerMemoryMax: byteSize.default(8 * 2 ** 30),
+      /**
+       * A docker task's limit of processes and threads at once when it names none. Default 1024: a
+       * parallel build fits, a fork bomb stops there instead of exhausting the host's pids.
+       */
+      containerPids: z.number().int().min(8, 'must be at least 8').max(4_194_304).default(1024),
+      /** The most processes a docker task may ask for (`resources.pids`). Default 32768. */
+      containerPidsMax: z.number().int().min(8, 'must be at least 8').max(4_194_304).default(32_768),
     })
     .prefault({}),
   encryption: z
@@ -109,6 +154,12 @@ export const ConfigSchema = z.strictObject({
        * with its first key. Default `<home>/keys/runfleet.keys`, used when it exists.
        */
       keyFile: path.optional(),
+      /**
+       * Let workers start without data keys, payloads in clear: for development and tests only
+       * (`RUNFLEET_ALLOW_PLAINTEXT=1`). Default false: a control or fleet worker without keys
+       * refuses to start, and a runner refuses a registration that delivers none.
+       */
+      allowPlaintext: z.boolean().default(false),
     })
     .prefault({}),
   operator: z
@@ -141,7 +192,7 @@ export interface Config {
   readonly server: Readonly<Parsed['server']>;
   readonly runner: Readonly<Parsed['runner']>;
   /** `keyFile` is absolute; it may not exist (then payloads travel unencrypted). */
-  readonly encryption: { readonly keyFile: string };
+  readonly encryption: { readonly keyFile: string; readonly allowPlaintext: boolean };
   /** `keyFile` is absolute and may not exist; `publicKey` null when not configured. */
   readonly operator: { readonly keyFile: string; readonly publicKey: string | null };
   /** The config file that was read, if any. */
@@ -166,7 +217,10 @@ export interface LoadConfigOptions {
   cwd: string;
   /** The process environment (the CLI passes `process.env`). */
   env: Readonly<Record<string, string | undefined>>;
-  /** `--config FILE`: must exist. Without it `runfleet.yaml` in `cwd` is read if present. */
+  /**
+   * `--config FILE`: must exist. Without it `RUNFLEET_CONFIG` (must exist), else the user's
+   * config file when present; never a file of `cwd`.
+   */
   configFile?: string;
   /**
    * A runner's own file (`<state dir>/runner.yaml`), read after the config file when it exists.
@@ -189,6 +243,12 @@ export const RUNNER_FILE_KEYS = [
   'runner.healthPort',
   'runner.evictionMs',
   'runner.logRetentionDays',
+  'runner.containerUser',
+  'runner.allowRoot',
+  'runner.containerMemory',
+  'runner.containerMemoryMax',
+  'runner.containerPids',
+  'runner.containerPidsMax',
 ] as const;
 
 export type RunnerFileKey = (typeof RUNNER_FILE_KEYS)[number];
@@ -201,11 +261,13 @@ const ENV_KEYS: Record<string, string> = {
   TEMPORAL_ADDRESS: 'temporal.address',
   TEMPORAL_NAMESPACE: 'temporal.namespace',
   RUNFLEET_CONTROL_TASK_QUEUE: 'temporal.controlTaskQueue',
+  RUNFLEET_CONNECT_TIMEOUT_MS: 'temporal.connectTimeoutMs',
   RUNFLEET_HOME: 'home',
   RUNFLEET_DATA_DIR: 'dataDir',
   RUNFLEET_LOG_RETENTION_DAYS: 'runner.logRetentionDays',
   RUNFLEET_RUNNER_TOKEN: 'runner.token',
   RUNFLEET_KEY_FILE: 'encryption.keyFile',
+  RUNFLEET_ALLOW_PLAINTEXT: 'encryption.allowPlaintext',
   RUNFLEET_OPERATOR_KEY_FILE: 'operator.keyFile',
   RUNFLEET_OPERATOR_PUBLIC_KEY: 'operator.publicKey',
 };
@@ -225,6 +287,10 @@ const FLAG_KEYS: Record<keyof ConfigFlags, [key: string, flag: string]> = {
 };
 
 const PATH_KEYS = new Set(['home', 'dataDir', 'encryption.keyFile', 'operator.keyFile', 'runner.dockerSocket']);
+/** Keys set by a variable whose schema takes a number. */
+const NUMBER_KEYS = new Set(['temporal.connectTimeoutMs']);
+/** Keys set by a variable whose schema takes a boolean (`1`/`true`, `0`/`false`). */
+const BOOLEAN_KEYS = new Set(['encryption.allowPlaintext']);
 
 /** Loads and validates the configuration; the result is deeply frozen. */
 export function loadConfig(opts: LoadConfigOptions): Config {
@@ -259,7 +325,14 @@ export function loadConfig(opts: LoadConfigOptions): Config {
     const value = opts.env[variable];
     // An empty variable is unset, as in most shells' `VAR= cmd`.
     if (value === undefined || value === '') continue;
-    setPath(merged, key, PATH_KEYS.has(key) ? resolve(opts.cwd, value) : value);
+    // A variable is text: a whole number becomes one (anything else reaches the schema, which names it).
+    const typed =
+      NUMBER_KEYS.has(key) && /^\d+$/.test(value.trim())
+        ? Number(value)
+        : BOOLEAN_KEYS.has(key) && /^(1|true|0|false)$/.test(value.trim())
+          ? ['1', 'true'].includes(value.trim())
+          : value;
+    setPath(merged, key, PATH_KEYS.has(key) ? resolve(opts.cwd, value) : typed);
     origin.set(key, variable);
   }
 
@@ -298,7 +371,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
     dataDir: parsed.data.dataDir ?? resolve(home, 'data'),
     server: parsed.data.server,
     runner: parsed.data.runner,
-    encryption: { keyFile },
+    encryption: { keyFile, allowPlaintext: parsed.data.encryption.allowPlaintext },
     operator: {
       keyFile: parsed.data.operator.keyFile ?? resolve(dirname(keyFile), 'operator.key'),
       publicKey: parsed.data.operator.publicKey ?? null,
@@ -334,16 +407,24 @@ export function readRunnerConfigFile(file: string): [RunnerFileKey, unknown][] {
 }
 
 function findConfigFile(opts: LoadConfigOptions): string | null {
-  if (opts.configFile !== undefined) {
-    const file = resolve(opts.cwd, opts.configFile);
-    if (!existsSync(file)) throw new RunfleetError('InvalidConfig', `config file ${file} (--config) does not exist`);
+  const named: [string | undefined, string][] = [
+    [opts.configFile, '--config'],
+    [opts.env['RUNFLEET_CONFIG'] || undefined, 'RUNFLEET_CONFIG'],
+  ];
+  for (const [given, where] of named) {
+    if (given === undefined) continue;
+    const file = resolve(opts.cwd, given);
+    if (!existsSync(file)) throw new RunfleetError('InvalidConfig', `config file ${file} (${where}) does not exist`);
     return file;
   }
-  for (const candidate of DEFAULT_CONFIG_FILES) {
-    const file = resolve(opts.cwd, candidate);
-    if (existsSync(file)) return file;
-  }
-  return null;
+  const file = userConfigFile(opts.env);
+  return file && existsSync(file) ? file : null;
+}
+
+/** `$XDG_CONFIG_HOME/runfleet/config.yaml`, else `$HOME/.config/runfleet/config.yaml`; null without either. */
+export function userConfigFile(env: Readonly<Record<string, string | undefined>>): string | null {
+  const base = env['XDG_CONFIG_HOME'] || (env['HOME'] ? join(env['HOME'], '.config') : undefined);
+  return base ? join(base, ...USER_CONFIG_FILE) : null;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -362,7 +443,24 @@ function readConfigFile(file: string): Record<string, unknown> {
     const message = (first.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
     throw new RunfleetError('InvalidConfig', `${where}: ${message}`);
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    // yaml throws a ReferenceError for an alias bomb: the file's fault, not ours.
+    if (!(err instanceof ReferenceError)) throw err;
+    throw new RunfleetError(
+      'InvalidConfig',
+      `${file}: its YAML aliases expand too far (more than ${MAX_YAML_ALIASES}): refused`,
+    );
+  }
+  // Refused before `setPath`, which would otherwise write through `__proto__` into Object.prototype.
+  const forbidden = forbiddenKeyPath(value);
+  if (forbidden !== null)
+    throw new RunfleetError(
+      'InvalidConfig',
+      `${file}: ${forbidden}: this key is not allowed (it would change an object's prototype)`,
+    );
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new RunfleetError('InvalidConfig', `${file}: the config file must be a mapping (key: value)`);

@@ -8,6 +8,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { unreachable } from '../client/errors';
 import { createDataConverter, loadKeyRing, noKeysWarning, type KeyRing } from '../codec';
 import type { Config } from '../config';
+import { RunfleetError } from '../errors';
 import { describeConnection, type TemporalConnectionOptions } from '../connection';
 import type { Output } from './output';
 
@@ -30,12 +31,20 @@ export async function connectWorker(target: string | TemporalConnectionOptions):
 }
 
 /**
- * The data keys and data converter of a process that starts workers; warns in one line when
- * there are no keys (payloads then travel unencrypted).
+ * The data keys and data converter of a process that starts workers. Without keys it refuses
+ * (`InvalidConfig`) unless `encryption.allowPlaintext` says payloads may travel in clear, and
+ * then warns in one line.
  */
 export function workerDataConverter(config: Config, out: Output): { keys: KeyRing; dataConverter: DataConverter } {
   const keys = loadKeyRing(config);
-  if (!keys.current()) out.log(`warning: ${noKeysWarning(config)}`);
+  if (!keys.current()) {
+    if (!config.encryption.allowPlaintext)
+      throw new RunfleetError(
+        'InvalidConfig',
+        `no data keys at ${config.encryption.keyFile}: run \`runfleet keys create\` (or set RUNFLEET_ALLOW_PLAINTEXT=1 for a development setup whose payloads may travel in clear)`,
+      );
+    out.log(`warning: ${noKeysWarning(config)}`);
+  }
   return { keys, dataConverter: createDataConverter({ keys }) };
 }
 

@@ -25,6 +25,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { openKeys } from '../codec/seal';
 import type { KeyRing } from '../codec/keys';
+import { RunfleetError } from '../errors';
 import { runnerWorkflowId } from '../ids';
 import { RunnerAdmin } from '../client/runners';
 import type { DriverName, TaskOutcome } from '../types';
@@ -63,6 +64,11 @@ export interface AgentOptions {
   drivers: Partial<Record<DriverName, Driver>>;
   keys: KeyRing;
   dataConverter: DataConverter;
+  /**
+   * Serve even when the fleet delivers no data keys (its control workers run without keys), so
+   * tasks travel in clear: development only (`encryption.allowPlaintext`). Default: refuse.
+   */
+  allowPlaintext?: boolean;
   /** Opens a worker connection and a client (TLS and API key as configured). */
   connect(): Promise<Connected>;
   passEnv: Record<string, string>;
@@ -273,6 +279,11 @@ export class RunnerAgent {
     const { opts } = this;
     const identity = this.identity as RunnerIdentity;
     opts.keys.set(openKeys(identity.privateKey, grant.keys));
+    if (grant.keys.length === 0 && !opts.allowPlaintext)
+      throw new RunfleetError(
+        'InvalidConfig',
+        'the fleet delivered no data keys (its control workers have none): refusing to run tasks whose payloads travel in clear; set RUNFLEET_ALLOW_PLAINTEXT=1 on a development setup',
+      );
     let settings: RunnerSettings = grant.settings;
     let deleted!: () => void;
     const deleteRequested = new Promise<'deleted'>((resolve) => {

@@ -5,9 +5,18 @@
  * stop-at-first-failure rule and the exit file are the same; the container's exit code is the
  * task's.
  *
- * Mounts: the task's working directory at `/workspace` (its files stay on the runner), and the
- * session dir at `/.runfleet` (the script, the current step, the exit file: the failed step
- * comes from there). Both are host paths: the engine runs on the runner's machine.
+ * Mounts: the task's workspace at `/workspace` (its files stay on the runner; `working_dir` is a
+ * directory inside it, checked by the runner before it gets here), and the task's own session dir
+ * at `/.runfleet` (the script, the current step, the exit file: the failed step comes from there).
+ * Nothing else of the host: both are paths the runner made for this task.
+ *
+ * Hardened by default (`ContainerPolicy`, from the runner's config): the task runs as an
+ * unprivileged user (65534:65534) unless it asks for root and the runner allows it; every
+ * capability dropped, root's too; `no-new-privileges` (no setuid way back); a memory limit (swap
+ * included) and a pids limit, the task's own or the runner's default, never above the runner's
+ * maximum. A task asking for more is refused (`TaskRefused`) before any container exists. The
+ * workspace and session dir are given to the task's user (the runner runs as root to reach the
+ * engine's socket), mode 0700.
  *
  * Environment: the task's `env`, minus the names in `dropEnv` (by default the runner's own
  * host-specific variables such as PATH and HOME, which would break the image's defaults; pass
@@ -21,23 +30,28 @@
  */
 import {
   appendFileSync,
+  chmodSync,
+  chownSync,
   closeSync,
   existsSync,
   mkdirSync,
   openSync,
   readFileSync,
+  realpathSync,
   rmSync,
   statSync,
   truncateSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, posix, relative, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import Docker from 'dockerode';
+import { formatByteSize } from '../bytes';
 import { RunfleetError } from '../errors';
-import type { Driver, DriverResult, Recovered, TaskLabels } from './driver';
+import type { Driver, DriverResult, DriverRun, Recovered, TaskLabels } from './driver';
 import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
+import { inside } from './workspace';
 
 /** Where the task's working directory is mounted in the container. */
 export const CONTAINER_WORKDIR = '/workspace';
@@ -57,6 +71,26 @@ const LOG_DRAIN_MS = 2_000;
 /** Size of the log file when the container started: what `recover` skips of the engine's log. */
 const LOG_OFFSET_FILE = 'log-offset';
 
+/** What a task's container may be and do: the runner's config (`runner.container*`, `runner.allowRoot`). */
+export interface ContainerPolicy {
+  /** `uid:gid` tasks run as; numeric, so the runner can give it the workspace. */
+  user: string;
+  /** Whether a task may ask for root in its container (`run_as_root`). */
+  allowRoot: boolean;
+  /** Memory limit in bytes, swap included: a task's default and the most it may ask for. */
+  memory: { default: number; max: number };
+  /** Most processes and threads at once: a task's default and the most it may ask for. */
+  pids: { default: number; max: number };
+}
+
+/** The policy of a runner whose config says nothing (each value's reason in `src/config.ts`). */
+export const DEFAULT_CONTAINER_POLICY: ContainerPolicy = {
+  user: '65534:65534',
+  allowRoot: false,
+  memory: { default: 2 * 2 ** 30, max: 8 * 2 ** 30 },
+  pids: { default: 1024, max: 32_768 },
+};
+
 export interface DockerDriverOptions {
   /** The engine's API socket (Podman: `/run/podman/podman.sock`). */
   socketPath: string;
@@ -67,11 +101,14 @@ export interface DockerDriverOptions {
   defaultImage?: string;
   /** Variables of the task's env not passed to the container. Default `DEFAULT_DROP_ENV`. */
   dropEnv?: readonly string[];
+  /** The user, root and limits of tasks' containers. Default `DEFAULT_CONTAINER_POLICY`. */
+  policy?: ContainerPolicy;
 }
 
 export function createDockerDriver(opts: DockerDriverOptions): Driver {
   const docker = new Docker({ socketPath: opts.socketPath });
   const dropEnv = new Set(opts.dropEnv ?? DEFAULT_DROP_ENV);
+  const policy = opts.policy ?? DEFAULT_CONTAINER_POLICY;
 
   /** Engine calls, with an absent or dead socket turned into one clear error. */
   async function engine<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -117,30 +154,45 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
           `task ${req.labels.task} runs on the docker driver but names no image`,
         );
       }
-      const cwd = resolve(req.cwd);
+      // Refused before anything is made: nothing to clean up.
+      const limits = containerLimits(req, policy);
+      const workspace = resolve(req.workspace ?? req.cwd);
       const sessionDir = resolve(req.sessionDir);
-      mkdirSync(cwd, { recursive: true });
+      mkdirSync(workspace, { recursive: true });
+      mkdirSync(resolve(req.cwd), { recursive: true });
       mkdirSync(sessionDir, { recursive: true });
+      const workdir = containerWorkdir(workspace, req.cwd, req.labels.task);
       for (const f of [EXIT_FILE, STEP_FILE]) rmSync(join(sessionDir, f), { force: true });
       writeTaskScript(sessionDir, req.steps);
+      giveTo(limits.user, [workspace, ...dirsBetween(workspace, req.cwd), sessionDir], req.labels.task);
 
       const env = Object.entries(req.env)
         .filter(([name]) => !dropEnv.has(name))
         .map(
           ([name, value]) =>
-            `${name}=${name === 'RUNFLEET_WORKSPACE' && resolve(value) === cwd ? CONTAINER_WORKDIR : value}`,
+            `${name}=${name === 'RUNFLEET_WORKSPACE' && resolve(value) === workspace ? CONTAINER_WORKDIR : value}`,
         );
       const container = await engine('create', () =>
         docker.createContainer({
           Image: image,
           Cmd: ['/bin/sh', `${CONTAINER_SESSION_DIR}/${SCRIPT_FILE}`],
-          WorkingDir: CONTAINER_WORKDIR,
+          WorkingDir: workdir,
+          User: limits.user,
           Env: env,
           Labels: containerLabels(req.labels),
           AttachStdout: true,
           AttachStderr: true,
           Tty: false,
-          HostConfig: { Binds: [`${cwd}:${CONTAINER_WORKDIR}`, `${sessionDir}:${CONTAINER_SESSION_DIR}`] },
+          HostConfig: {
+            Binds: [`${workspace}:${CONTAINER_WORKDIR}`, `${sessionDir}:${CONTAINER_SESSION_DIR}`],
+            CapDrop: ['ALL'],
+            SecurityOpt: ['no-new-privileges'],
+            Privileged: false,
+            Memory: limits.memory,
+            // Equal to Memory: no swap on top of the limit.
+            MemorySwap: limits.memory,
+            PidsLimit: limits.pids,
+          },
         }),
       ).catch((err: unknown) => {
         // Images are never pulled here: the runner's operator provides them.
@@ -265,6 +317,73 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
       return removed;
     },
   };
+}
+
+/** The user and limits of a task's container; `TaskRefused` when it asks for more than the policy allows. */
+export function containerLimits(
+  req: Pick<DriverRun, 'resources' | 'runAsRoot' | 'labels'>,
+  policy: ContainerPolicy,
+): { user: string; memory: number; pids: number } {
+  const task = req.labels.task;
+  if (req.runAsRoot && !policy.allowRoot) {
+    throw new RunfleetError(
+      'TaskRefused',
+      `task ${task} asks for root in its container (run_as_root) and runner "${req.labels.runner}" does not allow it (runner.allowRoot)`,
+    );
+  }
+  const memory = req.resources?.memory ?? policy.memory.default;
+  if (memory > policy.memory.max) {
+    throw new RunfleetError(
+      'TaskRefused',
+      `task ${task} asks for resources.memory ${formatByteSize(memory)}; runner "${req.labels.runner}" allows at most ${formatByteSize(policy.memory.max)} (runner.containerMemoryMax)`,
+    );
+  }
+  const pids = req.resources?.pids ?? policy.pids.default;
+  if (pids > policy.pids.max) {
+    throw new RunfleetError(
+      'TaskRefused',
+      `task ${task} asks for resources.pids ${pids}; runner "${req.labels.runner}" allows at most ${policy.pids.max} (runner.containerPidsMax)`,
+    );
+  }
+  return { user: req.runAsRoot ? '0:0' : policy.user, memory, pids };
+}
+
+/** The container's working directory for `cwd`, which must be the workspace or inside it. */
+function containerWorkdir(workspace: string, cwd: string, task: string): string {
+  const root = realpathSync(workspace);
+  const real = realpathSync(cwd);
+  if (!inside(root, real)) {
+    throw new RunfleetError('TaskRefused', `task ${task}: working directory ${real} is outside its workspace ${root}`);
+  }
+  return posix.join(CONTAINER_WORKDIR, ...relative(root, real).split('/'));
+}
+
+/** The directories from below `workspace` down to `cwd` (none when they are the same). */
+function dirsBetween(workspace: string, cwd: string): string[] {
+  const parts = relative(realpathSync(workspace), realpathSync(cwd))
+    .split('/')
+    .filter((p) => p !== '');
+  return parts.map((_, i) => join(realpathSync(workspace), ...parts.slice(0, i + 1)));
+}
+
+/**
+ * Gives the task's user the directories it writes (the workspace, the session dir), readable by
+ * it alone. A runner that is not root can only do so for its own uid: another user is refused
+ * with what to change, rather than a task that fails on its first write.
+ */
+function giveTo(user: string, dirs: string[], task: string): void {
+  const [uid, gid] = user.split(':').map(Number) as [number, number];
+  const self = process.getuid?.();
+  if (self !== 0 && self !== uid) {
+    throw new RunfleetError(
+      'TaskSpawnFailed',
+      `task ${task}: the docker driver runs tasks as ${user} and this runner (uid ${self}) cannot give that user the workspace; run the runner as root or set runner.containerUser to ${self}:${process.getgid?.()}`,
+    );
+  }
+  for (const dir of dirs) {
+    if (self === 0) chownSync(dir, uid, gid);
+    chmodSync(dir, 0o700);
+  }
 }
 
 /** The labels of a task's container. */

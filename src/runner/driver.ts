@@ -18,7 +18,10 @@ export interface TaskLabels {
 
 export interface DriverRun {
   steps: { name?: string; run: string }[];
+  /** Where the steps start: `workspace` or a directory inside it. */
   cwd: string;
+  /** The task's workspace, all a container sees of the runner's disk. Default: `cwd`. */
+  workspace?: string;
   env: Record<string, string>;
   /** Steps' stdout and stderr are appended here (the driver writes step markers too). */
   logFile: string;
@@ -27,6 +30,10 @@ export interface DriverRun {
   labels: TaskLabels;
   /** Container image, for drivers that run one. */
   image?: string;
+  /** The container's limits the task asked for (bytes, processes); the driver's defaults fill the rest. */
+  resources?: { memory?: number; pids?: number };
+  /** The task asks for root in its container; a driver that does not allow it refuses the task. */
+  runAsRoot?: boolean;
   signal: AbortSignal;
   /** Called once the task has started, with what `recover` will need; persisted before work begins. */
   onStarted?: (handle: DriverHandle) => void;

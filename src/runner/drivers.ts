@@ -1,6 +1,6 @@
 /** The drivers a runner offers, built from its configuration. */
 import type { DriverName } from '../types';
-import { createDockerDriver } from './docker-driver';
+import { createDockerDriver, type ContainerPolicy } from './docker-driver';
 import type { Driver } from './driver';
 import { createProcessDriver } from './process-driver';
 import { SessionStore } from './sessions';
@@ -15,6 +15,8 @@ export function createDrivers(opts: {
   /** The runner's state directory (its task sessions are under `sessions/`). */
   stateDir: string;
   dockerSocket?: string;
+  /** The docker driver's user, root and limits (`containerPolicy(config.runner)`). Default: the safe defaults. */
+  container?: ContainerPolicy;
 }): Partial<Record<DriverName, Driver>> {
   const drivers: Partial<Record<DriverName, Driver>> = {};
   for (const name of new Set(opts.names)) {
@@ -24,6 +26,7 @@ export function createDrivers(opts: {
             socketPath: opts.dockerSocket ?? DEFAULT_DOCKER_SOCKET,
             runner: opts.runner,
             pool: opts.pool,
+            ...(opts.container ? { policy: opts.container } : {}),
           })
         : createProcessDriver({ sessionsDir: new SessionStore(opts.stateDir).root });
   }

@@ -19,7 +19,9 @@ import {
   type LoadConfigOptions,
   type RunnerFileKey,
 } from '../config';
+import { formatByteSize } from '../bytes';
 import { RunfleetError } from '../errors';
+import type { ContainerPolicy } from './docker-driver';
 
 export { RUNNER_FILE_KEYS, type RunnerFileKey };
 
@@ -32,8 +34,26 @@ const NUMBER_KEYS = new Set<string>([
   'runner.healthPort',
   'runner.evictionMs',
   'runner.logRetentionDays',
+  'runner.containerMemory',
+  'runner.containerMemoryMax',
+  'runner.containerPids',
+  'runner.containerPidsMax',
 ]);
 const LIST_KEYS = new Set<string>(['runner.drivers']);
+const BOOLEAN_KEYS = new Set<string>(['runner.allowRoot']);
+
+/**
+ * The docker driver's container policy: set with `--set` or in the file, not asked by the prompts
+ * (joining the fleet does not need them; their defaults are the safe ones).
+ */
+const CONTAINER_KEYS = new Set<RunnerFileKey>([
+  'runner.containerUser',
+  'runner.allowRoot',
+  'runner.containerMemory',
+  'runner.containerMemoryMax',
+  'runner.containerPids',
+  'runner.containerPidsMax',
+]);
 
 /** What each key is for, shown by the prompts. */
 const DESCRIPTIONS: Record<RunnerFileKey, string> = {
@@ -48,6 +68,12 @@ const DESCRIPTIONS: Record<RunnerFileKey, string> = {
   'runner.healthPort': 'port of /livez and /readyz (0: any free port)',
   'runner.evictionMs': 'ms after which an unused reserved slot is given back',
   'runner.logRetentionDays': 'days task logs and workspaces are kept',
+  'runner.containerUser': 'uid:gid of docker tasks (default 65534:65534)',
+  'runner.allowRoot': 'whether a docker task may run as root (run_as_root)',
+  'runner.containerMemory': "a docker task's memory limit when it names none (default 2Gi)",
+  'runner.containerMemoryMax': 'the most memory a docker task may ask for (default 8Gi)',
+  'runner.containerPids': "a docker task's process limit when it names none (default 1024)",
+  'runner.containerPidsMax': 'the most processes a docker task may ask for (default 32768)',
 };
 
 export function runnerConfigPath(stateDir: string): string {
@@ -92,6 +118,7 @@ export function parseSetting(assignment: string): [RunnerFileKey, unknown] {
 /** Text typed for a key as its value: numbers stay text when they are not numbers, so the schema names the problem. */
 export function settingValue(key: RunnerFileKey, text: string): unknown {
   if (NUMBER_KEYS.has(key) && /^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (BOOLEAN_KEYS.has(key) && (text === 'true' || text === 'false')) return text === 'true';
   if (LIST_KEYS.has(key))
     return text
       .split(',')
@@ -168,6 +195,37 @@ export function effectiveSettings(config: Config): Record<RunnerFileKey, unknown
     'runner.healthPort': config.runner.healthPort,
     'runner.evictionMs': config.runner.evictionMs,
     'runner.logRetentionDays': config.runner.logRetentionDays,
+    'runner.containerUser': config.runner.containerUser,
+    'runner.allowRoot': config.runner.allowRoot,
+    'runner.containerMemory': formatByteSize(config.runner.containerMemory),
+    'runner.containerMemoryMax': formatByteSize(config.runner.containerMemoryMax),
+    'runner.containerPids': config.runner.containerPids,
+    'runner.containerPidsMax': config.runner.containerPidsMax,
+  };
+}
+
+/**
+ * The docker driver's container policy from a runner's config; a default above its maximum is
+ * `InvalidConfig` (every task would be refused).
+ */
+export function containerPolicy(runner: Config['runner']): ContainerPolicy {
+  const problems: string[] = [];
+  if (runner.containerMemory > runner.containerMemoryMax) {
+    problems.push(
+      `runner.containerMemory (${formatByteSize(runner.containerMemory)}) is above runner.containerMemoryMax (${formatByteSize(runner.containerMemoryMax)})`,
+    );
+  }
+  if (runner.containerPids > runner.containerPidsMax) {
+    problems.push(
+      `runner.containerPids (${runner.containerPids}) is above runner.containerPidsMax (${runner.containerPidsMax})`,
+    );
+  }
+  if (problems.length > 0) throw new RunfleetError('InvalidConfig', `invalid configuration: ${problems.join('; ')}`);
+  return {
+    user: runner.containerUser,
+    allowRoot: runner.allowRoot,
+    memory: { default: runner.containerMemory, max: runner.containerMemoryMax },
+    pids: { default: runner.containerPids, max: runner.containerPidsMax },
   };
 }
 
@@ -191,6 +249,7 @@ export async function promptSettings(current: RunnerSettings, io: PromptIO): Pro
   const out: RunnerSettings = { ...current };
   try {
     for (const key of RUNNER_FILE_KEYS) {
+      if (CONTAINER_KEYS.has(key)) continue;
       for (;;) {
         const value = out[key];
         const shown =

@@ -51,6 +51,7 @@ export function register(runner: Command, ctx: CliContext): void {
       const { describeRunnerSchedules } = require('../../runner/schedules') as typeof import('../../runner/schedules');
       const { RunnerAgent } = require('../../runner/agent') as typeof import('../../runner/agent');
       const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
+      const { containerPolicy } = require('../../runner/local-config') as typeof import('../../runner/local-config');
       const { installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
       const { openConnections, runnerDataConverter } =
         require('../runner-runtime') as typeof import('../runner-runtime');
@@ -61,6 +62,7 @@ export function register(runner: Command, ctx: CliContext): void {
         pool: config.runner.pool,
         stateDir,
         dockerSocket: config.runner.dockerSocket ?? dockerSocketFromEnv(ctx.env),
+        container: containerPolicy(config.runner),
       });
       installRuntime(out, 'WARN');
       const lifecycle = new Lifecycle(out);
@@ -77,6 +79,7 @@ export function register(runner: Command, ctx: CliContext): void {
         drivers,
         keys,
         dataConverter,
+        allowPlaintext: config.encryption.allowPlaintext,
         connect: () => openConnections(config, ctx.env, dataConverter),
         passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
         logRetentionMs: config.runner.logRetentionDays * 86_400_000,

@@ -54,6 +54,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { DEFAULT_PASS_ENV } = require('../../../workers/runner') as typeof import('../../../workers/runner');
       const { RunnerAgent } = require('../../runner/agent') as typeof import('../../runner/agent');
       const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
+      const { containerPolicy } = require('../../runner/local-config') as typeof import('../../runner/local-config');
       const { runnerDataConverter } = require('../runner-runtime') as typeof import('../runner-runtime');
       const { startDevServer } = require('../../server/dev-server') as typeof import('../../server/dev-server');
       const { ensureTemporalBinary } =
@@ -136,6 +137,7 @@ export function register(program: Command, ctx: CliContext): void {
             pool: LOCAL_RUNNER.pool,
             stateDir: runnerDir,
             ...(config.runner.dockerSocket ? { dockerSocket: config.runner.dockerSocket } : {}),
+            container: containerPolicy(config.runner),
           }),
           keys: runnerKeys.keys,
           dataConverter: runnerKeys.dataConverter,

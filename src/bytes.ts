@@ -1,0 +1,36 @@
+/** Sizes as people write them in run files and config: `512Mi`, `2Gi`, `100M`, or bytes. Sandbox-safe. */
+
+const UNIT_BYTES: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  m: 1e6,
+  g: 1e9,
+  t: 1e12,
+  ki: 2 ** 10,
+  mi: 2 ** 20,
+  gi: 2 ** 30,
+  ti: 2 ** 40,
+};
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?$/i;
+
+/** Bytes for a size (`512Mi`, `1.5G`, `1048576`), or null when it is not one. */
+export function parseByteSize(value: string | number): number | null {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : null;
+  const match = SIZE_RE.exec(value.trim());
+  if (!match) return null;
+  const bytes = Math.floor(Number(match[1]) * (UNIT_BYTES[(match[2] ?? '').toLowerCase()] ?? Number.NaN));
+  return Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+/** `536870912` -> `512Mi`; sizes that are not a whole number of KiB stay in bytes. */
+export function formatByteSize(bytes: number): string {
+  for (const [unit, size] of [
+    ['Ti', 2 ** 40],
+    ['Gi', 2 ** 30],
+    ['Mi', 2 ** 20],
+    ['Ki', 2 ** 10],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes}`;
+}
