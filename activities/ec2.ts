@@ -34,7 +34,7 @@ import {
   type TemplateData,
 } from '../src/fleet/plan';
 import { CLASS_PLACEHOLDER, CLASS_TAG, FLEET_TAG, TOKEN_PLACEHOLDER } from '../src/fleet/schema';
-import { deriveToken, tokenHash } from '../src/fleet/token';
+import { deriveToken, instanceToken, tokenHash } from '../src/fleet/token';
 
 /** EC2 calls one activity made, by kind (a no-drift refresh must make zero mutating ones). */
 export interface Ec2Calls {
@@ -61,16 +61,33 @@ export interface LaunchRequest {
   template: string;
   count: number;
   subnet: string;
-  /** The registration token put into the user data (by id: the worker derives it). */
+  /**
+   * The fleet's current token, by id. Each instance's user data gets a token of its own derived
+   * from it (the worker derives them: the workflow never sees one).
+   */
   tokenId: string | null;
-  /** Same token, same launch: EC2 returns the first launch's instances on a retry. */
+  /**
+   * Same token, same launch: EC2 returns the first launch's instances on a retry. Slot `i` is
+   * launched with client token `<clientToken>-<i>` (at most 64 characters: a UUID is 36).
+   */
   clientToken: string;
   /** Tags for the instances on top of the template's (the class, the fleet). */
   tags: Record<string, string>;
 }
 
+export interface LaunchedInstance {
+  instanceId: string;
+  launchTime: string;
+  /**
+   * The token in this instance's user data, by id and sha256 (never the token): its registry
+   * runner accepts this one only. Absent when launched without a token, or by an older worker
+   * (which gave every instance the fleet token).
+   */
+  token?: { id: string; hash: string };
+}
+
 export interface LaunchResult {
-  instances: { instanceId: string; launchTime: string }[];
+  instances: LaunchedInstance[];
   calls: Ec2Calls;
 }
 
@@ -277,28 +294,52 @@ export function createEc2Activities(deps: Ec2ActivityDeps): Ec2Activities {
         new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: req.template, Versions: ['$Default'] }),
       );
       const userData = fromEc2(template.LaunchTemplateVersions?.[0]?.LaunchTemplateData).userData;
-      const token = req.tokenId ? deriveToken(deps.tokenSecret, req.fleet, req.tokenId) : '';
-      const rendered = userData.split(TOKEN_PLACEHOLDER).join(token).split(CLASS_PLACEHOLDER).join(req.resourceClass);
-      const out = await call<{ Instances?: Instance[] }>(
-        calls,
-        true,
-        new RunInstancesCommand({
-          MinCount: req.count,
-          MaxCount: req.count,
-          LaunchTemplate: { LaunchTemplateName: req.template, Version: '$Default' },
-          SubnetId: req.subnet,
-          // The token goes in at launch, never into the template: rotating it is no template drift.
-          UserData: Buffer.from(rendered, 'utf8').toString('base64'),
-          ClientToken: req.clientToken,
-          TagSpecifications: [
-            { ResourceType: 'instance', Tags: Object.entries(req.tags).map(([Key, Value]) => ({ Key, Value })) },
-          ],
-        }),
-      );
-      const instances = (out.Instances ?? []).map((i) => ({
-        instanceId: i.InstanceId ?? '',
-        launchTime: (i.LaunchTime ?? new Date()).toISOString(),
-      }));
+      // One RunInstances per instance: user data is per call, and each instance gets a token of
+      // its own (the calls run side by side, within maxInFlight).
+      const launchOne = async (slot: number): Promise<LaunchedInstance[]> => {
+        const token = req.tokenId
+          ? instanceToken(deps.tokenSecret, req.fleet, req.tokenId, req.clientToken, slot)
+          : null;
+        const rendered = userData
+          .split(TOKEN_PLACEHOLDER)
+          .join(token?.token ?? '')
+          .split(CLASS_PLACEHOLDER)
+          .join(req.resourceClass);
+        const out = await call<{ Instances?: Instance[] }>(
+          calls,
+          true,
+          new RunInstancesCommand({
+            MinCount: 1,
+            MaxCount: 1,
+            LaunchTemplate: { LaunchTemplateName: req.template, Version: '$Default' },
+            SubnetId: req.subnet,
+            // The token goes in at launch, never into the template: rotating it is no template drift.
+            UserData: Buffer.from(rendered, 'utf8').toString('base64'),
+            ClientToken: `${req.clientToken}-${slot}`,
+            TagSpecifications: [
+              { ResourceType: 'instance', Tags: Object.entries(req.tags).map(([Key, Value]) => ({ Key, Value })) },
+            ],
+          }),
+        );
+        return (out.Instances ?? []).map((i) => ({
+          instanceId: i.InstanceId ?? '',
+          launchTime: (i.LaunchTime ?? new Date()).toISOString(),
+          ...(token ? { token: { id: token.id, hash: token.hash } } : {}),
+        }));
+      };
+      const settled = await Promise.allSettled(Array.from({ length: req.count }, (_, slot) => launchOne(slot)));
+      const instances = settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+      const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
+      // Nothing launched: the error is the answer. Some launched: they are kept (their records and
+      // runners follow), and the next refresh launches what is still missing.
+      if (instances.length === 0 && failed[0]) throw failed[0].reason;
+      if (failed.length > 0)
+        deps.log.warn('some launches failed', {
+          fleet: req.fleet,
+          resourceClass: req.resourceClass,
+          failed: failed.length,
+          error: String((failed[0]?.reason as Error)?.message ?? failed[0]?.reason),
+        });
       deps.log.info('instances launched', {
         fleet: req.fleet,
         resourceClass: req.resourceClass,

@@ -1,6 +1,6 @@
 /**
  * The fleet's side of the runner registry: every instance the fleet launches gets a temporary
- * registry runner, named after the instance, that registers with the fleet's token; phase 3 of
+ * registry runner, named after the instance, that registers with that instance's token; phase 3 of
  * a termination purges it. Activities of the fleet worker, built with the registry client.
  * Both are idempotent, so a retry after a crash converges.
  */
@@ -9,6 +9,13 @@ import type { RunnerAdmin } from '../src/client/runners';
 import type { RunnerSettings } from '../workflows/runner-messages';
 import { RunfleetError, asFailure } from '../src/errors';
 import { fleetRunnerName, fleetWorkflowId } from '../src/ids';
+import { deriveToken } from '../src/fleet/token';
+import { signingKeyFromSeed } from '../src/security/operator';
+
+/** The public key of a token `rfr_<id>_<seed>` (its seed may hold `_`: everything after the id). */
+function tokenPublicKey(token: string, id: string): string {
+  return signingKeyFromSeed(token.slice(`rfr_${id}_`.length)).publicKey;
+}
 
 export interface AdmitRequest {
   fleet: string;
@@ -16,8 +23,14 @@ export interface AdmitRequest {
   /** The pool the runners serve (the resource class's). */
   pool: string;
   instanceIds: string[];
-  /** The registration token in the instances' user data: id, sha256 and expiry (never the token). */
+  /**
+   * The fleet token the instances were launched with: id, sha256 and expiry (never the token).
+   * Its expiry is every instance token's; its id and hash serve only an instance launched by an
+   * older worker, whose user data holds the fleet token itself.
+   */
   token: { id: string; hash: string; expiresAt: string };
+  /** Each instance's own token (the one in its user data), by instance id: its runner accepts only it. */
+  instanceTokens?: Record<string, { id: string; hash: string }>;
   /** The runners' settings (the fleet's `runnerSettings`). */
   settings?: Partial<RunnerSettings>;
 }
@@ -35,7 +48,10 @@ export interface FleetRegistryActivities {
 }
 
 export interface FleetRegistryDeps {
+  /** The registry client; it signs each instance token's grant with the operator key it holds. */
   registry: RunnerAdmin;
+  /** The secret instance tokens derive from: the registry gets each token's public key only. */
+  tokenSecret: string;
   log: Logger;
   /** Registry calls in flight at once. Default 8. */
   concurrency?: number;
@@ -45,10 +61,15 @@ export function createFleetRegistryActivities(deps: FleetRegistryDeps): FleetReg
   const concurrency = deps.concurrency ?? 8;
   return {
     async admitRunners(req) {
-      // Registry token ids are hex; older fleet tokens were dashed UUIDs.
-      const token = { ...req.token, id: req.token.id.replace(/-/g, '') };
-      await inBatches(req.instanceIds, concurrency, (instanceId) =>
-        deps.registry
+      await inBatches(req.instanceIds, concurrency, (instanceId) => {
+        const own = req.instanceTokens?.[instanceId] ?? req.token;
+        // Registry token ids are hex; older fleet tokens were dashed UUIDs.
+        const token = {
+          id: own.id.replace(/-/g, ''),
+          publicKey: tokenPublicKey(deriveToken(deps.tokenSecret, req.fleet, own.id), own.id),
+          expiresAt: req.token.expiresAt,
+        };
+        return deps.registry
           .admit({
             name: fleetRunnerName(instanceId),
             pool: req.pool,
@@ -60,8 +81,8 @@ export function createFleetRegistryActivities(deps: FleetRegistryDeps): FleetReg
           })
           .catch((err: unknown) => {
             throw asFailure(err);
-          }),
-      );
+          });
+      });
       return { admitted: req.instanceIds.length };
     },
 

@@ -230,7 +230,7 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
     { validator: () => void applied() },
   );
 
-  // The registry checked the runner's token (the fleet's, within its lifetime) before telling us.
+  // The registry checked the runner's token (its instance's own, within its lifetime) before telling us.
   setHandler(runnerRegisteredSignal, (sig) => {
     if (!state.spec) return;
     const r = registered(state, state.spec, sig, now());
@@ -568,8 +568,12 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
           claimedBy: requestId,
         });
       const ids = r.instances.map((i) => i.instanceId);
-      // Each instance's registry runner accepts the token in its user data. A runner that boots
-      // before this lands retries its registration; one never admitted expires as `created`.
+      // Each instance's registry runner accepts the token in its user data, and only it: the
+      // instance's own (the fleet token itself if an older worker launched it). A runner that
+      // boots before this lands retries its registration; one never admitted expires as `created`.
+      // The same activities in the same order either way: histories replay without a patch.
+      const instanceTokens: Record<string, { id: string; hash: string }> = {};
+      for (const i of r.instances) if (i.token) instanceTokens[i.instanceId] = i.token;
       if (ids.length > 0) {
         await registry.admitRunners({
           fleet: name,
@@ -577,6 +581,7 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
           pool: poolName(name, resourceClass),
           instanceIds: ids,
           token: { id: token.id, hash: token.hash, expiresAt: token.expiresAt },
+          instanceTokens,
           ...(spec.runnerSettings ? { settings: spec.runnerSettings } : {}),
         });
       }

@@ -13,9 +13,10 @@
  * - Artifacts: what else exists for an instance: its runner's registry workflow
  *   (`runner/<instance id>`, which holds the runner's identity and session heartbeats) and the
  *   fleet's registration entry. Deleted only after EC2 confirms the termination.
- * - Registration token: short-lived, rotated on a schedule, stored as a SHA-256 hash. Each
- *   launched instance gets a registry runner that accepts it once; after its lifetime it
- *   registers nothing.
+ * - Registration token: the fleet token is short-lived, rotated on a schedule, stored as a
+ *   SHA-256 hash, and never given out. Each launched instance gets a token of its own, derived
+ *   from it, in its user data, and a registry runner that accepts that token only, once; after
+ *   the fleet token's lifetime it registers nothing.
  * - Refresh: one reconciliation of desired with actual state (launch templates, instances by
  *   tag, records, tokens). The fleet workflow runs refreshes one at a time.
  *

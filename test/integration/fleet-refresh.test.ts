@@ -295,7 +295,8 @@ describe('fleet maintenance', () => {
     await bed.fleet.apply(spec);
     const [a, b] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string, string];
     const old = await bed.userDataToken(b);
-    expect(await bed.userDataToken(a)).toBe(old);
+    const oldA = await bed.userDataToken(a);
+    expect(oldA).not.toBe(old); // one fleet token, a token of its own for each instance
     // The registry runner of each instance is temporary, in the class's pool, linked to the instance.
     expect(await bed.registry.get(a)).toMatchObject({
       pool: `${name}-small`,
@@ -316,9 +317,12 @@ describe('fleet maintenance', () => {
     const forged = await bed.registerInstance(name, b, 'rfr_0123abcd_forged').catch((e: unknown) => e);
     expect((forged as RunfleetError).code).toBe('TokenRejected');
     expect((forged as Error).message).toMatch(/unknown token/);
-    // A token registers one runner: a's token cannot register a again, nor anyone else.
-    const replayed = await bed.registerInstance(name, a, old).catch((e: unknown) => e);
+    // A token registers one runner once: a's token cannot register a again, nor b.
+    const replayed = await bed.registerInstance(name, a, oldA).catch((e: unknown) => e);
     expect((replayed as RunfleetError).code).toBe('TokenRejected');
+    expect((replayed as Error).message).toMatch(/already used/);
+    const borrowed = await bed.registerInstance(name, b, oldA).catch((e: unknown) => e);
+    expect((borrowed as RunfleetError).code).toBe('TokenRejected');
 
     // A new launch carries the fresh token, which registers.
     await bed.fleet.apply({ ...spec, resourceClasses: [{ ...spec.resourceClasses[0]!, minIdle: 3 }] });

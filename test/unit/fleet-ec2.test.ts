@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { createEc2Activities, toEc2 } from '../../activities/ec2';
 import { desiredTemplate } from '../../src/fleet/plan';
+import { instanceToken, tokenHash } from '../../src/fleet/token';
 import { validateFleetSpec } from '../../src/fleet/validate';
 
 const log = {
@@ -143,7 +144,7 @@ describe('EC2 activities', () => {
       return { Instances: [{ InstanceId: 'i-1', LaunchTime: new Date(0) }] };
     });
     const a = createEc2Activities({ ec2, log, tokenSecret: 'x'.repeat(16) });
-    await a.launchInstances({
+    const r = await a.launchInstances({
       fleet: 'ci',
       resourceClass: 'small',
       template: 'runfleet-ci-small',
@@ -153,7 +154,80 @@ describe('EC2 activities', () => {
       clientToken: 'c',
       tags: {},
     });
-    expect(userData).toMatch(/^runfleet runner serve rfr_t1_[A-Za-z0-9_-]+$/);
+    const own = instanceToken('x'.repeat(16), 'ci', 't1', 'c', 0);
+    expect(userData).toBe(`runfleet runner serve ${own.token}`);
+    expect(r.instances).toEqual([
+      { instanceId: 'i-1', launchTime: new Date(0).toISOString(), token: { id: own.id, hash: own.hash } },
+    ]);
     expect(data.userData).toContain('{{token}}');
+  });
+
+  it('gives every instance of a launch a token of its own; a retry derives the same ones', async () => {
+    const launch = async () => {
+      const runs: { clientToken: string; token: string; min: number; max: number }[] = [];
+      const { ec2 } = fakeEc2(async (name, input) => {
+        if (name === 'DescribeLaunchTemplateVersions')
+          return { LaunchTemplateVersions: [{ LaunchTemplateData: toEc2(data) }] };
+        const script = Buffer.from(input['UserData'] as string, 'base64').toString('utf8');
+        runs.push({
+          clientToken: input['ClientToken'] as string,
+          token: script.replace('runfleet runner serve ', ''),
+          min: input['MinCount'] as number,
+          max: input['MaxCount'] as number,
+        });
+        return { Instances: [{ InstanceId: `i-${runs.length}`, LaunchTime: new Date(0) }] };
+      });
+      const r = await createEc2Activities({ ec2, log, tokenSecret: 'x'.repeat(16) }).launchInstances({
+        fleet: 'ci',
+        resourceClass: 'small',
+        template: 'runfleet-ci-small',
+        count: 3,
+        subnet: 'subnet-1',
+        tokenId: 't1',
+        clientToken: 'launch-1',
+        tags: {},
+      });
+      return { r, runs };
+    };
+    const { r, runs } = await launch();
+    expect(runs).toHaveLength(3); // one RunInstances per instance: user data is per call
+    expect(runs.every((x) => x.min === 1 && x.max === 1)).toBe(true);
+    expect(runs.map((x) => x.clientToken).sort()).toEqual(['launch-1-0', 'launch-1-1', 'launch-1-2']);
+    expect(new Set(runs.map((x) => x.token)).size).toBe(3);
+    // Each instance is reported with the hash of the token in its own user data.
+    for (const i of r.instances) {
+      const run = runs[Number(i.instanceId.slice(2)) - 1];
+      expect(i.token?.hash).toBe(tokenHash(run?.token ?? ''));
+    }
+    const again = await launch();
+    expect(again.runs.map((x) => `${x.clientToken} ${x.token}`).sort()).toEqual(
+      runs.map((x) => `${x.clientToken} ${x.token}`).sort(),
+    );
+  });
+
+  it('keeps the instances a partly failed launch started, and fails when none started', async () => {
+    const go = (fail: (n: number) => boolean) => {
+      let n = 0;
+      const { ec2 } = fakeEc2(async (name) => {
+        if (name === 'DescribeLaunchTemplateVersions')
+          return { LaunchTemplateVersions: [{ LaunchTemplateData: toEc2(data) }] };
+        n++;
+        if (fail(n)) throw awsError('InsufficientInstanceCapacity');
+        return { Instances: [{ InstanceId: `i-${n}`, LaunchTime: new Date(0) }] };
+      });
+      return createEc2Activities({ ec2, log, tokenSecret: 'x'.repeat(16) }).launchInstances({
+        fleet: 'ci',
+        resourceClass: 'small',
+        template: 'runfleet-ci-small',
+        count: 3,
+        subnet: 'subnet-1',
+        tokenId: 't1',
+        clientToken: 'c',
+        tags: {},
+      });
+    };
+    const some = await go((n) => n === 2);
+    expect(some.instances.map((i) => i.instanceId).sort()).toEqual(['i-1', 'i-3']);
+    await expect(go(() => true)).rejects.toMatchObject({ name: 'InsufficientInstanceCapacity' });
   });
 });
