@@ -24,6 +24,15 @@ export async function readUserFile(
   }
 }
 
+/**
+ * Aliases one YAML document may expand (yaml's own default, said here): a file that needs more
+ * is a "billion laughs" bomb, which would take the process's memory.
+ */
+export const MAX_YAML_ALIASES = 100;
+
+/** Keys that reach an object's prototype when assigned or merged: refused in every file users give. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** Parses YAML (a superset of JSON): the value, or one problem per syntax error. */
 export function parseYamlText(text: string): { value: unknown; problems: SpecProblem[] } {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -36,5 +45,59 @@ export function parseYamlText(text: string): { value: unknown; problems: SpecPro
       message: `YAML: ${message.replace(/ at line \d+, column \d+:?$/, '')}`,
     };
   });
-  return { value: problems.length > 0 ? undefined : (doc.toJS() as unknown), problems };
+  if (problems.length > 0) return { value: undefined, problems };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    // yaml throws a ReferenceError for an alias bomb: the file's fault, not ours.
+    if (!(err instanceof ReferenceError)) throw err;
+    return {
+      value: undefined,
+      problems: [
+        { path: '(file)', message: `YAML: its aliases expand too far (more than ${MAX_YAML_ALIASES}): refused` },
+      ],
+    };
+  }
+  return checkKeys(value);
+}
+
+/** Parses JSON: the value, or the syntax error as a problem; prototype keys are refused as in YAML. */
+export function parseJsonText(text: string): { value: unknown; problems: SpecProblem[] } {
+  try {
+    return checkKeys(JSON.parse(text) as unknown);
+  } catch (err) {
+    return { value: undefined, problems: [{ path: '(file)', message: `not valid JSON: ${(err as Error).message}` }] };
+  }
+}
+
+function checkKeys(value: unknown): { value: unknown; problems: SpecProblem[] } {
+  const path = forbiddenKeyPath(value);
+  if (path === null) return { value, problems: [] };
+  return {
+    value: undefined,
+    problems: [{ path, message: "this key is not allowed (it would change an object's prototype)" }],
+  };
+}
+
+/**
+ * The path of the first `__proto__`, `constructor` or `prototype` key in a parsed value
+ * (`tasks[0].env.__proto__`), or null. JSON.parse and yaml make them own keys; a later spread,
+ * `Object.assign` or dotted-path set would turn them into a prototype change.
+ */
+export function forbiddenKeyPath(value: unknown, path = ''): string | null {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = forbiddenKeyPath(value[i], `${path}[${i}]`);
+      if (found !== null) return found;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      const at = path ? `${path}.${key}` : key;
+      if (FORBIDDEN_KEYS.has(key)) return at;
+      const found = forbiddenKeyPath((value as Record<string, unknown>)[key], at);
+      if (found !== null) return found;
+    }
+  }
+  return null;
 }

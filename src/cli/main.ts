@@ -78,7 +78,10 @@ export function buildProgram(ctx: CliContext, out: Output): Command {
   program
     .description('Durable CI runs and runner fleets on Temporal')
     .version(version, '-V, --version')
-    .option('--config <file>', 'config file (default: ./runfleet.yaml when present)')
+    .option(
+      '--config <file>',
+      'config file (default: $RUNFLEET_CONFIG, else ~/.config/runfleet/config.yaml when present)',
+    )
     .option('--address <host:port>', 'Temporal address (env TEMPORAL_ADDRESS, default localhost:7233)')
     .option('--namespace <name>', 'Temporal namespace (env TEMPORAL_NAMESPACE, default default)')
     .option('--home <dir>', 'local state directory (env RUNFLEET_HOME, default ./.runfleet)');

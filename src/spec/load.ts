@@ -4,7 +4,7 @@
  */
 import { extname } from 'node:path';
 import { RunfleetError } from '../errors';
-import { parseYamlText, readUserFile } from '../structured-file';
+import { parseJsonText, parseYamlText, readUserFile } from '../structured-file';
 import type { RunSpec } from './schema';
 import { checkRunSpec, formatProblems, type SpecProblem } from './validate';
 
@@ -36,20 +36,15 @@ export function parseRunFileText(text: string, file: string): unknown {
   const ext = extname(file).toLowerCase();
   if (ext === '.json') return parseJson(text, file);
   if (ext === '.yaml' || ext === '.yml') return parseYaml(text, file);
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    // Not JSON; YAML is a superset, so its error is the one worth showing.
-    return parseYaml(text, file);
-  }
+  const json = parseJsonText(text);
+  // Not JSON: YAML is a superset, so its error is the one worth showing.
+  return json.problems.length > 0 ? parseYaml(text, file) : json.value;
 }
 
 function parseJson(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw syntaxError(file, [{ path: '(file)', message: `not valid JSON: ${(err as Error).message}` }]);
-  }
+  const parsed = parseJsonText(text);
+  if (parsed.problems.length > 0) throw syntaxError(file, parsed.problems);
+  return parsed.value;
 }
 
 function parseYaml(text: string, file: string): unknown {

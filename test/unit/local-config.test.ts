@@ -32,7 +32,7 @@ describe('runner.yaml as a config layer', () => {
       file,
       'runner:\n  pool: from-runner\n  healthPort: 9100\n  dockerSocket: sock/podman.sock\ntemporal:\n  address: runner-host:7233\n',
     );
-    const c = loadConfig({ cwd, env: {}, runnerConfigFile: file });
+    const c = loadConfig({ cwd, env: {}, configFile: 'runfleet.yaml', runnerConfigFile: file });
     expect(c.runner.pool).toBe('from-runner');
     expect(c.runner.slots).toBe(2);
     expect(c.runner.healthPort).toBe(9100);
@@ -44,7 +44,9 @@ describe('runner.yaml as a config layer', () => {
     ).toBe('env-host:7233');
     expect(loadConfig({ cwd, env: {}, runnerConfigFile: file, flags: { pool: 'flag' } }).runner.pool).toBe('flag');
     // No file is the normal case.
-    expect(loadConfig({ cwd, env: {}, runnerConfigFile: join(cwd, 'none.yaml') }).runner.pool).toBe('from-main');
+    expect(
+      loadConfig({ cwd, env: {}, configFile: 'runfleet.yaml', runnerConfigFile: join(cwd, 'none.yaml') }).runner.pool,
+    ).toBe('from-main');
   });
 
   it('names the file and key of a bad value, and refuses keys a runner file may not set', () => {
