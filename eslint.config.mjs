@@ -20,6 +20,8 @@ const WORKFLOW_SAFE_IMPORTS = [
   '\\.\\./src/changegroup/state',
   '\\.\\./src/registry/state',
   '\\.\\./src/fleet/(schema|validate|plan|records|types|sha256|ids)',
+  // Runner proofs: canonical statements and Ed25519 verification in plain JavaScript (@noble/curves).
+  '\\.\\./src/security/runner-proof',
 ];
 
 export default tseslint.config(

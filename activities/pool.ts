@@ -1,6 +1,7 @@
 /** Activities a runner serves on its pool's queues: reservations. */
 import { failure } from '../src/errors';
 import type { SlotPool } from '../src/runner/slots';
+import type { RunnerSigner } from '../src/security/runner-signer';
 import type { Reservation } from '../src/types';
 import type { PoolActivities, ReserveRequest } from './types';
 
@@ -14,6 +15,8 @@ export interface PoolActivityDeps {
    * counts every outstanding permit as taken. Default true.
    */
   underPermit?: boolean;
+  /** Signs each answer with the runner's identity signing key (`src/security/runner-proof.ts`). Default: unsigned. */
+  signer?: RunnerSigner;
 }
 
 /** A run asks for many leases at once; one answer grants at most this many. */
@@ -27,7 +30,10 @@ export function createPoolActivities(deps: PoolActivityDeps): PoolActivities {
       // leases granted meanwhile can leave none, and another runner (or a retry) answers.
       const leases = deps.slots.grant(want, { underPermit: deps.underPermit !== false });
       if (leases.length === 0) throw failure('NoFreeSlot', `runner "${deps.runner}" has no free slot`);
-      return { runner: deps.runner, taskQueue: deps.taskQueue, leases };
+      const answer: Reservation = { runner: deps.runner, taskQueue: deps.taskQueue, leases };
+      if (!deps.signer) return answer;
+      const proof = deps.signer.sign({ about: 'reservation', run: req.runId, nonce: req.nonce ?? '', ...answer });
+      return { ...answer, proof };
     },
   };
 }

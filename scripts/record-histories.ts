@@ -153,6 +153,8 @@ async function main(): Promise<void> {
     namespace: 'default',
     taskQueue: 'record',
     workflowBundle,
+    // The recording runners have no registry record (no signing key to check).
+    requireRunnerProofs: false,
   });
   const runner = await createRunner({
     connection: runnerConnection,

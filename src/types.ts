@@ -86,6 +86,11 @@ export interface RunState {
   /** The run this one restarts (its succeeded tasks were kept, not run again). */
   restartOf: string | null;
   tasks: Record<string, TaskState>;
+  /**
+   * Messages in a runner's name that its signing key did not verify (the latest 50): refused,
+   * not applied. Absent until the first one.
+   */
+  refusals?: { at: string; runner: string; task: string | null; message: string }[];
 }
 
 /** What the runner's execute activity reports back. */
@@ -103,4 +108,6 @@ export interface Reservation {
   /** The runner's own queue, where tasks on these leases go. */
   taskQueue: string;
   leases: string[];
+  /** The runner's signature over this answer (`src/security/runner-proof.ts`). */
+  proof?: string;
 }

@@ -1,0 +1,68 @@
+/**
+ * The run's check of what runners tell it (`src/security/runner-proof.ts`): each runner's signing
+ * key comes from its registry record through the control worker (`runnerSigningKeys`), once per
+ * runner per run (in memory: a run that continues as new or is evicted asks again), and every
+ * reservation answer, execution result, lookup answer and report is verified with it. A control
+ * worker without enforcement answers `required: false`, and nothing is checked.
+ */
+import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
+import type { RunnerKeyActivities, RunnerSigningKeys } from '../activities/types';
+import { runnerProofProblem, type RunnerMessage } from '../src/security/runner-proof';
+
+/**
+ * After a refusal a runner's key is read again, at most this often: a runner registered again
+ * has a new key, and a forger must not make the run read the registry on every message.
+ */
+const REFETCH_AFTER_MS = 60_000;
+
+export interface RunnerProofs {
+  /** Why the message is refused (`refused: ... not signed by ...`), or null when it stands. */
+  check(message: RunnerMessage, proof: unknown): Promise<string | null>;
+}
+
+export function createRunnerProofs(): RunnerProofs {
+  const registry = proxyActivities<RunnerKeyActivities>({
+    // A few registry queries on the control worker.
+    startToCloseTimeout: '30s',
+    retry: { initialInterval: 1_000, maximumAttempts: 5 },
+  });
+  let required: boolean | null = null;
+  /** The control worker said proofs are not required (read through a call: it changes across awaits). */
+  const off = () => required === false;
+  const keys: Record<string, { key: string | null; at: number }> = {};
+  const reading: Record<string, Promise<string | null>> = {};
+
+  /** Reads one runner's key (callers for the same runner share the read); null with the reason when it cannot. */
+  function read(runner: string): Promise<string | null> {
+    reading[runner] ??= registry
+      .runnerSigningKeys({ runners: [runner] })
+      .then((answer: RunnerSigningKeys) => {
+        required = answer.required;
+        keys[runner] = { key: answer.keys[runner] ?? null, at: Date.now() };
+        return null;
+      })
+      .catch((err: unknown) => {
+        const why = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
+        return `its signing key could not be read from the registry: ${why}`;
+      })
+      .finally(() => delete reading[runner]);
+    return reading[runner];
+  }
+
+  return {
+    async check(message, proof) {
+      if (off()) return null;
+      const runner = message.runner;
+      if (keys[runner] === undefined) {
+        const failed = await read(runner);
+        if (failed) return `refused: ${message.about} from runner "${runner}" not checked (${failed})`;
+        if (off()) return null;
+      }
+      const cached = keys[runner] as { key: string | null; at: number };
+      const problem = runnerProofProblem(cached.key, message, proof);
+      if (problem === null || Date.now() - cached.at < REFETCH_AFTER_MS) return problem;
+      if (await read(runner)) return problem;
+      return runnerProofProblem(keys[runner]?.key, message, proof);
+    },
+  };
+}
