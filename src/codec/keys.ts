@@ -14,7 +14,7 @@
  *    "scoped": [{ "id": "k-...+pool/linux", "key": "...", "createdAt": "..." }] }`.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config';
@@ -22,6 +22,8 @@ import { RunfleetError } from '../errors';
 
 /** AES-256: keys are exactly this many bytes. */
 export const KEY_BYTES = 32;
+/** How often a ring that follows its key file looks at it: a re-key is in force within seconds. */
+const KEY_FILE_CHECK_MS = 2_000;
 const BASE_ID = '[A-Za-z0-9][A-Za-z0-9_.-]{0,62}';
 const BASE_ID_RE = new RegExp(`^${BASE_ID}$`);
 /** `pool/<name>` or `runner/<name>`: names as the spec and registry allow them. */
@@ -68,6 +70,7 @@ export class KeyRing {
   /** Every key held, in the order given (current first). */
   private keys: DataKey[] = [];
   private derived = new Map<string, DataKey>();
+  private source: { file: string; mtimeMs: number; checkedAt: number } | null = null;
 
   constructor(keys: readonly DataKey[] = []) {
     this.set(keys);
@@ -78,6 +81,7 @@ export class KeyRing {
    * (which holds scoped keys only) its first key; null when there is none (payloads in clear).
    */
   current(): DataKey | null {
+    this.refresh();
     return this.keys.find((k) => scopeOfKeyId(k.id) === null) ?? this.keys[0] ?? null;
   }
 
@@ -86,6 +90,7 @@ export class KeyRing {
    * current control key. A runner that holds no key of that scope encrypts with its first key.
    */
   currentFor(scope: string): DataKey | null {
+    this.refresh();
     const explicit = this.keys.find((k) => scopeOfKeyId(k.id) === scope);
     if (explicit) return explicit;
     const base = this.keys.find((k) => scopeOfKeyId(k.id) === null);
@@ -94,6 +99,7 @@ export class KeyRing {
   }
 
   get(id: string): DataKey | undefined {
+    this.refresh();
     const held = this.keys.find((k) => k.id === id);
     if (held) return held;
     const scope = scopeOfKeyId(id);
@@ -108,6 +114,7 @@ export class KeyRing {
    * first scope's current key first (the runner's own key: what it encrypts with).
    */
   keysFor(scopes: readonly string[]): DataKey[] {
+    this.refresh();
     const out: DataKey[] = [];
     for (const scope of scopes) {
       if (!SCOPE_RE.test(scope)) throw new RunfleetError('InvalidConfig', `invalid key scope ${JSON.stringify(scope)}`);
@@ -143,6 +150,30 @@ export class KeyRing {
 
   get size(): number {
     return this.keys.length;
+  }
+
+  /**
+   * Keeps the ring in step with its key file: re-read when the file changed, checked at most
+   * every KEY_FILE_CHECK_MS. A re-key (`keys create --rotate [--scope]`, a purge) reaches a
+   * running control worker so, without a restart. A file that became unreadable keeps the keys.
+   */
+  follow(file: string): this {
+    this.source = { file, mtimeMs: existsSync(file) ? statSync(file).mtimeMs : 0, checkedAt: Date.now() };
+    return this;
+  }
+
+  private refresh(): void {
+    const src = this.source;
+    if (!src || Date.now() - src.checkedAt < KEY_FILE_CHECK_MS) return;
+    src.checkedAt = Date.now();
+    try {
+      const mtimeMs = statSync(src.file).mtimeMs;
+      if (mtimeMs === src.mtimeMs) return;
+      this.set(readKeyFile(src.file));
+      src.mtimeMs = mtimeMs;
+    } catch {
+      // Mid-write or removed: the keys held stay until a readable file is back.
+    }
   }
 
   private deriveCached(base: DataKey, scope: string): DataKey {
@@ -272,10 +303,11 @@ export function createKeyFile(
   return { file, id: entry.id, ids: [...body.keys, ...(body.scoped ?? [])].map((k) => k.id) };
 }
 
-/** The ring of the configured key file, or an empty ring when there is no file. */
+/** The ring of the configured key file (followed: see `KeyRing.follow`), or an empty ring when there is no file. */
 export function loadKeyRing(config: Pick<Config, 'encryption'>): KeyRing {
   const file = config.encryption.keyFile;
-  return new KeyRing(existsSync(file) ? readKeyFile(file) : []);
+  if (!existsSync(file)) return new KeyRing([]);
+  return new KeyRing(readKeyFile(file)).follow(file);
 }
 
 /** The one-line warning of processes that start workers without data keys. */

@@ -11,6 +11,7 @@ import {
   KEY_SCOPE_METADATA,
   KeyRing,
   createKeyFile,
+  loadKeyRing,
   newDataKey,
   payloadConverter,
   readKeyFile,
@@ -74,5 +75,17 @@ describe('key scopes', () => {
     // The new runner of that name receives the new key first.
     expect(after.keysFor(runnerKeyScopes('r', 'p'))[0]?.id).toBe(rotated.id);
     expect(() => createKeyFile(file, { rotate: true, scope: 'elsewhere/x' })).toThrow(/invalid key scope/);
+  });
+
+  it('a ring that follows its key file takes a re-key within seconds, without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rf-keys-'));
+    const file = join(dir, 'runfleet.keys');
+    createKeyFile(file);
+    const ring = loadKeyRing({ encryption: { keyFile: file, allowPlaintext: false } });
+    const before = ring.currentFor('runner/r')?.id;
+    const rotated = createKeyFile(file, { rotate: true, scope: 'runner/r' });
+    await new Promise((r) => setTimeout(r, 2_200));
+    expect(ring.currentFor('runner/r')?.id).toBe(rotated.id);
+    expect(ring.currentFor('runner/r')?.id).not.toBe(before);
   });
 });
