@@ -51,33 +51,38 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
-    return payloads.map((p) => {
-      if (encodingOf(p) !== ENCRYPTED_ENCODING) return p;
-      const rawId = p.metadata?.[KEY_ID_METADATA];
-      if (!rawId) throw new RunfleetError('Internal', 'an encrypted payload has no encryption-key-id');
-      const id = textDecoder.decode(rawId);
-      const key = this.keys.get(id);
-      if (!key) {
-        throw new RunfleetError(
-          'InvalidConfig',
-          `this process has no data key ${id}; is the runner registered / is encryption.keyFile set?`,
-        );
-      }
-      const data = Buffer.from(p.data ?? new Uint8Array());
-      if (data.length < NONCE_BYTES + TAG_BYTES)
-        throw new RunfleetError('Internal', `an encrypted payload (key ${id}) is truncated`);
-      const decipher = createDecipheriv('aes-256-gcm', key.key, data.subarray(0, NONCE_BYTES));
-      decipher.setAAD(Buffer.from(id));
-      decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-      let plain: Buffer;
-      try {
-        plain = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
-      } catch {
-        throw new RunfleetError('Internal', `an encrypted payload (key ${id}) failed authentication: it was altered`);
-      }
-      const decoded = temporal.api.common.v1.Payload.decode(plain);
-      return { metadata: decoded.metadata ?? {}, data: decoded.data ?? new Uint8Array() };
-    });
+    const out: Payload[] = [];
+    for (const p of payloads) out.push(await this.decodeOne(p));
+    return out;
+  }
+
+  private async decodeOne(p: Payload): Promise<Payload> {
+    if (encodingOf(p) !== ENCRYPTED_ENCODING) return p;
+    const rawId = p.metadata?.[KEY_ID_METADATA];
+    if (!rawId) throw new RunfleetError('Internal', 'an encrypted payload has no encryption-key-id');
+    const id = textDecoder.decode(rawId);
+    // A runner missing a key (re-keyed or rotated since it registered) asks the fleet once.
+    const key = this.keys.get(id) ?? (await this.keys.fetchMissing(id));
+    if (!key) {
+      throw new RunfleetError(
+        'InvalidConfig',
+        `this process has no data key ${id}; is the runner registered / is encryption.keyFile set?`,
+      );
+    }
+    const data = Buffer.from(p.data ?? new Uint8Array());
+    if (data.length < NONCE_BYTES + TAG_BYTES)
+      throw new RunfleetError('Internal', `an encrypted payload (key ${id}) is truncated`);
+    const decipher = createDecipheriv('aes-256-gcm', key.key, data.subarray(0, NONCE_BYTES));
+    decipher.setAAD(Buffer.from(id));
+    decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+    let plain: Buffer;
+    try {
+      plain = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      throw new RunfleetError('Internal', `an encrypted payload (key ${id}) failed authentication: it was altered`);
+    }
+    const decoded = temporal.api.common.v1.Payload.decode(plain);
+    return { metadata: decoded.metadata ?? {}, data: decoded.data ?? new Uint8Array() };
   }
 }
 

@@ -24,6 +24,8 @@ import { RunfleetError } from '../errors';
 export const KEY_BYTES = 32;
 /** How often a ring that follows its key file looks at it: a re-key is in force within seconds. */
 const KEY_FILE_CHECK_MS = 2_000;
+/** A runner asks the fleet for keys it lacks at most this often (a payload for another runner must not flood it). */
+const MISSING_KEY_RETRY_MS = 10_000;
 const BASE_ID = '[A-Za-z0-9][A-Za-z0-9_.-]{0,62}';
 const BASE_ID_RE = new RegExp(`^${BASE_ID}$`);
 /** `pool/<name>` or `runner/<name>`: names as the spec and registry allow them. */
@@ -71,6 +73,9 @@ export class KeyRing {
   private keys: DataKey[] = [];
   private derived = new Map<string, DataKey>();
   private source: { file: string; mtimeMs: number; checkedAt: number } | null = null;
+  private refresher: (() => Promise<void>) | null = null;
+  private refreshing: Promise<void> | null = null;
+  private lastRefreshAt = 0;
 
   constructor(keys: readonly DataKey[] = []) {
     this.set(keys);
@@ -160,6 +165,32 @@ export class KeyRing {
   follow(file: string): this {
     this.source = { file, mtimeMs: existsSync(file) ? statSync(file).mtimeMs : 0, checkedAt: Date.now() };
     return this;
+  }
+
+  /**
+   * How a runner gets keys it lacks: asks the fleet again (a re-key or a rotated control key
+   * since it registered). The codec calls `fetchMissing` before it gives up on a payload.
+   */
+  setRefresher(refresher: (() => Promise<void>) | null): void {
+    this.refresher = refresher;
+  }
+
+  /**
+   * Asks the refresher once for keys the ring lacks (one call at a time, at most every
+   * MISSING_KEY_RETRY_MS), then returns the key if it came.
+   */
+  async fetchMissing(id: string): Promise<DataKey | undefined> {
+    if (!this.refresher) return undefined;
+    if (!this.refreshing && Date.now() - this.lastRefreshAt >= MISSING_KEY_RETRY_MS) {
+      this.lastRefreshAt = Date.now();
+      this.refreshing = this.refresher()
+        .catch(() => undefined)
+        .finally(() => {
+          this.refreshing = null;
+        });
+    }
+    await this.refreshing;
+    return this.get(id);
   }
 
   private refresh(): void {
