@@ -1,8 +1,9 @@
 /**
  * How every Runfleet client and worker connects to Temporal: the address and namespace from
- * Runfleet's configuration (flags, runfleet.yaml, TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE), and TLS,
- * the API key and gRPC metadata from Temporal's standard client configuration, the same the
- * `temporal` CLI and every SDK read:
+ * Runfleet's configuration (flags, TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, the config file named by
+ * `--config` / RUNFLEET_CONFIG or the user's own; never a file of the working directory, which
+ * could send the API key below to another server), and TLS, the API key and gRPC metadata from
+ * Temporal's standard client configuration, the same the `temporal` CLI and every SDK read:
  *
  * - `TEMPORAL_TLS`, `TEMPORAL_TLS_CLIENT_CERT_PATH|DATA`, `TEMPORAL_TLS_CLIENT_KEY_PATH|DATA`,
  *   `TEMPORAL_TLS_SERVER_CA_CERT_PATH|DATA`, `TEMPORAL_TLS_SERVER_NAME`, `TEMPORAL_API_KEY`,

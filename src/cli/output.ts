@@ -2,8 +2,13 @@
  * Everything the CLI shows goes through here: results (text, or JSON with `--json`), progress
  * lines, live redraws on a terminal, errors, and the log lines of foreground processes. This is
  * the only module that writes to the terminal.
+ *
+ * Text for people has its control characters escaped (`escapeControl`): names, runner strings and
+ * reasons come from run authors and runner hosts, and must not drive the terminal. `--json` output
+ * is JSON.stringify's, exact (it escapes them itself); task logs (`write`) pass as they are.
  */
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
+import { escapeControl } from './render';
 
 export interface Output {
   /** `--json`: results are JSON on stdout; people-lines go to stderr so stdout stays parseable. */
@@ -50,14 +55,17 @@ export function createOutput(
   let liveHeight = 0;
 
   const people = json ? stderr : stdout;
-  const println = (stream: NodeJS.WriteStream, text: string) =>
-    void stream.write(text.endsWith('\n') ? text : text + '\n');
+  const println = (stream: NodeJS.WriteStream, raw: string) => {
+    const text = escapeControl(raw);
+    stream.write(text.endsWith('\n') ? text : text + '\n');
+  };
 
   return {
     json,
     interactive,
     result(value, text) {
-      if (json) println(stdout, JSON.stringify(value, null, 2));
+      // JSON escapes control characters itself, and must reach scripts exactly as it is.
+      if (json) void stdout.write(JSON.stringify(value, null, 2) + '\n');
       else println(stdout, text());
     },
     line(text) {
@@ -74,7 +82,11 @@ export function createOutput(
       // Move up over the previous block, clear to the end of the screen, draw again.
       let text = liveHeight > 0 ? `\x1b[${liveHeight}F\x1b[0J` : '';
       const width = stdout.columns ?? 120;
-      text += lines.map((l) => (l.length > width ? l.slice(0, width - 1) + '…' : l)).join('\n') + '\n';
+      text +=
+        lines
+          .map(escapeControl)
+          .map((l) => (l.length > width ? l.slice(0, width - 1) + '…' : l))
+          .join('\n') + '\n';
       stdout.write(text);
       liveHeight = lines.length;
     },

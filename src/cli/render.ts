@@ -3,8 +3,22 @@ import type { RunSummary } from '../client';
 import { formatDuration } from '../duration';
 import type { RunState, TaskState } from '../types';
 
+/**
+ * C0 and C1 control characters (but newline and tab), DEL, and the bidirectional overrides, which
+ * names, runner strings and reasons from other parties could use to move the cursor, recolour,
+ * retitle or reorder a terminal: an escape sequence in a task's name must show, not act.
+ */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text safe to print: each control character as its JSON escape (`\x1b` shows as `\u001b`). */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Left-aligned columns separated by two spaces; the last column is not padded. */
-export function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rawRows: string[][]): string {
+  // Escaped before measuring, so a row with a control character stays aligned.
+  const rows = rawRows.map((r) => r.map((c) => escapeControl(c).replace(/[\n\t]/g, ' ')));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (cells: string[]) =>
     cells
