@@ -21,7 +21,7 @@ const WORKFLOW_SAFE_IMPORTS = [
   '\\.\\./src/registry/state',
   '\\.\\./src/fleet/(schema|validate|plan|records|types|sha256|ids)',
   // Runner proofs: canonical statements and Ed25519 verification in plain JavaScript (@noble/curves).
-  '\\.\\./src/security/runner-proof',
+  '\\.\\./src/security/(runner-proof|statements)',
 ];
 
 export default tseslint.config(

@@ -9,6 +9,13 @@ import type { RunnerAdmin } from '../src/client/runners';
 import type { RunnerSettings } from '../workflows/runner-messages';
 import { RunfleetError, asFailure } from '../src/errors';
 import { fleetRunnerName, fleetWorkflowId } from '../src/ids';
+import { deriveToken } from '../src/fleet/token';
+import { signingKeyFromSeed } from '../src/security/operator';
+
+/** The public key of a token `rfr_<id>_<seed>` (its seed may hold `_`: everything after the id). */
+function tokenPublicKey(token: string, id: string): string {
+  return signingKeyFromSeed(token.slice(`rfr_${id}_`.length)).publicKey;
+}
 
 export interface AdmitRequest {
   fleet: string;
@@ -41,7 +48,10 @@ export interface FleetRegistryActivities {
 }
 
 export interface FleetRegistryDeps {
+  /** The registry client; it signs each instance token's grant with the operator key it holds. */
   registry: RunnerAdmin;
+  /** The secret instance tokens derive from: the registry gets each token's public key only. */
+  tokenSecret: string;
   log: Logger;
   /** Registry calls in flight at once. Default 8. */
   concurrency?: number;
@@ -54,7 +64,11 @@ export function createFleetRegistryActivities(deps: FleetRegistryDeps): FleetReg
       await inBatches(req.instanceIds, concurrency, (instanceId) => {
         const own = req.instanceTokens?.[instanceId] ?? req.token;
         // Registry token ids are hex; older fleet tokens were dashed UUIDs.
-        const token = { id: own.id.replace(/-/g, ''), hash: own.hash, expiresAt: req.token.expiresAt };
+        const token = {
+          id: own.id.replace(/-/g, ''),
+          publicKey: tokenPublicKey(deriveToken(deps.tokenSecret, req.fleet, own.id), own.id),
+          expiresAt: req.token.expiresAt,
+        };
         return deps.registry
           .admit({
             name: fleetRunnerName(instanceId),

@@ -1,25 +1,143 @@
 /**
  * The registry's activities, served by the control worker (the only workers holding the data
- * keys): seal every data key for a registering or connecting runner's public key.
+ * keys and the operator public key). The runner workflow's state is not trusted here: anyone with
+ * namespace access can start a `runner/<name>` workflow with any state. So the keys are sealed only
+ * for an admission that verifies on its own: the operator key signed the grant for this very
+ * workflow's runner, and the grant's token key signed the public key the keys are sealed for.
  */
+import { Context } from '@temporalio/activity';
 import type { KeyRing } from '../src/codec/keys';
 import { sealKeys } from '../src/codec/seal';
-import { asFailure } from '../src/errors';
+import { RunfleetError, asFailure } from '../src/errors';
+import { runnerWorkflowId } from '../src/ids';
+import { verifyStatementNode } from '../src/security/operator';
+import {
+  CLOCK_SKEW_MS,
+  grantProblem,
+  proofProblem,
+  type OperatorCommand,
+  type TokenGrant,
+} from '../src/security/statements';
+import type { Admission } from '../workflows/runner-messages';
 import type { RegistryActivities } from './types';
 
 export interface RegistryActivityDeps {
   keys: KeyRing;
+  /**
+   * base64 of the operator's raw Ed25519 public key. Without it the worker admits nobody: it
+   * seals no keys and applies no operator command.
+   */
+  operatorPublicKey: string | null;
+  /** The clock, for tests. Default Date.now. */
+  now?: () => number;
 }
 
 export function createRegistryActivities(deps: RegistryActivityDeps): RegistryActivities {
+  const now = deps.now ?? Date.now;
   return {
-    async sealDataKeys({ publicKey }) {
+    async sealDataKeys({ publicKey, admission }) {
       try {
+        verifyAdmission(deps.operatorPublicKey, admission, publicKey, callerWorkflowId());
         // An empty ring seals nothing: the runner then works in clear, like everyone else.
         return sealKeys(deps.keys, publicKey);
       } catch (err) {
         throw asFailure(err);
       }
     },
+
+    async verifyOperatorCommand({ command, signature }) {
+      try {
+        verifyCommand(deps.operatorPublicKey, command, signature, callerWorkflowId(), now());
+      } catch (err) {
+        throw asFailure(err);
+      }
+    },
   };
+}
+
+/**
+ * Checks an admission on its own, trusting nothing the workflow kept: the operator key signed the
+ * grant, for the runner of `workflowId` (when known); the token key of the grant signed the proof
+ * over `publicKey`, while the grant was valid. Returns the verified grant (its pool decides which
+ * data keys the runner gets); `Unauthorized` otherwise.
+ */
+export function verifyAdmission(
+  operatorKey: string | null,
+  admission: Admission | undefined,
+  publicKey: string,
+  workflowId: string | null,
+): TokenGrant {
+  if (!operatorKey)
+    throw new RunfleetError(
+      'Unauthorized',
+      'this control worker has no operator public key (operator.publicKey, RUNFLEET_OPERATOR_PUBLIC_KEY): it admits no runner',
+    );
+  if (!admission)
+    throw new RunfleetError(
+      'Unauthorized',
+      'no operator-signed admission for this runner: issue a token with `runfleet runner token NAME` and register again',
+    );
+  const { grant, signature, proof, proofSignature } = admission;
+  const bad = grantProblem(grant) ?? proofProblem(proof);
+  if (bad) throw new RunfleetError('Unauthorized', `the admission is malformed: ${bad}`);
+  if (!verifyStatementNode(operatorKey, grant, signature))
+    throw new RunfleetError(
+      'Unauthorized',
+      `runner ${grant.runner}: its token grant is not signed by the operator key; no data keys`,
+    );
+  if (workflowId !== null && workflowId !== runnerWorkflowId(grant.runner))
+    throw new RunfleetError('Unauthorized', `the grant is for runner ${grant.runner}, not for ${workflowId}`);
+  if (proof.runner !== grant.runner || proof.tokenId !== grant.tokenId || proof.publicKey !== publicKey)
+    throw new RunfleetError(
+      'Unauthorized',
+      `runner ${grant.runner}: the registration proof is for another token or key`,
+    );
+  const at = Date.parse(proof.at);
+  if (at < Date.parse(grant.issuedAt) - CLOCK_SKEW_MS || at > Date.parse(grant.expiresAt))
+    throw new RunfleetError(
+      'Unauthorized',
+      `runner ${grant.runner}: registered at ${proof.at}, outside its token's life (${grant.issuedAt} to ${grant.expiresAt})`,
+    );
+  if (!verifyStatementNode(grant.tokenKey, proof, proofSignature))
+    throw new RunfleetError(
+      'Unauthorized',
+      `runner ${grant.runner}: the registration proof is not signed by its token`,
+    );
+  return grant;
+}
+
+/** `Unauthorized` unless the operator key signed `command`, for the runner of `workflowId`, recently. */
+export function verifyCommand(
+  operatorKey: string | null,
+  command: OperatorCommand,
+  signature: string,
+  workflowId: string | null,
+  nowMs: number,
+): void {
+  if (!operatorKey)
+    throw new RunfleetError(
+      'Unauthorized',
+      'this control worker has no operator public key (operator.publicKey, RUNFLEET_OPERATOR_PUBLIC_KEY): it applies no operator command',
+    );
+  if (!verifyStatementNode(operatorKey, command, signature))
+    throw new RunfleetError(
+      'Unauthorized',
+      `runner ${String(command?.runner)}: ${String(command?.action)} is not signed by the operator key (or its arguments changed)`,
+    );
+  if (workflowId !== null && workflowId !== runnerWorkflowId(command.runner))
+    throw new RunfleetError('Unauthorized', `the command is for runner ${command.runner}, not for ${workflowId}`);
+  if (Math.abs(Date.parse(command.at) - nowMs) > CLOCK_SKEW_MS)
+    throw new RunfleetError(
+      'Unauthorized',
+      `runner ${command.runner}: the signed ${command.action} of ${command.at} is too old`,
+    );
+}
+
+/** The workflow that scheduled this activity; null outside one (unit tests). */
+function callerWorkflowId(): string | null {
+  try {
+    return Context.current().info.workflowExecution?.workflowId ?? null;
+  } catch {
+    return null;
+  }
 }

@@ -32,6 +32,13 @@ export const ERROR_CODES = {
    * already. The runner must get a new token (`runfleet runner token NAME`); retrying cannot help.
    */
   TokenRejected: { source: 'user', retryable: false },
+  /**
+   * An operator credential is missing or does not verify: a token grant or command not signed
+   * by the operator key the control workers trust, a registration not admitted by one, a signed
+   * command too old or already used. Sign with the operator key file (`runfleet operator-key
+   * create`); retrying the same request cannot help.
+   */
+  Unauthorized: { source: 'user', retryable: false },
   /** The Temporal server cannot be reached. */
   ServerUnreachable: { source: 'internal', retryable: true },
   /** A runner has no free slot for a reservation. */

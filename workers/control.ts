@@ -34,6 +34,12 @@ export interface ControlWorkerOptions {
    * anyone with namespace access can then speak in any runner's name.
    */
   requireRunnerProofs?: boolean;
+  /**
+   * base64 of the operator's raw Ed25519 public key (`operatorPublicKey(config)`): the registry
+   * seals data keys only for registrations it signed, and applies only commands it signed.
+   * Default: none (no runner is admitted, no operator command applies).
+   */
+  operatorPublicKey?: string | null;
 }
 
 export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
@@ -51,7 +57,7 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
           interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
         }),
     activities: {
-      ...createRegistryActivities({ keys }),
+      ...createRegistryActivities({ keys, operatorPublicKey: opts.operatorPublicKey ?? null }),
       ...createFleetLeaseActivities(),
       ...createRunnerKeyActivities({ requireProofs: opts.requireRunnerProofs ?? true }),
     },

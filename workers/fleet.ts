@@ -83,7 +83,7 @@ export function createFleetWorker(opts: FleetWorkerOptions): Promise<Worker> {
         maxInFlight: opts.maxInFlight ?? 8,
         tokenSecret: opts.tokenSecret,
       }),
-      ...createFleetRegistryActivities({ registry: opts.registry, log }),
+      ...createFleetRegistryActivities({ registry: opts.registry, tokenSecret: opts.tokenSecret, log }),
     },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 20,
   });

@@ -5,6 +5,9 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DriverName } from '../src/types';
+import type { OperatorSignature, RegistrationProof, TokenGrant } from '../src/security/statements';
+
+export type { OperatorSignature };
 import type { FleetLink } from './fleet-messages';
 
 /** Where the fleet sees a runner. */
@@ -49,13 +52,21 @@ export interface RegistrationGrant {
   keys: SealedKey[];
 }
 
-/** `runner create`: issue a registration token (only its hash travels). */
+/**
+ * `runner create` / `runner token`: admit a registration token. Only the token's public key
+ * travels, in a grant the operator key signed; the control worker checks that signature before
+ * it seals any data key.
+ */
 export interface IssueTokenRequest {
   tokenId: string;
-  /** sha256 hex of the token. */
-  tokenHash: string;
   expiresAt: string;
   by: string;
+  /** The operator's statement: this token key may register this runner (pool, labels) until expiresAt. */
+  grant?: TokenGrant;
+  /** base64 Ed25519 signature of `grant` by the operator key. */
+  signature?: string;
+  /** Before operator-signed admission: the sha256 hex of the token (kept so old histories replay). */
+  tokenHash?: string;
 }
 
 /** The workflow's argument, as `runner create` starts it. */
@@ -71,12 +82,22 @@ export interface RunnerWorkflowInput {
   resume?: unknown;
 }
 
-/** First start of a runner: the token proves it may join; its identity is kept from then on. */
+/**
+ * First start of a runner: it proves it holds the token (the token key signs its identity) and
+ * its identity is kept from then on. The token itself never leaves the runner host.
+ */
 export interface RegisterRequest {
-  token: string;
   runnerId: string;
   /** base64 of the runner's X25519 public key (SPKI DER). */
   publicKey: string;
+  /** base64 of the runner's raw Ed25519 identity public key (it signs what the runner says). */
+  signingKey?: string;
+  /** The token key's statement over this runner's name, id, keys and the time. */
+  proof?: RegistrationProof;
+  /** base64 Ed25519 signature of `proof` by the token key. */
+  proofSignature?: string;
+  /** Before operator-signed admission: the token in clear (kept so old histories replay). */
+  token?: string;
   version: string;
   drivers: DriverName[];
   hostname: string;
@@ -95,6 +116,21 @@ export interface ConnectRequest {
 export interface AdminRequest {
   by: string;
   reason?: string;
+  /**
+   * The operator key's signature over this request, the runner and the action (purge, configure,
+   * enable, disable): see `operatorCommand` in src/security/statements.ts.
+   */
+  operator?: OperatorSignature;
+}
+
+/** What the control worker checks before the registry seals data keys for a runner. */
+export interface Admission {
+  grant: TokenGrant;
+  /** The operator's signature of `grant`. */
+  signature: string;
+  proof: RegistrationProof;
+  /** The token key's signature of `proof`. */
+  proofSignature: string;
 }
 
 /** Status a runner reports with its session heartbeats and in answer to a ping. */
@@ -135,10 +171,16 @@ export interface RunnerRecord {
   status: RunnerStatus;
   enabled: boolean;
   settings: RunnerSettings;
-  token: { id: string; expiresAt: string; revoked: boolean; used: boolean } | null;
+  token: { id: string; expiresAt: string; revoked: boolean; used: boolean; key?: string } | null;
   identity: {
     runnerId: string;
+    /** base64 X25519 public key (SPKI DER): the data keys are sealed for it. */
     publicKey: string;
+    /**
+     * base64 of the runner's raw 32-byte Ed25519 identity public key, admitted with the
+     * operator-signed registration; absent for runners registered before it.
+     */
+    signingKey?: string;
     version: string;
     drivers: DriverName[];
     hostname: string;

@@ -17,6 +17,12 @@
  *
  * A purged runner's workflow completes with its final record; its id may be used again by a
  * later `runner create` (the default id reuse policy, ALLOW_DUPLICATE).
+ *
+ * Admission (patch `operator-admission`): a token is admitted by a grant the operator key signed;
+ * `register` carries the token key's proof over the runner's identity (checked here, nothing
+ * secret in history); the control worker verifies grant and proof before it seals a data key.
+ * Purge, configure, enable and disable carry an operator signature that the control worker
+ * verifies before the command applies. Histories from before take the old paths.
  */
 import {
   ActivityCancellationType,
@@ -28,6 +34,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -39,6 +46,7 @@ import { NON_RETRYABLE_TYPES, failure } from '../src/errors';
 import { sha256Hex } from '../src/fleet/sha256';
 import { fleetWorkflowId, runnerTaskQueue } from '../src/ids';
 import * as st from '../src/registry/state';
+import { operatorCommand, type OperatorAction } from '../src/security/statements';
 import { runnerGoneSignal, runnerRegisteredSignal, type FleetLink } from './fleet-messages';
 import { runnerPurgedSignal } from './messages';
 import {
@@ -75,6 +83,8 @@ const PING_TIMEOUT_MS = 10_000;
 const WIPE_WAIT_MS = 30_000;
 /** A session the runner failed (not a timeout): wait before the next, so a broken runner is no hot loop. */
 const SESSION_FAILURE_BACKOFF_MS = 5_000;
+/** Operator-signed admission and commands; histories recorded before take the old paths. */
+const OPERATOR_ADMISSION_PATCH = 'operator-admission';
 
 const registry = proxyActivities<RegistryActivities>({
   // Sealing is local work on the control worker: seconds at most.
@@ -100,7 +110,7 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
   setHandler(
     issueTokenUpdate,
     (req) => {
-      check(st.issueTokenProblem(state, req, Date.now()));
+      check(st.issueTokenProblem(state, req, Date.now(), !patched(OPERATOR_ADMISSION_PATCH)));
       return st.issueToken(state, req, now());
     },
     { validator: (req) => check(st.issueTokenProblem(state, req, Date.now())) },
@@ -115,11 +125,15 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
     { validator: (_req) => check(st.revokeTokenProblem(state)) },
   );
 
+  // A token in clear is how runners registered before grants (a proof replaces it since).
   const registerCheck = (req: Parameters<typeof st.registerProblem>[1]) =>
     check(
-      typeof req?.token === 'string'
-        ? st.registerProblem(state, req, sha256Hex(req.token), Date.now())
-        : { code: 'TokenRejected', message: 'token rejected: unknown token' },
+      st.registerProblem(
+        state,
+        req,
+        req?.proof === undefined && typeof req?.token === 'string' ? sha256Hex(req.token) : null,
+        Date.now(),
+      ),
     );
 
   setHandler(
@@ -130,10 +144,15 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
       st.spendToken(state);
       let keys: SealedKey[];
       try {
-        keys = await registry.sealDataKeys({ publicKey: req.publicKey });
+        const g = state.grant;
+        const admission =
+          g && req.proof && typeof req.proofSignature === 'string'
+            ? { grant: g.grant, signature: g.signature, proof: req.proof, proofSignature: req.proofSignature }
+            : undefined;
+        keys = await registry.sealDataKeys({ publicKey: req.publicKey, ...(admission ? { admission } : {}) });
       } catch (err) {
         st.spendToken(state, false);
-        throw failure('Internal', `runner ${name}: the data keys could not be sealed: ${message(err)}`);
+        throw sealingFailure(name, err);
       }
       st.register(state, req, now());
       const fleet = state.record.fleet;
@@ -157,31 +176,70 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
       if (restarted) st.note(state, now(), `runner started (boot ${req.bootId})`);
       let keys: SealedKey[];
       try {
-        keys = await registry.sealDataKeys({ publicKey: state.record.identity?.publicKey ?? '' });
+        keys = await registry.sealDataKeys({
+          publicKey: state.record.identity?.publicKey ?? '',
+          ...(state.admission ? { admission: state.admission } : {}),
+        });
       } catch (err) {
-        throw failure('Internal', `runner ${name}: the data keys could not be sealed: ${message(err)}`);
+        throw sealingFailure(name, err);
       }
       return grant(keys);
     },
     { validator: (req) => check(st.connectProblem(state, req)) },
   );
 
-  const setEnabled = (enabled: boolean) => (req: AdminRequest) => {
+  /**
+   * An operator command applies only once the control worker verified its signature (the
+   * workflow does not hold the operator key). The nonce is spent first: of two updates with one
+   * signature, the second is refused even while the first waits for its verification.
+   */
+  // Null (no await at all) where an old history replays: its commands must come in their old order.
+  const authorize = (action: OperatorAction, req: AdminRequest | undefined): Promise<void> | null => {
+    if (!patched(OPERATOR_ADMISSION_PATCH)) return null;
+    check(st.operatorProblem(state, req?.operator, Date.now()));
+    const sig = req?.operator as NonNullable<AdminRequest['operator']>;
+    st.spendNonce(state, sig, Date.now());
+    return registry
+      .verifyOperatorCommand({ command: operatorCommand(name, action, req, sig), signature: sig.signature })
+      .catch((err: unknown) => {
+        const cause = err instanceof ActivityFailure ? err.cause : err;
+        if (cause instanceof ApplicationFailure && cause.type === 'Unauthorized')
+          throw failure('Unauthorized', cause.message);
+        throw failure('Internal', `runner ${name}: the operator signature could not be checked: ${message(err)}`);
+      });
+  };
+  const operatorCheck = (req: AdminRequest | undefined) =>
+    check(st.adminProblem(state) ?? st.operatorProblem(state, req?.operator, Date.now()));
+
+  const setEnabled = (enabled: boolean) => async (req: AdminRequest) => {
     check(st.adminProblem(state));
+    const verifying = authorize(enabled ? 'enable' : 'disable', req);
+    if (verifying) {
+      await verifying;
+      check(st.adminProblem(state));
+    }
     st.setEnabled(state, enabled, admin(req), now());
     return state.record;
   };
-  setHandler(enableUpdate, setEnabled(true), { validator: (_req) => check(st.adminProblem(state)) });
-  setHandler(disableUpdate, setEnabled(false), { validator: (_req) => check(st.adminProblem(state)) });
+  setHandler(enableUpdate, setEnabled(true), { validator: operatorCheck });
+  setHandler(disableUpdate, setEnabled(false), { validator: operatorCheck });
 
   setHandler(
     configureUpdate,
-    (req) => {
+    async (req) => {
       check(st.configureProblem(state, req));
+      const verifying = authorize('configure', req);
+      if (verifying) {
+        await verifying;
+        check(st.configureProblem(state, req));
+      }
       st.configure(state, { ...req, by: admin(req).by }, now());
       return state.record;
     },
-    { validator: (req) => check(st.configureProblem(state, req)) },
+    {
+      validator: (req) =>
+        check(st.configureProblem(state, req) ?? st.operatorProblem(state, req?.operator, Date.now())),
+    },
   );
 
   setHandler(
@@ -215,10 +273,15 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
     purgeUpdate,
     async (req) => {
       check(st.adminProblem(state));
+      const verifying = authorize('purge', req);
+      if (verifying) {
+        await verifying;
+        check(st.adminProblem(state));
+      }
       await purge(admin(req));
       return state.record;
     },
-    { validator: (_req) => check(st.adminProblem(state)) },
+    { validator: operatorCheck },
   );
 
   setHandler(sessionOnlineSignal, (sig) => void st.sessionOnline(state, sig, now()));
@@ -403,6 +466,14 @@ function initial(input: RunnerWorkflowInput): st.RegistryState {
 function admin(req: AdminRequest | undefined): { by: string; reason?: string } {
   const by = typeof req?.by === 'string' && req.by.trim() ? req.by.trim() : 'unknown';
   return typeof req?.reason === 'string' && req.reason.trim() ? { by, reason: req.reason.trim() } : { by };
+}
+
+/** The failure of a sealing that did not happen: `Unauthorized` as the control worker said it, else Internal. */
+function sealingFailure(name: string, err: unknown): ApplicationFailure {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure && cause.type === 'Unauthorized')
+    return failure('Unauthorized', `runner ${name}: no data keys: ${cause.message}`);
+  return failure('Internal', `runner ${name}: the data keys could not be sealed: ${message(err)}`);
 }
 
 function timeoutOf(err: unknown): TimeoutFailure['timeoutType'] | null {

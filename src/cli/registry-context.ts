@@ -17,7 +17,15 @@ export async function withRunnerAdmin<T>(
     // Loaded here, like the client itself: commands that never connect do not pay for it.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { RunnerAdmin: Admin } = require('../client/runners') as typeof import('../client/runners');
-    const admin = new Admin(client.client, { controlTaskQueue: client.controlTaskQueue, address: client.address });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { readOperatorKeyFile } = require('../security/operator') as typeof import('../security/operator');
+    // Read on use: commands that only read (list, describe) work without it.
+    const operatorKey = readOperatorKeyFile(config.operator.keyFile)?.seed ?? null;
+    const admin = new Admin(client.client, {
+      controlTaskQueue: client.controlTaskQueue,
+      address: client.address,
+      operatorKey,
+    });
     return fn(admin, config);
   });
 }

@@ -4,9 +4,13 @@
  * checked before anything is sent, and Temporal errors come back as RunfleetErrors with a code.
  *
  * ```ts
- * const admin = new RunnerAdmin(client, { controlTaskQueue: 'runfleet-control' });
+ * const admin = new RunnerAdmin(client, { controlTaskQueue: 'runfleet-control', operatorKey: seed });
  * const { token } = await admin.create({ name: 'build-1', pool: 'linux' });
  * ```
+ *
+ * Admission is the operator's: token grants and purge, settings, enable and disable are signed
+ * with the operator key (`operatorKey`, the seed from `runfleet operator-key create`); without
+ * it those calls fail with `Unauthorized` before anything is sent.
  */
 import {
   WithStartWorkflowOperation,
@@ -17,10 +21,13 @@ import {
 import type { UpdateDefinition } from '@temporalio/common';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
+import { randomBytes } from 'node:crypto';
 import { RunfleetError } from '../errors';
+import { signStatement } from '../security/operator';
+import { operatorCommand, type OperatorAction } from '../security/statements';
 import { WORKFLOW_TYPES, runnerWorkflowId } from '../ids';
 import * as st from '../registry/state';
-import { createRegistrationToken } from '../registry/token';
+import { createRegistrationToken, tokenGrant } from '../registry/token';
 import type { FleetLink } from '../../workflows/fleet-messages';
 import type { runnerWorkflow } from '../../workflows/runner';
 import {
@@ -36,6 +43,7 @@ import {
   registerUpdate,
   revokeTokenUpdate,
   type ConnectRequest,
+  type OperatorSignature,
   type IssueTokenRequest,
   type PingReply,
   type RegisterRequest,
@@ -53,6 +61,11 @@ export interface RunnerAdminOptions {
   controlTaskQueue: string;
   /** Named in ServerUnreachable messages. */
   address?: string;
+  /**
+   * base64 seed of the operator signing key (`readOperatorKeyFile(config.operator.keyFile)`):
+   * signs token grants and runner commands. Without it, those calls are `Unauthorized`.
+   */
+  operatorKey?: string | null;
 }
 
 export interface CreateRunnerRequest {
@@ -74,8 +87,11 @@ export interface AdmitRunnerRequest {
   pool: string;
   labels?: Record<string, string>;
   fleet: FleetLink;
-  /** The fleet's registration token: its id (hex), sha256 and expiry. */
-  token: { id: string; hash: string; expiresAt: string };
+  /**
+   * The instance's registration token: its id (hex), its public key (`parseToken(token).key.publicKey`)
+   * and expiry. Its clear text stays in the instance's user data.
+   */
+  token: { id: string; publicKey: string; expiresAt: string };
   settings?: Partial<RunnerSettings>;
   by?: string;
 }
@@ -162,11 +178,55 @@ export class RunnerAdmin {
   readonly client: Client;
   readonly controlTaskQueue: string;
   private readonly address: string;
+  private readonly operatorKey: string | null;
 
   constructor(client: Client, opts: RunnerAdminOptions) {
     this.client = client;
     this.controlTaskQueue = opts.controlTaskQueue;
     this.address = opts.address ?? '(unknown address)';
+    this.operatorKey = opts.operatorKey ?? null;
+  }
+
+  /** The operator key, or `Unauthorized` naming where it comes from. */
+  private operatorSeed(what: string): string {
+    if (this.operatorKey) return this.operatorKey;
+    throw new RunfleetError(
+      'Unauthorized',
+      `${what} needs the operator signing key, and there is none here: create it with \`runfleet operator-key create\` (or point operator.keyFile / RUNFLEET_OPERATOR_KEY_FILE at it)`,
+    );
+  }
+
+  /** A token and the operator's grant for it, for the runner as its record will be. */
+  private grantToken(
+    runner: { name: string; pool: string; labels?: Record<string, string>; temporary?: boolean; slots: number },
+    token: { id: string; publicKey: string },
+    ttlMs: number | null,
+    expiresAt?: string,
+  ): IssueTokenRequest & { by: string } {
+    const seed = this.operatorSeed(`a token for runner ${runner.name}`);
+    const issuedAt = new Date().toISOString();
+    const expires = expiresAt ?? new Date(Date.parse(issuedAt) + (ttlMs ?? DEFAULT_TOKEN_TTL_MS)).toISOString();
+    const grant = tokenGrant(
+      {
+        name: runner.name,
+        pool: runner.pool,
+        labels: runner.labels ?? {},
+        temporary: runner.temporary === true,
+        slots: runner.slots,
+      },
+      token,
+      issuedAt,
+      expires,
+    );
+    return { tokenId: token.id, expiresAt: expires, grant, signature: signStatement(seed, grant), by: '' };
+  }
+
+  /** An operator command's argument with its signature. */
+  private signed<T extends object>(name: string, action: OperatorAction, args: T): T & { operator: OperatorSignature } {
+    const seed = this.operatorSeed(`runner ${action}`);
+    const sig = { at: new Date().toISOString(), nonce: randomBytes(16).toString('hex'), signature: '' };
+    sig.signature = signStatement(seed, operatorCommand(name, action, args, sig));
+    return { ...args, operator: sig };
   }
 
   /**
@@ -201,9 +261,21 @@ export class RunnerAdmin {
       ...(req.settings ? { settings: req.settings } : {}),
     };
     const t = createRegistrationToken();
-    const expiresAt = new Date(Date.now() + ttl).toISOString();
-    const record = await this.startWithToken(input, { tokenId: t.id, tokenHash: t.hash, expiresAt, by: by(req.by) });
-    return { token: t.token, tokenId: t.id, expiresAt, record };
+    // A runner created before and not registered yet keeps its record: the grant is for it as it is.
+    const as = existing && existing.status !== 'deleted' ? existing : null;
+    const issue = this.grantToken(
+      {
+        name: req.name,
+        pool: as?.pool ?? req.pool,
+        labels: as?.labels ?? req.labels ?? {},
+        temporary: as?.temporary ?? req.temporary === true,
+        slots: as?.settings.slots ?? slotsOf(req.settings),
+      },
+      t,
+      ttl,
+    );
+    const record = await this.startWithToken(input, { ...issue, by: by(req.by) });
+    return { token: t.token, tokenId: t.id, expiresAt: issue.expiresAt, record };
   }
 
   /**
@@ -240,12 +312,20 @@ export class RunnerAdmin {
       fleet: { name: req.fleet.name, instanceId: req.fleet.instanceId },
       ...(req.settings ? { settings: req.settings } : {}),
     };
-    return this.startWithToken(input, {
-      tokenId: req.token.id,
-      tokenHash: req.token.hash,
-      expiresAt: req.token.expiresAt,
-      by: by(req.by),
-    });
+    const as = existing && existing.status !== 'deleted' ? existing : null;
+    const issue = this.grantToken(
+      {
+        name: req.name,
+        pool: as?.pool ?? req.pool,
+        labels: as?.labels ?? req.labels ?? {},
+        temporary: true,
+        slots: as?.settings.slots ?? slotsOf(req.settings),
+      },
+      req.token,
+      null,
+      req.token.expiresAt,
+    );
+    return this.startWithToken(input, { ...issue, by: by(req.by) });
   }
 
   private startWithToken(input: RunnerWorkflowInput, token: IssueTokenRequest): Promise<RunnerRecord> {
@@ -270,15 +350,12 @@ export class RunnerAdmin {
   async issueToken(name: string, opts: { ttlMs?: number; by?: string } = {}): Promise<IssuedToken> {
     checkRunnerName(name);
     const ttl = checkTtl(opts.ttlMs);
+    this.operatorSeed(`a token for runner ${name}`);
+    const current = await this.get(name);
     const t = createRegistrationToken();
-    const expiresAt = new Date(Date.now() + ttl).toISOString();
-    const record = await this.update(name, issueTokenUpdate, {
-      tokenId: t.id,
-      tokenHash: t.hash,
-      expiresAt,
-      by: by(opts.by),
-    });
-    return { token: t.token, tokenId: t.id, expiresAt, record };
+    const issue = this.grantToken({ ...current, slots: current.settings.slots }, t, ttl);
+    const record = await this.update(name, issueTokenUpdate, { ...issue, by: by(opts.by) });
+    return { token: t.token, tokenId: t.id, expiresAt: issue.expiresAt, record };
   }
 
   async revokeToken(name: string, opts: AdminOptions = {}): Promise<RunnerRecord> {
@@ -296,12 +373,12 @@ export class RunnerAdmin {
   }
 
   async enable(name: string, opts: AdminOptions = {}): Promise<RunnerRecord> {
-    return this.update(name, enableUpdate, admin(opts));
+    return this.update(name, enableUpdate, this.signed(name, 'enable', admin(opts)));
   }
 
   /** The runner stops taking work and finishes what runs (it drains). */
   async disable(name: string, opts: AdminOptions = {}): Promise<RunnerRecord> {
-    return this.update(name, disableUpdate, admin(opts));
+    return this.update(name, disableUpdate, this.signed(name, 'disable', admin(opts)));
   }
 
   /** Changes settings (validated, naming the bad key); the runner gets them with its next session. */
@@ -309,7 +386,7 @@ export class RunnerAdmin {
     const s = st.applySettings(st.DEFAULT_SETTINGS, patch);
     // The full check (against the current settings) is the workflow's; this catches unknown keys early.
     if (!s.ok && !/must be at most a third/.test(s.problem)) throw new RunfleetError('InvalidArgument', s.problem);
-    return this.update(name, configureUpdate, { ...patch, ...admin(opts) });
+    return this.update(name, configureUpdate, this.signed(name, 'configure', { ...patch, ...admin(opts) }));
   }
 
   /** Asks the runner for its status; `ComponentUnavailable` when it does not answer in 10 s. */
@@ -322,7 +399,7 @@ export class RunnerAdmin {
    * exits. Waits up to `waitMs` (default 35 s) for the registry workflow to finish.
    */
   async purge(name: string, opts: AdminOptions & { waitMs?: number } = {}): Promise<PurgeResult> {
-    const record = await this.update(name, purgeUpdate, admin(opts));
+    const record = await this.update(name, purgeUpdate, this.signed(name, 'purge', admin(opts)));
     const waitMs = opts.waitMs ?? PURGE_WAIT_MS;
     if (waitMs <= 0) return { record, final: null };
     try {
@@ -540,6 +617,11 @@ function summary(v: RunnerView): RunnerSummary {
 export function checkRunnerName(name: string): void {
   const bad = st.nameProblem(name);
   if (bad) throw new RunfleetError('InvalidArgument', bad);
+}
+
+/** The slots a runner created with these settings gets. */
+function slotsOf(settings: Partial<RunnerSettings> | undefined): number {
+  return settings?.slots ?? st.DEFAULT_SETTINGS.slots;
 }
 
 function checkTtl(ttlMs: number | undefined): number {

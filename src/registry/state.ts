@@ -6,10 +6,15 @@
  *
  * Glossary
  * - Record: what `runner describe` shows (`RunnerRecord`, the `record` query).
- * - Token: a registration token `rfr_<id>_<secret>`; the registry keeps its id and sha256 only.
+ * - Token: a registration token `rfr_<id>_<seed>` holds an Ed25519 key; the registry keeps its
+ *   id and public key only, in the grant the operator key signed (src/security/statements.ts).
  *   One token at a time: issuing a new one kills the old one. A token registers one runner once.
- * - Identity: the runner id and public key the runner made on its first start; kept from
- *   registration on, and checked on every `connect`.
+ *   (Histories from before kept the token's sha256 instead: `tokenHash`.)
+ * - Identity: the runner id, X25519 public key and Ed25519 signing key the runner made on its
+ *   first start; kept from registration on, and checked on every `connect`.
+ * - Admission: the grant and the token key's proof over the identity. The workflow checks the
+ *   proof (the state is not trusted: anyone with namespace access can start this workflow); the
+ *   control worker checks the whole admission again before it seals a data key.
  * - Session: the long activity the registry keeps on the runner's own queue. Its generation
  *   counts sessions; a new generation is how the runner learns of enable, disable, new settings
  *   and deletion.
@@ -21,6 +26,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../errors';
 import type {
   AdminRequest,
+  Admission,
   ConnectRequest,
   IssueTokenRequest,
   LostTaskRef,
@@ -31,6 +37,16 @@ import type {
   RunnerWorkflowInput,
 } from '../../workflows/runner-messages';
 import type { SessionRequest } from '../../activities/types';
+import {
+  CLOCK_SKEW_MS,
+  grantProblem,
+  isKey,
+  proofProblem,
+  signatureProblem,
+  verifyStatement,
+  type OperatorSignature,
+  type TokenGrant,
+} from '../security/statements';
 import type { FleetLink } from '../../workflows/fleet-messages';
 
 /**
@@ -65,8 +81,14 @@ const PUBLIC_KEY_RE = /^[A-Za-z0-9+/]{40,400}={0,2}$/;
 /** The workflow's whole state: the record, and what the record must not show. */
 export interface RegistryState {
   record: RunnerRecord;
-  /** sha256 hex of the current token; null when there is none. */
+  /** sha256 hex of the current token, for tokens issued before operator-signed grants; else null. */
   tokenHash: string | null;
+  /** The current token's grant and the operator's signature of it; null when there is none. */
+  grant?: { grant: TokenGrant; signature: string } | null;
+  /** What admitted the registered identity: the control worker checks it before sealing keys. */
+  admission?: Admission | null;
+  /** Operator command nonces seen within the clock-skew window (a signed command applies once). */
+  nonces?: { nonce: string; at: string }[];
   /** Generation of the current (or next) session; 0 before the first. */
   generation: number;
 }
@@ -192,7 +214,7 @@ export function initialState(input: RunnerWorkflowInput, now: string): RegistryS
     createdAt: now,
     history: [{ at: now, status: 'registered', reason: 'created', by: null }],
   };
-  return { record, tokenHash: null, generation: 0 };
+  return { record, tokenHash: null, grant: null, admission: null, nonces: [], generation: 0 };
 }
 
 /** A state carried over continue-as-new, or null when it is not one. */
@@ -200,7 +222,14 @@ export function resumedState(resume: unknown): RegistryState | null {
   if (resume === null || typeof resume !== 'object') return null;
   const r = resume as Partial<RegistryState>;
   if (!r.record || typeof r.generation !== 'number') return null;
-  return { record: r.record, tokenHash: r.tokenHash ?? null, generation: r.generation };
+  return {
+    record: r.record,
+    tokenHash: r.tokenHash ?? null,
+    grant: r.grant ?? null,
+    admission: r.admission ?? null,
+    nonces: Array.isArray(r.nonces) ? r.nonces : [],
+    generation: r.generation,
+  };
 }
 
 // --- status ----------------------------------------------------------------------------------
@@ -251,27 +280,79 @@ export function sessionRequest(state: RegistryState, deletion?: { by: string; re
 
 // --- tokens ----------------------------------------------------------------------------------
 
-export function issueTokenProblem(state: RegistryState, req: IssueTokenRequest, nowMs: number): Problem | null {
-  if (isDeleted(state)) return { code: 'NotFound', message: `runner ${state.record.name} was deleted` };
+/**
+ * Why a token is not admitted, or null. A token needs the operator's grant for exactly this
+ * runner as it is recorded (name, pool, labels, temporary, slots), living at most 7 days. Whether
+ * the operator really signed it is the control worker's check (the workflow does not hold the
+ * operator key): a grant with a forged signature is recorded and admits nobody. `legacy` accepts
+ * a sha256-only token, for histories recorded before grants.
+ */
+export function issueTokenProblem(
+  state: RegistryState,
+  req: IssueTokenRequest,
+  nowMs: number,
+  legacy = false,
+): Problem | null {
+  const r = state.record;
+  if (isDeleted(state)) return { code: 'NotFound', message: `runner ${r.name} was deleted` };
   if (typeof req?.tokenId !== 'string' || !TOKEN_ID_RE.test(req.tokenId))
     return { code: 'InvalidArgument', message: 'a token id is 8-32 lowercase hex digits' };
-  if (typeof req.tokenHash !== 'string' || !HASH_RE.test(req.tokenHash))
-    return { code: 'InvalidArgument', message: 'a token hash is 64 lowercase hex digits (sha256)' };
   const expires = Date.parse(req.expiresAt);
   if (Number.isNaN(expires)) return { code: 'InvalidArgument', message: `expiresAt "${req.expiresAt}" is not a time` };
   if (expires <= nowMs)
     return { code: 'InvalidArgument', message: `the token would expire at once (${req.expiresAt})` };
+  if (legacy && req.grant === undefined) {
+    if (typeof req.tokenHash !== 'string' || !HASH_RE.test(req.tokenHash))
+      return { code: 'InvalidArgument', message: 'a token hash is 64 lowercase hex digits (sha256)' };
+    return null;
+  }
+  if (req.grant === undefined || typeof req.signature !== 'string')
+    return {
+      code: 'Unauthorized',
+      message: `runner ${r.name}: a token needs a grant signed by the operator key (runfleet runner create|token sign it)`,
+    };
+  const bad = grantProblem(req.grant, nowMs);
+  if (bad) return { code: 'InvalidArgument', message: bad };
+  const g = req.grant;
+  if (g.tokenId !== req.tokenId || Date.parse(g.expiresAt) !== expires)
+    return { code: 'InvalidArgument', message: 'the grant is for another token (tokenId, expiresAt)' };
+  const differs =
+    g.runner !== r.name
+      ? 'runner'
+      : g.pool !== r.pool
+        ? 'pool'
+        : g.temporary !== r.temporary
+          ? 'temporary'
+          : g.slots !== r.settings.slots
+            ? 'slots'
+            : !sameLabels(g.labels, r.labels)
+              ? 'labels'
+              : null;
+  if (differs)
+    return {
+      code: 'InvalidArgument',
+      message: `the grant's ${differs} is not runner ${r.name}'s: sign a grant for the runner as it is recorded`,
+    };
   return null;
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
 /** A new token: the previous one (if any) is dead from now on. */
 export function issueToken(state: RegistryState, req: IssueTokenRequest, now: string): RunnerRecord {
-  state.tokenHash = req.tokenHash;
+  const signed = req.grant && typeof req.signature === 'string' ? { grant: req.grant, signature: req.signature } : null;
+  state.tokenHash = signed ? null : (req.tokenHash ?? null);
+  state.grant = signed;
   state.record.token = {
     id: req.tokenId,
     expiresAt: new Date(req.expiresAt).toISOString(),
     revoked: false,
     used: false,
+    ...(signed ? { key: signed.grant.tokenKey } : {}),
   };
   state.record.history.push({
     at: now,
@@ -309,30 +390,65 @@ export function revokeToken(state: RegistryState, req: AdminRequest, now: string
 // --- register and connect ----------------------------------------------------------------------
 
 /**
- * Why a registration is refused, or null. `tokenHash` is the sha256 hex of `req.token` (the
- * caller computes it: the workflow with its sandbox-safe sha256).
+ * Why a registration is refused, or null. The runner proves it holds the token: the token key
+ * signed its name, id, keys and the time (checked here with @noble/curves: deterministic, and
+ * nothing secret reaches history). `tokenHash` is the sha256 hex of `req.token` for a token
+ * issued before grants (the workflow computes it with its sandbox-safe sha256); else null.
  */
 export function registerProblem(
   state: RegistryState,
   req: RegisterRequest,
-  tokenHash: string,
+  tokenHash: string | null,
   nowMs: number,
 ): Problem | null {
   const name = state.record.name;
   if (isDeleted(state)) return { code: 'NotFound', message: `runner ${name} was deleted` };
   const token = state.record.token;
-  if (token === null || state.tokenHash === null || tokenHash !== state.tokenHash)
+  if (token === null) return { code: 'TokenRejected', message: 'token rejected: unknown token' };
+  const legacy = req?.proof === undefined && state.tokenHash !== null;
+  if (legacy) {
+    if (tokenHash === null || tokenHash !== state.tokenHash)
+      return { code: 'TokenRejected', message: 'token rejected: unknown token' };
+  } else if (!state.grant || req?.proof?.tokenId !== token.id) {
     return { code: 'TokenRejected', message: 'token rejected: unknown token' };
+  }
   if (token.revoked) return { code: 'TokenRejected', message: 'token rejected: revoked' };
   if (token.used) return { code: 'TokenRejected', message: 'token rejected: already used' };
   if (Date.parse(token.expiresAt) <= nowMs)
     return { code: 'TokenRejected', message: `token rejected: expired at ${token.expiresAt}` };
-  return identityProblem(req);
+  const bad = identityProblem(req);
+  if (bad || legacy) return bad;
+  return proofCheck(state, req, nowMs);
+}
+
+/** The token key's proof: well-formed, about this registration, recent, and signed by the token key. */
+function proofCheck(state: RegistryState, req: RegisterRequest, nowMs: number): Problem | null {
+  const p = req.proof;
+  const bad = proofProblem(p);
+  if (bad || !p) return { code: 'InvalidArgument', message: bad ?? 'no proof' };
+  if (typeof req.signingKey !== 'string' || !isKey(req.signingKey))
+    return { code: 'InvalidArgument', message: 'signingKey is not a base64 Ed25519 public key' };
+  if (
+    p.runner !== state.record.name ||
+    p.runnerId !== req.runnerId ||
+    p.publicKey !== req.publicKey ||
+    p.signingKey !== req.signingKey
+  )
+    return { code: 'TokenRejected', message: 'token rejected: the proof is for another runner or identity' };
+  if (Math.abs(Date.parse(p.at) - nowMs) > CLOCK_SKEW_MS)
+    return {
+      code: 'TokenRejected',
+      message: `token rejected: the proof was made at ${p.at}, more than ${CLOCK_SKEW_MS / 60_000} minutes from now (check the runner's clock)`,
+    };
+  const grant = state.grant?.grant;
+  if (!grant || typeof req.proofSignature !== 'string' || !verifyStatement(grant.tokenKey, p, req.proofSignature))
+    return { code: 'TokenRejected', message: 'token rejected: the proof is not signed by the token' };
+  return null;
 }
 
 function identityProblem(req: { runnerId?: unknown; publicKey?: unknown; drivers?: unknown }): Problem | null {
-  if (typeof req.runnerId !== 'string' || !UUID_RE.test(req.runnerId))
-    return { code: 'InvalidArgument', message: `runnerId ${JSON.stringify(req.runnerId)} is not a UUID` };
+  if (typeof req?.runnerId !== 'string' || !UUID_RE.test(req.runnerId))
+    return { code: 'InvalidArgument', message: `runnerId ${JSON.stringify(req?.runnerId)} is not a UUID` };
   if (req.publicKey !== undefined && (typeof req.publicKey !== 'string' || !PUBLIC_KEY_RE.test(req.publicKey)))
     return { code: 'InvalidArgument', message: 'publicKey is not a base64 X25519 public key' };
   if (!Array.isArray(req.drivers) || req.drivers.some((d) => d !== 'process' && d !== 'docker'))
@@ -355,11 +471,17 @@ export function register(state: RegistryState, req: RegisterRequest, now: string
   r.identity = {
     runnerId: req.runnerId,
     publicKey: req.publicKey,
+    ...(typeof req.signingKey === 'string' ? { signingKey: req.signingKey } : {}),
     version: String(req.version ?? ''),
     drivers: [...req.drivers],
     hostname: String(req.hostname ?? ''),
     registeredAt: now,
   };
+  const g = state.grant;
+  state.admission =
+    g && req.proof && typeof req.proofSignature === 'string'
+      ? { grant: g.grant, signature: g.signature, proof: req.proof, proofSignature: req.proofSignature }
+      : null;
   r.bootId = null;
   r.lastSeenAt = now;
   nextGeneration(state);
@@ -467,6 +589,30 @@ export function adminProblem(state: RegistryState): Problem | null {
   return null;
 }
 
+/**
+ * Why an operator command's signature is not acceptable here, or null: missing, malformed, made
+ * more than the clock skew from now, or its nonce used already. Whether the operator key made it
+ * is the control worker's check (`verifyOperatorCommand`), before the command applies.
+ */
+export function operatorProblem(
+  state: RegistryState,
+  sig: OperatorSignature | undefined,
+  nowMs: number,
+): Problem | null {
+  const bad = signatureProblem(sig, nowMs);
+  if (bad) return { code: 'Unauthorized', message: `runner ${state.record.name}: ${bad}` };
+  if ((state.nonces ?? []).some((n) => n.nonce === sig?.nonce))
+    return { code: 'Unauthorized', message: `runner ${state.record.name}: this signed command was used already` };
+  return null;
+}
+
+/** Remembers a command's nonce (within the window a signature is accepted in). */
+export function spendNonce(state: RegistryState, sig: OperatorSignature, nowMs: number): void {
+  const kept = (state.nonces ?? []).filter((n) => Date.parse(n.at) > nowMs - 2 * CLOCK_SKEW_MS);
+  kept.push({ nonce: sig.nonce, at: sig.at });
+  state.nonces = kept;
+}
+
 /** Enables or disables the runner; true when that changed anything (a new session is due). */
 export function setEnabled(state: RegistryState, enabled: boolean, req: AdminRequest, now: string): boolean {
   const r = state.record;
@@ -485,13 +631,13 @@ export function setEnabled(state: RegistryState, enabled: boolean, req: AdminReq
 export function configureProblem(state: RegistryState, req: Partial<RunnerSettings> & AdminRequest): Problem | null {
   const bad = adminProblem(state);
   if (bad) return bad;
-  const { by: _by, reason: _reason, ...patch } = req ?? ({} as AdminRequest);
+  const { by: _by, reason: _reason, operator: _operator, ...patch } = req ?? ({} as AdminRequest);
   const s = applySettings(state.record.settings, patch);
   return s.ok ? null : { code: 'InvalidArgument', message: s.problem };
 }
 
 export function configure(state: RegistryState, req: Partial<RunnerSettings> & AdminRequest, now: string): void {
-  const { by, reason, ...patch } = req;
+  const { by, reason, operator: _operator, ...patch } = req;
   const s = applySettings(state.record.settings, patch);
   if (!s.ok) return;
   const changed = Object.entries(patch).filter(
@@ -527,6 +673,7 @@ export function purge(state: RegistryState, req: AdminRequest, now: string): { n
   state.record.enabled = false;
   setStatus(state, 'deleted', now, req.reason?.trim() || 'purged', req.by);
   state.tokenHash = null;
+  state.grant = null;
   if (state.record.token) state.record.token.revoked = true;
   if (wipe) nextGeneration(state);
   return { notify, wipe };

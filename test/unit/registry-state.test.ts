@@ -1,28 +1,48 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as st from '../../src/registry/state';
-import { createRegistrationToken, tokenHash } from '../../src/registry/token';
-import type { RegisterRequest } from '../../workflows/runner-messages';
+import { createRegistrationToken, registrationProof, tokenGrant, tokenHash } from '../../src/registry/token';
+import { generateSigningKey, signStatement } from '../../src/security/operator';
+import type { IssueTokenRequest, RegisterRequest } from '../../workflows/runner-messages';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
 const RUNNER_ID = '7d2c1a4e-1b2c-4d5e-8f90-123456789abc';
 const PUBLIC_KEY = Buffer.alloc(44, 7).toString('base64');
+const OPERATOR = generateSigningKey();
+const SIGNING = generateSigningKey();
 
 function fresh(extra: Partial<Parameters<typeof st.initialState>[0]> = {}) {
   return st.initialState({ name: 'r1', pool: 'linux', ...extra }, at(0));
 }
 
+/** An operator-signed token request for the runner as `state` records it. */
+function issue(state: st.RegistryState, t = createRegistrationToken(), expiresAt = at(3600)): IssueTokenRequest {
+  const r = state.record;
+  const grant = tokenGrant({ ...r, slots: r.settings.slots }, t, at(0), expiresAt);
+  return { tokenId: t.id, expiresAt, by: 'ann', grant, signature: signStatement(OPERATOR.seed, grant) };
+}
+
 function withToken(extra: Partial<Parameters<typeof st.initialState>[0]> = {}) {
   const state = fresh(extra);
   const t = createRegistrationToken();
-  st.issueToken(state, { tokenId: t.id, tokenHash: t.hash, expiresAt: at(3600), by: 'ann' }, at(1));
+  st.issueToken(state, issue(state, t), at(1));
   return { state, token: t.token };
 }
 
-function req(token: string, extra: Partial<RegisterRequest> = {}): RegisterRequest {
-  return {
+/** A registration proved with `token` at T0 (the unit tests' now). */
+function req(token: string, extra: Partial<RegisterRequest> = {}, name = 'r1'): RegisterRequest {
+  const proof = registrationProof(
     token,
+    {
+      name,
+      runnerId: extra.runnerId ?? RUNNER_ID,
+      publicKey: extra.publicKey ?? PUBLIC_KEY,
+      signingKey: SIGNING.publicKey,
+    },
+    new Date(T0),
+  );
+  return {
+    ...proof,
     runnerId: RUNNER_ID,
     publicKey: PUBLIC_KEY,
     version: '1.0',
@@ -84,38 +104,85 @@ describe('registry state', () => {
 
   it('issues tokens (the old one dies) and checks their shape', () => {
     const s = fresh();
-    expect(
-      st.issueTokenProblem(s, { tokenId: 'XYZ', tokenHash: 'a'.repeat(64), expiresAt: at(10), by: 'x' }, T0)?.code,
-    ).toBe('InvalidArgument');
-    expect(
-      st.issueTokenProblem(s, { tokenId: 'abcdef012345', tokenHash: 'nothex', expiresAt: at(10), by: 'x' }, T0)
-        ?.message,
-    ).toMatch(/hash/);
-    expect(
-      st.issueTokenProblem(s, { tokenId: 'abcdef012345', tokenHash: 'a'.repeat(64), expiresAt: at(-1), by: 'x' }, T0)
-        ?.message,
-    ).toMatch(/expire at once/);
+    expect(st.issueTokenProblem(s, { ...issue(s), tokenId: 'XYZ' }, T0)?.code).toBe('InvalidArgument');
+    expect(st.issueTokenProblem(s, { ...issue(s), expiresAt: at(-1) }, T0)?.message).toMatch(/expire at once/);
     const first = createRegistrationToken();
     const second = createRegistrationToken();
-    st.issueToken(s, { tokenId: first.id, tokenHash: first.hash, expiresAt: at(100), by: 'ann' }, at(1));
-    st.issueToken(s, { tokenId: second.id, tokenHash: second.hash, expiresAt: at(100), by: 'ann' }, at(2));
-    expect(s.record.token?.id).toBe(second.id);
-    expect(st.registerProblem(s, req(first.token), tokenHash(first.token), T0)?.message).toBe(
-      'token rejected: unknown token',
-    );
-    expect(st.registerProblem(s, req(second.token), tokenHash(second.token), T0)).toBeNull();
+    st.issueToken(s, issue(s, first, at(100)), at(1));
+    st.issueToken(s, issue(s, second, at(100)), at(2));
+    expect(s.record.token).toMatchObject({ id: second.id, key: second.publicKey });
+    expect(st.registerProblem(s, req(first.token), null, T0)?.message).toBe('token rejected: unknown token');
+    expect(st.registerProblem(s, req(second.token), null, T0)).toBeNull();
     expect(s.record.history.at(-1)).toMatchObject({ reason: `token ${second.id} issued`, by: 'ann' });
   });
 
-  it('makes tokens rfr_<id>_<secret> with their sha256', () => {
+  it('admits a token only with an operator grant for this runner as recorded, living at most 7 days', () => {
+    const s = fresh({ labels: { os: 'linux' } });
+    const t = createRegistrationToken();
+    const { grant: _g, signature: _s, ...bare } = issue(s, t);
+    expect(st.issueTokenProblem(s, bare, T0)?.code).toBe('Unauthorized');
+    // A sha256 token (the form before grants) is taken only where old histories replay.
+    expect(st.issueTokenProblem(s, { ...bare, tokenHash: tokenHash(t.token) }, T0)?.code).toBe('Unauthorized');
+    expect(st.issueTokenProblem(s, { ...bare, tokenHash: tokenHash(t.token) }, T0, true)).toBeNull();
+    const good = issue(s, t);
+    expect(st.issueTokenProblem(s, good, T0)).toBeNull();
+    const other = { ...good, grant: { ...good.grant!, pool: 'gpu' } };
+    expect(st.issueTokenProblem(s, other, T0)?.message).toMatch(/grant's pool is not runner r1's/);
+    const labels = { ...good, grant: { ...good.grant!, labels: {} } };
+    expect(st.issueTokenProblem(s, labels, T0)?.message).toMatch(/grant's labels/);
+    const renamed = { ...good, grant: { ...good.grant!, runner: 'r2' } };
+    expect(st.issueTokenProblem(s, renamed, T0)?.message).toMatch(/grant's runner/);
+    const week = 7 * 86_400;
+    expect(st.issueTokenProblem(s, issue(s, t, at(week)), T0)).toBeNull();
+    expect(st.issueTokenProblem(s, issue(s, t, at(week + 3600)), T0)?.message).toMatch(/at most 7 days/);
+  });
+
+  it('makes tokens rfr_<id>_<seed> whose public key is what travels', () => {
     const t = createRegistrationToken();
     expect(t.token).toMatch(/^rfr_[a-f0-9]{12}_[A-Za-z0-9_-]{43}$/);
-    expect(t.hash).toBe(createHash('sha256').update(t.token).digest('hex'));
+    expect(Buffer.from(t.publicKey, 'base64')).toHaveLength(32);
+    expect(t.token).not.toContain(t.publicKey);
+  });
+
+  it("takes a registration only with the token key's fresh proof over this runner and identity", () => {
+    const { state, token } = withToken();
+    expect(st.registerProblem(state, req(token), null, T0)).toBeNull();
+    const stranger = createRegistrationToken().token.replace(/^rfr_[a-f0-9]+_/, `rfr_${state.record.token!.id}_`);
+    expect(st.registerProblem(state, req(stranger), null, T0)?.message).toBe(
+      'token rejected: the proof is not signed by the token',
+    );
+    expect(st.registerProblem(state, req(token, {}, 'r2'), null, T0)?.message).toMatch(/another runner or identity/);
+    const swapped = { ...req(token), publicKey: Buffer.alloc(44, 9).toString('base64') };
+    expect(st.registerProblem(state, swapped, null, T0)?.message).toMatch(/another runner or identity/);
+    expect(st.registerProblem(state, req(token), null, T0 + 10 * 60_000)?.message).toMatch(/more than 5 minutes/);
+    const { proof: _p, proofSignature: _ps, ...withoutProof } = req(token);
+    expect(st.registerProblem(state, { ...withoutProof, token }, tokenHash(token), T0)?.message).toBe(
+      'token rejected: unknown token',
+    );
+  });
+
+  it('still registers a sha256 token issued before grants (old histories replay)', () => {
+    const s = fresh();
+    const t = createRegistrationToken();
+    st.issueToken(s, { tokenId: t.id, tokenHash: tokenHash(t.token), expiresAt: at(100), by: 'ann' }, at(1));
+    const old = {
+      token: t.token,
+      runnerId: RUNNER_ID,
+      publicKey: PUBLIC_KEY,
+      version: '1',
+      drivers: ['process' as const],
+      hostname: 'h',
+    };
+    expect(st.registerProblem(s, old, tokenHash(t.token), T0)).toBeNull();
+    expect(st.registerProblem(s, old, tokenHash('rfr_0_other'), T0)?.message).toBe('token rejected: unknown token');
+    st.register(s, old, at(2));
+    expect(s.admission).toBeNull();
+    expect(s.record.identity?.signingKey).toBeUndefined();
   });
 
   it('refuses expired, revoked and used tokens, and bad identities', () => {
     const { state, token } = withToken();
-    const hash = tokenHash(token);
+    const hash = null;
     expect(st.registerProblem(state, req(token), hash, T0 + 3600_000)).toEqual({
       code: 'TokenRejected',
       message: `token rejected: expired at ${at(3600)}`,
@@ -140,9 +207,13 @@ describe('registry state', () => {
     expect(s.record.identity).toMatchObject({
       runnerId: RUNNER_ID,
       publicKey: PUBLIC_KEY,
+      signingKey: SIGNING.publicKey,
       hostname: 'box',
       registeredAt: at(2),
     });
+    // What the control worker checks on every connect: the grant and the proof, together.
+    expect(s.admission?.grant.tokenKey).toBe(s.record.token?.key);
+    expect(s.admission?.proof).toMatchObject({ runner: 'r1', runnerId: RUNNER_ID, signingKey: SIGNING.publicKey });
     expect(s.generation).toBe(1);
     expect(st.sessionRequest(s)).toEqual({ generation: 1, enabled: true, settings: s.record.settings });
     expect(st.scheduleToStartMs(s)).toBe(20_000);
@@ -257,6 +328,7 @@ describe('registry state', () => {
     expect(done).toEqual({ notify: [{ runWorkflowId: 'run/a/1', task: 'build', attempt: 1 }], wipe: true });
     expect(s.record).toMatchObject({ status: 'deleted', enabled: false, reason: 'gone' });
     expect(s.tokenHash).toBeNull();
+    expect(s.grant).toBeNull();
     expect(st.sessionRequest(s, { by: 'ann', reason: 'gone' })).toMatchObject({
       enabled: false,
       delete: { by: 'ann', reason: 'gone' },
@@ -266,7 +338,7 @@ describe('registry state', () => {
       st.connectProblem(s, { runnerId: RUNNER_ID, version: '', drivers: ['process'], hostname: '', bootId: 'b' })
         ?.message,
     ).toBe('runner r1 was deleted');
-    expect(st.registerProblem(s, req('x'), 'x', T0)?.code).toBe('NotFound');
+    expect(st.registerProblem(s, req(createRegistrationToken().token), null, T0)?.code).toBe('NotFound');
     expect(st.sessionOnline(s, { runnerId: RUNNER_ID, bootId: 'b', generation: s.generation }, at(10))).toBe(false);
 
     const lost = registered();
@@ -298,5 +370,24 @@ describe('registry state', () => {
     expect(st.nameProblem('-x')).toMatch(/runner name/);
     expect(st.labelProblem('arch', 'x86_64')).toBeNull();
     expect(st.labelProblem('arch', 'a b')).toMatch(/label value/);
+  });
+
+  it('takes an operator command signature once, and only within the clock-skew window', () => {
+    const s = registered();
+    const sig = {
+      at: new Date(T0).toISOString(),
+      nonce: 'ab'.repeat(8),
+      signature: Buffer.alloc(64, 1).toString('base64'),
+    };
+    expect(st.operatorProblem(s, undefined, T0)?.code).toBe('Unauthorized');
+    expect(st.operatorProblem(s, sig, T0)).toBeNull();
+    expect(st.operatorProblem(s, sig, T0 + 6 * 60_000)?.message).toMatch(/more than 5 minutes from now/);
+    st.spendNonce(s, sig, T0);
+    expect(st.operatorProblem(s, sig, T0)?.message).toMatch(/used already/);
+    // Forgotten once no signature of its time can be accepted any more.
+    st.spendNonce(s, { ...sig, nonce: 'cd'.repeat(8), at: at(1200) }, T0 + 1_200_000);
+    expect(s.nonces?.map((n) => n.nonce)).toEqual(['cd'.repeat(8)]);
+    // The signature is not part of the settings patch.
+    expect(st.configureProblem(s, { slots: 2, by: 'ann', operator: sig })).toBeNull();
   });
 });

@@ -70,6 +70,15 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const keys = loadKeyRing(config);
       const dataConverter = createDataConverter({ keys });
+      // And the operator key: only registrations and commands it signs are admitted.
+      const { createOperatorKeyFile, readOperatorKeyFile } =
+        require('../../security/operator') as typeof import('../../security/operator');
+      if (!existsSync(config.operator.keyFile)) {
+        const created = createOperatorKeyFile(config.operator.keyFile);
+        out.log(`created operator key ${created.publicKey} in ${config.operator.keyFile} (it signs runner admissions)`);
+      }
+      const operatorKey = readOperatorKeyFile(config.operator.keyFile);
+      const operatorPublicKey = config.operator.publicKey ?? operatorKey?.publicKey ?? null;
 
       // Our own lines matter here; the SDK's info chatter goes to a log only when it warns.
       installRuntime(out, 'WARN');
@@ -109,6 +118,7 @@ export function register(program: Command, ctx: CliContext): void {
           taskQueue: config.temporal.controlTaskQueue,
           maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
           keys,
+          operatorPublicKey,
         });
         const workerRunning = worker.run();
         lifecycle.add('control worker', async () => {
@@ -120,7 +130,12 @@ export function register(program: Command, ctx: CliContext): void {
         // The local runner registers like any other, but no one has to paste a token: `up`
         // creates it in the registry (or issues a new token) when the runner's identity is new.
         const runnerDir = join(dataDir, 'runners', LOCAL_RUNNER.name);
-        const token = await localRunnerToken(client, config.temporal.controlTaskQueue, runnerDir);
+        const token = await localRunnerToken(
+          client,
+          config.temporal.controlTaskQueue,
+          runnerDir,
+          operatorKey?.seed ?? null,
+        );
         const runnerKeys = runnerDataConverter();
         const runnerStop = new AbortController();
         const agent = new RunnerAgent({
@@ -208,12 +223,17 @@ export function register(program: Command, ctx: CliContext): void {
  * A registration token for the local runner when its identity is not registered yet (first
  * `up`, or a wiped runner directory); null when it is, since it then reconnects without one.
  */
-async function localRunnerToken(client: Client, controlTaskQueue: string, runnerDir: string): Promise<string | null> {
+async function localRunnerToken(
+  client: Client,
+  controlTaskQueue: string,
+  runnerDir: string,
+  operatorKey: string | null,
+): Promise<string | null> {
   const { identityFile, loadOrCreateIdentity } =
     require('../../runner/identity') as typeof import('../../runner/identity');
   const { RunnerAdmin } = require('../../client/runners') as typeof import('../../client/runners');
   if (existsSync(identityFile(runnerDir)) && loadOrCreateIdentity(runnerDir).registered) return null;
-  const admin = new RunnerAdmin(client, { controlTaskQueue });
+  const admin = new RunnerAdmin(client, { controlTaskQueue, operatorKey });
   try {
     const issued = await admin.create({
       name: LOCAL_RUNNER.name,

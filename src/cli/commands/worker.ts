@@ -17,6 +17,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { connectWorker, describeTemporal, installRuntime, workerDataConverter } =
         require('../runtime') as typeof import('../runtime');
       const { connectionOptions } = require('../../connection') as typeof import('../../connection');
+      const { operatorPublicKey } = require('../../security/operator') as typeof import('../../security/operator');
       const temporal = connectionOptions(config, ctx.env);
       installRuntime(out, 'INFO');
       const { keys } = workerDataConverter(config, out);
@@ -31,6 +32,7 @@ export function register(program: Command, ctx: CliContext): void {
           taskQueue: config.temporal.controlTaskQueue,
           identity: flags.identity,
           keys,
+          operatorPublicKey: operatorPublicKey(config),
         });
         const running = worker.run();
         lifecycle.add('control worker', async () => {
