@@ -22,6 +22,8 @@ import {
 } from '../../src/codec';
 import { RunfleetError } from '../../src/errors';
 import { createRegistryActivities } from '../../activities/registry';
+import { createRegistrationToken, registrationProof, tokenGrant } from '../../src/registry/token';
+import { generateSigningKey, signStatement } from '../../src/security/operator';
 
 const SECRET = 'hunter2-s3cr3t-token';
 const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? new Uint8Array()).toString('utf8');
@@ -154,14 +156,36 @@ describe('sealed key delivery', () => {
     expect(opened.map((k) => k.id)).toEqual(ring.ids());
     expect(opened.map((k) => k.key.toString('hex'))).toEqual(ring.ids().map((id) => ring.get(id)!.key.toString('hex')));
 
-    const registry = createRegistryActivities({ keys: ring });
-    const sealed = await registry.sealDataKeys({ publicKey: me.publicKey });
+    // The activity seals only for an operator-admitted registration (test/unit/operator-key.test.ts).
+    const operator = generateSigningKey();
+    const admit = (publicKey: string) => {
+      const t = createRegistrationToken();
+      const now = Date.now();
+      const grant = tokenGrant(
+        { name: 'r1', pool: 'p', labels: {}, temporary: false, slots: 4 },
+        t,
+        new Date(now).toISOString(),
+        new Date(now + 60_000).toISOString(),
+      );
+      const p = registrationProof(t.token, { name: 'r1', runnerId: 'x', publicKey, signingKey: operator.publicKey });
+      return {
+        grant,
+        signature: signStatement(operator.seed, grant),
+        proof: p.proof!,
+        proofSignature: p.proofSignature!,
+      };
+    };
+    const registry = createRegistryActivities({ keys: ring, operatorPublicKey: operator.publicKey });
+    const sealed = await registry.sealDataKeys({ publicKey: me.publicKey, admission: admit(me.publicKey) });
     const runnerRing = new KeyRing();
     runnerRing.set(openKeys(me.privateKey, sealed));
     expect(runnerRing.current()!.id).toBe(ring.current()!.id);
-    await expect(registry.sealDataKeys({ publicKey: 'bm90IGEga2V5' })).rejects.toMatchObject({
+    await expect(
+      registry.sealDataKeys({ publicKey: 'bm90IGEga2V5', admission: admit('bm90IGEga2V5') }),
+    ).rejects.toMatchObject({
       type: 'InvalidArgument',
     });
+    await expect(registry.sealDataKeys({ publicKey: me.publicKey })).rejects.toMatchObject({ type: 'Unauthorized' });
   });
 
   it('refuses a public key that is not X25519', () => {
