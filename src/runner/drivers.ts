@@ -17,6 +17,10 @@ export function createDrivers(opts: {
   dockerSocket?: string;
   /** The docker driver's user, root and limits (`containerPolicy(config.runner)`). Default: the safe defaults. */
   container?: ContainerPolicy;
+  /** `runner.taskUids`: the user ids process-driver tasks run as on a root runner (`task-user.ts`). */
+  taskUids?: string;
+  /** Where the process driver says, once, that its tasks run as the runner's own user. */
+  log?: (line: string) => void;
 }): Partial<Record<DriverName, Driver>> {
   const drivers: Partial<Record<DriverName, Driver>> = {};
   for (const name of new Set(opts.names)) {
@@ -28,7 +32,11 @@ export function createDrivers(opts: {
             pool: opts.pool,
             ...(opts.container ? { policy: opts.container } : {}),
           })
-        : createProcessDriver({ sessionsDir: new SessionStore(opts.stateDir).root });
+        : createProcessDriver({
+            sessionsDir: new SessionStore(opts.stateDir).root,
+            ...(opts.taskUids ? { taskUids: opts.taskUids } : {}),
+            ...(opts.log ? { log: opts.log } : {}),
+          });
   }
   return drivers;
 }

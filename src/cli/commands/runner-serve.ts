@@ -61,6 +61,7 @@ export function register(runner: Command, ctx: CliContext): void {
         runner: config.runner.name,
         pool: config.runner.pool,
         stateDir,
+        log: (line) => out.log(line),
         dockerSocket: config.runner.dockerSocket ?? dockerSocketFromEnv(ctx.env),
         container: containerPolicy(config.runner),
       });
