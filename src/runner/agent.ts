@@ -284,6 +284,13 @@ export class RunnerAgent {
         'InvalidConfig',
         'the fleet delivered no data keys (its control workers have none): refusing to run tasks whose payloads travel in clear; set RUNFLEET_ALLOW_PLAINTEXT=1 on a development setup',
       );
+    // A payload under a key this runner lacks (a re-key or rotation since it joined): ask the
+    // fleet once for the current keys (`connect` with the same boot: no new session).
+    opts.keys.setRefresher(async () => {
+      const fresh = await this.register(conn.client, identity);
+      opts.keys.set(openKeys(identity.privateKey, fresh.keys));
+      opts.log(`data keys refreshed from the fleet: ${fresh.keys.map((k) => k.id).join(', ')}`);
+    });
     let settings: RunnerSettings = grant.settings;
     let deleted!: () => void;
     const deleteRequested = new Promise<'deleted'>((resolve) => {
