@@ -219,6 +219,8 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
           void stopContainer(container);
         };
         req.signal.addEventListener('abort', onAbort, { once: true });
+        // Aborted while the engine was starting it (its output may already be in the log).
+        if (req.signal.aborted) onAbort();
         let status: number;
         try {
           status = await waitExit(container, ended);
