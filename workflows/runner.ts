@@ -202,6 +202,7 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
     return registry
       .verifyOperatorCommand({ command: operatorCommand(name, action, req, sig), signature: sig.signature })
       .catch((err: unknown) => {
+        st.releaseNonce(state, sig);
         const cause = err instanceof ActivityFailure ? err.cause : err;
         if (cause instanceof ApplicationFailure && cause.type === 'Unauthorized')
           throw failure('Unauthorized', cause.message);
@@ -472,7 +473,7 @@ function admin(req: AdminRequest | undefined): { by: string; reason?: string } {
 function sealingFailure(name: string, err: unknown): ApplicationFailure {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure && cause.type === 'Unauthorized')
-    return failure('Unauthorized', `runner ${name}: no data keys: ${cause.message}`);
+    return failure('Unauthorized', cause.message);
   return failure('Internal', `runner ${name}: the data keys could not be sealed: ${message(err)}`);
 }
 

@@ -19,6 +19,8 @@ import { KeyRing, createDataConverter } from '../codec';
 import { RunnerAdmin } from '../client/runners';
 import { RunfleetError } from '../errors';
 import { fleetRunnerName } from '../ids';
+import { registrationProof } from '../registry/token';
+import { generateSigningKey } from '../security/operator';
 import { createControlWorker } from '../../workers/control';
 import { createEc2Client, createFleetWorker } from '../../workers/fleet';
 import type { RegistrationGrant } from '../../workflows/runner-messages';
@@ -125,12 +127,19 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
   });
   const taskQueue = `fleet-${process.pid}-${randomBytes(4).toString('hex')}`;
   const controlQueue = `${taskQueue}-control`;
-  const registry = new RunnerAdmin(temporal, { controlTaskQueue: controlQueue, address: opts.temporalAddress });
+  // The bed's own operator key: its registry client signs the fleet's grants, its control worker trusts them.
+  const operator = generateSigningKey();
+  const registry = new RunnerAdmin(temporal, {
+    controlTaskQueue: controlQueue,
+    address: opts.temporalAddress,
+    operatorKey: operator.seed,
+  });
   const control = await createControlWorker({
     connection,
     namespace: 'default',
     taskQueue: controlQueue,
     workflowBundle: opts.workflowBundle,
+    operatorPublicKey: operator.publicKey,
   });
   const controlDone = control.run();
   const tokenSecret = randomBytes(24).toString('hex');
@@ -200,10 +209,17 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
     },
     async registerInstance(fleetName, instanceId, token) {
       const { publicKey } = generateKeyPairSync('x25519');
-      const request = {
-        token: token ?? (await bed.userDataToken(instanceId)),
+      const identity = {
+        name: fleetRunnerName(instanceId),
         runnerId: randomUUID(),
         publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+        signingKey: generateSigningKey().publicKey,
+      };
+      // As the agent does: the token key signs the identity; the token stays here.
+      const request = {
+        ...registrationProof(token ?? (await bed.userDataToken(instanceId)), identity),
+        runnerId: identity.runnerId,
+        publicKey: identity.publicKey,
         version: 'test',
         drivers: ['process' as const],
         hostname: instanceId,

@@ -606,6 +606,11 @@ export function operatorProblem(
   return null;
 }
 
+/** Forgets a nonce whose command did not verify: a tampered copy must not burn the real command. */
+export function releaseNonce(state: RegistryState, sig: OperatorSignature): void {
+  state.nonces = (state.nonces ?? []).filter((n) => n.nonce !== sig.nonce);
+}
+
 /** Remembers a command's nonce (within the window a signature is accepted in). */
 export function spendNonce(state: RegistryState, sig: OperatorSignature, nowMs: number): void {
   const kept = (state.nonces ?? []).filter((n) => Date.parse(n.at) > nowMs - 2 * CLOCK_SKEW_MS);

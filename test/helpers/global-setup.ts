@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startDevServer, type DevServer } from '../../src/server/dev-server';
 import { ensureTemporalBinary } from '../../src/server/temporal-binary';
+import { testOperator } from './operator-key';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -26,6 +27,8 @@ export async function setup(project: TestProject): Promise<void> {
   rmSync(logFile, { force: true }); // one run's output, not every run's
   const binary = await ensureTemporalBinary({ projectRoot, log: (line) => process.stderr.write(`${line}\n`) });
   server = await startDevServer({ binary, headless: true, logFile });
+  // The suite's operator key, made once here so that test files running in parallel never race to.
+  testOperator();
   project.provide('temporalAddress', server.address);
 }
 

@@ -26,6 +26,12 @@ import { withLiveStatus } from '../../src/client/live-status';
 import { KeyRing, PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../../src/codec';
 import { temporalAddress, uniqueName } from './temporal';
 
+export { TEST_OPERATOR_KEY_FILE, testOperator } from './operator-key';
+import { RunnerAdmin } from '../../src/client/runners';
+import { testOperator } from './operator-key';
+import { registrationProof } from '../../src/registry/token';
+import type { RegisterRequest } from '../../workflows/runner-messages';
+
 let bundle: Promise<{ code: string }> | undefined;
 let runtimeInstalled = false;
 
@@ -115,6 +121,11 @@ export interface HarnessOptions {
    * runner identity turn it on and register their runners.
    */
   requireRunnerProofs?: boolean;
+  /**
+   * The control worker's operator public key (base64 raw Ed25519): runners register only with
+   * tokens it granted. Default: the suite's operator key (`testOperator()`).
+   */
+  operatorPublicKey?: string;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -144,6 +155,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       maxCachedWorkflows: 100,
       keys,
       requireRunnerProofs: opts.requireRunnerProofs ?? false,
+      operatorPublicKey: opts.operatorPublicKey ?? testOperator().publicKey,
     });
     running.push({ worker, done: worker.run() });
   }
@@ -240,3 +252,36 @@ export function tokenSecret(token: string): string {
   if (!match) throw new Error(`not a registration token: ${token.slice(0, 8)}…`);
   return match[1]!;
 }
+
+/** A RunnerAdmin that signs with the suite's operator key. */
+export function testRunnerAdmin(client: Client, controlTaskQueue: string, address?: string): RunnerAdmin {
+  return new RunnerAdmin(client, {
+    controlTaskQueue,
+    ...(address ? { address } : {}),
+    operatorKey: testOperator().seed,
+  });
+}
+
+/**
+ * A `register` request as a runner sends it: its identity and the token key's proof over it (the
+ * token itself stays here). `signingKey` defaults to a fixed test key.
+ */
+export function registerRequest(
+  token: string,
+  name: string,
+  identity: { runnerId: string; publicKey: string; signingKey?: string },
+  extra: Partial<Pick<RegisterRequest, 'version' | 'drivers' | 'hostname'>> = {},
+): RegisterRequest {
+  const signingKey = identity.signingKey ?? TEST_SIGNING_KEY;
+  return {
+    ...registrationProof(token, { name, runnerId: identity.runnerId, publicKey: identity.publicKey, signingKey }),
+    runnerId: identity.runnerId,
+    publicKey: identity.publicKey,
+    version: extra.version ?? 'test',
+    drivers: extra.drivers ?? ['process'],
+    hostname: extra.hostname ?? 'test-host',
+  };
+}
+
+/** A fixed Ed25519 public key (32 bytes of 7) for fake runners that never sign anything. */
+const TEST_SIGNING_KEY = Buffer.alloc(32, 7).toString('base64');

@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { RunnerAdmin } from '../../src/client/runners';
+import { testRunnerAdmin } from './harness';
+import { TEST_OPERATOR_KEY_FILE } from './operator-key';
 import type { RunnerSettings } from '../../workflows/runner-messages';
 
 export const projectRoot = resolve(__dirname, '..', '..');
@@ -33,7 +34,13 @@ export function startRunfleet(args: string[], opts: { env: Record<string, string
   const log = createWriteStream(opts.logFile, { flags: 'a' });
   const child = spawn(process.execPath, [runfleetBin, ...args], {
     cwd: projectRoot,
-    env: { ...process.env, RUNFLEET_KEY_FILE: NO_KEY_FILE, ...opts.env },
+    env: {
+      ...process.env,
+      RUNFLEET_KEY_FILE: NO_KEY_FILE,
+      // The suite's operator key: `runfleet worker` trusts it, `runfleet runner ...` signs with it.
+      RUNFLEET_OPERATOR_KEY_FILE: TEST_OPERATOR_KEY_FILE,
+      ...opts.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(log);
@@ -91,7 +98,7 @@ export async function registerRunner(
   controlQueue: string,
   o: { name: string; pool: string; settings?: Partial<RunnerSettings>; temporary?: boolean },
 ): Promise<string> {
-  const admin = new RunnerAdmin(client, { controlTaskQueue: controlQueue });
+  const admin = testRunnerAdmin(client, controlQueue);
   const issued = await admin.create({
     name: o.name,
     pool: o.pool,

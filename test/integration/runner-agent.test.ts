@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing, createKeyFile, readKeyFile } from '../../src/codec';
-import { RunnerAdmin } from '../../src/client/runners';
+import type { RunnerAdmin } from '../../src/client/runners';
 import { ensureTemporalBinary } from '../../src/server/temporal-binary';
 import type { RunState } from '../../src/types';
-import { startHarness, task, tokenSecret, type Harness } from '../helpers/harness';
+import { startHarness, task, testRunnerAdmin, tokenSecret, type Harness } from '../helpers/harness';
 import { killAll, registerRunner, runfleetBin, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
@@ -31,7 +31,7 @@ beforeAll(async () => {
   keyFile = join(mkdtempSync(join(tmpdir(), 'runfleet-keys-')), 'runfleet.keys');
   createKeyFile(keyFile);
   h = await startHarness({ runners: [], keys: new KeyRing(readKeyFile(keyFile)) });
-  admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue });
+  admin = testRunnerAdmin(h.client, h.controlQueue);
   temporal = await ensureTemporalBinary({ projectRoot });
 });
 afterEach(async () => {

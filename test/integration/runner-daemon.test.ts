@@ -7,9 +7,8 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RunnerAdmin } from '../../src/client/runners';
 import { isRunnerProcess, readPid } from '../../src/runner/daemon';
-import { startHarness, type Harness } from '../helpers/harness';
+import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { projectRoot, runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
@@ -83,7 +82,7 @@ describe('runner daemon commands', () => {
   it('configures, starts, runs a task, shows logs, restarts and stops a background runner', async () => {
     const name = uniqueName('daemon');
     const dir = stateDir(name);
-    const { token } = await new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue }).create({
+    const { token } = await testRunnerAdmin(h.client, h.controlQueue).create({
       name,
       pool: h.pool,
     });
@@ -186,7 +185,7 @@ describe('runner daemon commands', () => {
   it('replaces a stale pid file', async () => {
     const name = uniqueName('stale');
     const dir = stateDir(name);
-    const { token } = await new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue }).create({
+    const { token } = await testRunnerAdmin(h.client, h.controlQueue).create({
       name,
       pool: h.pool,
     });

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RunfleetClient } from '../../src/client/client';
-import { RunnerAdmin } from '../../src/client/runners';
+import type { RunnerAdmin } from '../../src/client/runners';
 import { MANAGED_LABEL } from '../../src/runner/docker-driver';
 import type { RunState } from '../../src/types';
-import { startHarness, type Harness } from '../helpers/harness';
+import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podman';
 import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
@@ -33,7 +33,7 @@ beforeAll(async () => {
   // Podman first: if it cannot start, every test fails with its reason.
   podman = await startTestPodman();
   h = await startHarness({ runners: [] });
-  admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue });
+  admin = testRunnerAdmin(h.client, h.controlQueue);
   rf = RunfleetClient.fromClient(h.client, { controlTaskQueue: h.controlQueue, address: h.address });
 });
 afterEach(async () => {

@@ -10,18 +10,29 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionEnd, SessionRequest } from '../../activities/types';
-import { RunnerAdmin } from '../../src/client/runners';
+import type { RunnerAdmin } from '../../src/client/runners';
+import { createRegistryActivities, verifyAdmission } from '../../activities/registry';
+import { KeyRing } from '../../src/codec/keys';
 import { dataConverter } from '../../src/codec/compression';
-import { RunfleetError } from '../../src/errors';
+import { RunfleetError, asFailure } from '../../src/errors';
 import { runnerTaskQueue, runnerWorkflowId } from '../../src/ids';
-import { tokenHash } from '../../src/registry/token';
 import {
   sessionOnlineSignal,
   taskLostSignal,
   type RunnerLiveStatus,
   type RunnerSettings,
+  type Admission,
 } from '../../workflows/runner-messages';
-import { startHarness, tokenSecret, workflowBundle, type Harness } from '../helpers/harness';
+import {
+  TEST_OPERATOR_KEY_FILE,
+  registerRequest,
+  startHarness,
+  testOperator,
+  testRunnerAdmin,
+  tokenSecret,
+  workflowBundle,
+  type Harness,
+} from '../helpers/harness';
 import { runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
@@ -45,13 +56,23 @@ beforeAll(async () => {
     workflowBundle: await workflowBundle(),
     maxCachedWorkflows: 50,
     activities: {
-      sealDataKeys: async ({ publicKey }: { publicKey: string }) => [
-        { id: 'test', sealed: Buffer.from(`sealed-for:${publicKey}`).toString('base64') },
-      ],
+      // The real checks with the suite's operator key; a fake box, to see whom it was sealed for.
+      sealDataKeys: async ({ publicKey, admission }: { publicKey: string; admission?: Admission }) => {
+        try {
+          verifyAdmission(testOperator().publicKey, admission, publicKey, null);
+        } catch (err) {
+          throw asFailure(err);
+        }
+        return [{ id: 'test', sealed: Buffer.from(`sealed-for:${publicKey}`).toString('base64') }];
+      },
+      verifyOperatorCommand: createRegistryActivities({
+        keys: new KeyRing(),
+        operatorPublicKey: testOperator().publicKey,
+      }).verifyOperatorCommand,
     },
   });
   control = { worker, done: worker.run(), connection };
-  admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue, address: h.address });
+  admin = testRunnerAdmin(h.client, h.controlQueue, h.address);
 });
 
 afterAll(async () => {
@@ -196,14 +217,19 @@ function history(name: string): string {
 async function registered(name: string, settings: Partial<RunnerSettings> = FAST, temporary = false) {
   const created = await admin.create({ name, pool: 'linux', settings, temporary, by: 'test' });
   const fake = await startFakeRunner(name);
-  const grant = await admin.register(name, {
-    token: created.token,
-    runnerId: fake.runnerId,
-    publicKey: fake.publicKey,
-    version: 'test-1.0',
-    drivers: ['process'],
-    hostname: 'fake-host',
-  });
+  const grant = await admin.register(
+    name,
+    registerRequest(
+      created.token,
+      name,
+      { runnerId: fake.runnerId, publicKey: fake.publicKey },
+      {
+        version: 'test-1.0',
+        drivers: ['process'],
+        hostname: 'fake-host',
+      },
+    ),
+  );
   return { created, fake, grant };
 }
 
@@ -215,7 +241,7 @@ const ready = (name: string) =>
   );
 
 describe('runner registry', () => {
-  it('create shows the token once; only its hash is in the history; a registered runner cannot be created again', async () => {
+  it('create shows the token once; only its public key is in the history; a registered runner cannot be created again', async () => {
     const name = uniqueName('rc');
     const created = await admin.create({ name, pool: 'linux', labels: { arch: 'x64' }, by: 'test' });
     expect(created.token).toMatch(/^rfr_[a-f0-9]{12}_[A-Za-z0-9_-]+$/);
@@ -224,7 +250,8 @@ describe('runner registry', () => {
     const shown = history(name);
     expect(shown).not.toContain(created.token);
     expect(shown).not.toContain(tokenSecret(created.token));
-    expect(shown).toContain(tokenHash(created.token));
+    // Only the token's public key is there, in the grant (never a hash to try tokens against).
+    expect(shown).toContain(created.record.token?.key ?? 'no key');
 
     // Not registered yet: create again issues a new token (the old one dies).
     const again = await admin.create({ name, pool: 'linux', by: 'test' });
@@ -232,24 +259,34 @@ describe('runner registry', () => {
     const fake = await startFakeRunner(name);
     try {
       const old = await codeOf(
-        admin.register(name, {
-          token: created.token,
-          runnerId: fake.runnerId,
-          publicKey: fake.publicKey,
-          version: '1',
-          drivers: ['process'],
-          hostname: 'h',
-        }),
+        admin.register(
+          name,
+          registerRequest(
+            created.token,
+            name,
+            { runnerId: fake.runnerId, publicKey: fake.publicKey },
+            {
+              version: '1',
+              drivers: ['process'],
+              hostname: 'h',
+            },
+          ),
+        ),
       );
       expect(old).toEqual({ code: 'TokenRejected', message: 'token rejected: unknown token' });
-      await admin.register(name, {
-        token: again.token,
-        runnerId: fake.runnerId,
-        publicKey: fake.publicKey,
-        version: '1',
-        drivers: ['process'],
-        hostname: 'h',
-      });
+      await admin.register(
+        name,
+        registerRequest(
+          again.token,
+          name,
+          { runnerId: fake.runnerId, publicKey: fake.publicKey },
+          {
+            version: '1',
+            drivers: ['process'],
+            hostname: 'h',
+          },
+        ),
+      );
       const conflict = await codeOf(admin.create({ name, pool: 'linux' }));
       expect(conflict.code).toBe('Conflict');
       expect(conflict.message).toContain(`runfleet runner token ${name}`);
@@ -268,25 +305,26 @@ describe('runner registry', () => {
       hostname: 'h',
     };
     const created = await admin.create({ name, pool: 'linux', tokenTtlMs: 2_000, settings: FAST });
-    expect(await codeOf(admin.register(name, { ...base, token: 'rfr_000000000000_nope' }))).toEqual({
+    const reg = (token: string) => registerRequest(token, name, base, base);
+    expect(await codeOf(admin.register(name, reg(`rfr_000000000000_${'A'.repeat(43)}`)))).toEqual({
       code: 'TokenRejected',
       message: 'token rejected: unknown token',
     });
     await new Promise((r) => setTimeout(r, 2_500));
-    const expired = await codeOf(admin.register(name, { ...base, token: created.token }));
+    const expired = await codeOf(admin.register(name, reg(created.token)));
     expect(expired.code).toBe('TokenRejected');
     expect(expired.message).toBe(`token rejected: expired at ${created.expiresAt}`);
 
     const fresh = await admin.issueToken(name, { by: 'test' });
     await admin.revokeToken(name, { by: 'test', reason: 'leaked' });
-    expect(await codeOf(admin.register(name, { ...base, token: fresh.token }))).toEqual({
+    expect(await codeOf(admin.register(name, reg(fresh.token)))).toEqual({
       code: 'TokenRejected',
       message: 'token rejected: revoked',
     });
 
     const good = await admin.issueToken(name, { by: 'test' });
-    await admin.register(name, { ...base, token: good.token });
-    expect(await codeOf(admin.register(name, { ...base, token: good.token }))).toEqual({
+    await admin.register(name, reg(good.token));
+    expect(await codeOf(admin.register(name, reg(good.token)))).toEqual({
       code: 'TokenRejected',
       message: 'token rejected: already used',
     });
@@ -529,7 +567,12 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [runfleetBin, ...args], {
       cwd: projectRoot,
-      env: { ...process.env, TEMPORAL_ADDRESS: h.address, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue },
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: h.address,
+        RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
+        RUNFLEET_OPERATOR_KEY_FILE: TEST_OPERATOR_KEY_FILE,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -568,14 +611,19 @@ describe('runfleet runner (CLI)', () => {
 
     const fake = await startFakeRunner(name);
     try {
-      await admin.register(name, {
-        token: shown.token,
-        runnerId: fake.runnerId,
-        publicKey: fake.publicKey,
-        version: 'test-1.0',
-        drivers: ['process'],
-        hostname: 'cli-host',
-      });
+      await admin.register(
+        name,
+        registerRequest(
+          shown.token,
+          name,
+          { runnerId: fake.runnerId, publicKey: fake.publicKey },
+          {
+            version: 'test-1.0',
+            drivers: ['process'],
+            hostname: 'cli-host',
+          },
+        ),
+      );
       const again = await cli(['runner', 'create', name, '--pool', 'linux']);
       expect(again.code).toBe(2);
       expect(again.stderr).toContain(`runfleet runner token ${name}`);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RunnerAdmin } from '../../src/client/runners';
+import type { RunnerAdmin } from '../../src/client/runners';
 import { withLiveStatus } from '../../src/client/live-status';
 import { KeyRing, createDataConverter } from '../../src/codec';
 import { runWorkflowId } from '../../src/ids';
@@ -22,7 +22,7 @@ import { freePorts } from '../../src/server/ports';
 import { ensureTemporalBinary } from '../../src/server/temporal-binary';
 import type { RunState } from '../../src/types';
 import { stateQuery } from '../../workflows/messages';
-import { registerTsx } from '../helpers/harness';
+import { registerTsx, testRunnerAdmin } from '../helpers/harness';
 import { killAll, startControlProcess, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
@@ -184,7 +184,7 @@ beforeAll(async () => {
     connection: await Connection.connect({ address }),
     dataConverter: createDataConverter({ keys: new KeyRing() }),
   });
-  admin = new RunnerAdmin(client, { controlTaskQueue: controlQueue });
+  admin = testRunnerAdmin(client, controlQueue);
 }, 180_000);
 
 afterEach(async () => {

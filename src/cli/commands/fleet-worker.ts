@@ -44,6 +44,7 @@ export function register(fleet: Command, ctx: CliContext): void {
       const { connectWorker, describeTemporal, installRuntime, workerDataConverter } =
         require('../runtime') as typeof import('../runtime');
       const { connectionOptions } = require('../../connection') as typeof import('../../connection');
+      const { readOperatorKeyFile } = require('../../security/operator') as typeof import('../../security/operator');
       const temporal = connectionOptions(config, ctx.env);
       installRuntime(out, 'INFO');
       const { keys } = workerDataConverter(config, out);
@@ -64,9 +65,11 @@ export function register(fleet: Command, ctx: CliContext): void {
           namespace: config.temporal.namespace,
           taskQueue: flags.taskQueue,
           ec2,
+          // It signs each instance token's grant with the operator key (the control workers check it).
           registry: new RunnerAdmin(client.client, {
             controlTaskQueue: client.controlTaskQueue,
             address: client.address,
+            operatorKey: readOperatorKeyFile(config.operator.keyFile)?.seed ?? null,
           }),
           tokenSecret: secret,
           maxInFlight: flags.maxInFlight,
