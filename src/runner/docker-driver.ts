@@ -32,6 +32,7 @@ import {
   appendFileSync,
   chmodSync,
   chownSync,
+  lchownSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -235,7 +236,10 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
         out.close();
         // Done, or never started: the container has nothing more to tell. (After an engine error
         // mid-task it stays, still running, for `recover`.)
-        if (settled || !started) await removeContainer(container.id).catch(() => undefined);
+        if (settled || !started) {
+          await removeContainer(container.id).catch(() => undefined);
+          takeBack(workspace);
+        }
       }
     },
 
@@ -385,6 +389,21 @@ function giveTo(user: string, dirs: string[], task: string): void {
   for (const dir of dirs) {
     if (self === 0) chownSync(dir, uid, gid);
     chmodSync(dir, 0o700);
+  }
+}
+
+/**
+ * The workspace is the runner's again once the task is over (its files stay as they are, for the
+ * log retention and a retry): the container's user is shared by every docker task of the runner,
+ * and by `nobody` on the host.
+ */
+function takeBack(workspace: string): void {
+  const self = process.getuid?.();
+  if (self !== 0) return;
+  try {
+    lchownSync(workspace, 0, 0);
+  } catch {
+    // Gone already: nothing to take back.
   }
 }
 

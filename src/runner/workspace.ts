@@ -46,7 +46,8 @@ export function resolveWorkingDir(workspace: string, workingDir: string | undefi
     }
     dir = real;
   }
-  return dir;
+  // Under the workspace path as given (which may itself go through links), not its real path.
+  return join(workspace, relative(root, dir));
 }
 
 /** Whether `path` is `root` or below it (both real, absolute paths). */

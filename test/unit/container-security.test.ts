@@ -120,7 +120,16 @@ describe('working_dir on the runner (resolveWorkingDir)', () => {
   it('makes the workspace and the directory inside it', () => {
     const ws = workspace();
     expect(resolveWorkingDir(ws, undefined)).toBe(ws);
-    expect(resolveWorkingDir(ws, 'a/./b/../c')).toBe(join(realpathSync(ws), 'a', 'c'));
+    expect(resolveWorkingDir(ws, 'a/./b/../c')).toBe(join(ws, 'a', 'c'));
+    expect(realpathSync(join(ws, 'a', 'c'))).toBe(join(realpathSync(ws), 'a', 'c'));
+  });
+
+  it('answers under the workspace path as given, even when that path goes through a link', () => {
+    const real = workspace();
+    mkdirSync(real, { recursive: true });
+    const via = join(mkdtempSync(join(tmpdir(), 'rf-via-')), 'link');
+    symlinkSync(real, via);
+    expect(resolveWorkingDir(via, 'src')).toBe(join(via, 'src'));
   });
 
   it('refuses what a direct workflow start could send past the client', () => {
@@ -151,7 +160,7 @@ describe('working_dir on the runner (resolveWorkingDir)', () => {
     const ws = workspace();
     mkdirSync(join(ws, 'real', 'dir'), { recursive: true });
     symlinkSync('real/dir', join(ws, 'link'));
-    expect(resolveWorkingDir(ws, 'link')).toBe(join(realpathSync(ws), 'real', 'dir'));
+    expect(resolveWorkingDir(ws, 'link')).toBe(join(ws, 'real', 'dir'));
   });
 
   it('refuses a file where a directory should be', () => {
