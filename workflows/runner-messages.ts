@@ -212,3 +212,9 @@ export const sessionOnlineSignal =
 export const taskLostSignal = defineSignal<[LostTaskRef]>('taskLost');
 export const taskFoundSignal = defineSignal<[LostTaskRef]>('taskFound');
 export const recordQuery = defineQuery<RunnerRecord>('record');
+/**
+ * What admitted the registered identity (null before registration, or for a runner registered
+ * before grants). Not trusted as such: check it with `verifyAdmission` (activities/registry.ts)
+ * on a control worker before using `proof.signingKey`.
+ */
+export const admissionQuery = defineQuery<Admission | null>('admission');

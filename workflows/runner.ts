@@ -50,6 +50,7 @@ import { operatorCommand, type OperatorAction } from '../src/security/statements
 import { runnerGoneSignal, runnerRegisteredSignal, type FleetLink } from './fleet-messages';
 import { runnerPurgedSignal } from './messages';
 import {
+  admissionQuery,
   configureUpdate,
   connectUpdate,
   disableUpdate,
@@ -106,6 +107,7 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
   };
 
   setHandler(recordQuery, () => state.record);
+  setHandler(admissionQuery, () => state.admission ?? null);
 
   setHandler(
     issueTokenUpdate,
