@@ -178,6 +178,12 @@ export const ConfigSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be base64 of a 32-byte Ed25519 public key')
         .optional(),
+      /**
+       * Control workers: runs refuse what a runner says (reservation answers, execution results,
+       * lookup answers, reports) unless its registered signing key verifies it. Default true; off
+       * only for runners without a registry record (`RUNFLEET_REQUIRE_RUNNER_PROOFS=0`, tests).
+       */
+      requireRunnerProofs: z.boolean().default(true),
     })
     .prefault({}),
 });
@@ -194,7 +200,11 @@ export interface Config {
   /** `keyFile` is absolute; it may not exist (then payloads travel unencrypted). */
   readonly encryption: { readonly keyFile: string; readonly allowPlaintext: boolean };
   /** `keyFile` is absolute and may not exist; `publicKey` null when not configured. */
-  readonly operator: { readonly keyFile: string; readonly publicKey: string | null };
+  readonly operator: {
+    readonly keyFile: string;
+    readonly publicKey: string | null;
+    readonly requireRunnerProofs: boolean;
+  };
   /** The config file that was read, if any. */
   readonly configFile: string | null;
 }
@@ -270,6 +280,7 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_ALLOW_PLAINTEXT: 'encryption.allowPlaintext',
   RUNFLEET_OPERATOR_KEY_FILE: 'operator.keyFile',
   RUNFLEET_OPERATOR_PUBLIC_KEY: 'operator.publicKey',
+  RUNFLEET_REQUIRE_RUNNER_PROOFS: 'operator.requireRunnerProofs',
 };
 
 /** Flags and the config key each sets. */
@@ -290,7 +301,7 @@ const PATH_KEYS = new Set(['home', 'dataDir', 'encryption.keyFile', 'operator.ke
 /** Keys set by a variable whose schema takes a number. */
 const NUMBER_KEYS = new Set(['temporal.connectTimeoutMs']);
 /** Keys set by a variable whose schema takes a boolean (`1`/`true`, `0`/`false`). */
-const BOOLEAN_KEYS = new Set(['encryption.allowPlaintext']);
+const BOOLEAN_KEYS = new Set(['encryption.allowPlaintext', 'operator.requireRunnerProofs']);
 
 /** Loads and validates the configuration; the result is deeply frozen. */
 export function loadConfig(opts: LoadConfigOptions): Config {
@@ -375,6 +386,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
     operator: {
       keyFile: parsed.data.operator.keyFile ?? resolve(dirname(keyFile), 'operator.key'),
       publicKey: parsed.data.operator.publicKey ?? null,
+      requireRunnerProofs: parsed.data.operator.requireRunnerProofs,
     },
     configFile: file,
   };

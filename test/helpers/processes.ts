@@ -129,9 +129,19 @@ export function startRunnerProcess(o: RunnerProcOptions): Proc {
   );
 }
 
-export function startControlProcess(o: { address: string; controlQueue: string; logFile: string }): Proc {
+export function startControlProcess(o: {
+  address: string;
+  controlQueue: string;
+  logFile: string;
+  /** Default true, as in production; false where the runners are in-process ones without a registry record. */
+  requireRunnerProofs?: boolean;
+}): Proc {
   return startRunfleet(['worker'], {
-    env: { TEMPORAL_ADDRESS: o.address, RUNFLEET_CONTROL_TASK_QUEUE: o.controlQueue },
+    env: {
+      TEMPORAL_ADDRESS: o.address,
+      RUNFLEET_CONTROL_TASK_QUEUE: o.controlQueue,
+      ...(o.requireRunnerProofs === false ? { RUNFLEET_REQUIRE_RUNNER_PROOFS: '0' } : {}),
+    },
     logFile: o.logFile,
   });
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
 import { startHarness, task, type Harness } from '../helpers/harness';
+import { sharedFile } from '../helpers/shared-files';
 import { killAll, registerRunner, startControlProcess, startRunnerProcess } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { stopRunSignal } from '../../workflows/messages';
@@ -32,7 +33,7 @@ describe('at most once', () => {
     const name = uniqueName('victim');
     const dir = join(h.dataDir, name);
     mkdirSync(dir, { recursive: true });
-    const counter = join(h.dataDir, `${name}.count`);
+    const counter = sharedFile(h.dataDir, `${name}.count`);
     const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool });
     const runner = startRunnerProcess({ address: h.address, name, pool: h.pool, dataDir: dir, token });
     const handle = await h.start(
@@ -88,7 +89,7 @@ describe('at most once', () => {
   });
 
   it('retries a reservation nobody answers without starting anything, then runs once', async () => {
-    const counter = join(h.dataDir, 'late.count');
+    const counter = sharedFile(h.dataDir, 'late.count');
     const handle = await h.start(
       { name: 'late', group: '/test/at-most-once', tasks: [task(h, 'once', [`echo ran >> ${counter}`])] },
       { reservationTimeout: '1s' },
@@ -112,8 +113,14 @@ describe('at most once', () => {
     mkdirSync(logDir, { recursive: true });
     const runnerName = uniqueName('steady');
     await h.startRunner({ name: runnerName, slots: 4 });
-    const counter = join(h.dataDir, `${controlQueue}.count`);
-    const control = startControlProcess({ address: h.address, controlQueue, logFile: join(logDir, 'control-1.log') });
+    const counter = sharedFile(h.dataDir, `${controlQueue}.count`);
+    // In-process runners have no registry record (no signing key): this test is not about identity.
+    const control = startControlProcess({
+      address: h.address,
+      controlQueue,
+      logFile: join(logDir, 'control-1.log'),
+      requireRunnerProofs: false,
+    });
 
     const handle = await h.client.workflow.start('runWorkflow', {
       taskQueue: controlQueue,
@@ -137,7 +144,12 @@ describe('at most once', () => {
     await control.exited;
     await new Promise((r) => setTimeout(r, 4_000)); // "first" finishes while no control worker runs
 
-    startControlProcess({ address: h.address, controlQueue, logFile: join(logDir, 'control-2.log') });
+    startControlProcess({
+      address: h.address,
+      controlQueue,
+      logFile: join(logDir, 'control-2.log'),
+      requireRunnerProofs: false,
+    });
     const s: RunState = await handle.result();
     expect(s.result).toBe('success');
     expect(s.tasks.first!.status).toBe('success');

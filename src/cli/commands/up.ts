@@ -119,6 +119,7 @@ export function register(program: Command, ctx: CliContext): void {
           maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
           keys,
           operatorPublicKey,
+          requireRunnerProofs: config.operator.requireRunnerProofs,
         });
         const workerRunning = worker.run();
         lifecycle.add('control worker', async () => {

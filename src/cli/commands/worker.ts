@@ -33,6 +33,7 @@ export function register(program: Command, ctx: CliContext): void {
           identity: flags.identity,
           keys,
           operatorPublicKey: operatorPublicKey(config),
+          requireRunnerProofs: config.operator.requireRunnerProofs,
         });
         const running = worker.run();
         lifecycle.add('control worker', async () => {
