@@ -9,12 +9,14 @@ import { Context } from '@temporalio/activity';
 import type { KeyRing } from '../src/codec/keys';
 import { sealKeys } from '../src/codec/seal';
 import { RunfleetError, asFailure } from '../src/errors';
-import { runnerWorkflowId } from '../src/ids';
+import { runnerKeyScopes, runnerWorkflowId } from '../src/ids';
 import { verifyStatementNode } from '../src/security/operator';
 import {
+  APPROVAL_KIND,
   CLOCK_SKEW_MS,
   grantProblem,
   proofProblem,
+  type ApprovalStatement,
   type OperatorCommand,
   type TokenGrant,
 } from '../src/security/statements';
@@ -37,9 +39,18 @@ export function createRegistryActivities(deps: RegistryActivityDeps): RegistryAc
   return {
     async sealDataKeys({ publicKey, admission }) {
       try {
-        verifyAdmission(deps.operatorPublicKey, admission, publicKey, callerWorkflowId());
-        // An empty ring seals nothing: the runner then works in clear, like everyone else.
-        return sealKeys(deps.keys, publicKey);
+        const grant = verifyAdmission(deps.operatorPublicKey, admission, publicKey, callerWorkflowId());
+        // Only the keys of the runner's own scopes: what is sent to other pools and runners stays
+        // unreadable to it. An empty ring seals nothing (then everything travels in clear).
+        return sealKeys(deps.keys.keysFor(runnerKeyScopes(grant.runner, grant.pool)), publicKey);
+      } catch (err) {
+        throw asFailure(err);
+      }
+    },
+
+    async verifyApproval({ approval, signature }) {
+      try {
+        verifyApprovalStatement(deps.operatorPublicKey, approval, signature, callerWorkflowId(), now());
       } catch (err) {
         throw asFailure(err);
       }
@@ -131,6 +142,30 @@ export function verifyCommand(
       'Unauthorized',
       `runner ${command.runner}: the signed ${command.action} of ${command.at} is too old`,
     );
+}
+
+/** `Unauthorized` unless the operator key signed this approval, of a task of the calling run, recently. */
+export function verifyApprovalStatement(
+  operatorKey: string | null,
+  approval: ApprovalStatement,
+  signature: string,
+  workflowId: string | null,
+  nowMs: number,
+): void {
+  if (!operatorKey)
+    throw new RunfleetError(
+      'Unauthorized',
+      'this control worker has no operator public key (operator.publicKey, RUNFLEET_OPERATOR_PUBLIC_KEY): it accepts no approval',
+    );
+  if (approval?.kind !== APPROVAL_KIND || !verifyStatementNode(operatorKey, approval, signature))
+    throw new RunfleetError(
+      'Unauthorized',
+      `the approval of task "${String(approval?.task)}" by ${String(approval?.by)} is not signed by the operator key`,
+    );
+  if (workflowId !== null && workflowId !== approval.run)
+    throw new RunfleetError('Unauthorized', `the approval is for run ${approval.run}, not for ${workflowId}`);
+  if (Math.abs(Date.parse(approval.at) - nowMs) > CLOCK_SKEW_MS)
+    throw new RunfleetError('Unauthorized', `the approval signed at ${approval.at} is too old: approve again`);
 }
 
 /** The workflow that scheduled this activity; null outside one (unit tests). */

@@ -4,7 +4,7 @@
  */
 import type { TaskSpec } from '../src/spec/schema';
 import type { DriverName, Reservation, TaskOutcome } from '../src/types';
-import type { OperatorCommand } from '../src/security/statements';
+import type { ApprovalStatement, OperatorCommand } from '../src/security/statements';
 import type { Admission, PingReply, RunnerLiveStatus, RunnerSettings, SealedKey } from '../workflows/runner-messages';
 
 export interface ReserveRequest {
@@ -113,6 +113,8 @@ export interface RegistryActivities {
   sealDataKeys(req: { publicKey: string; admission?: Admission }): Promise<SealedKey[]>;
   /** `Unauthorized` unless the operator key signed this command, recently. */
   verifyOperatorCommand(req: { command: OperatorCommand; signature: string }): Promise<void>;
+  /** `Unauthorized` unless the operator key signed this approval for the calling run, recently. */
+  verifyApproval(req: { approval: ApprovalStatement; signature: string }): Promise<void>;
 }
 
 /** What the run verifies runner proofs with. */

@@ -19,10 +19,15 @@ export interface RunEnvRequest {
 }
 export const runEnvQuery = defineQuery<Record<string, string>, [RunEnvRequest]>('runEnv');
 
-/** Approves a task that waits with `needs_approval`. */
+/**
+ * Approves a task that waits with `needs_approval`. `operator` signs the approval
+ * (`ApprovalStatement` of src/security/statements.ts) with the operator key; a control worker
+ * checks it before the approval applies, so namespace access alone cannot approve.
+ */
 export interface ApproveTaskRequest {
   task: string;
   by: string;
+  operator?: { at: string; nonce: string; signature: string };
 }
 export const approveTaskUpdate = defineUpdate<RunState, [ApproveTaskRequest]>('approveTask');
 

@@ -47,7 +47,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { FleetLeaseActivities } from '../activities/fleet-lease';
-import type { PoolActivities, RunnerActivities, TaskLookup } from '../activities/types';
+import type { PoolActivities, RegistryActivities, RunnerActivities, TaskLookup } from '../activities/types';
 import { advance, allFinal, initialRunState, isFinal, lostTasks, runResult, unstartedTasks } from '../src/dag/engine';
 import { formatDuration } from '../src/duration';
 import { NON_RETRYABLE_TYPES, RunfleetError } from '../src/errors';
@@ -72,6 +72,7 @@ import {
 } from '../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../src/spec/validate';
 import { scopedValue } from '../src/codec/payload-converter';
+import { approvalStatement } from '../src/security/statements';
 import type { RunState, TaskOutcome, TaskState } from '../src/types';
 import {
   admitSignal,
@@ -151,6 +152,24 @@ interface Lease {
  */
 const LOOKUP_WAIT_MS = 10 * 60_000;
 const LOOKUP_PAUSE_MS = 60_000;
+/** Patch: approvals are checked against the operator key (a control activity) before they apply. */
+const SIGNED_APPROVALS_PATCH = 'signed-approvals';
+/** The operator-key check of approvals: quick, on the control worker. */
+const control = proxyActivities<Pick<RegistryActivities, 'verifyApproval'>>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
+
+/** Why a task cannot be approved now, or null. */
+function approvalProblem(t: TaskState | undefined, task: string): string | null {
+  if (!t) return `no task "${task}" in this run`;
+  if (!t.approval.required) return `task "${task}" does not need approval`;
+  if (t.approval.approvedAt)
+    return `task "${task}" was approved by ${t.approval.approvedBy} at ${t.approval.approvedAt}`;
+  if (t.status !== 'pending') return `task "${task}" is ${t.status}`;
+  return null;
+}
+
 /** Patch: runs started before `askRunner` existed replay without it. */
 const ASK_RUNNER_PATCH = 'ask-runner-about-lost-tasks';
 /**
@@ -242,7 +261,22 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   });
   setHandler(
     approveTaskUpdate,
-    (req) => {
+    async (req) => {
+      if (patched(SIGNED_APPROVALS_PATCH)) {
+        const sig = req.operator as NonNullable<typeof req.operator>;
+        const approval = approvalStatement(workflowInfo().workflowId, req.task, req.by, sig);
+        try {
+          await control.verifyApproval({ approval, signature: sig.signature });
+        } catch (err) {
+          throw ApplicationFailure.create({
+            type: 'Unauthorized',
+            message: `approval of task "${req.task}" refused: ${describeError(err)}`,
+            nonRetryable: true,
+          });
+        }
+        const again = approvalProblem(state.tasks[req.task], req.task);
+        if (again) throw invalidState(again);
+      }
       const t = state.tasks[req.task] as TaskState;
       t.approval.approvedBy = req.by;
       t.approval.approvedAt = now();
@@ -259,11 +293,16 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
             message: `no task "${req?.task}" in this run`,
             nonRetryable: true,
           });
-        if (!t.approval.required) throw invalidState(`task "${req.task}" does not need approval`);
-        if (t.approval.approvedAt)
-          throw invalidState(`task "${req.task}" was approved by ${t.approval.approvedBy} at ${t.approval.approvedAt}`);
-        if (t.status !== 'pending') throw invalidState(`task "${req.task}" is ${t.status}`);
+        const problem = approvalProblem(t, req.task);
+        if (problem) throw invalidState(problem);
         if (typeof req.by !== 'string' || req.by.length === 0) throw invalidState('an approval names who approves');
+        const sig = req.operator;
+        if (!sig || typeof sig.at !== 'string' || typeof sig.nonce !== 'string' || typeof sig.signature !== 'string')
+          throw ApplicationFailure.create({
+            type: 'Unauthorized',
+            message: 'an approval must be signed with the operator key (runfleet run approve signs it)',
+            nonRetryable: true,
+          });
       },
     },
   );

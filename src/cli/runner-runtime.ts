@@ -14,7 +14,8 @@ import { connectWorker } from './runtime';
 
 export function runnerDataConverter(): { keys: KeyRing; dataConverter: DataConverter } {
   const keys = new KeyRing();
-  return { keys, dataConverter: createDataConverter({ keys }) };
+  // Everything a runner is sent comes encrypted by a control worker: a payload in clear is forged.
+  return { keys, dataConverter: createDataConverter({ keys, refusePlaintext: true }) };
 }
 
 export async function openConnections(

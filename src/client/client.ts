@@ -46,6 +46,8 @@ import { withLiveStatus } from './live-status';
 import { createDataConverter } from '../codec';
 import type { runWorkflow } from '../../workflows/run';
 import type { TlsOptions } from '../connection';
+import { signStatement } from '../security/operator';
+import { approvalStatement } from '../security/statements';
 import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, changegroupWorkflowId, groupPrefixes, runWorkflowId } from '../ids';
 import type { Restart, RunSpecInput } from '../spec/schema';
@@ -534,16 +536,34 @@ export class RunfleetClient {
    * Approves a task that waits with `needs_approval`; returns the run's state after it. With a
    * token, the token is checked (and spent) first (see `spendUpdateToken`).
    */
-  async approveTask(ref: string, task: string, by: string, opts: TokenOptions = {}): Promise<RunState> {
+  async approveTask(
+    ref: string,
+    task: string,
+    by: string,
+    opts: TokenOptions & {
+      /** base64 seed of the operator signing key (`readOperatorKeyFile`): control workers accept only signed approvals. */
+      operatorKey?: string | null;
+    } = {},
+  ): Promise<RunState> {
     const workflowId = resolveRunWorkflowId(ref);
     if (task.length === 0) throw new RunfleetError('InvalidArgument', 'name the task to approve');
     if (by.trim().length === 0)
       throw new RunfleetError('InvalidArgument', 'an approval names who approves (--by NAME)');
+    if (!opts.operatorKey)
+      throw new RunfleetError(
+        'Unauthorized',
+        'approving needs the operator signing key (operator.keyFile, RUNFLEET_OPERATOR_KEY_FILE; `runfleet operator-key create`)',
+      );
     if (opts.token !== undefined) await this.spendUpdateToken(opts.token);
+    const at = new Date().toISOString();
+    const nonce = randomBytes(16).toString('hex');
+    const signature = signStatement(opts.operatorKey, approvalStatement(workflowId, task, by, { at, nonce }));
     return this.call(workflowId, async () => {
       const handle = this.runHandle(workflowId);
       try {
-        return await handle.executeUpdate(approveTaskUpdate, { args: [{ task, by }] });
+        return await handle.executeUpdate(approveTaskUpdate, {
+          args: [{ task, by, operator: { at, nonce, signature } }],
+        });
       } catch (err) {
         // The server answers NOT_FOUND for an update to a closed workflow as well.
         if (err instanceof WorkflowNotFoundError) {

@@ -23,8 +23,22 @@ const TAG_BYTES = 16;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+export interface EncryptionCodecOptions {
+  /**
+   * Refuse payloads that arrive in clear once the ring holds a key (key deliveries excepted):
+   * a runner's. Everything a runner is sent comes from a control worker that encrypts it, so a
+   * payload in clear is a namespace client without keys speaking to it (a forged `delete`
+   * session, a task). Control workers and clients accept clear payloads: `temporal workflow
+   * start` sends them.
+   */
+  refusePlaintext?: boolean;
+}
+
 export class EncryptionCodec implements PayloadCodec {
-  constructor(private readonly keys: KeyRing) {}
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly opts: EncryptionCodecOptions = {},
+  ) {}
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     // Read once per batch: a ring set in between must not split one batch across keys.
@@ -57,7 +71,15 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   private async decodeOne(p: Payload): Promise<Payload> {
-    if (encodingOf(p) !== ENCRYPTED_ENCODING) return p;
+    const encoding = encodingOf(p);
+    if (encoding !== ENCRYPTED_ENCODING) {
+      if (this.opts.refusePlaintext && this.keys.size > 0 && encoding !== KEY_DELIVERY_ENCODING)
+        throw new RunfleetError(
+          'Unauthorized',
+          `refused a payload in clear (${encoding ?? 'no encoding'}): this process takes only payloads encrypted with its keys`,
+        );
+      return p;
+    }
     const rawId = p.metadata?.[KEY_ID_METADATA];
     if (!rawId) throw new RunfleetError('Internal', 'an encrypted payload has no encryption-key-id');
     const id = textDecoder.decode(rawId);

@@ -41,13 +41,18 @@ function loadableByPath(): void {
 export interface DataConverterOptions {
   /** Data keys; without them (or with an empty ring) payloads are compressed only. */
   keys?: KeyRing;
+  /** A runner's: refuse payloads in clear once it holds keys (`EncryptionCodecOptions`). */
+  refusePlaintext?: boolean;
 }
 
 export function createDataConverter(opts: DataConverterOptions = {}): DataConverter {
   loadableByPath();
   return {
     payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-    payloadCodecs: [new CompressionCodec(), new EncryptionCodec(opts.keys ?? new KeyRing())],
+    payloadCodecs: [
+      new CompressionCodec(),
+      new EncryptionCodec(opts.keys ?? new KeyRing(), { refusePlaintext: opts.refusePlaintext === true }),
+    ],
   };
 }
 

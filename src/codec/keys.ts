@@ -335,7 +335,7 @@ export function createKeyFile(
 }
 
 /** The ring of the configured key file (followed: see `KeyRing.follow`), or an empty ring when there is no file. */
-export function loadKeyRing(config: Pick<Config, 'encryption'>): KeyRing {
+export function loadKeyRing(config: { encryption: Pick<Config['encryption'], 'keyFile'> }): KeyRing {
   const file = config.encryption.keyFile;
   if (!existsSync(file)) return new KeyRing([]);
   return new KeyRing(readKeyFile(file)).follow(file);

@@ -94,12 +94,12 @@ export function openSealed(privateKey: string | KeyObject, sealedB64: string): B
   }
 }
 
-/** Every key of the ring, current first, sealed for one runner. */
-export function sealKeys(ring: KeyRing, publicKeyB64: string): SealedKey[] {
-  return ring.ids().map((id) => {
-    const k = ring.get(id) as DataKey;
-    return { id, sealed: sealFor(publicKeyB64, k.key) };
-  });
+/** Keys (a whole ring, or a runner's scopes: `KeyRing.keysFor`), current first, sealed for one runner. */
+export function sealKeys(keys: KeyRing | readonly DataKey[], publicKeyB64: string): SealedKey[] {
+  const list = Array.isArray(keys)
+    ? (keys as readonly DataKey[])
+    : (keys as KeyRing).ids().map((id) => (keys as KeyRing).get(id) as DataKey);
+  return list.map((k) => ({ id: k.id, sealed: sealFor(publicKeyB64, k.key) }));
 }
 
 /** Opens keys sealed by `sealKeys`, in their order (current first): what `KeyRing.set` takes. */

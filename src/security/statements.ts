@@ -32,6 +32,7 @@ export const CLOCK_SKEW_MS = 5 * 60_000;
 export const GRANT_KIND = 'runfleet/token-grant';
 export const PROOF_KIND = 'runfleet/registration';
 export const COMMAND_KIND = 'runfleet/operator-command';
+export const APPROVAL_KIND = 'runfleet/approval';
 
 /** What the operator admits: one token key for one runner, as the registry must record it. */
 export interface TokenGrant {
@@ -83,7 +84,31 @@ export interface OperatorSignature {
   signature: string;
 }
 
-export type Statement = TokenGrant | RegistrationProof | OperatorCommand;
+/**
+ * An approval of one gated task of one run (`run approve`), signed by the operator key: a client
+ * with namespace access alone cannot approve, and `by` is what the signer said, not a claim.
+ */
+export interface ApprovalStatement {
+  kind: typeof APPROVAL_KIND;
+  /** The run's workflow id. */
+  run: string;
+  task: string;
+  by: string;
+  at: string;
+  nonce: string;
+}
+
+export type Statement = TokenGrant | RegistrationProof | OperatorCommand | ApprovalStatement;
+
+/** The approval an `approveTask` update stands for (its signature is made over this). */
+export function approvalStatement(
+  run: string,
+  task: string,
+  by: string,
+  sig: { at: string; nonce: string },
+): ApprovalStatement {
+  return { kind: APPROVAL_KIND, run, task, by, at: sig.at, nonce: sig.nonce };
+}
 
 /**
  * JSON with object keys sorted at every level and `undefined` members left out: the same value

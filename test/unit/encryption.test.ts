@@ -149,7 +149,7 @@ describe('sealed key delivery', () => {
     expect(() => openSealed(me.privateKey, v2.toString('base64'))).toThrow(/unknown format version 2/);
   });
 
-  it('seals a whole ring, current first, and the registry activity does the same', async () => {
+  it("seals a whole ring, current first; the registry activity seals only the runner's own scopes", async () => {
     const me = generateIdentity();
     const ring = new KeyRing([newDataKey(), newDataKey()]);
     const opened = openKeys(me.privateKey, sealKeys(ring, me.publicKey));
@@ -179,7 +179,10 @@ describe('sealed key delivery', () => {
     const sealed = await registry.sealDataKeys({ publicKey: me.publicKey, admission: admit(me.publicKey) });
     const runnerRing = new KeyRing();
     runnerRing.set(openKeys(me.privateKey, sealed));
-    expect(runnerRing.current()!.id).toBe(ring.current()!.id);
+    // Only the runner's own scopes, derived from every control key: its own key first.
+    expect(runnerRing.ids()).toEqual(ring.keysFor(['runner/r1', 'pool/p']).map((k) => k.id));
+    expect(runnerRing.current()!.id).toBe(`${ring.current()!.id}+runner/r1`);
+    expect(runnerRing.ids().some((id) => !id.includes('+'))).toBe(false);
     await expect(
       registry.sealDataKeys({ publicKey: 'bm90IGEga2V5', admission: admit('bm90IGEga2V5') }),
     ).rejects.toMatchObject({

@@ -81,11 +81,30 @@ describe('key scopes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rf-keys-'));
     const file = join(dir, 'runfleet.keys');
     createKeyFile(file);
-    const ring = loadKeyRing({ encryption: { keyFile: file, allowPlaintext: false } });
+    const ring = loadKeyRing({ encryption: { keyFile: file } });
     const before = ring.currentFor('runner/r')?.id;
     const rotated = createKeyFile(file, { rotate: true, scope: 'runner/r' });
     await new Promise((r) => setTimeout(r, 2_200));
     expect(ring.currentFor('runner/r')?.id).toBe(rotated.id);
     expect(ring.currentFor('runner/r')?.id).not.toBe(before);
+  });
+
+  it("a runner with keys refuses a payload in clear (a keyless namespace client's forged task or delete session)", async () => {
+    const control = new KeyRing([newDataKey()]);
+    const runner = new EncryptionCodec(new KeyRing(control.keysFor(runnerKeyScopes('r', 'p'))), {
+      refusePlaintext: true,
+    });
+    const forged = payloadConverter.toPayload({
+      generation: 9,
+      enabled: false,
+      delete: { by: 'mallory', reason: 'x' },
+    });
+    await expect(runner.decode([forged])).rejects.toThrow(/refused a payload in clear \(json\/plain\)/);
+    // What its control worker sends, encrypted with its key, passes; a runner before registration
+    // (no keys yet) reads its grant in clear.
+    const real = await new EncryptionCodec(control).encode([payloadConverter.toPayload(scopedValue('runner/r', 1))]);
+    expect(payloadConverter.fromPayload((await runner.decode(real))[0]!)).toBe(1);
+    const fresh = new EncryptionCodec(new KeyRing(), { refusePlaintext: true });
+    expect(await fresh.decode([forged])).toEqual([forged]);
   });
 });

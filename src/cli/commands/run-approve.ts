@@ -5,7 +5,7 @@ import { commandConfig, commandOutput, withClient, type CliContext } from '../co
 export function register(run: Command, ctx: CliContext): void {
   run
     .command('approve')
-    .description('approve a task that waits for approval')
+    .description('approve a task that waits for approval (signed with the operator key)')
     .argument('<id>', 'run id')
     .argument('<task>', 'task name')
     .option('--by <name>', 'who approves (default: $USER)')
@@ -13,8 +13,11 @@ export function register(run: Command, ctx: CliContext): void {
     .action(async (id: string, task: string, flags: { by?: string; json?: boolean }, cmd: Command) => {
       const out = commandOutput(flags);
       const by = flags.by ?? ctx.env['USER'] ?? ctx.env['USERNAME'] ?? '';
-      await withClient(commandConfig(ctx, cmd), async (client) => {
-        const state = await client.approveTask(id, task, by);
+      const config = commandConfig(ctx, cmd);
+      const { readOperatorKeyFile } = require('../../security/operator') as typeof import('../../security/operator');
+      const operatorKey = readOperatorKeyFile(config.operator.keyFile)?.seed ?? null;
+      await withClient(config, async (client) => {
+        const state = await client.approveTask(id, task, by, { operatorKey });
         out.result(state, () => `task ${task} of ${state.id} approved by ${by}`);
       });
     });
