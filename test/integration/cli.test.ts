@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
 import { startHarness, type Harness } from '../helpers/harness';
+import { sharedDir, sharedFile } from '../helpers/shared-files';
 import { NO_KEY_FILE, projectRoot, runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
@@ -156,13 +157,15 @@ describe('runfleet run', () => {
   });
 
   it('restarts a failed run from its failed tasks: succeeded tasks are kept, not run again', async () => {
-    const dir = join(h.dataDir, uniqueName('restart'));
+    // Tasks are users of their own: each writes its count, and b its marker, in a folder of the test's.
+    const dir = sharedDir('runfleet-restart-');
+    for (const n of ['a', 'b', 'c', 'd']) sharedFile(dir, `${n}.count`);
     const count = (n: string) => `echo x >> ${dir}/${n}.count`;
     const file = runFile('restart', {
       name: 'cli restart',
       group,
       tasks: [
-        { name: 'a', pool: h.pool, steps: [`mkdir -p ${dir}`, count('a')] },
+        { name: 'a', pool: h.pool, steps: [count('a')] },
         // Fails the first time only: the marker is there on the second.
         {
           name: 'b',
@@ -171,7 +174,7 @@ describe('runfleet run', () => {
           depends: ['a'],
         },
         { name: 'c', pool: h.pool, steps: [count('c')], depends: ['b'] },
-        { name: 'd', pool: h.pool, steps: [`mkdir -p ${dir}`, count('d')] },
+        { name: 'd', pool: h.pool, steps: [count('d')] },
       ],
     });
     const first = await cli(['run', 'submit', file, '--wait', '--json']);
@@ -196,8 +199,8 @@ describe('runfleet run', () => {
       ['a', 'b', 'c', 'd'].map((n) => [
         n,
         readFileSync(join(dir, `${n}.count`), 'utf8')
-          .trim()
-          .split('\n').length,
+          .split('\n')
+          .filter(Boolean).length,
       ]),
     );
     expect(counts).toEqual({ a: 1, b: 2, c: 1, d: 1 });

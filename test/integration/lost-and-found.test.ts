@@ -22,6 +22,7 @@ import type { RunState, TaskOutcome } from '../../src/types';
 import { runnerPurgedSignal, stopRunSignal, taskReportSignal, type TaskReport } from '../../workflows/messages';
 import { recordQuery } from '../../workflows/runner-messages';
 import { startHarness, type Harness } from '../helpers/harness';
+import { sharedFile } from '../helpers/shared-files';
 import { killAll, registerRunner, startRunnerProcess } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
@@ -77,7 +78,7 @@ async function runAndKill(
   const pool = uniqueName('lf-pool');
   const dir = join(h.dataDir, name);
   mkdirSync(dir, { recursive: true });
-  const counter = join(h.dataDir, `${name}.count`);
+  const counter = sharedFile(h.dataDir, `${name}.count`);
   // One slot: the run's other tasks wait for the helper runner, never for the victim.
   const token = await registerRunner(h.client, h.controlQueue, { name, pool, settings: { slots: 1 } });
   const runner = startRunnerProcess({ address: h.address, name, pool, dataDir: dir, token });
@@ -326,7 +327,7 @@ async function loseOnTheWay(name: string, pool: string, counter: string): Promis
 describe('an execution lost on its way to the runner', () => {
   it('the runner says it never received it: the task runs again, once, and the late attempt is refused', async () => {
     const [name, pool] = [uniqueName('transit'), uniqueName('transit-pool')];
-    const counter = join(h.dataDir, `${name}.count`);
+    const counter = sharedFile(h.dataDir, `${name}.count`);
     const handle = await loseOnTheWay(name, pool, counter);
 
     // The real runner comes up under that name: it answers the run's question from its records.
@@ -358,7 +359,7 @@ describe('an execution lost on its way to the runner', () => {
 
   it('the runner ran it and kept its outcome: that outcome settles the task, nothing runs again', async () => {
     const [name, pool] = [uniqueName('transit'), uniqueName('transit-pool')];
-    const counter = join(h.dataDir, `${name}.count`);
+    const counter = sharedFile(h.dataDir, `${name}.count`);
     const handle = await loseOnTheWay(name, pool, counter);
 
     // What a runner leaves when a task ended but its completion was refused (the server had

@@ -14,6 +14,7 @@ import type { RunnerAdmin } from '../../src/client/runners';
 import { ensureTemporalBinary } from '../../src/server/temporal-binary';
 import type { RunState } from '../../src/types';
 import { startHarness, task, testRunnerAdmin, tokenSecret, type Harness } from '../helpers/harness';
+import { sharedFile } from '../helpers/shared-files';
 import { killAll, registerRunner, runfleetBin, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
@@ -125,7 +126,7 @@ describe('registered runners', () => {
   it('refuses wrong, revoked and expired tokens without running anything, then registers and runs encrypted work', async () => {
     const name = uniqueName('reg');
     const first = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
-    const counter = join(h.dataDir, `${name}.count`);
+    const counter = sharedFile(h.dataDir, `${name}.count`);
     const secret = `s3cret-${name}`;
     const handle = await h.start({
       name: 'encrypted',
@@ -200,7 +201,7 @@ describe('registered runners', () => {
 
   it('drains when disabled, resumes when enabled, and wipes itself when purged', async () => {
     const { name, proc } = await readyRunner('drain');
-    const done = join(h.dataDir, `${name}.done`);
+    const done = sharedFile(h.dataDir, `${name}.done`);
 
     const a = await h.start({
       name: 'a',
@@ -236,8 +237,8 @@ describe('registered runners', () => {
     const ready = await readyRunner('found');
     const name = ready.name;
     let proc = ready.proc;
-    const quick = join(h.dataDir, `${name}.quick`);
-    const long = join(h.dataDir, `${name}.long`);
+    const quick = sharedFile(h.dataDir, `${name}.quick`);
+    const long = sharedFile(h.dataDir, `${name}.long`);
     const handle = await h.start(
       {
         name: 'found',
@@ -300,7 +301,7 @@ describe('registered runners', () => {
     const ready = await readyRunner('sigterm');
     const name = ready.name;
     let proc = ready.proc;
-    const started = join(h.dataDir, `${name}.started`);
+    const started = sharedFile(h.dataDir, `${name}.started`);
     const handle = await h.start(
       {
         name: 'sigterm',

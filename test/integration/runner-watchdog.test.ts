@@ -23,6 +23,7 @@ import { ensureTemporalBinary } from '../../src/server/temporal-binary';
 import type { RunState } from '../../src/types';
 import { stateQuery } from '../../workflows/messages';
 import { registerTsx, testRunnerAdmin } from '../helpers/harness';
+import { sharedDir, sharedFile } from '../helpers/shared-files';
 import { killAll, startControlProcess, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
@@ -38,6 +39,8 @@ const OUTAGE_MS = 10_000;
 let binary: string;
 let port: number;
 let dir: string;
+/** Where tasks (users of their own on a root runner) write their counts and find their gates. */
+let shared: string;
 let dbFile: string;
 let address: string;
 let server: DevServer | undefined;
@@ -175,6 +178,7 @@ beforeAll(async () => {
   binary = await ensureTemporalBinary({ projectRoot });
   [port] = (await freePorts(1)) as [number];
   dir = mkdtempSync(join(tmpdir(), 'runfleet-watchdog-'));
+  shared = sharedDir('runfleet-watchdog-tasks-');
   dbFile = join(dir, 'temporal.db');
   await startServer();
   address = server!.address;
@@ -276,7 +280,7 @@ describe('runner watchdog', () => {
     await until('the registry says ready again', async () => (await admin.get(name)).status === 'ready', 60_000);
 
     // Work submitted now runs on it (its pool has no other runner).
-    const counter = join(dir, `${name}.count`);
+    const counter = sharedFile(shared, `${name}.count`);
     const handle = await startRun({ name: 'after', tasks: [{ name: 'after', pool, steps: [`echo x >> ${counter}`] }] });
     const s = await result(handle);
     expect(s.result).toBe('success');
@@ -302,8 +306,12 @@ describe('runner watchdog', () => {
     const tasks = { early: 3, during: 4, after: 5 } as const;
     type Name = keyof typeof tasks;
     const names = Object.keys(tasks) as Name[];
-    const counter = (t: Name) => join(dir, `${name}.${t}.count`);
-    const gate = (t: Name) => join(dir, `${name}.${t}.go`);
+    const counters = Object.fromEntries(names.map((t) => [t, sharedFile(shared, `${name}.${t}.count`)])) as Record<
+      Name,
+      string
+    >;
+    const counter = (t: Name) => counters[t];
+    const gate = (t: Name) => join(shared, `${name}.${t}.go`);
     const open = (t: Name) => writeFileSync(gate(t), '');
     const handles = {} as Record<Name, WorkflowHandle>;
     for (const t of names) {
