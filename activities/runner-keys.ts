@@ -1,13 +1,16 @@
 /**
- * The runners' signing keys, served by the control worker (trusted) to the run workflows: each
- * runner's `identity.signingKey` as its registry workflow (`runner/<name>`) records it. A run
- * verifies with them what runners tell it (`src/security/runner-proof.ts`).
+ * The runners' signing keys, served by the control worker (trusted) to the run workflows. A run
+ * verifies with them what runners tell it (`src/security/runner-proof.ts`). The registry
+ * workflow's state is not trusted (anyone with namespace access can start `runner/<name>` with any
+ * state): a key counts only when its admission verifies here, as for key delivery: the operator
+ * signed the grant for this runner, and the grant's token signed the proof naming the key.
  */
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { asFailure } from '../src/errors';
 import { runnerWorkflowId } from '../src/ids';
-import { recordQuery } from '../workflows/runner-messages';
+import { admissionQuery, recordQuery } from '../workflows/runner-messages';
+import { verifyAdmission } from './registry';
 import type { RunnerKeyActivities } from './types';
 
 export interface RunnerKeyActivityDeps {
@@ -16,6 +19,22 @@ export interface RunnerKeyActivityDeps {
    * only where runners have no registry record (in-process test runners): then nothing is checked.
    */
   requireProofs: boolean;
+  /** base64 of the operator's Ed25519 public key: without it no runner's key is vouched for. */
+  operatorPublicKey: string | null;
+}
+
+/** The signing key an admission vouches for, or null when it does not verify. */
+function verifiedSigningKey(
+  operatorPublicKey: string | null,
+  name: string,
+  admission: Parameters<typeof verifyAdmission>[1] & object,
+): string | null {
+  try {
+    verifyAdmission(operatorPublicKey, admission, admission.proof.publicKey, runnerWorkflowId(name));
+    return admission.proof.signingKey;
+  } catch {
+    return null;
+  }
 }
 
 /** Runners asked about in one call at most (a run asks for the few it meets). */
@@ -32,8 +51,10 @@ export function createRunnerKeyActivities(deps: RunnerKeyActivityDeps): RunnerKe
         await Promise.all(
           names.map(async (name) => {
             try {
-              const record = await client.workflow.getHandle(runnerWorkflowId(name)).query(recordQuery);
-              keys[name] = record.status === 'deleted' ? null : (record.identity?.signingKey ?? null);
+              const handle = client.workflow.getHandle(runnerWorkflowId(name));
+              const record = await handle.query(recordQuery);
+              const admission = record.status === 'deleted' ? null : await handle.query(admissionQuery);
+              keys[name] = admission ? verifiedSigningKey(deps.operatorPublicKey, name, admission) : null;
             } catch (err) {
               // No registry record: nobody vouches for this runner.
               if (err instanceof WorkflowNotFoundError) keys[name] = null;

@@ -59,7 +59,10 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
     activities: {
       ...createRegistryActivities({ keys, operatorPublicKey: opts.operatorPublicKey ?? null }),
       ...createFleetLeaseActivities(),
-      ...createRunnerKeyActivities({ requireProofs: opts.requireRunnerProofs ?? true }),
+      ...createRunnerKeyActivities({
+        requireProofs: opts.requireRunnerProofs ?? true,
+        operatorPublicKey: opts.operatorPublicKey ?? null,
+      }),
     },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
   });
