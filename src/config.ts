@@ -117,6 +117,16 @@ export const ConfigSchema = z.strictObject({
         .max(3650, 'must be at most 3650')
         .default(7),
       /**
+       * The user ids process-driver tasks run as when the runner is root, `FIRST-LAST` (each task
+       * gets one of its own; uid = gid, no passwd entry needed), or `none` (tasks run as the runner:
+       * trusted code only). Default: 1000 ids from 100000000, offset by the state directory, so two
+       * runners on one machine do not share ids (src/runner/task-user.ts).
+       */
+      taskUids: z
+        .string()
+        .regex(/^(none|\d{4,10}-\d{4,10})$/, 'must be FIRST-LAST (numeric user ids) or none')
+        .optional(),
+      /**
        * `uid:gid` the docker driver's tasks run as. Default `65534:65534` (nobody): a task is not
        * root in its container, so an engine or kernel flaw is not root on the host. Numeric, so the
        * runner can give that user the task's workspace.
@@ -253,6 +263,7 @@ export const RUNNER_FILE_KEYS = [
   'runner.healthPort',
   'runner.evictionMs',
   'runner.logRetentionDays',
+  'runner.taskUids',
   'runner.containerUser',
   'runner.allowRoot',
   'runner.containerMemory',

@@ -47,6 +47,7 @@ const BOOLEAN_KEYS = new Set<string>(['runner.allowRoot']);
  * (joining the fleet does not need them; their defaults are the safe ones).
  */
 const CONTAINER_KEYS = new Set<RunnerFileKey>([
+  'runner.taskUids',
   'runner.containerUser',
   'runner.allowRoot',
   'runner.containerMemory',
@@ -68,6 +69,7 @@ const DESCRIPTIONS: Record<RunnerFileKey, string> = {
   'runner.healthPort': 'port of /livez and /readyz (0: any free port)',
   'runner.evictionMs': 'ms after which an unused reserved slot is given back',
   'runner.logRetentionDays': 'days task logs and workspaces are kept',
+  'runner.taskUids': 'user ids of process-driver tasks on a root runner, FIRST-LAST or none',
   'runner.containerUser': 'uid:gid of docker tasks (default 65534:65534)',
   'runner.allowRoot': 'whether a docker task may run as root (run_as_root)',
   'runner.containerMemory': "a docker task's memory limit when it names none (default 2Gi)",
@@ -195,6 +197,7 @@ export function effectiveSettings(config: Config): Record<RunnerFileKey, unknown
     'runner.healthPort': config.runner.healthPort,
     'runner.evictionMs': config.runner.evictionMs,
     'runner.logRetentionDays': config.runner.logRetentionDays,
+    'runner.taskUids': config.runner.taskUids,
     'runner.containerUser': config.runner.containerUser,
     'runner.allowRoot': config.runner.allowRoot,
     'runner.containerMemory': formatByteSize(config.runner.containerMemory),

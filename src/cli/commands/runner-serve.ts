@@ -64,6 +64,7 @@ export function register(runner: Command, ctx: CliContext): void {
         log: (line) => out.log(line),
         dockerSocket: config.runner.dockerSocket ?? dockerSocketFromEnv(ctx.env),
         container: containerPolicy(config.runner),
+        ...(config.runner.taskUids ? { taskUids: config.runner.taskUids } : {}),
       });
       installRuntime(out, 'WARN');
       const lifecycle = new Lifecycle(out);

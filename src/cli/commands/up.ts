@@ -154,6 +154,7 @@ export function register(program: Command, ctx: CliContext): void {
             stateDir: runnerDir,
             ...(config.runner.dockerSocket ? { dockerSocket: config.runner.dockerSocket } : {}),
             container: containerPolicy(config.runner),
+            ...(config.runner.taskUids ? { taskUids: config.runner.taskUids } : {}),
           }),
           keys: runnerKeys.keys,
           dataConverter: runnerKeys.dataConverter,
