@@ -12,6 +12,7 @@ import {
 } from '@temporalio/client';
 import { RUN_SEARCH_ATTRIBUTES } from '../client/client';
 import { ConfigSchema } from '../config';
+import { scopedValue } from '../codec/payload-converter';
 import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, groupPrefixes, runWorkflowId, runnerScheduleId } from '../ids';
 import { checkRunSpec, formatProblems } from '../spec/validate';
@@ -108,6 +109,9 @@ export async function setRunnerSchedule(client: Client, input: RunnerScheduleInp
     timezone,
     file: input.file ?? null,
   };
+  // Encrypted for the runner's own key scope (the control side derives it): the runner lists its
+  // schedules at start and runs what they start anyway, and no other runner reads them.
+  const scope = `runner/${input.runner}`;
   const options = {
     spec: { cronExpressions: [input.cron.trim()], timezone },
     action: {
@@ -116,7 +120,7 @@ export async function setRunnerSchedule(client: Client, input: RunnerScheduleInp
       taskQueue: input.controlTaskQueue,
       workflowId: workflowIdPrefix,
       // A run pinned to this runner: its reservations go to pinnedTaskQueue(runner, driver).
-      args: [{ spec: input.spec, options: { runner: input.runner } }],
+      args: [scopedValue(scope, { spec: input.spec, options: { runner: input.runner } })],
       typedSearchAttributes: [
         { key: SA.group, value: group },
         { key: SA.groupPath, value: groupPrefixes(group) },
@@ -126,7 +130,7 @@ export async function setRunnerSchedule(client: Client, input: RunnerScheduleInp
       ],
       // The schedule's own memo cannot be updated; the action's can, so the schedule's
       // description lives here (every run it starts carries it too).
-      memo: { name, schedule: memo },
+      memo: { name: scopedValue(scope, name), schedule: scopedValue(scope, memo) },
     },
     policies: { overlap: 'SKIP' as const, catchupWindow: CATCHUP_WINDOW_MS },
     state: {

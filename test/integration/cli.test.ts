@@ -8,6 +8,7 @@ import { startHarness, type Harness } from '../helpers/harness';
 import { sharedDir, sharedFile } from '../helpers/shared-files';
 import { NO_KEY_FILE, projectRoot, runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { TEST_OPERATOR_KEY_FILE } from '../helpers/operator-key';
 
 let h: Harness;
 let group: string;
@@ -35,6 +36,8 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Result> 
         RUNFLEET_KEY_FILE: NO_KEY_FILE,
         TEMPORAL_ADDRESS: h.address,
         RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
+        // The suite's operator key: `run approve` signs with it, the harness's control worker trusts it.
+        RUNFLEET_OPERATOR_KEY_FILE: TEST_OPERATOR_KEY_FILE,
         ...env,
       },
     });

@@ -24,6 +24,7 @@ import { RunnerAdmin } from '../../src/client/runners';
 import { generateSigningKey } from '../../src/security/operator';
 import { killAll, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { sharedFile } from '../helpers/shared-files';
 
 /** The operator: only runners it admits register (and get a signing key into the registry). */
 const operator = generateSigningKey();
@@ -138,7 +139,8 @@ describe('runner identity: what runners say is signed, and forgeries are refused
 
   it("refuses a lookup answer from an impostor polling the runner's queue; the runner's own signed report settles the task", async () => {
     const v = await startVictim();
-    const counter = join(h.dataDir, `${v.name}.count`);
+    // Made beforehand, 0666: a second run under another task user would append, not fail to.
+    const counter = sharedFile(h.dataDir, `${v.name}.count`);
     const handle = await h.start(
       {
         name: 'impostor-lookup',
@@ -260,7 +262,8 @@ describe('runner identity: what runners say is signed, and forgeries are refused
     v.proc.kill('SIGTERM');
     await v.proc.exited;
     const identity = JSON.parse(readFileSync(join(v.dir, 'identity.json'), 'utf8')) as { signingSeed: string };
-    const counter = join(h.dataDir, `${v.name}.count`);
+    // Made beforehand, 0666: a second run under another task user would append, not fail to.
+    const counter = sharedFile(h.dataDir, `${v.name}.count`);
 
     // The victim's reservation answers, signed with its key (as its own pool worker signs them),
     // and an impostor on its own queue that takes the execution and says it succeeded.
