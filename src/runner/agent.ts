@@ -550,6 +550,9 @@ async function reportOutcome(
 
 /** The reason when the fleet refused the token or identity, else null. */
 function rejection(err: unknown): string | null {
+  // A token this host cannot even read (not rfr_<id>_<secret>) is refused before anything is sent.
+  if (err instanceof RunfleetError && (err.code === 'TokenRejected' || err.code === 'Unauthorized'))
+    return err.message.replace(/^token rejected: /, '');
   const cause = err instanceof WorkflowUpdateFailedError ? err.cause : err;
   if (
     cause instanceof ApplicationFailure &&

@@ -1,5 +1,6 @@
 /** `runfleet run approve ID TASK`: lets a `needs_approval` task start. */
 import type { Command } from 'commander';
+import { readOperatorKeyFile } from '../../security/operator';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 
 export function register(run: Command, ctx: CliContext): void {
@@ -14,7 +15,6 @@ export function register(run: Command, ctx: CliContext): void {
       const out = commandOutput(flags);
       const by = flags.by ?? ctx.env['USER'] ?? ctx.env['USERNAME'] ?? '';
       const config = commandConfig(ctx, cmd);
-      const { readOperatorKeyFile } = require('../../security/operator') as typeof import('../../security/operator');
       const operatorKey = readOperatorKeyFile(config.operator.keyFile)?.seed ?? null;
       await withClient(config, async (client) => {
         const state = await client.approveTask(id, task, by, { operatorKey });
