@@ -461,7 +461,7 @@ export async function withBenchServer<T>(
     const runfleetBundle = await bundleWorkflowCode({
       workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
       payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+      workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
       logger: quietBundlerLogger,
     });
     const baselineBundle = await bundleWorkflowCode({
