@@ -24,6 +24,7 @@ import { formatTable, percentile } from './stats';
 import {
   NAMESPACE,
   PROJECT_ROOT,
+  BENCH_OPERATOR,
   RUNFLEET_BIN,
   childEnv,
   machineInfo,
@@ -469,7 +470,11 @@ async function main(): Promise<void> {
       const controlQueue = `bench-control-${id}`;
       const livenessQueue = `bench-liveness-${id}`;
       const dir = tempDir();
-      const admin = new RunnerAdmin(client, { controlTaskQueue: controlQueue, address });
+      const admin = new RunnerAdmin(client, {
+        controlTaskQueue: controlQueue,
+        address,
+        operatorKey: BENCH_OPERATOR.seed,
+      });
       // Runfleet's control worker and the baseline's workflow worker, each its own process (CPU from /proc).
       const control = new BenchChild({
         name: 'control worker',

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { RunnerAdmin } from '../src/client/runners';
+import { generateSigningKey } from '../src/security/operator';
 import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
 import { runnerWorkflowId } from '../src/ids';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
@@ -25,6 +26,8 @@ export const SETTLE_MS = 500;
 /** How long a worker process may take to start (node, tsx, connect, first polls). */
 export const READY_TIMEOUT_MS = 120_000;
 export const RUNFLEET_BIN = join(PROJECT_ROOT, 'bin', 'runfleet');
+/** The operator key of every bench fleet: it grants the runners' tokens; the control workers trust it. */
+export const BENCH_OPERATOR = generateSigningKey();
 export const BASELINE_WORKER = join(__dirname, 'baseline-worker.ts');
 
 export const quietBundlerLogger = {
@@ -98,7 +101,11 @@ export class Fleet {
     o: { id: string; pool: string; slots: number; dataDir: string; client: Client; controlQueue: string },
   ): Promise<void> {
     const names = Array.from({ length: k }, (_, i) => `${o.id}-r${i}`);
-    const admin = new RunnerAdmin(o.client, { controlTaskQueue: o.controlQueue, address: this.address });
+    const admin = new RunnerAdmin(o.client, {
+      controlTaskQueue: o.controlQueue,
+      address: this.address,
+      operatorKey: BENCH_OPERATOR.seed,
+    });
     this.onStop(() => terminateRunners(o.client, names));
     const tokens = await Promise.all(
       names.map(async (name) => {
@@ -249,6 +256,8 @@ export async function startRunfleetFleet(o: {
         namespace: NAMESPACE,
         taskQueue: controlQueue,
         workflowBundle: o.runfleetBundle,
+        // Admission and runner proofs as in production: the bench's own operator key.
+        operatorPublicKey: BENCH_OPERATOR.publicKey,
         ...(o.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: o.maxCachedWorkflows }),
       }),
     );
@@ -372,6 +381,10 @@ export function childEnv(address: string): NodeJS.ProcessEnv {
   }
   env.TEMPORAL_ADDRESS = address;
   env.TEMPORAL_NAMESPACE = NAMESPACE;
+  // Benches run without data keys, as their baselines do: the runners must be told that is fine.
+  env.RUNFLEET_ALLOW_PLAINTEXT = '1';
+  // A `runfleet worker` child trusts the bench's operator key (admission, runner proofs).
+  env.RUNFLEET_OPERATOR_PUBLIC_KEY = BENCH_OPERATOR.publicKey;
   return env;
 }
 

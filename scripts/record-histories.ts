@@ -25,6 +25,10 @@ import { join, resolve } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
 import type { RunnerControlActivities, SessionEnd, SessionRequest } from '../activities/types';
 import { RunnerAdmin } from '../src/client/runners';
+import { generateSigningKey } from '../src/security/operator';
+
+/** The operator key of the recording: it grants the registry scenario's token. */
+const RECORDING_OPERATOR = generateSigningKey();
 import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
 import { startFleetTestbed } from '../src/fleet/testing';
 import { fleetWorkflowId, poolTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../src/ids';
@@ -155,6 +159,7 @@ async function main(): Promise<void> {
     workflowBundle,
     // The recording runners have no registry record (no signing key to check).
     requireRunnerProofs: false,
+    operatorPublicKey: RECORDING_OPERATOR.publicKey,
   });
   const runner = await createRunner({
     connection: runnerConnection,
@@ -302,7 +307,11 @@ async function main(): Promise<void> {
   const registryScenario = async () => {
     if (!wanted.has('runner-registry')) return;
     const name = 'replay-runner';
-    const admin = new RunnerAdmin(client, { controlTaskQueue: 'record', address: server.address });
+    const admin = new RunnerAdmin(client, {
+      controlTaskQueue: 'record',
+      address: server.address,
+      operatorKey: RECORDING_OPERATOR.seed,
+    });
     // issueToken through update-with-start.
     const created = await admin.create({ name, pool: 'record', settings: { heartbeatMs: 1_000 }, by: 'replay' });
     const standIn = await startStandInRunner({ connection: runnerConnection, client, name });
