@@ -157,6 +157,8 @@ async function startChildWorker(): Promise<ChildProcess> {
     TEMPORAL_ADDRESS: temporalAddress(),
     // The data keys of the test run (none): not the checkout's own.
     ...(process.env.RUNFLEET_KEY_FILE ? { RUNFLEET_KEY_FILE: process.env.RUNFLEET_KEY_FILE } : {}),
+    // No keys, said out loud: the suite's processes run in clear (vitest.config.ts).
+    RUNFLEET_ALLOW_PLAINTEXT: '1',
     RUNFLEET_FLEET_TOKEN_SECRET: bed.tokenSecret,
     RUNFLEET_CONTROL_TASK_QUEUE: bed.controlQueue,
     AWS_ACCESS_KEY_ID: 'testing',

@@ -8,6 +8,7 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { FleetClient } from '../../src/fleet/client';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { tokenOf } from '../../src/security/operator';
 import { RunfleetError } from '../../src/errors';
 import { templateName } from '../../src/fleet/plan';
 import { startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
@@ -314,7 +316,9 @@ describe('fleet maintenance', () => {
     expect(refused).toBeInstanceOf(RunfleetError);
     expect((refused as RunfleetError).code).toBe('TokenRejected');
     expect((refused as Error).message).toMatch(/expired/);
-    const forged = await bed.registerInstance(name, b, 'rfr_0123abcd_forged').catch((e: unknown) => e);
+    // Well formed, never issued: the registry knows no such token.
+    const forgedToken = tokenOf('0123abcd', randomBytes(32)).token;
+    const forged = await bed.registerInstance(name, b, forgedToken).catch((e: unknown) => e);
     expect((forged as RunfleetError).code).toBe('TokenRejected');
     expect((forged as Error).message).toMatch(/unknown token/);
     // A token registers one runner once: a's token cannot register a again, nor b.
