@@ -4,7 +4,14 @@
  * tests start sign with it (`RUNFLEET_OPERATOR_KEY_FILE`). No vitest import: global setup loads it.
  */
 import { join } from 'node:path';
-import { createOperatorKeyFile, readOperatorKeyFile, type OperatorKey } from '../../src/security/operator';
+import { randomBytes } from 'node:crypto';
+import {
+  createOperatorKeyFile,
+  readOperatorKeyFile,
+  signStatement,
+  type OperatorKey,
+} from '../../src/security/operator';
+import { approvalStatement } from '../../src/security/statements';
 
 export const TEST_OPERATOR_KEY_FILE = join(__dirname, '..', '..', '.runfleet', 'test', 'operator.key');
 
@@ -15,4 +22,15 @@ export function testOperator(): OperatorKey {
   if (operator) return operator;
   operator = readOperatorKeyFile(TEST_OPERATOR_KEY_FILE) ?? createOperatorKeyFile(TEST_OPERATOR_KEY_FILE);
   return operator;
+}
+
+/** The `operator` member of an `approveTask` update: the suite's operator key signing the approval. */
+export function signedApproval(
+  run: string,
+  task: string,
+  by: string,
+): { at: string; nonce: string; signature: string } {
+  const at = new Date().toISOString();
+  const nonce = randomBytes(16).toString('hex');
+  return { at, nonce, signature: signStatement(testOperator().seed, approvalStatement(run, task, by, { at, nonce })) };
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
 import { startHarness, task, type Harness } from '../helpers/harness';
+import { signedApproval } from '../helpers/operator-key';
 
 let h: Harness;
 beforeAll(async () => {
@@ -170,7 +171,9 @@ describe('run DAGs', () => {
     await h.waitFor(handle, (s) => s.tasks.build?.status === 'success');
     await new Promise((r) => setTimeout(r, 500));
     expect((await h.state(handle)).tasks.deploy!.status).toBe('pending');
-    await handle.executeUpdate('approveTask', { args: [{ task: 'deploy', by: 'alice' }] });
+    await handle.executeUpdate('approveTask', {
+      args: [{ task: 'deploy', by: 'alice', operator: signedApproval(handle.workflowId, 'deploy', 'alice') }],
+    });
     const s: RunState = await handle.result();
     expect(s.tasks.deploy!.status).toBe('success');
     expect(s.tasks.deploy!.approval.approvedBy).toBe('alice');

@@ -157,6 +157,8 @@ describe('TLS from the standard client configuration', () => {
       taskQueue: controlQueue,
       workflowBundle: await workflowBundle(),
       maxCachedWorkflows: 20,
+      // The runner is in-process, with no registry record: nothing vouches for a signing key.
+      requireRunnerProofs: false,
     });
     const runner = await createRunner({
       connection: runnerConnection,
