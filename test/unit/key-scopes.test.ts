@@ -107,4 +107,23 @@ describe('key scopes', () => {
     const fresh = new EncryptionCodec(new KeyRing(), { refusePlaintext: true });
     expect(await fresh.decode([forged])).toEqual([forged]);
   });
+
+  it('a runner missing a key asks its refresher once, then decodes; without one it fails naming the key', async () => {
+    const control = new KeyRing([newDataKey()]);
+    const before = control.keysFor(runnerKeyScopes('r', 'p'));
+    const ring = new KeyRing(before);
+    // The control key rotates: what is sent to runner r now uses a key derived from the new one.
+    const rotated = new KeyRing([newDataKey(), ...control.ids().map((id) => control.get(id)!)]);
+    const sent = await new EncryptionCodec(rotated).encode([payloadConverter.toPayload(scopedValue('runner/r', 'hi'))]);
+    await expect(new EncryptionCodec(ring).decode(sent)).rejects.toThrow(/has no data key/);
+    let asked = 0;
+    ring.setRefresher(async () => {
+      asked++;
+      ring.set(rotated.keysFor(runnerKeyScopes('r', 'p')));
+    });
+    const codec = new EncryptionCodec(ring, { refusePlaintext: true });
+    expect(payloadConverter.fromPayload((await codec.decode(sent))[0]!)).toBe('hi');
+    expect(payloadConverter.fromPayload((await codec.decode(sent))[0]!)).toBe('hi');
+    expect(asked).toBe(1);
+  });
 });
