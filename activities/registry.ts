@@ -78,11 +78,7 @@ export function verifyAdmission(
   publicKey: string,
   workflowId: string | null,
 ): TokenGrant {
-  if (!operatorKey)
-    throw new RunfleetError(
-      'Unauthorized',
-      'this control worker has no operator public key (operator.publicKey, RUNFLEET_OPERATOR_PUBLIC_KEY): it admits no runner',
-    );
+  requireOperatorKey(operatorKey, 'admits no runner');
   if (!admission)
     throw new RunfleetError(
       'Unauthorized',
@@ -125,11 +121,7 @@ export function verifyCommand(
   workflowId: string | null,
   nowMs: number,
 ): void {
-  if (!operatorKey)
-    throw new RunfleetError(
-      'Unauthorized',
-      'this control worker has no operator public key (operator.publicKey, RUNFLEET_OPERATOR_PUBLIC_KEY): it applies no operator command',
-    );
+  requireOperatorKey(operatorKey, 'applies no operator command');
   if (!verifyStatementNode(operatorKey, command, signature))
     throw new RunfleetError(
       'Unauthorized',
@@ -152,11 +144,7 @@ export function verifyApprovalStatement(
   workflowId: string | null,
   nowMs: number,
 ): void {
-  if (!operatorKey)
-    throw new RunfleetError(
-      'Unauthorized',
-      'this control worker has no operator public key (operator.publicKey, RUNFLEET_OPERATOR_PUBLIC_KEY): it accepts no approval',
-    );
+  requireOperatorKey(operatorKey, 'accepts no approval');
   if (approval?.kind !== APPROVAL_KIND || !verifyStatementNode(operatorKey, approval, signature))
     throw new RunfleetError(
       'Unauthorized',
@@ -166,6 +154,15 @@ export function verifyApprovalStatement(
     throw new RunfleetError('Unauthorized', `the approval is for run ${approval.run}, not for ${workflowId}`);
   if (Math.abs(Date.parse(approval.at) - nowMs) > CLOCK_SKEW_MS)
     throw new RunfleetError('Unauthorized', `the approval signed at ${approval.at} is too old: approve again`);
+}
+
+/** `Unauthorized` when this control worker was given no operator public key: it then trusts nothing signed. */
+function requireOperatorKey(operatorKey: string | null, refuses: string): asserts operatorKey is string {
+  if (!operatorKey)
+    throw new RunfleetError(
+      'Unauthorized',
+      `this control worker has no operator public key (operator.publicKey, RUNFLEET_OPERATOR_PUBLIC_KEY): it ${refuses}`,
+    );
 }
 
 /** The workflow that scheduled this activity; null outside one (unit tests). */
