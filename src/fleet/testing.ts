@@ -20,7 +20,7 @@ import { RunnerAdmin } from '../client/runners';
 import { RunfleetError } from '../errors';
 import { fleetRunnerName } from '../ids';
 import { registrationProof } from '../registry/token';
-import { generateSigningKey } from '../security/operator';
+import { generateSigningKey, signingKeyFromSeed } from '../security/operator';
 import { createControlWorker } from '../../workers/control';
 import { createEc2Client, createFleetWorker } from '../../workers/fleet';
 import type { RegistrationGrant } from '../../workflows/runner-messages';
@@ -64,6 +64,11 @@ export interface FleetTestbedOptions {
   workflowBundle: { code: string };
   workflowOptions?: FleetOptions;
   maxInFlight?: number;
+  /**
+   * base64 seed of the operator key the bed's registry client signs with and its control worker
+   * trusts (a test's own child fleet worker must sign with the same). Default: a new one.
+   */
+  operatorSeed?: string;
 }
 
 export interface FleetTestbed {
@@ -128,7 +133,7 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
   const taskQueue = `fleet-${process.pid}-${randomBytes(4).toString('hex')}`;
   const controlQueue = `${taskQueue}-control`;
   // The bed's own operator key: its registry client signs the fleet's grants, its control worker trusts them.
-  const operator = generateSigningKey();
+  const operator = opts.operatorSeed ? signingKeyFromSeed(opts.operatorSeed) : generateSigningKey();
   const registry = new RunnerAdmin(temporal, {
     controlTaskQueue: controlQueue,
     address: opts.temporalAddress,

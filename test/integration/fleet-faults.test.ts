@@ -19,6 +19,7 @@ import { countEc2Calls, startFleetTestbed, type FleetTestbed } from '../../src/f
 import { createEc2Client } from '../../workers/fleet';
 import { workflowBundle } from '../helpers/harness';
 import { temporalAddress } from '../helpers/temporal';
+import { TEST_OPERATOR_KEY_FILE, testOperator } from '../helpers/operator-key';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'runfleet');
@@ -34,6 +35,8 @@ beforeAll(async () => {
     temporalAddress: temporalAddress(),
     workflowBundle: await workflowBundle(),
     workflowOptions: { ec2TimeoutMs: 4_000 },
+    // The child fleet worker signs its instances' grants with the suite's key file: trust that key.
+    operatorSeed: testOperator().seed,
   });
   proxy = await startProxy(bed.moto.endpoint);
 });
@@ -159,6 +162,8 @@ async function startChildWorker(): Promise<ChildProcess> {
     ...(process.env.RUNFLEET_KEY_FILE ? { RUNFLEET_KEY_FILE: process.env.RUNFLEET_KEY_FILE } : {}),
     // No keys, said out loud: the suite's processes run in clear (vitest.config.ts).
     RUNFLEET_ALLOW_PLAINTEXT: '1',
+    // The suite's operator key: the fleet worker signs its instances' token grants with it.
+    RUNFLEET_OPERATOR_KEY_FILE: TEST_OPERATOR_KEY_FILE,
     RUNFLEET_FLEET_TOKEN_SECRET: bed.tokenSecret,
     RUNFLEET_CONTROL_TASK_QUEUE: bed.controlQueue,
     AWS_ACCESS_KEY_ID: 'testing',
