@@ -12,7 +12,8 @@ import { keyScopeOfTaskQueue } from '../src/ids';
 export const interceptors: WorkflowInterceptorsFactory = () => ({
   outbound: [
     {
-      async scheduleActivity(input, next) {
+      // Not async: one promise less per activity (a run schedules one per task).
+      scheduleActivity(input, next) {
         const scope = input.options.taskQueue ? keyScopeOfTaskQueue(input.options.taskQueue) : null;
         if (scope === null) return next(input);
         return next({ ...input, args: input.args.map((arg) => scopedValue(scope, arg)) });
