@@ -247,7 +247,8 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   // What was submitted, as written (a restart submits it again).
   setHandler(inputQuery, () => ({ spec: (input as RunInput).spec, options: (input as RunInput).options }));
   // A large run env is read by each runner once (runEnvRef), sealed for that runner alone.
-  const runEnvInline = envBytes(spec.env) <= RUN_ENV_INLINE_BYTES;
+  const runEnvSize = envBytes(spec.env);
+  const runEnvInline = runEnvSize <= RUN_ENV_INLINE_BYTES;
   setHandler(runEnvQuery, (req) => {
     const runner = String(req?.runner ?? '');
     if (!Object.values(state.tasks).some((t) => t.runner === runner))
@@ -624,7 +625,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
         leaseId: lease.id,
         attempt,
         task,
-        ...(runEnvInline ? { runEnv: spec.env ?? {} } : { runEnvRef: { bytes: envBytes(spec.env) } }),
+        ...(runEnvInline ? { runEnv: spec.env ?? {} } : { runEnvRef: { bytes: runEnvSize } }),
       });
       if (reportedMeanwhile(t, attempt)) return;
       if (patched(RUNNER_PROOFS_PATCH)) {
