@@ -24,6 +24,7 @@
  */
 import { z } from 'zod';
 import type { ErrorCode } from '../errors';
+import { LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
 import type {
   AdminRequest,
   Admission,
@@ -68,8 +69,6 @@ export const MAX_HISTORY = 50;
 export const MAX_LOST_TASKS = 500;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/;
-const LABEL_VALUE_RE = /^[A-Za-z0-9_./:-]{0,63}$/;
 const TOKEN_ID_RE = /^[a-f0-9]{8,32}$/;
 const FLEET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$/;
 const INSTANCE_ID_RE = /^i-[0-9a-f]{8,32}$/;

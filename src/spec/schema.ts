@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DEPEND_CONDITIONS, DRIVERS } from '../types';
 import { parseByteSize } from '../bytes';
 import { parseDuration } from '../duration';
+import { LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
 import { workingDirProblem } from './working-dir';
 
 /** Limits, each with its reason. */
@@ -34,7 +35,22 @@ export const LIMITS = {
   /** Longer than a day is a service, not a CI task. */
   maxTimeoutMs: 24 * 3_600_000,
   defaultTimeoutMs: 3_600_000,
+  /** Retries of one task: past ten, a flaky task needs fixing, not more attempts. */
+  maxRetries: 10,
+  /** The first retry's wait; each next one doubles it. */
+  defaultRetryBackoffMs: 10_000,
+  /**
+   * No retry waits longer than this: the ten doublings of a 10s backoff would reach 85 min, and
+   * a run that sits that long on one task has its runners' leases lapse for nothing.
+   */
+  maxRetryBackoffMs: 600_000,
+  /** Labels a task asks for: a selector, not an inventory (a runner carries its own labels). */
+  maxRunsOnLabels: 16,
 } as const;
+
+/** What ended an attempt that `retry.on` may retry. A lost task is never one (see `idempotent`). */
+export const RETRY_ON = ['failed', 'timeout'] as const;
+export type RetryOn = (typeof RETRY_ON)[number];
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const GROUP_RE = /^(\/[A-Za-z0-9_.-]+)+$/;
@@ -146,6 +162,62 @@ const step = z.union([
   }),
 ]);
 
+const retry = z
+  .strictObject({
+    limit: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(LIMITS.maxRetries, `must be at most ${LIMITS.maxRetries}`)
+      .describe('How many times the task may be started again after its first attempt'),
+    backoff: duration
+      .refine((ms) => ms <= LIMITS.maxRetryBackoffMs, 'must be at most 10m')
+      .optional()
+      .describe('Wait before the first retry (default 10s); it doubles for each next one, up to 10m'),
+    on: z
+      .array(z.enum(RETRY_ON))
+      .min(1, 'list at least one of "failed", "timeout"')
+      .optional()
+      .describe('What ends an attempt that is retried (default both): "failed" (non-zero exit), "timeout"'),
+  })
+  .transform((r): TaskRetry => ({
+    limit: r.limit,
+    backoffMs: r.backoff ?? LIMITS.defaultRetryBackoffMs,
+    maxBackoffMs: LIMITS.maxRetryBackoffMs,
+    on: r.on ? RETRY_ON.filter((c) => r.on?.includes(c)) : [...RETRY_ON],
+  }));
+
+/** A task's `retry`, parsed: waits in milliseconds, `on` without duplicates. */
+export interface TaskRetry {
+  /** Retries after the first attempt (1-10): at most `limit + 1` attempts in all. */
+  limit: number;
+  /** Wait before the first retry; retry n waits `min(backoffMs * 2^(n-1), maxBackoffMs)`. */
+  backoffMs: number;
+  /** The cap of a retry's wait: `LIMITS.maxRetryBackoffMs` (10 min). */
+  maxBackoffMs: number;
+  /** What is retried: a non-zero exit (`failed`), the task's `timeout` (`timeout`). */
+  on: RetryOn[];
+}
+
+/**
+ * `runs_on`: labels the task's runner must carry, each with the same value. Keys and values follow
+ * runners' label rules (`src/labels.ts`); YAML booleans and numbers (`gpu: true`) become strings.
+ */
+const runsOn = z
+  .record(
+    z
+      .string()
+      .regex(
+        LABEL_KEY_RE,
+        'label keys are 1-63 letters, digits, "_", ".", "/" or "-", starting with a letter or digit',
+      ),
+    z
+      .union([z.string(), z.number(), z.boolean()])
+      .transform((v) => String(v))
+      .pipe(z.string().regex(LABEL_VALUE_RE, 'label values are at most 63 letters, digits, "_", ".", "/", ":" or "-"')),
+  )
+  .refine((labels) => Object.keys(labels).length <= LIMITS.maxRunsOnLabels, `at most ${LIMITS.maxRunsOnLabels} labels`);
+
 const depend = z.union([
   name.describe('A parent task, run on its success'),
   z.strictObject({
@@ -196,6 +268,10 @@ export const TaskSpecSchema = z
     ignore_failure: z.boolean().default(false).describe('A failure does not fail the run; dependents see success'),
     needs_approval: z.boolean().default(false).describe('Wait for `runfleet run approve` before starting'),
     idempotent: z.boolean().default(false).describe('May be run again when its runner is lost'),
+    retry: retry.optional().describe('Start the task again when it fails or times out (never when its runner is lost)'),
+    runs_on: runsOn
+      .optional()
+      .describe('Runner labels the task needs: it runs only on a runner of its pool with every one, same value'),
   })
   .superRefine((task, ctx) => {
     if (task.driver === 'docker' && !task.image) {
@@ -233,7 +309,19 @@ export const RunSpecSchema = z.strictObject({
 export type RunSpecInput = z.input<typeof RunSpecSchema>;
 /** A validated run spec, with defaults filled in and durations in milliseconds. */
 export type RunSpec = z.output<typeof RunSpecSchema>;
-export type TaskSpec = z.output<typeof TaskSpecSchema>;
+/**
+ * A task of a validated run spec. A task expanded from a `matrix` is one of its cells: it keeps
+ * which task it came from and its values (see `src/spec/matrix.ts`).
+ */
+export type TaskSpec = z.output<typeof TaskSpecSchema> & { matrix?: MatrixCell };
+
+/** Where a matrix cell came from: the task that declared the matrix, and this cell's values. */
+export interface MatrixCell {
+  /** The matrix task's name as written (`test`); no task of the expanded spec has it. */
+  of: string;
+  /** This cell's values as strings, in the matrix's key order: `{node: '20', os: 'linux'}`. */
+  values: Record<string, string>;
+}
 
 /** Tuning of one run's scheduling; every field has a default. */
 export const RunOptionsSchema = z.strictObject({
