@@ -380,7 +380,8 @@ export class RunfleetClient {
   /**
    * Starts a new run from a finished one, linked to it (`restartOf`). From its failed tasks (the
    * default), tasks that succeeded keep their results and are not executed again; from scratch,
-   * everything runs. The old run must have ended.
+   * everything runs. The old run must have ended. A run a changegroup admitted is restarted
+   * through that changegroup: the new run waits as `queued` for a slot like any other.
    */
   async restartRun(ref: string, opts: RestartOptions = {}): Promise<SubmittedRun> {
     const workflowId = resolveRunWorkflowId(ref);
@@ -394,6 +395,11 @@ export class RunfleetClient {
     }
     const input = await this.call(workflowId, () =>
       this.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => this.runHandle(workflowId).query(inputQuery)),
+    );
+    // The changegroup names itself in the memo of every run it starts (a continue-as-new keeps
+    // the memo); without it the restart would escape the changegroup's limit.
+    const changegroup = await this.call(workflowId, async () =>
+      memoChangegroup((await this.runHandle(workflowId).describe()).memo),
     );
     const keep: Restart['keep'] = {};
     if (from === 'failed') {
@@ -410,7 +416,7 @@ export class RunfleetClient {
     }
     return this.submitRun(
       { spec: input.spec, options: input.options },
-      { id: opts.id, restart: { of: workflowId, keep } },
+      { id: opts.id, restart: { of: workflowId, keep }, ...(changegroup === undefined ? {} : { changegroup }) },
     );
   }
 
@@ -751,6 +757,12 @@ export class RunfleetClient {
       throw toRunfleetError(err, { address: this.address, namespace: this.namespace, workflowId });
     }
   }
+}
+
+/** The changegroup that admitted a run, from the memo the changegroup workflow gives it; undefined for a run started directly. */
+function memoChangegroup(memo: Record<string, unknown> | undefined): string | undefined {
+  const name = memo?.['changegroup'];
+  return typeof name === 'string' && name.length > 0 ? name : undefined;
 }
 
 function isRunInput(value: unknown): value is { spec: unknown; options?: unknown } {

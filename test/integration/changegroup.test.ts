@@ -252,6 +252,47 @@ describe('changegroups', () => {
     expect(await rf.getChangegroup(changegroup)).toMatchObject({ active: [], queued: [] });
   });
 
+  it('a restart of a run of a changegroup goes through it: queued while another run holds the slot', async () => {
+    const changegroup = uniqueName('cg-restart');
+    // The old run fails until the test makes this file; the holder runs until the test makes the gate.
+    const ok = join(h.dataDir, `${changegroup}.ok`);
+    const gate = join(h.dataDir, `${changegroup}.gate`);
+    const old = await rf.submitRun(spec('restarted', [`test -f ${ok}`]), { changegroup, limit: 1 });
+    expect((await rf.waitRun(old.workflowId)).result).toBe('failed');
+    await waitFor(
+      () => rf.getChangegroup(changegroup),
+      (v) => v.active.length === 0,
+    );
+    // Bounded: a holder the test never releases ends the test instead of hanging it.
+    const holder = await rf.submitRun(
+      spec('holder', [`for i in $(seq 600); do test -f ${gate} && exit 0; sleep 0.1; done; exit 9`]),
+      { changegroup },
+    );
+    expect(holder.changegroup?.admitted).toBe(true);
+    writeFileSync(ok, '');
+
+    const restarted = await rf.restartRun(old.workflowId);
+    expect(restarted.changegroup).toMatchObject({ name: changegroup, admitted: false });
+    expect(await rf.getChangegroup(changegroup)).toMatchObject({
+      active: [holder.workflowId],
+      queued: [restarted.workflowId],
+    });
+    // Queued, and still so a while later: nothing of it runs while the holder has the slot.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const waiting = await rf.getRun(restarted.workflowId);
+    expect(waiting.phase).toBe('queued');
+    expect(waiting.tasks['work']?.attempts).toBe(0);
+
+    writeFileSync(gate, '');
+    const [held, again] = await Promise.all([rf.waitRun(holder.workflowId), rf.waitRun(restarted.workflowId)]);
+    expect(held.result).toBe('success');
+    expect(again).toMatchObject({ result: 'success', restartOf: old.workflowId });
+    expect(Date.parse(again.tasks['work']?.startedAt ?? '')).toBeGreaterThanOrEqual(
+      Date.parse(held.tasks['work']?.finishedAt ?? ''),
+    );
+    expect(await rf.getChangegroup(changegroup)).toMatchObject({ active: [], queued: [], submitted: 3 });
+  });
+
   it('continues as new when its history grows, keeping its state, queue and runs', async () => {
     const changegroup = uniqueName('cg-can');
     const workflowId = changegroupWorkflowId(changegroup);
