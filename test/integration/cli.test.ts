@@ -213,6 +213,55 @@ describe('runfleet run', () => {
     expect(running.stderr).toContain('use failed or scratch');
   });
 
+  it('restarts a failed run from scratch: every task runs again, none is kept', async () => {
+    const dir = sharedDir('runfleet-scratch-');
+    for (const n of ['a', 'b', 'c', 'd']) sharedFile(dir, `${n}.count`);
+    const count = (n: string) => `echo x >> ${dir}/${n}.count`;
+    const file = runFile('scratch', {
+      name: 'cli scratch',
+      group,
+      tasks: [
+        { name: 'a', pool: h.pool, steps: [count('a')] },
+        {
+          name: 'b',
+          pool: h.pool,
+          steps: [count('b'), `test -f ${dir}/marker || { touch ${dir}/marker; exit 1; }`],
+          depends: ['a'],
+        },
+        { name: 'c', pool: h.pool, steps: [count('c')], depends: ['b'] },
+        { name: 'd', pool: h.pool, steps: [count('d')] },
+      ],
+    });
+    const first = await cli(['run', 'submit', file, '--wait', '--json']);
+    expect(first.code).toBe(1);
+    const old = JSON.parse(first.stdout) as RunState;
+    expect(old.tasks.b!.status).toBe('failed');
+
+    const again = await cli(['run', 'restart', old.id, '--from', 'scratch', '--wait', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const restarted = JSON.parse(again.stdout) as RunState;
+    expect(restarted.restartOf).toBe(old.id);
+    expect(restarted.result).toBe('success');
+    for (const n of ['a', 'b', 'c', 'd']) {
+      const t = restarted.tasks[n]!;
+      expect(t.status, n).toBe('success');
+      expect(t.attempts, n).toBe(1);
+      expect(t.reason ?? '', n).not.toContain('kept from');
+    }
+    // Succeeded before, executed again all the same: a new start, after the old run's.
+    for (const n of ['a', 'd'])
+      expect(Date.parse(restarted.tasks[n]!.startedAt!), n).toBeGreaterThan(Date.parse(old.tasks[n]!.finishedAt!));
+    const counts = Object.fromEntries(
+      ['a', 'b', 'c', 'd'].map((n) => [
+        n,
+        readFileSync(join(dir, `${n}.count`), 'utf8')
+          .split('\n')
+          .filter(Boolean).length,
+      ]),
+    );
+    expect(counts).toEqual({ a: 2, b: 2, c: 1, d: 2 });
+  });
+
   it('lists a group page by page, counts it, and filters by start time', async () => {
     const pageGroup = `/cli/${uniqueName('pages')}`;
     const file = runFile('page', {
