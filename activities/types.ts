@@ -51,6 +51,25 @@ export interface PoolActivities {
   reserveSlots(req: ReserveRequest): Promise<Reservation>;
 }
 
+/** A task's `runs_on`: the registered runners of a pool and driver that have every label. */
+export interface MatchRunnersRequest {
+  pool: string;
+  driver: DriverName;
+  labels: Record<string, string>;
+}
+
+export interface MatchRunnersAnswer {
+  /** Names of the matching runners that take work now (ready, enabled), best first. */
+  runners: string[];
+  /** When none match: why, naming what the pool has (`3 runners in pool "p": a {os=mac}, ...`). */
+  why: string | null;
+}
+
+/** Served by the control worker: reads the runner registry. */
+export interface RunnerMatchActivities {
+  matchRunners(req: MatchRunnersRequest): Promise<MatchRunnersAnswer>;
+}
+
 /** Served on a runner's own queue (`runner/<name>`). */
 /** Which execution a run asks its runner about. */
 export interface LookupTaskRequest {

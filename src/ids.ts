@@ -62,16 +62,8 @@ export function groupPrefixes(group: string): string[] {
   return out;
 }
 
-/** Custom search attributes Runfleet registers on the namespace, with their types. */
-export const SEARCH_ATTRIBUTES = {
-  RunfleetGroup: 'Keyword',
-  RunfleetGroupPath: 'KeywordList',
-  RunfleetPhase: 'Keyword',
-  RunfleetResult: 'Keyword',
-  RunfleetRunName: 'Keyword',
-} as const;
-
-export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;
+/** Custom search attributes: their one home is src/search-attributes.ts. */
+export { SEARCH_ATTRIBUTES } from './search-attributes';
 
 /** `runner/<name>`: the registry entity workflow of one runner (its task queue has the same name). */
 export function runnerWorkflowId(runner: string): string {

@@ -69,6 +69,26 @@ export interface TaskState {
   lostAt?: string;
   /** Set while a `needs_approval` task waits, and once approved. */
   approval: { required: boolean; approvedBy: string | null; approvedAt: string | null };
+  /** Earlier attempts that ended without settling the task (retried), oldest first; absent until one. */
+  history?: AttemptRecord[];
+  /** While a retried task waits for its next attempt: when it is dispatched again. */
+  retryAt?: string;
+  /** Set when the task was cancelled on its own (`run cancel-task`): who and why. */
+  cancelledBy?: string;
+}
+
+/** One ended attempt of a task that went on (a retry). */
+export interface AttemptRecord {
+  attempt: number;
+  runner: string | null;
+  /** How it ended: `failed` (exit code) or `timeout`. */
+  outcome: 'failed' | 'timeout';
+  exitCode: number | null;
+  startedAt: string | null;
+  finishedAt: string;
+  reason: string;
+  /** True: the task was started again after it. */
+  retried: boolean;
 }
 
 /** The whole state of a run (the `state` query, `run show --json`). */

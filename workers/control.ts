@@ -8,6 +8,7 @@ import { Worker, type NativeConnection, type WorkflowBundleOption } from '@tempo
 import { createFleetLeaseActivities } from '../activities/fleet-lease';
 import { createRegistryActivities } from '../activities/registry';
 import { createRunnerKeyActivities } from '../activities/runner-keys';
+import { createRunnerMatchActivities } from '../activities/runner-match';
 import { KeyRing, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
 
 export interface ControlWorkerOptions {
@@ -60,6 +61,10 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
       ...createRegistryActivities({ keys, operatorPublicKey: opts.operatorPublicKey ?? null }),
       ...createFleetLeaseActivities(),
       ...createRunnerKeyActivities({
+        requireProofs: opts.requireRunnerProofs ?? true,
+        operatorPublicKey: opts.operatorPublicKey ?? null,
+      }),
+      ...createRunnerMatchActivities({
         requireProofs: opts.requireRunnerProofs ?? true,
         operatorPublicKey: opts.operatorPublicKey ?? null,
       }),

@@ -31,6 +31,19 @@ export interface ApproveTaskRequest {
 }
 export const approveTaskUpdate = defineUpdate<RunState, [ApproveTaskRequest]>('approveTask');
 
+/**
+ * Cancels one task: a task not started is cancelled at once, a running one is killed by its
+ * runner, a lost one stops being waited for. Its dependents then follow their conditions (a
+ * cancelled parent counts as skipped). Answers with the run's state; refused (with the reason)
+ * for a task that is final already.
+ */
+export interface CancelTaskRequest {
+  task: string;
+  by: string;
+  reason: string;
+}
+export const cancelTaskUpdate = defineUpdate<RunState, [CancelTaskRequest]>('cancelTask');
+
 /** Stops a run with a reason: running tasks are killed on their runners, pending ones cancelled. */
 export interface StopRunRequest {
   reason: string;

@@ -31,7 +31,7 @@ import {
 } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { LogChunk } from '../../activities/types';
-import { approveTaskUpdate, inputQuery, stateQuery, stopRunSignal } from '../../workflows/messages';
+import { approveTaskUpdate, cancelTaskUpdate, inputQuery, stateQuery, stopRunSignal } from '../../workflows/messages';
 import {
   CHANGEGROUP_WORKFLOW_TYPE,
   changegroupQuery,
@@ -569,6 +569,35 @@ export class RunfleetClient {
       try {
         return await handle.executeUpdate(approveTaskUpdate, {
           args: [{ task, by, operator: { at, nonce, signature } }],
+        });
+      } catch (err) {
+        // The server answers NOT_FOUND for an update to a closed workflow as well.
+        if (err instanceof WorkflowNotFoundError) {
+          const description = await handle.describe();
+          throw new RunfleetError(
+            'InvalidState',
+            `run ${workflowId} has already ended (${description.status.name.toLowerCase()})`,
+          );
+        }
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Cancels one task of a running run (`run cancel ID --task NAME`): not started, it never
+   * starts; running, its runner kills it; lost, the run stops waiting for it. Its dependents
+   * follow their conditions (a cancelled parent counts as skipped). Returns the run's state after.
+   */
+  async cancelTask(ref: string, task: string, opts: { reason?: string; by: string }): Promise<RunState> {
+    const workflowId = resolveRunWorkflowId(ref);
+    if (task.length === 0) throw new RunfleetError('InvalidArgument', 'name the task to cancel');
+    if (opts.by.trim().length === 0) throw new RunfleetError('InvalidArgument', 'a cancel names who cancels (--by NAME)');
+    return this.call(workflowId, async () => {
+      const handle = this.runHandle(workflowId);
+      try {
+        return await handle.executeUpdate(cancelTaskUpdate, {
+          args: [{ task, by: opts.by, reason: opts.reason ?? 'cancelled by request' }],
         });
       } catch (err) {
         // The server answers NOT_FOUND for an update to a closed workflow as well.

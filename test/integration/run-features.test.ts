@@ -1,0 +1,222 @@
+/**
+ * What CI users reach for, end to end on the dev server: retries of failed and timed-out tasks
+ * (each attempt kept), cancelling one task (its dependents follow their conditions), a matrix, and
+ * runner selection by labels (`runs_on`) among registered `runner serve` processes.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunState } from '../../src/types';
+import { cancelTaskUpdate } from '../../workflows/messages';
+import { startHarness, task, testRunnerAdmin, type Harness } from '../helpers/harness';
+import { killAll, startRunnerProcess, type Proc } from '../helpers/processes';
+import { sharedDir, sharedFile } from '../helpers/shared-files';
+import { uniqueName } from '../helpers/temporal';
+
+let h: Harness;
+let shared: string;
+beforeAll(async () => {
+  h = await startHarness({ runners: [{ name: uniqueName('feat-r1'), slots: 6 }] });
+  shared = sharedDir();
+});
+afterAll(async () => {
+  await killAll();
+  await h?.stop();
+});
+
+const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('retries', () => {
+  it('starts a failed task again after its backoff, and keeps each attempt with its outcome', async () => {
+    const count = sharedFile(shared, 'flaky');
+    // Fails on its first run, succeeds on its second.
+    const flaky = `n=$(wc -l < ${count}); echo run >> ${count}; [ "$n" -ge 1 ]`;
+    const handle = await h.start({
+      name: 'retry-flaky',
+      tasks: [
+        task(h, 'flaky', [flaky], { retry: { limit: 2, backoff: '1s' } }),
+        task(h, 'after', ['true'], { depends: ['flaky'] }),
+      ],
+    });
+    const s: RunState = await handle.result();
+    expect(s.result).toBe('success');
+    const t = s.tasks.flaky!;
+    expect(t).toMatchObject({ status: 'success', attempts: 2, exitCode: 0 });
+    expect(t.history).toHaveLength(1);
+    expect(t.history![0]).toMatchObject({ attempt: 1, outcome: 'failed', exitCode: 1, retried: true });
+    expect(t.history![0]!.reason).toContain('step 1 exited with code 1');
+    expect(lines(count)).toHaveLength(2);
+    // The retry waited its backoff after the failed attempt ended.
+    expect(Date.parse(t.startedAt!) - Date.parse(t.history![0]!.finishedAt)).toBeGreaterThanOrEqual(900);
+    expect(s.tasks.after!.status).toBe('success');
+  });
+
+  it('fails the task once its retries are spent; a timeout is retried only when `on` lists it', async () => {
+    const handle = await h.start({
+      name: 'retry-spent',
+      tasks: [
+        task(h, 'always', ['exit 7'], { retry: { limit: 2, backoff: '1s', on: ['failed'] } }),
+        task(h, 'slow-not-retried', ['sleep 30'], {
+          timeout: '1s',
+          retry: { limit: 3, backoff: '1s', on: ['failed'] },
+        }),
+        task(h, 'slow-retried', ['sleep 30'], { timeout: '1s', retry: { limit: 1, backoff: '1s', on: ['timeout'] } }),
+      ],
+    });
+    const s: RunState = await handle.result();
+    expect(s.result).toBe('failed');
+    expect(s.tasks.always).toMatchObject({ status: 'failed', attempts: 3, exitCode: 7 });
+    expect(s.tasks.always!.history!.map((a) => a.exitCode)).toEqual([7, 7]);
+    expect(s.tasks['slow-not-retried']).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(s.tasks['slow-not-retried']!.history).toBeUndefined();
+    expect(s.tasks['slow-retried']).toMatchObject({ status: 'failed', attempts: 2 });
+    expect(s.tasks['slow-retried']!.history!.map((a) => a.outcome)).toEqual(['timeout']);
+    expect(s.tasks['slow-retried']!.reason).toContain('timed out after 1s');
+  });
+});
+
+describe('cancelling one task', () => {
+  it('kills a running task; its dependents are skipped, the other branches go on', async () => {
+    const pidFile = sharedFile(shared, 'cancel-pid');
+    const handle = await h.start({
+      name: 'cancel-one',
+      tasks: [
+        task(h, 'long', [`echo $$ >> ${pidFile}; exec sleep 120`]),
+        task(h, 'after-long', ['true'], { depends: ['long'] }),
+        task(h, 'cleanup', ['true'], { depends: [{ task: 'long', conditions: ['on_skipped'] }] }),
+        task(h, 'other', ['sleep 1']),
+      ],
+    });
+    await h.waitFor(handle, (s) => s.tasks.long?.status === 'running' && lines(pidFile).length === 1, 60_000);
+    const pid = Number(lines(pidFile)[0]);
+    expect(alive(pid)).toBe(true);
+    const after = await handle.executeUpdate(cancelTaskUpdate, {
+      args: [{ task: 'long', by: 'tester', reason: 'not needed' }],
+    });
+    expect(after.tasks.long!.status).toMatch(/reserved|cancelled/);
+    const s: RunState = await handle.result();
+    expect(s.tasks.long).toMatchObject({ status: 'cancelled', cancelledBy: 'tester' });
+    expect(s.tasks.long!.reason).toContain('cancelled by tester: not needed');
+    expect(s.tasks['after-long']!.status).toBe('skipped');
+    expect(s.tasks.cleanup!.status).toBe('success');
+    expect(s.tasks.other!.status).toBe('success');
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('cancels a task that waits on its parents at once, and refuses a task that is final', async () => {
+    const handle = await h.start({
+      name: 'cancel-waiting',
+      tasks: [
+        task(h, 'first', ['sleep 2']),
+        task(h, 'second', ['true'], { depends: ['first'] }),
+        // Keeps the run going after `first` ends, for the refused cancel below.
+        task(h, 'keep', ['sleep 8']),
+      ],
+    });
+    const after = await handle.executeUpdate(cancelTaskUpdate, {
+      args: [{ task: 'second', by: 'tester', reason: 'skip it' }],
+    });
+    expect(after.tasks.second).toMatchObject({ status: 'cancelled', reason: 'cancelled by tester: skip it' });
+    await h.waitFor(handle, (s) => s.tasks.first?.status === 'success', 60_000);
+    await expect(
+      handle.executeUpdate(cancelTaskUpdate, { args: [{ task: 'first', by: 'tester', reason: 'late' }] }),
+    ).rejects.toMatchObject({ cause: { type: 'InvalidState', message: 'task "first" is success already' } });
+    await expect(
+      handle.executeUpdate(cancelTaskUpdate, { args: [{ task: 'nope', by: 'tester', reason: '' }] }),
+    ).rejects.toMatchObject({ cause: { type: 'NotFound', message: 'no task "nope" in this run' } });
+    const s: RunState = await handle.result();
+    expect(s.tasks.first!.status).toBe('success');
+    expect(s.tasks.second!.status).toBe('cancelled');
+  });
+});
+
+describe('runs_on', () => {
+  const procs: Proc[] = [];
+  let pool: string;
+  let gpu: string;
+  let cpu: string;
+  let lh: Harness;
+
+  beforeAll(async () => {
+    // Registered runners, whose labels the operator signed into their grants; proofs enforced.
+    lh = await startHarness({ requireRunnerProofs: true });
+    pool = uniqueName('labels');
+    gpu = uniqueName('gpu');
+    cpu = uniqueName('cpu');
+    const admin = testRunnerAdmin(lh.client, lh.controlQueue);
+    for (const [name, labels] of [
+      [gpu, { os: 'linux', gpu: 'true' }],
+      [cpu, { os: 'linux', gpu: 'false' }],
+    ] as const) {
+      const { token } = await admin.create({ name, pool, labels, settings: { slots: 2 }, by: 'test' });
+      const dir = join(lh.dataDir, name);
+      procs.push(
+        startRunnerProcess({
+          address: lh.address,
+          name,
+          pool,
+          dataDir: dir,
+          token,
+          env: { RUNFLEET_ALLOW_PLAINTEXT: '1' },
+        }),
+      );
+    }
+    for (const name of [gpu, cpu]) {
+      await waitForReady(admin, name);
+    }
+  }, 180_000);
+  afterAll(async () => {
+    await killAll();
+    await lh?.stop();
+  });
+
+  async function waitForReady(admin: ReturnType<typeof testRunnerAdmin>, name: string): Promise<void> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const view = await admin.describe(name).catch(() => null);
+      if (view?.record.status === 'ready') return;
+      if (Date.now() > deadline)
+        throw new Error(
+          `runner ${name} not ready in 120 s (status ${view?.record.status}); its log: ${procs.map((p) => p.output()).join('\n')}`,
+        );
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  it('lands tasks only on a runner with every label, and says so when nobody has them', async () => {
+    const t = (name: string, labels: Record<string, unknown>) => ({ name, steps: ['true'], pool, runs_on: labels });
+    const handle = await lh.start({
+      name: 'labelled',
+      tasks: [
+        t('g1', { gpu: true }),
+        t('g2', { gpu: 'true', os: 'linux' }),
+        t('g3', { gpu: true }),
+        t('c1', { gpu: false }),
+        t('nobody', { gpu: 'tpu' }),
+      ],
+    });
+    const waiting = await lh.waitFor(
+      handle,
+      (s) => ['g1', 'g2', 'g3', 'c1'].every((n) => s.tasks[n]?.status === 'success') && s.tasks.nobody?.reason !== null,
+      120_000,
+    );
+    for (const n of ['g1', 'g2', 'g3']) expect(waiting.tasks[n]!.runner).toBe(gpu);
+    expect(waiting.tasks.c1!.runner).toBe(cpu);
+    expect(waiting.tasks.nobody!.status).toBe('pending');
+    expect(waiting.tasks.nobody!.reason).toContain(`no runner of pool "${pool}" has the labels gpu=tpu`);
+    expect(waiting.tasks.nobody!.reason).toContain(`${gpu} {gpu=true,os=linux} other labels`);
+    await handle.executeUpdate(cancelTaskUpdate, { args: [{ task: 'nobody', by: 'tester', reason: 'no tpu' }] });
+    const s: RunState = await handle.result();
+    expect(s.tasks.nobody!.status).toBe('cancelled');
+    expect(s.result).toBe('success');
+  }, 240_000);
+});

@@ -1,0 +1,174 @@
+/**
+ * What the parts of a run share: its spec, options and state, and the few actions every part
+ * takes (finish a task, wake the main loop, track work in flight, tell a runner's registry).
+ * `workflows/run.ts` builds one per run; the lease scheduler (`leases.ts`), the fleet path
+ * (`fleet.ts`) and the lost-task protocol (`lost.ts`) take it. Task statuses change only through
+ * `src/run/transitions.ts`.
+ */
+import { CancellationScope, getExternalWorkflowHandle, log, workflowInfo } from '@temporalio/workflow';
+import { runnerWorkflowId } from '../../src/ids';
+import { isFinal } from '../../src/dag/engine';
+import { finishTask, type FinalStatus } from '../../src/run/transitions';
+import type { RunOptions, RunSpec, TaskSpec } from '../../src/spec/schema';
+import type { RunState, TaskState } from '../../src/types';
+import type { RunnerPurgedRequest } from '../messages';
+import type { LostTaskRef, taskLostSignal } from '../runner-messages';
+import type { RunnerProofs } from '../runner-proofs';
+import { describeError } from './failures';
+
+/** Refusals the run keeps in its state (`refusals`): a forger's flood must not grow it without bound. */
+const MAX_REFUSALS_KEPT = 50;
+
+/** A fleet instance held by a task lost on it, released if the task is given back. */
+export interface FleetClaim {
+  fleet: string;
+  instanceId: string;
+  requestId: string;
+}
+
+export interface RunContext {
+  readonly spec: RunSpec;
+  readonly options: RunOptions;
+  readonly state: RunState;
+  readonly proofs: RunnerProofs;
+  /** Runners purged while this run lives: a task still executing there fails when its heartbeat times out. */
+  readonly purged: Record<string, RunnerPurgedRequest>;
+  /** Claims kept by fleet tasks lost on their instance, by task. */
+  readonly lostClaims: Record<string, FleetClaim>;
+  /** Signals and releases sent without holding the run; settled before it ends or continues. */
+  readonly notices: Promise<void>[];
+  /** Executions and fleet tasks in flight (reservations and lookups are not counted). */
+  tasksInFlight: number;
+  /** Set when a task ends, is approved or goes back to pending: the DAG must be walked again. */
+  dagChanged: boolean;
+  task(name: string): TaskSpec;
+  taskState(name: string): TaskState;
+  now(): string;
+  /** Wakes the main loop. */
+  bump(): void;
+  finish(t: TaskState, status: FinalStatus, reason: string | null, at?: string): void;
+  /**
+   * Runs work in the tasks' cancellation scope (a stop cancels it), or in `task`'s own scope
+   * inside it (cancelling that one task cancels it too). `settled` runs when it ends.
+   */
+  track(start: () => Promise<void>, opts?: { task?: string; settled?: () => void }): void;
+  /** Forgets that `name` was dispatched: the next DAG walk dispatches it again. */
+  redispatch(name: string): void;
+  /** Why `name` was cancelled on its own, or null (`cancelTask`). */
+  cancelledReason(name: string): string | null;
+  tellRegistry(signal: typeof taskLostSignal, runner: string, task: string, attempt: number): void;
+  /** A message a runner's key does not verify: not applied, and said so. */
+  refuse(runner: string, task: string | null, message: string): void;
+  /** True once the run should settle what runs and continue as new. */
+  draining(): boolean;
+}
+
+export interface ContextParts {
+  spec: RunSpec;
+  options: RunOptions;
+  state: RunState;
+  proofs: RunnerProofs;
+  tasksScope: CancellationScope;
+  draining: () => boolean;
+}
+
+export interface RunContextHandle {
+  ctx: RunContext;
+  /** Every tracked promise, settled before the run ends. */
+  inFlight: Promise<void>[];
+  /** Tasks dispatched (queued, reserved, running, waiting to retry): the DAG walk skips them. */
+  dispatched: Set<string>;
+  /** The version the main loop waits to change. */
+  version(): number;
+  /** Cancels one task's scope; returns false when it has none (not dispatched). */
+  cancelScope(name: string, by: string, reason: string): boolean;
+}
+
+export function createRunContext(parts: ContextParts): RunContextHandle {
+  const { spec, state, tasksScope } = parts;
+  const specs = new Map(spec.tasks.map((t) => [t.name, t] as const));
+  const inFlight: Promise<void>[] = [];
+  const dispatched = new Set<string>();
+  const scopes = new Map<string, CancellationScope>();
+  const cancels = new Map<string, string>();
+  let version = 0;
+
+  const ctx: RunContext = {
+    spec,
+    options: parts.options,
+    state,
+    proofs: parts.proofs,
+    purged: {},
+    lostClaims: {},
+    notices: [],
+    tasksInFlight: 0,
+    dagChanged: true,
+    task: (name) => specs.get(name) as TaskSpec,
+    taskState: (name) => state.tasks[name] as TaskState,
+    now: () => new Date().toISOString(),
+    bump: () => void version++,
+    finish(t, status, reason, at) {
+      ctx.dagChanged = true;
+      finishTask(t, status, reason, ctx.now(), at);
+    },
+    track(start, opts) {
+      const task = opts?.task;
+      const run = task === undefined ? start : () => taskScope(task).run(start);
+      inFlight.push(
+        tasksScope.run(run).finally(() => {
+          opts?.settled?.();
+          ctx.bump();
+        }),
+      );
+    },
+    redispatch(name) {
+      dispatched.delete(name);
+      ctx.dagChanged = true;
+    },
+    cancelledReason: (name) => cancels.get(name) ?? null,
+    tellRegistry(signal, runner, task, attempt) {
+      const ref: LostTaskRef = { runWorkflowId: workflowInfo().workflowId, task, attempt };
+      ctx.notices.push(
+        CancellationScope.nonCancellable(() =>
+          getExternalWorkflowHandle(runnerWorkflowId(runner)).signal(signal, ref),
+        ).catch((err: unknown) =>
+          log.info(`runner registry ${runnerWorkflowId(runner)} not told: ${describeError(err)}`),
+        ),
+      );
+    },
+    refuse(runner, task, message) {
+      log.warn(message, { runner, task });
+      const refusals = (state.refusals ??= []);
+      refusals.push({ at: ctx.now(), runner, task, message });
+      if (refusals.length > MAX_REFUSALS_KEPT) refusals.splice(0, refusals.length - MAX_REFUSALS_KEPT);
+      const t = task === null ? undefined : state.tasks[task];
+      if (t && !isFinal(t.status)) t.reason = message;
+      ctx.bump();
+    },
+    draining: parts.draining,
+  };
+
+  /** One task's scope, a child of the tasks' scope, made when its work is first tracked. */
+  function taskScope(name: string): CancellationScope {
+    let s = scopes.get(name);
+    if (!s) {
+      s = new CancellationScope();
+      scopes.set(name, s);
+    }
+    return s;
+  }
+
+  return {
+    ctx,
+    inFlight,
+    dispatched,
+    version: () => version,
+    cancelScope(name, by, reason) {
+      cancels.set(name, `cancelled by ${by}: ${reason}`);
+      const s = scopes.get(name);
+      if (!s) return false;
+      s.cancel();
+      return true;
+    },
+  };
+}
