@@ -32,7 +32,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES } from '../src/codec';
 import { FLEET_TAG } from '../src/fleet/schema';
-import { startFleetTestbed, type FleetTestbed } from '../src/fleet/testing';
+import { startFleetTestbed, type FleetTestbed } from '../test/helpers/fleet-testbed';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import type { RefreshResult } from '../workflows/fleet';

@@ -1,6 +1,6 @@
 /** `tsx scripts/ensure-moto.ts`: installs moto (EC2 API endpoint for tests) into .tools/moto-venv. */
 import path from 'node:path';
-import { ensureMoto } from '../src/server/moto';
+import { ensureMoto } from '../test/helpers/moto';
 
 const binary = ensureMoto({
   projectRoot: path.resolve(__dirname, '..'),

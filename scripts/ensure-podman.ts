@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { RunfleetError } from '../src/errors';
-import { ensurePodman } from '../src/server/podman';
+import { ensurePodman } from '../test/helpers/podman';
 
 try {
   const setup = ensurePodman({

@@ -30,7 +30,7 @@ import { generateSigningKey } from '../src/security/operator';
 /** The operator key of the recording: it grants the registry scenario's token. */
 const RECORDING_OPERATOR = generateSigningKey();
 import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
-import { startFleetTestbed } from '../src/fleet/testing';
+import { startFleetTestbed } from '../test/helpers/fleet-testbed';
 import { fleetWorkflowId, poolTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../src/ids';
 import { SlotPool } from '../src/runner/slots';
 import { startDevServer } from '../src/server/dev-server';

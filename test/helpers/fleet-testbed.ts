@@ -14,18 +14,18 @@ import {
 } from '@aws-sdk/client-ec2';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
-import { startMoto, type MotoServer } from '../server/moto';
-import { KeyRing, createDataConverter } from '../codec';
-import { RunnerAdmin } from '../client/runners';
-import { RunfleetError } from '../errors';
-import { fleetRunnerName } from '../ids';
-import { registrationProof } from '../registry/token';
-import { generateSigningKey, signingKeyFromSeed } from '../security/operator';
+import { startMoto, type MotoServer } from './moto';
+import { KeyRing, createDataConverter } from '../../src/codec';
+import { RunnerAdmin } from '../../src/client/runners';
+import { RunfleetError } from '../../src/errors';
+import { fleetRunnerName } from '../../src/ids';
+import { registrationProof } from '../../src/registry/token';
+import { generateSigningKey, signingKeyFromSeed } from '../../src/security/operator';
 import { createControlWorker } from '../../workers/control';
 import { createEc2Client, createFleetWorker } from '../../workers/fleet';
 import type { RegistrationGrant } from '../../workflows/runner-messages';
-import { FleetClient } from './client';
-import type { FleetSpecInput } from './schema';
+import { FleetClient } from '../../src/fleet/client';
+import type { FleetSpecInput } from '../../src/fleet/schema';
 import type { FleetOptions } from '../../workflows/fleet';
 
 export interface Ec2CallCounts {

@@ -1,12 +1,13 @@
 /**
- * A local EC2 API endpoint for tests, benchmarks and development: moto in server mode, installed
+ * A local EC2 API endpoint for tests, benchmarks and development (`scripts/ensure-moto.ts`): moto in server mode, installed
  * into a project-local virtualenv (`<projectRoot>/.tools/moto-venv`) and run as a child process.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { RunfleetError } from '../errors';
-import { freePort } from './ports';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RunfleetError } from '../../src/errors';
+import { freePort } from '../../src/server/ports';
 
 /** Pinned: moto's EC2 responses change between releases and the tests assert on them. */
 export const MOTO_VERSION = '5.2.1';
@@ -95,7 +96,7 @@ export async function startMoto(opts: StartMotoOptions): Promise<MotoServer> {
       child.kill('SIGKILL');
       throw new RunfleetError('ComponentUnavailable', `moto_server did not answer on ${endpoint} in time:\n${output}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   return {
     endpoint,

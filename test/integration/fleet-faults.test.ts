@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { templateName } from '../../src/fleet/plan';
-import { countEc2Calls, startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
+import { countEc2Calls, startFleetTestbed, type FleetTestbed } from '../helpers/fleet-testbed';
 import { createEc2Client } from '../../workers/fleet';
 import { workflowBundle } from '../helpers/harness';
 import { temporalAddress } from '../helpers/temporal';

@@ -8,7 +8,7 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunfleetError } from '../../src/errors';
-import { startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
+import { startFleetTestbed, type FleetTestbed } from '../helpers/fleet-testbed';
 import type { ProvisionResult, RefreshResult } from '../../workflows/fleet';
 import { workflowBundle } from '../helpers/harness';
 import { temporalAddress } from '../helpers/temporal';

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tokenOf } from '../../src/security/operator';
 import { RunfleetError } from '../../src/errors';
 import { templateName } from '../../src/fleet/plan';
-import { startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
+import { startFleetTestbed, type FleetTestbed } from '../helpers/fleet-testbed';
 import { workflowBundle } from '../helpers/harness';
 import { startRunnerProcess } from '../helpers/processes';
 import { temporalAddress } from '../helpers/temporal';

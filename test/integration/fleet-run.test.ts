@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunfleetClient } from '../../src/client/client';
 import { KeyRing, createDataConverter } from '../../src/codec';
-import { startFleetTestbed, type FleetTestbed } from '../../src/fleet/testing';
+import { startFleetTestbed, type FleetTestbed } from '../helpers/fleet-testbed';
 import { workflowBundle } from '../helpers/harness';
 import { killAll, startRunnerProcess } from '../helpers/processes';
 import { temporalAddress } from '../helpers/temporal';
