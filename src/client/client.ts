@@ -23,14 +23,10 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
-import {
-  defineSearchAttributeKey,
-  SearchAttributeType,
-  type DataConverter,
-  type UpdateDefinition,
-} from '@temporalio/common';
+import { type DataConverter, type UpdateDefinition } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { LogChunk } from '../../activities/types';
+import { RUN_SA } from '../search-attributes';
 import { approveTaskUpdate, cancelTaskUpdate, inputQuery, stateQuery, stopRunSignal } from '../../workflows/messages';
 import {
   CHANGEGROUP_WORKFLOW_TYPE,
@@ -199,14 +195,8 @@ interface FetchTaskLogInput {
   limit: number;
 }
 
-/** The search attribute keys of a run (also set on runs a runner schedule starts). */
-export const RUN_SEARCH_ATTRIBUTES = {
-  group: defineSearchAttributeKey('RunfleetGroup', SearchAttributeType.KEYWORD),
-  groupPath: defineSearchAttributeKey('RunfleetGroupPath', SearchAttributeType.KEYWORD_LIST),
-  runName: defineSearchAttributeKey('RunfleetRunName', SearchAttributeType.KEYWORD),
-  phase: defineSearchAttributeKey('RunfleetPhase', SearchAttributeType.KEYWORD),
-  result: defineSearchAttributeKey('RunfleetResult', SearchAttributeType.KEYWORD),
-} as const;
+/** The search attribute keys of a run (also set on runs a runner schedule starts): src/search-attributes.ts. */
+export const RUN_SEARCH_ATTRIBUTES = RUN_SA;
 const SA = RUN_SEARCH_ATTRIBUTES;
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -592,7 +582,8 @@ export class RunfleetClient {
   async cancelTask(ref: string, task: string, opts: { reason?: string; by: string }): Promise<RunState> {
     const workflowId = resolveRunWorkflowId(ref);
     if (task.length === 0) throw new RunfleetError('InvalidArgument', 'name the task to cancel');
-    if (opts.by.trim().length === 0) throw new RunfleetError('InvalidArgument', 'a cancel names who cancels (--by NAME)');
+    if (opts.by.trim().length === 0)
+      throw new RunfleetError('InvalidArgument', 'a cancel names who cancels (--by NAME)');
     return this.call(workflowId, async () => {
       const handle = this.runHandle(workflowId);
       try {

@@ -5,6 +5,7 @@
  * server's start time) at no cost in history events.
  */
 import type { temporal } from '@temporalio/proto';
+import { showRunning } from '../run/transitions';
 import type { RunState } from '../types';
 
 type PendingActivity = temporal.api.workflow.v1.IPendingActivityInfo;
@@ -18,13 +19,13 @@ export function withLiveStatus(state: RunState, pending: readonly PendingActivit
     if (!match) continue;
     const task = state.tasks[match[1] as string];
     if (!task || task.status !== 'reserved' || task.attempts !== Number(match[2])) continue;
-    task.status = 'running';
     const started = activity.lastStartedTime?.seconds;
-    if (started !== undefined && started !== null) {
-      task.startedAt = new Date(
-        Number(started) * 1000 + Math.floor((activity.lastStartedTime?.nanos ?? 0) / 1e6),
-      ).toISOString();
-    }
+    showRunning(
+      task,
+      started !== undefined && started !== null
+        ? new Date(Number(started) * 1000 + Math.floor((activity.lastStartedTime?.nanos ?? 0) / 1e6)).toISOString()
+        : null,
+    );
   }
   return state;
 }

@@ -12,6 +12,7 @@
  * - Result: `stopped` if the run was stopped; `failed` if any task failed without
  *   `ignore_failure`; otherwise `success`.
  */
+import { finishTask } from '../run/transitions';
 import type { Restart, RunSpec, TaskSpec } from '../spec/schema';
 import {
   FINAL_TASK_STATUSES,
@@ -102,9 +103,7 @@ export function advance(spec: RunSpec, state: RunState, now: string): string[] {
       if (t.status !== 'pending') continue;
       const verdict = evaluate(task, state, byName);
       if (verdict === 'skip') {
-        t.status = 'skipped';
-        t.finishedAt = now;
-        t.reason = skipReason(task, state, byName);
+        finishTask(t, 'skipped', skipReason(task, state, byName), now);
         changed = true;
       }
     }

@@ -43,6 +43,16 @@ function move(t: TaskState, to: TaskStatus): void {
   t.status = to;
 }
 
+/**
+ * For display only (`run show`, `run watch`): a reserved task whose execution the server has
+ * seen start is shown running, with the server's start time. Never stored by the workflow.
+ */
+export function showRunning(t: TaskState, startedAt: string | null): void {
+  if (t.status !== 'reserved') return;
+  t.status = 'running';
+  if (startedAt !== null) t.startedAt = startedAt;
+}
+
 /** Dispatched on a runner's lease: a new attempt. Returns its number. */
 export function reserveTask(t: TaskState, runner: string): number {
   move(t, 'reserved');
