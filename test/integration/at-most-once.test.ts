@@ -2,7 +2,7 @@
  * At most once: a task that started is never started again by the scheduler. Runners and
  * control workers here are real processes (the `runfleet` CLI), killed with SIGKILL.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
@@ -86,6 +86,78 @@ describe('at most once', () => {
     expect(s.phase).toBe('finished');
     expect(s.result).toBe('stopped');
     expect(lines(counter)).toBe(1);
+  });
+
+  it('starts an idempotent task lost with its runner again on another runner; a non-idempotent one is lost', async () => {
+    const pool = uniqueName('idem-pool');
+    const name = uniqueName('idem-victim');
+    const dir = join(h.dataDir, name);
+    mkdirSync(dir, { recursive: true });
+    // Each attempt writes which runner ran it and its attempt number; both wait for the gate.
+    const safeLog = sharedFile(h.dataDir, `${name}.safe`);
+    const deployLog = sharedFile(h.dataDir, `${name}.deploy`);
+    const gate = join(h.dataDir, `${name}.gate`);
+    const waitGate = `for i in $(seq 900); do test -f ${gate} && exit 0; sleep 0.2; done; exit 9`;
+    const record = (file: string) => `echo "$RUNFLEET_RUNNER $RUNFLEET_ATTEMPT" >> ${file}`;
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool, settings: { slots: 2 } });
+    const victim = startRunnerProcess({ address: h.address, name, pool, dataDir: dir, token });
+    const handle = await h.start(
+      {
+        name: 'idempotent',
+        group: '/test/at-most-once',
+        tasks: [
+          // A later attempt does not wait: only the first, on the victim, is still running at the kill.
+          {
+            name: 'safe',
+            pool,
+            idempotent: true,
+            steps: [record(safeLog), `test $RUNFLEET_ATTEMPT -gt 1 || { ${waitGate}; }`],
+          },
+          { name: 'deploy', pool, steps: [record(deployLog), waitGate] },
+          { name: 'after', pool, steps: ['true'], depends: ['safe'] },
+        ],
+      },
+      { heartbeatTimeout: '4s' },
+    );
+    await h.waitFor(
+      handle,
+      (s) =>
+        s.tasks.safe?.status === 'running' &&
+        s.tasks.deploy?.status === 'running' &&
+        lines(safeLog) === 1 &&
+        lines(deployLog) === 1,
+      90_000,
+    );
+    victim.kill('SIGKILL');
+    await victim.exited;
+
+    const other = uniqueName('idem-other');
+    await h.startRunner({ name: other, pool });
+    const s = await h.waitFor(
+      handle,
+      (st) =>
+        st.tasks.safe?.status === 'success' &&
+        st.tasks.after?.status === 'success' &&
+        st.tasks.deploy?.status === 'lost',
+      90_000,
+    );
+    expect(s.tasks.safe).toMatchObject({ status: 'success', attempts: 2, runner: other });
+    expect(readFileSync(safeLog, 'utf8').trim().split('\n')).toEqual([`${name} 1`, `${other} 2`]);
+    expect(s.tasks.deploy).toMatchObject({ status: 'lost', attempts: 1, runner: name });
+    expect(s.tasks.deploy!.reason).toContain('not retried');
+    expect(readFileSync(deployLog, 'utf8').trim().split('\n')).toEqual([`${name} 1`]);
+    expect(s.phase).toBe('running');
+
+    // The victim comes back: the non-idempotent task's own outcome settles it, and the run succeeds.
+    writeFileSync(gate, '');
+    startRunnerProcess({ address: h.address, name, pool, dataDir: dir });
+    const final: RunState = await handle.result();
+    expect(final.result).toBe('success');
+    expect(final.tasks.deploy).toMatchObject({ status: 'success', attempts: 1, runner: name });
+    expect(final.tasks.safe).toMatchObject({ status: 'success', attempts: 2, runner: other });
+    expect(final.tasks.after!.status).toBe('success');
+    expect(lines(deployLog)).toBe(1);
+    expect(lines(safeLog)).toBe(2);
   });
 
   it('retries a reservation nobody answers without starting anything, then runs once', async () => {
