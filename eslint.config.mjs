@@ -23,7 +23,7 @@ const WORKFLOW_SAFE_IMPORTS = [
   // Pure state modules of entity workflows: keep them free of Node and I/O (the bundle check catches it).
   '(?:\\.\\./)+src/changegroup/state',
   '(?:\\.\\./)+src/registry/state',
-  '(?:\\.\\./)+src/fleet/(schema|validate|plan|records|types|sha256|ids)',
+  '(?:\\.\\./)+src/fleet/(schema|validate|plan|records|types|ids)',
   // Runner proofs: canonical statements and Ed25519 verification in plain JavaScript (@noble/curves).
   '(?:\\.\\./)+src/security/(runner-proof|statements)',
 ];

@@ -43,7 +43,6 @@ import {
 } from '@temporalio/workflow';
 import type { RegistryActivities, RunnerControlActivities, SessionEnd } from '../activities/types';
 import { NON_RETRYABLE_TYPES, failure } from '../src/errors';
-import { sha256Hex } from '../src/fleet/sha256';
 import { fleetWorkflowId, runnerTaskQueue } from '../src/ids';
 import * as st from '../src/registry/state';
 import { operatorCommand, type OperatorAction } from '../src/security/statements';
@@ -133,7 +132,7 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
       st.registerProblem(
         state,
         req,
-        req?.proof === undefined && typeof req?.token === 'string' ? sha256Hex(req.token) : null,
+        req?.proof === undefined && typeof req?.token === 'string' ? st.tokenSha256(req.token) : null,
         Date.now(),
       ),
     );

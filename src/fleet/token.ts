@@ -7,7 +7,7 @@
  * from the fleet token, its launch and its slot in the launch, and its registry runner
  * (`runner/<instance id>`) accepts that one only: a token read off one instance's user data
  * registers no other instance's runner.
- * Node-only: workflows compare hashes with `sha256Hex` instead.
+ * Node-only: the registry workflow hashes with `tokenSha256` (src/registry/state.ts) instead.
  */
 import { createHash, createHmac } from 'node:crypto';
 

@@ -22,6 +22,8 @@
  *   heartbeats; disabled: it takes no new work), `idle` (no heartbeat; a session waits for it),
  *   `lost` (it did not take that session either), `deleted` (purged).
  */
+import { sha256 } from '@noble/hashes/sha2';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
 import { z } from 'zod';
 import type { ErrorCode } from '../errors';
 import { LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
@@ -392,8 +394,13 @@ export function revokeToken(state: RegistryState, req: AdminRequest, now: string
  * Why a registration is refused, or null. The runner proves it holds the token: the token key
  * signed its name, id, keys and the time (checked here with @noble/curves: deterministic, and
  * nothing secret reaches history). `tokenHash` is the sha256 hex of `req.token` for a token
- * issued before grants (the workflow computes it with its sandbox-safe sha256); else null.
+ * issued before grants (the workflow computes it with `tokenSha256`); else null.
  */
+/** sha256 hex of a token in clear (registrations from before grants), in the sandbox: @noble/hashes. */
+export function tokenSha256(token: string): string {
+  return bytesToHex(sha256(utf8ToBytes(token)));
+}
+
 export function registerProblem(
   state: RegistryState,
   req: RegisterRequest,

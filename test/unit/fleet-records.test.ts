@@ -16,7 +16,7 @@ import {
   tokenDue,
 } from '../../src/fleet/records';
 import { validateFleetSpec } from '../../src/fleet/validate';
-import { sha256Hex } from '../../src/fleet/sha256';
+import { tokenHash } from '../../src/fleet/token';
 import { initialFleetState, type FleetState } from '../../src/fleet/types';
 
 const spec = validateFleetSpec({
@@ -36,7 +36,7 @@ const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
 /** A fleet with a token and one registered instance, idle since minute 1. */
 function fleet(): FleetState {
   const s = initialFleetState('ci');
-  addToken(s, { id: 't1', hash: sha256Hex('secret-1'), mintedAt: at(0), expiresAt: at(60) }, at(0));
+  addToken(s, { id: 't1', hash: tokenHash('secret-1'), mintedAt: at(0), expiresAt: at(60) }, at(0));
   addLaunched(s, spec, { instanceId: 'i-1', resourceClass: 'small', launchedAt: at(0) });
   const r = registered(s, spec, { runner: 'r1', tokenId: 't1', instanceId: 'i-1' }, at(1));
   expect(r.ok).toBe(true);
@@ -145,7 +145,7 @@ describe('instance records', () => {
     expect(Object.keys(s.registrations).sort()).toEqual(['r1', 'r2']);
     expect(tokenDue(s, spec, at(29))).toBe(false);
     expect(tokenDue(s, spec, at(30))).toBe(true);
-    addToken(s, { id: 't2', hash: sha256Hex('secret-2'), mintedAt: at(61), expiresAt: at(121) }, at(61));
+    addToken(s, { id: 't2', hash: tokenHash('secret-2'), mintedAt: at(61), expiresAt: at(121) }, at(61));
     expect(s.tokens.map((t) => t.id)).toEqual(['t2']); // the expired one is forgotten
     expect(currentToken(s, at(61))?.id).toBe('t2');
   });

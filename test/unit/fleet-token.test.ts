@@ -1,7 +1,8 @@
 /** Instance tokens: one per instance, derived so a retried launch gets the same ones. */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../src/fleet/sha256';
 import { deriveToken, instanceToken, tokenHash } from '../../src/fleet/token';
+import { tokenSha256 } from '../../src/registry/state';
 
 const SECRET = 's'.repeat(32);
 
@@ -34,6 +35,23 @@ describe('instance tokens', () => {
     expect(a.token).toBe(deriveToken(SECRET, 'ci', a.id));
     expect(a.token.startsWith(`rfr_${a.id}_`)).toBe(true);
     expect(a.hash).toBe(tokenHash(a.token));
-    expect(a.hash).toBe(sha256Hex(a.token)); // as the registry workflow computes it
+    expect(a.hash).toBe(tokenSha256(a.token)); // as the registry workflow computes it
+  });
+});
+
+describe('token hashes', () => {
+  it('the registry workflow hashes a token in clear as the worker does (sha256, known digests)', () => {
+    expect(tokenSha256('')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(tokenSha256('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    for (const s of ['a'.repeat(64), 'héllo wörld ✓', deriveToken(SECRET, 'ci', 'id-1')])
+      expect(tokenSha256(s)).toBe(createHash('sha256').update(s, 'utf8').digest('hex'));
+  });
+
+  it('a derived token names its id and differs by id and secret', () => {
+    const t = deriveToken(SECRET, 'ci', 'id-1');
+    expect(t).toMatch(/^rfr_id-1_[A-Za-z0-9_-]{43}$/);
+    expect(tokenHash(t)).toBe(tokenSha256(t));
+    expect(deriveToken(SECRET, 'ci', 'id-2')).not.toBe(t);
+    expect(deriveToken('t'.repeat(32), 'ci', 'id-1')).not.toBe(t);
   });
 });
