@@ -50,6 +50,7 @@ import { Writable } from 'node:stream';
 import Docker from 'dockerode';
 import { formatByteSize } from '../bytes';
 import { RunfleetError } from '../errors';
+import { sleep } from '../sleep';
 import type { Driver, DriverResult, DriverRun, Recovered, TaskLabels } from './driver';
 import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
 import { inside } from './workspace';
@@ -471,7 +472,7 @@ async function waitExit(container: Docker.Container, ended: Promise<void>): Prom
     while (!settled) {
       const info = await container.inspect();
       if (!info.State.Running && info.State.Status !== 'created') return info.State.ExitCode;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     return waited;
   });

@@ -25,6 +25,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { sleep } from '../sleep';
 import type { Driver, DriverResult, Recovered, SessionRecord, TaskLabels } from './driver';
 import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
 import {
@@ -203,7 +204,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         while (isSupervisor(pid, session.sessionDir)) {
           const ended = readExitFile(session.sessionDir);
           if (ended) return finished(ended, signal.aborted);
-          await new Promise((r) => setTimeout(r, POLL_MS));
+          await sleep(POLL_MS);
         }
         const ended = readExitFile(session.sessionDir);
         if (ended) return finished(ended, signal.aborted);

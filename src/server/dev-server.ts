@@ -10,6 +10,7 @@ import { Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
 import { RunfleetError } from '../errors';
 import { SEARCH_ATTRIBUTES } from '../ids';
+import { sleep } from '../sleep';
 import { freePort } from './ports';
 
 export interface DevServerOptions {
@@ -283,8 +284,4 @@ function hostForUrl(ip: string): string {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

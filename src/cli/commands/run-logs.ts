@@ -1,5 +1,6 @@
 /** `runfleet run logs ID TASK`: a task's log, read from the runner that ran it. */
 import type { Command } from 'commander';
+import { sleep } from '../../sleep';
 import { FINAL_TASK_STATUSES } from '../../types';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 
@@ -37,7 +38,7 @@ export function register(run: Command, ctx: CliContext): void {
             out.error(`waiting for task ${task} to start (it is ${chunk.taskStatus})`);
             announced = true;
           }
-          await new Promise((resolve) => setTimeout(resolve, FOLLOW_INTERVAL_MS));
+          await sleep(FOLLOW_INTERVAL_MS);
         }
       });
     });
