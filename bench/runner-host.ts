@@ -5,7 +5,7 @@
  *
  *   node --require tsx/cjs bench/runner-host.ts agents --spec FILE
  *     FILE: {"address", "namespace", "agents": [{"name", "pool", "token", "stateDir"}]}.
- *     One RunnerAgent (src/runner/agent.ts) per entry, as `runfleet runner serve` runs it: its own
+ *     One RunnerAgent (workers/runner-agent.ts) per entry, as `runfleet runner serve` runs it: its own
  *     connections, key ring and process driver; registers with the token, then serves.
  *   node --require tsx/cjs bench/runner-host.ts ping-workers --spec FILE
  *     FILE: {"address", "namespace", "queues": [...]}. The baseline's runners: one bare worker per
@@ -24,7 +24,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { version } from '../package.json';
 import { runnerDataConverter } from '../src/cli/runner-runtime';
 import { createDrivers } from '../src/runner/drivers';
-import { RunnerAgent } from '../src/runner/agent';
+import { RunnerAgent } from '../workers/runner-agent';
 import { baselineActivities } from './baseline-activities';
 import { installBenchRuntime } from './runtime';
 

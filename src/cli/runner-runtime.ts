@@ -9,7 +9,7 @@ import { createDataConverter } from '../codec';
 import { KeyRing } from '../codec/keys';
 import type { Config } from '../config';
 import { connectionOptions } from '../connection';
-import type { Connected } from '../runner/agent';
+import type { Connected } from '../../workers/runner-agent';
 import { connectWorker } from './runtime';
 
 export function runnerDataConverter(): { keys: KeyRing; dataConverter: DataConverter } {

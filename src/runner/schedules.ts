@@ -10,7 +10,7 @@ import {
   type Client,
   type ScheduleDescription,
 } from '@temporalio/client';
-import { RUN_SEARCH_ATTRIBUTES } from '../client/client';
+import { RUN_SA } from '../search-attributes';
 import { ConfigSchema } from '../config';
 import { scopedValue } from '../codec/payload-converter';
 import { RunfleetError } from '../errors';
@@ -25,7 +25,7 @@ const CATCHUP_WINDOW_MS = 60_000;
 const NEXT_TIMES = 3;
 
 /** The same keys `RunfleetClient.submitRun` sets, so scheduled runs list and filter like any run. */
-const SA = RUN_SEARCH_ATTRIBUTES;
+const SA = RUN_SA;
 
 export interface RunnerScheduleInput {
   runner: string;

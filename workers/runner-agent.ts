@@ -23,25 +23,25 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { ApplicationFailure } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
-import { openKeys } from '../codec/seal';
-import type { KeyRing } from '../codec/keys';
-import { RunfleetError } from '../errors';
-import { runnerWorkflowId } from '../ids';
-import { RunnerAdmin } from '../client/runners';
-import type { DriverName, TaskOutcome } from '../types';
-import { runEnvQuery, stateQuery, taskReportSignal } from '../../workflows/messages';
+import { openKeys } from '../src/codec/seal';
+import type { KeyRing } from '../src/codec/keys';
+import { RunfleetError } from '../src/errors';
+import { runnerWorkflowId } from '../src/ids';
+import { RunnerAdmin } from '../src/client/runners';
+import type { DriverName, TaskOutcome } from '../src/types';
+import { runEnvQuery, stateQuery, taskReportSignal } from '../workflows/messages';
 import {
   connectUpdate,
   registerUpdate,
   sessionOnlineSignal,
   type RegistrationGrant,
   type RunnerSettings,
-} from '../../workflows/runner-messages';
-import { createRunner, type Runner } from '../../workers/runner';
-import type { Driver, TaskLabels } from './driver';
-import { loadOrCreateIdentity, saveIdentity, type RunnerIdentity } from './identity';
-import { createRunnerSigner, type RunnerSigner } from '../security/runner-signer';
-import { registrationProof } from '../registry/token';
+} from '../workflows/runner-messages';
+import { createRunner, type Runner } from './runner';
+import type { Driver, TaskLabels } from '../src/runner/driver';
+import { loadOrCreateIdentity, saveIdentity, type RunnerIdentity } from '../src/runner/identity';
+import { createRunnerSigner, type RunnerSigner } from '../src/security/runner-signer';
+import { registrationProof } from '../src/registry/token';
 
 export type AgentState =
   'connecting' | 'registering' | 'recovering' | 'ready' | 'disabled' | 'idle' | 'stopping' | 'deleted';
