@@ -9,6 +9,13 @@ import { parseDuration } from '../duration';
 import { LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
 import { workingDirProblem } from './working-dir';
 
+/** One problem of a spec: where, and what is wrong there. */
+export interface SpecProblem {
+  /** `tasks.build.timeout`, `group`, ... */
+  path: string;
+  message: string;
+}
+
 /** Limits, each with its reason. */
 export const LIMITS = {
   /**
@@ -46,13 +53,25 @@ export const LIMITS = {
   maxRetryBackoffMs: 600_000,
   /** Labels a task asks for: a selector, not an inventory (a runner carries its own labels). */
   maxRunsOnLabels: 16,
+  /** Cells of one matrix task (GitHub Actions' own bound): a wider one is a separate run. */
+  maxMatrixCells: 256,
+  /** Keys of one matrix: each is a dimension, and every cell's name spells all of them. */
+  maxMatrixKeys: 16,
+  /** A matrix value is a version, a platform, a flag: it is spelled into the cell's name too. */
+  maxMatrixValueLength: 256,
+  /**
+   * The spec once matrices are expanded: the run workflow holds it for the whole run (on every
+   * worker that caches the run), and a 4 MiB file could otherwise grow 256-fold.
+   */
+  maxExpandedSpecBytes: 16 * 1024 * 1024,
 } as const;
 
 /** What ended an attempt that `retry.on` may retry. A lost task is never one (see `idempotent`). */
 export const RETRY_ON = ['failed', 'timeout'] as const;
 export type RetryOn = (typeof RETRY_ON)[number];
 
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** A task, pool or runner name; a matrix cell's name follows it too (`src/spec/matrix.ts`). */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const GROUP_RE = /^(\/[A-Za-z0-9_.-]+)+$/;
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -203,20 +222,90 @@ export interface TaskRetry {
  * `runs_on`: labels the task's runner must carry, each with the same value. Keys and values follow
  * runners' label rules (`src/labels.ts`); YAML booleans and numbers (`gpu: true`) become strings.
  */
-const runsOn = z
+const runsOn = (templated: boolean) =>
+  z
+    .record(
+      z
+        .string()
+        .regex(
+          LABEL_KEY_RE,
+          'label keys are 1-63 letters, digits, "_", ".", "/" or "-", starting with a letter or digit',
+        ),
+      z
+        .union([z.string(), z.number(), z.boolean()])
+        .transform((v) => String(v))
+        .refine(
+          // A matrix task's value may hold `${{ matrix.KEY }}`: each cell's is checked once substituted.
+          (v) => LABEL_VALUE_RE.test(v) || (templated && MATRIX_REFERENCE_RE.test(v)),
+          'label values are at most 63 letters, digits, "_", ".", "/", ":" or "-"',
+        ),
+    )
+    .refine(
+      (labels) => Object.keys(labels).length <= LIMITS.maxRunsOnLabels,
+      `at most ${LIMITS.maxRunsOnLabels} labels`,
+    );
+
+/** Holds a `${{ matrix.KEY }}` reference (`src/spec/matrix.ts` substitutes them). */
+const MATRIX_REFERENCE_RE = /\$\{\{\s*matrix\./;
+
+/**
+ * `matrix`: each key a dimension, each list its values; the task is expanded into one task per
+ * cell of their cartesian product (`src/spec/matrix.ts`). Parsed with the values as strings, the
+ * way the cells' environment and `${{ matrix.KEY }}` see them.
+ */
+const matrix = z
   .record(
     z
       .string()
-      .regex(
-        LABEL_KEY_RE,
-        'label keys are 1-63 letters, digits, "_", ".", "/" or "-", starting with a letter or digit',
-      ),
+      .regex(ENV_KEY_RE, 'matrix keys are letters, digits and "_" (not starting with a digit), like environment names'),
     z
-      .union([z.string(), z.number(), z.boolean()])
-      .transform((v) => String(v))
-      .pipe(z.string().regex(LABEL_VALUE_RE, 'label values are at most 63 letters, digits, "_", ".", "/", ":" or "-"')),
+      .array(
+        z
+          .union([
+            z
+              .string()
+              .max(LIMITS.maxMatrixValueLength, `at most ${LIMITS.maxMatrixValueLength} characters`)
+              .refine((v) => !v.includes('\u0000'), 'a matrix value cannot hold a NUL character'),
+            z.number(),
+            z.boolean(),
+          ])
+          .transform((v) => String(v)),
+      )
+      .min(1, 'a matrix key needs at least one value'),
   )
-  .refine((labels) => Object.keys(labels).length <= LIMITS.maxRunsOnLabels, `at most ${LIMITS.maxRunsOnLabels} labels`);
+  .superRefine((m, ctx) => {
+    const keys = Object.keys(m);
+    if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'a matrix needs at least one key' });
+    if (keys.length > LIMITS.maxMatrixKeys)
+      ctx.addIssue({ code: 'custom', message: `at most ${LIMITS.maxMatrixKeys} keys` });
+    const variables = new Map<string, string>();
+    let cells = 1;
+    for (const key of keys) {
+      const variable = matrixVariable(key);
+      const other = variables.get(variable);
+      if (other !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `sets ${variable} as key "${other}" does (keys must differ in more than case)`,
+        });
+      variables.set(variable, key);
+      const values = m[key] ?? [];
+      values.forEach((value, i) => {
+        // 1.10 and 1.1 are one YAML number: a version wants quotes.
+        if (values.indexOf(value) !== i)
+          ctx.addIssue({ code: 'custom', path: [key, i], message: `duplicate value "${value}"` });
+      });
+      cells *= values.length;
+    }
+    if (cells > LIMITS.maxMatrixCells)
+      ctx.addIssue({ code: 'custom', message: `${cells} cells; a matrix has at most ${LIMITS.maxMatrixCells}` });
+  });
+
+/** The environment variable that holds a matrix key's value in each cell: `node` -> `MATRIX_NODE`. */
+export function matrixVariable(key: string): string {
+  return `MATRIX_${key.toUpperCase()}`;
+}
 
 const depend = z.union([
   name.describe('A parent task, run on its success'),
@@ -230,17 +319,33 @@ const depend = z.union([
   }),
 ]);
 
+const steps = z
+  .array(step)
+  .min(1, 'a task needs at least one step')
+  .max(LIMITS.maxStepsPerTask, `at most ${LIMITS.maxStepsPerTask} steps`);
+
+const image = z.string().min(1).max(512);
+
+/**
+ * The fields a matrix cell's values are substituted into (`${{ matrix.KEY }}`), checked again in
+ * each cell once they are: a value may make a working_dir climb out, or a label value invalid.
+ */
+export const MatrixTemplatedSchema = z.strictObject({
+  steps,
+  env: env.optional(),
+  image: image.optional(),
+  working_dir: workingDir.optional(),
+  runs_on: runsOn(false).optional(),
+});
+
 export const TaskSpecSchema = z
   .strictObject({
     name,
-    steps: z
-      .array(step)
-      .min(1, 'a task needs at least one step')
-      .max(LIMITS.maxStepsPerTask, `at most ${LIMITS.maxStepsPerTask} steps`),
+    steps,
     env: env.optional(),
     working_dir: workingDir.optional().describe("Relative to the task's workspace, and inside it"),
     driver: z.enum(DRIVERS).default('process'),
-    image: z.string().min(1).max(512).optional().describe('Container image, for the docker driver'),
+    image: image.optional().describe('Container image, for the docker driver'),
     resources: resources
       .optional()
       .describe("The container's limits (docker driver); the runner's defaults fill the rest"),
@@ -269,9 +374,12 @@ export const TaskSpecSchema = z
     needs_approval: z.boolean().default(false).describe('Wait for `runfleet run approve` before starting'),
     idempotent: z.boolean().default(false).describe('May be run again when its runner is lost'),
     retry: retry.optional().describe('Start the task again when it fails or times out (never when its runner is lost)'),
-    runs_on: runsOn
+    runs_on: runsOn(true)
       .optional()
       .describe('Runner labels the task needs: it runs only on a runner of its pool with every one, same value'),
+    matrix: matrix
+      .optional()
+      .describe('Run the task once per combination of these values (`${{ matrix.KEY }}`, $MATRIX_KEY)'),
   })
   .superRefine((task, ctx) => {
     if (task.driver === 'docker' && !task.image) {
@@ -307,13 +415,19 @@ export const RunSpecSchema = z.strictObject({
 
 /** What a run file holds, before defaults. */
 export type RunSpecInput = z.input<typeof RunSpecSchema>;
-/** A validated run spec, with defaults filled in and durations in milliseconds. */
-export type RunSpec = z.output<typeof RunSpecSchema>;
+/** A run spec as the schema parses it: defaults filled in, matrices not yet expanded. */
+export type ParsedRunSpec = z.output<typeof RunSpecSchema>;
+export type ParsedTaskSpec = z.output<typeof TaskSpecSchema>;
+/**
+ * A validated run spec, with defaults filled in, durations in milliseconds and every matrix task
+ * expanded into its cells (`src/spec/matrix.ts`).
+ */
+export type RunSpec = Omit<ParsedRunSpec, 'tasks'> & { tasks: TaskSpec[] };
 /**
  * A task of a validated run spec. A task expanded from a `matrix` is one of its cells: it keeps
  * which task it came from and its values (see `src/spec/matrix.ts`).
  */
-export type TaskSpec = z.output<typeof TaskSpecSchema> & { matrix?: MatrixCell };
+export type TaskSpec = Omit<ParsedTaskSpec, 'matrix'> & { matrix?: MatrixCell };
 
 /** Where a matrix cell came from: the task that declared the matrix, and this cell's values. */
 export interface MatrixCell {

@@ -1,17 +1,24 @@
 /**
- * Validation of a run spec: the schema, then the graph (duplicates, unknown and self
- * dependencies, cycles). Every problem is one line naming the task and the field.
- * Sandbox-safe: the run workflow validates its input with it.
+ * Validation of a run spec: the schema, then matrices expanded into their cells
+ * (`src/spec/matrix.ts`), then the graph (duplicates, unknown and self dependencies, cycles).
+ * Every problem is one line naming the task and the field. Sandbox-safe: the run workflow
+ * validates its input with it, so a direct start gets the same expanded spec as the CLI.
  */
 import type { z } from 'zod';
 import { RunfleetError } from '../errors';
-import { LIMITS, RunOptionsSchema, RunSpecSchema, envBytes, type RunOptions, type RunSpec } from './schema';
+import { expandMatrices } from './matrix';
+import {
+  LIMITS,
+  RunOptionsSchema,
+  RunSpecSchema,
+  envBytes,
+  type ParsedRunSpec,
+  type RunOptions,
+  type RunSpec,
+  type SpecProblem,
+} from './schema';
 
-export interface SpecProblem {
-  /** `tasks.build.timeout`, `group`, ... */
-  path: string;
-  message: string;
-}
+export type { SpecProblem } from './schema';
 
 /** Validates a run spec; throws a RunfleetError `InvalidRunSpec` listing every problem. */
 export function validateRunSpec(input: unknown): RunSpec {
@@ -40,8 +47,35 @@ export function checkRunSpec(input: unknown): SpecCheck {
   }
   const parsed = RunSpecSchema.safeParse(input);
   if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error, input) };
-  const problems = [...envProblems(parsed.data), ...graphProblems(parsed.data)];
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, spec: parsed.data };
+  if (parsed.data.tasks.length === 0)
+    return { ok: false, problems: [{ path: 'tasks', message: 'a run needs at least one task' }] };
+  const expansion = expandMatrices(parsed.data);
+  const spec = expansion.spec;
+  const graph = dependencyProblems(parsed.data, expansion.cells);
+  const problems = [...envProblems(spec), ...graph, ...expansion.problems];
+  if (Object.keys(expansion.cells).length > 0) problems.push(...expandedSizeProblems(spec));
+  if (graph.length === 0) problems.push(...cycleProblems(spec));
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, spec };
+}
+
+/** A spec its matrices made larger than the run's limits. */
+function expandedSizeProblems(spec: RunSpec): SpecProblem[] {
+  if (spec.tasks.length > LIMITS.maxTasks)
+    return [
+      {
+        path: 'tasks',
+        message: `a run has at most ${LIMITS.maxTasks} tasks; its matrices expand it to ${spec.tasks.length}`,
+      },
+    ];
+  const size = jsonSize(spec);
+  if (size > LIMITS.maxExpandedSpecBytes)
+    return [
+      {
+        path: '(run)',
+        message: `its matrices expand the spec to ${size} bytes; the limit is ${LIMITS.maxExpandedSpecBytes}`,
+      },
+    ];
+  return [];
 }
 
 /** Each task's environment (the run's and its own) within `LIMITS.maxEnvBytes`. */
@@ -128,38 +162,44 @@ function issueMessage(issue: Issue): string {
   return issue.message;
 }
 
-function graphProblems(spec: RunSpec): SpecProblem[] {
+/**
+ * Duplicate names, and dependencies that are unknown, on the task itself or listed twice, on the
+ * spec as written (so `depends[i]` is the entry in the file): a parent is a task, a matrix task
+ * (all its cells) or one cell of one.
+ */
+function dependencyProblems(spec: ParsedRunSpec, cells: Record<string, string[]>): SpecProblem[] {
   const problems: SpecProblem[] = [];
-  if (spec.tasks.length === 0) {
-    problems.push({ path: 'tasks', message: 'a run needs at least one task' });
-    return problems;
-  }
   const seen = new Set<string>();
   for (const task of spec.tasks) {
     if (seen.has(task.name))
       problems.push({ path: `tasks.${task.name}.name`, message: `duplicate task name "${task.name}"` });
     seen.add(task.name);
   }
+  const cellOf = new Map<string, string>();
+  for (const [of, names] of Object.entries(cells)) for (const n of names) cellOf.set(n, of);
   for (const task of spec.tasks) {
     const parents = new Set<string>();
     task.depends.forEach((dep, i) => {
       const parent = typeof dep === 'string' ? dep : dep.task;
       const path = `tasks.${task.name}.depends[${i}]`;
+      const named = Object.prototype.hasOwnProperty.call(cells, parent) ? (cells[parent] ?? []) : [parent];
+      const again = named.find((n) => parents.has(n));
       if (parent === task.name) problems.push({ path, message: `task "${task.name}" depends on itself` });
-      else if (!seen.has(parent)) problems.push({ path, message: `unknown task "${parent}"` });
-      else if (parents.has(parent)) problems.push({ path, message: `"${parent}" is listed twice` });
-      parents.add(parent);
-    });
-  }
-  if (problems.length > 0) return problems;
-  const cycle = findCycle(spec);
-  if (cycle) {
-    problems.push({
-      path: `tasks.${cycle[0]}.depends`,
-      message: `dependency cycle: ${cycle.join(' -> ')}`,
+      else if (cellOf.get(parent) === task.name)
+        problems.push({ path, message: `"${parent}" is a cell of this task's own matrix` });
+      else if (!seen.has(parent) && !cellOf.has(parent)) problems.push({ path, message: `unknown task "${parent}"` });
+      else if (again === parent) problems.push({ path, message: `"${parent}" is listed twice` });
+      else if (again !== undefined)
+        problems.push({ path, message: `"${again}" is listed twice (a cell of "${cellOf.get(again) ?? parent}")` });
+      for (const n of named) parents.add(n);
     });
   }
   return problems;
+}
+
+function cycleProblems(spec: RunSpec): SpecProblem[] {
+  const cycle = findCycle(spec);
+  return cycle ? [{ path: `tasks.${cycle[0]}.depends`, message: `dependency cycle: ${cycle.join(' -> ')}` }] : [];
 }
 
 /** One cycle as a list of task names that starts and ends with the same task, or null. */

@@ -139,6 +139,62 @@ describe('cancelling one task', () => {
   });
 });
 
+describe('matrix', () => {
+  it('runs each cell as its own task with its values; dependents wait for every cell', async () => {
+    const out = sharedFile(shared, 'matrix');
+    const handle = await h.start({
+      name: 'matrix',
+      tasks: [
+        task(
+          h,
+          'test',
+          [`echo "$MATRIX_NODE/$MATRIX_OS/\${{ matrix.node }}" >> ${out}`, 'sleep 1', '[ "$MATRIX_NODE" != 22 ]'],
+          {
+            matrix: { node: [20, 22], os: ['linux', 'alpine'] },
+          },
+        ),
+        task(h, 'on-success', ['true'], { depends: ['test'] }),
+        task(h, 'always', [`echo always >> ${out}`], {
+          depends: [{ task: 'test', conditions: ['on_success', 'on_failure'] }],
+        }),
+      ],
+    });
+    const s: RunState = await handle.result();
+    const cells = [
+      'test-node-20-os-linux',
+      'test-node-20-os-alpine',
+      'test-node-22-os-linux',
+      'test-node-22-os-alpine',
+    ];
+    expect(Object.keys(s.tasks).sort()).toEqual([...cells, 'always', 'on-success'].sort());
+    expect(cells.map((c) => s.tasks[c]!.status)).toEqual(['success', 'success', 'failed', 'failed']);
+    expect(s.tasks['test-node-22-os-linux']!.reason).toContain('step 3 exited with code 1');
+    // Each cell ran once, with its own values in its env and in its steps.
+    const written = lines(out);
+    expect(written.slice(0, 4).sort()).toEqual(['20/alpine/20', '20/linux/20', '22/alpine/22', '22/linux/22']);
+    // `always` started after the last cell ended; `on-success` needed all four to succeed.
+    expect(written[4]).toBe('always');
+    const lastCell = Math.max(...cells.map((c) => Date.parse(s.tasks[c]!.finishedAt!)));
+    expect(Date.parse(s.tasks.always!.startedAt!)).toBeGreaterThanOrEqual(lastCell);
+    expect(s.tasks.always!.status).toBe('success');
+    expect(s.tasks['on-success']!.status).toBe('skipped');
+    expect(s.result).toBe('failed');
+  });
+
+  it('refuses a direct start whose matrix is invalid, naming the field, and starts nothing', async () => {
+    const handle = await h.start({
+      name: 'matrix-bad',
+      tasks: [task(h, 'test', ['echo ${{ matrix.nope }}'], { matrix: { node: [20] } })],
+    });
+    await expect(handle.result()).rejects.toMatchObject({
+      cause: {
+        type: 'InvalidRunSpec',
+        message: expect.stringContaining('tasks.test.steps[0]: ${{ matrix.nope }}: the matrix has no key "nope"'),
+      },
+    });
+  });
+});
+
 describe('runs_on', () => {
   const procs: Proc[] = [];
   let pool: string;
