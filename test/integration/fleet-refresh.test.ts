@@ -542,6 +542,51 @@ describe('the fleet CLI and the entity workflow', () => {
   });
 });
 
+describe('periodic refresh', () => {
+  it('refreshes by itself once refreshInterval has passed, woken by its timer alone: a gone instance is replaced', async () => {
+    const name = bed.uniqueFleet('tick');
+    // 3 s instead of the default minute: long enough to tell the timer's refresh from apply's own.
+    const intervalMs = 3_000;
+    const applied = await bed.fleet.apply(
+      bed.spec(name, {
+        refreshInterval: '3s',
+        resourceClasses: [{ name: 'small', instanceType: 't3.small', minIdle: 1, maxInstances: 3 }],
+      }),
+    );
+    expect(applied.launched).toBe(1);
+    const before = await bed.fleet.status(name);
+    const [gone] = before.records.map((r) => r.instanceId) as [string];
+    // Drift nobody tells the fleet about: its instance terminated behind its back.
+    await bed.ec2.send(new TerminateInstancesCommand({ InstanceIds: [gone] }));
+
+    const after = await eventually(async () => {
+      const s = await bed.fleet.status(name);
+      return s.refreshes > before.refreshes && s.records.length === 1 && s.records[0]?.instanceId !== gone
+        ? s
+        : undefined;
+    }, 30_000);
+    const [fresh] = after.records.map((r) => r.instanceId) as [string];
+    expect((await ec2State([fresh]))[fresh]).toBe('running');
+    expect((await bed.registry.get(gone)).status).toBe('deleted');
+
+    // What woke the workflow for the refresh after apply's: a timer, no signal, no update.
+    const events = (await bed.temporal.workflow.getHandle(`fleet/${name}`).fetchHistory()).events ?? [];
+    const applyDone = events.map((e) => Boolean(e.workflowExecutionUpdateCompletedEventAttributes)).lastIndexOf(true);
+    const nextRefresh = events.findIndex((e, i) => i > applyDone && e.activityTaskScheduledEventAttributes);
+    expect(applyDone).toBeGreaterThan(0);
+    expect(nextRefresh).toBeGreaterThan(applyDone);
+    const between = events.slice(applyDone + 1, nextRefresh);
+    const fired = between.filter((e) => e.timerFiredEventAttributes);
+    expect(fired).toHaveLength(1);
+    // Not before its time: that timer was the refresh interval.
+    const startedId = Number(fired[0]?.timerFiredEventAttributes?.startedEventId);
+    const timer = events.find((e) => Number(e.eventId) === startedId)?.timerStartedEventAttributes;
+    expect(Number(timer?.startToFireTimeout?.seconds)).toBe(intervalMs / 1000);
+    expect(between.filter((e) => e.workflowExecutionSignaledEventAttributes)).toEqual([]);
+    expect(between.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toEqual([]);
+  });
+});
+
 describe('determinism', () => {
   it('the fleet workflow replays its own history (apply, register, provision, release, expiry, refresh)', async () => {
     const name = bed.uniqueFleet('replay');
