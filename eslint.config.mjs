@@ -22,7 +22,7 @@ const WORKFLOW_SAFE_IMPORTS = [
   '(?:\\.\\./)+src/codec/payload-converter',
   // Pure state modules of entity workflows: keep them free of Node and I/O (the bundle check catches it).
   '(?:\\.\\./)+src/changegroup/state',
-  '(?:\\.\\./)+src/registry/state',
+  '(?:\\.\\./)+src/registry/(state|types)',
   '(?:\\.\\./)+src/fleet/(schema|validate|plan|records|types|ids)',
   // Runner proofs: canonical statements and Ed25519 verification in plain JavaScript (@noble/curves).
   '(?:\\.\\./)+src/security/(runner-proof|statements)',

@@ -8,9 +8,9 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { FleetClient } from '../src/fleet/client';
 import { asFailure } from '../src/errors';
-import type { ProvisionResult } from '../workflows/fleet';
+import type { ProvisionResult } from '../src/fleet/types';
+import type { FleetCalls } from './types';
 
 export interface FleetLeaseRequest {
   fleet: string;
@@ -35,12 +35,14 @@ export interface FleetLeaseActivities {
 }
 
 export interface FleetLeaseDeps {
+  /** The fleet calls on a client: the worker passes `(client) => new FleetClient({ client })`. */
+  fleets: (client: Client) => FleetCalls;
   /** Default: the activity's own client (the worker's connection, data converter and namespace). */
   client?: () => Client;
 }
 
-export function createFleetLeaseActivities(deps: FleetLeaseDeps = {}): FleetLeaseActivities {
-  const fleets = () => new FleetClient({ client: deps.client ? deps.client() : Context.current().client });
+export function createFleetLeaseActivities(deps: FleetLeaseDeps): FleetLeaseActivities {
+  const fleets = () => deps.fleets(deps.client ? deps.client() : Context.current().client);
   return {
     async provisionFleetRunner(req) {
       return coded(() =>

@@ -5,12 +5,12 @@
  * Both are idempotent, so a retry after a crash converges.
  */
 import type { Logger } from '@temporalio/common';
-import type { RunnerAdmin } from '../src/client/runners';
 import type { RunnerSettings } from '../workflows/runner-messages';
 import { RunfleetError, asFailure } from '../src/errors';
 import { fleetRunnerName, fleetWorkflowId } from '../src/ids';
 import { deriveToken } from '../src/fleet/token';
 import { signingKeyFromSeed } from '../src/security/operator';
+import type { RunnerRegistryCalls } from './types';
 
 /** The public key of a token `rfr_<id>_<seed>` (its seed may hold `_`: everything after the id). */
 function tokenPublicKey(token: string, id: string): string {
@@ -48,8 +48,11 @@ export interface FleetRegistryActivities {
 }
 
 export interface FleetRegistryDeps {
-  /** The registry client; it signs each instance token's grant with the operator key it holds. */
-  registry: RunnerAdmin;
+  /**
+   * The registry client (the worker passes a `RunnerAdmin`); it signs each instance token's grant
+   * with the operator key it holds.
+   */
+  registry: RunnerRegistryCalls;
   /** The secret instance tokens derive from: the registry gets each token's public key only. */
   tokenSecret: string;
   log: Logger;

@@ -1,11 +1,22 @@
 /**
  * The activity interfaces workflows call through `proxyActivities`. Implementations live in
- * the factories beside this file; only `workers/*` build them with real dependencies.
+ * the factories beside this file; only `workers/*` build them with real dependencies. Also the
+ * calls some of them make through the client library (`FleetCalls`, `RunnerRegistryCalls`):
+ * declared here, so activities never import it; the worker passes the client library's classes,
+ * which have them.
  */
 import type { TaskSpec } from '../src/spec/schema';
 import type { DriverName, Reservation, TaskOutcome } from '../src/types';
 import type { ApprovalStatement, OperatorCommand } from '../src/security/statements';
-import type { Admission, PingReply, RunnerLiveStatus, RunnerSettings, SealedKey } from '../workflows/runner-messages';
+import type { FleetLink, HoldRequest, ProvisionRequest, ProvisionResult } from '../src/fleet/types';
+import type {
+  Admission,
+  PingReply,
+  RunnerLiveStatus,
+  RunnerSettings,
+  SealedKey,
+  SessionRequest,
+} from '../src/registry/types';
 
 export interface ReserveRequest {
   runId: string;
@@ -102,13 +113,7 @@ export interface RunnerActivities {
  * runner heartbeats with its status (a heartbeat timeout is how the fleet learns it is gone).
  * The registry cancels it and starts the next generation to change what the runner must do.
  */
-export interface SessionRequest {
-  generation: number;
-  enabled: boolean;
-  settings: RunnerSettings;
-  /** Set on purge: the runner wipes its state directory and exits 0. */
-  delete?: { by: string; reason: string };
-}
+export type { SessionRequest };
 
 export interface SessionEnd {
   /** `renew`: the runner ends a session before its start-to-close so a new one starts. */
@@ -150,3 +155,33 @@ export interface RunnerKeyActivities {
 }
 
 export type { PingReply };
+
+/**
+ * The fleet updates a run's fleet tasks make (`activities/fleet-lease.ts`), with the fleet's
+ * errors as RunfleetErrors: the client library's `FleetClient` (`src/client/fleet.ts`).
+ */
+export interface FleetCalls {
+  provision(fleet: string, req: ProvisionRequest): Promise<ProvisionResult>;
+  startTask(fleet: string, req: HoldRequest): Promise<unknown>;
+  release(fleet: string, req: HoldRequest): Promise<unknown>;
+}
+
+/**
+ * The registry calls the fleet makes for its instances' runners (`activities/fleet-registry.ts`):
+ * the client library's `RunnerAdmin` (`src/client/runners.ts`), which signs each grant with the
+ * operator key it holds.
+ */
+export interface RunnerRegistryCalls {
+  /** Creates the temporary runner of one instance (idempotent). */
+  admit(req: {
+    name: string;
+    pool: string;
+    labels?: Record<string, string>;
+    fleet: FleetLink;
+    token: { id: string; publicKey: string; expiresAt: string };
+    settings?: Partial<RunnerSettings>;
+    by?: string;
+  }): Promise<unknown>;
+  /** Purges a runner; `NotFound` when there is none. */
+  purge(name: string, opts: { by?: string; reason?: string; waitMs?: number }): Promise<unknown>;
+}

@@ -9,6 +9,7 @@ import { createFleetLeaseActivities } from '../activities/fleet-lease';
 import { createRegistryActivities } from '../activities/registry';
 import { createRunnerKeyActivities } from '../activities/runner-keys';
 import { createRunnerMatchActivities } from '../activities/runner-match';
+import { FleetClient } from '../src/client/fleet';
 import { KeyRing, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
 
 export interface ControlWorkerOptions {
@@ -59,7 +60,7 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
         }),
     activities: {
       ...createRegistryActivities({ keys, operatorPublicKey: opts.operatorPublicKey ?? null }),
-      ...createFleetLeaseActivities(),
+      ...createFleetLeaseActivities({ fleets: (client) => new FleetClient({ client }) }),
       ...createRunnerKeyActivities({
         requireProofs: opts.requireRunnerProofs ?? true,
         operatorPublicKey: opts.operatorPublicKey ?? null,

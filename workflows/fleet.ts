@@ -59,10 +59,20 @@ import {
   runnerGone,
 } from '../src/fleet/records';
 import type { FleetSpec } from '../src/fleet/schema';
-import type { FleetState, InstanceRecord, RefreshSummary, TokenRecord } from '../src/fleet/types';
+import type {
+  FleetState,
+  HoldRequest,
+  InstanceRecord,
+  ProvisionRequest,
+  ProvisionResult,
+  RefreshSummary,
+  TokenRecord,
+} from '../src/fleet/types';
 import { initialFleetState, LIVE_STATES } from '../src/fleet/types';
 import { checkFleetSpec } from '../src/fleet/validate';
 import { runnerGoneSignal, runnerRegisteredSignal } from './fleet-messages';
+
+export type { HoldRequest, ProvisionRequest, ProvisionResult } from '../src/fleet/types';
 
 export interface FleetOptions {
   /** Start-to-close timeout of one EC2 activity. Default 60 s: a page of 1,000 instances takes seconds. */
@@ -76,33 +86,6 @@ export interface FleetInput {
   /** Carried over by continue-as-new. */
   state?: FleetState;
   options?: FleetOptions;
-}
-
-export interface ProvisionRequest {
-  resourceClass: string;
-  /** Idempotency key: the same request gets the same instance. */
-  requestId: string;
-  /** The claim lasts this long unless renewed. Default 1 h. */
-  leaseMs?: number;
-  /** How long to wait for a new instance's runner to register. Default: the spec's registrationTimeout. */
-  waitMs?: number;
-  /** Launch an instance when none is idle. Default true; false fails at once instead. */
-  launch?: boolean;
-}
-
-export interface ProvisionResult {
-  instanceId: string;
-  runner: string;
-  resourceClass: string;
-  /** The runner's own task queue, where the task goes. */
-  taskQueue: string;
-  launched: boolean;
-}
-
-export interface HoldRequest {
-  instanceId: string;
-  requestId: string;
-  leaseMs?: number;
 }
 
 /** What `fleet status` shows: the state, without token hashes. */

@@ -17,7 +17,7 @@ import {
   randomBytes,
   type KeyObject,
 } from 'node:crypto';
-import type { SealedKey } from '../../workflows/runner-messages';
+import type { SealedKey } from '../registry/types';
 import { RunfleetError } from '../errors';
 import type { DataKey, KeyRing } from './keys';
 

@@ -6,9 +6,8 @@
  *
  * Times are ISO strings; `now` is passed in (workflow time). Sandbox-safe.
  */
-import type { RunnerRegistered } from '../../workflows/fleet-messages';
 import type { FleetSpec } from './schema';
-import { LIVE_STATES, type FleetState, type InstanceRecord, type TokenRecord } from './types';
+import { LIVE_STATES, type FleetState, type InstanceRecord, type RunnerRegistered, type TokenRecord } from './types';
 
 export type Outcome<T = InstanceRecord> = { ok: true; value: T } | { ok: false; reason: string };
 

@@ -23,6 +23,9 @@
  * Plain JSON only: this state crosses continue-as-new. Sandbox-safe.
  */
 import type { FleetSpec } from './schema';
+import type { FleetLink } from '../registry/types';
+
+export type { FleetLink };
 
 export const INSTANCE_STATES = ['created', 'idle', 'claimed', 'running', 'terminated'] as const;
 export type InstanceState = (typeof INSTANCE_STATES)[number];
@@ -104,6 +107,50 @@ export interface FleetState {
   refreshes: number;
   /** Next subnet for a launch (round robin over the spec's subnets). */
   subnetCursor: number;
+}
+
+/** The instance's runner registered with a valid fleet token: the instance goes from created to idle. */
+export interface RunnerRegistered {
+  runner: string;
+  instanceId: string;
+  tokenId: string;
+}
+
+/** The instance's runner was purged (lost, or by an operator): the instance can serve no task. */
+export interface RunnerGone {
+  runner: string;
+  instanceId: string;
+  by: string;
+  reason: string;
+}
+
+/** `provision`: a task claims an instance of a resource class (launching one when none is idle). */
+export interface ProvisionRequest {
+  resourceClass: string;
+  /** Idempotency key: the same request gets the same instance. */
+  requestId: string;
+  /** The claim lasts this long unless renewed. Default 1 h. */
+  leaseMs?: number;
+  /** How long to wait for a new instance's runner to register. Default: the spec's registrationTimeout. */
+  waitMs?: number;
+  /** Launch an instance when none is idle. Default true; false fails at once instead. */
+  launch?: boolean;
+}
+
+export interface ProvisionResult {
+  instanceId: string;
+  runner: string;
+  resourceClass: string;
+  /** The runner's own task queue, where the task goes. */
+  taskQueue: string;
+  launched: boolean;
+}
+
+/** `startTask`, `renew`, `release`: what the request holding an instance says about it. */
+export interface HoldRequest {
+  instanceId: string;
+  requestId: string;
+  leaseMs?: number;
 }
 
 export function initialFleetState(name: string): FleetState {

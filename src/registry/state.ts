@@ -30,6 +30,7 @@ import { LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
 import type {
   AdminRequest,
   Admission,
+  FleetLink,
   ConnectRequest,
   IssueTokenRequest,
   LostTaskRef,
@@ -38,8 +39,8 @@ import type {
   RunnerSettings,
   RunnerStatus,
   RunnerWorkflowInput,
-} from '../../workflows/runner-messages';
-import type { SessionRequest } from '../../activities/types';
+  SessionRequest,
+} from './types';
 import {
   CLOCK_SKEW_MS,
   grantProblem,
@@ -50,7 +51,6 @@ import {
   type OperatorSignature,
   type TokenGrant,
 } from '../security/statements';
-import type { FleetLink } from '../../workflows/fleet-messages';
 
 /**
  * Defaults of what a runner is handed. The watchdog also sets the registry's own patience:

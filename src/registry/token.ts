@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseToken, signStatement, tokenOf, type NewToken } from '../security/operator';
 import { GRANT_KIND, PROOF_KIND, type RegistrationProof, type TokenGrant } from '../security/statements';
-import type { RegisterRequest } from '../../workflows/runner-messages';
+import type { RegisterRequest } from './types';
 
 export type { NewToken };
 

@@ -24,7 +24,7 @@ import { generateSigningKey, signingKeyFromSeed } from '../../src/security/opera
 import { createControlWorker } from '../../workers/control';
 import { createEc2Client, createFleetWorker } from '../../workers/fleet';
 import type { RegistrationGrant } from '../../workflows/runner-messages';
-import { FleetClient } from '../../src/fleet/client';
+import { FleetClient } from '../../src/client/fleet';
 import type { FleetSpecInput } from '../../src/fleet/schema';
 import type { FleetOptions } from '../../workflows/fleet';
 

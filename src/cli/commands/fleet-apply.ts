@@ -1,10 +1,10 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- the Temporal client loads on use (require: tsx keeps import() as ESM) */
 /** `runfleet fleet apply FILE`: applies a fleet file with one refresh and reports what changed. */
 import type { Command } from 'commander';
-import type { FleetClient } from '../../fleet/client';
+import type { FleetClient } from '../../client/fleet';
 import { FLEET_TASK_QUEUE } from '../../ids';
 import { loadFleetSpecFile } from '../../fleet/load';
-import { refreshText } from '../../fleet/render';
+import { refreshText } from '../fleet-render';
 import { integer } from '../args';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 
@@ -33,5 +33,5 @@ export function register(fleet: Command, ctx: CliContext): void {
 
 /** Loaded on use: the Temporal client costs half a second that other commands need not pay. */
 function fleetClient(): typeof FleetClient {
-  return (require('../../fleet/client') as typeof import('../../fleet/client')).FleetClient;
+  return (require('../../client/fleet') as typeof import('../../client/fleet')).FleetClient;
 }

@@ -1,10 +1,10 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- the Temporal client loads on use (require: tsx keeps import() as ESM) */
 /** `runfleet fleet plan FILE`: what `apply` would change, item by item. Changes nothing. */
 import type { Command } from 'commander';
-import type { FleetClient } from '../../fleet/client';
+import type { FleetClient } from '../../client/fleet';
 import { FLEET_TASK_QUEUE } from '../../ids';
 import { loadFleetSpecFile } from '../../fleet/load';
-import { planText } from '../../fleet/render';
+import { planText } from '../fleet-render';
 import { integer } from '../args';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 
@@ -34,5 +34,5 @@ export function register(fleet: Command, ctx: CliContext): void {
 
 /** Loaded on use: the Temporal client costs half a second that other commands need not pay. */
 function fleetClient(): typeof FleetClient {
-  return (require('../../fleet/client') as typeof import('../../fleet/client')).FleetClient;
+  return (require('../../client/fleet') as typeof import('../../client/fleet')).FleetClient;
 }

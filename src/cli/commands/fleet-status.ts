@@ -1,8 +1,8 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- the Temporal client loads on use (require: tsx keeps import() as ESM) */
 /** `runfleet fleet status NAME`: pools, instances and their states, tokens, the last refresh. */
 import type { Command } from 'commander';
-import type { FleetClient } from '../../fleet/client';
-import { statusText } from '../../fleet/render';
+import type { FleetClient } from '../../client/fleet';
+import { statusText } from '../fleet-render';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 
 export function register(fleet: Command, ctx: CliContext): void {
@@ -22,5 +22,5 @@ export function register(fleet: Command, ctx: CliContext): void {
 
 /** Loaded on use: the Temporal client costs half a second that other commands need not pay. */
 function fleetClient(): typeof FleetClient {
-  return (require('../../fleet/client') as typeof import('../../fleet/client')).FleetClient;
+  return (require('../../client/fleet') as typeof import('../../client/fleet')).FleetClient;
 }

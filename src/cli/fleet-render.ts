@@ -1,7 +1,7 @@
 /** Text for people: a plan, a refresh's result, a fleet's status (the CLI prints these). */
 import { formatDuration } from '../duration';
+import type { Plan, PlanItem } from '../fleet/plan';
 import type { FleetStatus, RefreshResult } from '../../workflows/fleet';
-import type { Plan, PlanItem } from './plan';
 
 const SIGN: Record<PlanItem['action'], string> = {
   create: '+',

@@ -5,21 +5,14 @@
  */
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { RunfleetError } from '../errors';
-import { toRunfleetError } from '../client/errors';
+import { toRunfleetError } from './errors';
 import { formatProblems } from '../spec/validate';
-import type {
-  FleetInput,
-  FleetOptions,
-  FleetStatus,
-  HoldRequest,
-  ProvisionRequest,
-  ProvisionResult,
-  RefreshResult,
-} from '../../workflows/fleet';
-import type { Plan } from './plan';
-import { checkFleetSpec } from './validate';
+import type { FleetInput, FleetOptions, FleetStatus, RefreshResult } from '../../workflows/fleet';
+import type { Plan } from '../fleet/plan';
+import type { FleetSpec } from '../fleet/schema';
+import type { HoldRequest, ProvisionRequest, ProvisionResult } from '../fleet/types';
+import { checkFleetSpec } from '../fleet/validate';
 import { FLEET_TASK_QUEUE, WORKFLOW_TYPES, fleetWorkflowId } from '../ids';
-import type { FleetSpec } from './schema';
 
 export interface FleetClientOptions {
   client: Client;
