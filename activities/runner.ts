@@ -39,9 +39,10 @@ export interface RunnerActivityDeps {
   /**
    * A task whose execution the server gave up on (the runner was cut off long enough to be
    * called lost, or its worker is stopping) but which still runs here: the runner reports its
-   * outcome to the run when it ends, then calls `done`.
+   * outcome to the run when it ends, then calls `done`. No activity carries the task's timeout
+   * or a stop of its run to it any more: `kill` stops it (see `src/runner/unattended.ts`).
    */
-  detach(record: SessionRecord, outcome: Promise<TaskOutcome>, done: () => void): void;
+  detach(record: SessionRecord, outcome: Promise<TaskOutcome>, done: () => void, kill: () => void): void;
   /** How often a running task heartbeats. */
   heartbeatMs?: number;
   /**
@@ -145,9 +146,10 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
       }
       let detached = false;
       try {
-        const startedAt = new Date().toISOString();
+        const startedMs = Date.now();
+        const startedAt = new Date(startedMs).toISOString();
         // The task's own timeout, measured here too: a server timeout before it is a lost runner.
-        const deadline = Date.now() + ctx.info.startToCloseTimeoutMs;
+        const deadline = startedMs + ctx.info.startToCloseTimeoutMs;
 
         const workspace = taskWorkspace(deps.dataDir, req.runId, task.name);
         // Checked again here, symlinks resolved: a run started around the client skips its check.
@@ -183,6 +185,8 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           sessionDir: deps.sessions.dirFor(labels),
           logFile,
           startedAt,
+          // Kept with the record: a runner that re-attaches to the task enforces it (no activity does then).
+          deadline: new Date(deadline).toISOString(),
           bootId: deps.bootId,
         };
         // Recorded before anything starts: a runner killed from here on finds the task again. Refused
@@ -255,6 +259,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
               record,
               outcome.then((o) => o.outcome),
               () => deps.slots.finishRunning(req.leaseId),
+              () => kill.abort(),
             );
             // Complete nothing: a failure sent now would reach a server that comes back before the
             // heartbeat timeout (the SDK turns a cancel at worker shutdown into "Worker is shutting

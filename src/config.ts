@@ -117,6 +117,17 @@ export const ConfigSchema = z.strictObject({
         .max(3650, 'must be at most 3650')
         .default(7),
       /**
+       * Seconds between two looks for leftovers while the runner serves: session records no
+       * process recovered, task folders or containers no record claims, and tasks of runners the
+       * fleet purged. Default 300.
+       */
+      sweepSeconds: z.coerce
+        .number()
+        .int('must be a whole number')
+        .min(1, 'must be at least 1')
+        .max(86_400, 'must be at most 86400 (a day)')
+        .default(300),
+      /**
        * The user ids process-driver tasks run as when the runner is root, `FIRST-LAST` (each task
        * gets one of its own; uid = gid, no passwd entry needed), or `none` (tasks run as the runner:
        * trusted code only). Default: 1000 ids from 100000000, offset by the state directory, so two
@@ -263,6 +274,7 @@ export const RUNNER_FILE_KEYS = [
   'runner.healthPort',
   'runner.evictionMs',
   'runner.logRetentionDays',
+  'runner.sweepSeconds',
   'runner.taskUids',
   'runner.containerUser',
   'runner.allowRoot',
@@ -286,6 +298,7 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_HOME: 'home',
   RUNFLEET_DATA_DIR: 'dataDir',
   RUNFLEET_LOG_RETENTION_DAYS: 'runner.logRetentionDays',
+  RUNFLEET_SWEEP_SECONDS: 'runner.sweepSeconds',
   RUNFLEET_RUNNER_TOKEN: 'runner.token',
   RUNFLEET_KEY_FILE: 'encryption.keyFile',
   RUNFLEET_ALLOW_PLAINTEXT: 'encryption.allowPlaintext',

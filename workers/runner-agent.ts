@@ -10,7 +10,8 @@
  *           idle until it is back (tasks keep running, their outcomes are reported later);
  *           a periodic stale-session sweep. A task that ends while the server is not answering
  *           may have its completion refused once the server is back (its activity timed out
- *           meanwhile): the agent checks such tasks on the run and reports the ones it lost.
+ *           meanwhile): the run then calls it lost and asks this runner (`lookupTask`), which
+ *           answers from the outcome it kept (`<key>.done`, see src/runner/sessions.ts).
  *   stop:   the stop signal ends the lifecycle: workers drain for their grace time; tasks still
  *           running then go on and are found by the next start.
  *   delete: the fleet purged the runner: it wipes its state directory and ends (exit 0).
@@ -26,12 +27,14 @@ import type { DataConverter } from '@temporalio/common';
 import { openKeys } from '../src/codec/seal';
 import type { KeyRing } from '../src/codec/keys';
 import { RunfleetError } from '../src/errors';
+import { sleep } from '../src/sleep';
 import { runnerWorkflowId } from '../src/ids';
 import { RunnerAdmin } from '../src/client/runners';
-import type { DriverName, TaskOutcome } from '../src/types';
+import type { DriverName, RunState, TaskOutcome } from '../src/types';
 import { runEnvQuery, stateQuery, taskReportSignal } from '../workflows/messages';
 import {
   connectUpdate,
+  recordQuery,
   registerUpdate,
   sessionOnlineSignal,
   type RegistrationGrant,
@@ -79,6 +82,8 @@ export interface AgentOptions {
   slotsCap?: number;
   /** Longest wait between connection or registration attempts. Default 30 s. */
   maxRetryMs?: number;
+  /** How often leftovers are looked for while serving (records, orphan tasks, purged runners'). Default 5 min. */
+  staleSweepMs?: number;
   /** Time running tasks get to finish when the runner stops. Default 10 s. */
   shutdownGraceMs?: number;
   /** The control task queue (the registry's): to find purged runners of the pool whose leftovers to clean. */
@@ -91,18 +96,6 @@ export interface AgentOptions {
 const STALE_SWEEP_MS = 5 * 60_000;
 /** The client's default retries of one call take ~15 s in all (10 attempts, backoff up to 5 s). */
 const OLD_CONNECTION_CLOSE_MS = 30_000;
-/** Longest wait between two checks of an unsure outcome (the run's heartbeat timeout decides). */
-const CONFIRM_RETRY_MAX_MS = 10_000;
-
-/** A task that ended while the server may not have been answering: did its completion arrive? */
-interface UnsureOutcome {
-  labels: TaskLabels;
-  outcome: TaskOutcome;
-  endedAt: number;
-  /** Being checked on the run (a ping failed around its end, or the connection was restarted). */
-  doubted: boolean;
-}
-
 export class RunnerAgent {
   private state: AgentState = 'connecting';
   private reason = 'starting';
@@ -115,18 +108,10 @@ export class RunnerAgent {
    * a connection are reported through it: the connection they started on is closed by then.
    */
   private client: Client | null = null;
-  /** When the server last answered a ping, and how often it is asked (the fleet's settings). */
+  /** When the server last answered a ping. */
   private lastAnswer = Date.now();
-  private pingMs = 5_000;
-  /** Keyed by run/task/attempt. */
-  private readonly unsure = new Map<string, UnsureOutcome>();
-  private readonly drivers: Partial<Record<DriverName, Driver>>;
 
-  constructor(private readonly opts: AgentOptions) {
-    this.drivers = Object.fromEntries(
-      Object.entries(opts.drivers).map(([name, driver]) => [name, this.watched(driver)]),
-    );
-  }
+  constructor(private readonly opts: AgentOptions) {}
   private readonly bootId = randomUUID();
   /** Session keys this process runs or reports: shared by every connection's workers. */
   private readonly claimed = new Set<string>();
@@ -145,6 +130,7 @@ export class RunnerAgent {
     while (!opts.stopSignal.aborted) {
       const joined = await this.join();
       if (!joined) break;
+      if (joined === 'purged') return this.wipe('purged from the fleet while it was away');
       const { conn, grant } = joined;
       const outcome = await this.serve(conn, grant);
       if (outcome === 'lost') {
@@ -155,17 +141,36 @@ export class RunnerAgent {
       } else {
         await conn.close().catch(() => undefined);
       }
-      if (outcome === 'deleted') {
-        this.set('deleted', 'purged by the fleet');
-        rmSync(opts.stateDir, { recursive: true, force: true });
-        opts.log(`runner ${opts.name} was purged from the fleet: removed ${opts.stateDir}`);
-        return 'deleted';
-      }
+      if (outcome === 'deleted') return this.wipe('purged by the fleet');
       if (outcome === 'stopped') break;
       // 'lost': the watchdog gave up on this connection; join again.
     }
     this.set('stopping', 'stopping');
     return 'stopped';
+  }
+
+  /** The fleet purged this runner: its state directory (identity, keys, records, logs) goes. */
+  private wipe(reason: string): 'deleted' {
+    this.set('deleted', reason);
+    rmSync(this.opts.stateDir, { recursive: true, force: true });
+    this.opts.log(`runner ${this.opts.name} was purged from the fleet: removed ${this.opts.stateDir}`);
+    return 'deleted';
+  }
+
+  /**
+   * Whether the registry's record says this runner (this identity) was purged: asked when a
+   * registered runner's `connect` is refused, so one purged while it was offline (its last
+   * session never taken) still wipes itself. The record of a completed registry workflow is
+   * still there to query until the namespace's retention ends; a runner of the same name
+   * created again since is another identity, and this one is not told it was purged.
+   */
+  private async purgedWhileAway(client: Client, identity: RunnerIdentity): Promise<boolean> {
+    try {
+      const record = await client.workflow.getHandle(runnerWorkflowId(this.opts.name)).query(recordQuery);
+      return record.status === 'deleted' && record.identity?.runnerId === identity.runnerId;
+    } catch {
+      return false;
+    }
   }
 
   /** Cleans up after runners of the pool that the fleet purged (temporary runners once gone). */
@@ -190,7 +195,7 @@ export class RunnerAgent {
   }
 
   /** Connects and registers (or reconnects), retrying until accepted or stopped. */
-  private async join(): Promise<{ conn: Connected; grant: RegistrationGrant } | null> {
+  private async join(): Promise<{ conn: Connected; grant: RegistrationGrant } | 'purged' | null> {
     const { opts } = this;
     const identity = this.identity as RunnerIdentity;
     const wasServing = this.state === 'idle';
@@ -216,7 +221,10 @@ export class RunnerAgent {
         }
         return { conn, grant };
       } catch (err) {
+        const refused = rejection(err) !== null || err instanceof WorkflowNotFoundError || isNotFound(err);
+        const purged = refused && identity.registered && (await this.purgedWhileAway(conn.client, identity));
         await conn.close().catch(() => undefined);
+        if (purged) return 'purged';
         const rejected = rejection(err);
         if (rejected !== null) {
           this.set('registering', `token rejected: ${rejected}`);
@@ -298,7 +306,6 @@ export class RunnerAgent {
     });
     const client = conn.client;
     const stopping = new AbortController();
-    this.pingMs = settings.pingMs;
     this.lastAnswer = Date.now();
     const runner = await createRunner({
       connection: conn.connection,
@@ -309,7 +316,7 @@ export class RunnerAgent {
       evictionMs: settings.evictionMs,
       dataDir: opts.stateDir,
       dataConverter: opts.dataConverter,
-      drivers: this.drivers,
+      drivers: opts.drivers,
       bootId: this.bootId,
       claimed: this.claimed,
       runnerId: identity.runnerId,
@@ -319,6 +326,7 @@ export class RunnerAgent {
       shutdownGraceMs: opts.shutdownGraceMs,
       log: opts.log,
       report: (record, outcome, note) => this.report(record.labels, outcome, note),
+      runState: (runId) => this.runState(runId),
       signer: this.signer as RunnerSigner,
       fetchRunEnv: (runId) => client.workflow.getHandle(runId).query(runEnvQuery, { runner: opts.name }),
       session: {
@@ -380,14 +388,9 @@ export class RunnerAgent {
       watchdogFired = () => resolve('lost');
     });
     const ping = setInterval(() => {
-      this.pingMs = settings.pingMs;
-      const sentAt = Date.now();
       conn.connection.workflowService.getSystemInfo({}).then(
-        () => {
-          this.lastAnswer = Date.now();
-          this.answered(sentAt);
-        },
-        () => this.doubt(Date.now()),
+        () => (this.lastAnswer = Date.now()),
+        () => undefined,
       );
       if (Date.now() - this.lastAnswer > settings.watchdogMs) {
         opts.log(
@@ -401,7 +404,7 @@ export class RunnerAgent {
     const sweeper = setInterval(() => {
       void runner.recover();
       sweepGone();
-    }, STALE_SWEEP_MS);
+    }, opts.staleSweepMs ?? STALE_SWEEP_MS);
     sweeper.unref();
     const stopped = new Promise<'stopped'>((resolve) => {
       if (opts.stopSignal.aborted) resolve('stopped');
@@ -415,10 +418,9 @@ export class RunnerAgent {
     this.client = null;
     if (outcome === 'lost') {
       this.set('idle', 'unreachable: the server did not answer pings; reconnecting');
-      this.doubt(Date.now());
     } else this.set('stopping', outcome === 'deleted' ? 'purged' : 'stopping');
     // Let the session's completion reach the server before the workers go.
-    if (outcome === 'deleted') await sleep(1_000, new AbortController().signal);
+    if (outcome === 'deleted') await sleep(1_000);
     stopping.abort();
     runner.shutdown();
     await running.catch((err: unknown) => opts.log(`workers stopped with an error: ${firstLine(err)}`));
@@ -426,102 +428,25 @@ export class RunnerAgent {
     return outcome;
   }
 
+  /**
+   * A run's view of its tasks (its `state` query) through the connection of the moment; null
+   * when the run is gone. While rejoining, fails so the caller asks again later.
+   */
+  private async runState(runId: string): Promise<RunState | null> {
+    const client = this.client;
+    if (client === null) throw new Error('not connected to Temporal (rejoining)');
+    try {
+      return await client.workflow.getHandle(runId).query(stateQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+  }
+
   /** Reports through the connection of the moment; while rejoining, fails so the caller retries. */
   private report(labels: TaskLabels, outcome: TaskOutcome, note: string): Promise<void> {
     if (this.client === null) return Promise.reject(new Error('not connected to Temporal (rejoining)'));
     return reportOutcome(this.client, this.signer as RunnerSigner, this.opts.name, labels, outcome, note);
-  }
-
-  /**
-   * The driver, noting every task that ends by itself. The worker completes its activity right
-   * after; if the server is not answering then, the completion may be retried into a server that
-   * has timed the activity out meanwhile and refuses it, and the outcome would be lost.
-   */
-  private watched(driver: Driver): Driver {
-    return {
-      name: driver.name,
-      run: async (req) => {
-        const startedAt = new Date().toISOString();
-        const result = await driver.run(req);
-        if (!result.aborted) {
-          const outcome: TaskOutcome = {
-            exitCode: result.exitCode,
-            failedStep: result.failedStep,
-            startedAt,
-            finishedAt: new Date().toISOString(),
-          };
-          this.ended(req.labels, outcome);
-        }
-        return result;
-      },
-      recover: (session, signal) => driver.recover(session, signal),
-      sweep: (o) => driver.sweep(o),
-    };
-  }
-
-  private ended(labels: TaskLabels, outcome: TaskOutcome): void {
-    const key = `${labels.run}/${labels.task}/${labels.attempt}`;
-    const entry: UnsureOutcome = { labels, outcome, endedAt: Date.now(), doubted: false };
-    this.unsure.set(key, entry);
-    // Serving and the last ping answered: the completion goes out to a live server.
-    const live = this.state === 'ready' || this.state === 'disabled' || this.state === 'recovering';
-    if (!live || Date.now() - this.lastAnswer > this.pingMs * 1.5) this.confirm(key, entry);
-  }
-
-  /** A ping sent at `sentAt` was answered: outcomes from well before it reached a live server. */
-  private answered(sentAt: number): void {
-    for (const [key, e] of this.unsure) {
-      if (!e.doubted && e.endedAt < sentAt - 1_000) this.unsure.delete(key);
-    }
-  }
-
-  /** A ping failed (or the watchdog fired) at `at`: every outcome not yet cleared is checked. */
-  private doubt(at: number): void {
-    for (const [key, e] of this.unsure) {
-      if (!e.doubted && e.endedAt <= at) this.confirm(key, e);
-    }
-  }
-
-  /**
-   * Asks the run, once connected, how it sees the task: lost -> report the outcome (`taskReport`);
-   * ended or another attempt -> the completion arrived; still running -> ask again (its heartbeat
-   * timeout decides soon).
-   */
-  private confirm(key: string, entry: UnsureOutcome): void {
-    entry.doubted = true;
-    const { opts } = this;
-    const { labels, outcome } = entry;
-    const what = `${labels.run} task ${labels.task} (attempt ${labels.attempt})`;
-    void (async () => {
-      for (let delay = 1_000; !opts.stopSignal.aborted; delay = Math.min(delay * 2, CONFIRM_RETRY_MAX_MS)) {
-        const client = this.client;
-        if (client !== null) {
-          try {
-            const state = await client.workflow.getHandle(labels.run).query(stateQuery);
-            const t = state.tasks[labels.task];
-            if (t === undefined || t.attempts !== labels.attempt || t.runner !== opts.name) break;
-            if (t.status === 'lost') {
-              await reportOutcome(
-                client,
-                this.signer as RunnerSigner,
-                opts.name,
-                labels,
-                outcome,
-                'ended while the server was not answering',
-              );
-              opts.log(`reported ${what}: exit code ${outcome.exitCode} (its completion did not reach the server)`);
-              break;
-            }
-            if (t.status !== 'running' && t.status !== 'reserved') break;
-          } catch (err) {
-            if (err instanceof WorkflowNotFoundError) break;
-            opts.log(`could not check ${what} yet (${firstLine(err)})`);
-          }
-        }
-        await sleep(delay, opts.stopSignal);
-      }
-      this.unsure.delete(key);
-    })();
   }
 }
 
@@ -569,17 +494,4 @@ function isNotFound(err: unknown): boolean {
 
 function firstLine(err: unknown): string {
   return String(err instanceof Error ? err.message : err).split('\n')[0] ?? '';
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

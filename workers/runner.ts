@@ -10,6 +10,9 @@
  *
  * Tasks outlive these workers: each one is recorded in the runner's session store before it
  * starts, and `recover()` finds those an earlier process left and reports their true outcome.
+ * A task no execution activity holds (re-attached, or detached from an execution the server gave
+ * up on) is killed by the runner itself at its recorded deadline, or once its run no longer wants
+ * it (a stop, a cancel, a purge: the run's `state` query, asked every few seconds).
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
@@ -24,7 +27,8 @@ import type { Driver, SessionRecord } from '../src/runner/driver';
 import { SessionStore } from '../src/runner/sessions';
 import { SlotPool, poolSlotSupplier } from '../src/runner/slots';
 import { dataConverter as defaultDataConverter } from '../src/codec/compression';
-import type { DriverName, TaskOutcome } from '../src/types';
+import type { DriverName, RunState, TaskOutcome } from '../src/types';
+import { deadlineOf, timeoutNote, unwantedBecause } from '../src/runner/unattended';
 import type { RunnerSigner } from '../src/security/runner-signer';
 
 /** Tells a run the outcome of a task it lost track of (the run's `taskReport` signal). */
@@ -52,6 +56,15 @@ export interface RunnerOptions {
   fetchRunEnv?: (runId: string) => Promise<Record<string, string>>;
   /** Sends outcomes of tasks found after the server lost track of them. Without it they are only logged. */
   report?: ReportOutcome;
+  /**
+   * The run's view of its tasks (its `state` query; null when the run is gone), asked for tasks
+   * no execution activity holds: one the run no longer wants (stopped, cancelled, failed by a
+   * purge, another attempt) is killed. Throws when the run cannot be asked now (asked again
+   * later). Without it such tasks only get their deadline.
+   */
+  runState?: (runId: string) => Promise<Pick<RunState, 'tasks'> | null>;
+  /** How often `runState` is asked while tasks run unattended. Default 5 s. */
+  unattendedCheckMs?: number;
   /** The registry session activities (a registered runner). */
   session?: Omit<SessionActivityDeps, 'status'>;
   /** Session keys this process runs or reports, shared with the workers of earlier connections. */
@@ -98,6 +111,18 @@ export interface Runner {
 
 /** How often expired task logs and workspaces are looked for. */
 const RETENTION_SWEEP_MS = 3_600_000;
+/** How often runs are asked whether they still want the tasks that run here unattended. */
+const UNATTENDED_CHECK_MS = 5_000;
+/** A run that cannot be asked is logged about at most this often. */
+const UNATTENDED_LOG_MS = 60_000;
+
+/** Why the runner killed a task no execution activity held. */
+type KillCause = { kind: 'deadline' } | { kind: 'unwanted'; why: string };
+/** A task no execution activity holds, as the runner watches it. */
+interface Unattended {
+  record: SessionRecord;
+  kill(cause: KillCause): void;
+}
 
 /** Variables a task inherits from the runner's environment when nothing else is said. */
 export const DEFAULT_PASS_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER', 'SHELL', 'TMPDIR'] as const;
@@ -170,6 +195,103 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     pending.add(p);
   };
 
+  /**
+   * Tasks no execution activity holds (re-attached, detached), by session key: each is killed at
+   * its recorded deadline, or when its run no longer wants it (asked every few seconds, one
+   * `state` query per run for all its tasks here).
+   */
+  const unattended = new Map<string, Unattended>();
+  const checkMs = opts.unattendedCheckMs ?? UNATTENDED_CHECK_MS;
+  let checker: NodeJS.Timeout | null = null;
+  let checking = false;
+  const lastCheckLog = new Map<string, number>();
+  const checkRuns = async () => {
+    if (checking || !opts.runState) return;
+    checking = true;
+    try {
+      const byRun = new Map<string, Unattended[]>();
+      for (const entry of unattended.values()) {
+        const list = byRun.get(entry.record.labels.run) ?? [];
+        list.push(entry);
+        byRun.set(entry.record.labels.run, list);
+      }
+      for (const [run, entries] of byRun) {
+        let state: Pick<RunState, 'tasks'> | null;
+        try {
+          state = await opts.runState(run);
+        } catch (err) {
+          if (Date.now() - (lastCheckLog.get(run) ?? 0) >= UNATTENDED_LOG_MS) {
+            lastCheckLog.set(run, Date.now());
+            log(`could not ask run ${run} about its tasks here (${(err as Error).message}); asking again`);
+          }
+          continue;
+        }
+        lastCheckLog.delete(run);
+        for (const { record, kill } of entries) {
+          const why = unwantedBecause(state, record.labels);
+          if (why !== null) kill({ kind: 'unwanted', why });
+        }
+      }
+    } finally {
+      checking = false;
+    }
+  };
+  /** Watches a task no activity holds until `release`; `killed` says why it was killed, if it was. */
+  const attend = (record: SessionRecord, abort: () => void) => {
+    const key = SessionStore.keyOf(record.labels);
+    let killed: KillCause | null = null;
+    const kill = (cause: KillCause) => {
+      if (killed !== null) return;
+      killed = cause;
+      const what = `task ${record.labels.run}/${record.labels.task} (attempt ${record.labels.attempt})`;
+      log(
+        cause.kind === 'deadline'
+          ? `killing ${what}: its deadline ${record.deadline} passed`
+          : `killing ${what}: its run no longer wants it (${cause.why})`,
+      );
+      abort();
+    };
+    const deadline = deadlineOf(record);
+    const timer =
+      deadline === null ? null : setTimeout(() => kill({ kind: 'deadline' }), Math.max(0, deadline - Date.now()));
+    unattended.set(key, { record, kill });
+    if (checker === null && opts.runState) {
+      checker = setInterval(() => void checkRuns(), checkMs);
+      checker.unref();
+    }
+    return {
+      killed: (): KillCause | null => killed,
+      release: () => {
+        if (timer !== null) clearTimeout(timer);
+        unattended.delete(key);
+        if (unattended.size === 0 && checker !== null) {
+          clearInterval(checker);
+          checker = null;
+        }
+      },
+    };
+  };
+
+  /**
+   * How a task no activity held ended: a kill at its deadline is reported as the timeout it is; a
+   * task its run no longer wants is not reported (the run has settled it) and its record closes.
+   */
+  const settleUnattended = async (
+    record: SessionRecord,
+    outcome: TaskOutcome,
+    killed: KillCause | null,
+    note: string,
+  ): Promise<void> => {
+    if (killed?.kind === 'unwanted') {
+      sessions.close(record.labels, null);
+      log(
+        `task ${record.labels.run}/${record.labels.task} (attempt ${record.labels.attempt}) killed: its run no longer wants it (${killed.why}); nothing to report`,
+      );
+      return;
+    }
+    await deliver(record, outcome, killed?.kind === 'deadline' ? timeoutNote(record) : note);
+  };
+
   // Pool queues poll only with a free slot (the slot supplier); pinned queues (runs pinned to this
   // runner, rare) poll on a fixed permit of their own, so an idle pinned poller holds no slot.
   const poolQueues = driverNames.flatMap((driver) => [
@@ -235,13 +357,22 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         baseEnv: opts.passEnv ?? {},
         ...(opts.fetchRunEnv ? { fetchRunEnv: opts.fetchRunEnv } : {}),
         ...(opts.signer ? { signer: opts.signer } : {}),
-        detach: (record, outcome, done) => {
+        detach: (record, outcome, done, kill) => {
           log(
             `task ${record.labels.run}/${record.labels.task} goes on without the server: its outcome is reported when it ends`,
           );
+          const watched = attend(record, kill);
           track(
             SessionStore.keyOf(record.labels),
-            outcome.then((o) => deliver(record, o, 'finished after the server lost track of it')).finally(done),
+            outcome
+              .then((o) => {
+                watched.release();
+                return settleUnattended(record, o, watched.killed(), 'finished after the server lost track of it');
+              })
+              .finally(() => {
+                watched.release();
+                done();
+              }),
           );
         },
       }),
@@ -273,10 +404,14 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       return;
     }
     const lease = slots.adopt(key);
+    // No execution activity holds it: the runner enforces its deadline and its run's stop.
+    const kill = new AbortController();
+    const watched = attend(record, () => kill.abort());
     try {
-      const found = await driver.recover(record, new AbortController().signal);
+      const found = await driver.recover(record, kill.signal);
+      watched.release();
       if (found.state === 'finished') {
-        await deliver(
+        await settleUnattended(
           record,
           {
             exitCode: found.result.exitCode,
@@ -284,12 +419,15 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
             startedAt: record.startedAt,
             finishedAt: found.finishedAt,
           },
+          // Ended by itself (it had, say, before the deadline passed while the runner was away).
+          found.result.aborted ? watched.killed() : null,
           record.bootId === bootId ? 'finished after the server lost track of it' : 'found after the runner restarted',
         );
       } else {
         await deliver(record, vanishedOutcome(record), found.reason);
       }
     } finally {
+      watched.release();
       slots.finishAdopted(lease);
     }
   };

@@ -63,6 +63,12 @@ export interface SessionRecord {
   sessionDir: string;
   logFile: string;
   startedAt: string;
+  /**
+   * When the task's timeout ends (ISO time: its start plus its timeout). Enforced by the server
+   * while an execution activity holds the task; by the runner once none does (a restart, a
+   * detach): see `unattended.ts`. Absent in records written before it was recorded.
+   */
+  deadline?: string;
   /** The runner process that started it. */
   bootId: string;
 }

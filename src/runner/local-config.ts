@@ -34,6 +34,7 @@ const NUMBER_KEYS = new Set<string>([
   'runner.healthPort',
   'runner.evictionMs',
   'runner.logRetentionDays',
+  'runner.sweepSeconds',
   'runner.containerMemory',
   'runner.containerMemoryMax',
   'runner.containerPids',
@@ -43,10 +44,11 @@ const LIST_KEYS = new Set<string>(['runner.drivers']);
 const BOOLEAN_KEYS = new Set<string>(['runner.allowRoot']);
 
 /**
- * The docker driver's container policy: set with `--set` or in the file, not asked by the prompts
+ * The sweep's interval and the docker driver's container policy: set with `--set` or in the file, not asked by the prompts
  * (joining the fleet does not need them; their defaults are the safe ones).
  */
 const CONTAINER_KEYS = new Set<RunnerFileKey>([
+  'runner.sweepSeconds',
   'runner.taskUids',
   'runner.containerUser',
   'runner.allowRoot',
@@ -69,6 +71,7 @@ const DESCRIPTIONS: Record<RunnerFileKey, string> = {
   'runner.healthPort': 'port of /livez and /readyz (0: any free port)',
   'runner.evictionMs': 'ms after which an unused reserved slot is given back',
   'runner.logRetentionDays': 'days task logs and workspaces are kept',
+  'runner.sweepSeconds': 'seconds between two looks for leftover tasks while serving (default 300)',
   'runner.taskUids': 'user ids of process-driver tasks on a root runner, FIRST-LAST or none',
   'runner.containerUser': 'uid:gid of docker tasks (default 65534:65534)',
   'runner.allowRoot': 'whether a docker task may run as root (run_as_root)',
@@ -197,6 +200,7 @@ export function effectiveSettings(config: Config): Record<RunnerFileKey, unknown
     'runner.healthPort': config.runner.healthPort,
     'runner.evictionMs': config.runner.evictionMs,
     'runner.logRetentionDays': config.runner.logRetentionDays,
+    'runner.sweepSeconds': config.runner.sweepSeconds,
     'runner.taskUids': config.runner.taskUids,
     'runner.containerUser': config.runner.containerUser,
     'runner.allowRoot': config.runner.allowRoot,

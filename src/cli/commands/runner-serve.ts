@@ -49,7 +49,8 @@ export function register(runner: Command, ctx: CliContext): void {
       const out = commandOutput();
       const { DEFAULT_PASS_ENV } = require('../../../workers/runner') as typeof import('../../../workers/runner');
       const { describeRunnerSchedules } = require('../../runner/schedules') as typeof import('../../runner/schedules');
-      const { RunnerAgent } = require('../../../workers/runner-agent') as typeof import('../../../workers/runner-agent');
+      const { RunnerAgent } =
+        require('../../../workers/runner-agent') as typeof import('../../../workers/runner-agent');
       const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
       const { containerPolicy } = require('../../runner/local-config') as typeof import('../../runner/local-config');
       const { installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
@@ -85,6 +86,7 @@ export function register(runner: Command, ctx: CliContext): void {
         connect: () => openConnections(config, ctx.env, dataConverter),
         passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
         logRetentionMs: config.runner.logRetentionDays * 86_400_000,
+        staleSweepMs: config.runner.sweepSeconds * 1_000,
         log: (line) => out.log(line),
         stopSignal: lifecycle.stopSignal,
         ...(flags.slots !== undefined ? { slotsCap: flags.slots } : {}),

@@ -52,7 +52,8 @@ export function register(program: Command, ctx: CliContext): void {
       const { RunfleetClient } = require('../../client/client') as typeof import('../../client/client');
       const { createControlWorker } = require('../../../workers/control') as typeof import('../../../workers/control');
       const { DEFAULT_PASS_ENV } = require('../../../workers/runner') as typeof import('../../../workers/runner');
-      const { RunnerAgent } = require('../../../workers/runner-agent') as typeof import('../../../workers/runner-agent');
+      const { RunnerAgent } =
+        require('../../../workers/runner-agent') as typeof import('../../../workers/runner-agent');
       const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
       const { containerPolicy } = require('../../runner/local-config') as typeof import('../../runner/local-config');
       const { runnerDataConverter } = require('../runner-runtime') as typeof import('../runner-runtime');
@@ -166,6 +167,7 @@ export function register(program: Command, ctx: CliContext): void {
           }),
           passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
           logRetentionMs: config.runner.logRetentionDays * 86_400_000,
+          staleSweepMs: config.runner.sweepSeconds * 1_000,
           log: (line) => out.log(line),
           stopSignal: runnerStop.signal,
           shutdownGraceMs: 2_000,
