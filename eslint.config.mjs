@@ -12,7 +12,7 @@ const WORKFLOW_SAFE_IMPORTS = [
   'zod',
   '\\./(?!\\.\\.?/).*', // a file inside workflows/ (not ./../ escaping it)
   // From a workflow's own folder (workflows/run/): the workflows' contracts one level up.
-  '\\.\\./(?:[\\w-]+-)?messages',
+  '\\.\\./[\\w-]+-messages',
   '(?:\\.\\./)+src/(types|errors|ids|duration|search-attributes)',
   '(?:\\.\\./)+src/spec/(schema|validate)',
   '(?:\\.\\./)+src/dag/[^/]+',
@@ -43,14 +43,14 @@ const TARGETS = {
   activities: `${UP}activities(?:/|$)`,
   workflows: `${UP}workflows(?:/|$)`,
   // A workflow's code, not its contract (`*-messages.ts`); from a contract, a sibling such as `./fleet`.
-  workflowCode: `${UP}workflows/(?!(?:[\\w-]+/)*(?:[\\w-]+-)?messages$)`,
-  siblingCode: `^\\./(?!(?:[\\w-]+-)?messages$)[\\w-]+$`,
+  workflowCode: `${UP}workflows/(?!(?:[\\w-]+/)*[\\w-]+-messages$)`,
+  siblingCode: `^\\./(?![\\w-]+-messages$)[\\w-]+$`,
   workers: `${UP}workers(?:/|$)`,
   client: `${UP}(?:src/)?client(?:/|$)`,
   cli: `${UP}(?:src/)?cli(?:/|$)`,
   tooling: `${UP}(?:test|bench|scripts)(?:/|$)`,
 };
-const CONTRACT_FILES = ['workflows/**/messages.ts', 'workflows/**/*-messages.ts'];
+const CONTRACT_FILES = ['workflows/**/*-messages.ts'];
 const LAYERS = [
   {
     name: 'domain',

@@ -17,7 +17,7 @@ import { temporal } from '@temporalio/proto';
 import { RunnerAdmin } from '../src/client/runners';
 import { runWorkflowId, runnerWorkflowId } from '../src/ids';
 import type { RunState } from '../src/types';
-import { stateQuery } from '../workflows/messages';
+import { stateQuery } from '../workflows/run-messages';
 import { BenchChild } from './children';
 import type { LivenessInput } from './liveness-workflows';
 import { formatTable, percentile } from './stats';

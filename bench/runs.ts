@@ -32,7 +32,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { RunfleetClient, type ListRunsFilter } from '../src/client/client';
 import { runWorkflowId } from '../src/ids';
 import type { RunState } from '../src/types';
-import { stopRunSignal } from '../workflows/messages';
+import { stopRunSignal } from '../workflows/run-messages';
 import type { BaselineInput, BaselineResult, BaselineWindowInput, BaselineWindowResult } from './baseline-workflows';
 import { installBenchRuntime } from './runtime';
 import {

@@ -31,7 +31,7 @@ import { sleep } from '../src/sleep';
 import { runnerWorkflowId } from '../src/ids';
 import { RunnerAdmin } from '../src/client/runners';
 import type { DriverName, RunState, TaskOutcome } from '../src/types';
-import { runEnvQuery, stateQuery, taskReportSignal } from '../workflows/messages';
+import { runEnvQuery, stateQuery, taskReportSignal } from '../workflows/run-messages';
 import {
   connectUpdate,
   recordQuery,

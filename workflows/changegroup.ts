@@ -39,7 +39,7 @@ import {
   type SubmitRunRequest,
   type TokenCheck,
 } from './changegroup-messages';
-import { admitSignal, releaseSignal } from './messages';
+import { admitSignal, releaseSignal } from './run-messages';
 
 /** The workflow's argument: the changegroup's name, and its state when it continued as new. */
 export interface ChangegroupInput {

@@ -8,7 +8,7 @@
  * - `run/fleet.ts`: tasks on an EC2 fleet's instances;
  * - `run/lost.ts`: the lost-task protocol (the runner is the source of truth);
  * - `run/outcomes.ts`: outcomes, timeouts and retries;
- * - `run/input.ts`: the argument, checked where it enters; `messages.ts`: the run's messages.
+ * - `run/input.ts`: the argument, checked where it enters; `run-messages.ts`: the run's messages.
  *
  * A lost task is not final: its dependents and the run wait (other branches go on) until its
  * runner, started again, reports how it ended (`taskReport`), or is purged (`runnerPurged`: the
@@ -52,7 +52,7 @@ import {
   taskReportSignal,
   type RunnerPurgedRequest,
   type StopRunRequest,
-} from './messages';
+} from './run-messages';
 import { taskFoundSignal } from './runner-messages';
 import { createRunnerProofs } from './runner-proofs';
 import { control } from './run/activities';

@@ -47,7 +47,7 @@ import { fleetWorkflowId, runnerTaskQueue } from '../src/ids';
 import * as st from '../src/registry/state';
 import { operatorCommand, type OperatorAction } from '../src/security/statements';
 import { runnerGoneSignal, runnerRegisteredSignal, type FleetLink } from './fleet-messages';
-import { runnerPurgedSignal } from './messages';
+import { runnerPurgedSignal } from './run-messages';
 import {
   admissionQuery,
   configureUpdate,

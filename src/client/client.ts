@@ -27,7 +27,13 @@ import { type DataConverter, type UpdateDefinition } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { LogChunk } from '../../activities/types';
 import { RUN_SA } from '../search-attributes';
-import { approveTaskUpdate, cancelTaskUpdate, inputQuery, stateQuery, stopRunSignal } from '../../workflows/messages';
+import {
+  approveTaskUpdate,
+  cancelTaskUpdate,
+  inputQuery,
+  stateQuery,
+  stopRunSignal,
+} from '../../workflows/run-messages';
 import {
   CHANGEGROUP_WORKFLOW_TYPE,
   changegroupQuery,

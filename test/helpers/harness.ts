@@ -21,7 +21,7 @@ import { createControlWorker } from '../../workers/control';
 import { createRunner, type Runner } from '../../workers/runner';
 import type { RunnerSigner } from '../../src/security/runner-signer';
 import type { RunState } from '../../src/types';
-import { runEnvQuery, stateQuery } from '../../workflows/messages';
+import { runEnvQuery, stateQuery } from '../../workflows/run-messages';
 import { withLiveStatus } from '../../src/client/live-status';
 import { KeyRing, PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../../src/codec';
 import { temporalAddress, uniqueName } from './temporal';

@@ -10,7 +10,7 @@ import { startHarness, task, type Harness } from '../helpers/harness';
 import { sharedFile } from '../helpers/shared-files';
 import { killAll, registerRunner, startControlProcess, startRunnerProcess } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
-import { stopRunSignal } from '../../workflows/messages';
+import { stopRunSignal } from '../../workflows/run-messages';
 
 let h: Harness;
 beforeAll(async () => {

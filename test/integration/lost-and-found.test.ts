@@ -19,7 +19,7 @@ import { SessionStore } from '../../src/runner/sessions';
 import { SlotPool } from '../../src/runner/slots';
 import { pinnedTaskQueue, poolTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../../src/ids';
 import type { RunState, TaskOutcome } from '../../src/types';
-import { runnerPurgedSignal, stopRunSignal, taskReportSignal, type TaskReport } from '../../workflows/messages';
+import { runnerPurgedSignal, stopRunSignal, taskReportSignal, type TaskReport } from '../../workflows/run-messages';
 import { recordQuery } from '../../workflows/runner-messages';
 import { startHarness, type Harness } from '../helpers/harness';
 import { sharedFile } from '../helpers/shared-files';

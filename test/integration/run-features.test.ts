@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
-import { cancelTaskUpdate } from '../../workflows/messages';
+import { cancelTaskUpdate } from '../../workflows/run-messages';
 import { startHarness, task, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { killAll, startRunnerProcess, type Proc } from '../helpers/processes';
 import { sharedDir, sharedFile } from '../helpers/shared-files';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RunnerAdmin } from '../../src/client/runners';
 import type { RunState } from '../../src/types';
-import { stopRunSignal } from '../../workflows/messages';
+import { stopRunSignal } from '../../workflows/run-messages';
 import { startHarness, task, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { sharedFile } from '../helpers/shared-files';
 import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';

@@ -11,7 +11,7 @@ import {
   listRunnerSchedules,
   type RunnerScheduleInfo,
 } from '../../src/runner/schedules';
-import { inputQuery } from '../../workflows/messages';
+import { inputQuery } from '../../workflows/run-messages';
 import { startHarness, type Harness } from '../helpers/harness';
 import { projectRoot, runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';

@@ -21,7 +21,7 @@ import { startDevServer, type DevServer } from '../../src/server/dev-server';
 import { freePorts } from '../../src/server/ports';
 import { ensureTemporalBinary } from '../../src/server/temporal-binary';
 import type { RunState } from '../../src/types';
-import { stateQuery } from '../../workflows/messages';
+import { stateQuery } from '../../workflows/run-messages';
 import { registerTsx, testRunnerAdmin } from '../helpers/harness';
 import { sharedDir, sharedFile } from '../helpers/shared-files';
 import { killAll, startControlProcess, startRunnerProcess, type Proc } from '../helpers/processes';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey, signStatement } from '../../src/security/operator';
 import { approvalStatement } from '../../src/security/statements';
-import { approveTaskUpdate } from '../../workflows/messages';
+import { approveTaskUpdate } from '../../workflows/run-messages';
 import { startHarness, type Harness } from '../helpers/harness';
 import { testOperator } from '../helpers/operator-key';
 import { uniqueName } from '../helpers/temporal';

@@ -18,7 +18,7 @@ import { poolTaskQueue, runnerTaskQueue } from '../../src/ids';
 import { SlotPool } from '../../src/runner/slots';
 import { createRunnerSigner } from '../../src/security/runner-signer';
 import type { RunState, TaskOutcome } from '../../src/types';
-import { taskReportSignal, type TaskReport } from '../../workflows/messages';
+import { taskReportSignal, type TaskReport } from '../../workflows/run-messages';
 import { startHarness, type Harness } from '../helpers/harness';
 import { RunnerAdmin } from '../../src/client/runners';
 import { generateSigningKey } from '../../src/security/operator';

@@ -11,7 +11,7 @@ import { isFinal } from '../../src/dag/engine';
 import { finishTask, type FinalStatus } from '../../src/run/transitions';
 import type { RunOptions, RunSpec, TaskSpec } from '../../src/spec/schema';
 import type { RunState, TaskState } from '../../src/types';
-import type { RunnerPurgedRequest } from '../messages';
+import type { RunnerPurgedRequest } from '../run-messages';
 import type { LostTaskRef, taskLostSignal } from '../runner-messages';
 import type { RunnerProofs } from '../runner-proofs';
 import { describeError } from './failures';

@@ -1,6 +1,6 @@
 /** How the run reads the failures its activities raise, and the failures it raises itself. */
 import { ActivityFailure, ApplicationFailure, CancelledFailure, TimeoutFailure } from '@temporalio/workflow';
-import type { RunnerPurgedRequest } from '../messages';
+import type { RunnerPurgedRequest } from '../run-messages';
 
 /** 'SCHEDULE_TO_START' | 'START_TO_CLOSE' | 'HEARTBEAT' | 'SCHEDULE_TO_CLOSE', or null. */
 export function timeoutType(err: unknown): string | null {

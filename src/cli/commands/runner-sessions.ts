@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { RunfleetError } from '../../errors';
-import { stopRunSignal } from '../../../workflows/messages';
+import { stopRunSignal } from '../../../workflows/run-messages';
 import type { RunnerAdmin } from '../../client/runners';
 import { commandOutput, type CliContext } from '../context';
 import { operator, withRunnerAdmin } from '../registry-context';
