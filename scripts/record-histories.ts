@@ -19,13 +19,14 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
 import type { RunnerControlActivities, SessionEnd, SessionRequest } from '../activities/types';
 import { RunnerAdmin } from '../src/client/runners';
 import { generateSigningKey } from '../src/security/operator';
+import type { RunState } from '../src/types';
 
 /** The operator key of the recording: it grants the registry scenario's token. */
 const RECORDING_OPERATOR = generateSigningKey();
@@ -47,6 +48,7 @@ const HISTORIES = [
   'cancelled',
   'approval',
   'fan-out-20',
+  'retry-cancel-matrix',
   'lost-on-the-way',
   'runner-registry',
   'fleet',
@@ -229,6 +231,45 @@ async function main(): Promise<void> {
       ]);
       await fan.result();
       await save('fan-out-20', fan);
+    }
+
+    if (wanted.has('retry-cancel-matrix')) {
+      // A retried failure (two attempts kept), a matrix whose dependent waits for both cells, and
+      // one task cancelled while it runs (its dependent skipped). The folder is open to all: a
+      // root runner runs tasks as users of their own.
+      const dir = mkdtempSync(join(tmpdir(), 'runfleet-record-'));
+      chmodSync(dir, 0o777);
+      const marker = join(dir, 'ran');
+      const started = join(dir, 'long-started');
+      const features = await start('features', [
+        t('flaky', [`n=$(cat ${marker} 2>/dev/null | wc -l); echo x >> ${marker}; [ "$n" -ge 1 ]`], {
+          retry: { limit: 2, backoff: '1s' },
+        }),
+        t('cells', ['echo $MATRIX_V ${{ matrix.v }}'], { matrix: { v: ['a', 'b'] } }),
+        t('after-cells', ['true'], { depends: ['cells', 'flaky'] }),
+        t('long', [`touch ${started}`, 'sleep 60']),
+        t('after-long', ['true'], { depends: ['long'] }),
+      ]);
+      await until(
+        'the long task started',
+        async () => existsSync(started),
+        (ok) => ok,
+        60_000,
+      );
+      await features.executeUpdate('cancelTask', { args: [{ task: 'long', by: 'replay', reason: 'recording' }] });
+      const end = (await features.result()) as RunState;
+      const outcome = Object.fromEntries(Object.entries(end.tasks).map(([k, v]) => [k, v.status]));
+      const expected = {
+        flaky: 'success',
+        'cells-v-a': 'success',
+        'cells-v-b': 'success',
+        'after-cells': 'success',
+        long: 'cancelled',
+        'after-long': 'skipped',
+      };
+      if (JSON.stringify(outcome) !== JSON.stringify(expected))
+        throw new Error(`retry-cancel-matrix ended ${JSON.stringify(outcome)}, expected ${JSON.stringify(expected)}`);
+      await save('retry-cancel-matrix', features);
     }
   };
 
@@ -419,6 +460,11 @@ async function main(): Promise<void> {
         .then(lostOnTheWayScenario)
         .then(registryScenario)
         .then(fleetScenario)
+        .catch((err: unknown) => {
+          // Printed here: closing the connections below would hide it behind their own error.
+          console.error('a scenario failed:', err);
+          throw err;
+        })
         .finally(() => {
           runner.shutdown();
           worker.shutdown();
