@@ -27,6 +27,7 @@ import type { DataConverter } from '@temporalio/common';
 import { openKeys } from '../src/codec/seal';
 import type { KeyRing } from '../src/codec/keys';
 import { RunfleetError } from '../src/errors';
+import { backoff } from '../src/backoff';
 import { sleep } from '../src/sleep';
 import { runnerWorkflowId } from '../src/ids';
 import { RunnerAdmin } from '../src/client/runners';
@@ -199,8 +200,9 @@ export class RunnerAgent {
     const { opts } = this;
     const identity = this.identity as RunnerIdentity;
     const wasServing = this.state === 'idle';
-    for (let delay = 1_000; !opts.stopSignal.aborted; delay = Math.min(delay * 2, opts.maxRetryMs ?? 30_000)) {
-      const wait = `retrying in ${Math.round(delay / 1000)}s`;
+    const retries = backoff({ initialMs: 1_000, maxMs: opts.maxRetryMs ?? 30_000, signal: opts.stopSignal });
+    for await (const { delayMs } of retries) {
+      const wait = `retrying in ${Math.round(delayMs / 1000)}s`;
       let conn: Connected;
       try {
         this.set(wasServing ? 'idle' : 'connecting', `connecting to Temporal at ${opts.address}`);
@@ -208,7 +210,6 @@ export class RunnerAgent {
       } catch (err) {
         this.set(wasServing ? 'idle' : 'connecting', `server unreachable at ${opts.address}`);
         opts.log(`server unreachable at ${opts.address} (${firstLine(err)}); ${wait}`);
-        await sleep(delay, opts.stopSignal);
         continue;
       }
       try {
@@ -238,7 +239,6 @@ export class RunnerAgent {
           this.set('connecting', `server unreachable at ${opts.address}`);
           opts.log(`server unreachable at ${opts.address} (${firstLine(err)}); ${wait}`);
         }
-        await sleep(delay, opts.stopSignal);
       }
     }
     return null;

@@ -25,6 +25,7 @@ import { pinnedTaskQueue, poolTaskQueue, runnerTaskQueue } from '../src/ids';
 import { createProcessDriver } from '../src/runner/process-driver';
 import type { Driver, SessionRecord } from '../src/runner/driver';
 import { SessionStore } from '../src/runner/sessions';
+import { backoff } from '../src/backoff';
 import { SlotPool, poolSlotSupplier } from '../src/runner/slots';
 import { dataConverter as defaultDataConverter } from '../src/codec/compression';
 import type { DriverName, RunState, TaskOutcome } from '../src/types';
@@ -171,15 +172,14 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       );
       return;
     }
-    for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
+    for await (const { delayMs } of backoff({ initialMs: 1_000, maxMs: 30_000 })) {
       try {
         await opts.report(record, outcome, note);
         sessions.close(record.labels, outcome);
         log(`reported ${what}: exit code ${outcome.exitCode} (${note})`);
         return;
       } catch (err) {
-        log(`could not report ${what} yet (${(err as Error).message}); retrying in ${delay / 1000}s`);
-        await new Promise((r) => setTimeout(r, delay));
+        log(`could not report ${what} yet (${(err as Error).message}); retrying in ${delayMs / 1000}s`);
       }
     }
   };

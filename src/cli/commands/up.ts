@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { version } from '../../../package.json';
 import { RunfleetError } from '../../errors';
+import { sleep } from '../../sleep';
 import { loadRunSpecFile, type LoadedRunSpec } from '../../spec/load';
 import { port } from '../args';
 import { commandConfig, commandOutput, runExitCode, type CliContext } from '../context';
@@ -268,6 +269,6 @@ async function waitForReady(
         `the local runner did not become ready in 60s: ${agent.readiness().reason}`,
       );
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100, stop);
   }
 }
