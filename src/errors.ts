@@ -41,6 +41,11 @@ export const ERROR_CODES = {
   Unauthorized: { source: 'user', retryable: false },
   /** The Temporal server cannot be reached. */
   ServerUnreachable: { source: 'internal', retryable: true },
+  /**
+   * The server or a worker did not answer in time (a query no control worker answered, a call
+   * past its deadline while the service recovers): asking again later may succeed.
+   */
+  NoAnswer: { source: 'internal', retryable: true },
   /** A runner has no free slot for a reservation. */
   NoFreeSlot: { source: 'internal', retryable: true },
   /**

@@ -6,7 +6,7 @@ import { progressSummary, runHeadline, taskChanges, taskTable } from './render';
 
 /**
  * Follows a run to its end: redraws the task table on a terminal, prints each change on a line
- * otherwise. Returns the final state.
+ * otherwise. Rides out a service that stops answering for a while. Returns the final state.
  */
 export async function followRun(
   client: RunfleetClient,
@@ -22,7 +22,9 @@ export async function followRun(
       else for (const line of taskChanges(prev, state)) out.line(line);
       prev = state;
     },
-    { signal },
+    // Said on stderr, so stdout stays the run's progress: what the watch waits for while the
+    // service or the control worker does not answer, and when they are back.
+    { signal, onWait: (message) => out.error(message) },
   );
   out.endLive();
   out.line(`run ${final.id} ${final.phase}: ${final.result}${final.reason ? ` (${final.reason})` : ''}`);

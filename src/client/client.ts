@@ -64,6 +64,8 @@ import {
   type TaskStatus,
 } from '../types';
 import { isUnavailable, toRunfleetError, unreachable } from './errors';
+import { isTransient, rideOut } from './ride';
+import { sleep } from '../sleep';
 import { checkRunId, newRunId, resolveRunWorkflowId } from './ids';
 
 export interface RunfleetClientOptions {
@@ -190,6 +192,11 @@ export interface WatchOptions {
   /** Poll interval. Default 500 ms: live enough for people, two cheap queries a second. */
   intervalMs?: number;
   signal?: AbortSignal;
+  /**
+   * Told what the watch waits for while the service or the control worker does not answer (the
+   * watch rides that out, see `rideOut`), and when they answer again.
+   */
+  onWait?: (message: string) => void;
 }
 
 /** The argument of `fetchTaskLogWorkflow`. */
@@ -416,9 +423,16 @@ export class RunfleetClient {
     );
   }
 
-  /** Waits for a run to end and returns its final state (a cancelled run's too). */
-  async waitRun(ref: string): Promise<RunState> {
+  /**
+   * Waits for a run to end and returns its final state (a cancelled run's too), riding out a
+   * service that stops answering meanwhile (see `rideOut`).
+   */
+  async waitRun(ref: string, opts: Omit<WatchOptions, 'intervalMs'> = {}): Promise<RunState> {
     const workflowId = resolveRunWorkflowId(ref);
+    return rideOut(`run ${workflowId}`, () => this.waitRunOnce(workflowId), opts);
+  }
+
+  private async waitRunOnce(workflowId: string): Promise<RunState> {
     return this.call(workflowId, async () => {
       try {
         return await this.runHandle(workflowId).result();
@@ -453,14 +467,15 @@ export class RunfleetClient {
         () => void (closed = true),
         (err: unknown) => void (closed = closed || err instanceof WorkflowFailedError),
       );
+    const ride = { signal: opts.signal, onWait: opts.onWait };
     try {
       for (;;) {
-        const state = await this.getRun(workflowId);
+        const state = await rideOut(`run ${workflowId}`, () => this.getRun(workflowId), ride);
         onState(state);
         if (state.phase === 'finished' || state.phase === 'cancelled') return state;
         if (closed) return state;
         if (opts.signal?.aborted) throw new RunfleetError('InvalidState', 'watch aborted');
-        await delay(interval, opts.signal);
+        await sleep(interval, opts.signal);
       }
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
@@ -871,20 +886,10 @@ function noWorker(
 ): RunfleetError {
   const status = description.status.name.toLowerCase();
   const why = cause instanceof Error ? cause.message : String(cause);
+  // Nobody answered in time (no worker, a service recovering): a watcher asks again. A worker that
+  // answered with a failure is an answer.
   return new RunfleetError(
-    'ComponentUnavailable',
+    isTransient(cause) ? 'NoAnswer' : 'ComponentUnavailable',
     `run ${workflowId} (${status}) did not answer its state query; is a control worker (\`runfleet worker\`) serving ${taskQueue}? ${why}`,
   );
-}
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

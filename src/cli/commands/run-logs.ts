@@ -1,5 +1,6 @@
 /** `runfleet run logs ID TASK`: a task's log, read from the runner that ran it. */
 import type { Command } from 'commander';
+import { rideOut } from '../../client/ride';
 import { sleep } from '../../sleep';
 import { FINAL_TASK_STATUSES } from '../../types';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
@@ -20,7 +21,11 @@ export function register(run: Command, ctx: CliContext): void {
         let offset = 0;
         let announced = false;
         for (;;) {
-          const chunk = await client.readTaskLog(id, task, offset);
+          // Following rides out a service that stops answering for a while; a single read fails at once.
+          const read = () => client.readTaskLog(id, task, offset);
+          const chunk = flags.follow
+            ? await rideOut(`the log of task ${task}`, read, { onWait: (message) => out.error(message) })
+            : await read();
           if (chunk.data.length > 0) out.write(chunk.data);
           const advanced = chunk.nextOffset > offset;
           offset = chunk.nextOffset;

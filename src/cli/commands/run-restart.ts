@@ -33,7 +33,7 @@ export function register(run: Command, ctx: CliContext): void {
         }
         out.line(`restarted as ${submitted.workflowId}`);
         const final = flags.json
-          ? await client.waitRun(submitted.workflowId)
+          ? await client.waitRun(submitted.workflowId, { onWait: (message) => out.error(message) })
           : await followRun(client, out, submitted.workflowId);
         if (flags.json) out.result(final, () => '');
         ctx.exitCode = runExitCode(final.result);

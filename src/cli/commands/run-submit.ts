@@ -68,7 +68,7 @@ export function register(run: Command, ctx: CliContext): void {
               : ''),
         );
         const final = flags.json
-          ? await client.waitRun(submitted.workflowId)
+          ? await client.waitRun(submitted.workflowId, { onWait: (message) => out.error(message) })
           : await followRun(client, out, submitted.workflowId);
         if (flags.json) out.result(final, () => '');
         ctx.exitCode = runExitCode(final.result);
