@@ -8,12 +8,12 @@
 import type { TaskSpec } from '../src/spec/schema';
 import type { DriverName, Reservation, TaskOutcome } from '../src/types';
 import type { ApprovalStatement, OperatorCommand } from '../src/security/statements';
-import type { FleetLink, HoldRequest, ProvisionRequest, ProvisionResult } from '../src/fleet/types';
+import type { HoldRequest, ProvisionRequest, ProvisionResult } from '../src/fleet/types';
 import type {
+  AdmitRunnerRequest,
   Admission,
   PingReply,
   RunnerLiveStatus,
-  RunnerSettings,
   SealedKey,
   SessionRequest,
 } from '../src/registry/types';
@@ -173,15 +173,7 @@ export interface FleetCalls {
  */
 export interface RunnerRegistryCalls {
   /** Creates the temporary runner of one instance (idempotent). */
-  admit(req: {
-    name: string;
-    pool: string;
-    labels?: Record<string, string>;
-    fleet: FleetLink;
-    token: { id: string; publicKey: string; expiresAt: string };
-    settings?: Partial<RunnerSettings>;
-    by?: string;
-  }): Promise<unknown>;
+  admit(req: AdmitRunnerRequest): Promise<unknown>;
   /** Purges a runner; `NotFound` when there is none. */
   purge(name: string, opts: { by?: string; reason?: string; waitMs?: number }): Promise<unknown>;
 }

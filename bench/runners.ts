@@ -18,6 +18,7 @@ import { RunnerAdmin } from '../src/client/runners';
 import { runWorkflowId, runnerWorkflowId } from '../src/ids';
 import type { RunState } from '../src/types';
 import { stateQuery } from '../workflows/run-messages';
+import { until } from '../test/helpers/until';
 import { BenchChild } from './children';
 import type { LivenessInput } from './liveness-workflows';
 import { formatTable, percentile } from './stats';
@@ -166,16 +167,6 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: 
   return out;
 }
 
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | null | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check().catch(() => null);
-    if (v !== null && v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs / 1000} s`);
-    await sleep(250);
-  }
-}
-
 /** Workflow tasks completed and events appended in [t0, t1] in the workflow's (current run's) history. */
 async function historyWindow(client: Client, workflowId: string, t0: number, t1: number) {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
@@ -278,10 +269,14 @@ async function idleFleet(o: {
       }),
     );
     // Every runner ready as the registry sees it (its session taken).
-    await until(`F=${f}: all runners ready in the registry`, READY_TIMEOUT_MS, async () => {
-      const records = await mapLimit(names, CREATE_CONCURRENCY, (n) => admin.get(n));
-      return records.every((r) => r.status === 'ready') ? true : null;
-    });
+    await until(
+      `F=${f}: all runners ready in the registry`,
+      async () => {
+        const records = await mapLimit(names, CREATE_CONCURRENCY, (n) => admin.get(n));
+        return records.every((r) => r.status === 'ready');
+      },
+      { timeoutMs: READY_TIMEOUT_MS, everyMs: 250 },
+    );
     console.error(`bench: F=${f}: all ready; settling ${args.settleS} s, then measuring ${args.minutes} min`);
     await sleep(args.settleS * 1000);
 
@@ -410,32 +405,45 @@ async function lostRound(o: {
         },
       ],
     });
-    await until(`round ${o.round}: the task started`, LOST_STEP_TIMEOUT_MS, async () => existsSync(marker) || null);
+    await until(`round ${o.round}: the task started`, () => existsSync(marker), {
+      timeoutMs: LOST_STEP_TIMEOUT_MS,
+      everyMs: 250,
+    });
     proc.killNow();
     const killedAt = Date.now();
     await proc.exited;
     const task = async () => (await handle.query(stateQuery)).tasks.work;
     let taskLostAt = 0;
     let idleAt = 0;
-    const lostAt = await until(`round ${o.round}: the runner lost`, LOST_STEP_TIMEOUT_MS, async () => {
-      const [t, record] = await Promise.all([task(), admin.get(name)]);
-      const now = Date.now();
-      if (!taskLostAt && t?.status === 'lost') taskLostAt = now;
-      if (!idleAt && (record.status === 'idle' || record.status === 'lost')) idleAt = now;
-      return record.status === 'lost' ? now : null;
-    });
+    const lostAt = await until(
+      `round ${o.round}: the runner lost`,
+      async () => {
+        const [t, record] = await Promise.all([task(), admin.get(name)]);
+        const now = Date.now();
+        if (!taskLostAt && t?.status === 'lost') taskLostAt = now;
+        if (!idleAt && (record.status === 'idle' || record.status === 'lost')) idleAt = now;
+        return record.status === 'lost' ? now : null;
+      },
+      { timeoutMs: LOST_STEP_TIMEOUT_MS, everyMs: 250 },
+    );
     if (!taskLostAt)
-      taskLostAt = await until(`round ${o.round}: the task lost`, LOST_STEP_TIMEOUT_MS, async () =>
-        (await task())?.status === 'lost' ? Date.now() : null,
+      taskLostAt = await until(
+        `round ${o.round}: the task lost`,
+        async () => ((await task())?.status === 'lost' ? Date.now() : null),
+        { timeoutMs: LOST_STEP_TIMEOUT_MS, everyMs: 250 },
       );
     proc = serveChild({ address, name, dir });
     const restartedAt = Date.now();
-    const done = await until(`round ${o.round}: the task's outcome`, LOST_STEP_TIMEOUT_MS, async () => {
-      const t = await task();
-      return t && t.status !== 'lost' && t.status !== 'running' && t.status !== 'reserved'
-        ? { t, at: Date.now() }
-        : null;
-    });
+    const done = await until(
+      `round ${o.round}: the task's outcome`,
+      async () => {
+        const t = await task();
+        return t && t.status !== 'lost' && t.status !== 'running' && t.status !== 'reserved'
+          ? { t, at: Date.now() }
+          : null;
+      },
+      { timeoutMs: LOST_STEP_TIMEOUT_MS, everyMs: 250 },
+    );
     const final: RunState = await client.withDeadline(Date.now() + 60_000, () => handle.result());
     if (final.tasks.work?.status !== 'success')
       throw new Error(`round ${o.round}: the task ended ${final.tasks.work?.status}: ${final.tasks.work?.reason}`);

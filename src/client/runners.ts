@@ -28,7 +28,6 @@ import { operatorCommand, type OperatorAction } from '../security/statements';
 import { WORKFLOW_TYPES, runnerWorkflowId } from '../ids';
 import * as st from '../registry/state';
 import { createRegistrationToken, tokenGrant } from '../registry/token';
-import type { FleetLink } from '../../workflows/fleet-messages';
 import type { runnerWorkflow } from '../../workflows/runner';
 import {
   RUNNER_STATUSES,
@@ -54,6 +53,7 @@ import {
   type RunnerStatus,
   type RunnerWorkflowInput,
 } from '../../workflows/runner-messages';
+import type { AdmitRunnerRequest } from '../registry/types';
 import { toRunfleetError } from './errors';
 
 export interface RunnerAdminOptions {
@@ -81,20 +81,7 @@ export interface CreateRunnerRequest {
   by?: string;
 }
 
-export interface AdmitRunnerRequest {
-  /** The runner's name: by convention the instance id. */
-  name: string;
-  pool: string;
-  labels?: Record<string, string>;
-  fleet: FleetLink;
-  /**
-   * The instance's registration token: its id (hex), its public key (`parseToken(token).key.publicKey`)
-   * and expiry. Its clear text stays in the instance's user data.
-   */
-  token: { id: string; publicKey: string; expiresAt: string };
-  settings?: Partial<RunnerSettings>;
-  by?: string;
-}
+export type { AdmitRunnerRequest };
 
 export interface IssuedToken {
   /** The token in clear: shown once, never stored anywhere. */

@@ -210,3 +210,19 @@ export interface SessionRequest {
   /** Set on purge: the runner wipes its state directory and exits 0. */
   delete?: { by: string; reason: string };
 }
+
+/** A fleet instance's temporary runner, admitted by the fleet (`RunnerAdmin.admit`). */
+export interface AdmitRunnerRequest {
+  /** The runner's name: by convention the instance id. */
+  name: string;
+  pool: string;
+  labels?: Record<string, string>;
+  fleet: FleetLink;
+  /**
+   * The instance's registration token: its id (hex), its public key (`parseToken(token).key.publicKey`)
+   * and expiry. Its clear text stays in the instance's user data.
+   */
+  token: { id: string; publicKey: string; expiresAt: string };
+  settings?: Partial<RunnerSettings>;
+  by?: string;
+}

@@ -15,6 +15,7 @@ import {
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { startMoto, type MotoServer } from './moto';
+import { until } from './until';
 import { KeyRing, createDataConverter } from '../../src/codec';
 import { RunnerAdmin } from '../../src/client/runners';
 import { RunfleetError } from '../../src/errors';
@@ -240,12 +241,15 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
         }
       }
       // The registry tells the fleet by signal: wait until the fleet has taken it in.
-      for (let i = 0; i < 200; i++) {
-        const rec = (await fleet.status(fleetName)).records.find((r) => r.instanceId === instanceId);
-        if (rec && rec.state !== 'created') return grant;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`fleet ${fleetName} did not take in the registration of ${instanceId} within 10 s`);
+      await until(
+        `fleet ${fleetName} to take in the registration of ${instanceId}`,
+        async () => {
+          const rec = (await fleet.status(fleetName)).records.find((r) => r.instanceId === instanceId);
+          return rec !== undefined && rec.state !== 'created';
+        },
+        { timeoutMs: 10_000, everyMs: 50 },
+      );
+      return grant;
     },
     async startWorker(client = ec2) {
       if (worker) return;

@@ -25,6 +25,7 @@ import { runEnvQuery, stateQuery } from '../../workflows/run-messages';
 import { withLiveStatus } from '../../src/client/live-status';
 import { KeyRing, PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../../src/codec';
 import { temporalAddress, uniqueName } from './temporal';
+import { until } from './until';
 
 export { TEST_OPERATOR_KEY_FILE, testOperator } from './operator-key';
 import { RunnerAdmin } from '../../src/client/runners';
@@ -210,14 +211,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
     state: (handle) => liveState(handle),
     async waitFor(handle, check, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
       let last: RunState | undefined;
-      while (Date.now() < deadline) {
-        last = await liveState(handle);
-        if (check(last)) return last;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      throw new Error(`condition not reached in ${timeoutMs} ms; last state: ${JSON.stringify(last)}`);
+      return until(
+        `a state of run ${handle.workflowId}`,
+        async () => {
+          last = await liveState(handle);
+          return check(last) && last;
+        },
+        { timeoutMs, detail: () => `last state: ${JSON.stringify(last)}` },
+      );
     },
     async stop() {
       for (const name of [...runners.keys()].reverse()) await harness.stopRunner(name);

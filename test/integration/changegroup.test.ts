@@ -14,6 +14,7 @@ import type { RunState } from '../../src/types';
 import { startHarness, type Harness } from '../helpers/harness';
 import { projectRoot, runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 let h: Harness;
 let rf: RunfleetClient;
@@ -96,17 +97,9 @@ async function admittedAt(workflowId: string): Promise<number> {
   return Number(event.eventTime.seconds) * 1000 + Math.floor((event.eventTime.nanos ?? 0) / 1e6);
 }
 
-async function waitFor<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await read();
-  while (!ok(last)) {
-    if (Date.now() > deadline)
-      throw new Error(`condition not reached in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-    last = await read();
-  }
-  return last;
-}
+/** What the last wait below read: a timeout's error shows it. */
+let lastRead: unknown;
+const WAIT = { timeoutMs: 30_000, detail: () => `last: ${JSON.stringify(lastRead)}` };
 
 describe('changegroups', () => {
   it('20 submitters in separate processes, limit 2: never more than 2 active, all finish, admitted in submission order', async () => {
@@ -168,9 +161,13 @@ describe('changegroups', () => {
     // Through the CLI: separate processes racing with one token. Read once the first run has
     // ended: its end (`release`) is a change too, and would make both tokens stale.
     await rf.waitRun((won[0] as PromiseFulfilledResult<SubmittedRun>).value.workflowId);
-    await waitFor(
-      () => rf.getChangegroup(changegroup),
-      (v) => v.active.length === 0,
+    await until(
+      'no active run',
+      async () => {
+        const v = (lastRead = await rf.getChangegroup(changegroup));
+        return v.active.length === 0 && v;
+      },
+      WAIT,
     );
     const cliToken = (await cli(['changegroup', 'token', changegroup])).stdout.trim();
     expect(cliToken).toMatch(/^cg1\./);
@@ -236,9 +233,13 @@ describe('changegroups', () => {
     const stopped = await rf.waitRun(second.workflowId);
     expect(stopped).toMatchObject({ phase: 'cancelled', result: 'stopped' });
     expect(stopped.tasks['work']?.attempts).toBe(0);
-    const view = await waitFor(
-      () => rf.getChangegroup(changegroup),
-      (v) => v.queued.length === 1,
+    const view = await until(
+      'one queued run',
+      async () => {
+        const v = (lastRead = await rf.getChangegroup(changegroup));
+        return v.queued.length === 1 && v;
+      },
+      WAIT,
     );
     expect(view.queued).toEqual([third.workflowId]);
     expect(view.active).toEqual([first.workflowId]);
@@ -259,9 +260,13 @@ describe('changegroups', () => {
     const gate = join(h.dataDir, `${changegroup}.gate`);
     const old = await rf.submitRun(spec('restarted', [`test -f ${ok}`]), { changegroup, limit: 1 });
     expect((await rf.waitRun(old.workflowId)).result).toBe('failed');
-    await waitFor(
-      () => rf.getChangegroup(changegroup),
-      (v) => v.active.length === 0,
+    await until(
+      'no active run',
+      async () => {
+        const v = (lastRead = await rf.getChangegroup(changegroup));
+        return v.active.length === 0 && v;
+      },
+      WAIT,
     );
     // Bounded: a holder the test never releases ends the test instead of hanging it.
     const holder = await rf.submitRun(
@@ -307,9 +312,13 @@ describe('changegroups', () => {
     for (let i = 0; i < 8; i++) runs.push(await rf.submitRun(spec(`can ${i}`), { changegroup, limit: 1 }));
     const finals = await Promise.all(runs.map((r) => rf.waitRun(r.workflowId)));
     for (const f of finals) expect(f.result).toBe('success');
-    const view = await waitFor(
-      () => rf.getChangegroup(changegroup),
-      (v) => v.active.length === 0,
+    const view = await until(
+      'no active run',
+      async () => {
+        const v = (lastRead = await rf.getChangegroup(changegroup));
+        return v.active.length === 0 && v;
+      },
+      WAIT,
     );
     expect(view).toMatchObject({ limit: 1, queued: [], submitted: 8 });
     const current = await h.client.workflow.getHandle(workflowId).describe();

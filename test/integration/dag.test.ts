@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
 import { startHarness, task, type Harness } from '../helpers/harness';
 import { signedApproval } from '../helpers/operator-key';
+import { until } from '../helpers/until';
 
 let h: Harness;
 beforeAll(async () => {
@@ -29,15 +30,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function eventually(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return check();
 }
 
 describe('run DAGs', () => {
@@ -137,7 +129,11 @@ describe('run DAGs', () => {
     expect(s.result).toBe('failed');
     const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
     expect(pids).toHaveLength(2);
-    expect(await eventually(() => pids.every((p) => !alive(p)), 10_000)).toBe(true);
+    await until('the task processes gone', () => pids.every((p) => !alive(p)), {
+      timeoutMs: 10_000,
+      everyMs: 100,
+      detail: () => `still alive: ${pids.filter(alive).join(' ')}`,
+    });
   });
 
   it('cancels a run mid-flight: the process dies and pending tasks are cancelled', async () => {
@@ -159,7 +155,11 @@ describe('run DAGs', () => {
     expect(s.phase).toBe('finished');
     expect(s.tasks.long!.status).toBe('cancelled');
     expect(s.tasks.next!.status).toBe('cancelled');
-    expect(await eventually(() => pids.every((p) => !alive(p)), 10_000)).toBe(true);
+    await until('the task processes gone', () => pids.every((p) => !alive(p)), {
+      timeoutMs: 10_000,
+      everyMs: 100,
+      detail: () => `still alive: ${pids.filter(alive).join(' ')}`,
+    });
   });
 
   it('holds a needs_approval task until it is approved', async () => {

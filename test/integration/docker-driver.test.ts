@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerDriver, MANAGED_LABEL } from '../../src/runner/docker-driver';
 import type { Driver, DriverHandle, DriverRun, SessionRecord, TaskLabels } from '../../src/runner/driver';
 import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podman';
+import { until } from '../helpers/until';
 
 let podman: TestPodman;
 let driver: Driver;
@@ -161,7 +162,14 @@ describe('docker driver (Podman)', () => {
       },
     });
     const running = driver.run(r);
-    await waitFor(() => existsSync(r.logFile) && readFileSync(r.logFile, 'utf8').includes('started'));
+    await until(
+      'the task to start',
+      () => existsSync(r.logFile) && readFileSync(r.logFile, 'utf8').includes('started'),
+      {
+        timeoutMs: 10_000,
+        everyMs: 50,
+      },
+    );
     const stopAt = Date.now();
     controller.abort();
     const result = await running;
@@ -198,7 +206,10 @@ describe('docker driver (Podman)', () => {
     const { child, handle } = await runInChild(r);
     await killChild(child);
     const id = handle.containerId ?? '';
-    await waitFor(async () => !(await podman.docker.getContainer(id).inspect()).State.Running, 15_000);
+    await until('the container to stop', async () => !(await podman.docker.getContainer(id).inspect()).State.Running, {
+      timeoutMs: 15_000,
+      everyMs: 50,
+    });
     const recovered = await driver.recover(session(r, handle), new AbortController().signal);
     expect(recovered).toMatchObject({ state: 'finished', result: { exitCode: 2, failedStep: 1, aborted: false } });
     const log = readFileSync(r.logFile, 'utf8');
@@ -271,11 +282,3 @@ describe('docker driver (Podman)', () => {
     });
   });
 });
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

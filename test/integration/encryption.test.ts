@@ -18,6 +18,7 @@ import { ensureTemporalBinary } from '../../src/server/temporal-binary';
 import { startHarness, task, type Harness } from '../helpers/harness';
 import { killAll, projectRoot, startRunfleet } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 const run = promisify(execFile);
 
@@ -106,12 +107,12 @@ describe('payload encryption', () => {
       env: { RUNFLEET_KEY_FILE: keyFile, RUNFLEET_CODEC_TOKEN: codecToken },
       logFile: join(dir, 'codec-server.log'),
     });
-    const deadline = Date.now() + 60_000;
-    while (!server.output().includes('codec server at')) {
-      if (Date.now() > deadline || server.child.exitCode !== null)
-        throw new Error(`the codec server did not start:\n${server.output()}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const started = () => server.output().includes('codec server at');
+    await until('the codec server to start (or exit)', () => started() || server.child.exitCode !== null, {
+      timeoutMs: 60_000,
+      detail: () => server.output(),
+    });
+    if (!started()) throw new Error(`the codec server did not start:\n${server.output()}`);
     const decoded = (
       await show(['--codec-endpoint', `http://127.0.0.1:${port}`, '--codec-auth', `Bearer ${codecToken}`])
     ).stdout;

@@ -20,6 +20,7 @@ import { createEc2Client } from '../../workers/fleet';
 import { workflowBundle } from '../helpers/harness';
 import { temporalAddress } from '../helpers/temporal';
 import { TEST_OPERATOR_KEY_FILE, testOperator } from '../helpers/operator-key';
+import { until } from '../helpers/until';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'runfleet');
@@ -51,20 +52,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | null | false>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** Holds TerminateInstances before (`request`) or after (`response`) moto sees it. */
 interface Proxy {
@@ -309,7 +296,7 @@ describe('crash safety of the two-phase termination', () => {
 
       proxy.hold = point;
       const refresh = bed.fleet.refresh(name).catch((e: unknown) => e); // completes after the takeover
-      await waitFor('TerminateInstances to be held', async () => proxy.held > 0);
+      await until('TerminateInstances to be held', () => proxy.held > 0, { timeoutMs: 60_000, everyMs: 100 });
       const before = await bed.fleet.status(name);
       expect(before.records.find((r) => r.instanceId === id)?.state).toBe('terminated'); // phase 1 done
       expect(before.registrations[id]).toBeDefined(); // artifacts still there
@@ -320,10 +307,14 @@ describe('crash safety of the two-phase termination', () => {
 
       proxy.hold = null;
       await bed.startWorker(); // straight to moto
-      const after = await waitFor('the record and artifacts to go', async () => {
-        const s = await bed.fleet.status(name);
-        return s.records.length === 0 && Object.keys(s.registrations).length === 0 ? s : null;
-      });
+      const after = await until(
+        'the record and artifacts to go',
+        async () => {
+          const s = await bed.fleet.status(name);
+          return s.records.length === 0 && Object.keys(s.registrations).length === 0 ? s : null;
+        },
+        { timeoutMs: 60_000, everyMs: 100 },
+      );
       expect(after.records).toEqual([]);
       expect((await bed.registry.get(id)).status).toBe('deleted'); // purged in phase 3
       expect(['shutting-down', 'terminated']).toContain(await ec2State(id));

@@ -12,6 +12,7 @@ import { startFleetTestbed, type FleetTestbed } from '../helpers/fleet-testbed';
 import type { ProvisionResult, RefreshResult } from '../../workflows/fleet';
 import { workflowBundle } from '../helpers/harness';
 import { temporalAddress } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 /** Bounded: each iteration is a refresh, a provision and EC2 calls on a 2-core machine. */
 const ITERATIONS = 40;
@@ -44,12 +45,11 @@ describe('claim against terminate', () => {
     async function idleInstance(i: number): Promise<string> {
       const requestId = `setup-${i}`;
       const provision = bed.fleet.provision(name, { resourceClass: 'small', requestId, waitMs: 30_000 });
-      let instanceId: string | undefined;
-      for (let tries = 0; !instanceId && tries < 300; tries++) {
-        instanceId = (await bed.fleet.status(name)).records.find((r) => r.claimedBy === requestId)?.instanceId;
-        if (!instanceId) await sleep(20);
-      }
-      if (!instanceId) throw new Error('the provision launched nothing');
+      const instanceId = await until(
+        'the provision to launch an instance',
+        async () => (await bed.fleet.status(name)).records.find((r) => r.claimedBy === requestId)?.instanceId,
+        { timeoutMs: 10_000, everyMs: 20 },
+      );
       await bed.registerInstance(name, instanceId);
       const got = await provision;
       expect(got).toMatchObject({ instanceId, launched: true });

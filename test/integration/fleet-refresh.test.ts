@@ -23,6 +23,7 @@ import { startFleetTestbed, type FleetTestbed } from '../helpers/fleet-testbed';
 import { workflowBundle } from '../helpers/harness';
 import { startRunnerProcess } from '../helpers/processes';
 import { temporalAddress } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 let bed: FleetTestbed;
 beforeAll(async () => {
@@ -41,17 +42,6 @@ beforeEach(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it answers something other than undefined. */
-async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await sleep(100);
-  }
-}
 
 async function ec2State(ids: string[]): Promise<Record<string, string>> {
   const out = await bed.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }));
@@ -278,10 +268,14 @@ describe('fleet maintenance', () => {
     await bed.registerInstance(name, id);
     // An operator purges the runner (a lost temporary runner is purged the same way, by the registry).
     await bed.registry.purge(id, { by: 'ops', reason: 'disk failing', waitMs: 0 });
-    const s = await eventually(async () => {
-      const now = await bed.fleet.status(name);
-      return !now.records.some((r) => r.instanceId === id) && now.records.length === 1 ? now : undefined;
-    });
+    const s = await until(
+      'the purged instance replaced',
+      async () => {
+        const now = await bed.fleet.status(name);
+        return !now.records.some((r) => r.instanceId === id) && now.records.length === 1 ? now : undefined;
+      },
+      { timeoutMs: 20_000, everyMs: 100 },
+    );
     expect(s.records.map((r) => r.instanceId)).not.toContain(id); // no refresh was asked for
     expect(['shutting-down', 'terminated']).toContain((await ec2State([id]))[id]);
     expect(s.records).toHaveLength(1); // the warm pool, refilled
@@ -364,16 +358,21 @@ describe('a real runner on a fleet instance', () => {
       token: await bed.userDataToken(id),
     });
     try {
-      const rec = await eventually(async () => {
-        const r = (await bed.fleet.status(name)).records.find((x) => x.instanceId === id);
-        return r?.state === 'created' ? undefined : r;
-      }, 30_000);
+      const rec = await until(
+        'the instance past created',
+        async () => {
+          const r = (await bed.fleet.status(name)).records.find((x) => x.instanceId === id);
+          return r?.state === 'created' ? undefined : r;
+        },
+        { timeoutMs: 30_000, everyMs: 100 },
+      );
       expect(rec).toMatchObject({ state: 'idle', runner: id });
       // The registry tells the fleet before its answer reaches the runner, which logs it after.
       const registered = `runner ${id} registered with the fleet`;
-      await eventually(async () => (runner.output().includes(registered) ? true : undefined), 10_000).catch(() =>
-        expect(runner.output()).toContain(registered),
-      );
+      await until('the runner to log its registration', () => runner.output().includes(registered), {
+        timeoutMs: 10_000,
+        everyMs: 100,
+      }).catch(() => expect(runner.output()).toContain(registered));
       expect(await bed.registry.get(id)).toMatchObject({ pool: `${name}-small`, temporary: true });
 
       // Idle too long: terminated in two phases; phase 3 purges the runner, which wipes itself and exits.
@@ -418,16 +417,20 @@ describe('provision and release', () => {
       instanceId: first,
     });
     // The claim left the pool below minIdle: a refresh launches a replacement without being asked.
-    const replacement = await eventually(async () =>
-      (await bed.fleet.status(name)).records.find((r) => r.instanceId !== first),
+    const replacement = await until(
+      'a replacement instance',
+      async () => (await bed.fleet.status(name)).records.find((r) => r.instanceId !== first),
+      { timeoutMs: 20_000, everyMs: 100 },
     );
     expect(replacement.state).toBe('created');
 
     await sleep(4_100); // past the lifetime while the task ran
     const released = await bed.fleet.release(name, { instanceId: first, requestId: 'job-1' });
     expect(released).toMatchObject({ state: 'terminated', reason: 'past its lifetime at release' });
-    await eventually(async () =>
-      (await bed.fleet.status(name)).records.some((r) => r.instanceId === first) ? undefined : true,
+    await until(
+      'the released instance gone',
+      async () => !(await bed.fleet.status(name)).records.some((r) => r.instanceId === first),
+      { timeoutMs: 20_000, everyMs: 100 },
     );
     expect(['shutting-down', 'terminated']).toContain((await ec2State([first]))[first]);
   });
@@ -559,12 +562,16 @@ describe('periodic refresh', () => {
     // Drift nobody tells the fleet about: its instance terminated behind its back.
     await bed.ec2.send(new TerminateInstancesCommand({ InstanceIds: [gone] }));
 
-    const after = await eventually(async () => {
-      const s = await bed.fleet.status(name);
-      return s.refreshes > before.refreshes && s.records.length === 1 && s.records[0]?.instanceId !== gone
-        ? s
-        : undefined;
-    }, 30_000);
+    const after = await until(
+      'a refresh replacing the gone instance',
+      async () => {
+        const s = await bed.fleet.status(name);
+        return s.refreshes > before.refreshes && s.records.length === 1 && s.records[0]?.instanceId !== gone
+          ? s
+          : undefined;
+      },
+      { timeoutMs: 30_000, everyMs: 100 },
+    );
     const [fresh] = after.records.map((r) => r.instanceId) as [string];
     expect((await ec2State([fresh]))[fresh]).toBe('running');
     expect((await bed.registry.get(gone)).status).toBe('deleted');

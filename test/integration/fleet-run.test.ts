@@ -14,6 +14,7 @@ import { startFleetTestbed, type FleetTestbed } from '../helpers/fleet-testbed';
 import { workflowBundle } from '../helpers/harness';
 import { killAll, startRunnerProcess } from '../helpers/processes';
 import { temporalAddress } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -102,10 +103,14 @@ describe('a task on a fleet resource class', () => {
       tasks: [{ name: 'build', steps: ['true'], fleet: { name, class: 'small' } }],
     });
     let reason: string | null | undefined;
-    for (let i = 0; i < 100 && !reason?.startsWith('waiting for an instance'); i++) {
-      await sleep(100);
-      reason = (await runs.getRun(submitted.workflowId)).tasks.build?.reason;
-    }
+    await until(
+      'the task waiting for an instance',
+      async () => {
+        reason = (await runs.getRun(submitted.workflowId)).tasks.build?.reason;
+        return reason?.startsWith('waiting for an instance');
+      },
+      { timeoutMs: 10_000, everyMs: 100, detail: () => `last reason: ${reason}` },
+    );
     expect(reason).toContain(`waiting for an instance of fleet "${name}" class "small"`);
     expect(reason).toContain('at maxInstances (1)');
     await bed.fleet.release(name, { instanceId: id, requestId: 'other-job' });

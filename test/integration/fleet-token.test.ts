@@ -14,6 +14,7 @@ import { startFleetTestbed, type FleetTestbed } from '../helpers/fleet-testbed';
 import { workflowBundle } from '../helpers/harness';
 import { killAll, startRunnerProcess } from '../helpers/processes';
 import { temporalAddress } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 let bed: FleetTestbed;
 beforeAll(async () => {
@@ -29,7 +30,6 @@ afterAll(async () => {
   await bed?.stop();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const short = (token: string) => `${token.slice(0, 14)}…`;
 
 /** What a registration attempt came to, for the log and the assertions. */
@@ -77,11 +77,14 @@ describe('a fleet registration token', () => {
       dataDir: path.join(dir, 'state'),
       token: tokenA,
     });
-    let seen = '';
-    for (let i = 0; i < 300 && !/token rejected/.test(seen); i++) {
-      await sleep(100);
-      seen = impostor.output();
-    }
+    const seen = await until(
+      'the impostor refused',
+      () => {
+        const out = impostor.output();
+        return /token rejected/.test(out) && out;
+      },
+      { timeoutMs: 30_000, everyMs: 100, detail: () => impostor.output() },
+    );
     impostor.kill('SIGKILL');
     await impostor.exited;
     const line = /token rejected[^\n]*/.exec(seen)?.[0];
@@ -153,11 +156,15 @@ describe('a fleet registration token', () => {
       bed.fleet.provision(name, { resourceClass: 'small', requestId, waitMs: 60_000 }),
     );
     let held: Record<string, string> = {};
-    for (let i = 0; i < 300 && Object.keys(held).length < 2; i++) {
-      await sleep(100);
-      const s = await bed.fleet.status(name);
-      held = Object.fromEntries(s.records.filter((r) => r.claimedBy).map((r) => [r.claimedBy, r.instanceId]));
-    }
+    await until(
+      'an instance launched for each provision',
+      async () => {
+        const s = await bed.fleet.status(name);
+        held = Object.fromEntries(s.records.filter((r) => r.claimedBy).map((r) => [r.claimedBy, r.instanceId]));
+        return Object.keys(held).length >= 2;
+      },
+      { timeoutMs: 30_000, everyMs: 100, detail: () => `held: ${JSON.stringify(held)}` },
+    );
     const [one, two] = [held['job-1'], held['job-2']] as [string, string];
     expect(one).toBeDefined();
     expect(two).toBeDefined();

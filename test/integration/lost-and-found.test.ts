@@ -25,6 +25,7 @@ import { startHarness, type Harness } from '../helpers/harness';
 import { sharedFile } from '../helpers/shared-files';
 import { killAll, registerRunner, startRunnerProcess } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 let h: Harness;
 beforeAll(async () => {
@@ -40,14 +41,6 @@ afterAll(async () => {
 
 function lines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not reached in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const T = (offsetMs = 0) => new Date(Date.now() + offsetMs).toISOString();
@@ -133,7 +126,11 @@ describe('lost tasks', () => {
     // The runner's registry knows which of its tasks this run waits for.
     const registry = h.client.workflow.getHandle(runnerWorkflowId(v.name));
     const ref = { runWorkflowId: v.handle.workflowId, task: 'deploy', attempt: 1 };
-    await until(async () => (await registry.query(recordQuery)).lostTasks.some((t) => t.task === 'deploy'));
+    await until(
+      'the registry to record the lost task',
+      async () => (await registry.query(recordQuery)).lostTasks.some((t) => t.task === 'deploy'),
+      20_000,
+    );
     expect((await registry.query(recordQuery)).lostTasks).toEqual([ref]);
 
     // Nothing moves while the runner is away.
@@ -157,7 +154,11 @@ describe('lost tasks', () => {
     expect(s.phase).toBe('finished');
     expect(lines(v.counter)).toEqual(['ran']); // executed exactly once
     // Found again: the registry forgets it.
-    await until(async () => (await registry.query(recordQuery)).lostTasks.length === 0);
+    await until(
+      'the registry to forget the lost task',
+      async () => (await registry.query(recordQuery)).lostTasks.length === 0,
+      20_000,
+    );
   });
 
   it('takes a report that comes before the execution times out, and ignores the timeout after it', async () => {
@@ -252,10 +253,7 @@ describe('lost tasks across continue-as-new', () => {
       }
     }
     await v.handle.signal(runnerPurgedSignal, { runner: 'someone-else', reason: 'wake up', by: 'test' });
-    const deadline = Date.now() + 60_000;
-    while ((await v.handle.describe()).runId === firstRunId && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await until('the run to continue as new', async () => (await v.handle.describe()).runId !== firstRunId, 60_000);
     // The drain did not wait on the lost task: the run continued as new, still waiting for it.
     expect((await v.handle.describe()).runId).not.toBe(firstRunId);
     const resumed = await h.state(v.handle);

@@ -12,6 +12,7 @@ import { startHarness, task, testRunnerAdmin, type Harness } from '../helpers/ha
 import { killAll, startRunnerProcess, type Proc } from '../helpers/processes';
 import { sharedDir, sharedFile } from '../helpers/shared-files';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 let h: Harness;
 let shared: string;
@@ -227,26 +228,25 @@ describe('runs_on', () => {
       );
     }
     for (const name of [gpu, cpu]) {
-      await waitForReady(admin, name);
+      let status: string | undefined;
+      await until(
+        `runner ${name} ready`,
+        async () => {
+          status = (await admin.describe(name)).record.status;
+          return status === 'ready';
+        },
+        {
+          timeoutMs: 120_000,
+          everyMs: 500,
+          detail: () => `status ${status}; its log: ${procs.map((p) => p.output()).join('\n')}`,
+        },
+      );
     }
   }, 180_000);
   afterAll(async () => {
     await killAll();
     await lh?.stop();
   });
-
-  async function waitForReady(admin: ReturnType<typeof testRunnerAdmin>, name: string): Promise<void> {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const view = await admin.describe(name).catch(() => null);
-      if (view?.record.status === 'ready') return;
-      if (Date.now() > deadline)
-        throw new Error(
-          `runner ${name} not ready in 120 s (status ${view?.record.status}); its log: ${procs.map((p) => p.output()).join('\n')}`,
-        );
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
 
   it('lands tasks only on a runner with every label, and says so when nobody has them', async () => {
     const t = (name: string, labels: Record<string, unknown>) => ({ name, steps: ['true'], pool, runs_on: labels });

@@ -17,6 +17,7 @@ import { startHarness, task, testRunnerAdmin, tokenSecret, type Harness } from '
 import { sharedFile } from '../helpers/shared-files';
 import { killAll, registerRunner, runfleetBin, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 const projectRoot = resolve(__dirname, '..', '..');
 const execFileAsync = promisify(execFile);
@@ -43,26 +44,6 @@ afterAll(async () => {
   await h?.stop();
 });
 
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const value = await Promise.resolve()
-      .then(fn)
-      .catch((err: unknown) => {
-        last = err;
-        return undefined;
-      });
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 function lines(file: string): number {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
 }
@@ -74,6 +55,7 @@ async function readyz(
     'the health port',
     // The log file is shared by the runner's successive processes: the last port is this one's.
     () => [...proc.output().matchAll(/health: http:\/\/127\.0\.0\.1:(\d+)\/livez/g)].pop()?.[1],
+    60_000,
   );
   const r = await fetch(`http://127.0.0.1:${port}/readyz`);
   return { status: r.status, body: (await r.json()) as { ready: boolean; reason: string; state: string } };
@@ -118,7 +100,7 @@ async function readyRunner(prefix: string): Promise<{ name: string; proc: Proc }
   const name = uniqueName(prefix);
   const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
   const proc = serve(name, token);
-  await until('the runner ready', async () => (await readyz(proc)).status === 200);
+  await until('the runner ready', async () => (await readyz(proc)).status === 200, 60_000);
   return { name, proc };
 }
 
@@ -137,7 +119,7 @@ describe('registered runners', () => {
 
     // A wrong token: retried with a clear line, never ready, nothing runs.
     let proc = serve(name, 'rfr_0000000000000000_wrong');
-    await until('a token rejection', () => /token rejected: /.test(proc.output()));
+    await until('a token rejection', () => /token rejected: /.test(proc.output()), 60_000);
     const wrong = await readyz(proc);
     expect(wrong.status).toBe(503);
     expect(wrong.body.reason).toMatch(/token rejected/);
@@ -147,7 +129,7 @@ describe('registered runners', () => {
     // Revoked.
     await admin.revokeToken(name, { by: 'test' });
     proc = serve(name, first);
-    await until('the revoked token refused', () => /token rejected: .*revoked/.test(proc.output()));
+    await until('the revoked token refused', () => /token rejected: .*revoked/.test(proc.output()), 60_000);
     proc.kill('SIGTERM');
     await proc.exited;
 
@@ -155,7 +137,7 @@ describe('registered runners', () => {
     const short = await admin.issueToken(name, { ttlMs: 1_000, by: 'test' });
     await new Promise((r) => setTimeout(r, 1_500));
     proc = serve(name, short.token);
-    await until('the expired token refused', () => /token rejected: .*expired/.test(proc.output()));
+    await until('the expired token refused', () => /token rejected: .*expired/.test(proc.output()), 60_000);
     proc.kill('SIGTERM');
     await proc.exited;
     expect(lines(counter)).toBe(0);
@@ -164,11 +146,15 @@ describe('registered runners', () => {
     // The right token: registered, ready, and the waiting run goes through.
     const good = await admin.issueToken(name, { by: 'test' });
     proc = serve(name, good.token);
-    await until('the runner ready', async () => {
-      const r = await readyz(proc);
-      if (r.status !== 200) throw new Error(JSON.stringify(r.body));
-      return true;
-    });
+    await until(
+      'the runner ready',
+      async () => {
+        const r = await readyz(proc);
+        if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+        return true;
+      },
+      60_000,
+    );
     const s: RunState = await handle.result();
     expect(s.result).toBe('success');
     expect(lines(counter)).toBe(1);
@@ -195,7 +181,7 @@ describe('registered runners', () => {
     proc.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
     proc = serve(name);
-    await until('the runner ready again without a token', async () => (await readyz(proc)).status === 200);
+    await until('the runner ready again without a token', async () => (await readyz(proc)).status === 200, 60_000);
     expect((await admin.get(name)).status).toBe('ready');
   }, 240_000);
 
@@ -210,10 +196,14 @@ describe('registered runners', () => {
     });
     await h.waitFor(a, (s) => s.tasks.slow?.status === 'running' || s.tasks.slow?.status === 'reserved');
     await admin.disable(name, { by: 'test', reason: 'maintenance' });
-    await until('not ready while disabled', async () => {
-      const r = await readyz(proc);
-      return r.status === 503 && /disabled/.test(r.body.reason);
-    });
+    await until(
+      'not ready while disabled',
+      async () => {
+        const r = await readyz(proc);
+        return r.status === 503 && /disabled/.test(r.body.reason);
+      },
+      60_000,
+    );
     // The running task finishes (drain); new work waits.
     expect((await a.result()).result).toBe('success');
     const b = await h.start({ name: 'b', group: '/test/agent', tasks: [task(h, 'next', [`echo b >> ${done}`])] });
@@ -251,7 +241,7 @@ describe('registered runners', () => {
       },
       { heartbeatTimeout: '3s' },
     );
-    await until('both tasks started', () => lines(quick) === 1 && lines(long) === 1);
+    await until('both tasks started', () => lines(quick) === 1 && lines(long) === 1, 60_000);
     const startedAt = Date.now();
     proc.kill('SIGKILL');
     await proc.exited;
@@ -310,7 +300,7 @@ describe('registered runners', () => {
       },
       { heartbeatTimeout: '3s' },
     );
-    await until('the task started', () => lines(started) === 1);
+    await until('the task started', () => lines(started) === 1, 60_000);
 
     // The workers stop with the task still running; past their grace period (10 s) the SDK
     // cancels its execution. The server answers all along: had the execution completed with that
@@ -340,8 +330,10 @@ describe('registered runners', () => {
     const { name } = await readyRunner('stopper');
     const handle = await h.start({ name: 'endless', group: '/test/agent', tasks: [task(h, 'spin', ['sleep 120'])] });
     await h.waitFor(handle, (s) => s.tasks.spin?.status === 'running');
-    await until('the session listed', async () =>
-      (await cli(['runner', 'sessions', name])).includes(handle.workflowId),
+    await until(
+      'the session listed',
+      async () => (await cli(['runner', 'sessions', name])).includes(handle.workflowId),
+      60_000,
     );
     expect(await cli(['runner', 'stop-session', name, handle.workflowId, '--reason', 'hung'])).toContain('stopping');
     const s: RunState = await handle.result();
@@ -367,7 +359,7 @@ describe('registered runners', () => {
     proc.kill('SIGKILL');
     await proc.exited;
     await h.waitFor(handle, (s) => s.tasks.deploy?.status === 'lost');
-    await until('the registry knows the lost task', async () => (await admin.get(name)).lostTasks.length === 1);
+    await until('the registry knows the lost task', async () => (await admin.get(name)).lostTasks.length === 1, 60_000);
     await admin.purge(name, { by: 'ops', reason: 'machine is dead', waitMs: 1_000 });
     const s = await h.waitFor(handle, (st) => st.tasks.deploy?.status === 'failed');
     expect(s.tasks.deploy!.reason).toContain(`runner "${name}" was purged by ops: machine is dead`);

@@ -11,6 +11,7 @@ import { isRunnerProcess, readPid } from '../../src/runner/daemon';
 import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { projectRoot, runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 let h: Harness;
 let home: string;
@@ -59,23 +60,6 @@ function stateDir(name: string): string {
   const dir = join(home, 'state', name);
   stateDirs.push(dir);
   return dir;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function gone(pid: number, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isRunnerProcess(pid)) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
 }
 
 describe('runner daemon commands', () => {
@@ -155,9 +139,12 @@ describe('runner daemon commands', () => {
     });
     let followed = '';
     follow.stdout.on('data', (d) => (followed += d));
-    await until('the first line', () => followed.split('\n').length >= 2);
+    await until('the first line', () => followed.split('\n').length >= 2, { timeoutMs: 20_000, everyMs: 100 });
     appendFileSync(join(dir, 'runner.log'), 'a line appended by the test\n');
-    await until('the appended line', () => followed.includes('a line appended by the test\n'));
+    await until('the appended line', () => followed.includes('a line appended by the test\n'), {
+      timeoutMs: 20_000,
+      everyMs: 100,
+    });
     follow.kill('SIGINT');
     expect(await new Promise((r) => follow.once('exit', r))).toBe(0);
 
@@ -166,7 +153,10 @@ describe('runner daemon commands', () => {
     expect(restarted.stderr).toContain(`runner ${name} stopped (pid ${first.pid})`);
     const second = JSON.parse(restarted.stdout) as { pid: number };
     expect(second.pid).not.toBe(first.pid);
-    expect(await gone(first.pid)).toBe(true);
+    await until('the first runner process gone', () => !isRunnerProcess(first.pid), {
+      timeoutMs: 10_000,
+      everyMs: 100,
+    });
     expect(readPid(dir)).toBe(second.pid);
 
     const t1 = Date.now();
@@ -211,7 +201,7 @@ describe('runner daemon commands', () => {
     const stopped = await cli(['runner', 'stop', '--state-dir', dir]);
     console.log(`stop took ${Date.now() - t1} ms`);
     expect(stopped.code).toBe(0);
-    expect(await gone(pid)).toBe(true);
+    await until('the runner process gone', () => !isRunnerProcess(pid), { timeoutMs: 10_000, everyMs: 100 });
   });
 
   it('reports a serve that fails at once with the end of its log', async () => {

@@ -17,6 +17,7 @@ import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness'
 import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podman';
 import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 /**
  * Fast registry timings, as in runner-agent.test.ts. Four slots: with two, a docker run reserved
@@ -44,22 +45,6 @@ afterAll(async () => {
   await h?.stop();
   await podman?.stop();
 });
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await Promise.resolve()
-      .then(fn)
-      .catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** A runner process and how much of its (shared, appended) log file came before it. */
 interface Served {
@@ -92,8 +77,9 @@ async function ready(served: Served): Promise<void> {
   const port = await until(
     'the health port',
     () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(served.output())?.[1],
+    60_000,
   );
-  await until('the runner ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200);
+  await until('the runner ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 60_000);
 }
 
 /**
@@ -154,10 +140,14 @@ async function readLog(runId: string, taskName: string): Promise<string> {
 describe('a registered runner with the process and docker drivers', () => {
   it('advertises both drivers to the registry', async () => {
     const { name } = await startRunner('dk-adv');
-    const view = await until('the live status', async () => {
-      const v = await admin.describe(name);
-      return v.live ? v : undefined;
-    });
+    const view = await until(
+      'the live status',
+      async () => {
+        const v = await admin.describe(name);
+        return v.live ? v : undefined;
+      },
+      60_000,
+    );
     expect([...view.live!.drivers].sort()).toEqual(['docker', 'process']);
     expect([...(view.record.identity?.drivers ?? [])].sort()).toEqual(['docker', 'process']);
     expect(view.record.status).toBe('ready');
@@ -179,10 +169,14 @@ describe('a registered runner with the process and docker drivers', () => {
       ],
     });
     const runId = handle.workflowId;
-    const seen = await until('the task container', async () => {
-      const list = await containersOf(runId, 'boxed');
-      return list.length > 0 ? list : undefined;
-    });
+    const seen = await until(
+      'the task container',
+      async () => {
+        const list = await containersOf(runId, 'boxed');
+        return list.length > 0 ? list : undefined;
+      },
+      60_000,
+    );
     expect(seen).toHaveLength(1);
     expect(seen[0]!.Labels).toMatchObject({
       'runfleet.run': runId,
@@ -234,8 +228,10 @@ describe('a registered runner with the process and docker drivers', () => {
       group: '/test/docker',
       tasks: [dockerTask(pool, 'long', ['sleep 60'])],
     });
-    await until('the container running', async () =>
-      (await containersOf(stopped.workflowId, 'long')).some((c) => c.State === 'running'),
+    await until(
+      'the container running',
+      async () => (await containersOf(stopped.workflowId, 'long')).some((c) => c.State === 'running'),
+      60_000,
     );
     const t1 = Date.now();
     await stopped.signal('stop', { reason: 'test over', by: 'test' });
@@ -266,8 +262,10 @@ describe('a registered runner with the process and docker drivers', () => {
     const runId = handle.workflowId;
     const watch = watchContainers(runId, 'boxed');
     try {
-      await until('the container running', async () =>
-        (await containersOf(runId, 'boxed')).some((c) => c.State === 'running'),
+      await until(
+        'the container running',
+        async () => (await containersOf(runId, 'boxed')).some((c) => c.State === 'running'),
+        60_000,
       );
       proc.kill('SIGKILL');
       await proc.exited;
@@ -317,7 +315,7 @@ describe('a registered runner with the process and docker drivers', () => {
         },
         30_000,
       );
-      await until('the runner says so', () => /docker driver: removed 1 stale task\(s\)/.test(back.output()));
+      await until('the runner says so', () => /docker driver: removed 1 stale task\(s\)/.test(back.output()), 60_000);
       await until('the task container removed', async () => (await containersOf(runId, 'boxed')).length === 0, 15_000);
       console.log(`after kill -9 the runner was ready again in ${readyMs} ms; outcome: ${s.tasks.boxed!.status}`);
     } finally {
@@ -337,8 +335,10 @@ describe('a registered runner with the process and docker drivers', () => {
       { name: 'left', group: '/test/docker', tasks: [dockerTask(pool, 'orphan', ['sleep 300'])] },
       { heartbeatTimeout: '3s' },
     );
-    await until('the container running', async () =>
-      (await containersOf(handle.workflowId, 'orphan')).some((c) => c.State === 'running'),
+    await until(
+      'the container running',
+      async () => (await containersOf(handle.workflowId, 'orphan')).some((c) => c.State === 'running'),
+      60_000,
     );
     temp.proc.kill('SIGKILL');
     await temp.proc.exited;
@@ -364,8 +364,10 @@ describe('a registered runner with the process and docker drivers', () => {
       60_000,
     );
     // Logged once every driver has swept: a moment after the container is gone.
-    await until('the peer says so', () =>
-      /removed 1 task\(s\) that purged runners of this pool left behind/.test(peer.output()),
+    await until(
+      'the peer says so',
+      () => /removed 1 task\(s\) that purged runners of this pool left behind/.test(peer.output()),
+      60_000,
     );
   }, 240_000);
 });

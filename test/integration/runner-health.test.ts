@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../helpers/harness';
 import { killAll, registerRunner, startRunnerProcess } from '../helpers/processes';
 import { temporalAddress, uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 let h: Harness;
 beforeAll(async () => {
@@ -15,16 +16,6 @@ afterAll(async () => {
   await killAll();
   await h?.stop();
 });
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('runner health endpoints', () => {
   it('answers /livez while running and /readyz once serving, and stops cleanly', async () => {
@@ -45,16 +36,21 @@ describe('runner health endpoints', () => {
     const port = await until(
       'the health port',
       async () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(proc.output())?.[1],
+      60_000,
     );
     const base = `http://127.0.0.1:${port}`;
     const live = await fetch(`${base}/livez`);
     expect(live.status).toBe(200);
     expect(await live.json()).toEqual({ live: true });
 
-    const ready = await until('readiness', async () => {
-      const r = await fetch(`${base}/readyz`);
-      return r.status === 200 ? ((await r.json()) as { ready: boolean; reason: string }) : undefined;
-    });
+    const ready = await until(
+      'readiness',
+      async () => {
+        const r = await fetch(`${base}/readyz`);
+        return r.status === 200 ? ((await r.json()) as { ready: boolean; reason: string }) : undefined;
+      },
+      60_000,
+    );
     expect(ready.ready).toBe(true);
     expect(ready.reason).toContain('serving with 4 of 4 slots free');
     expect((await fetch(`${base}/nope`)).status).toBe(404);

@@ -35,6 +35,7 @@ import {
 } from '../helpers/harness';
 import { runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 /** Fast timings: idle after 4 s without heartbeat, lost 8 s later. */
 const FAST: Partial<RunnerSettings> = { heartbeatMs: 1_000, watchdogMs: 6_000 };
@@ -170,16 +171,9 @@ async function startFakeRunner(name: string, identity?: { runnerId: string; publ
   return fake;
 }
 
-async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 40_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: not reached in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-}
+/** What the last wait below read: a timeout's error shows it. */
+let lastRead: unknown;
+const WAIT = { timeoutMs: 40_000, everyMs: 250, detail: () => `last: ${JSON.stringify(lastRead)}` };
 
 async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: string }> {
   try {
@@ -234,10 +228,13 @@ async function registered(name: string, settings: Partial<RunnerSettings> = FAST
 }
 
 const ready = (name: string) =>
-  waitFor(
+  until(
     `${name} ready with live status`,
-    () => admin.describe(name),
-    (v) => v.record.status === 'ready' && v.live !== null,
+    async () => {
+      const v = (lastRead = await admin.describe(name));
+      return v.record.status === 'ready' && v.live !== null && v;
+    },
+    WAIT,
   );
 
 describe('runner registry', () => {
@@ -370,24 +367,33 @@ describe('runner registry', () => {
       const g1 = fake.sessions.at(-1)?.generation ?? -1;
       const disabled = await admin.disable(name, { by: 'test', reason: 'maintenance' });
       expect(disabled).toMatchObject({ enabled: false, status: 'disabled' });
-      await waitFor(
+      await until(
         'disabled session',
-        async () => fake.sessions.at(-1),
-        (s) => s?.enabled === false && s.generation > g1,
+        () => {
+          const s = (lastRead = fake.sessions.at(-1));
+          return s?.enabled === false && s.generation > g1 && s;
+        },
+        WAIT,
       );
       const g2 = fake.sessions.at(-1)?.generation ?? -1;
       await admin.enable(name, { by: 'test' });
-      await waitFor(
+      await until(
         'enabled session',
-        async () => fake.sessions.at(-1),
-        (s) => s?.enabled === true && s.generation > g2,
+        () => {
+          const s = (lastRead = fake.sessions.at(-1));
+          return s?.enabled === true && s.generation > g2 && s;
+        },
+        WAIT,
       );
       const configured = await admin.settings(name, { slots: 8 }, { by: 'test' });
       expect(configured.settings.slots).toBe(8);
-      await waitFor(
+      await until(
         'new settings',
-        async () => fake.sessions.at(-1),
-        (s) => s?.settings.slots === 8,
+        () => {
+          const s = (lastRead = fake.sessions.at(-1));
+          return s?.settings.slots === 8 && s;
+        },
+        WAIT,
       );
       expect((await codeOf(admin.settings(name, { slots: 0 }))).message).toMatch(/slots/);
       expect((await codeOf(admin.settings(name, { bogus: 1 } as never))).message).toMatch(/bogus/);
@@ -397,10 +403,13 @@ describe('runner registry', () => {
       expect(reply.roundTripMs).toBeGreaterThanOrEqual(0);
 
       // One session once the runner has seen the last cancel (on its next heartbeat).
-      const sessions = await waitFor(
+      const sessions = await until(
         'one session',
-        () => admin.sessions(name),
-        (s) => s.length === 1,
+        async () => {
+          const s = (lastRead = await admin.sessions(name));
+          return s.length === 1 && s;
+        },
+        WAIT,
       );
       expect(sessions[0]?.state).toBe('started');
       expect(sessions[0]?.generation).toBe(fake.sessions.at(-1)?.generation);
@@ -418,10 +427,13 @@ describe('runner registry', () => {
       console.log(`workflow tasks of a ready runner in 15 s of heartbeats: ${quietTasks}`);
       expect(quietTasks).toBe(0);
 
-      const page = await waitFor(
+      const page = await until(
         'listed',
-        () => admin.list({ pool: 'linux' }),
-        (p) => p.runners.some((r) => r.name === name),
+        async () => {
+          const p = (lastRead = await admin.list({ pool: 'linux' }));
+          return p.runners.some((r) => r.name === name) && p;
+        },
+        WAIT,
       );
       expect(page.runners.find((r) => r.name === name)).toMatchObject({
         status: 'ready',
@@ -440,10 +452,13 @@ describe('runner registry', () => {
     await ready(name);
     const frozenAt = Date.now();
     fake.freeze();
-    const idle = await waitFor(
+    const idle = await until(
       'idle',
-      () => admin.get(name),
-      (r) => r.status === 'idle',
+      async () => {
+        const r = (lastRead = await admin.get(name));
+        return r.status === 'idle' && r;
+      },
+      WAIT,
     );
     const idleAfter = Date.now() - frozenAt;
     expect(idle.reason).toBe('no session heartbeat for 4s');
@@ -452,10 +467,13 @@ describe('runner registry', () => {
     expect((await admin.get(name)).status).toBe('idle');
     const stoppedAt = Date.now();
     await fake.stop();
-    const lost = await waitFor(
+    const lost = await until(
       'lost',
-      () => admin.get(name),
-      (r) => r.status === 'lost',
+      async () => {
+        const r = (lastRead = await admin.get(name));
+        return r.status === 'lost' && r;
+      },
+      WAIT,
     );
     const lostAfter = Date.now() - stoppedAt;
     expect(lost.reason).toMatch(/no session taken for 8s/);
@@ -509,10 +527,13 @@ describe('runner registry', () => {
       await h.client.workflow
         .getHandle(runnerWorkflowId(name))
         .signal(taskLostSignal, { runWorkflowId: run.workflowId, task: 'gate', attempt: 1 });
-      await waitFor(
+      await until(
         'lost task recorded',
-        () => admin.get(name),
-        (r) => r.lostTasks.length === 1,
+        async () => {
+          const r = (lastRead = await admin.get(name));
+          return r.lostTasks.length === 1 && r;
+        },
+        WAIT,
       );
       const result = await admin.purge(name, { by: 'test', reason: 'decommissioned' });
       expect(result.record.status).toBe('deleted');
@@ -543,11 +564,13 @@ describe('runner registry', () => {
     const { fake } = await registered(name, FAST, true);
     await ready(name);
     await fake.stop();
-    const final = await waitFor(
+    const final = await until(
       'purged',
-      () => admin.describe(name),
-      (v) => v.execution === 'COMPLETED',
-      60_000,
+      async () => {
+        const v = (lastRead = await admin.describe(name));
+        return v.execution === 'COMPLETED' && v;
+      },
+      { ...WAIT, timeoutMs: 60_000 },
     );
     expect(final.record.status).toBe('deleted');
     expect(final.record.reason).toBe('temporary runner gone');
@@ -639,10 +662,13 @@ describe('runfleet runner (CLI)', () => {
       expect(badSetting.code).toBe(2);
       expect(badSetting.stderr).toContain('slotz');
 
-      await waitFor(
+      await until(
         'session',
-        () => admin.describe(name),
-        (v) => v.live !== null,
+        async () => {
+          const v = (lastRead = await admin.describe(name));
+          return v.live !== null && v;
+        },
+        WAIT,
       );
       const described = await cli(['runner', 'describe', name]);
       expect(described.code, described.stderr).toBe(0);
@@ -650,10 +676,13 @@ describe('runfleet runner (CLI)', () => {
       expect(described.stdout).toContain('live:');
       expect(described.stdout).toContain('disabled: maintenance');
 
-      const listed = await waitFor(
+      const listed = await until(
         'listed',
-        () => cli(['runner', 'list', '--pool', 'linux', '--json']),
-        (r) => r.stdout.includes(`"name": "${name}"`),
+        async () => {
+          const r = (lastRead = await cli(['runner', 'list', '--pool', 'linux', '--json']));
+          return r.stdout.includes(`"name": "${name}"`) && r;
+        },
+        WAIT,
       );
       expect(listed.code).toBe(0);
       const table = await cli(['runner', 'list', '--status', 'disabled']);

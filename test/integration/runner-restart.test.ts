@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunnerAdmin } from '../../src/client/runners';
 import type { RunState } from '../../src/types';
 import { stopRunSignal } from '../../workflows/run-messages';
@@ -17,6 +17,7 @@ import { startHarness, task, testRunnerAdmin, type Harness } from '../helpers/ha
 import { sharedFile } from '../helpers/shared-files';
 import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 /** Fast registry timings: idle after 4 s without heartbeat, lost 8 s later. */
 const SETTINGS = { slots: 2, heartbeatMs: 1_000, pingMs: 1_000, watchdogMs: 6_000 };
@@ -60,7 +61,11 @@ async function servingRunner(prefix: string): Promise<{ name: string; proc: Proc
   const name = uniqueName(prefix);
   const token = await registerRunner(h.client, h.controlQueue, { name, pool: h.pool, settings: SETTINGS });
   const proc = serve(name, token);
-  await vi.waitFor(() => expect(proc.output()).toMatch(/ serving pool /), { timeout: 60_000, interval: 200 });
+  await until('the runner serving', () => / serving pool /.test(proc.output()), {
+    timeoutMs: 60_000,
+    everyMs: 200,
+    detail: () => proc.output(),
+  });
   return { name, proc };
 }
 
@@ -77,10 +82,11 @@ async function restartMidTask(name: string, proc: Proc, handle: Parameters<Harne
   await proc.exited;
   await h.waitFor(handle, (s) => s.tasks[taskName]?.status === 'lost');
   const again = serve(name);
-  await vi.waitFor(() => expect(again.output()).toMatch(/recovering 1 task\(s\) an earlier runner process started/), {
-    timeout: 60_000,
-    interval: 200,
-  });
+  await until(
+    'the runner recovering the task',
+    () => /recovering 1 task\(s\) an earlier runner process started/.test(again.output()),
+    { timeoutMs: 60_000, everyMs: 200, detail: () => again.output() },
+  );
   return again;
 }
 
@@ -97,7 +103,7 @@ describe('a task re-attached after a runner restart', () => {
       },
       { heartbeatTimeout: '3s' },
     );
-    await vi.waitFor(() => expect(lines(pids)).toHaveLength(1), { timeout: 60_000, interval: 200 });
+    await until('the task started', () => lines(pids).length === 1, { timeoutMs: 60_000, everyMs: 200 });
     const startedAt = Date.now();
     const [pid] = lines(pids) as [string];
     await restartMidTask(name, proc, handle, 'slow');
@@ -108,7 +114,7 @@ describe('a task re-attached after a runner restart', () => {
     expect(s.tasks.slow!.reason).toMatch(/timed out after 30s/);
     expect(s.tasks.slow!.attempts).toBe(1);
     expect(endedAfterMs).toBeLessThan(50_000);
-    await vi.waitFor(() => expect(alive(pid)).toBe(false), { timeout: 10_000, interval: 200 });
+    await until('the task process gone', () => !alive(pid), { timeoutMs: 10_000, everyMs: 200 });
     expect(lines(after)).toEqual([]);
     console.log(`re-attached task killed and reported ${endedAfterMs} ms after it started (timeout 30 s)`);
   }, 180_000);
@@ -125,7 +131,7 @@ describe('a task re-attached after a runner restart', () => {
       },
       { heartbeatTimeout: '3s' },
     );
-    await vi.waitFor(() => expect(lines(pids)).toHaveLength(1), { timeout: 60_000, interval: 200 });
+    await until('the task started', () => lines(pids).length === 1, { timeoutMs: 60_000, everyMs: 200 });
     const [pid] = lines(pids) as [string];
     const again = await restartMidTask(name, proc, handle, 'slow');
 
@@ -134,11 +140,15 @@ describe('a task re-attached after a runner restart', () => {
     expect(s.result).toBe('stopped');
     expect(s.tasks.slow!.status).toBe('cancelled');
     const stoppedAt = Date.now();
-    await vi.waitFor(() => expect(alive(pid)).toBe(false), { timeout: 30_000, interval: 200 });
+    await until('the task process gone', () => !alive(pid), { timeoutMs: 30_000, everyMs: 200 });
     console.log(`re-attached task killed ${Date.now() - stoppedAt} ms after its run ended stopped`);
     expect(lines(after)).toEqual([]);
     // Its record is closed: a later start recovers nothing.
-    await vi.waitFor(() => expect(again.output()).toMatch(/no longer wants it/), { timeout: 10_000, interval: 200 });
+    await until('the runner closing the record', () => /no longer wants it/.test(again.output()), {
+      timeoutMs: 10_000,
+      everyMs: 200,
+      detail: () => again.output(),
+    });
   }, 180_000);
 });
 
@@ -148,9 +158,9 @@ describe('a runner purged while it was stopped', () => {
     proc.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
     // Offline in the registry: the purge completes the runner's workflow at once (nothing to tell).
-    await vi.waitFor(async () => expect(['idle', 'lost']).toContain((await admin.get(name)).status), {
-      timeout: 60_000,
-      interval: 500,
+    await until('the runner offline', async () => ['idle', 'lost'].includes((await admin.get(name)).status), {
+      timeoutMs: 60_000,
+      everyMs: 500,
     });
     const purged = await admin.purge(name, { by: 'test', reason: 'machine retired' });
     expect(purged.record.status).toBe('deleted');
@@ -196,7 +206,11 @@ describe('the sweep while the runner serves (runner.sweepSeconds, default 5 minu
       token,
       env: { RUNFLEET_SWEEP_SECONDS: '2' },
     });
-    await vi.waitFor(() => expect(proc.output()).toMatch(/ serving pool /), { timeout: 60_000, interval: 200 });
+    await until('the runner serving', () => / serving pool /.test(proc.output()), {
+      timeoutMs: 60_000,
+      everyMs: 200,
+      detail: () => proc.output(),
+    });
 
     // After the start's sweep: a task folder of this runner with a live supervisor and no record,
     // as a process killed between starting a task and recording it would leave (nobody reports it).
@@ -213,7 +227,7 @@ describe('the sweep while the runner serves (runner.sweepSeconds, default 5 minu
     );
     expect(alive(String(supervisor.pid))).toBe(true);
 
-    await vi.waitFor(() => expect(existsSync(orphan)).toBe(false), { timeout: 20_000, interval: 200 });
+    await until('the orphan task removed', () => !existsSync(orphan), { timeoutMs: 20_000, everyMs: 200 });
     // Our child: its exit event (not /proc, where it would linger as a zombie) says it was killed.
     expect(await killedBy).toBe('SIGKILL');
     expect(proc.output()).toMatch(/removed 1 stale task\(s\) no session claims/);

@@ -15,6 +15,7 @@ import { inputQuery } from '../../workflows/run-messages';
 import { startHarness, type Harness } from '../helpers/harness';
 import { projectRoot, runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 let h: Harness;
 let dir: string;
@@ -59,25 +60,19 @@ function cli(args: string[]): Promise<Result> {
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 async function listed(runner: string, check: (s: RunnerScheduleInfo) => boolean): Promise<RunnerScheduleInfo> {
   // Listing is eventually consistent: poll the CLI until the schedule shows as expected.
-  return until(`schedule of ${runner} in list`, async () => {
-    const r = await cli(['runner', 'schedule', 'list', runner, '--json']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const { schedules } = JSON.parse(r.stdout) as { schedules: RunnerScheduleInfo[] };
-    return schedules.find(check);
-  });
+  return until(
+    `schedule of ${runner} in list`,
+    async () => {
+      const r = await cli(['runner', 'schedule', 'list', runner, '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const { schedules } = JSON.parse(r.stdout) as { schedules: RunnerScheduleInfo[] };
+      return schedules.find(check);
+    },
+    { timeoutMs: 30_000, everyMs: 250 },
+  );
 }
 
 describe('runner schedules', () => {
@@ -152,10 +147,14 @@ describe('runner schedules', () => {
     expect(again.code).toBe(0);
     expect((await getRunnerSchedule(h.client, runner, 'nightly'))?.paused).toBe(false);
     await h.client.schedule.getHandle(runnerScheduleId(runner, 'nightly')).trigger();
-    const last = await until('the triggered run', async () => {
-      const info = await getRunnerSchedule(h.client, runner, 'nightly');
-      return info?.lastAction ?? undefined;
-    });
+    const last = await until(
+      'the triggered run',
+      async () => {
+        const info = await getRunnerSchedule(h.client, runner, 'nightly');
+        return info?.lastAction ?? undefined;
+      },
+      { timeoutMs: 30_000, everyMs: 250 },
+    );
     expect(last.workflowId.startsWith(`run${group}/sched-nightly-`)).toBe(true);
 
     const run = h.client.workflow.getHandle(last.workflowId);
@@ -169,7 +168,7 @@ describe('runner schedules', () => {
     expect(description.searchAttributes['RunfleetGroup']).toEqual([group]);
     expect(description.searchAttributes['RunfleetRunName']).toEqual(['nightly build']);
     // The run is pinned to the runner (no such runner serves here: it stays queued).
-    const input = await until('the run input', () => run.query(inputQuery).catch(() => undefined));
+    const input = await until('the run input', () => run.query(inputQuery), { timeoutMs: 30_000, everyMs: 250 });
     expect(input.options).toEqual({ runner });
     expect((input.spec as { name: string }).name).toBe('nightly build');
     await run.terminate('test done');

@@ -26,6 +26,7 @@ import { registerTsx, testRunnerAdmin } from '../helpers/harness';
 import { sharedDir, sharedFile } from '../helpers/shared-files';
 import { killAll, startControlProcess, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 const projectRoot = resolve(__dirname, '..', '..');
 /**
@@ -73,28 +74,6 @@ async function stopServer(): Promise<void> {
   server = undefined;
 }
 
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
-  everyMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 function lines(file: string): number {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
 }
@@ -108,6 +87,7 @@ async function probe(proc: Proc, path: '/livez' | '/readyz'): Promise<Probe> {
   const healthPort = await until(
     'the health port',
     () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(proc.output())?.[1],
+    60_000,
   );
   const r = await fetch(`http://127.0.0.1:${healthPort}${path}`);
   return { status: r.status, body: (await r.json()) as Probe['body'] };
@@ -213,8 +193,10 @@ describe('runner watchdog', () => {
     await stopServer();
 
     const proc = serve(name, pool, token);
-    await until('"server unreachable" in the runner log', () =>
-      new RegExp(`server unreachable at ${address.replace(/\./g, '\\.')}`).test(proc.output()),
+    await until(
+      '"server unreachable" in the runner log',
+      () => new RegExp(`server unreachable at ${address.replace(/\./g, '\\.')}`).test(proc.output()),
+      60_000,
     );
     const live = await probe(proc, '/livez');
     expect(live.status).toBe(200);
@@ -232,7 +214,7 @@ describe('runner watchdog', () => {
     expect((await probe(proc, '/livez')).status).toBe(200);
     expect(proc.output()).toMatch(new RegExp(`runner ${name} registered with the fleet`));
     expectControlAlive();
-    await until('the registry says ready', async () => (await admin.get(name)).status === 'ready');
+    await until('the registry says ready', async () => (await admin.get(name)).status === 'ready', 60_000);
     console.log(
       `case 1: server start took ${up - startedAt} ms; runner ready ${readyAfterMs} ms after the server answered`,
     );
@@ -243,8 +225,8 @@ describe('runner watchdog', () => {
     const pool = uniqueName('pool');
     const token = await createRunner(name, pool);
     const proc = serve(name, pool, token);
-    await until('the runner ready', async () => (await probe(proc, '/readyz')).status === 200);
-    await until('the registry says ready', async () => (await admin.get(name)).status === 'ready');
+    await until('the runner ready', async () => (await probe(proc, '/readyz')).status === 200, 60_000);
+    await until('the registry says ready', async () => (await admin.get(name)).status === 'ready', 60_000);
 
     const stoppedAt = Date.now();
     await stopServer();
@@ -254,8 +236,7 @@ describe('runner watchdog', () => {
         const r = await probe(proc, '/readyz');
         return r.body.state === 'idle' ? r : undefined;
       },
-      OUTAGE_MS * 3,
-      100,
+      { timeoutMs: OUTAGE_MS * 3, everyMs: 100 },
     );
     const idleAfterMs = Date.now() - stoppedAt;
     expect(idle.status).toBe(503);
@@ -297,7 +278,7 @@ describe('runner watchdog', () => {
     const pool = uniqueName('pool');
     const token = await admin.create({ name, pool, settings: { ...SETTINGS, slots: 3 }, by: 'test' });
     const proc = serve(name, pool, token.token);
-    await until('the runner ready', async () => (await probe(proc, '/readyz')).status === 200);
+    await until('the runner ready', async () => (await probe(proc, '/readyz')).status === 200, 60_000);
 
     // Each task ends when the test creates its gate file, at a chosen moment of the outage:
     // `early` while the server is away but before the watchdog fires (the worker still runs it),
@@ -326,14 +307,17 @@ describe('runner watchdog', () => {
         ],
       });
     }
-    await until('the three tasks started', () => names.every((t) => lines(counter(t)) === 1));
+    await until('the three tasks started', () => names.every((t) => lines(counter(t)) === 1), 60_000);
 
     const stoppedAt = Date.now();
     await stopServer();
     await new Promise((r) => setTimeout(r, 2_000));
     expect((await probe(proc, '/readyz')).body.state).toBe('ready'); // not yet noticed
     open('early');
-    await until('the runner idle', async () => (await probe(proc, '/readyz')).body.state === 'idle', 30_000, 100);
+    await until('the runner idle', async () => (await probe(proc, '/readyz')).body.state === 'idle', {
+      timeoutMs: 30_000,
+      everyMs: 100,
+    });
     open('during');
     await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + OUTAGE_MS - Date.now())));
     await startServer();

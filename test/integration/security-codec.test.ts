@@ -19,6 +19,7 @@ import {
 import { gzipBomb, rss } from '../helpers/bombs';
 import { rawRequest, type RawResponse } from '../helpers/http';
 import { killAll, startRunfleet, type Proc } from '../helpers/processes';
+import { until } from '../helpers/until';
 
 const TOKEN = 'security-codec-token-5f0d9a7c1b2e4d6f';
 const dir = mkdtempSync(join(tmpdir(), 'runfleet-codec-sec-'));
@@ -37,13 +38,13 @@ beforeAll(async () => {
     env: { RUNFLEET_KEY_FILE: keyFile },
     logFile: join(dir, 'codec-server.log'),
   });
-  const deadline = Date.now() + 60_000;
-  let m: RegExpExecArray | null = null;
-  while (!(m = /codec server at (http:\/\/\S+) /.exec(server.output()))) {
-    if (Date.now() > deadline || server.child.exitCode !== null)
-      throw new Error(`the codec server did not start:\n${server.output()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const started = () => /codec server at (http:\/\/\S+) /.exec(server.output());
+  await until('the codec server to start (or exit)', () => started() !== null || server.child.exitCode !== null, {
+    timeoutMs: 60_000,
+    detail: () => server.output(),
+  });
+  const m = started();
+  if (!m) throw new Error(`the codec server did not start:\n${server.output()}`);
   url = m[1] as string;
   port = new URL(url).port;
 });

@@ -21,6 +21,7 @@ import { startHarness, type Harness } from '../helpers/harness';
 import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podman';
 import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 /** Fast registry timings, as in runner-docker.test.ts. */
 const SETTINGS = { slots: 4, heartbeatMs: 1_000, pingMs: 1_000, watchdogMs: 6_000 };
@@ -53,16 +54,6 @@ afterAll(async () => {
   await podman?.stop();
 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** A registered runner process with both drivers and the small POLICY, ready to take work. */
 async function startRunner(): Promise<typeof runner> {
   const name = uniqueName('sec-dk');
@@ -90,8 +81,9 @@ async function startRunner(): Promise<typeof runner> {
   const port = await until(
     'the health port',
     async () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(proc.output())?.[1],
+    60_000,
   );
-  await until('the runner ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200);
+  await until('the runner ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 60_000);
   return { name, pool, stateDir, proc };
 }
 
@@ -229,10 +221,14 @@ describe('a run file against the docker driver', () => {
       ],
     });
     const runId = handle.workflowId;
-    const [seen] = await until('the container', async () => {
-      const list = await containersOf(runId);
-      return list.length > 0 ? list : undefined;
-    });
+    const [seen] = await until(
+      'the container',
+      async () => {
+        const list = await containersOf(runId);
+        return list.length > 0 ? list : undefined;
+      },
+      60_000,
+    );
     const info = await podman.docker.getContainer(seen!.Id).inspect();
     const s: RunState = await handle.result();
     const log = await readLog(runId, 'who');

@@ -25,6 +25,7 @@ import { generateSigningKey } from '../../src/security/operator';
 import { killAll, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { sharedFile } from '../helpers/shared-files';
+import { until } from '../helpers/until';
 
 /** The operator: only runners it admits register (and get a signing key into the registry). */
 const operator = generateSigningKey();
@@ -75,20 +76,11 @@ async function startVictim(): Promise<Victim> {
   const admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue, operatorKey: operator.seed });
   const { token } = await admin.create({ name, pool, settings: { slots: 2 }, by: 'test' });
   const proc = startRunnerProcess({ address: h.address, name, pool, dataDir: dir, token, env: PLAINTEXT });
-  await waitUntil(
-    () => proc.output().includes('registered with the fleet'),
-    60_000,
-    () => proc.output(),
-  );
+  await until('the runner registered', () => proc.output().includes('registered with the fleet'), {
+    timeoutMs: 60_000,
+    detail: () => proc.output(),
+  });
   return { name, pool, dir, proc };
-}
-
-async function waitUntil(check: () => boolean, timeoutMs: number, last: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not reached in ${timeoutMs} ms: ${last()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const refusalsOf = (s: RunState) => s.refusals ?? [];

@@ -18,6 +18,7 @@ import type { RunState } from '../../src/types';
 import { startHarness, task, type Harness } from '../helpers/harness';
 import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { until } from '../helpers/until';
 
 const isRoot = process.getuid?.() === 0;
 const SETTINGS = { slots: 3, heartbeatMs: 1_000, pingMs: 1_000, watchdogMs: 6_000 };
@@ -63,11 +64,10 @@ async function serve(): Promise<Served> {
     dataDir: stateDir,
     env: { RUNFLEET_TEST_SECRET: envSecret },
   });
-  const deadline = Date.now() + 60_000;
-  while (!/\b(serving|registered)\b/.test(proc.output())) {
-    if (Date.now() > deadline) throw new Error(`runner ${name} did not serve:\n${proc.output()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await until(`runner ${name} serving`, () => /\b(serving|registered)\b/.test(proc.output()), {
+    timeoutMs: 60_000,
+    detail: () => proc.output(),
+  });
   return { name, proc, stateDir, keyFile, envSecret, token };
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DriverHandle, DriverRun, SessionRecord } from '../../src/runner/driver';
 import { createProcessDriver } from '../../src/runner/process-driver';
+import { until } from '../helpers/until';
 
 let dir: string;
 beforeEach(() => {
@@ -53,16 +54,6 @@ function alive(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return process.platform !== 'linux';
-  }
-}
-
-async function waitFor<T>(check: () => T | undefined | null | false, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -139,17 +130,21 @@ describe('process driver', () => {
         signal: controller.signal,
       }),
     );
-    const childPid = await waitFor(() => {
-      const text = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '';
-      return text ? Number(text) : null;
-    });
+    const childPid = await until(
+      'the child pid',
+      () => {
+        const pid = Number(existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '');
+        return pid > 0 ? pid : undefined;
+      },
+      { timeoutMs: 5_000, everyMs: 20 },
+    );
     expect(alive(childPid)).toBe(true);
     controller.abort();
     const result = await running;
     expect(result).toEqual({ exitCode: 143, failedStep: 0, aborted: true });
     // TERM, not the 5 s KILL grace: quick.
     expect(Date.now() - started).toBeLessThan(4_000);
-    await waitFor(() => !alive(childPid), 2_000);
+    await until('the child gone', () => !alive(childPid), { timeoutMs: 2_000, everyMs: 20 });
     expect(alive(childPid)).toBe(false);
     expect(existsSync(join(dir, 'ws', 'after-abort'))).toBe(false);
   });
@@ -166,7 +161,7 @@ describe('process driver', () => {
     const result = await driver.run(req([{ run: 'sleep 30 & echo $! > bg.pid' }, { run: 'true' }]));
     expect(result.exitCode).toBe(0);
     const pid = Number(readFileSync(join(dir, 'ws', 'bg.pid'), 'utf8').trim());
-    await waitFor(() => !alive(pid), 2_000);
+    await until('the background process gone', () => !alive(pid), { timeoutMs: 2_000, everyMs: 20 });
     expect(alive(pid)).toBe(false);
   });
 
@@ -225,7 +220,7 @@ describe('process driver: tasks outlive the runner process', () => {
     await killChild(child);
     // The supervisor did not die with its runner.
     expect(existsSync(`/proc/${handle.pid}`)).toBe(true);
-    await waitFor(() => existsSync(join(r.sessionDir, 'exit')), 10_000);
+    await until('the exit file', () => existsSync(join(r.sessionDir, 'exit')), { timeoutMs: 10_000, everyMs: 20 });
     const recovered = await driver.recover(session(r, handle), new AbortController().signal);
     expect(recovered).toEqual({
       state: 'finished',
@@ -265,7 +260,10 @@ describe('process driver: tasks outlive the runner process', () => {
       },
     });
     const running = driver.run(r);
-    await waitFor(() => pid > 0 && existsSync(join(r.sessionDir, 'step')));
+    await until('the step started', () => pid > 0 && existsSync(join(r.sessionDir, 'step')), {
+      timeoutMs: 5_000,
+      everyMs: 20,
+    });
     process.kill(-pid, 'SIGKILL');
     await running;
     const recovered = await driver.recover(session(r, { driver: 'process', pid }), new AbortController().signal);
@@ -298,7 +296,7 @@ describe('process driver: tasks outlive the runner process', () => {
     expect(recovered).toMatchObject({ state: 'finished', result: { exitCode: 143, failedStep: 0, aborted: true } });
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(existsSync(join(dir, 'ws', 'after'))).toBe(false);
-    await waitFor(() => !alive(handle.pid ?? 0), 2_000);
+    await until('the supervisor gone', () => !alive(handle.pid ?? 0), { timeoutMs: 2_000, everyMs: 20 });
   });
 
   it('sweep removes the session dirs no session claims, of the runners given, and kills their supervisors', async () => {
@@ -318,7 +316,10 @@ describe('process driver: tasks outlive the runner process', () => {
         orphan = h.pid ?? 0;
       },
     });
-    await waitFor(() => orphan > 0 && existsSync(join(sessionsDir, 'orphan', 'step')));
+    await until('the orphan step started', () => orphan > 0 && existsSync(join(sessionsDir, 'orphan', 'step')), {
+      timeoutMs: 5_000,
+      everyMs: 20,
+    });
     const removed = await sweeper.sweep({ runners: ['r1'], keep: (l) => l.task === 'kept' });
     expect(removed).toBe(2);
     expect(readdirSync(sessionsDir).sort()).toEqual(['kept', 'other']);
