@@ -5,7 +5,6 @@
  * gives up only on a real error (no such run, a bad argument, a refused credential) or when its
  * signal aborts. One-shot commands do not use it: they fail at once and say why.
  */
-import { isGrpcServiceError } from '@temporalio/client';
 import { backoff } from '../backoff';
 import { formatDuration } from '../duration';
 import { RunfleetError } from '../errors';
@@ -21,7 +20,7 @@ export function isTransient(err: unknown): boolean {
       // A coded error is the answer: a NotFound is not transient however it was caused.
       return false;
     }
-    if (isGrpcServiceError(e) && TRANSIENT_GRPC_CODES.has(e.code)) return true;
+    if (isGrpcError(e) && TRANSIENT_GRPC_CODES.has(e.code)) return true;
     // The native (Rust) connection's transport failures.
     if (e instanceof Error && e.name === 'TransportError') return true;
   }
@@ -63,6 +62,21 @@ export async function rideOut<T>(what: string, call: () => Promise<T>, opts: Rid
     }
   }
   throw lastError;
+}
+
+/**
+ * A gRPC status error, recognised by its shape as `isGrpcServiceError` in @temporalio/client does
+ * (not imported: the CLI loads this module for every command, the Temporal client only on use).
+ */
+function isGrpcError(e: unknown): e is Error & { code: number } {
+  const x = e as { code?: unknown; details?: unknown; metadata?: unknown };
+  return (
+    e instanceof Error &&
+    typeof x.code === 'number' &&
+    typeof x.details === 'string' &&
+    typeof x.metadata === 'object' &&
+    x.metadata !== null
+  );
 }
 
 function firstLine(err: unknown): string {

@@ -3,7 +3,7 @@
  * kill -9 them. Every process started here is killed by `killAll()`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { testRunnerAdmin } from './harness';
@@ -144,4 +144,20 @@ export function startControlProcess(o: {
     },
     logFile: o.logFile,
   });
+}
+
+/**
+ * `runner serve` of `name` with its state directory in `<root>/runners/<name>` (the parent made
+ * here; the runner makes its own, and a purge removes it).
+ */
+export function serveRunner(o: Omit<RunnerProcOptions, 'dataDir'> & { root: string }): Proc {
+  const { root, ...rest } = o;
+  return startRunnerProcess({ ...rest, dataDir: runnerStateDir(root, o.name) });
+}
+
+/** Where `serveRunner` keeps the state of runner `name`. */
+export function runnerStateDir(root: string, name: string): string {
+  const dir = join(root, 'runners', name);
+  mkdirSync(join(root, 'runners'), { recursive: true });
+  return dir;
 }

@@ -9,7 +9,7 @@
  * pass. Hence a sticky world-writable folder of the test's user (as `/tmp`), and files made in it
  * beforehand by the test, mode 0666: owned by the folder's owner, every task user appends to them.
  */
-import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -32,4 +32,9 @@ export function sharedFile(dir: string, name: string): string {
   writeFileSync(file, '', { flag: 'wx' });
   chmodSync(file, 0o666); // writeFileSync's mode passes through the umask
   return file;
+}
+
+/** The lines a task wrote to `file` (none when it does not exist yet). */
+export function fileLines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 }

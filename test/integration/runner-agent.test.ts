@@ -5,7 +5,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,8 +14,8 @@ import type { RunnerAdmin } from '../../src/client/runners';
 import { ensureTemporalBinary } from '../../src/server/temporal-binary';
 import type { RunState } from '../../src/types';
 import { startHarness, task, testRunnerAdmin, tokenSecret, type Harness } from '../helpers/harness';
-import { sharedFile } from '../helpers/shared-files';
-import { killAll, registerRunner, runfleetBin, startRunnerProcess, type Proc } from '../helpers/processes';
+import { fileLines, sharedFile } from '../helpers/shared-files';
+import { killAll, registerRunner, runfleetBin, runnerStateDir, serveRunner, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { until } from '../helpers/until';
 
@@ -43,10 +43,6 @@ afterAll(async () => {
   await killAll();
   await h?.stop();
 });
-
-function lines(file: string): number {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
-}
 
 async function readyz(
   proc: Proc,
@@ -78,22 +74,10 @@ async function cli(args: string[]): Promise<string> {
   return stdout;
 }
 
-function runnerDir(name: string): string {
-  const dir = join(h.dataDir, 'runners', name);
-  mkdirSync(join(dir, '..'), { recursive: true });
-  return dir;
-}
-
-function serve(name: string, token?: string): Proc {
-  return startRunnerProcess({
-    address: h.address,
-    name,
-    pool: h.pool,
-    dataDir: runnerDir(name),
-    ...(token ? { token } : {}),
-    healthPort: 0,
-  });
-}
+const lines = (file: string): number => fileLines(file).length;
+const runnerDir = (name: string) => runnerStateDir(h.dataDir, name);
+const serve = (name: string, token?: string): Proc =>
+  serveRunner({ address: h.address, root: h.dataDir, name, pool: h.pool, ...(token ? { token } : {}), healthPort: 0 });
 
 /** A runner registered with SETTINGS and serving, ready on /readyz. */
 async function readyRunner(prefix: string): Promise<{ name: string; proc: Proc }> {

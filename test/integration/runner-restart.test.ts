@@ -7,15 +7,22 @@
  *   exits 0, as an online one does.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunnerAdmin } from '../../src/client/runners';
 import type { RunState } from '../../src/types';
 import { stopRunSignal } from '../../workflows/run-messages';
 import { startHarness, task, testRunnerAdmin, type Harness } from '../helpers/harness';
-import { sharedFile } from '../helpers/shared-files';
-import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
+import { fileLines, sharedFile } from '../helpers/shared-files';
+import {
+  killAll,
+  registerRunner,
+  runnerStateDir,
+  serveRunner,
+  startRunnerProcess,
+  type Proc,
+} from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { until } from '../helpers/until';
 
@@ -36,25 +43,10 @@ afterAll(async () => {
   await h?.stop();
 });
 
-function lines(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-}
-
-function runnerDir(name: string): string {
-  const dir = join(h.dataDir, 'runners', name);
-  mkdirSync(join(dir, '..'), { recursive: true });
-  return dir;
-}
-
-function serve(name: string, token?: string): Proc {
-  return startRunnerProcess({
-    address: h.address,
-    name,
-    pool: h.pool,
-    dataDir: runnerDir(name),
-    ...(token ? { token } : {}),
-  });
-}
+const runnerDir = (name: string) => runnerStateDir(h.dataDir, name);
+const serve = (name: string, token?: string): Proc =>
+  serveRunner({ address: h.address, root: h.dataDir, name, pool: h.pool, ...(token ? { token } : {}) });
+const lines = fileLines;
 
 /** A runner registered with SETTINGS, serving. */
 async function servingRunner(prefix: string): Promise<{ name: string; proc: Proc }> {

@@ -2,13 +2,14 @@
  * A registered runner process and a Temporal server that goes away and comes back: the runner
  * waits for a server that is not there yet, its watchdog notices a server that stopped answering
  * (idle, connection restarted), it rejoins when the server is back, and a task running across the
- * outage runs once and its true outcome reaches the run.
+ * outage runs once and its true outcome reaches the run; the CLI's watchers (`run submit --wait`,
+ * `run watch`, `run logs --follow`) ride the outage out and end with the run.
  *
  * This file runs its OWN dev server (the suite's shared one must never stop), on a fixed port with
  * a SQLite file so the registry and the runs survive a restart. The control worker is a
  * `runfleet worker` process, which reconnects by itself when the server is back.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -23,8 +24,8 @@ import { ensureTemporalBinary } from '../../src/server/temporal-binary';
 import type { RunState } from '../../src/types';
 import { stateQuery } from '../../workflows/run-messages';
 import { registerTsx, testRunnerAdmin } from '../helpers/harness';
-import { sharedDir, sharedFile } from '../helpers/shared-files';
-import { killAll, startControlProcess, startRunnerProcess, type Proc } from '../helpers/processes';
+import { fileLines, sharedDir, sharedFile } from '../helpers/shared-files';
+import { killAll, serveRunner, startControlProcess, startRunfleet, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { until } from '../helpers/until';
 
@@ -74,9 +75,7 @@ async function stopServer(): Promise<void> {
   server = undefined;
 }
 
-function lines(file: string): number {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
-}
+const lines = (file: string): number => fileLines(file).length;
 
 interface Probe {
   status: number;
@@ -93,22 +92,8 @@ async function probe(proc: Proc, path: '/livez' | '/readyz'): Promise<Probe> {
   return { status: r.status, body: (await r.json()) as Probe['body'] };
 }
 
-function runnerDir(name: string): string {
-  const d = join(dir, 'runners', name);
-  mkdirSync(join(d, '..'), { recursive: true });
-  return d;
-}
-
-function serve(name: string, pool: string, token?: string): Proc {
-  return startRunnerProcess({
-    address,
-    name,
-    pool,
-    dataDir: runnerDir(name),
-    ...(token ? { token } : {}),
-    healthPort: 0,
-  });
-}
+const serve = (name: string, pool: string, token?: string): Proc =>
+  serveRunner({ address, root: dir, name, pool, ...(token ? { token } : {}), healthPort: 0 });
 
 async function createRunner(name: string, pool: string): Promise<string> {
   const issued = await admin.create({ name, pool, settings: SETTINGS, by: 'test' });
@@ -342,5 +327,68 @@ describe('runner watchdog', () => {
     const out = proc.output();
     const via = (t: Name) => (new RegExp(`reported \\S+ task ${t} `).test(out) ? 'taskReport' : 'completion');
     console.log(`case 3: outcomes reached the runs: ${names.map((t) => `${t} by ${via(t)}`).join(', ')}`);
+  }, 240_000);
+
+  it('run submit --wait, run watch and run logs --follow ride out the outage and end with the run', async () => {
+    const name = uniqueName('watched');
+    const pool = uniqueName('pool');
+    const token = await createRunner(name, pool);
+    const proc = serve(name, pool, token);
+    await until('the runner ready', async () => (await probe(proc, '/readyz')).status === 200, 60_000);
+
+    const counter = sharedFile(shared, `${name}.count`);
+    const gate = join(shared, `${name}.go`);
+    const runFile = join(dir, `${name}.yaml`);
+    const id = uniqueName('w');
+    writeFileSync(
+      runFile,
+      JSON.stringify({
+        name: 'watched',
+        group: '/test/watchers',
+        tasks: [
+          {
+            name: 'gated',
+            pool,
+            steps: [`echo start >> ${counter}`, `while [ ! -e ${gate} ]; do sleep 0.2; done`, 'echo after the outage'],
+          },
+        ],
+      }),
+    );
+    const env = { TEMPORAL_ADDRESS: address, RUNFLEET_CONTROL_TASK_QUEUE: controlQueue };
+    const cli = (label: string, args: string[]) =>
+      startRunfleet(args, { env, logFile: join(dir, `${name}.${label}.log`) });
+    const submit = cli('submit', ['run', 'submit', runFile, '--id', id, '--wait']);
+    const workflowId = runWorkflowId('/test/watchers', id);
+    await until('the task started', () => lines(counter) === 1, { timeoutMs: 60_000, detail: () => submit.output() });
+    const watch = cli('watch', ['run', 'watch', workflowId]);
+    const logs = cli('logs', ['run', 'logs', workflowId, 'gated', '--follow']);
+    await until('run watch showing the task', () => /gated/.test(watch.output()), {
+      timeoutMs: 30_000,
+      detail: () => watch.output(),
+    });
+
+    const stoppedAt = Date.now();
+    await stopServer();
+    // Long enough for every watcher to have asked (and failed) several times.
+    await until(
+      'every watcher saying what it waits for',
+      () => [submit, watch, logs].every((p) => /waiting for /.test(p.output())),
+      { timeoutMs: 30_000, detail: () => [submit, watch, logs].map((p) => p.output()).join('\n---\n') },
+    );
+    for (const p of [submit, watch, logs]) expect(p.child.exitCode, p.output()).toBeNull();
+    await startServer();
+    const outageMs = Date.now() - stoppedAt;
+    writeFileSync(gate, '');
+
+    const codes = await Promise.all([submit.exited, watch.exited, logs.exited]);
+    const outputs = [submit, watch, logs].map((p) => p.output());
+    expect(codes, outputs.join('\n---\n')).toEqual([0, 0, 0]);
+    expect(outputs[0]).toMatch(/answered again after/);
+    expect(outputs[0]).toMatch(/success/);
+    expect(outputs[1]).toMatch(/success/);
+    expect(outputs[2]).toMatch(/after the outage/);
+    expect(lines(counter)).toBe(1);
+    const waits = outputs.map((o) => (o.match(/^waiting for [^\n]*/m) ?? [''])[0]);
+    console.log(`watchers: outage ${outageMs} ms; first waits:\n  ${waits.join('\n  ')}`);
   }, 240_000);
 });
