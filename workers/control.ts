@@ -10,7 +10,8 @@ import { createRegistryActivities } from '../activities/registry';
 import { createRunnerKeyActivities } from '../activities/runner-keys';
 import { createRunnerMatchActivities } from '../activities/runner-match';
 import { FleetClient } from '../src/client/fleet';
-import { KeyRing, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
+import { workflowCode } from './workflow-code';
+import { KeyRing, createDataConverter } from '../src/codec';
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -52,12 +53,7 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.identity ? { identity: opts.identity } : {}),
-    ...(opts.workflowBundle
-      ? { workflowBundle: opts.workflowBundle }
-      : {
-          workflowsPath: require.resolve('../workflows'),
-          interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
-        }),
+    ...workflowCode(opts.workflowBundle),
     activities: {
       ...createRegistryActivities({ keys, operatorPublicKey: opts.operatorPublicKey ?? null }),
       ...createFleetLeaseActivities({ fleets: (client) => new FleetClient({ client }) }),

@@ -9,7 +9,8 @@ import { Runtime, Worker, type NativeConnection, type WorkflowBundleOption } fro
 import { createEc2Activities } from '../activities/ec2';
 import { createFleetRegistryActivities } from '../activities/fleet-registry';
 import type { RunnerAdmin } from '../src/client/runners';
-import { KeyRing, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
+import { workflowCode } from './workflow-code';
+import { KeyRing, createDataConverter } from '../src/codec';
 import { RunfleetError } from '../src/errors';
 import { FLEET_TASK_QUEUE } from '../src/ids';
 
@@ -70,12 +71,7 @@ export function createFleetWorker(opts: FleetWorkerOptions): Promise<Worker> {
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? FLEET_TASK_QUEUE,
     ...(opts.identity ? { identity: opts.identity } : {}),
-    ...(opts.workflowBundle
-      ? { workflowBundle: opts.workflowBundle }
-      : {
-          workflowsPath: require.resolve('../workflows'),
-          interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
-        }),
+    ...workflowCode(opts.workflowBundle),
     activities: {
       ...createEc2Activities({
         ec2: opts.ec2,

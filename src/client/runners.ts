@@ -54,6 +54,9 @@ import {
   type RunnerWorkflowInput,
 } from '../../workflows/runner-messages';
 import type { AdmitRunnerRequest } from '../registry/types';
+import { checkRunnerName, parseLabels } from '../registry/names';
+
+export { checkRunnerName, parseLabels };
 import { toRunfleetError } from './errors';
 
 export interface RunnerAdminOptions {
@@ -571,21 +574,6 @@ export class RunnerAdmin {
   }
 }
 
-/** `k=v` pairs from `--label` flags; InvalidArgument naming the flag. */
-export function parseLabels(pairs: readonly string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new RunfleetError('InvalidArgument', `--label "${pair}": expected key=value`);
-    const key = pair.slice(0, eq);
-    const value = pair.slice(eq + 1);
-    const bad = st.labelProblem(key, value);
-    if (bad) throw new RunfleetError('InvalidArgument', `--label: ${bad}`);
-    labels[key] = value;
-  }
-  return labels;
-}
-
 function summary(v: RunnerView): RunnerSummary {
   return {
     name: v.record.name,
@@ -598,12 +586,6 @@ function summary(v: RunnerView): RunnerSummary {
     slots: v.live?.slots ?? v.record.settings.slots,
     free: v.live?.free ?? null,
   };
-}
-
-/** InvalidArgument when `name` cannot be a runner name (checked before connecting). */
-export function checkRunnerName(name: string): void {
-  const bad = st.nameProblem(name);
-  if (bad) throw new RunfleetError('InvalidArgument', bad);
 }
 
 /** The slots a runner created with these settings gets. */

@@ -26,7 +26,7 @@ import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
 import { z } from 'zod';
 import type { ErrorCode } from '../errors';
-import { LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
+import { labelProblem, nameProblem, poolProblem } from './names';
 import type {
   AdminRequest,
   Admission,
@@ -70,7 +70,6 @@ export const MAX_HISTORY = 50;
 /** Lost tasks kept (a run reports each one once; a runner rarely loses more than its slots). */
 export const MAX_LOST_TASKS = 500;
 
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const TOKEN_ID_RE = /^[a-f0-9]{8,32}$/;
 const FLEET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$/;
 const INSTANCE_ID_RE = /^i-[0-9a-f]{8,32}$/;
@@ -117,23 +116,7 @@ export function timings(settings: RunnerSettings): SessionTimings {
 
 // --- names and input -----------------------------------------------------------------------
 
-export function nameProblem(name: unknown): string | null {
-  if (typeof name === 'string' && NAME_RE.test(name)) return null;
-  return `runner name ${JSON.stringify(name)} must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`;
-}
-
-export function poolProblem(pool: unknown): string | null {
-  if (typeof pool === 'string' && NAME_RE.test(pool)) return null;
-  return `pool ${JSON.stringify(pool)} must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit`;
-}
-
-export function labelProblem(key: string, value: string): string | null {
-  if (!LABEL_KEY_RE.test(key))
-    return `label key ${JSON.stringify(key)} must be 1-63 letters, digits, "_", ".", "/" or "-"`;
-  if (!LABEL_VALUE_RE.test(value))
-    return `label value ${JSON.stringify(value)} (of ${key}) must be at most 63 letters, digits, "_", ".", "/", ":" or "-"`;
-  return null;
-}
+export { labelProblem, nameProblem, poolProblem };
 
 /**
  * Settings as `configure` and `runner settings --set` take them: a strict partial, each key

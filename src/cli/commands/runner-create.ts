@@ -3,7 +3,7 @@
  * token once, with what to run on the target machine.
  */
 import type { Command } from 'commander';
-import { checkRunnerName, parseLabels } from '../../client/runners';
+import { checkRunnerName, parseLabels } from '../../registry/names';
 import { integer } from '../args';
 import { commandOutput, type CliContext } from '../context';
 import { collect, duration, operator, withRunnerAdmin } from '../registry-context';

@@ -1,7 +1,7 @@
 /** `runfleet runner list`: the fleet's runners with their status and live load, a page at a time. */
 import { Option, type Command } from 'commander';
 import type { RunnerSummary } from '../../client/runners';
-import { RUNNER_STATUSES, type RunnerStatus } from '../../../workflows/runner-messages';
+import { RUNNER_STATUSES, type RunnerStatus } from '../../registry/types';
 import { integer } from '../args';
 import { commandOutput, type CliContext } from '../context';
 import { dateTime, table } from '../render';

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- the run's contract loads on use (require: tsx keeps import() as ESM) */
 /**
  * `runfleet runner sessions NAME`: the task executions (sessions) running on a runner, from its
  * last heartbeat; `runfleet runner stop-session NAME RUN`: stops that run's work on the runner
@@ -5,7 +6,6 @@
  */
 import type { Command } from 'commander';
 import { RunfleetError } from '../../errors';
-import { stopRunSignal } from '../../../workflows/run-messages';
 import type { RunnerAdmin } from '../../client/runners';
 import { commandOutput, type CliContext } from '../context';
 import { operator, withRunnerAdmin } from '../registry-context';
@@ -59,6 +59,9 @@ export function register(runner: Command, ctx: CliContext): void {
             `runner ${name} runs nothing of ${run} (runfleet runner sessions ${name})`,
           );
         }
+        // The run's contract loads on use: it brings the workflow library, which other commands need not pay for.
+        const { stopRunSignal } =
+          require('../../../workflows/run-messages') as typeof import('../../../workflows/run-messages');
         await admin.client.workflow
           .getHandle(run)
           .signal(stopRunSignal, { reason: `session stopped on runner ${name}: ${flags.reason}`, by: operator(ctx) });
