@@ -136,12 +136,15 @@ export interface RestartOptions {
 }
 
 export interface SubmittedRun {
-  /** `run/<group>/<id>`: what every other call takes. */
+  /**
+   * The run's id, `run/<group>/<id>`: the one id every command and call takes and prints (`run
+   * show`, `run list`, a run's state all say `id` with this value).
+   */
+  id: string;
+  /** The same as `id`: the run's Temporal workflow id. */
   workflowId: string;
   /** Temporal's run id of the workflow execution. */
   runId: string;
-  /** The short id (last segment of the workflow id). */
-  id: string;
   group: string;
   name: string;
   /** Set when the run was submitted through a changegroup: its place in it. */
@@ -320,7 +323,7 @@ export class RunfleetClient {
         ...(opts.limit === undefined ? {} : { limit: opts.limit }),
       });
       const { runId, ...place } = submitted;
-      return { workflowId, runId, id, group: spec.group, name: spec.name, changegroup: { name, ...place } };
+      return { id: workflowId, workflowId, runId, group: spec.group, name: spec.name, changegroup: { name, ...place } };
     }
     if (opts.token !== undefined || opts.limit !== undefined) {
       throw new RunfleetError(
@@ -355,7 +358,7 @@ export class RunfleetClient {
         ],
         memo: opts.restart ? { name: spec.name, restartOf: opts.restart.of } : { name: spec.name },
       });
-      return { workflowId, runId: handle.firstExecutionRunId, id, group: spec.group, name: spec.name };
+      return { id: workflowId, workflowId, runId: handle.firstExecutionRunId, group: spec.group, name: spec.name };
     });
   }
 

@@ -144,7 +144,10 @@ describe('runfleet run', () => {
     });
     const submit = await cli(['run', 'submit', file, '--json']);
     expect(submit.code).toBe(0);
-    const { workflowId } = JSON.parse(submit.stdout) as { workflowId: string };
+    const { id, workflowId } = JSON.parse(submit.stdout) as { id: string; workflowId: string };
+    // One id: what submit prints is what show, list and the state say, and what every command takes.
+    expect(id).toBe(workflowId);
+    expect(id.startsWith(`run${group}/`)).toBe(true);
     const handle = h.client.workflow.getHandle(workflowId);
     await h.waitFor(handle, (s) => s.tasks.sleepy?.status === 'running');
     const cancel = await cli(['run', 'cancel', workflowId, '--reason', 'wrong branch', '--by', 'carol']);
@@ -152,6 +155,7 @@ describe('runfleet run', () => {
     const show = await cli(['run', 'watch', workflowId]);
     expect(show.code).toBe(1);
     const state = JSON.parse((await cli(['run', 'show', workflowId, '--json'])).stdout) as RunState;
+    expect(state.id).toBe(id);
     expect(state.result).toBe('stopped');
     expect(state.phase).toBe('finished');
     expect(state.reason).toBe('stopped by carol: wrong branch');
@@ -306,7 +310,10 @@ describe('runfleet run', () => {
       ],
     });
     const submit = await cli(['run', 'submit', file, '--json']);
-    const { workflowId } = JSON.parse(submit.stdout) as { workflowId: string };
+    const { id, workflowId } = JSON.parse(submit.stdout) as { id: string; workflowId: string };
+    // One id: what submit prints is what show, list and the state say, and what every command takes.
+    expect(id).toBe(workflowId);
+    expect(id.startsWith(`run${group}/`)).toBe(true);
     const handle = h.client.workflow.getHandle(workflowId);
     await h.waitFor(handle, (s) => s.tasks.build?.status === 'success');
     await new Promise((r) => setTimeout(r, 500));
