@@ -13,7 +13,7 @@ const WORKFLOW_SAFE_IMPORTS = [
   '\\./(?!\\.\\.?/).*', // a file inside workflows/ (not ./../ escaping it)
   // From a workflow's own folder (workflows/run/): the workflows' contracts one level up.
   '\\.\\./[\\w-]+-messages',
-  '(?:\\.\\./)+src/(types|errors|ids|duration|search-attributes)',
+  '(?:\\.\\./)+src/(types|errors|ids|duration|search-attributes|metrics)',
   '(?:\\.\\./)+src/spec/(schema|validate)',
   '(?:\\.\\./)+src/dag/[^/]+',
   // Pure task transitions of the run workflow.

@@ -207,6 +207,22 @@ export const ConfigSchema = z.strictObject({
       requireRunnerProofs: z.boolean().default(true),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      /**
+       * Port of the process's Prometheus endpoint (`/metrics`: the Temporal SDK's metrics and
+       * Runfleet's, see docs/operating.md). Default: none served.
+       */
+      port: z.coerce
+        .number()
+        .int('must be a whole number')
+        .min(1, 'must be 1-65535')
+        .max(65535, 'must be 1-65535')
+        .optional(),
+      /** The address it listens on. Default 127.0.0.1; `0.0.0.0` for a scraper on another host. */
+      host: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+    })
+    .prefault({}),
 });
 
 type Parsed = z.output<typeof ConfigSchema>;
@@ -226,6 +242,7 @@ export interface Config {
     readonly publicKey: string | null;
     readonly requireRunnerProofs: boolean;
   };
+  readonly metrics: Readonly<Parsed['metrics']>;
   /** The config file that was read, if any. */
   readonly configFile: string | null;
 }
@@ -242,6 +259,7 @@ export interface ConfigFlags {
   runnerName?: string;
   pool?: string;
   slots?: number;
+  metricsPort?: number;
 }
 
 export interface LoadConfigOptions {
@@ -299,6 +317,8 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_DATA_DIR: 'dataDir',
   RUNFLEET_LOG_RETENTION_DAYS: 'runner.logRetentionDays',
   RUNFLEET_SWEEP_SECONDS: 'runner.sweepSeconds',
+  RUNFLEET_METRICS_PORT: 'metrics.port',
+  RUNFLEET_METRICS_HOST: 'metrics.host',
   RUNFLEET_RUNNER_TOKEN: 'runner.token',
   RUNFLEET_KEY_FILE: 'encryption.keyFile',
   RUNFLEET_ALLOW_PLAINTEXT: 'encryption.allowPlaintext',
@@ -319,6 +339,7 @@ const FLAG_KEYS: Record<keyof ConfigFlags, [key: string, flag: string]> = {
   runnerName: ['runner.name', '--name'],
   pool: ['runner.pool', '--pool'],
   slots: ['runner.slots', '--slots'],
+  metricsPort: ['metrics.port', '--metrics-port'],
 };
 
 const PATH_KEYS = new Set(['home', 'dataDir', 'encryption.keyFile', 'operator.keyFile', 'runner.dockerSocket']);
@@ -412,6 +433,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
       publicKey: parsed.data.operator.publicKey ?? null,
       requireRunnerProofs: parsed.data.operator.requireRunnerProofs,
     },
+    metrics: parsed.data.metrics,
     configFile: file,
   };
   return deepFreeze(config);

@@ -14,7 +14,8 @@
  * up on) is killed by the runner itself at its recorded deadline, or once its run no longer wants
  * it (a stop, a cancel, a purge: the run's `state` query, asked every few seconds).
  */
-import { Worker, type NativeConnection } from '@temporalio/worker';
+import { Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import { METRICS } from '../src/metrics';
 import type { DataConverter } from '@temporalio/common';
 import { join } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
@@ -110,6 +111,8 @@ export interface Runner {
   status(): import('../workflows/runner-messages').RunnerLiveStatus;
 }
 
+/** How often the slot gauge is set. */
+const SLOT_GAUGE_MS = 5_000;
 /** How often expired task logs and workspaces are looked for. */
 const RETENTION_SWEEP_MS = 3_600_000;
 /** How often runs are asked whether they still want the tasks that run here unattended. */
@@ -493,10 +496,26 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       sweep();
       const sweeper = setInterval(sweep, RETENTION_SWEEP_MS);
       sweeper.unref();
+      // Free and busy slots on the runtime's meter (src/metrics.ts), exported with the SDK's metrics.
+      const slotsGauge = Runtime.instance().metricMeter.createGauge(
+        METRICS.runnerSlots.name,
+        'int',
+        METRICS.runnerSlots.unit,
+        METRICS.runnerSlots.description,
+      );
+      const gauge = () => {
+        const s = status();
+        slotsGauge.set(s.free, { runner: opts.name, state: 'free' });
+        slotsGauge.set(s.slots - s.free, { runner: opts.name, state: 'busy' });
+      };
+      gauge();
+      const gauger = setInterval(gauge, SLOT_GAUGE_MS);
+      gauger.unref();
       try {
         await Promise.all([...poolWorkers.map((w) => w.run()), ownWorker.run()]);
       } finally {
         clearInterval(sweeper);
+        clearInterval(gauger);
       }
     },
     readiness() {

@@ -24,6 +24,7 @@ import {
   log,
   proxyActivities,
   setHandler,
+  metricMeter,
   sleep,
   uuid4,
   workflowInfo,
@@ -68,7 +69,8 @@ import type {
   RefreshSummary,
   TokenRecord,
 } from '../src/fleet/types';
-import { initialFleetState, LIVE_STATES } from '../src/fleet/types';
+import { INSTANCE_STATES, initialFleetState, LIVE_STATES, type InstanceState } from '../src/fleet/types';
+import { METRICS } from '../src/metrics';
 import { checkFleetSpec } from '../src/fleet/validate';
 import { runnerGoneSignal, runnerRegisteredSignal } from './fleet-messages';
 
@@ -308,6 +310,27 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
     return r;
   });
   setHandler(releaseUpdate, rel.handler, { validator: rel.validator });
+
+  // The instances by state, as a gauge (src/metrics.ts), set whenever the counts change (no command).
+  const instancesGauge = metricMeter.createGauge(
+    METRICS.fleetInstances.name,
+    'int',
+    METRICS.fleetInstances.unit,
+    METRICS.fleetInstances.description,
+  );
+  const countsByState = () => {
+    const counts = Object.fromEntries(INSTANCE_STATES.map((s) => [s, 0])) as Record<InstanceState, number>;
+    for (const r of Object.values(state.records)) counts[r.state]++;
+    return counts;
+  };
+  void (async () => {
+    for (let last = ''; ;) {
+      const counts = countsByState();
+      last = JSON.stringify(counts);
+      for (const s of INSTANCE_STATES) instancesGauge.set(counts[s], { fleet: name, state: s });
+      await condition(() => JSON.stringify(countsByState()) !== last);
+    }
+  })();
 
   // --- the main loop: the only place a refresh runs ---------------------------------------------
   const refreshesPerRun = options.refreshesPerRun ?? 200;

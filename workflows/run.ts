@@ -231,6 +231,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   const setPhase = (phase: RunState['phase']) => {
     state.phase = phase;
     upsertSearchAttributes({ [RUN_SA.phase.name]: [phase], [RUN_SA.result.name]: [state.result] });
+    if (phase === 'finished' || phase === 'cancelled') ctx.metrics.runEnded(state);
   };
 
   let stopRequest: StopRunRequest | null = null;

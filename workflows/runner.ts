@@ -34,6 +34,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  metricMeter,
   patched,
   proxyActivities,
   setHandler,
@@ -44,6 +45,7 @@ import {
 import type { RegistryActivities, RunnerControlActivities, SessionEnd } from '../activities/types';
 import { NON_RETRYABLE_TYPES, failure } from '../src/errors';
 import { fleetWorkflowId, runnerTaskQueue } from '../src/ids';
+import { METRICS } from '../src/metrics';
 import * as st from '../src/registry/state';
 import { operatorCommand, type OperatorAction } from '../src/security/statements';
 import { runnerGoneSignal, runnerRegisteredSignal, type FleetLink } from './fleet-messages';
@@ -104,6 +106,23 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
   const check = (problem: st.Problem | null) => {
     if (problem) throw failure(problem.code, problem.message);
   };
+  // Metrics (src/metrics.ts): the SDK records nothing while replaying.
+  const m = METRICS;
+  const refusals = metricMeter.createCounter(
+    m.registrationsRefused.name,
+    m.registrationsRefused.unit,
+    m.registrationsRefused.description,
+  );
+  const transitions = metricMeter.createCounter(
+    m.runnerTransitions.name,
+    m.runnerTransitions.unit,
+    m.runnerTransitions.description,
+  );
+  /** A registration or reconnection checked in its validator: a refusal is counted by its reason. */
+  const admitCheck = (problem: st.Problem | null) => {
+    if (problem) refusals.add(1, { reason: problem.code });
+    check(problem);
+  };
 
   setHandler(recordQuery, () => state.record);
   setHandler(admissionQuery, () => state.admission ?? null);
@@ -127,15 +146,14 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
   );
 
   // A token in clear is how runners registered before grants (a proof replaces it since).
-  const registerCheck = (req: Parameters<typeof st.registerProblem>[1]) =>
-    check(
-      st.registerProblem(
-        state,
-        req,
-        req?.proof === undefined && typeof req?.token === 'string' ? st.tokenSha256(req.token) : null,
-        Date.now(),
-      ),
+  const registerProblem = (req: Parameters<typeof st.registerProblem>[1]) =>
+    st.registerProblem(
+      state,
+      req,
+      req?.proof === undefined && typeof req?.token === 'string' ? st.tokenSha256(req.token) : null,
+      Date.now(),
     );
+  const registerCheck = (req: Parameters<typeof st.registerProblem>[1]) => check(registerProblem(req));
 
   setHandler(
     registerUpdate,
@@ -166,7 +184,7 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
       }
       return grant(keys);
     },
-    { validator: registerCheck },
+    { validator: (req) => admitCheck(registerProblem(req)) },
   );
 
   setHandler(
@@ -186,7 +204,7 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
       }
       return grant(keys);
     },
-    { validator: (req) => check(st.connectProblem(state, req)) },
+    { validator: (req) => admitCheck(st.connectProblem(state, req)) },
   );
 
   /**
@@ -294,6 +312,14 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
   if (input?.resume && st.isRegistered(state)) st.nextGeneration(state);
 
   const continueAsNewDue = () => historyIsLong() && allHandlersFinished();
+
+  // Each status the runner enters, counted (no command: a condition without a timeout adds none).
+  void (async () => {
+    for (let seen = state.record.status; ; seen = state.record.status) {
+      await condition(() => state.record.status !== seen);
+      transitions.add(1, { to: state.record.status });
+    }
+  })();
 
   for (;;) {
     await condition(() => st.isRegistered(state) || st.isDeleted(state) || continueAsNewDue());

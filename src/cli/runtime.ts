@@ -9,11 +9,37 @@ import { unreachable } from '../client/errors';
 import { createDataConverter, loadKeyRing, noKeysWarning, type KeyRing } from '../codec';
 import type { Config } from '../config';
 import { RunfleetError } from '../errors';
+import { histogramBuckets } from '../metrics';
 import { describeConnection, type TemporalConnectionOptions } from '../connection';
 import type { Output } from './output';
 
-export function installRuntime(out: Output, level: LogLevel): void {
-  Runtime.install({ logger: out.logger(level), shutdownSignals: [] });
+/**
+ * Installs the runtime; with `metrics.port` set it serves Prometheus's `/metrics` there: the SDK's
+ * own metrics (`temporal_*`: workflow and activity task latencies, pollers, slots, sticky cache)
+ * and Runfleet's (`runfleet_*`, src/metrics.ts), counters with `_total`, durations in seconds with
+ * each histogram's own buckets.
+ */
+export function installRuntime(out: Output, level: LogLevel, metrics?: Config['metrics']): void {
+  Runtime.install({
+    logger: out.logger(level),
+    shutdownSignals: [],
+    ...(metrics?.port === undefined
+      ? {}
+      : {
+          telemetryOptions: {
+            metrics: {
+              prometheus: {
+                bindAddress: `${metrics.host}:${metrics.port}`,
+                countersTotalSuffix: true,
+                unitSuffix: true,
+                useSecondsForDurations: true,
+                histogramBucketOverrides: histogramBuckets(),
+              },
+            },
+          },
+        }),
+  });
+  if (metrics?.port !== undefined) out.error(`metrics: http://${metrics.host}:${metrics.port}/metrics (Prometheus)`);
 }
 
 /**

@@ -135,12 +135,14 @@ export function startControlProcess(o: {
   logFile: string;
   /** Default true, as in production; false where the runners are in-process ones without a registry record. */
   requireRunnerProofs?: boolean;
+  env?: Record<string, string>;
 }): Proc {
   return startRunfleet(['worker'], {
     env: {
       TEMPORAL_ADDRESS: o.address,
       RUNFLEET_CONTROL_TASK_QUEUE: o.controlQueue,
       ...(o.requireRunnerProofs === false ? { RUNFLEET_REQUIRE_RUNNER_PROOFS: '0' } : {}),
+      ...o.env,
     },
     logFile: o.logFile,
   });

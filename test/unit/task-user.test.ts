@@ -14,6 +14,7 @@ import type { DriverRun } from '../../src/runner/driver';
 import { createProcessDriver } from '../../src/runner/process-driver';
 import { SessionStore } from '../../src/runner/sessions';
 import { defaultUidRange, killUser, parseUidRange, resolveTaskUsers, secureStateDir } from '../../src/runner/task-user';
+import { until } from '../helpers/until';
 
 const isRoot = process.getuid?.() === 0;
 const PATH = process.env.PATH ?? '/usr/bin:/bin';
@@ -247,7 +248,12 @@ describe.runIf(isRoot)('task users on a root runner', () => {
       stdio: 'ignore',
     });
     const exited = new Promise((r) => child.once('exit', r));
-    await new Promise((r) => setTimeout(r, 200));
+    // setpriv switches user before it execs sleep: wait for that, not a fixed time (a busy machine is slow).
+    await until(
+      `pid ${child.pid} running as uid ${uid}`,
+      () => new RegExp(`^Uid:\\t${uid}\\t`, 'm').test(readFileSync(`/proc/${child.pid}/status`, 'utf8')),
+      10_000,
+    );
     expect(killUser(uid)).toBe(1);
     await exited;
     expect(killUser(uid)).toBe(0);

@@ -15,6 +15,7 @@ import type { RunnerPurgedRequest } from '../run-messages';
 import type { LostTaskRef, taskLostSignal } from '../runner-messages';
 import type { RunnerProofs } from '../runner-proofs';
 import { describeError } from './failures';
+import { createRunMetrics, type RunMetrics } from './metrics';
 
 /** Refusals the run keeps in its state (`refusals`): a forger's flood must not grow it without bound. */
 const MAX_REFUSALS_KEPT = 50;
@@ -59,6 +60,8 @@ export interface RunContext {
   tellRegistry(signal: typeof taskLostSignal, runner: string, task: string, attempt: number): void;
   /** A message a runner's key does not verify: not applied, and said so. */
   refuse(runner: string, task: string | null, message: string): void;
+  /** The run's metrics (workflows/run/metrics.ts). */
+  metrics: RunMetrics;
   /** True once the run should settle what runs and continue as new. */
   draining(): boolean;
 }
@@ -93,6 +96,7 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
   const cancels = new Map<string, string>();
   let version = 0;
 
+  const metrics = createRunMetrics();
   const ctx: RunContext = {
     spec,
     options: parts.options,
@@ -127,6 +131,8 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
     },
     cancelledReason: (name) => cancels.get(name) ?? null,
     tellRegistry(signal, runner, task, attempt) {
+      if (signal.name === 'taskLost') metrics.taskLost();
+      else metrics.taskFound();
       const ref: LostTaskRef = { runWorkflowId: workflowInfo().workflowId, task, attempt };
       ctx.notices.push(
         CancellationScope.nonCancellable(() =>
@@ -138,6 +144,7 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
     },
     refuse(runner, task, message) {
       log.warn(message, { runner, task });
+      metrics.messageRefused();
       const refusals = (state.refusals ??= []);
       refusals.push({ at: ctx.now(), runner, task, message });
       if (refusals.length > MAX_REFUSALS_KEPT) refusals.splice(0, refusals.length - MAX_REFUSALS_KEPT);
@@ -146,6 +153,7 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
       ctx.bump();
     },
     draining: parts.draining,
+    metrics,
   };
 
   /** One task's scope, a child of the tasks' scope, made when its work is first tracked. */

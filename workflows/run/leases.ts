@@ -99,8 +99,14 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
   const runEnvSize = envBytes(spec.env);
   const runEnvInline = runEnvSize <= RUN_ENV_INLINE_BYTES;
 
+  /** When each queued task became ready (workflow time): its dispatch latency ends at its reservation. */
+  const readySince = new Map<string, number>();
+
   const leases: Leases = {
-    enqueue: (task) => queueOf(task).ready.push(task.name),
+    enqueue: (task) => {
+      readySince.set(task.name, Date.now());
+      queueOf(task).ready.push(task.name);
+    },
     dequeue(task) {
       const q = queueOf(task);
       const i = q.ready.indexOf(task.name);
@@ -253,6 +259,11 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
     const timeoutMs = task.timeout ?? LIMITS.defaultTimeoutMs;
     const attempt = reserveTask(t, lease.runner);
     delete t.retryAt;
+    const since = readySince.get(task.name);
+    if (since !== undefined) {
+      readySince.delete(task.name);
+      ctx.metrics.taskReserved(task.pool, Date.now() - since);
+    }
     const runner = executionOn(lease.taskQueue, `exec/${task.name}/${attempt}`, timeoutMs, options);
     /** True when a report settled this attempt while its execution activity was still out. */
     const reportedMeanwhile = () => t.attempts !== attempt || t.status !== 'reserved';

@@ -2,7 +2,7 @@
 /** `runfleet fleet worker`: the fleet worker (fleet workflows and EC2 activities), in the foreground. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { integer } from '../args';
+import { integer, port } from '../args';
 import { RunfleetError } from '../../errors';
 import { FLEET_TASK_QUEUE } from '../../ids';
 import type { RunfleetClient } from '../../client/client';
@@ -10,6 +10,7 @@ import { commandConfig, commandOutput, withClient, type CliContext } from '../co
 import { Lifecycle } from '../lifecycle';
 
 interface Flags {
+  metricsPort?: number;
   region?: string;
   endpoint?: string;
   taskQueue: string;
@@ -28,8 +29,13 @@ export function register(fleet: Command, ctx: CliContext): void {
     .option('--max-in-flight <n>', 'EC2 calls in flight at once', integer(1, 100), 8)
     .option('--token-secret-file <file>', 'secret registration tokens derive from (env RUNFLEET_FLEET_TOKEN_SECRET)')
     .option('--identity <name>', 'worker identity shown in the Web UI')
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus /metrics on this port (env RUNFLEET_METRICS_PORT; default: off)',
+      port,
+    )
     .action(async (flags: Flags, cmd: Command) => {
-      const config = commandConfig(ctx, cmd);
+      const config = commandConfig(ctx, cmd, { metricsPort: flags.metricsPort });
       const out = commandOutput();
       const secret = flags.tokenSecretFile
         ? readFileSync(flags.tokenSecretFile, 'utf8').trim()
@@ -46,7 +52,7 @@ export function register(fleet: Command, ctx: CliContext): void {
       const { connectionOptions } = require('../../connection') as typeof import('../../connection');
       const { readOperatorKeyFile } = require('../../security/operator') as typeof import('../../security/operator');
       const temporal = connectionOptions(config, ctx.env);
-      installRuntime(out, 'INFO');
+      installRuntime(out, 'INFO', config.metrics);
       const { keys } = workerDataConverter(config, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();

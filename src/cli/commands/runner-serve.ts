@@ -7,12 +7,13 @@
  */
 import type { Command } from 'commander';
 import { version } from '../../../package.json';
-import { integer } from '../args';
+import { integer, port } from '../args';
 import { commandOutput, type CliContext } from '../context';
 import { runnerCommandConfig } from '../runner-config';
 import { Lifecycle } from '../lifecycle';
 
 interface Flags {
+  metricsPort?: number;
   pool?: string;
   name?: string;
   slots?: number;
@@ -39,12 +40,17 @@ export function register(runner: Command, ctx: CliContext): void {
     .option('--state-dir <dir>', 'identity, workspaces, logs and task sessions (default: <home>/runners/<name>)')
     .option('--data-dir <dir>', 'the same as --state-dir (older name)')
     .option('--health-port <port>', 'serve /livez and /readyz on this port (0: any free port)', integer(0, 65535))
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus /metrics on this port (env RUNFLEET_METRICS_PORT; default: off)',
+      port,
+    )
     .action(async (flags: Flags, cmd: Command) => {
       const { config, stateDir } = runnerCommandConfig(
         ctx,
         cmd,
         { stateDir: flags.stateDir ?? flags.dataDir, name: flags.name },
-        { pool: flags.pool },
+        { pool: flags.pool, metricsPort: flags.metricsPort },
       );
       const out = commandOutput();
       const { DEFAULT_PASS_ENV } = require('../../../workers/runner') as typeof import('../../../workers/runner');
@@ -67,7 +73,7 @@ export function register(runner: Command, ctx: CliContext): void {
         container: containerPolicy(config.runner),
         ...(config.runner.taskUids ? { taskUids: config.runner.taskUids } : {}),
       });
-      installRuntime(out, 'WARN');
+      installRuntime(out, 'WARN', config.metrics);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       const { keys, dataConverter } = runnerDataConverter();

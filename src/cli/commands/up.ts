@@ -19,6 +19,7 @@ import { webUiRunUrl, webUiWorkflowsUrl } from '../render';
 import { followRun } from '../watch';
 
 interface Flags {
+  metricsPort?: number;
   port?: number;
   uiPort?: number;
   dataDir?: string;
@@ -40,8 +41,18 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--data-dir <dir>', 'SQLite file, server log and runner data (default: <home>/data)')
     .option('--submit <file>', 'submit this run file once everything is up, and follow it')
     .option('--exit-when-done', 'with --submit: stop after the run ends; exit 0 only if it succeeded')
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus /metrics on this port (env RUNFLEET_METRICS_PORT; default: off)',
+      port,
+    )
     .action(async (flags: Flags, cmd: Command) => {
-      const config = commandConfig(ctx, cmd, { port: flags.port, uiPort: flags.uiPort, dataDir: flags.dataDir });
+      const config = commandConfig(ctx, cmd, {
+        port: flags.port,
+        uiPort: flags.uiPort,
+        dataDir: flags.dataDir,
+        metricsPort: flags.metricsPort,
+      });
       const out = commandOutput();
       if (flags.exitWhenDone && !flags.submit)
         throw new RunfleetError('InvalidArgument', '--exit-when-done needs --submit FILE');
@@ -83,7 +94,7 @@ export function register(program: Command, ctx: CliContext): void {
       const operatorPublicKey = config.operator.publicKey ?? operatorKey?.publicKey ?? null;
 
       // Our own lines matter here; the SDK's info chatter goes to a log only when it warns.
-      installRuntime(out, 'WARN');
+      installRuntime(out, 'WARN', config.metrics);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       try {

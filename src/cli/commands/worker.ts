@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- heavy modules load on use (require: tsx keeps import() as ESM) */
 /** `runfleet worker`: the control worker (run workflows), in the foreground. */
 import type { Command } from 'commander';
+import { port } from '../args';
 import { commandConfig, commandOutput, type CliContext } from '../context';
 import { Lifecycle } from '../lifecycle';
 
@@ -9,8 +10,13 @@ export function register(program: Command, ctx: CliContext): void {
     .command('worker')
     .description('run the control worker (run workflows) in the foreground; start more to scale')
     .option('--identity <name>', 'worker identity shown in the Web UI (default: pid@host)')
-    .action(async (flags: { identity?: string }, cmd: Command) => {
-      const config = commandConfig(ctx, cmd);
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus /metrics on this port (env RUNFLEET_METRICS_PORT; default: off)',
+      port,
+    )
+    .action(async (flags: { identity?: string; metricsPort?: number }, cmd: Command) => {
+      const config = commandConfig(ctx, cmd, { metricsPort: flags.metricsPort });
       const out = commandOutput();
       // Loaded on use: the worker runtime is heavy, and most commands never need it.
       const { createControlWorker } = require('../../../workers/control') as typeof import('../../../workers/control');
@@ -19,7 +25,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { connectionOptions } = require('../../connection') as typeof import('../../connection');
       const { operatorPublicKey } = require('../../security/operator') as typeof import('../../security/operator');
       const temporal = connectionOptions(config, ctx.env);
-      installRuntime(out, 'INFO');
+      installRuntime(out, 'INFO', config.metrics);
       const { keys } = workerDataConverter(config, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
