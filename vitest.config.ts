@@ -18,6 +18,9 @@ export default defineConfig({
     env: {
       RUNFLEET_KEY_FILE: resolve(__dirname, '.runfleet', 'test', 'no-such-dir', 'runfleet.keys'),
       RUNFLEET_ALLOW_PLAINTEXT: '1',
+      // Processes the tests start write text log lines (their stderr is a file, which would mean
+      // JSON): the tests read them as people do. test/integration/logs.test.ts checks the JSON.
+      RUNFLEET_LOG_FORMAT: 'text',
     },
     projects: [
       {

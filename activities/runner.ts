@@ -8,6 +8,7 @@ import { CompleteAsyncError, Context } from '@temporalio/activity';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { asFailure, failure, RunfleetError } from '../src/errors';
+import { taskFields } from '../src/logging';
 import type { Driver, DriverHandle, SessionRecord, TaskLabels } from '../src/runner/driver';
 import { RefusedExecution, type ExecutionLookup } from '../src/runner/sessions';
 import type { SlotPool } from '../src/runner/slots';
@@ -212,6 +213,8 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
 
         const heartbeat = setInterval(() => ctx.heartbeat(), heartbeatMs);
         ctx.heartbeat();
+        // Through the activity's logger (the SDK adds the activity's ids): with the task's fields.
+        ctx.log.info(`task ${task.name} started`, { ...taskFields(labels), driver: task.driver });
         const outcome = driver
           .run({
             steps: task.steps.map((s) => (typeof s === 'string' ? { run: s } : s)),
@@ -239,6 +242,12 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         try {
           const ended = await Promise.race([outcome, ctx.cancelled]);
           deps.sessions.close(labels, ended.result.aborted ? null : ended.outcome);
+          ctx.log.info(`task ${task.name} ended`, {
+            ...taskFields(labels),
+            exitCode: ended.outcome.exitCode,
+            ...(ended.outcome.failedStep !== undefined ? { failedStep: ended.outcome.failedStep } : {}),
+            killed: ended.result.aborted,
+          });
           if (ended.result.aborted) await ctx.cancelled;
           if (!deps.signer) return ended.outcome;
           const proof = deps.signer.sign({

@@ -207,6 +207,18 @@ export const ConfigSchema = z.strictObject({
       requireRunnerProofs: z.boolean().default(true),
     })
     .prefault({}),
+  log: z
+    .strictObject({
+      /**
+       * How foreground processes (workers, runners, `up`) write their log lines on stderr: `json`
+       * (one object per line, with run, task, attempt and runner fields where they apply), `text`,
+       * or `auto`: JSON when stderr is not a terminal. Default auto.
+       */
+      format: z.enum(['auto', 'text', 'json']).default('auto'),
+      /** The Temporal SDK's lines below this level are dropped. Default: each command's own (info or warn). */
+      level: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+    })
+    .prefault({}),
   metrics: z
     .strictObject({
       /**
@@ -242,6 +254,7 @@ export interface Config {
     readonly publicKey: string | null;
     readonly requireRunnerProofs: boolean;
   };
+  readonly log: Readonly<Parsed['log']>;
   readonly metrics: Readonly<Parsed['metrics']>;
   /** The config file that was read, if any. */
   readonly configFile: string | null;
@@ -260,6 +273,8 @@ export interface ConfigFlags {
   pool?: string;
   slots?: number;
   metricsPort?: number;
+  logFormat?: string;
+  logLevel?: string;
 }
 
 export interface LoadConfigOptions {
@@ -317,6 +332,8 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_DATA_DIR: 'dataDir',
   RUNFLEET_LOG_RETENTION_DAYS: 'runner.logRetentionDays',
   RUNFLEET_SWEEP_SECONDS: 'runner.sweepSeconds',
+  RUNFLEET_LOG_FORMAT: 'log.format',
+  RUNFLEET_LOG_LEVEL: 'log.level',
   RUNFLEET_METRICS_PORT: 'metrics.port',
   RUNFLEET_METRICS_HOST: 'metrics.host',
   RUNFLEET_RUNNER_TOKEN: 'runner.token',
@@ -340,6 +357,8 @@ const FLAG_KEYS: Record<keyof ConfigFlags, [key: string, flag: string]> = {
   pool: ['runner.pool', '--pool'],
   slots: ['runner.slots', '--slots'],
   metricsPort: ['metrics.port', '--metrics-port'],
+  logFormat: ['log.format', '--log-format'],
+  logLevel: ['log.level', '--log-level'],
 };
 
 const PATH_KEYS = new Set(['home', 'dataDir', 'encryption.keyFile', 'operator.keyFile', 'runner.dockerSocket']);
@@ -433,6 +452,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
       publicKey: parsed.data.operator.publicKey ?? null,
       requireRunnerProofs: parsed.data.operator.requireRunnerProofs,
     },
+    log: parsed.data.log,
     metrics: parsed.data.metrics,
     configFile: file,
   };

@@ -29,6 +29,7 @@ import type { KeyRing } from '../src/codec/keys';
 import { RunfleetError } from '../src/errors';
 import { backoff } from '../src/backoff';
 import { sleep } from '../src/sleep';
+import type { LogFields } from '../src/logging';
 import { runnerWorkflowId } from '../src/ids';
 import { RunnerAdmin } from '../src/client/runners';
 import type { DriverName, RunState, TaskOutcome } from '../src/types';
@@ -77,7 +78,7 @@ export interface AgentOptions {
   connect(): Promise<Connected>;
   passEnv: Record<string, string>;
   logRetentionMs: number;
-  log(line: string): void;
+  log(line: string, fields?: LogFields): void;
   stopSignal: AbortSignal;
   /** At most this many tasks at once, whatever the fleet says (a small machine). */
   slotsCap?: number;

@@ -16,6 +16,7 @@
  */
 import { Runtime, Worker, type NativeConnection } from '@temporalio/worker';
 import { METRICS } from '../src/metrics';
+import { taskFields, type LogLine } from '../src/logging';
 import type { DataConverter } from '@temporalio/common';
 import { join } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
@@ -84,7 +85,7 @@ export interface RunnerOptions {
   shutdownGraceMs?: number;
   /** Task logs and workspaces of a run are removed this long after their last change. Default 7 days. */
   logRetentionMs?: number;
-  log?: (line: string) => void;
+  log?: LogLine;
 }
 
 export interface Runner {
@@ -169,9 +170,11 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
   /** Reports an outcome until the server takes it (the record stays until then, for a restart). */
   const deliver = async (record: SessionRecord, outcome: TaskOutcome, note: string) => {
     const what = `${record.labels.run} task ${record.labels.task} (attempt ${record.labels.attempt})`;
+    const fields = taskFields(record.labels);
     if (!opts.report) {
       log(
         `task ${what} ended with exit code ${outcome.exitCode} after the server lost track of it; nothing to report to`,
+        fields,
       );
       return;
     }
@@ -179,10 +182,10 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       try {
         await opts.report(record, outcome, note);
         sessions.close(record.labels, outcome);
-        log(`reported ${what}: exit code ${outcome.exitCode} (${note})`);
+        log(`reported ${what}: exit code ${outcome.exitCode} (${note})`, fields);
         return;
       } catch (err) {
-        log(`could not report ${what} yet (${(err as Error).message}); retrying in ${delayMs / 1000}s`);
+        log(`could not report ${what} yet (${(err as Error).message}); retrying in ${delayMs / 1000}s`, fields);
       }
     }
   };
@@ -225,7 +228,10 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         } catch (err) {
           if (Date.now() - (lastCheckLog.get(run) ?? 0) >= UNATTENDED_LOG_MS) {
             lastCheckLog.set(run, Date.now());
-            log(`could not ask run ${run} about its tasks here (${(err as Error).message}); asking again`);
+            log(`could not ask run ${run} about its tasks here (${(err as Error).message}); asking again`, {
+              run,
+              runner: opts.name,
+            });
           }
           continue;
         }
@@ -251,6 +257,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         cause.kind === 'deadline'
           ? `killing ${what}: its deadline ${record.deadline} passed`
           : `killing ${what}: its run no longer wants it (${cause.why})`,
+        taskFields(record.labels),
       );
       abort();
     };
@@ -289,6 +296,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       sessions.close(record.labels, null);
       log(
         `task ${record.labels.run}/${record.labels.task} (attempt ${record.labels.attempt}) killed: its run no longer wants it (${killed.why}); nothing to report`,
+        taskFields(record.labels),
       );
       return;
     }
@@ -363,6 +371,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         detach: (record, outcome, done, kill) => {
           log(
             `task ${record.labels.run}/${record.labels.task} goes on without the server: its outcome is reported when it ends`,
+            taskFields(record.labels),
           );
           const watched = attend(record, kill);
           track(
@@ -468,6 +477,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         n++;
         log(
           `found task ${record.labels.run}/${record.labels.task} (attempt ${record.labels.attempt}) from an earlier runner process: recovering it`,
+          taskFields(record.labels),
         );
         track(key, recoverOne(record));
       }

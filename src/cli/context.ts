@@ -16,6 +16,8 @@ export interface GlobalFlags {
   address?: string;
   namespace?: string;
   home?: string;
+  logFormat?: string;
+  logLevel?: string;
 }
 
 export interface CliContext {
@@ -55,7 +57,14 @@ export function commandConfig(ctx: CliContext, cmd: Command, flags: ConfigFlags 
     cwd: ctx.cwd,
     env: ctx.env,
     configFile: globals.config,
-    flags: { address: globals.address, namespace: globals.namespace, home: globals.home, ...flags },
+    flags: {
+      address: globals.address,
+      namespace: globals.namespace,
+      home: globals.home,
+      logFormat: globals.logFormat,
+      logLevel: globals.logLevel,
+      ...flags,
+    },
   });
   configEnv.set(config, ctx.env);
   return config;
@@ -66,8 +75,9 @@ export function commandEnv(config: Config): Readonly<Record<string, string | und
   return configEnv.get(config) ?? {};
 }
 
-export function commandOutput(opts: { json?: boolean } = {}): Output {
-  return createOutput({ json: opts.json === true });
+/** The output of a command; a foreground process passes its config's `log` (format of its log lines). */
+export function commandOutput(opts: { json?: boolean; log?: Config['log'] } = {}): Output {
+  return createOutput({ json: opts.json === true, ...(opts.log ? { logFormat: opts.log.format } : {}) });
 }
 
 /** Connects a client for the command, runs `fn`, and closes the connection. */

@@ -84,7 +84,12 @@ export function buildProgram(ctx: CliContext, out: Output): Command {
     )
     .option('--address <host:port>', 'Temporal address (env TEMPORAL_ADDRESS, default localhost:7233)')
     .option('--namespace <name>', 'Temporal namespace (env TEMPORAL_NAMESPACE, default default)')
-    .option('--home <dir>', 'local state directory (env RUNFLEET_HOME, default ./.runfleet)');
+    .option('--home <dir>', 'local state directory (env RUNFLEET_HOME, default ./.runfleet)')
+    .option(
+      '--log-format <format>',
+      'log lines of workers and runners: auto, text, json (env RUNFLEET_LOG_FORMAT; auto: json unless a terminal)',
+    )
+    .option('--log-level <level>', "the Temporal SDK's log level: debug, info, warn, error (env RUNFLEET_LOG_LEVEL)");
 
   up.register(program, ctx);
 

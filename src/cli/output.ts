@@ -8,6 +8,7 @@
  * is JSON.stringify's, exact (it escapes them itself); task logs (`write`) pass as they are.
  */
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
+import type { LogFields } from '../logging';
 import { escapeControl } from './render';
 
 export interface Output {
@@ -27,9 +28,12 @@ export interface Output {
   endLive(): void;
   /** An error for people, on stderr. */
   error(text: string): void;
-  /** A progress line of a foreground process (server, workers), on stderr with a time. */
-  log(line: string): void;
-  /** A Temporal SDK logger writing to stderr: text on a terminal, JSON lines otherwise. */
+  /**
+   * A progress line of a foreground process (server, workers), on stderr: with a time as text, or
+   * a JSON object with `fields` (see `logFormat`).
+   */
+  log(line: string, fields?: LogFields): void;
+  /** A Temporal SDK logger writing to stderr, in the same format as `log`. */
   logger(level: LogLevel): Logger;
 }
 
@@ -46,11 +50,13 @@ const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 const EXPECTED_WARNINGS = /^No (workflows|activities) registered, not polling/;
 
 export function createOutput(
-  opts: { json?: boolean } = {},
+  opts: { json?: boolean; logFormat?: 'auto' | 'text' | 'json' } = {},
   streams: OutputStreams = { stdout: process.stdout, stderr: process.stderr },
 ): Output {
   const json = opts.json ?? false;
   const { stdout, stderr } = streams;
+  // Log lines (`log`, `logger`): JSON for a log pipeline, text for people at a terminal.
+  const logJson = opts.logFormat === 'json' || (opts.logFormat !== 'text' && stderr.isTTY !== true);
   const interactive = !json && stdout.isTTY === true;
   let liveHeight = 0;
 
@@ -96,14 +102,18 @@ export function createOutput(
     error(text) {
       println(stderr, text);
     },
-    log(line) {
-      println(stderr, `${clock()} ${line}`);
+    log(line, fields) {
+      if (logJson)
+        println(stderr, JSON.stringify({ time: new Date().toISOString(), level: 'info', message: line, ...fields }));
+      else println(stderr, `${clock()} ${line}`);
     },
     logger(level) {
       const min = LEVELS.indexOf(level);
-      const asJson = stderr.isTTY !== true;
-      const log = (lvl: LogLevel, message: string, meta?: LogMetadata) => {
+      const asJson = logJson;
+      const log = (lvl: LogLevel, message: string, fullMeta?: LogMetadata) => {
         if (LEVELS.indexOf(lvl) < min || EXPECTED_WARNINGS.test(message)) return;
+        // An activity's task token completes it for whoever holds it: it never goes into a log.
+        const { taskToken: _taskToken, ...meta } = fullMeta ?? {};
         if (asJson) {
           println(
             stderr,

@@ -19,9 +19,9 @@ import type { Output } from './output';
  * and Runfleet's (`runfleet_*`, src/metrics.ts), counters with `_total`, durations in seconds with
  * each histogram's own buckets.
  */
-export function installRuntime(out: Output, level: LogLevel, metrics?: Config['metrics']): void {
+export function installRuntime(out: Output, level: LogLevel, metrics?: Config['metrics'], log?: Config['log']): void {
   Runtime.install({
-    logger: out.logger(level),
+    logger: out.logger(log?.level ? (log.level.toUpperCase() as LogLevel) : level),
     shutdownSignals: [],
     ...(metrics?.port === undefined
       ? {}

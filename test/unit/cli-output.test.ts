@@ -91,3 +91,47 @@ describe('terminal output', () => {
     expect(chunks.stdout[0]).toContain(`${SHOWN} failed on r\\u001b[1A (exit 1): boom\\u001b[2K`);
   });
 });
+
+describe('log lines', () => {
+  it('are JSON objects with their fields when stderr is not a terminal, text at a terminal', () => {
+    const piped = streams(false);
+    createOutput({}, piped.io).log('task build started', { run: 'run/ci/1', task: 'build', attempt: 2, runner: 'r1' });
+    const line = JSON.parse(piped.chunks.stderr.join('')) as Record<string, unknown>;
+    expect(line).toMatchObject({
+      level: 'info',
+      message: 'task build started',
+      run: 'run/ci/1',
+      task: 'build',
+      attempt: 2,
+      runner: 'r1',
+    });
+    expect(Number.isNaN(Date.parse(String(line['time'])))).toBe(false);
+
+    const tty = streams(true);
+    createOutput({}, tty.io).log('task build started', { run: 'run/ci/1' });
+    expect(tty.chunks.stderr.join('')).toMatch(/^\d\d:\d\d:\d\d task build started\n$/);
+  });
+
+  it('follow log.format over the terminal: json at a terminal, text into a pipe, for the SDK logger too', () => {
+    const tty = streams(true);
+    const json = createOutput({ logFormat: 'json' }, tty.io);
+    json.log('serving');
+    json.logger('INFO').warn('sdk says', { workflowId: 'run/x/1' });
+    const lines = tty.chunks.stderr
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l['level'], l['message']])).toEqual([
+      ['info', 'serving'],
+      ['warn', 'sdk says'],
+    ]);
+    expect(lines[1]!['workflowId']).toBe('run/x/1');
+
+    const piped = streams(false);
+    const text = createOutput({ logFormat: 'text' }, piped.io);
+    text.log('serving');
+    text.logger('INFO').info('sdk says');
+    expect(piped.chunks.stderr.join('')).toMatch(/^\d\d:\d\d:\d\d serving\n\d\d:\d\d:\d\d INFO  sdk says\n$/);
+  });
+});

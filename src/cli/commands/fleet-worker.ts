@@ -36,7 +36,7 @@ export function register(fleet: Command, ctx: CliContext): void {
     )
     .action(async (flags: Flags, cmd: Command) => {
       const config = commandConfig(ctx, cmd, { metricsPort: flags.metricsPort });
-      const out = commandOutput();
+      const out = commandOutput({ log: config.log });
       const secret = flags.tokenSecretFile
         ? readFileSync(flags.tokenSecretFile, 'utf8').trim()
         : ctx.env['RUNFLEET_FLEET_TOKEN_SECRET'];
@@ -52,7 +52,7 @@ export function register(fleet: Command, ctx: CliContext): void {
       const { connectionOptions } = require('../../connection') as typeof import('../../connection');
       const { readOperatorKeyFile } = require('../../security/operator') as typeof import('../../security/operator');
       const temporal = connectionOptions(config, ctx.env);
-      installRuntime(out, 'INFO', config.metrics);
+      installRuntime(out, 'INFO', config.metrics, config.log);
       const { keys } = workerDataConverter(config, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();

@@ -52,7 +52,7 @@ export function register(runner: Command, ctx: CliContext): void {
         { stateDir: flags.stateDir ?? flags.dataDir, name: flags.name },
         { pool: flags.pool, metricsPort: flags.metricsPort },
       );
-      const out = commandOutput();
+      const out = commandOutput({ log: config.log });
       const { DEFAULT_PASS_ENV } = require('../../../workers/runner') as typeof import('../../../workers/runner');
       const { describeRunnerSchedules } = require('../../runner/schedules') as typeof import('../../runner/schedules');
       const { RunnerAgent } =
@@ -73,7 +73,7 @@ export function register(runner: Command, ctx: CliContext): void {
         container: containerPolicy(config.runner),
         ...(config.runner.taskUids ? { taskUids: config.runner.taskUids } : {}),
       });
-      installRuntime(out, 'WARN', config.metrics);
+      installRuntime(out, 'WARN', config.metrics, config.log);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       const { keys, dataConverter } = runnerDataConverter();
@@ -93,7 +93,7 @@ export function register(runner: Command, ctx: CliContext): void {
         passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
         logRetentionMs: config.runner.logRetentionDays * 86_400_000,
         staleSweepMs: config.runner.sweepSeconds * 1_000,
-        log: (line) => out.log(line),
+        log: (line, fields) => out.log(line, { runner: config.runner.name, ...fields }),
         stopSignal: lifecycle.stopSignal,
         ...(flags.slots !== undefined ? { slotsCap: flags.slots } : {}),
         controlTaskQueue: config.temporal.controlTaskQueue,

@@ -24,7 +24,7 @@ export function register(server: Command, ctx: CliContext): void {
     .option('--headless', 'no Web UI')
     .action(async (flags: Flags, cmd: Command) => {
       const config = commandConfig(ctx, cmd, { port: flags.port, uiPort: flags.uiPort });
-      const out = commandOutput();
+      const out = commandOutput({ log: config.log });
       // Loaded on use, like every heavy dependency of a command.
       const { startDevServer } = require('../../server/dev-server') as typeof import('../../server/dev-server');
       const { ensureTemporalBinary } =

@@ -53,7 +53,7 @@ export function register(program: Command, ctx: CliContext): void {
         dataDir: flags.dataDir,
         metricsPort: flags.metricsPort,
       });
-      const out = commandOutput();
+      const out = commandOutput({ log: config.log });
       if (flags.exitWhenDone && !flags.submit)
         throw new RunfleetError('InvalidArgument', '--exit-when-done needs --submit FILE');
       // A bad run file is reported before anything starts.
@@ -94,7 +94,7 @@ export function register(program: Command, ctx: CliContext): void {
       const operatorPublicKey = config.operator.publicKey ?? operatorKey?.publicKey ?? null;
 
       // Our own lines matter here; the SDK's info chatter goes to a log only when it warns.
-      installRuntime(out, 'WARN', config.metrics);
+      installRuntime(out, 'WARN', config.metrics, config.log);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       try {
@@ -180,7 +180,7 @@ export function register(program: Command, ctx: CliContext): void {
           passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
           logRetentionMs: config.runner.logRetentionDays * 86_400_000,
           staleSweepMs: config.runner.sweepSeconds * 1_000,
-          log: (line) => out.log(line),
+          log: (line, fields) => out.log(line, { runner: LOCAL_RUNNER.name, ...fields }),
           stopSignal: runnerStop.signal,
           shutdownGraceMs: 2_000,
           controlTaskQueue: config.temporal.controlTaskQueue,

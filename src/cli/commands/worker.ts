@@ -17,7 +17,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .action(async (flags: { identity?: string; metricsPort?: number }, cmd: Command) => {
       const config = commandConfig(ctx, cmd, { metricsPort: flags.metricsPort });
-      const out = commandOutput();
+      const out = commandOutput({ log: config.log });
       // Loaded on use: the worker runtime is heavy, and most commands never need it.
       const { createControlWorker } = require('../../../workers/control') as typeof import('../../../workers/control');
       const { connectWorker, describeTemporal, installRuntime, workerDataConverter } =
@@ -25,7 +25,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { connectionOptions } = require('../../connection') as typeof import('../../connection');
       const { operatorPublicKey } = require('../../security/operator') as typeof import('../../security/operator');
       const temporal = connectionOptions(config, ctx.env);
-      installRuntime(out, 'INFO', config.metrics);
+      installRuntime(out, 'INFO', config.metrics, config.log);
       const { keys } = workerDataConverter(config, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
