@@ -144,6 +144,18 @@ describe('a task re-attached after a runner restart', () => {
   }, 180_000);
 });
 
+/** Starts the purged runner again: it must wipe its state directory and exit 0 within a minute. */
+async function expectWipedWhenBack(name: string): Promise<void> {
+  const back = serve(name);
+  const code = await Promise.race([
+    back.exited,
+    new Promise<string>((r) => setTimeout(() => r('still running after 60 s'), 60_000)),
+  ]);
+  expect(code, back.output().slice(-2_000)).toBe(0);
+  expect(existsSync(runnerDir(name))).toBe(false);
+  expect(back.output()).toMatch(new RegExp(`runner ${name} was purged from the fleet`));
+}
+
 describe('a runner purged while it was stopped', () => {
   it('learns it when it starts again: wipes its state directory and exits 0', async () => {
     const { name, proc } = await servingRunner('offline');
@@ -157,14 +169,7 @@ describe('a runner purged while it was stopped', () => {
     const purged = await admin.purge(name, { by: 'test', reason: 'machine retired' });
     expect(purged.record.status).toBe('deleted');
 
-    const back = serve(name);
-    const code = await Promise.race([
-      back.exited,
-      new Promise<string>((r) => setTimeout(() => r('still running after 60 s'), 60_000)),
-    ]);
-    expect(code, back.output().slice(-2_000)).toBe(0);
-    expect(existsSync(runnerDir(name))).toBe(false);
-    expect(back.output()).toMatch(new RegExp(`runner ${name} was purged from the fleet`));
+    await expectWipedWhenBack(name);
   }, 180_000);
 
   it('learns it while the registry still waits for it to take its last session', async () => {
@@ -175,13 +180,7 @@ describe('a runner purged while it was stopped', () => {
     const purged = await admin.purge(name, { by: 'test', reason: 'machine retired', waitMs: 1_000 });
     expect(purged.record.status).toBe('deleted');
 
-    const back = serve(name);
-    const code = await Promise.race([
-      back.exited,
-      new Promise<string>((r) => setTimeout(() => r('still running after 60 s'), 60_000)),
-    ]);
-    expect(code, back.output().slice(-2_000)).toBe(0);
-    expect(existsSync(runnerDir(name))).toBe(false);
+    await expectWipedWhenBack(name);
   }, 180_000);
 });
 
