@@ -251,8 +251,11 @@ async function waitReady(opts: {
   throw exited ? new Error('the process exited') : lastError;
 }
 
-/** Adds the search attributes the namespace lacks; an existing one of another type is an error. */
-async function ensureSearchAttributes(
+/**
+ * Adds the search attributes the namespace lacks; an existing one of another type is an error.
+ * Also for a Temporal service Runfleet did not start (the test suite against an external one).
+ */
+export async function ensureSearchAttributes(
   connection: Connection,
   namespace: string,
   log: (line: string) => void,
