@@ -42,3 +42,33 @@ export async function until<T>(
     await sleep(Math.min(everyMs, Math.max(0, deadline - Date.now())));
   }
 }
+
+/**
+ * `until` for a value read again and again: returns it once `ok(value)`. The timeout's error shows
+ * the last value read (JSON), so a caller keeps no state of its own for it.
+ */
+export async function untilRead<T>(
+  what: string,
+  read: () => T | Promise<T>,
+  ok: (value: T) => boolean,
+  options: UntilOptions | number = {},
+): Promise<T> {
+  const opts = typeof options === 'number' ? { timeoutMs: options } : options;
+  let last: { value: T } | undefined;
+  const found = await until(
+    what,
+    async () => {
+      const value = await read();
+      last = { value };
+      return ok(value) ? { value } : false;
+    },
+    {
+      ...opts,
+      detail: () =>
+        [`last read: ${last === undefined ? '(nothing yet)' : JSON.stringify(last.value)}`, opts.detail?.()]
+          .filter(Boolean)
+          .join('\n'),
+    },
+  );
+  return found.value;
+}

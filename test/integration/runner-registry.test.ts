@@ -35,7 +35,7 @@ import {
 } from '../helpers/harness';
 import { runfleetBin } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
-import { until } from '../helpers/until';
+import { untilRead } from '../helpers/until';
 
 /** Fast timings: idle after 4 s without heartbeat, lost 8 s later. */
 const FAST: Partial<RunnerSettings> = { heartbeatMs: 1_000, watchdogMs: 6_000 };
@@ -172,8 +172,7 @@ async function startFakeRunner(name: string, identity?: { runnerId: string; publ
 }
 
 /** What the last wait below read: a timeout's error shows it. */
-let lastRead: unknown;
-const WAIT = { timeoutMs: 40_000, everyMs: 250, detail: () => `last: ${JSON.stringify(lastRead)}` };
+const WAIT = { timeoutMs: 40_000, everyMs: 250 };
 
 async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: string }> {
   try {
@@ -228,12 +227,10 @@ async function registered(name: string, settings: Partial<RunnerSettings> = FAST
 }
 
 const ready = (name: string) =>
-  until(
+  untilRead(
     `${name} ready with live status`,
-    async () => {
-      const v = (lastRead = await admin.describe(name));
-      return v.record.status === 'ready' && v.live !== null && v;
-    },
+    async () => await admin.describe(name),
+    (v) => v.record.status === 'ready' && v.live !== null,
     WAIT,
   );
 
@@ -367,32 +364,26 @@ describe('runner registry', () => {
       const g1 = fake.sessions.at(-1)?.generation ?? -1;
       const disabled = await admin.disable(name, { by: 'test', reason: 'maintenance' });
       expect(disabled).toMatchObject({ enabled: false, status: 'disabled' });
-      await until(
+      await untilRead(
         'disabled session',
-        () => {
-          const s = (lastRead = fake.sessions.at(-1));
-          return s?.enabled === false && s.generation > g1 && s;
-        },
+        () => fake.sessions.at(-1),
+        (s) => s?.enabled === false && s.generation > g1,
         WAIT,
       );
       const g2 = fake.sessions.at(-1)?.generation ?? -1;
       await admin.enable(name, { by: 'test' });
-      await until(
+      await untilRead(
         'enabled session',
-        () => {
-          const s = (lastRead = fake.sessions.at(-1));
-          return s?.enabled === true && s.generation > g2 && s;
-        },
+        () => fake.sessions.at(-1),
+        (s) => s?.enabled === true && s.generation > g2,
         WAIT,
       );
       const configured = await admin.settings(name, { slots: 8 }, { by: 'test' });
       expect(configured.settings.slots).toBe(8);
-      await until(
+      await untilRead(
         'new settings',
-        () => {
-          const s = (lastRead = fake.sessions.at(-1));
-          return s?.settings.slots === 8 && s;
-        },
+        () => fake.sessions.at(-1),
+        (s) => s?.settings.slots === 8,
         WAIT,
       );
       expect((await codeOf(admin.settings(name, { slots: 0 }))).message).toMatch(/slots/);
@@ -403,12 +394,10 @@ describe('runner registry', () => {
       expect(reply.roundTripMs).toBeGreaterThanOrEqual(0);
 
       // One session once the runner has seen the last cancel (on its next heartbeat).
-      const sessions = await until(
+      const sessions = await untilRead(
         'one session',
-        async () => {
-          const s = (lastRead = await admin.sessions(name));
-          return s.length === 1 && s;
-        },
+        async () => await admin.sessions(name),
+        (s) => s.length === 1,
         WAIT,
       );
       expect(sessions[0]?.state).toBe('started');
@@ -427,12 +416,10 @@ describe('runner registry', () => {
       console.log(`workflow tasks of a ready runner in 15 s of heartbeats: ${quietTasks}`);
       expect(quietTasks).toBe(0);
 
-      const page = await until(
+      const page = await untilRead(
         'listed',
-        async () => {
-          const p = (lastRead = await admin.list({ pool: 'linux' }));
-          return p.runners.some((r) => r.name === name) && p;
-        },
+        async () => await admin.list({ pool: 'linux' }),
+        (p) => p.runners.some((r) => r.name === name),
         WAIT,
       );
       expect(page.runners.find((r) => r.name === name)).toMatchObject({
@@ -452,12 +439,10 @@ describe('runner registry', () => {
     await ready(name);
     const frozenAt = Date.now();
     fake.freeze();
-    const idle = await until(
+    const idle = await untilRead(
       'idle',
-      async () => {
-        const r = (lastRead = await admin.get(name));
-        return r.status === 'idle' && r;
-      },
+      async () => await admin.get(name),
+      (r) => r.status === 'idle',
       WAIT,
     );
     const idleAfter = Date.now() - frozenAt;
@@ -467,12 +452,10 @@ describe('runner registry', () => {
     expect((await admin.get(name)).status).toBe('idle');
     const stoppedAt = Date.now();
     await fake.stop();
-    const lost = await until(
+    const lost = await untilRead(
       'lost',
-      async () => {
-        const r = (lastRead = await admin.get(name));
-        return r.status === 'lost' && r;
-      },
+      async () => await admin.get(name),
+      (r) => r.status === 'lost',
       WAIT,
     );
     const lostAfter = Date.now() - stoppedAt;
@@ -527,12 +510,10 @@ describe('runner registry', () => {
       await h.client.workflow
         .getHandle(runnerWorkflowId(name))
         .signal(taskLostSignal, { runWorkflowId: run.workflowId, task: 'gate', attempt: 1 });
-      await until(
+      await untilRead(
         'lost task recorded',
-        async () => {
-          const r = (lastRead = await admin.get(name));
-          return r.lostTasks.length === 1 && r;
-        },
+        async () => await admin.get(name),
+        (r) => r.lostTasks.length === 1,
         WAIT,
       );
       const result = await admin.purge(name, { by: 'test', reason: 'decommissioned' });
@@ -564,12 +545,10 @@ describe('runner registry', () => {
     const { fake } = await registered(name, FAST, true);
     await ready(name);
     await fake.stop();
-    const final = await until(
+    const final = await untilRead(
       'purged',
-      async () => {
-        const v = (lastRead = await admin.describe(name));
-        return v.execution === 'COMPLETED' && v;
-      },
+      async () => await admin.describe(name),
+      (v) => v.execution === 'COMPLETED',
       { ...WAIT, timeoutMs: 60_000 },
     );
     expect(final.record.status).toBe('deleted');
@@ -662,12 +641,10 @@ describe('runfleet runner (CLI)', () => {
       expect(badSetting.code).toBe(2);
       expect(badSetting.stderr).toContain('slotz');
 
-      await until(
+      await untilRead(
         'session',
-        async () => {
-          const v = (lastRead = await admin.describe(name));
-          return v.live !== null && v;
-        },
+        async () => await admin.describe(name),
+        (v) => v.live !== null,
         WAIT,
       );
       const described = await cli(['runner', 'describe', name]);
@@ -676,12 +653,10 @@ describe('runfleet runner (CLI)', () => {
       expect(described.stdout).toContain('live:');
       expect(described.stdout).toContain('disabled: maintenance');
 
-      const listed = await until(
+      const listed = await untilRead(
         'listed',
-        async () => {
-          const r = (lastRead = await cli(['runner', 'list', '--pool', 'linux', '--json']));
-          return r.stdout.includes(`"name": "${name}"`) && r;
-        },
+        async () => await cli(['runner', 'list', '--pool', 'linux', '--json']),
+        (r) => r.stdout.includes(`"name": "${name}"`),
         WAIT,
       );
       expect(listed.code).toBe(0);
