@@ -7,10 +7,25 @@ export interface RawResponse {
   body: string;
 }
 
-export function rawRequest(
-  url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
-): Promise<RawResponse> {
+type RawOptions = { method?: string; headers?: Record<string, string>; body?: string | Buffer };
+
+/**
+ * A server that refuses a large body answers and closes while the body is still being sent; the
+ * client then sometimes fails the write (EPIPE, ECONNRESET) before it has read the answer. Such a
+ * request is sent again, up to three times in all, for the answer.
+ */
+export async function rawRequest(url: string, opts: RawOptions = {}): Promise<RawResponse> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await rawRequestOnce(url, opts);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (attempt >= 3 || (code !== 'EPIPE' && code !== 'ECONNRESET')) throw err;
+    }
+  }
+}
+
+function rawRequestOnce(url: string, opts: RawOptions): Promise<RawResponse> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request(
