@@ -198,23 +198,25 @@ function processes(): { pid: number; uids: number[] }[] {
 /**
  * Kills every process running as `uid` (a task's leftovers: whatever left its process group, a
  * daemon a step started), so the next task given this id finds nothing of the last one running.
- * Returns how many it killed.
+ * Returns how many processes it killed (each once, however many rounds it took).
  */
 export function killUser(uid: number): number {
-  let killed = 0;
+  // A process SIGKILLed in one round can still be listed (not yet a zombie) in the next one on a
+  // busy machine: it is killed again but counted once.
+  const killed = new Set<number>();
   for (let round = 0; round < KILL_ROUNDS; round++) {
     const victims = processes().filter((p) => p.uids.includes(uid));
     if (victims.length === 0) break;
     for (const p of victims) {
       try {
         process.kill(p.pid, 'SIGKILL');
-        killed++;
+        killed.add(p.pid);
       } catch {
         // ESRCH: gone already
       }
     }
   }
-  return killed;
+  return killed.size;
 }
 
 /**
