@@ -5,7 +5,7 @@
  * next heartbeat tells the runner and the process group dies.
  */
 import { CompleteAsyncError, Context } from '@temporalio/activity';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { asFailure, failure, RunfleetError } from '../src/errors';
 import { taskFields } from '../src/logging';
@@ -13,6 +13,10 @@ import type { Driver, DriverHandle, SessionRecord, TaskLabels } from '../src/run
 import { RefusedExecution, type ExecutionLookup } from '../src/runner/sessions';
 import type { SlotPool } from '../src/runner/slots';
 import type { RunnerSigner } from '../src/security/runner-signer';
+import { LogShipper, readFrom } from '../src/runner/log-shipper';
+import { maskSecrets, maskableLength, secretPatterns } from '../src/runner/mask';
+import type { ObjectStore } from '../src/store/object-store';
+import { taskLogPrefix } from '../src/store/task-logs';
 import { resolveWorkingDir } from '../src/runner/workspace';
 import type { DriverName, TaskOutcome } from '../src/types';
 import type {
@@ -56,6 +60,11 @@ export interface RunnerActivityDeps {
    * refuse unsigned ones unless the control workers run without enforcement. Default: unsigned.
    */
   signer?: RunnerSigner;
+  /**
+   * The object store task logs are shipped to while tasks run (`src/runner/log-shipper.ts`), so
+   * they outlive this runner. Default: none (logs stay here only).
+   */
+  logStore?: { store: ObjectStore; intervalMs: number; log: (line: string) => void };
 }
 
 /** What the runner activities need of the session records (`src/runner/sessions.ts`). */
@@ -70,9 +79,12 @@ export interface TaskSessions {
   refuse(labels: Pick<TaskLabels, 'run' | 'task' | 'attempt'>): void;
 }
 
-/** Where a task's log lives on its runner. */
-export function taskLogPath(dataDir: string, runId: string, task: string): string {
-  return join(dataDir, 'logs', runFolder(runId), `${runFolder(task)}.log`);
+/**
+ * Where a task attempt's log lives on its runner: `<task>.log` for the first, `<task>.log.<n>` for
+ * attempt n (a retry, or an idempotent task started again), each its own.
+ */
+export function taskLogPath(dataDir: string, runId: string, task: string, attempt = 1): string {
+  return join(dataDir, 'logs', runFolder(runId), `${runFolder(task)}.log${attempt > 1 ? `.${attempt}` : ''}`);
 }
 
 function taskWorkspace(dataDir: string, runId: string, task: string): string {
@@ -86,10 +98,14 @@ export function runFolder(text: string): string {
 
 /** Run envs sent by reference kept in memory (the runs this runner is busy with). */
 const RUN_ENV_CACHE = 8;
+/** Task attempts whose secrets are kept in memory to mask their logs when read from here. */
+const MASKED_TASKS = 1_000;
 
 export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActivities {
   const heartbeatMs = deps.heartbeatMs ?? 1_000;
   const runEnvs = new Map<string, Promise<Record<string, string>>>();
+  /** The secret values of recent task attempts (`run/task/attempt`), to mask their logs on reads. */
+  const secretsOf = new Map<string, Buffer[]>();
   /** The run env of a request: inline, or read from the run once and kept for its later tasks. */
   const runEnvOf = async (req: ExecuteRequest): Promise<Record<string, string>> => {
     if (!req.runEnvRef) return req.runEnv ?? {};
@@ -160,9 +176,9 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         } catch (err) {
           throw asFailure(err);
         }
-        const logFile = taskLogPath(deps.dataDir, req.runId, task.name);
+        const logFile = taskLogPath(deps.dataDir, req.runId, task.name, req.attempt);
         mkdirSync(join(logFile, '..'), { recursive: true });
-        const env = {
+        const env: Record<string, string> = {
           ...deps.baseEnv,
           ...(await runEnvOf(req)),
           ...(task.env ?? {}),
@@ -172,6 +188,16 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           RUNFLEET_ATTEMPT: String(req.attempt),
           RUNFLEET_WORKSPACE: workspace,
         };
+        const secrets = secretPatterns(
+          [...new Set([...(req.runSecretEnv ?? []), ...(task.secret_env ?? [])])].flatMap((name) => {
+            const value = env[name];
+            return value === undefined ? [] : [value];
+          }),
+        );
+        if (secrets.length > 0) {
+          secretsOf.set(`${req.runId}/${task.name}/${req.attempt}`, secrets);
+          if (secretsOf.size > MASKED_TASKS) secretsOf.delete(secretsOf.keys().next().value as string);
+        }
         const labels: TaskLabels = {
           run: req.runId,
           task: task.name,
@@ -211,6 +237,19 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         };
         ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
 
+        const shipper = deps.logStore
+          ? new LogShipper({
+              store: deps.logStore.store,
+              prefix: taskLogPrefix(req.runId, task.name, req.attempt),
+              file: logFile,
+              secrets,
+              intervalMs: deps.logStore.intervalMs,
+              what: `${req.runId} ${task.name} attempt ${req.attempt}`,
+              log: deps.logStore.log,
+            })
+          : null;
+        shipper?.start();
+
         const heartbeat = setInterval(() => ctx.heartbeat(), heartbeatMs);
         ctx.heartbeat();
         // Through the activity's logger (the SDK adds the activity's ids): with the task's fields.
@@ -239,6 +278,13 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
               finishedAt: new Date().toISOString(),
             } satisfies TaskOutcome,
           }));
+        // However the task ends (here, or unattended after the server gave up on it), the rest of
+        // its log goes to the store; the outcome does not wait for the upload.
+        if (shipper)
+          void outcome.then(
+            () => shipper.finish(),
+            () => shipper.finish(),
+          );
         try {
           const ended = await Promise.race([outcome, ctx.cancelled]);
           deps.sessions.close(labels, ended.result.aborted ? null : ended.outcome);
@@ -322,24 +368,22 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
     },
 
     async readTaskLog(req: ReadLogRequest): Promise<LogChunk> {
-      const file = taskLogPath(deps.dataDir, req.runId, req.task);
+      const attempt = req.attempt ?? 1;
+      const file = taskLogPath(deps.dataDir, req.runId, req.task, attempt);
       const complete = !deps.slots.isRunning(`${req.runId}/${req.task}`);
-      if (!existsSync(file)) return { data: '', nextOffset: req.offset, exists: false, complete };
+      if (!existsSync(file)) return { data: '', nextOffset: req.offset, exists: false, complete, source: 'runner' };
       const size = statSync(file).size;
-      const length = Math.max(0, Math.min(req.limit, size - req.offset));
-      const buffer = Buffer.alloc(length);
-      const fd = openSync(file, 'r');
-      try {
-        readSync(fd, buffer, 0, length, req.offset);
-      } finally {
-        closeSync(fd);
-      }
+      const data = readFrom(file, req.offset, req.limit);
+      const secrets = secretsOf.get(`${req.runId}/${req.task}/${attempt}`) ?? [];
+      // While the task writes, a line still being written may hold half a secret: it waits.
+      const length = maskableLength(data, secrets, complete);
       // Only complete when everything has been read.
       return {
-        data: buffer.toString('utf8'),
+        data: maskSecrets(data.subarray(0, length), secrets).toString('utf8'),
         nextOffset: req.offset + length,
         exists: true,
         complete: complete && req.offset + length >= size,
+        source: 'runner',
       };
     },
   };

@@ -38,11 +38,15 @@ export interface ExecuteRequest {
    */
   runEnv?: Record<string, string>;
   runEnvRef?: { bytes: number };
+  /** The run's `secret_env`: with the task's own, the env variables whose values its log masks. */
+  runSecretEnv?: string[];
 }
 
 export interface ReadLogRequest {
   runId: string;
   task: string;
+  /** The execution attempt whose log to read (each has its own). Default 1. */
+  attempt?: number;
   offset: number;
   /** Bytes at most in one answer. */
   limit: number;
@@ -55,6 +59,29 @@ export interface LogChunk {
   exists: boolean;
   /** True when the task is not running on this runner any more: no more bytes will come. */
   complete: boolean;
+  /**
+   * Where it was read: the runner that ran the task, or the object store (the runner is gone or
+   * did not answer). Offsets are the same in both: a reader may move from one to the other.
+   */
+  source?: 'runner' | 'store';
+  /** Why the log stops short, when it does: its runner is gone and never finished shipping it. */
+  partial?: string;
+}
+
+/** Reads a task log from the object store (control workers, `activities/task-log-store.ts`). */
+export interface ReadStoredLogRequest {
+  runId: string;
+  task: string;
+  attempt: number;
+  offset: number;
+  limit: number;
+}
+
+/** A stored log chunk; `configured: false` when this worker has no object store. */
+export type StoredLogAnswer = (LogChunk & { configured: true }) | { configured: false };
+
+export interface TaskLogStoreActivities {
+  readStoredLog(req: ReadStoredLogRequest): Promise<StoredLogAnswer>;
 }
 
 /** Served on a pool's queues (`pool/<name>[/<driver>]`) by every runner of the pool with a free slot. */

@@ -219,6 +219,43 @@ export const ConfigSchema = z.strictObject({
       level: z.enum(['debug', 'info', 'warn', 'error']).optional(),
     })
     .prefault({}),
+  store: z
+    .strictObject({
+      /**
+       * The bucket of the object store that keeps task logs beyond their runner (runners write,
+       * control workers read). Default: none (logs stay on their runner only).
+       */
+      bucket: z
+        .string()
+        .regex(
+          /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+          'must be an S3 bucket name (3-63 lowercase letters, digits, "." or "-")',
+        )
+        .optional(),
+      /** Every key starts with it. Default `runfleet/`. */
+      prefix: z
+        .string()
+        .max(200)
+        .regex(/^([A-Za-z0-9_.-]+\/)*$/, 'must be folder names each ending with "/", like runfleet/ (or empty)')
+        .default('runfleet/'),
+      /** Default us-east-1. */
+      region: z
+        .string()
+        .regex(/^[a-z0-9-]{2,40}$/, 'must be a region name like us-east-1')
+        .default('us-east-1'),
+      /** An S3-compatible server instead of AWS, `http(s)://host:port`. Default: AWS's own. */
+      endpoint: z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }).optional(),
+      /** Path-style requests (`endpoint/bucket/key`): most S3-compatible servers want it. Default: true with an endpoint. */
+      forcePathStyle: z.boolean().optional(),
+      /**
+       * A file with `accessKeyId` and `secretAccessKey` (YAML or JSON; `sessionToken` optional).
+       * Default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else the SDK's chain (instance role).
+       */
+      credentialsFile: path.optional(),
+      /** Seconds between two shipments of a running task's log: what a runner that dies can lose. Default 2. */
+      logShipSeconds: z.coerce.number().min(0.1, 'must be at least 0.1').max(300, 'must be at most 300').default(2),
+    })
+    .prefault({}),
   metrics: z
     .strictObject({
       /**
@@ -256,6 +293,8 @@ export interface Config {
   };
   readonly log: Readonly<Parsed['log']>;
   readonly metrics: Readonly<Parsed['metrics']>;
+  /** The object store; `credentialsFile` absolute when set (`src/store/settings.ts` reads it). */
+  readonly store: Readonly<Parsed['store']>;
   /** The config file that was read, if any. */
   readonly configFile: string | null;
 }
@@ -315,6 +354,13 @@ export const RUNNER_FILE_KEYS = [
   'runner.containerMemoryMax',
   'runner.containerPids',
   'runner.containerPidsMax',
+  'store.bucket',
+  'store.prefix',
+  'store.region',
+  'store.endpoint',
+  'store.forcePathStyle',
+  'store.credentialsFile',
+  'store.logShipSeconds',
 ] as const;
 
 export type RunnerFileKey = (typeof RUNNER_FILE_KEYS)[number];
@@ -336,6 +382,12 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_LOG_LEVEL: 'log.level',
   RUNFLEET_METRICS_PORT: 'metrics.port',
   RUNFLEET_METRICS_HOST: 'metrics.host',
+  RUNFLEET_STORE_BUCKET: 'store.bucket',
+  RUNFLEET_STORE_PREFIX: 'store.prefix',
+  RUNFLEET_STORE_REGION: 'store.region',
+  RUNFLEET_STORE_ENDPOINT: 'store.endpoint',
+  RUNFLEET_STORE_CREDENTIALS_FILE: 'store.credentialsFile',
+  RUNFLEET_STORE_LOG_SHIP_SECONDS: 'store.logShipSeconds',
   RUNFLEET_RUNNER_TOKEN: 'runner.token',
   RUNFLEET_KEY_FILE: 'encryption.keyFile',
   RUNFLEET_ALLOW_PLAINTEXT: 'encryption.allowPlaintext',
@@ -361,7 +413,14 @@ const FLAG_KEYS: Record<keyof ConfigFlags, [key: string, flag: string]> = {
   logLevel: ['log.level', '--log-level'],
 };
 
-const PATH_KEYS = new Set(['home', 'dataDir', 'encryption.keyFile', 'operator.keyFile', 'runner.dockerSocket']);
+const PATH_KEYS = new Set([
+  'home',
+  'dataDir',
+  'encryption.keyFile',
+  'operator.keyFile',
+  'runner.dockerSocket',
+  'store.credentialsFile',
+]);
 /** Keys set by a variable whose schema takes a number. */
 const NUMBER_KEYS = new Set(['temporal.connectTimeoutMs']);
 /** Keys set by a variable whose schema takes a boolean (`1`/`true`, `0`/`false`). */
@@ -454,6 +513,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
     },
     log: parsed.data.log,
     metrics: parsed.data.metrics,
+    store: parsed.data.store,
     configFile: file,
   };
   return deepFreeze(config);

@@ -9,6 +9,8 @@ import { createFleetLeaseActivities } from '../activities/fleet-lease';
 import { createRegistryActivities } from '../activities/registry';
 import { createRunnerKeyActivities } from '../activities/runner-keys';
 import { createRunnerMatchActivities } from '../activities/runner-match';
+import { createTaskLogStoreActivities } from '../activities/task-log-store';
+import type { ObjectStore } from '../src/store/object-store';
 import { FleetClient } from '../src/client/fleet';
 import { workflowCode } from './workflow-code';
 import { KeyRing, createDataConverter } from '../src/codec';
@@ -43,6 +45,8 @@ export interface ControlWorkerOptions {
    * Default: none (no runner is admitted, no operator command applies).
    */
   operatorPublicKey?: string | null;
+  /** The object store task logs are read from once their runner is gone. Default: none. */
+  store?: ObjectStore | null;
 }
 
 export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
@@ -61,6 +65,7 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
         requireProofs: opts.requireRunnerProofs ?? true,
         operatorPublicKey: opts.operatorPublicKey ?? null,
       }),
+      ...createTaskLogStoreActivities({ store: opts.store ?? null }),
       ...createRunnerMatchActivities({
         requireProofs: opts.requireRunnerProofs ?? true,
         operatorPublicKey: opts.operatorPublicKey ?? null,

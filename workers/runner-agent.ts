@@ -42,7 +42,7 @@ import {
   type RegistrationGrant,
   type RunnerSettings,
 } from '../workflows/runner-messages';
-import { createRunner, type Runner } from './runner';
+import { createRunner, type Runner, type RunnerOptions } from './runner';
 import type { Driver, TaskLabels } from '../src/runner/driver';
 import { loadOrCreateIdentity, saveIdentity, type RunnerIdentity } from '../src/runner/identity';
 import { createRunnerSigner, type RunnerSigner } from '../src/security/runner-signer';
@@ -78,6 +78,8 @@ export interface AgentOptions {
   connect(): Promise<Connected>;
   passEnv: Record<string, string>;
   logRetentionMs: number;
+  /** The object store task logs are shipped to (see `RunnerOptions.logStore`). Default: none. */
+  logStore?: RunnerOptions['logStore'];
   log(line: string, fields?: LogFields): void;
   stopSignal: AbortSignal;
   /** At most this many tasks at once, whatever the fleet says (a small machine). */
@@ -324,6 +326,7 @@ export class RunnerAgent {
       version: opts.version,
       passEnv: opts.passEnv,
       logRetentionMs: opts.logRetentionMs,
+      ...(opts.logStore ? { logStore: opts.logStore } : {}),
       shutdownGraceMs: opts.shutdownGraceMs,
       log: opts.log,
       report: (record, outcome, note) => this.report(record.labels, outcome, note),

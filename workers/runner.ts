@@ -33,6 +33,7 @@ import { dataConverter as defaultDataConverter } from '../src/codec/compression'
 import type { DriverName, RunState, TaskOutcome } from '../src/types';
 import { deadlineOf, timeoutNote, unwantedBecause } from '../src/runner/unattended';
 import type { RunnerSigner } from '../src/security/runner-signer';
+import type { ObjectStore } from '../src/store/object-store';
 
 /** Tells a run the outcome of a task it lost track of (the run's `taskReport` signal). */
 export type ReportOutcome = (record: SessionRecord, outcome: TaskOutcome, note: string) => Promise<void>;
@@ -85,6 +86,8 @@ export interface RunnerOptions {
   shutdownGraceMs?: number;
   /** Task logs and workspaces of a run are removed this long after their last change. Default 7 days. */
   logRetentionMs?: number;
+  /** The object store task logs are shipped to while tasks run; `intervalMs` between shipments. */
+  logStore?: { store: ObjectStore; intervalMs: number };
   log?: LogLine;
 }
 
@@ -368,6 +371,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         baseEnv: opts.passEnv ?? {},
         ...(opts.fetchRunEnv ? { fetchRunEnv: opts.fetchRunEnv } : {}),
         ...(opts.signer ? { signer: opts.signer } : {}),
+        ...(opts.logStore ? { logStore: { ...opts.logStore, log: (line: string) => log(line) } } : {}),
         detach: (record, outcome, done, kill) => {
           log(
             `task ${record.labels.run}/${record.labels.task} goes on without the server: its outcome is reported when it ends`,

@@ -11,6 +11,8 @@ import type { Config } from '../config';
 import { RunfleetError } from '../errors';
 import { histogramBuckets } from '../metrics';
 import { describeConnection, type TemporalConnectionOptions } from '../connection';
+import { createS3Store, type ObjectStore } from '../store/object-store';
+import { storeSettings } from '../store/settings';
 import type { Output } from './output';
 
 /**
@@ -90,4 +92,20 @@ export function passEnv(
 export function describeTemporal(config: Config, connection?: TemporalConnectionOptions): string {
   const where = connection ? describeConnection(connection) : config.temporal.address;
   return `${where}, namespace ${config.temporal.namespace}`;
+}
+
+/**
+ * The object store of `store.*` (task logs beyond their runner), or null when none is configured;
+ * says where it is on the process's log.
+ */
+export function objectStore(
+  config: Config,
+  env: Readonly<Record<string, string | undefined>>,
+  out: Output,
+): ObjectStore | null {
+  const settings = storeSettings(config.store, env);
+  if (!settings) return null;
+  const store = createS3Store(settings);
+  out.log(`task logs: ${store.where}${settings.endpoint ? ` at ${settings.endpoint}` : ''}`);
+  return store;
 }

@@ -189,6 +189,8 @@ export interface RunSummary {
 export interface TaskLogChunk extends LogChunk {
   taskStatus: TaskStatus;
   runner: string | null;
+  /** The attempt whose log this is. */
+  attempt: number;
 }
 
 export interface WatchOptions {
@@ -209,6 +211,8 @@ interface FetchTaskLogInput {
   runner: string;
   offset: number;
   limit: number;
+  attempt: number;
+  final: boolean;
 }
 
 /** The search attribute keys of a run (also set on runs a runner schedule starts): src/search-attributes.ts. */
@@ -629,10 +633,18 @@ export class RunfleetClient {
   }
 
   /**
-   * Reads a task's log from the runner that ran it (through `fetchTaskLogWorkflow` on the
-   * control queue). `NotFound` when the task does not exist or its runner is offline.
+   * Reads a task attempt's log (default: its latest) through `fetchTaskLogWorkflow` on the control
+   * queue: from the runner that ran it while it runs, from the object store once it has ended or
+   * when its runner is gone. `NotFound` when the task does not exist, or when its runner is
+   * offline and no store has its log.
    */
-  async readTaskLog(ref: string, task: string, offset = 0, limit = DEFAULT_LOG_LIMIT): Promise<TaskLogChunk> {
+  async readTaskLog(
+    ref: string,
+    task: string,
+    offset = 0,
+    limit = DEFAULT_LOG_LIMIT,
+    attempt?: number,
+  ): Promise<TaskLogChunk> {
     const workflowId = resolveRunWorkflowId(ref);
     if (!Number.isInteger(offset) || offset < 0)
       throw new RunfleetError('InvalidArgument', 'a log offset is a whole number of bytes, 0 or more');
@@ -642,8 +654,18 @@ export class RunfleetClient {
       const known = Object.keys(state.tasks);
       throw new RunfleetError('NotFound', `no task "${task}" in run ${workflowId} (tasks: ${known.join(', ')})`);
     }
-    if (t.runner === null) {
-      // Not reserved yet: no runner has a log.
+    const latest = Math.max(1, t.attempts);
+    const wanted = attempt ?? latest;
+    if (!Number.isInteger(wanted) || wanted < 1 || wanted > latest)
+      throw new RunfleetError(
+        'InvalidArgument',
+        `task "${task}" has ${latest === 1 ? 'one attempt (1)' : `attempts 1-${latest}`}, not ${String(wanted)}`,
+      );
+    const runner = wanted === latest ? t.runner : (t.history?.find((h) => h.attempt === wanted)?.runner ?? null);
+    // A lost task's runner went silent: what it shipped is all there is, unless it comes back.
+    const final = wanted < latest || FINAL_TASK_STATUSES.includes(t.status) || t.status === 'lost';
+    if (t.attempts === 0 || runner === null) {
+      // Not started yet: no runner has a log.
       return {
         data: '',
         nextOffset: offset,
@@ -651,12 +673,12 @@ export class RunfleetClient {
         complete: FINAL_TASK_STATUSES.includes(t.status),
         taskStatus: t.status,
         runner: null,
+        attempt: wanted,
       };
     }
-    const runner = t.runner;
     return this.call(workflowId, async () => {
       try {
-        const input: FetchTaskLogInput = { runId: workflowId, task, runner, offset, limit };
+        const input: FetchTaskLogInput = { runId: workflowId, task, runner, offset, limit, attempt: wanted, final };
         const chunk = await this.client.workflow.execute<(input: FetchTaskLogInput) => Promise<LogChunk>>(
           WORKFLOW_TYPES.fetchTaskLog,
           {
@@ -666,7 +688,7 @@ export class RunfleetClient {
             workflowExecutionTimeout: LOG_READ_TIMEOUT_MS,
           },
         );
-        return { ...chunk, taskStatus: t.status, runner };
+        return { ...chunk, taskStatus: t.status, runner, attempt: wanted };
       } catch (err) {
         if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
           throw new RunfleetError(

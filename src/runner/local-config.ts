@@ -39,12 +39,13 @@ const NUMBER_KEYS = new Set<string>([
   'runner.containerMemoryMax',
   'runner.containerPids',
   'runner.containerPidsMax',
+  'store.logShipSeconds',
 ]);
 const LIST_KEYS = new Set<string>(['runner.drivers']);
-const BOOLEAN_KEYS = new Set<string>(['runner.allowRoot']);
+const BOOLEAN_KEYS = new Set<string>(['runner.allowRoot', 'store.forcePathStyle']);
 
 /**
- * The sweep's interval and the docker driver's container policy: set with `--set` or in the file, not asked by the prompts
+ * The sweep's interval, the docker driver's container policy and the object store: set with `--set` or in the file, not asked by the prompts
  * (joining the fleet does not need them; their defaults are the safe ones).
  */
 const CONTAINER_KEYS = new Set<RunnerFileKey>([
@@ -56,6 +57,7 @@ const CONTAINER_KEYS = new Set<RunnerFileKey>([
   'runner.containerMemoryMax',
   'runner.containerPids',
   'runner.containerPidsMax',
+  ...RUNNER_FILE_KEYS.filter((key) => key.startsWith('store.')),
 ]);
 
 /** What each key is for, shown by the prompts. */
@@ -79,6 +81,13 @@ const DESCRIPTIONS: Record<RunnerFileKey, string> = {
   'runner.containerMemoryMax': 'the most memory a docker task may ask for (default 8Gi)',
   'runner.containerPids': "a docker task's process limit when it names none (default 1024)",
   'runner.containerPidsMax': 'the most processes a docker task may ask for (default 32768)',
+  'store.bucket': 'S3 bucket task logs are shipped to (default: none, logs stay here)',
+  'store.prefix': 'key prefix in that bucket (default runfleet/)',
+  'store.region': "the store's region (default us-east-1)",
+  'store.endpoint': 'an S3-compatible server, http(s)://host:port (default: AWS)',
+  'store.forcePathStyle': 'path-style requests (default: true with an endpoint)',
+  'store.credentialsFile': 'file with accessKeyId and secretAccessKey (default: AWS_* variables, instance role)',
+  'store.logShipSeconds': "seconds between two shipments of a running task's log (default 2)",
 };
 
 export function runnerConfigPath(stateDir: string): string {
@@ -208,6 +217,13 @@ export function effectiveSettings(config: Config): Record<RunnerFileKey, unknown
     'runner.containerMemoryMax': formatByteSize(config.runner.containerMemoryMax),
     'runner.containerPids': config.runner.containerPids,
     'runner.containerPidsMax': config.runner.containerPidsMax,
+    'store.bucket': config.store.bucket,
+    'store.prefix': config.store.prefix,
+    'store.region': config.store.region,
+    'store.endpoint': config.store.endpoint,
+    'store.forcePathStyle': config.store.forcePathStyle,
+    'store.credentialsFile': config.store.credentialsFile,
+    'store.logShipSeconds': config.store.logShipSeconds,
   };
 }
 

@@ -57,6 +57,8 @@ export const LIMITS = {
   maxMatrixCells: 256,
   /** Keys of one matrix: each is a dimension, and every cell's name spells all of them. */
   maxMatrixKeys: 16,
+  /** Names in a `secret_env` list: a run has a few secrets, not a vault. */
+  maxSecretEnv: 100,
   /** A matrix value is a version, a platform, a flag: it is spelled into the cell's name too. */
   maxMatrixValueLength: 256,
   /**
@@ -307,6 +309,14 @@ export function matrixVariable(key: string): string {
   return `MATRIX_${key.toUpperCase()}`;
 }
 
+/**
+ * `secret_env`: names of env variables whose values are secrets: masked (`***`, one per byte) in
+ * the task's log wherever it is read, on the runner or in the object store.
+ */
+const secretEnv = z
+  .array(z.string().regex(ENV_KEY_RE, 'environment variable names are letters, digits and "_"'))
+  .max(LIMITS.maxSecretEnv, `at most ${LIMITS.maxSecretEnv} names`);
+
 const depend = z.union([
   name.describe('A parent task, run on its success'),
   z.strictObject({
@@ -343,6 +353,7 @@ export const TaskSpecSchema = z
     name,
     steps,
     env: env.optional(),
+    secret_env: secretEnv.optional().describe("Env variables (the run's or the task's) whose values its log masks"),
     working_dir: workingDir.optional().describe("Relative to the task's workspace, and inside it"),
     driver: z.enum(DRIVERS).default('process'),
     image: image.optional().describe('Container image, for the docker driver'),
@@ -410,6 +421,7 @@ export const RunSpecSchema = z.strictObject({
     .regex(GROUP_RE, 'must be a path like /project/42/main (segments of letters, digits, "_", "." or "-")')
     .default('/default'),
   env: env.optional().describe('Environment for every task (a task env overrides it)'),
+  secret_env: secretEnv.optional().describe('Env variables whose values every task log masks'),
   tasks: z.array(TaskSpecSchema).max(LIMITS.maxTasks, `a run has at most ${LIMITS.maxTasks} tasks`),
 });
 

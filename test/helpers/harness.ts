@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { runWorkflowId } from '../../src/ids';
 import type { RunInput } from '../../workflows/run';
 import { createControlWorker } from '../../workers/control';
-import { createRunner, type Runner } from '../../workers/runner';
+import { createRunner, type Runner, type RunnerOptions } from '../../workers/runner';
+import type { ObjectStore } from '../../src/store/object-store';
 import type { RunnerSigner } from '../../src/security/runner-signer';
 import type { RunState } from '../../src/types';
 import { runEnvQuery, stateQuery } from '../../workflows/run-messages';
@@ -90,6 +91,10 @@ export interface HarnessRunner {
   keys?: KeyRing;
   /** Signs what the runner tells runs (its identity signing key); default: unsigned. */
   signer?: RunnerSigner;
+  /** Ships task logs to this object store (`RunnerOptions.logStore`); default: none. */
+  logStore?: RunnerOptions['logStore'];
+  /** The runner's log lines. Default: dropped. */
+  log?: RunnerOptions['log'];
 }
 
 export interface Harness {
@@ -127,6 +132,8 @@ export interface HarnessOptions {
    * tokens it granted. Default: the suite's operator key (`testOperator()`).
    */
   operatorPublicKey?: string;
+  /** The object store the control worker reads task logs from. Default: none. */
+  store?: ObjectStore;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -157,6 +164,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       keys,
       requireRunnerProofs: opts.requireRunnerProofs ?? false,
       operatorPublicKey: opts.operatorPublicKey ?? testOperator().publicKey,
+      ...(opts.store ? { store: opts.store } : {}),
     });
     running.push({ worker, done: worker.run() });
   }
@@ -178,6 +186,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       dataConverter: r.keys ? createDataConverter({ keys: r.keys }) : dataConverter,
       fetchRunEnv: (runId) => client.workflow.getHandle(runId).query(runEnvQuery, { runner: r.name }),
       ...(r.signer ? { signer: r.signer } : {}),
+      ...(r.logStore ? { logStore: r.logStore } : {}),
+      ...(r.log ? { log: r.log } : {}),
     });
     runners.set(r.name, runner);
     runnerDone.set(r.name, runner.run());

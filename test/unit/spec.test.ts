@@ -411,3 +411,18 @@ describe('examples', () => {
     expect(result).toBe('success');
   });
 });
+
+describe('secret_env', () => {
+  it('names env variables of the run and of a task; a bad name or too many are refused with their path', () => {
+    const spec = validateRunSpec(run([task('a', { secret_env: ['TOKEN'] })], { secret_env: ['DEPLOY_KEY'] }));
+    expect(spec.secret_env).toEqual(['DEPLOY_KEY']);
+    expect(spec.tasks[0]?.secret_env).toEqual(['TOKEN']);
+    expect(problems(run([task('a', { secret_env: ['NOT-A-NAME'] })]))).toEqual([
+      { path: 'tasks.a.secret_env[0]', message: 'environment variable names are letters, digits and "_"' },
+    ]);
+    const many = Array.from({ length: LIMITS.maxSecretEnv + 1 }, (_, i) => `S${i}`);
+    expect(problems(run([task('a')], { secret_env: many }))).toEqual([
+      { path: 'secret_env', message: `at most ${LIMITS.maxSecretEnv} names` },
+    ]);
+  });
+});

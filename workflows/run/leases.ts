@@ -274,6 +274,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         attempt,
         task,
         ...(runEnvInline ? { runEnv: spec.env ?? {} } : { runEnvRef: { bytes: runEnvSize } }),
+        ...(spec.secret_env ? { runSecretEnv: spec.secret_env } : {}),
       });
       if (reportedMeanwhile()) return;
       if (patched(RUNNER_PROOFS_PATCH)) {

@@ -1,8 +1,12 @@
-/** `runfleet run logs ID TASK`: a task's log, read from the runner that ran it. */
+/**
+ * `runfleet run logs ID TASK`: a task attempt's log, from the runner that ran it while it runs,
+ * from the object store once it has ended or its runner is gone.
+ */
 import type { Command } from 'commander';
 import { rideOut } from '../../client/ride';
 import { sleep } from '../../sleep';
 import { FINAL_TASK_STATUSES } from '../../types';
+import { integer } from '../args';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 
 /** How often `--follow` asks again when nothing new came: a tail, not a busy loop. */
@@ -11,24 +15,30 @@ const FOLLOW_INTERVAL_MS = 1_000;
 export function register(run: Command, ctx: CliContext): void {
   run
     .command('logs')
-    .description("print a task's log (from the runner that ran it)")
+    .description("print a task's log (from its runner, or the object store once the runner is gone)")
     .argument('<id>', 'run id')
     .argument('<task>', 'task name')
     .option('-f, --follow', 'keep printing until the task has ended and its log is complete')
-    .action(async (id: string, task: string, flags: { follow?: boolean }, cmd: Command) => {
+    .option('--attempt <n>', 'the attempt whose log to print (default: the latest)', integer(1, 1000))
+    .action(async (id: string, task: string, flags: { follow?: boolean; attempt?: number }, cmd: Command) => {
       const out = commandOutput();
       await withClient(commandConfig(ctx, cmd), async (client) => {
         let offset = 0;
         let announced = false;
         for (;;) {
           // Following rides out a service that stops answering for a while; a single read fails at once.
-          const read = () => client.readTaskLog(id, task, offset);
+          const read = () => client.readTaskLog(id, task, offset, undefined, flags.attempt);
           const chunk = flags.follow
             ? await rideOut(`the log of task ${task}`, read, { onWait: (message) => out.error(message) })
             : await read();
           if (chunk.data.length > 0) out.write(chunk.data);
           const advanced = chunk.nextOffset > offset;
           offset = chunk.nextOffset;
+          // Its runner is gone and never finished shipping it: what the store has is all there is.
+          if (chunk.partial && chunk.complete) {
+            out.error(`task ${task} is ${chunk.taskStatus}: ${chunk.partial}`);
+            return;
+          }
           if (advanced) continue; // more may be there already
           const final = FINAL_TASK_STATUSES.includes(chunk.taskStatus);
           if (!flags.follow) {

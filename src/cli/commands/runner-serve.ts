@@ -59,7 +59,7 @@ export function register(runner: Command, ctx: CliContext): void {
         require('../../../workers/runner-agent') as typeof import('../../../workers/runner-agent');
       const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
       const { containerPolicy } = require('../../runner/local-config') as typeof import('../../runner/local-config');
-      const { installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
+      const { installRuntime, objectStore, passEnv } = require('../runtime') as typeof import('../runtime');
       const { openConnections, runnerDataConverter } =
         require('../runner-runtime') as typeof import('../runner-runtime');
       const token = flags.token ?? config.runner.token;
@@ -74,6 +74,7 @@ export function register(runner: Command, ctx: CliContext): void {
         ...(config.runner.taskUids ? { taskUids: config.runner.taskUids } : {}),
       });
       installRuntime(out, 'WARN', config.metrics, config.log);
+      const store = objectStore(config, ctx.env, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       const { keys, dataConverter } = runnerDataConverter();
@@ -92,6 +93,7 @@ export function register(runner: Command, ctx: CliContext): void {
         connect: () => openConnections(config, ctx.env, dataConverter),
         passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
         logRetentionMs: config.runner.logRetentionDays * 86_400_000,
+        ...(store ? { logStore: { store, intervalMs: config.store.logShipSeconds * 1_000 } } : {}),
         staleSweepMs: config.runner.sweepSeconds * 1_000,
         log: (line, fields) => out.log(line, { runner: config.runner.name, ...fields }),
         stopSignal: lifecycle.stopSignal,

@@ -72,7 +72,8 @@ export function register(program: Command, ctx: CliContext): void {
       const { startDevServer } = require('../../server/dev-server') as typeof import('../../server/dev-server');
       const { ensureTemporalBinary } =
         require('../../server/temporal-binary') as typeof import('../../server/temporal-binary');
-      const { connectWorker, installRuntime, passEnv } = require('../runtime') as typeof import('../runtime');
+      const { connectWorker, installRuntime, objectStore, passEnv } =
+        require('../runtime') as typeof import('../runtime');
       const { createDataConverter, createKeyFile, loadKeyRing } =
         require('../../codec') as typeof import('../../codec');
       const dataDir = config.dataDir;
@@ -95,6 +96,7 @@ export function register(program: Command, ctx: CliContext): void {
 
       // Our own lines matter here; the SDK's info chatter goes to a log only when it warns.
       installRuntime(out, 'WARN', config.metrics, config.log);
+      const store = objectStore(config, ctx.env, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       try {
@@ -133,6 +135,7 @@ export function register(program: Command, ctx: CliContext): void {
           keys,
           operatorPublicKey,
           requireRunnerProofs: config.operator.requireRunnerProofs,
+          store,
         });
         const workerRunning = worker.run();
         lifecycle.add('control worker', async () => {
@@ -179,6 +182,7 @@ export function register(program: Command, ctx: CliContext): void {
           }),
           passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
           logRetentionMs: config.runner.logRetentionDays * 86_400_000,
+          ...(store ? { logStore: { store, intervalMs: config.store.logShipSeconds * 1_000 } } : {}),
           staleSweepMs: config.runner.sweepSeconds * 1_000,
           log: (line, fields) => out.log(line, { runner: LOCAL_RUNNER.name, ...fields }),
           stopSignal: runnerStop.signal,

@@ -20,7 +20,7 @@ export function register(program: Command, ctx: CliContext): void {
       const out = commandOutput({ log: config.log });
       // Loaded on use: the worker runtime is heavy, and most commands never need it.
       const { createControlWorker } = require('../../../workers/control') as typeof import('../../../workers/control');
-      const { connectWorker, describeTemporal, installRuntime, workerDataConverter } =
+      const { connectWorker, describeTemporal, installRuntime, objectStore, workerDataConverter } =
         require('../runtime') as typeof import('../runtime');
       const { connectionOptions } = require('../../connection') as typeof import('../../connection');
       const { operatorPublicKey } = require('../../security/operator') as typeof import('../../security/operator');
@@ -40,6 +40,7 @@ export function register(program: Command, ctx: CliContext): void {
           keys,
           operatorPublicKey: operatorPublicKey(config),
           requireRunnerProofs: config.operator.requireRunnerProofs,
+          store: objectStore(config, ctx.env, out),
         });
         const running = worker.run();
         lifecycle.add('control worker', async () => {

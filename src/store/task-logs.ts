@@ -1,0 +1,87 @@
+/**
+ * Task logs in the object store: how a runner lays them out and how a control worker reads them.
+ *
+ * One attempt's log is a set of parts, each named by the byte offset it starts at, and an `end`
+ * object written once the attempt has ended:
+ *
+ *   <prefix>logs/run/<group>/<id>/<task>/<attempt>/000000000000000   (bytes 0..)
+ *   <prefix>logs/run/<group>/<id>/<task>/<attempt>/000000000065536   (bytes 65536..)
+ *   <prefix>logs/run/<group>/<id>/<task>/<attempt>/end               ({"size": 70000})
+ *
+ * S3 has no append: a part per shipment is the unit a crash can lose. Keys begin with the run's
+ * group, so a lifecycle rule on `logs/run/<group>/` sets that group's retention (docs/operating.md).
+ */
+import type { ObjectStore } from './object-store';
+
+/** A chunk of a log as `run logs` reads it. */
+export interface StoredLogChunk {
+  data: string;
+  nextOffset: number;
+  /** False when the store has no part of this attempt's log. */
+  exists: boolean;
+  /** True once the attempt's runner wrote its end and everything has been read. */
+  complete: boolean;
+}
+
+/** Where one attempt's log lives, below the store's prefix (ends with `/`). */
+export function taskLogPrefix(runId: string, task: string, attempt: number): string {
+  // The run id is `run/<group>/<id>` (safe characters); a task name may hold others (matrix cells).
+  return `logs/${runId}/${encodeURIComponent(task)}/${attempt}/`;
+}
+
+/** The key of the part that starts at `offset`. */
+export function logPartKey(prefix: string, offset: number): string {
+  return `${prefix}${String(offset).padStart(15, '0')}`;
+}
+
+export function logEndKey(prefix: string): string {
+  return `${prefix}end`;
+}
+
+const PART_RE = /\/(\d{15})$/;
+
+/** Reads up to `limit` bytes of an attempt's log from `offset`. */
+export async function readStoredLog(
+  store: ObjectStore,
+  req: { runId: string; task: string; attempt: number; offset: number; limit: number },
+): Promise<StoredLogChunk> {
+  const prefix = taskLogPrefix(req.runId, req.task, req.attempt);
+  const objects = await store.list(prefix);
+  const parts = objects
+    .map((o) => ({ start: Number(PART_RE.exec(o.key)?.[1] ?? NaN), key: o.key, size: o.size }))
+    .filter((p) => Number.isFinite(p.start))
+    .sort((a, b) => a.start - b.start);
+  const endObject = objects.find((o) => o.key === logEndKey(prefix));
+  let size: number | null = null;
+  if (endObject) {
+    const body = await store.get(endObject.key);
+    const parsed = body ? (JSON.parse(body.toString('utf8')) as { size?: unknown }) : {};
+    size = typeof parsed.size === 'number' ? parsed.size : null;
+  }
+  if (parts.length === 0) {
+    return { data: '', nextOffset: req.offset, exists: endObject !== undefined, complete: size !== null };
+  }
+  const chunks: Buffer[] = [];
+  let at = req.offset;
+  let left = req.limit;
+  for (const part of parts) {
+    if (left <= 0) break;
+    const end = part.start + part.size;
+    if (end <= at) continue;
+    // Parts are contiguous: a gap means one is still being written (or was lost); stop before it.
+    if (part.start > at) break;
+    const from = at - part.start;
+    const length = Math.min(left, part.size - from);
+    const bytes = await store.get(part.key, { start: from, end: from + length - 1 });
+    if (!bytes) break;
+    chunks.push(bytes);
+    at += bytes.length;
+    left -= bytes.length;
+  }
+  return {
+    data: Buffer.concat(chunks).toString('utf8'),
+    nextOffset: at,
+    exists: true,
+    complete: size !== null && at >= size,
+  };
+}
