@@ -16,8 +16,8 @@ const WORKFLOW_SAFE_IMPORTS = [
   '(?:\\.\\./)+src/(types|errors|ids|duration|search-attributes|metrics)',
   '(?:\\.\\./)+src/spec/(schema|validate)',
   '(?:\\.\\./)+src/dag/[^/]+',
-  // Pure task transitions of the run workflow.
-  '(?:\\.\\./)+src/run/transitions',
+  // Pure task transitions and task outputs of the run workflow.
+  '(?:\\.\\./)+src/run/(transitions|outputs)',
   // The payload converter: loaded into the sandbox by every worker already (scoped values).
   '(?:\\.\\./)+src/codec/payload-converter',
   // Pure state modules of entity workflows: keep them free of Node and I/O (the bundle check catches it).

@@ -5,7 +5,18 @@
  * next heartbeat tells the runner and the process group dies.
  */
 import { CompleteAsyncError, Context } from '@temporalio/activity';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { asFailure, failure, RunfleetError } from '../src/errors';
 import { taskFields } from '../src/logging';
@@ -17,6 +28,7 @@ import { LogShipper, readFrom } from '../src/runner/log-shipper';
 import { maskSecrets, maskableLength, secretPatterns } from '../src/runner/mask';
 import type { ObjectStore } from '../src/store/object-store';
 import { taskLogPrefix } from '../src/store/task-logs';
+import { OUTPUT_FILE, OUTPUT_LIMITS, needsEnv, parseOutputs } from '../src/run/outputs';
 import { resolveWorkingDir } from '../src/runner/workspace';
 import type { DriverName, TaskOutcome } from '../src/types';
 import type {
@@ -177,11 +189,16 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           throw asFailure(err);
         }
         const logFile = taskLogPath(deps.dataDir, req.runId, task.name, req.attempt);
+        // What an earlier attempt wrote there is not this one's.
+        const outputFile = join(workspace, OUTPUT_FILE);
+        rmSync(outputFile, { force: true, recursive: true });
         mkdirSync(join(logFile, '..'), { recursive: true });
         const env: Record<string, string> = {
           ...deps.baseEnv,
           ...(await runEnvOf(req)),
           ...(task.env ?? {}),
+          ...needsEnv(req.needs ?? {}),
+          RUNFLEET_OUTPUT: outputFile,
           RUNFLEET_RUN_ID: req.runId,
           RUNFLEET_TASK: task.name,
           RUNFLEET_RUNNER: deps.runner,
@@ -269,15 +286,19 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             signal: kill.signal,
             onStarted: (handle) => deps.sessions.setHandle(labels, handle),
           })
-          .then((result) => ({
-            result,
-            outcome: {
-              exitCode: result.exitCode,
-              failedStep: result.failedStep,
-              startedAt,
-              finishedAt: new Date().toISOString(),
-            } satisfies TaskOutcome,
-          }));
+          .then((result) => {
+            const outputs = result.aborted ? {} : taskOutputs(outputFile, logFile);
+            return {
+              result,
+              outcome: {
+                exitCode: result.exitCode,
+                failedStep: result.failedStep,
+                startedAt,
+                finishedAt: new Date().toISOString(),
+                ...(Object.keys(outputs).length > 0 ? { outputs } : {}),
+              } satisfies TaskOutcome,
+            };
+          });
         // However the task ends (here, or unattended after the server gave up on it), the rest of
         // its log goes to the store; the outcome does not wait for the upload.
         if (shipper)
@@ -387,4 +408,43 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
       };
     },
   };
+}
+
+/**
+ * The outputs a task wrote to its output file. The file is the task's (its user's, in its
+ * workspace) and read by the runner: never through a link (a task could point it at the runner's
+ * secrets), a regular file of one name only, bounded before it is read. A file that breaks the
+ * rules gives no outputs, and the task's log says why.
+ */
+function taskOutputs(file: string, logFile: string): Record<string, string> {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return {};
+    return refuseOutputs(logFile, code === 'ELOOP' ? 'it is a symbolic link' : `it cannot be read (${String(code)})`);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) return refuseOutputs(logFile, 'it is not a regular file');
+    if (stat.nlink !== 1) return refuseOutputs(logFile, 'it has other names (a hard link)');
+    if (stat.size > OUTPUT_LIMITS.maxFileBytes)
+      return refuseOutputs(logFile, `it holds ${stat.size} bytes; at most ${OUTPUT_LIMITS.maxFileBytes} are read`);
+    const buffer = Buffer.alloc(stat.size);
+    const read = readSync(fd, buffer, 0, stat.size, 0);
+    const parsed = parseOutputs(buffer.subarray(0, read).toString('utf8'));
+    return 'problem' in parsed ? refuseOutputs(logFile, parsed.problem) : parsed.outputs;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function refuseOutputs(logFile: string, why: string): Record<string, string> {
+  try {
+    appendFileSync(logFile, `==> outputs ignored ($RUNFLEET_OUTPUT): ${why}\n`);
+  } catch {
+    // The log is gone (retention): the outcome still stands.
+  }
+  return {};
 }

@@ -40,6 +40,8 @@ export interface ExecuteRequest {
   runEnvRef?: { bytes: number };
   /** The run's `secret_env`: with the task's own, the env variables whose values its log masks. */
   runSecretEnv?: string[];
+  /** The outputs of the tasks this one depends on, by task (`RUNFLEET_NEEDS_<TASK>_<KEY>`). */
+  needs?: Record<string, Record<string, string>>;
 }
 
 export interface ReadLogRequest {

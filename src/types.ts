@@ -75,6 +75,10 @@ export interface TaskState {
   retryAt?: string;
   /** Set when the task was cancelled on its own (`run cancel-task`): who and why. */
   cancelledBy?: string;
+  /** Its outputs (`$RUNFLEET_OUTPUT`), once its attempt ended with some; dependents get them. */
+  outputs?: Record<string, string>;
+  /** Why outputs it wrote were not kept (the run's budget for outputs was spent). */
+  outputsDropped?: string;
 }
 
 /** One ended attempt of a task that went on (a retry). */
@@ -120,6 +124,8 @@ export interface TaskOutcome {
   finishedAt: string;
   /** Index of the step that failed, when exitCode is not 0. */
   failedStep: number | null;
+  /** What the task wrote to `$RUNFLEET_OUTPUT` (`src/run/outputs.ts`); absent when nothing. */
+  outputs?: Record<string, string>;
 }
 
 /** What a runner answers to a reservation on its pool queue: one or more slot leases. */

@@ -113,7 +113,18 @@ export function runDetails(state: RunState, now: number = Date.now()): string {
     `finished ${dateTime(state.finishedAt)}${state.startedAt ? `  (${elapsed(state.startedAt, state.finishedAt, now)})` : ''}`,
   ];
   if (state.reason) lines.push(`reason   ${state.reason}`);
-  return [...lines, '', taskTable(state, now)].join('\n');
+  return [...lines, '', taskTable(state, now), ...outputLines(state)].join('\n');
+}
+
+/** The tasks' outputs (`$RUNFLEET_OUTPUT`), a `TASK  KEY=value` line each; none when no task has any. */
+function outputLines(state: RunState): string[] {
+  const lines: string[] = [];
+  for (const [name, t] of Object.entries(state.tasks)) {
+    for (const [key, value] of Object.entries(t.outputs ?? {})) lines.push(`  ${name}  ${key}=${value}`);
+    if (t.outputsDropped) lines.push(`  ${name}  (${t.outputsDropped})`);
+  }
+  // Written by tasks: shown with their control characters escaped.
+  return lines.length > 0 ? ['', 'outputs', ...lines.map(escapeControl)] : [];
 }
 
 /** One line per task whose status changed since `prev` (every task when `prev` is null). */

@@ -45,7 +45,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { join, posix, relative, resolve } from 'node:path';
+import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { Writable } from 'node:stream';
 import Docker from 'dockerode';
 import { formatByteSize } from '../bytes';
@@ -170,10 +170,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
 
       const env = Object.entries(req.env)
         .filter(([name]) => !dropEnv.has(name))
-        .map(
-          ([name, value]) =>
-            `${name}=${name === 'RUNFLEET_WORKSPACE' && resolve(value) === workspace ? CONTAINER_WORKDIR : value}`,
-        );
+        .map(([name, value]) => `${name}=${PATH_VARIABLES.has(name) ? inContainer(workspace, value) : value}`);
       const container = await engine('create', () =>
         docker.createContainer({
           Image: image,
@@ -353,6 +350,16 @@ export function containerLimits(
     );
   }
   return { user: req.runAsRoot ? '0:0' : policy.user, memory, pids };
+}
+
+/** The runner's variables that name a path in the workspace: the container sees it at `/workspace`. */
+const PATH_VARIABLES = new Set(['RUNFLEET_WORKSPACE', 'RUNFLEET_OUTPUT']);
+
+/** `value`, a path of the runner's, as the container sees it when it is in the workspace. */
+function inContainer(workspace: string, value: string): string {
+  const rel = relative(workspace, resolve(value));
+  if (rel === '') return CONTAINER_WORKDIR;
+  return rel.startsWith('..') || isAbsolute(rel) ? value : `${CONTAINER_WORKDIR}/${rel.split(sep).join('/')}`;
 }
 
 /** The container's working directory for `cwd`, which must be the workspace or inside it. */

@@ -53,7 +53,7 @@ export type RunnerMessage =
 
 export type RunnerMessageKind = RunnerMessage['about'];
 
-/** The statement a message is signed as: its fields only (an outcome's four, whatever else it carries). */
+/** The statement a message is signed as: its fields only (an outcome's own, whatever else it carries). */
 export function runnerStatement(m: RunnerMessage): Record<string, unknown> {
   const base: Record<string, unknown> = { kind: RUNNER_STATEMENT_KIND, ...m };
   if ('outcome' in m) base.outcome = m.outcome === null ? null : outcomeFields(m.outcome);
@@ -101,5 +101,12 @@ const WHAT: Record<RunnerMessageKind, string> = {
 };
 
 function outcomeFields(o: TaskOutcome): TaskOutcome {
-  return { exitCode: o.exitCode, failedStep: o.failedStep, startedAt: o.startedAt, finishedAt: o.finishedAt };
+  return {
+    exitCode: o.exitCode,
+    failedStep: o.failedStep,
+    startedAt: o.startedAt,
+    finishedAt: o.finishedAt,
+    // Signed when there are any (an outcome without them is signed as before they existed).
+    ...(o.outputs !== undefined ? { outputs: o.outputs } : {}),
+  };
 }

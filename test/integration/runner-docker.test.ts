@@ -164,8 +164,15 @@ describe('a registered runner with the process and docker drivers', () => {
           'echo "hello from $RUNFLEET_TASK in $(pwd)"',
           'sleep 2',
           'echo "uname: $(uname -s)"',
+          // Outputs from a container: the output file is in the workspace, at its /workspace path.
+          'echo "where=$RUNFLEET_OUTPUT" >> "$RUNFLEET_OUTPUT"',
         ]),
-        { name: 'plain', steps: ['echo plain on the host'], pool },
+        {
+          name: 'plain',
+          steps: ['echo "plain on the host, after $RUNFLEET_NEEDS_BOXED_WHERE"'],
+          pool,
+          depends: ['boxed'],
+        },
       ],
     });
     const runId = handle.workflowId;
@@ -197,7 +204,8 @@ describe('a registered runner with the process and docker drivers', () => {
     const log = await readLog(runId, 'boxed');
     expect(log).toContain('hello from boxed in /workspace');
     expect(log).toContain('uname: Linux');
-    expect(await readLog(runId, 'plain')).toContain('plain on the host');
+    expect(s.tasks.boxed?.outputs).toEqual({ where: '/workspace/.runfleet-output' });
+    expect(await readLog(runId, 'plain')).toContain('plain on the host, after /workspace/.runfleet-output');
     await until('the container removed', async () => (await containersOf(runId, 'boxed')).length === 0, 15_000);
     console.log(`docker + process run took ${tookMs} ms end to end`);
   }, 120_000);

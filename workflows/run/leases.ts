@@ -23,6 +23,7 @@
 import { isCancellation, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { formatDuration } from '../../src/duration';
 import { pinnedTaskQueue, poolTaskQueue } from '../../src/ids';
+import { neededOutputs } from '../../src/run/outputs';
 import { labelText, requeueTask, reserveTask } from '../../src/run/transitions';
 import { LIMITS, envBytes, type TaskSpec } from '../../src/spec/schema';
 import { executionOn, matcher, poolOn } from './activities';
@@ -275,6 +276,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         task,
         ...(runEnvInline ? { runEnv: spec.env ?? {} } : { runEnvRef: { bytes: runEnvSize } }),
         ...(spec.secret_env ? { runSecretEnv: spec.secret_env } : {}),
+        ...neededOutputs(task.depends, state.tasks),
       });
       if (reportedMeanwhile()) return;
       if (patched(RUNNER_PROOFS_PATCH)) {

@@ -7,8 +7,9 @@
  */
 import { isCancellation, sleep } from '@temporalio/workflow';
 import { formatDuration } from '../../src/duration';
+import { OUTPUT_LIMITS, outputsBytes, outputsProblem } from '../../src/run/outputs';
 import { applyOutcome, outcomeVerdict, retryDelay, retryTask } from '../../src/run/transitions';
-import type { TaskOutcome } from '../../src/types';
+import type { TaskOutcome, TaskState } from '../../src/types';
 import type { RunContext } from './context';
 
 /** An outcome: success, a failure, or a failure retried. */
@@ -18,6 +19,7 @@ export function settleOutcome(ctx: RunContext, name: string, outcome: TaskOutcom
   const delay = outcome.exitCode === 0 ? null : retryDelay(retry, t, 'failed');
   if (delay === null || !retry) {
     ctx.dagChanged = true;
+    keepOutputs(ctx, t, outcome.outputs);
     applyOutcome(t, outcome, heard, ctx.now());
     return;
   }
@@ -37,6 +39,28 @@ export function settleOutcome(ctx: RunContext, name: string, outcome: TaskOutcom
     retry.limit,
   );
   waitThenDispatch(ctx, name, delay);
+}
+
+/**
+ * The outputs of a task's last attempt, checked again (the runner's word is bounded like the
+ * task's) and kept within the run's budget: its state travels whole when it continues as new.
+ */
+function keepOutputs(ctx: RunContext, t: TaskState, outputs: Record<string, string> | undefined): void {
+  if (outputs === undefined) return;
+  const problem = outputsProblem(outputs);
+  if (problem) {
+    t.outputsDropped = `its outputs were refused: ${problem}`;
+    return;
+  }
+  let used = 0;
+  for (const other of Object.values(ctx.state.tasks)) {
+    if (other !== t && other.outputs) used += outputsBytes(other.outputs);
+  }
+  if (used + outputsBytes(outputs) > OUTPUT_LIMITS.maxRunBytes) {
+    t.outputsDropped = `not kept: the run's tasks hold ${OUTPUT_LIMITS.maxRunBytes / 1024} KiB of outputs at most`;
+    return;
+  }
+  t.outputs = outputs;
 }
 
 /** The task's own timeout passed (the server timed its execution out): failed, or retried. */
