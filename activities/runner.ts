@@ -29,6 +29,7 @@ import { maskSecrets, maskableLength, secretPatterns } from '../src/runner/mask'
 import type { ObjectStore } from '../src/store/object-store';
 import { taskLogPrefix } from '../src/store/task-logs';
 import { OUTPUT_FILE, OUTPUT_LIMITS, needsEnv, parseOutputs } from '../src/run/outputs';
+import { restore, save, type Restored, type TransferContext } from '../src/runner/transfers';
 import { resolveWorkingDir } from '../src/runner/workspace';
 import type { DriverName, TaskOutcome } from '../src/types';
 import type {
@@ -167,6 +168,14 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         throw failure('DriverUnavailable', `runner "${deps.runner}" has no "${task.driver}" driver`);
       }
       const key = `${req.runId}/${task.name}`;
+      const transfers =
+        task.artifacts !== undefined || (task.artifacts_from ?? []).length > 0 || task.cache !== undefined;
+      if (transfers && !deps.logStore) {
+        throw failure(
+          'TaskRefused',
+          `task "${task.name}" keeps or gets artifacts or a cache, and runner "${deps.runner}" has no object store (store.bucket)`,
+        );
+      }
       try {
         deps.slots.startRunning(req.leaseId, key);
       } catch (err) {
@@ -254,6 +263,18 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         };
         ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
 
+        const transfer: TransferContext | null =
+          transfers && deps.logStore
+            ? {
+                store: deps.logStore.store,
+                tmpDir: join(deps.dataDir, 'transfers'),
+                runId: req.runId,
+                task: task.name,
+                workspace,
+                note: (line) => appendFileSync(logFile, `${line}\n`),
+              }
+            : null;
+        let restored: Restored = { cache: null };
         const shipper = deps.logStore
           ? new LogShipper({
               store: deps.logStore.store,
@@ -285,9 +306,30 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             ...(task.run_as_root ? { runAsRoot: true } : {}),
             signal: kill.signal,
             onStarted: (handle) => deps.sessions.setHandle(labels, handle),
+            ...(transfer
+              ? {
+                  prepare: async (user) => {
+                    restored = await restore(transfer, {
+                      from: task.artifacts_from ?? [],
+                      ...(task.cache ? { cache: task.cache } : {}),
+                      user,
+                    });
+                  },
+                }
+              : {}),
           })
-          .then((result) => {
+          .then(async (result) => {
             const outputs = result.aborted ? {} : taskOutputs(outputFile, logFile);
+            const cache =
+              restored.cache && !restored.cache.hit && task.cache
+                ? { key: restored.cache.key, paths: task.cache.paths }
+                : undefined;
+            if (transfer && !result.aborted && result.exitCode === 0 && (task.artifacts || cache)) {
+              await save(transfer, {
+                ...(task.artifacts ? { artifacts: task.artifacts } : {}),
+                ...(cache ? { cache } : {}),
+              });
+            }
             return {
               result,
               outcome: {

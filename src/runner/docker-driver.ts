@@ -167,6 +167,16 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
       for (const f of [EXIT_FILE, STEP_FILE]) rmSync(join(sessionDir, f), { force: true });
       writeTaskScript(sessionDir, req.steps);
       giveTo(limits.user, [workspace, ...dirsBetween(workspace, req.cwd), sessionDir], req.labels.task);
+      if (req.prepare) {
+        const [uid, gid] = limits.user.split(':').map(Number) as [number, number];
+        try {
+          // As the container's user (giveTo made sure a runner that is not root is that user).
+          await req.prepare(process.getuid?.() === 0 ? { uid, gid } : undefined);
+        } catch (err) {
+          takeBack(workspace);
+          throw err;
+        }
+      }
 
       const env = Object.entries(req.env)
         .filter(([name]) => !dropEnv.has(name))

@@ -35,6 +35,12 @@ export interface DriverRun {
   /** The task asks for root in its container; a driver that does not allow it refuses the task. */
   runAsRoot?: boolean;
   signal: AbortSignal;
+  /**
+   * Called once the workspace is the task's and before its first step, with the user the task
+   * runs as: restores what the task gets from the object store (artifacts, a cache) with the
+   * task's own rights. A throw fails the task before it starts.
+   */
+  prepare?: (user: TaskUser) => Promise<void>;
   /** Called once the task has started, with what `recover` will need; persisted before work begins. */
   onStarted?: (handle: DriverHandle) => void;
 }
@@ -76,6 +82,9 @@ export interface SessionRecord {
 /** What a driver finds of a task started by an earlier runner process. */
 export type Recovered =
   { state: 'finished'; result: DriverResult; finishedAt: string } | { state: 'vanished'; reason: string };
+
+/** Who the task runs as, for what is done in its name before its first step. Absent: the runner's own user. */
+export type TaskUser = { uid: number; gid: number } | undefined;
 
 export interface Driver {
   readonly name: DriverName;

@@ -131,6 +131,14 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
       }
       const runAs =
         user && users.mode === 'switch' ? { uid: user.uid, gid: user.uid, setpriv: users.setpriv } : undefined;
+      if (req.prepare) {
+        try {
+          await req.prepare(runAs ? { uid: runAs.uid, gid: runAs.gid } : undefined);
+        } catch (err) {
+          endTaskUser(req.sessionDir, user);
+          throw err;
+        }
+      }
       // Absolute: the script's path in the supervisor's command line identifies it later.
       const script = writeTaskScript(resolve(req.sessionDir), req.steps, runAs);
 

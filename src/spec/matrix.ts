@@ -87,6 +87,11 @@ export function expandMatrices(spec: ParsedRunSpec): MatrixExpansion {
   for (const task of spec.tasks) {
     const { matrix: _definition, ...rest } = task;
     const depends = expandDepends(task.depends, cellNames);
+    // Artifacts from a matrix task: from each of its cells.
+    if (rest.artifacts_from)
+      rest.artifacts_from = rest.artifacts_from.flatMap((n) =>
+        Object.prototype.hasOwnProperty.call(cellNames, n) ? (cellNames[n] ?? []) : [n],
+      );
     const cells = planned.get(task.name);
     if (!cells) {
       tasks.push({ ...rest, depends });

@@ -57,6 +57,8 @@ export const LIMITS = {
   maxMatrixCells: 256,
   /** Keys of one matrix: each is a dimension, and every cell's name spells all of them. */
   maxMatrixKeys: 16,
+  /** Paths in `artifacts` or a cache, and tasks in `artifacts_from`. */
+  maxPathPatterns: 32,
   /** Names in a `secret_env` list: a run has a few secrets, not a vault. */
   maxSecretEnv: 100,
   /** A matrix value is a version, a platform, a flag: it is spelled into the cell's name too. */
@@ -317,6 +319,34 @@ const secretEnv = z
   .array(z.string().regex(ENV_KEY_RE, 'environment variable names are letters, digits and "_"'))
   .max(LIMITS.maxSecretEnv, `at most ${LIMITS.maxSecretEnv} names`);
 
+/** A path pattern in the task's workspace (`dist/**`, `*.xml`, `node_modules`): relative, never climbing out. */
+const workspaceGlob = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(512, 'at most 512 characters')
+  .refine((p) => !p.startsWith('/'), 'must be relative to the workspace')
+  .refine((p) => !p.split('/').includes('..'), 'must not climb out of the workspace ("..")')
+  .refine((p) => !/[\u0000\\]/.test(p), 'must not hold a NUL or a backslash');
+
+const globs = z
+  .array(workspaceGlob)
+  .min(1, 'list at least one path')
+  .max(LIMITS.maxPathPatterns, `at most ${LIMITS.maxPathPatterns} paths`);
+
+/**
+ * `cache`: paths restored before the steps when the store has `key` (scoped to the run's group),
+ * saved after the steps when they all succeeded and it had not. `{{ hash FILE }}` in the key is
+ * the SHA-256 of the files matching FILE in the workspace before the steps.
+ */
+const cache = z.strictObject({
+  key: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(200, 'at most 200 characters')
+    .regex(/^([A-Za-z0-9._-]|\{\{\s*hash\s+[^{}]+\}\})+$/, 'letters, digits, ".", "_", "-" and {{ hash FILE }}'),
+  paths: globs,
+});
+
 const depend = z.union([
   name.describe('A parent task, run on its success'),
   z.strictObject({
@@ -354,6 +384,13 @@ export const TaskSpecSchema = z
     steps,
     env: env.optional(),
     secret_env: secretEnv.optional().describe("Env variables (the run's or the task's) whose values its log masks"),
+    artifacts: globs.optional().describe('Paths of its workspace kept in the object store once its steps succeeded'),
+    artifacts_from: z
+      .array(name)
+      .max(LIMITS.maxPathPatterns, `at most ${LIMITS.maxPathPatterns} tasks`)
+      .optional()
+      .describe('Tasks it depends on whose artifacts it gets in its workspace before its first step'),
+    cache: cache.optional().describe('Paths restored from and saved to the object store under a key, per group'),
     working_dir: workingDir.optional().describe("Relative to the task's workspace, and inside it"),
     driver: z.enum(DRIVERS).default('process'),
     image: image.optional().describe('Container image, for the docker driver'),

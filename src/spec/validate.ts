@@ -52,7 +52,7 @@ export function checkRunSpec(input: unknown): SpecCheck {
   const expansion = expandMatrices(parsed.data);
   const spec = expansion.spec;
   const graph = dependencyProblems(parsed.data, expansion.cells);
-  const problems = [...envProblems(spec), ...graph, ...expansion.problems];
+  const problems = [...envProblems(spec), ...graph, ...artifactProblems(parsed.data), ...expansion.problems];
   if (Object.keys(expansion.cells).length > 0) problems.push(...expandedSizeProblems(spec));
   if (graph.length === 0) problems.push(...cycleProblems(spec));
   return problems.length > 0 ? { ok: false, problems } : { ok: true, spec };
@@ -192,6 +192,29 @@ function dependencyProblems(spec: ParsedRunSpec, cells: Record<string, string[]>
       else if (again !== undefined)
         problems.push({ path, message: `"${again}" is listed twice (a cell of "${cellOf.get(again) ?? parent}")` });
       for (const n of named) parents.add(n);
+    });
+  }
+  return problems;
+}
+
+/**
+ * `artifacts_from` names tasks this one depends on (it must wait for them) that declare
+ * `artifacts` (else there is nothing to get).
+ */
+function artifactProblems(spec: ParsedRunSpec): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const byName = new Map(spec.tasks.map((t) => [t.name, t]));
+  for (const task of spec.tasks) {
+    const parents = new Set(task.depends.map((d) => (typeof d === 'string' ? d : d.task)));
+    (task.artifacts_from ?? []).forEach((from, i) => {
+      const path = `tasks.${task.name}.artifacts_from[${i}]`;
+      if (!parents.has(from))
+        problems.push({
+          path,
+          message: `"${from}" is not in depends: a task gets artifacts only from tasks it waits for`,
+        });
+      else if (byName.has(from) && !byName.get(from)?.artifacts)
+        problems.push({ path, message: `task "${from}" declares no artifacts` });
     });
   }
   return problems;

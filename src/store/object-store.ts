@@ -11,6 +11,9 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { RunfleetError } from '../errors';
 
 /** A store's settings (`store` in the configuration). */
@@ -41,6 +44,10 @@ export interface ObjectStore {
   get(key: string, range?: { start: number; end: number }): Promise<Buffer | null>;
   /** Every object whose key starts with `prefix`, in key order. */
   list(prefix: string): Promise<StoredObject[]>;
+  /** Uploads a file (an archive), streamed. */
+  putFile(key: string, path: string): Promise<void>;
+  /** Downloads an object into a file (mode 0600), streamed; false when there is none. */
+  getFile(key: string, path: string): Promise<boolean>;
 }
 
 /** One request's time at most: a store that hangs must not hold a task's end or a log read. */
@@ -84,6 +91,31 @@ export function createS3Store(settings: StoreSettings): ObjectStore {
         return Buffer.from((await answer.Body?.transformToByteArray()) ?? new Uint8Array());
       } catch (err) {
         if (err instanceof NoSuchKey) return null;
+        throw failed(`reading ${key}`, err);
+      }
+    },
+    async putFile(key, path) {
+      try {
+        const size = statSync(path).size;
+        await client.send(
+          new PutObjectCommand({
+            Bucket: settings.bucket,
+            Key: full(key),
+            Body: createReadStream(path),
+            ContentLength: size,
+          }),
+        );
+      } catch (err) {
+        throw failed(`writing ${key}`, err);
+      }
+    },
+    async getFile(key, path) {
+      try {
+        const answer = await client.send(new GetObjectCommand({ Bucket: settings.bucket, Key: full(key) }));
+        await pipeline(answer.Body as Readable, createWriteStream(path, { mode: 0o600 }));
+        return true;
+      } catch (err) {
+        if (err instanceof NoSuchKey) return false;
         throw failed(`reading ${key}`, err);
       }
     },

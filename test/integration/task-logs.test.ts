@@ -120,6 +120,8 @@ describe('task logs in the object store', () => {
       },
       get: (key, range) => s3.store.get(key, range),
       list: (prefix) => s3.store.list(prefix),
+      putFile: (key, path) => s3.store.putFile(key, path),
+      getFile: (key, path) => s3.store.getFile(key, path),
     };
     const lines: string[] = [];
     const pool = uniqueName('pool');

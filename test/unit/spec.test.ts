@@ -426,3 +426,37 @@ describe('secret_env', () => {
     ]);
   });
 });
+
+describe('artifacts and caches', () => {
+  it('gets artifacts only from a task it depends on that declares them; a matrix task means each cell', () => {
+    const spec = validateRunSpec(
+      run([
+        task('build', { artifacts: ['dist/**'], matrix: { os: ['linux', 'mac'] } }),
+        task('ship', { depends: ['build'], artifacts_from: ['build'] }),
+      ]),
+    );
+    expect(spec.tasks.find((t) => t.name === 'ship')?.artifacts_from).toEqual(['build-os-linux', 'build-os-mac']);
+    expect(problems(run([task('a', { artifacts: ['x'] }), task('b', { artifacts_from: ['a'] })]))).toEqual([
+      {
+        path: 'tasks.b.artifacts_from[0]',
+        message: '"a" is not in depends: a task gets artifacts only from tasks it waits for',
+      },
+    ]);
+    expect(problems(run([task('a'), task('b', { depends: ['a'], artifacts_from: ['a'] })]))).toEqual([
+      { path: 'tasks.b.artifacts_from[0]', message: 'task "a" declares no artifacts' },
+    ]);
+  });
+
+  it('refuses a path that is absolute, climbs out or holds a backslash, and a cache key with other templates', () => {
+    expect(problems(run([task('a', { artifacts: ['/etc/passwd', 'a/../../b', 'a\\b'] })]))).toEqual([
+      { path: 'tasks.a.artifacts[0]', message: 'must be relative to the workspace' },
+      { path: 'tasks.a.artifacts[1]', message: 'must not climb out of the workspace ("..")' },
+      { path: 'tasks.a.artifacts[2]', message: 'must not hold a NUL or a backslash' },
+    ]);
+    expect(problems(run([task('a', { cache: { key: 'deps-{{ env HOME }}', paths: ['node_modules'] } })]))).toEqual([
+      { path: 'tasks.a.cache.key', message: 'letters, digits, ".", "_", "-" and {{ hash FILE }}' },
+    ]);
+    const ok = validateRunSpec(run([task('a', { cache: { key: 'deps-{{ hash package-lock.json }}', paths: ['x'] } })]));
+    expect(ok.tasks[0]?.cache).toEqual({ key: 'deps-{{ hash package-lock.json }}', paths: ['x'] });
+  });
+});

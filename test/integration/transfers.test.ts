@@ -1,0 +1,146 @@
+/**
+ * Artifacts and caches in the object store (issue 16), against moto's S3 and the real dev server:
+ * artifacts passed between tasks on two runners with different state dirs, a cache missed then
+ * hit on the next run and missed again when its key's file changes; a task that needs the store
+ * on a runner without one, and artifacts that were never stored, fail with the reason.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunfleetClient } from '../../src/client/client';
+import { startHarness, task, type Harness } from '../helpers/harness';
+import { startS3, type TestS3 } from '../helpers/s3';
+import { uniqueName } from '../helpers/temporal';
+
+let s3: TestS3;
+let h: Harness;
+let rf: RunfleetClient;
+const poolA = uniqueName('pool-a');
+const poolB = uniqueName('pool-b');
+beforeAll(async () => {
+  s3 = await startS3();
+  h = await startHarness({ runners: [], store: s3.store });
+  rf = RunfleetClient.fromClient(h.client, { controlTaskQueue: h.controlQueue, address: h.address });
+  const logStore = { store: s3.store, intervalMs: 500 };
+  await h.startRunner({ name: uniqueName('runner-a'), pool: poolA, logStore });
+  await h.startRunner({ name: uniqueName('runner-b'), pool: poolB, logStore });
+}, 120_000);
+afterAll(async () => {
+  await h?.stop();
+  await s3?.stop();
+});
+
+async function fullLog(runId: string, name: string): Promise<string> {
+  let text = '';
+  for (let offset = 0; ;) {
+    const chunk = await rf.readTaskLog(runId, name, offset);
+    text += chunk.data;
+    if (chunk.nextOffset === offset) return text;
+    offset = chunk.nextOffset;
+  }
+}
+
+/** checkout (A) -> deps (B, cached on lock.txt) -> ship (A): artifacts cross runners both ways. */
+function pipeline(group: string, lock: string) {
+  return {
+    name: 'pipeline',
+    group,
+    tasks: [
+      task(
+        h,
+        'checkout',
+        [`echo "${lock}" > lock.txt; mkdir -p src/deep; echo code > src/deep/main.c; ln -s main.c src/deep/link.c`],
+        {
+          pool: poolA,
+          artifacts: ['lock.txt', 'src/**'],
+        },
+      ),
+      task(
+        h,
+        'deps',
+        [
+          'test -L src/deep/link.c && cat src/deep/link.c',
+          'if [ -d deps ]; then echo "deps: from the cache"; else mkdir deps && echo "built for $(cat lock.txt)" > deps/lib.txt && echo "deps: built"; fi',
+          'echo "uid $(id -u)" > owner.txt; cp deps/lib.txt out.txt',
+        ],
+        {
+          pool: poolB,
+          depends: ['checkout'],
+          artifacts_from: ['checkout'],
+          cache: { key: 'deps-{{ hash lock.txt }}', paths: ['deps'] },
+          artifacts: ['out.txt'],
+        },
+      ),
+      task(h, 'ship', ['cat out.txt; rm out.txt && echo "could remove it"'], {
+        pool: poolA,
+        depends: ['deps'],
+        artifacts_from: ['deps'],
+      }),
+    ],
+  };
+}
+
+describe('artifacts and caches in the object store', () => {
+  it('pass artifacts across runners; a cache misses, hits on the next run, and misses when its key file changes', async () => {
+    const group = `/test/${uniqueName('cache')}`;
+    const runs: { id: string; deps: string; ship: string }[] = [];
+    for (const lock of ['v1', 'v1', 'v2']) {
+      const started = Date.now();
+      const handle = await h.start(pipeline(group, lock));
+      const state = await h.waitFor(handle, (s) => s.phase === 'finished', 120_000);
+      expect(state.result, JSON.stringify(state.tasks)).toBe('success');
+      expect(state.tasks.checkout?.runner).not.toBe(state.tasks.deps?.runner);
+      runs.push({
+        id: handle.workflowId,
+        deps: await fullLog(handle.workflowId, 'deps'),
+        ship: await fullLog(handle.workflowId, 'ship'),
+      });
+      console.log(`run with lock ${lock}: ${Date.now() - started} ms`);
+    }
+    const [first, second, third] = runs as [(typeof runs)[0], (typeof runs)[0], (typeof runs)[0]];
+    console.log(
+      first.deps
+        .split('\n')
+        .filter((l) => l.startsWith('==> ') && !l.startsWith('==> step'))
+        .join('\n'),
+    );
+    expect(first.deps).toMatch(/==> artifacts of checkout: \d+ entries restored/);
+    expect(first.deps).toContain('code\n'); // through the symlink, kept as a link
+    expect(first.deps).toMatch(/==> cache deps-[0-9a-f]{16}: not in the store/);
+    expect(first.deps).toContain('deps: built');
+    expect(first.deps).toMatch(/==> cache deps-[0-9a-f]{16}: 1 files \(\d+ bytes\) stored/);
+    expect(first.ship).toContain('built for v1');
+    // The restored files are the task's own: it can remove them.
+    expect(first.ship).toContain('could remove it');
+
+    expect(second.deps).toMatch(/==> cache deps-[0-9a-f]{16}: \d+ entries restored/);
+    expect(second.deps).toContain('deps: from the cache');
+    expect(second.ship).toContain('built for v1');
+
+    expect(third.deps).toMatch(/not in the store/);
+    expect(third.deps).toContain('deps: built');
+    expect(third.ship).toContain('built for v2');
+  }, 400_000);
+
+  it('fails a task whose artifacts were never stored, or that needs a store on a runner without one, with the reason', async () => {
+    const bare = uniqueName('pool-bare');
+    await h.startRunner({ name: uniqueName('runner-bare'), pool: bare });
+    const handle = await h.start({
+      name: 'refused',
+      tasks: [
+        // Fails: its artifacts are not stored, and its dependent cannot get them.
+        task(h, 'build', ['mkdir dist; echo x > dist/a; exit 1'], { pool: poolA, artifacts: ['dist/**'] }),
+        task(h, 'use', ['true'], {
+          pool: poolA,
+          depends: [{ task: 'build', conditions: ['on_failure'] }],
+          artifacts_from: ['build'],
+        }),
+        task(h, 'nostore', ['true'], { pool: bare, artifacts: ['x'] }),
+      ],
+    });
+    const state = await h.waitFor(handle, (s) => s.phase === 'finished', 120_000);
+    console.log(`use: ${state.tasks.use?.reason}\nnostore: ${state.tasks.nostore?.reason}`);
+    expect(state.tasks.use?.status).toBe('failed');
+    expect(state.tasks.use?.reason).toMatch(/the artifacts of task "build" are not in the object store/);
+    expect(state.tasks.nostore?.status).toBe('failed');
+    expect(state.tasks.nostore?.reason).toMatch(/has no object store \(store.bucket\)/);
+  }, 200_000);
+});
