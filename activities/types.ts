@@ -82,8 +82,19 @@ export interface ReadStoredLogRequest {
 /** A stored log chunk; `configured: false` when this worker has no object store. */
 export type StoredLogAnswer = (LogChunk & { configured: true }) | { configured: false };
 
+/** A task's stored artifacts: the archive's size and a link that downloads it for a while. */
+export interface ArtifactLink {
+  task: string;
+  bytes: number;
+  url: string;
+}
+
+export type ArtifactLinksAnswer = { configured: true; artifacts: ArtifactLink[] } | { configured: false };
+
 export interface TaskLogStoreActivities {
   readStoredLog(req: ReadStoredLogRequest): Promise<StoredLogAnswer>;
+  /** The run's stored artifacts (one task's when `task` is set), with links valid `seconds`. */
+  artifactLinks(req: { runId: string; task?: string; seconds: number }): Promise<ArtifactLinksAnswer>;
 }
 
 /** Served on a pool's queues (`pool/<name>[/<driver>]`) by every runner of the pool with a free slot. */

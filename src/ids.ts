@@ -10,6 +10,7 @@ export const CONTROL_TASK_QUEUE = 'runfleet-control';
 export const WORKFLOW_TYPES = {
   run: 'runWorkflow',
   fetchTaskLog: 'fetchTaskLogWorkflow',
+  runArtifacts: 'runArtifactsWorkflow',
   runner: 'runnerWorkflow',
   fleet: 'fleetWorkflow',
 } as const;

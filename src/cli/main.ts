@@ -19,6 +19,7 @@ import * as runApprove from './commands/run-approve';
 import * as runCancel from './commands/run-cancel';
 import * as runList from './commands/run-list';
 import * as runRestart from './commands/run-restart';
+import * as runArtifacts from './commands/run-artifacts';
 import * as runLogs from './commands/run-logs';
 import * as runShow from './commands/run-show';
 import * as runSubmit from './commands/run-submit';
@@ -118,6 +119,7 @@ export function buildProgram(ctx: CliContext, out: Output): Command {
   runCancel.register(run, ctx);
   runApprove.register(run, ctx);
   runLogs.register(run, ctx);
+  runArtifacts.register(run, ctx);
 
   const changegroup = program
     .command('changegroup')

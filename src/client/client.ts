@@ -25,7 +25,7 @@ import {
 } from '@temporalio/client';
 import { type DataConverter, type UpdateDefinition } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import type { LogChunk } from '../../activities/types';
+import type { ArtifactLink, LogChunk } from '../../activities/types';
 import { RUN_SA } from '../search-attributes';
 import {
   approveTaskUpdate,
@@ -694,6 +694,42 @@ export class RunfleetClient {
           throw new RunfleetError(
             'ComponentUnavailable',
             `no control worker answered the log request within ${LOG_READ_TIMEOUT_MS / 1000}s on task queue ${this.controlTaskQueue}: is \`runfleet worker\` running?`,
+          );
+        }
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * A run's stored artifacts (one task's with `task`), each with a link that downloads its
+   * archive from the object store for 15 minutes (`runArtifactsWorkflow` on the control queue).
+   */
+  async listArtifacts(ref: string, task?: string): Promise<ArtifactLink[]> {
+    const workflowId = resolveRunWorkflowId(ref);
+    const state = await this.getRun(workflowId);
+    if (task !== undefined && !state.tasks[task]) {
+      throw new RunfleetError(
+        'NotFound',
+        `no task "${task}" in run ${workflowId} (tasks: ${Object.keys(state.tasks).join(', ')})`,
+      );
+    }
+    return this.call(workflowId, async () => {
+      try {
+        return await this.client.workflow.execute<(input: { runId: string; task?: string }) => Promise<ArtifactLink[]>>(
+          WORKFLOW_TYPES.runArtifacts,
+          {
+            taskQueue: this.controlTaskQueue,
+            workflowId: `artifacts/${workflowId}/${randomBytes(4).toString('hex')}`,
+            args: [{ runId: workflowId, ...(task !== undefined ? { task } : {}) }],
+            workflowExecutionTimeout: LOG_READ_TIMEOUT_MS,
+          },
+        );
+      } catch (err) {
+        if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
+          throw new RunfleetError(
+            'ComponentUnavailable',
+            `no control worker answered within ${LOG_READ_TIMEOUT_MS / 1000}s on task queue ${this.controlTaskQueue}: is \`runfleet worker\` running?`,
           );
         }
         throw err;

@@ -14,9 +14,24 @@ import type { ObjectStore } from '../store/object-store';
 import { cacheKey, packFiles, unpackArchive } from './archive';
 import type { TaskUser } from './driver';
 
+/** Where a run's artifacts are kept. */
+export function artifactsPrefix(runId: string): string {
+  return `artifacts/${runId}/`;
+}
+
+const ARCHIVE_SUFFIX = '.tar.gz';
+
 /** Where a task's artifacts are kept (the last attempt's replace an earlier one's). */
 export function artifactKey(runId: string, task: string): string {
-  return `artifacts/${runId}/${encodeURIComponent(task)}.tar.gz`;
+  return `${artifactsPrefix(runId)}${encodeURIComponent(task)}${ARCHIVE_SUFFIX}`;
+}
+
+/** The task whose artifacts a key of `artifactsPrefix(runId)` holds, or null for another object. */
+export function artifactTask(runId: string, key: string): string | null {
+  const prefix = artifactsPrefix(runId);
+  if (!key.startsWith(prefix) || !key.endsWith(ARCHIVE_SUFFIX)) return null;
+  const name = key.slice(prefix.length, -ARCHIVE_SUFFIX.length);
+  return name.includes('/') ? null : decodeURIComponent(name);
 }
 
 /** Where a cache is kept: under the run's group (`run/<group>/<id>`), shared by its runs. */

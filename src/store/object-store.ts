@@ -14,6 +14,7 @@ import {
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { RunfleetError } from '../errors';
 
 /** A store's settings (`store` in the configuration). */
@@ -48,6 +49,8 @@ export interface ObjectStore {
   putFile(key: string, path: string): Promise<void>;
   /** Downloads an object into a file (mode 0600), streamed; false when there is none. */
   getFile(key: string, path: string): Promise<boolean>;
+  /** A URL that reads the object for `seconds` without credentials (a presigned GET). */
+  link(key: string, seconds: number): Promise<string>;
 }
 
 /** One request's time at most: a store that hangs must not hold a task's end or a log read. */
@@ -118,6 +121,11 @@ export function createS3Store(settings: StoreSettings): ObjectStore {
         if (err instanceof NoSuchKey) return false;
         throw failed(`reading ${key}`, err);
       }
+    },
+    link(key, seconds) {
+      return getSignedUrl(client, new GetObjectCommand({ Bucket: settings.bucket, Key: full(key) }), {
+        expiresIn: seconds,
+      });
     },
     async list(prefix) {
       const found: StoredObject[] = [];

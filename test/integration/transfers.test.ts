@@ -4,9 +4,12 @@
  * hit on the next run and missed again when its key's file changes; a task that needs the store
  * on a runner without one, and artifacts that were never stored, fail with the reason.
  */
+import { readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunfleetClient } from '../../src/client/client';
 import { startHarness, task, type Harness } from '../helpers/harness';
+import { startRunfleet } from '../helpers/processes';
 import { startS3, type TestS3 } from '../helpers/s3';
 import { uniqueName } from '../helpers/temporal';
 
@@ -27,6 +30,14 @@ afterAll(async () => {
   await h?.stop();
   await s3?.stop();
 });
+
+/** Runs the CLI to its end; its output (stdout and stderr), failing the test on a non-zero exit. */
+async function runCli(args: string[], env: Record<string, string>): Promise<string> {
+  const proc = startRunfleet(args, { env, logFile: join(h.dataDir, `${uniqueName('cli')}.log`) });
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`runfleet ${args.join(' ')} exited ${code}:\n${proc.output()}`);
+  return proc.output();
+}
 
 async function fullLog(runId: string, name: string): Promise<string> {
   let text = '';
@@ -114,6 +125,16 @@ describe('artifacts and caches in the object store', () => {
     expect(second.deps).toMatch(/==> cache deps-[0-9a-f]{16}: \d+ entries restored/);
     expect(second.deps).toContain('deps: from the cache');
     expect(second.ship).toContain('built for v1');
+
+    // The CLI lists them and downloads one task's through a signed link (no store credentials here).
+    const env = { TEMPORAL_ADDRESS: h.address, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue };
+    const list = await runCli(['run', 'artifacts', first.id, '--json'], env);
+    expect((JSON.parse(list) as { task: string }[]).map((a) => a.task).sort()).toEqual(['checkout', 'deps']);
+    const dir = join(h.dataDir, uniqueName('downloaded'));
+    const got = await runCli(['run', 'artifacts', first.id, 'checkout', '--out', dir], env);
+    console.log(got.trim());
+    expect(readFileSync(join(dir, 'lock.txt'), 'utf8')).toBe('v1\n');
+    expect(readlinkSync(join(dir, 'src', 'deep', 'link.c'))).toBe('main.c');
 
     expect(third.deps).toMatch(/not in the store/);
     expect(third.deps).toContain('deps: built');
