@@ -15,6 +15,7 @@ import {
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { startMoto, type MotoServer } from './moto';
+import { bucketOn, type TestS3 } from './s3';
 import { until } from './until';
 import { KeyRing, createDataConverter } from '../../src/codec';
 import { RunnerAdmin } from '../../src/client/runners';
@@ -70,10 +71,14 @@ export interface FleetTestbedOptions {
    * trusts (a test's own child fleet worker must sign with the same). Default: a new one.
    */
   operatorSeed?: string;
+  /** A bucket on the bed's moto, read by its control worker (`s3`): task logs beyond instances. */
+  withStore?: boolean;
 }
 
 export interface FleetTestbed {
   moto: MotoServer;
+  /** The bucket of `withStore`, and the variables that point a runner at it; else null. */
+  s3: Pick<TestS3, 'settings' | 'store' | 'env'> | null;
   ec2: EC2Client;
   calls: Ec2CallCounts;
   resetCalls(): void;
@@ -140,12 +145,14 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
     address: opts.temporalAddress,
     operatorKey: operator.seed,
   });
+  const s3 = opts.withStore ? await bucketOn(moto.endpoint) : null;
   const control = await createControlWorker({
     connection,
     namespace: 'default',
     taskQueue: controlQueue,
     workflowBundle: opts.workflowBundle,
     operatorPublicKey: operator.publicKey,
+    ...(s3 ? { store: s3.store } : {}),
   });
   const controlDone = control.run();
   const tokenSecret = randomBytes(24).toString('hex');
@@ -169,6 +176,7 @@ export async function startFleetTestbed(opts: FleetTestbedOptions): Promise<Flee
 
   const bed: FleetTestbed = {
     moto,
+    s3,
     ec2,
     calls: counter.counts,
     resetCalls: () => counter.reset(),

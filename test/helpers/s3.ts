@@ -22,12 +22,17 @@ export interface TestS3 {
 
 export async function startS3(): Promise<TestS3> {
   const moto = await startMoto({ projectRoot });
+  return { moto, ...(await bucketOn(moto.endpoint)), stop: () => moto.stop() };
+}
+
+/** A bucket of its own on a running moto (the one of a fleet testbed), and a store on it. */
+export async function bucketOn(endpoint: string): Promise<Pick<TestS3, 'settings' | 'store' | 'env'>> {
   const bucket = uniqueName('logs')
     .toLowerCase()
     .replace(/[^a-z0-9-]/g, '-');
   const client = new S3Client({
     region: 'us-east-1',
-    endpoint: moto.endpoint,
+    endpoint,
     forcePathStyle: true,
     credentials: S3_TEST_CREDENTIALS,
   });
@@ -37,21 +42,19 @@ export async function startS3(): Promise<TestS3> {
     bucket,
     prefix: 'runfleet/',
     region: 'us-east-1',
-    endpoint: moto.endpoint,
+    endpoint,
     forcePathStyle: true,
     credentials: S3_TEST_CREDENTIALS,
   };
   return {
-    moto,
     settings,
     store: createS3Store(settings),
     env: {
       RUNFLEET_STORE_BUCKET: bucket,
-      RUNFLEET_STORE_ENDPOINT: moto.endpoint,
+      RUNFLEET_STORE_ENDPOINT: endpoint,
       RUNFLEET_STORE_LOG_SHIP_SECONDS: '0.5',
       AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
     },
-    stop: () => moto.stop(),
   };
 }

@@ -4,7 +4,8 @@
  * instance's runner (a real `runfleet runner serve`, started the way the instance's user data
  * says, with the token read from it), and gives the instance back (`release`) when it ends.
  */
-import { mkdtempSync } from 'node:fs';
+import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { RunfleetClient } from '../../src/client/client';
 import { KeyRing, createDataConverter } from '../../src/codec';
 import { startFleetTestbed, type FleetTestbed } from '../helpers/fleet-testbed';
 import { workflowBundle } from '../helpers/harness';
-import { killAll, startRunnerProcess } from '../helpers/processes';
+import { killAll, startRunnerProcess, type Proc } from '../helpers/processes';
 import { temporalAddress } from '../helpers/temporal';
 import { until } from '../helpers/until';
 
@@ -26,6 +27,7 @@ beforeAll(async () => {
     projectRoot: ROOT,
     temporalAddress: temporalAddress(),
     workflowBundle: await workflowBundle(),
+    withStore: true,
   });
   await bed.startWorker();
   runs = await RunfleetClient.connect({
@@ -48,7 +50,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * A fleet of one warm instance (class `small`, maxInstances 1) and its real runner, started as
  * the instance's user data says: named after the instance, with the token read from moto.
  */
-async function fleetOfOne(prefix: string): Promise<{ name: string; id: string }> {
+async function fleetOfOne(prefix: string): Promise<{ name: string; id: string; runner: Proc; stateDir: string }> {
   const name = bed.uniqueFleet(prefix);
   await bed.fleet.apply(
     bed.spec(name, {
@@ -58,14 +60,17 @@ async function fleetOfOne(prefix: string): Promise<{ name: string; id: string }>
     }),
   );
   const [id] = (await bed.fleet.status(name)).records.map((r) => r.instanceId) as [string];
-  startRunnerProcess({
+  const stateDir = path.join(mkdtempSync(path.join(tmpdir(), 'rf-fleet-run-')), 'state');
+  const runner = startRunnerProcess({
     address: temporalAddress(),
     name: id,
     pool: `${name}-small`,
-    dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'rf-fleet-run-')), 'state'),
+    dataDir: stateDir,
     token: await bed.userDataToken(id),
+    // Task logs go to the bed's bucket, as a fleet's instances would ship them.
+    env: bed.s3?.env ?? {},
   });
-  return { name, id };
+  return { name, id, runner, stateDir };
 }
 
 describe('a task on a fleet resource class', () => {
@@ -91,6 +96,25 @@ describe('a task on a fleet resource class', () => {
       expect(rec?.version).toBeGreaterThan(3); // claimed -> running -> idle, twice per run
     }
     expect((await bed.fleet.status(name)).records).toHaveLength(1); // maxInstances 1: always the same one
+  });
+
+  it("keeps a task's log readable after its instance is terminated (from the object store)", async () => {
+    const { name, id, runner, stateDir } = await fleetOfOne('runlog');
+    const submitted = await runs.submitRun({
+      name: 'logged',
+      tasks: [{ name: 'build', steps: ['echo "built on $RUNFLEET_RUNNER"'], fleet: { name, class: 'small' } }],
+    });
+    const done = await runs.waitRun(submitted.workflowId);
+    expect(done.result).toBe('success');
+    // The instance goes for good: its runner dies with it, and its disk.
+    runner.kill('SIGKILL');
+    await runner.exited;
+    rmSync(stateDir, { recursive: true, force: true });
+    await bed.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    const log = await runs.readTaskLog(submitted.workflowId, 'build');
+    expect(log.source).toBe('store');
+    expect(log.complete).toBe(true);
+    expect(log.data).toContain(`built on ${id}`);
   });
 
   it('waits, saying so, while its class is at maxInstances, and runs once an instance is released', async () => {
