@@ -132,8 +132,8 @@ export async function packFiles(opts: {
   try {
     // --null reads names verbatim (a name starting with `-` is no option, `\n` no escape).
     const args = ['--create', '--gzip', '--file=-', '--no-recursion', '--null', '--verbatim-files-from'];
-    args.push('--no-unquote', `--directory=${opts.root}`, '--files-from=-');
-    await runTar(args, opts.user, Buffer.from(files.map((f) => `${f}\0`).join('')), out);
+    args.push('--no-unquote', '--files-from=-');
+    await runTar(args, opts.user, Buffer.from(files.map((f) => `${f}\0`).join('')), out, opts.root);
     renameSync(partial, opts.dest);
   } finally {
     closeSync(out);
@@ -155,9 +155,8 @@ export async function unpackArchive(opts: { archive: string; root: string; user?
   const listing = await runTar(list, opts.user, { file: opts.archive });
   const lines = listing.split('\n').filter((l) => l.includes('"'));
   refuseLinkedPaths(opts.root, lines);
-  const args = ['--extract', '--gzip', '--file=-', `--directory=${opts.root}`];
-  args.push('--no-same-owner', '--no-same-permissions', '--no-overwrite-dir');
-  await runTar(args, opts.user, { file: opts.archive });
+  const args = ['--extract', '--gzip', '--file=-', '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir'];
+  await runTar(args, opts.user, { file: opts.archive }, undefined, opts.root);
   return { files: lines.length };
 }
 
@@ -211,7 +210,13 @@ function fileDigest(path: string): string | null {
  * opens) and writing `stdout` (a file descriptor; none: stdout is returned). A non-zero exit is
  * `TaskRefused` with the end of tar's stderr.
  */
-async function runTar(args: string[], user: User | undefined, stdin: Buffer | { file: string }, stdout?: number) {
+async function runTar(
+  args: string[],
+  user: User | undefined,
+  stdin: Buffer | { file: string },
+  stdout?: number,
+  cwd = '/',
+) {
   let cmd = TAR;
   if (user) {
     const setpriv = SETPRIV_PATHS.find((p) => existsSync(p));
@@ -221,8 +226,9 @@ async function runTar(args: string[], user: User | undefined, stdin: Buffer | { 
     args = [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--no-new-privs', TAR, ...args];
   }
   const input = Buffer.isBuffer(stdin) ? 'pipe' : openSync(stdin.file, 'r');
-  // cwd: the task user may not enter ours. The child has its own copy of `input` once spawned.
-  const child = spawn(cmd, args, { cwd: '/', env: TAR_ENV, stdio: [input, stdout ?? 'pipe', 'pipe'] });
+  // The child enters `cwd` before it becomes the user: a workspace whose parents the task user
+  // may not pass (a state dir of 0700) is still its to write. The child has its own `input`.
+  const child = spawn(cmd, args, { cwd, env: TAR_ENV, stdio: [input, stdout ?? 'pipe', 'pipe'] });
   if (typeof input === 'number') closeSync(input);
   let out = '';
   let err = '';

@@ -331,6 +331,18 @@ describe('packFiles and unpackArchive', () => {
       expect(statSync(join(own, 'sub', 'deep', 'file')).uid).toBe(USER.uid);
       expect(statSync(own).mode & 0o777).toBe(0o700);
     });
+
+    it("unpacks into the user's own folder below one it may not pass (a runner's 0700 state dir)", async () => {
+      const dest = join(dir, 'b.tgz');
+      await packFiles({ root, patterns: ['a.txt'], dest });
+      const state = join(dir, 'state');
+      mkdirSync(state, { mode: 0o700 });
+      const own = join(state, 'work');
+      mkdirSync(own, { mode: 0o700 });
+      chownSync(own, USER.uid, USER.gid);
+      expect(await unpackArchive({ archive: dest, root: own, user: USER })).toEqual({ files: 1 });
+      expect(statSync(join(own, 'a.txt')).uid).toBe(USER.uid);
+    });
   });
 });
 
