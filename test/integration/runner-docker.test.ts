@@ -15,6 +15,7 @@ import { MANAGED_LABEL } from '../../src/runner/docker-driver';
 import type { RunState } from '../../src/types';
 import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podman';
+import { startS3, type TestS3 } from '../helpers/s3';
 import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { until } from '../helpers/until';
@@ -30,10 +31,13 @@ let h: Harness;
 let admin: RunnerAdmin;
 let rf: RunfleetClient;
 let podman: TestPodman;
+let s3: TestS3;
 beforeAll(async () => {
   // Podman first: if it cannot start, every test fails with its reason.
   podman = await startTestPodman();
-  h = await startHarness({ runners: [] });
+  // The object store: logs, artifacts and outputs work the same from a container.
+  s3 = await startS3();
+  h = await startHarness({ runners: [], store: s3.store });
   admin = testRunnerAdmin(h.client, h.controlQueue);
   rf = RunfleetClient.fromClient(h.client, { controlTaskQueue: h.controlQueue, address: h.address });
 });
@@ -44,6 +48,7 @@ afterAll(async () => {
   await killAll();
   await h?.stop();
   await podman?.stop();
+  await s3?.stop();
 });
 
 /** A runner process and how much of its (shared, appended) log file came before it. */
@@ -68,7 +73,7 @@ function serve(name: string, pool: string, token?: string): Served {
     healthPort: 0,
     args: ['--driver', 'process', 'docker'],
     // The registry's queue: a runner looks there for purged runners of its pool to clean up after.
-    env: { DOCKER_HOST: `unix://${podman.socketPath}`, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue },
+    env: { DOCKER_HOST: `unix://${podman.socketPath}`, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue, ...s3.env },
   });
   return { proc, since, output: () => proc.output().slice(since) };
 }
@@ -160,19 +165,35 @@ describe('a registered runner with the process and docker drivers', () => {
       name: 'mixed',
       group: '/test/docker',
       tasks: [
-        dockerTask(pool, 'boxed', [
-          'echo "hello from $RUNFLEET_TASK in $(pwd)"',
-          'sleep 2',
-          'echo "uname: $(uname -s)"',
-          // Outputs from a container: the output file is in the workspace, at its /workspace path.
-          'echo "where=$RUNFLEET_OUTPUT" >> "$RUNFLEET_OUTPUT"',
-        ]),
+        dockerTask(
+          pool,
+          'boxed',
+          [
+            'echo "hello from $RUNFLEET_TASK in $(pwd)"',
+            'sleep 2',
+            'echo "uname: $(uname -s)"',
+            // Outputs from a container: the output file is in the workspace, at its /workspace path.
+            'echo "where=$RUNFLEET_OUTPUT" >> "$RUNFLEET_OUTPUT"',
+            'mkdir -p out && echo "made in a container" > out/made.txt',
+          ],
+          { artifacts: ['out/**'] },
+        ),
         {
           name: 'plain',
-          steps: ['echo "plain on the host, after $RUNFLEET_NEEDS_BOXED_WHERE"'],
+          steps: [
+            'echo "plain on the host, after $RUNFLEET_NEEDS_BOXED_WHERE"',
+            'cat out/made.txt; echo "and on the host" > more.txt',
+          ],
           pool,
           depends: ['boxed'],
+          artifacts_from: ['boxed'],
+          artifacts: ['more.txt'],
         },
+        // Artifacts restored into a container's workspace, as its user (nobody).
+        dockerTask(pool, 'boxed-again', ['cat more.txt; id -u; rm more.txt && echo "removed it"'], {
+          depends: ['plain'],
+          artifacts_from: ['plain'],
+        }),
       ],
     });
     const runId = handle.workflowId;
@@ -205,7 +226,12 @@ describe('a registered runner with the process and docker drivers', () => {
     expect(log).toContain('hello from boxed in /workspace');
     expect(log).toContain('uname: Linux');
     expect(s.tasks.boxed?.outputs).toEqual({ where: '/workspace/.runfleet-output' });
-    expect(await readLog(runId, 'plain')).toContain('plain on the host, after /workspace/.runfleet-output');
+    const plain = await readLog(runId, 'plain');
+    expect(plain).toContain('plain on the host, after /workspace/.runfleet-output');
+    expect(plain).toContain('made in a container');
+    const again = await readLog(runId, 'boxed-again');
+    expect(again).toContain('==> artifacts of plain: 1 entries restored');
+    expect(again).toContain('and on the host\n65534\nremoved it');
     await until('the container removed', async () => (await containersOf(runId, 'boxed')).length === 0, 15_000);
     console.log(`docker + process run took ${tookMs} ms end to end`);
   }, 120_000);
