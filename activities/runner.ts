@@ -100,7 +100,7 @@ export function taskLogPath(dataDir: string, runId: string, task: string, attemp
   return join(dataDir, 'logs', runFolder(runId), `${runFolder(task)}.log${attempt > 1 ? `.${attempt}` : ''}`);
 }
 
-function taskWorkspace(dataDir: string, runId: string, task: string): string {
+export function taskWorkspace(dataDir: string, runId: string, task: string): string {
   return join(dataDir, 'work', runFolder(runId), runFolder(task));
 }
 
@@ -241,6 +241,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           // Kept with the record: a runner that re-attaches to the task enforces it (no activity does then).
           deadline: new Date(deadline).toISOString(),
           bootId: deps.bootId,
+          ...(secrets.length > 0 ? { maskedLog: true } : {}),
         };
         // Recorded before anything starts: a runner killed from here on finds the task again. Refused
         // when this runner told the run it never received this attempt (the run has moved on).
@@ -458,7 +459,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
  * secrets), a regular file of one name only, bounded before it is read. A file that breaks the
  * rules gives no outputs, and the task's log says why.
  */
-function taskOutputs(file: string, logFile: string): Record<string, string> {
+export function taskOutputs(file: string, logFile: string): Record<string, string> {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);

@@ -20,7 +20,10 @@ import { taskFields, type LogLine } from '../src/logging';
 import type { DataConverter } from '@temporalio/common';
 import { join } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
-import { createRunnerActivities, runFolder } from '../activities/runner';
+import { createRunnerActivities, runFolder, taskOutputs, taskWorkspace } from '../activities/runner';
+import { OUTPUT_FILE } from '../src/run/outputs';
+import { LogShipper } from '../src/runner/log-shipper';
+import { storedLogSize, taskLogPrefix } from '../src/store/task-logs';
 import { createSessionActivities, type SessionActivityDeps } from '../activities/session';
 import { sweepTaskFiles } from '../src/runner/retention';
 import { pinnedTaskQueue, poolTaskQueue, runnerTaskQueue } from '../src/ids';
@@ -412,6 +415,38 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     }
   };
 
+  /**
+   * Ships the rest of a re-attached task's log from where the store's copy ends, unless its log
+   * masks secrets this process does not know (then the rest stays here, and `run logs` reads it
+   * from this runner).
+   */
+  const resumeShipping = async (record: SessionRecord): Promise<LogShipper | null> => {
+    if (!opts.logStore) return null;
+    const what = `${record.labels.run} ${record.labels.task} attempt ${record.labels.attempt}`;
+    if (record.maskedLog) {
+      log(`log of ${what}: it masks secrets this runner process does not know; the rest is not shipped to the store`);
+      return null;
+    }
+    const prefix = taskLogPrefix(record.labels.run, record.labels.task, record.labels.attempt);
+    try {
+      const shipper = new LogShipper({
+        store: opts.logStore.store,
+        prefix,
+        file: record.logFile,
+        secrets: [],
+        intervalMs: opts.logStore.intervalMs,
+        from: await storedLogSize(opts.logStore.store, prefix),
+        what,
+        log: (line) => log(line),
+      });
+      shipper.start();
+      return shipper;
+    } catch (err) {
+      log(`log of ${what}: cannot resume shipping (${(err as Error).message}); it stays on this runner`);
+      return null;
+    }
+  };
+
   const recoverOne = async (record: SessionRecord) => {
     const driver = drivers[record.driver];
     const key = `${record.labels.run}/${record.labels.task}`;
@@ -423,10 +458,19 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
     // No execution activity holds it: the runner enforces its deadline and its run's stop.
     const kill = new AbortController();
     const watched = attend(record, () => kill.abort());
+    const shipper = await resumeShipping(record);
     try {
       const found = await driver.recover(record, kill.signal);
       watched.release();
+      if (shipper) void shipper.finish();
       if (found.state === 'finished') {
+        // What it wrote to $RUNFLEET_OUTPUT is in its workspace, as for a task that ended attended.
+        const outputs = found.result.aborted
+          ? {}
+          : taskOutputs(
+              join(taskWorkspace(opts.dataDir, record.labels.run, record.labels.task), OUTPUT_FILE),
+              record.logFile,
+            );
         await settleUnattended(
           record,
           {
@@ -434,6 +478,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
             failedStep: found.result.failedStep,
             startedAt: record.startedAt,
             finishedAt: found.finishedAt,
+            ...(Object.keys(outputs).length > 0 ? { outputs } : {}),
           },
           // Ended by itself (it had, say, before the deadline passed while the runner was away).
           found.result.aborted ? watched.killed() : null,
@@ -444,6 +489,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       }
     } finally {
       watched.release();
+      shipper?.stop();
       slots.finishAdopted(lease);
     }
   };

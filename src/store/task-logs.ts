@@ -40,6 +40,16 @@ export function logEndKey(prefix: string): string {
 
 const PART_RE = /\/(\d{15})$/;
 
+/** Bytes of an attempt's log already in the store: where a resumed shipment goes on from. */
+export async function storedLogSize(store: ObjectStore, prefix: string): Promise<number> {
+  let size = 0;
+  for (const o of await store.list(prefix)) {
+    const start = Number(PART_RE.exec(o.key)?.[1] ?? NaN);
+    if (Number.isFinite(start)) size = Math.max(size, start + o.size);
+  }
+  return size;
+}
+
 /** Reads up to `limit` bytes of an attempt's log from `offset`. */
 export async function readStoredLog(
   store: ObjectStore,

@@ -190,4 +190,52 @@ describe('task logs in the object store', () => {
     expect(output).toContain(kept.data);
     expect(output).toMatch(/task count is lost: runner ".*" is gone and had not finished shipping this log/);
   });
+
+  it('a runner restarted after kill -9 ships the rest of a task it re-attaches to, and keeps its outputs', async () => {
+    const name = uniqueName('resumed');
+    const pool = uniqueName('pool');
+    const token = await registerRunner(h.client, h.controlQueue, { name, pool });
+    const serve = (withToken: boolean) =>
+      serveRunner({ address: h.address, root: h.dataDir, name, pool, ...(withToken ? { token } : {}), env: s3.env });
+    const first = serve(true);
+    await until('the runner serving', () => / serving pool /.test(first.output()), {
+      timeoutMs: 60_000,
+      detail: () => first.output(),
+    });
+    const handle = await h.start({
+      name: 'resumed',
+      tasks: [
+        task(
+          h,
+          'count',
+          ['for i in $(seq 1 80); do echo "line $i"; sleep 0.1; done; echo "lines=80" >> "$RUNFLEET_OUTPUT"'],
+          {
+            pool,
+          },
+        ),
+      ],
+    });
+    const runId = handle.workflowId;
+    await until('five lines in the store', async () => /line 5\n/.test((await stored(runId, 'count')).data), {
+      timeoutMs: 60_000,
+      everyMs: 200,
+    });
+    first.kill('SIGKILL');
+    await first.exited;
+    const second = serve(false);
+    const done = await h.waitFor(handle, (s) => s.phase === 'finished', 90_000);
+    expect(done.result, second.output()).toBe('success');
+    expect(done.tasks.count?.outputs).toEqual({ lines: '80' });
+    const whole = await until(
+      'the whole log in the store',
+      async () => {
+        const chunk = await stored(runId, 'count');
+        return chunk.complete && chunk;
+      },
+      { timeoutMs: 30_000, everyMs: 250, detail: () => second.output() },
+    );
+    const numbers = [...whole.data.matchAll(/^line (\d+)$/gm)].map((m) => Number(m[1]));
+    console.log(`after the restart the store holds lines ${numbers[0]}-${numbers.at(-1)} (${numbers.length} lines)`);
+    expect(numbers).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+  });
 });
