@@ -7,7 +7,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { backoff } from '../backoff';
 import type { ObjectStore } from '../store/object-store';
-import { logEndKey, logPartKey } from '../store/task-logs';
+import { logLastPartKey, logPartKey } from '../store/task-logs';
 import { maskSecrets, maskableLength } from './mask';
 
 /** A part holds at most this much: a chatty task ships in pieces a reader gets in a few reads. */
@@ -55,8 +55,8 @@ export class LogShipper {
   }
 
   /**
-   * Ships the rest and writes the end, trying again until the store takes it (at most an hour).
-   * Resolves true once the log is whole in the store, false when it gave up.
+   * Ships the rest, its last part marked as such, trying again until the store takes it (at most
+   * an hour). Resolves true once the log is whole in the store, false when it gave up.
    */
   async finish(signal?: AbortSignal): Promise<boolean> {
     if (this.timer) clearInterval(this.timer);
@@ -69,8 +69,7 @@ export class LogShipper {
       ...(signal ? { signal } : {}),
     })) {
       try {
-        while ((await this.shipNext(true)) > 0);
-        await this.opts.store.put(logEndKey(this.opts.prefix), JSON.stringify({ size: this.shipped }));
+        while (!(await this.shipNext(true)));
         if (attempt > 1)
           this.opts.log(`log of ${this.opts.what}: stored in ${this.opts.store.where} after ${attempt} tries`);
         return true;
@@ -97,7 +96,11 @@ export class LogShipper {
 
   private async tick(): Promise<void> {
     try {
-      while ((await this.shipNext(false)) > 0);
+      // Until nothing more can be shown: the next tick takes what comes meanwhile.
+      for (let before = -1; before !== this.shipped; ) {
+        before = this.shipped;
+        await this.shipNext(false);
+      }
       if (this.failing) this.opts.log(`log of ${this.opts.what}: the object store takes it again`);
       this.failing = false;
     } catch (err) {
@@ -109,18 +112,20 @@ export class LogShipper {
     }
   }
 
-  /** Ships the next part; returns its length, 0 when there is nothing to ship yet. */
-  private async shipNext(final: boolean): Promise<number> {
+  /**
+   * Ships the next part. While the task runs: what can be shown of what came since (false). At
+   * its end: a full part as one more of them (false), or everything left as the last (true).
+   */
+  private async shipNext(final: boolean): Promise<boolean> {
     const data = readFrom(this.opts.file, this.shipped, PART_MAX_BYTES);
     // A full part may stop inside a secret: only the last one is cut anywhere.
-    const length = maskableLength(data, this.opts.secrets, final && data.length < PART_MAX_BYTES);
-    if (length === 0) return 0;
-    await this.opts.store.put(
-      logPartKey(this.opts.prefix, this.shipped),
-      maskSecrets(data.subarray(0, length), this.opts.secrets),
-    );
+    const last = final && data.length < PART_MAX_BYTES;
+    const length = maskableLength(data, this.opts.secrets, last);
+    if (length === 0 && !last) return false;
+    const key = last ? logLastPartKey(this.opts.prefix, this.shipped) : logPartKey(this.opts.prefix, this.shipped);
+    await this.opts.store.put(key, maskSecrets(data.subarray(0, length), this.opts.secrets));
     this.shipped += length;
-    return length;
+    return last;
   }
 }
 

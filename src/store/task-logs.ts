@@ -1,14 +1,14 @@
 /**
  * Task logs in the object store: how a runner lays them out and how a control worker reads them.
  *
- * One attempt's log is a set of parts, each named by the byte offset it starts at, and an `end`
- * object written once the attempt has ended:
+ * One attempt's log is a set of parts, each named by the byte offset it starts at; the part
+ * written once the attempt has ended is marked `.last` (it may be empty):
  *
- *   <prefix>logs/run/<group>/<id>/<task>/<attempt>/000000000000000   (bytes 0..)
- *   <prefix>logs/run/<group>/<id>/<task>/<attempt>/000000000065536   (bytes 65536..)
- *   <prefix>logs/run/<group>/<id>/<task>/<attempt>/end               ({"size": 70000})
+ *   <prefix>logs/run/<group>/<id>/<task>/<attempt>/000000000000000        (bytes 0..)
+ *   <prefix>logs/run/<group>/<id>/<task>/<attempt>/000000000065536.last   (bytes 65536.., the end)
  *
- * S3 has no append: a part per shipment is the unit a crash can lose. Keys begin with the run's
+ * S3 has no append: a part per shipment is the unit a crash can lose. A task shorter than one
+ * shipment interval costs one PUT. Keys begin with the run's
  * group, so a lifecycle rule on `logs/run/<group>/` sets that group's retention (docs/operating.md).
  */
 import type { ObjectStore } from './object-store';
@@ -34,11 +34,12 @@ export function logPartKey(prefix: string, offset: number): string {
   return `${prefix}${String(offset).padStart(15, '0')}`;
 }
 
-export function logEndKey(prefix: string): string {
-  return `${prefix}end`;
+/** The key of the last part, which starts at `offset` and ends the log. */
+export function logLastPartKey(prefix: string, offset: number): string {
+  return `${logPartKey(prefix, offset)}.last`;
 }
 
-const PART_RE = /\/(\d{15})$/;
+const PART_RE = /\/(\d{15})(\.last)?$/;
 
 /** Bytes of an attempt's log already in the store: where a resumed shipment goes on from. */
 export async function storedLogSize(store: ObjectStore, prefix: string): Promise<number> {
@@ -58,24 +59,21 @@ export async function readStoredLog(
   const prefix = taskLogPrefix(req.runId, req.task, req.attempt);
   const objects = await store.list(prefix);
   const parts = objects
-    .map((o) => ({ start: Number(PART_RE.exec(o.key)?.[1] ?? NaN), key: o.key, size: o.size }))
+    .map((o) => {
+      const m = PART_RE.exec(o.key);
+      return { start: Number(m?.[1] ?? NaN), last: m?.[2] !== undefined, key: o.key, size: o.size };
+    })
     .filter((p) => Number.isFinite(p.start))
     .sort((a, b) => a.start - b.start);
-  const endObject = objects.find((o) => o.key === logEndKey(prefix));
-  let size: number | null = null;
-  if (endObject) {
-    const body = await store.get(endObject.key);
-    const parsed = body ? (JSON.parse(body.toString('utf8')) as { size?: unknown }) : {};
-    size = typeof parsed.size === 'number' ? parsed.size : null;
-  }
-  if (parts.length === 0) {
-    return { data: '', nextOffset: req.offset, exists: endObject !== undefined, complete: size !== null };
-  }
+  const last = parts.find((p) => p.last);
+  // The whole log's size, once its last part is there.
+  const size = last ? last.start + last.size : null;
+  if (parts.length === 0) return { data: '', nextOffset: req.offset, exists: false, complete: false };
   const chunks: Buffer[] = [];
   let at = req.offset;
   let left = req.limit;
   for (const part of parts) {
-    if (left <= 0) break;
+    if (left <= 0 || part.size === 0) continue;
     const end = part.start + part.size;
     if (end <= at) continue;
     // Parts are contiguous: a gap means one is still being written (or was lost); stop before it.
