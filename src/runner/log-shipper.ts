@@ -97,7 +97,7 @@ export class LogShipper {
   private async tick(): Promise<void> {
     try {
       // Until nothing more can be shown: the next tick takes what comes meanwhile.
-      for (let before = -1; before !== this.shipped; ) {
+      for (let before = -1; before !== this.shipped;) {
         before = this.shipped;
         await this.shipNext(false);
       }
