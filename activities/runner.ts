@@ -16,6 +16,7 @@ import {
   readSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { asFailure, failure, RunfleetError } from '../src/errors';
@@ -25,11 +26,11 @@ import { RefusedExecution, type ExecutionLookup } from '../src/runner/sessions';
 import type { SlotPool } from '../src/runner/slots';
 import type { RunnerSigner } from '../src/security/runner-signer';
 import { LogShipper, readFrom } from '../src/runner/log-shipper';
-import { maskSecrets, maskableLength, secretPatterns } from '../src/runner/mask';
+import { longestPattern, maskSecrets, maskableLength, secretPatterns } from '../src/runner/mask';
 import type { ObjectStore } from '../src/store/object-store';
 import { taskLogPrefix } from '../src/store/task-logs';
 import { OUTPUT_FILE, OUTPUT_LIMITS, needsEnv, parseOutputs } from '../src/run/outputs';
-import { restore, save, type Restored, type TransferContext } from '../src/runner/transfers';
+import { pack, restore, upload, type Packed, type Restored, type TransferContext } from '../src/runner/transfers';
 import { resolveWorkingDir } from '../src/runner/workspace';
 import type { DriverName, TaskOutcome } from '../src/types';
 import type {
@@ -113,6 +114,8 @@ export function runFolder(text: string): string {
 const RUN_ENV_CACHE = 8;
 /** Task attempts whose secrets are kept in memory to mask their logs when read from here. */
 const MASKED_TASKS = 1_000;
+/** Beside a log that masks secrets (`<log>.masked`): shown only by a process that knows them. */
+const MASKED_MARK = '.masked';
 
 export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActivities {
   const heartbeatMs = deps.heartbeatMs ?? 1_000;
@@ -198,9 +201,14 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           throw asFailure(err);
         }
         const logFile = taskLogPath(deps.dataDir, req.runId, task.name, req.attempt);
-        // What an earlier attempt wrote there is not this one's.
+        // What an earlier attempt wrote there is not this one's. Never recursive: as root, in a
+        // tree a task may still change; a folder there only means no outputs (taskOutputs).
         const outputFile = join(workspace, OUTPUT_FILE);
-        rmSync(outputFile, { force: true, recursive: true });
+        try {
+          rmSync(outputFile, { force: true });
+        } catch {
+          // a folder: left as it is
+        }
         mkdirSync(join(logFile, '..'), { recursive: true });
         const env: Record<string, string> = {
           ...deps.baseEnv,
@@ -214,15 +222,22 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           RUNFLEET_ATTEMPT: String(req.attempt),
           RUNFLEET_WORKSPACE: workspace,
         };
-        const secrets = secretPatterns(
-          [...new Set([...(req.runSecretEnv ?? []), ...(task.secret_env ?? [])])].flatMap((name) => {
-            const value = env[name];
-            return value === undefined ? [] : [value];
-          }),
-        );
+        let secrets: Buffer[];
+        try {
+          secrets = secretPatterns(
+            [...new Set([...(req.runSecretEnv ?? []), ...(task.secret_env ?? [])])].flatMap((name) => {
+              const value = env[name];
+              return value === undefined ? [] : [value];
+            }),
+          );
+        } catch (err) {
+          throw asFailure(err);
+        }
         if (secrets.length > 0) {
           secretsOf.set(`${req.runId}/${task.name}/${req.attempt}`, secrets);
           if (secretsOf.size > MASKED_TASKS) secretsOf.delete(secretsOf.keys().next().value as string);
+          // Beside the log, for a later process of this runner: this log is not to be shown as it is.
+          writeFileSync(`${logFile}${MASKED_MARK}`, '', { mode: 0o600 });
         }
         const labels: TaskLabels = {
           run: req.runId,
@@ -276,6 +291,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
               }
             : null;
         let restored: Restored = { cache: null };
+        let packed: Packed[] = [];
         const shipper = deps.logStore
           ? new LogShipper({
               store: deps.logStore.store,
@@ -316,21 +332,22 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
                       user,
                     });
                   },
+                  collect: async (user, result) => {
+                    if (result.aborted || result.exitCode !== 0) return;
+                    // A cache is saved when its key was missed before the steps.
+                    const missed = restored.cache && !restored.cache.hit ? restored.cache.key : null;
+                    packed = await pack(transfer, {
+                      ...(task.artifacts ? { artifacts: task.artifacts } : {}),
+                      ...(missed && task.cache ? { cache: { key: missed, paths: task.cache.paths } } : {}),
+                      user,
+                    });
+                  },
                 }
               : {}),
           })
           .then(async (result) => {
             const outputs = result.aborted ? {} : taskOutputs(outputFile, logFile);
-            const cache =
-              restored.cache && !restored.cache.hit && task.cache
-                ? { key: restored.cache.key, paths: task.cache.paths }
-                : undefined;
-            if (transfer && !result.aborted && result.exitCode === 0 && (task.artifacts || cache)) {
-              await save(transfer, {
-                ...(task.artifacts ? { artifacts: task.artifacts } : {}),
-                ...(cache ? { cache } : {}),
-              });
-            }
+            if (transfer && packed.length > 0) await upload(transfer, packed);
             return {
               result,
               outcome: {
@@ -436,14 +453,29 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
       const file = taskLogPath(deps.dataDir, req.runId, req.task, attempt);
       const complete = !deps.slots.isRunning(`${req.runId}/${req.task}`);
       if (!existsSync(file)) return { data: '', nextOffset: req.offset, exists: false, complete, source: 'runner' };
+      const known = secretsOf.get(`${req.runId}/${req.task}/${attempt}`);
+      if (!known && existsSync(`${file}${MASKED_MARK}`)) {
+        throw failure(
+          'InvalidState',
+          `the log of ${req.task} attempt ${attempt} masks secrets this runner process no longer knows (it restarted since): read it from the object store`,
+        );
+      }
+      const secrets = known ?? [];
       const size = statSync(file).size;
-      const data = readFrom(file, req.offset, req.limit);
-      const secrets = secretsOf.get(`${req.runId}/${req.task}/${attempt}`) ?? [];
-      // While the task writes, a line still being written may hold half a secret: it waits.
-      const length = maskableLength(data, secrets, complete);
+      // Masked with what lies around the window: a secret across either edge is masked whole,
+      // whatever offset and limit a reader asks for.
+      const pad = Math.max(0, longestPattern(secrets) - 1);
+      const from = Math.max(0, req.offset - pad);
+      const raw = readFrom(file, from, req.offset - from + req.limit + pad);
+      const head = Math.min(raw.length, req.offset - from);
+      let length = Math.max(0, Math.min(req.limit, raw.length - head));
+      // At the end of a log still being written, a secret may be half there: it waits.
+      if (!complete && from + raw.length >= size)
+        length = Math.min(length, maskableLength(raw.subarray(head), secrets, false));
+      const data = maskSecrets(Buffer.from(raw), secrets).subarray(head, head + length);
       // Only complete when everything has been read.
       return {
-        data: maskSecrets(data.subarray(0, length), secrets).toString('utf8'),
+        data: data.toString('utf8'),
         nextOffset: req.offset + length,
         exists: true,
         complete: complete && req.offset + length >= size,

@@ -439,7 +439,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         what,
         log: (line) => log(line),
       });
-      shipper.start();
+      // A re-attached container's output is written again and trimmed (the docker driver's
+      // reconcileLog): its log is shipped once that is over, not while.
+      if (record.driver !== 'docker') shipper.start();
       return shipper;
     } catch (err) {
       log(`log of ${what}: cannot resume shipping (${(err as Error).message}); it stays on this runner`);

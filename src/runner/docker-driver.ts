@@ -51,7 +51,7 @@ import Docker from 'dockerode';
 import { formatByteSize } from '../bytes';
 import { RunfleetError } from '../errors';
 import { sleep } from '../sleep';
-import type { Driver, DriverResult, DriverRun, Recovered, TaskLabels } from './driver';
+import type { Driver, DriverResult, DriverRun, Recovered, TaskLabels, TaskUser } from './driver';
 import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
 import { inside } from './workspace';
 
@@ -168,10 +168,8 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
       writeTaskScript(sessionDir, req.steps);
       giveTo(limits.user, [workspace, ...dirsBetween(workspace, req.cwd), sessionDir], req.labels.task);
       if (req.prepare) {
-        const [uid, gid] = limits.user.split(':').map(Number) as [number, number];
         try {
-          // As the container's user (giveTo made sure a runner that is not root is that user).
-          await req.prepare(process.getuid?.() === 0 ? { uid, gid } : undefined);
+          await req.prepare(containerUser(limits.user));
         } catch (err) {
           takeBack(workspace);
           throw err;
@@ -239,6 +237,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
         await drain(ended);
         const result = outcome(sessionDir, status, req.signal.aborted);
         settled = true;
+        await req.collect?.(containerUser(limits.user), result);
         return result;
       } finally {
         out.close();
@@ -360,6 +359,15 @@ export function containerLimits(
     );
   }
   return { user: req.runAsRoot ? '0:0' : policy.user, memory, pids };
+}
+
+/**
+ * The container's user, as what is done in the task's name on the host runs (restores, archives):
+ * giveTo made sure a runner that is not root is that user already.
+ */
+function containerUser(user: string): TaskUser {
+  const [uid, gid] = user.split(':').map(Number) as [number, number];
+  return process.getuid?.() === 0 ? { uid, gid } : undefined;
 }
 
 /** The runner's variables that name a path in the workspace: the container sees it at `/workspace`. */

@@ -41,6 +41,12 @@ export interface DriverRun {
    * task's own rights. A throw fails the task before it starts.
    */
   prepare?: (user: TaskUser) => Promise<void>;
+  /**
+   * Called once the task's steps have ended and before the workspace is taken back and its user
+   * freed, with that user and the result: archives what the task keeps (artifacts, a cache) with
+   * the task's own rights. Not called for a task re-attached after a restart.
+   */
+  collect?: (user: TaskUser, result: DriverResult) => Promise<void>;
   /** Called once the task has started, with what `recover` will need; persisted before work begins. */
   onStarted?: (handle: DriverHandle) => void;
 }

@@ -4,11 +4,21 @@
  * log's byte offsets the same on the runner and in the store, so a reader can move from one to
  * the other; it tells a secret's length, not its value.
  */
+import { RunfleetError } from '../errors';
 
 /** Pieces shorter than this are not masked: "1" or "on" would turn every such byte into `*`. */
 export const MIN_SECRET_BYTES = 3;
+/**
+ * Pieces masked at most, and the longest: masking costs a search per piece over every byte of
+ * the log, so a task whose secrets would stall its runner is refused instead.
+ */
+export const MAX_SECRET_PIECES = 256;
+export const MAX_SECRET_PIECE_BYTES = 16 * 1024;
 
-/** The byte strings to mask for these values: each line of a multi-line value on its own. */
+/**
+ * The byte strings to mask for these values: each line of a multi-line value on its own,
+ * longest (in bytes) first. `RunfleetError` TaskRefused past the limits above.
+ */
 export function secretPatterns(values: string[]): Buffer[] {
   const pieces = new Set<string>();
   for (const value of values) {
@@ -16,19 +26,29 @@ export function secretPatterns(values: string[]): Buffer[] {
       if (Buffer.byteLength(line) >= MIN_SECRET_BYTES) pieces.add(line);
     }
   }
-  // Longest first: a secret that holds another is masked whole.
-  return [...pieces].sort((a, b) => b.length - a.length).map((p) => Buffer.from(p));
+  const patterns = [...pieces].map((p) => Buffer.from(p)).sort((a, b) => b.length - a.length);
+  if (patterns.length > MAX_SECRET_PIECES || (patterns[0]?.length ?? 0) > MAX_SECRET_PIECE_BYTES) {
+    throw new RunfleetError(
+      'TaskRefused',
+      `the secret_env values hold ${patterns.length} lines, the longest ${patterns[0]?.length ?? 0} bytes: a log masks at most ${MAX_SECRET_PIECES} lines of at most ${MAX_SECRET_PIECE_BYTES} bytes`,
+    );
+  }
+  return patterns;
 }
 
-/** `data` with every pattern masked, in place. */
+/**
+ * `data` with every occurrence of a pattern masked, in place. Occurrences are found in the bytes
+ * as they were, so two secrets that overlap are both masked whole.
+ */
 export function maskSecrets(data: Buffer, patterns: Buffer[]): Buffer {
+  if (patterns.length === 0) return data;
+  const ranges: [number, number][] = [];
   for (const pattern of patterns) {
-    let at = data.indexOf(pattern);
-    while (at !== -1) {
-      data.fill(0x2a, at, at + pattern.length);
-      at = data.indexOf(pattern, at + pattern.length);
+    for (let at = data.indexOf(pattern); at !== -1; at = data.indexOf(pattern, at + 1)) {
+      ranges.push([at, at + pattern.length]);
     }
   }
+  for (const [from, to] of ranges) data.fill(0x2a, from, to);
   return data;
 }
 
@@ -42,8 +62,7 @@ export function maskableLength(data: Buffer, patterns: Buffer[], final: boolean)
   if (final || patterns.length === 0) return data.length;
   const newline = data.lastIndexOf(0x0a);
   if (newline !== -1) return newline + 1;
-  const longest = patterns[0]?.length ?? 0;
-  let cut = Math.max(0, data.length - (longest - 1));
+  let cut = Math.max(0, data.length - (longestPattern(patterns) - 1));
   // A whole secret across the cut moves it to the secret's end (it is all in `data`).
   for (let moved = true; moved;) {
     moved = false;
@@ -57,4 +76,9 @@ export function maskableLength(data: Buffer, patterns: Buffer[], final: boolean)
     }
   }
   return cut;
+}
+
+/** The longest pattern's bytes (0 for none). */
+export function longestPattern(patterns: Buffer[]): number {
+  return patterns.reduce((max, p) => Math.max(max, p.length), 0);
 }

@@ -179,7 +179,9 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
       req.signal.addEventListener('abort', stop.start, { once: true });
       try {
         const { code, signal } = await exit;
-        return outcome(req.sessionDir, code ?? 128 + signalNumber(signal), req.signal.aborted);
+        const result = outcome(req.sessionDir, code ?? 128 + signalNumber(signal), req.signal.aborted);
+        await req.collect?.(runAs ? { uid: runAs.uid, gid: runAs.gid } : undefined, result);
+        return result;
       } finally {
         req.signal.removeEventListener('abort', stop.start);
         stop.cancel();

@@ -31,7 +31,12 @@ export function artifactTask(runId: string, key: string): string | null {
   const prefix = artifactsPrefix(runId);
   if (!key.startsWith(prefix) || !key.endsWith(ARCHIVE_SUFFIX)) return null;
   const name = key.slice(prefix.length, -ARCHIVE_SUFFIX.length);
-  return name.includes('/') ? null : decodeURIComponent(name);
+  if (name.includes('/')) return null;
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return null; // not a name this layout wrote (a hostile runner's object)
+  }
 }
 
 /** Where a cache is kept: under the run's group (`run/<group>/<id>`), shared by its runs. */
@@ -109,47 +114,76 @@ export async function restore(
   return { cache: { key, hit: true } };
 }
 
-/**
- * After steps that succeeded (the task's processes are gone: the tree no longer changes): its
- * artifacts, and the cache when the store did not have its key. A failure is noted in the log;
- * the task's outcome stands.
- */
-export async function save(
-  ctx: TransferContext,
-  opts: { artifacts?: string[]; cache?: { key: string; paths: string[] } },
-): Promise<void> {
-  if (opts.artifacts) {
-    await upload(ctx, 'artifacts', artifactKey(ctx.runId, ctx.task), opts.artifacts);
-  }
-  if (opts.cache) {
-    await upload(ctx, `cache ${opts.cache.key}`, cacheObjectKey(ctx.runId, opts.cache.key), opts.cache.paths);
-  }
+/** An archive made from a task's workspace, waiting in a file of the runner's to be stored. */
+export interface Packed {
+  what: string;
+  key: string;
+  file: string;
+  files: number;
+  bytes: number;
 }
 
-async function upload(ctx: TransferContext, what: string, key: string, patterns: string[]): Promise<void> {
-  const file = tmpFile(ctx);
-  try {
-    const packed = await packFiles({ root: ctx.workspace, patterns, dest: file });
-    const since = Date.now();
-    for await (const { attempt, delayMs } of backoff({ initialMs: 1_000, maxMs: 10_000 })) {
-      try {
-        await ctx.store.putFile(key, file);
-        ctx.note(
-          `==> ${what}: ${packed.files} files (${packed.bytes} bytes) stored${attempt > 1 ? ` after ${attempt} tries` : ''}`,
-        );
-        return;
-      } catch (err) {
-        if (Date.now() - since + delayMs > UPLOAD_TRY_MS) {
-          ctx.note(`==> ${what}: not stored: ${(err as Error).message}`);
-          return;
-        }
-        ctx.note(`==> ${what}: upload failed (${(err as Error).message}); trying again in ${delayMs / 1000}s`);
-      }
+/**
+ * After steps that succeeded, before the driver takes the workspace back and frees the task's
+ * user: its artifacts, and the cache when the store did not have its key, archived as that user
+ * (tar reads with the task's rights only, whatever another task may swap in the tree meanwhile).
+ * A failure is noted in the log; the task's outcome stands.
+ */
+export async function pack(
+  ctx: TransferContext,
+  opts: { artifacts?: string[]; cache?: { key: string; paths: string[] }; user: TaskUser },
+): Promise<Packed[]> {
+  const wanted: { what: string; key: string; patterns: string[] }[] = [];
+  if (opts.artifacts)
+    wanted.push({ what: 'artifacts', key: artifactKey(ctx.runId, ctx.task), patterns: opts.artifacts });
+  if (opts.cache)
+    wanted.push({
+      what: `cache ${opts.cache.key}`,
+      key: cacheObjectKey(ctx.runId, opts.cache.key),
+      patterns: opts.cache.paths,
+    });
+  const packed: Packed[] = [];
+  for (const w of wanted) {
+    const file = tmpFile(ctx);
+    try {
+      const made = await packFiles({
+        root: ctx.workspace,
+        patterns: w.patterns,
+        dest: file,
+        ...(opts.user ? { user: opts.user } : {}),
+      });
+      packed.push({ what: w.what, key: w.key, file, ...made });
+    } catch (err) {
+      rmSync(file, { force: true });
+      ctx.note(`==> ${w.what}: not stored: ${(err as Error).message}`);
     }
-  } catch (err) {
-    ctx.note(`==> ${what}: not stored: ${(err as Error).message}`);
-  } finally {
-    rmSync(file, { force: true });
+  }
+  return packed;
+}
+
+/** Stores what `pack` made, trying again for a minute; the files are removed either way. */
+export async function upload(ctx: TransferContext, archives: Packed[]): Promise<void> {
+  for (const a of archives) {
+    try {
+      const since = Date.now();
+      for await (const { attempt, delayMs } of backoff({ initialMs: 1_000, maxMs: 10_000 })) {
+        try {
+          await ctx.store.putFile(a.key, a.file);
+          ctx.note(
+            `==> ${a.what}: ${a.files} files (${a.bytes} bytes) stored${attempt > 1 ? ` after ${attempt} tries` : ''}`,
+          );
+          break;
+        } catch (err) {
+          if (Date.now() - since + delayMs > UPLOAD_TRY_MS) {
+            ctx.note(`==> ${a.what}: not stored: ${(err as Error).message}`);
+            break;
+          }
+          ctx.note(`==> ${a.what}: upload failed (${(err as Error).message}); trying again in ${delayMs / 1000}s`);
+        }
+      }
+    } finally {
+      rmSync(a.file, { force: true });
+    }
   }
 }
 

@@ -39,16 +39,23 @@ export function logLastPartKey(prefix: string, offset: number): string {
   return `${logPartKey(prefix, offset)}.last`;
 }
 
-const PART_RE = /\/(\d{15})(\.last)?$/;
+/** A part's name below its attempt's prefix (nothing deeper: another run's keys may continue it). */
+const PART_RE = /^(\d{15})(\.last)?$/;
+
+/** The parts of an attempt's log among the objects listed under its prefix, by offset. */
+function logParts(prefix: string, objects: { key: string; size: number }[]) {
+  return objects
+    .map((o) => {
+      const m = PART_RE.exec(o.key.slice(prefix.length));
+      return m ? { start: Number(m[1]), last: m[2] !== undefined, key: o.key, size: o.size } : null;
+    })
+    .filter((p): p is { start: number; last: boolean; key: string; size: number } => p !== null)
+    .sort((a, b) => a.start - b.start);
+}
 
 /** Bytes of an attempt's log already in the store: where a resumed shipment goes on from. */
 export async function storedLogSize(store: ObjectStore, prefix: string): Promise<number> {
-  let size = 0;
-  for (const o of await store.list(prefix)) {
-    const start = Number(PART_RE.exec(o.key)?.[1] ?? NaN);
-    if (Number.isFinite(start)) size = Math.max(size, start + o.size);
-  }
-  return size;
+  return logParts(prefix, await store.list(prefix)).reduce((size, p) => Math.max(size, p.start + p.size), 0);
 }
 
 /** Reads up to `limit` bytes of an attempt's log from `offset`. */
@@ -57,14 +64,7 @@ export async function readStoredLog(
   req: { runId: string; task: string; attempt: number; offset: number; limit: number },
 ): Promise<StoredLogChunk> {
   const prefix = taskLogPrefix(req.runId, req.task, req.attempt);
-  const objects = await store.list(prefix);
-  const parts = objects
-    .map((o) => {
-      const m = PART_RE.exec(o.key);
-      return { start: Number(m?.[1] ?? NaN), last: m?.[2] !== undefined, key: o.key, size: o.size };
-    })
-    .filter((p) => Number.isFinite(p.start))
-    .sort((a, b) => a.start - b.start);
+  const parts = logParts(prefix, await store.list(prefix));
   const last = parts.find((p) => p.last);
   // The whole log's size, once its last part is there.
   const size = last ? last.start + last.size : null;

@@ -33,7 +33,7 @@ afterAll(async () => {
   await s3?.stop();
 });
 
-const SECRET = 'hunter2-deploy-key-0123';
+const SECRET = 'Zq9Xv7Wm3Pp5Tt1Rr8';
 const MASKED = '*'.repeat(SECRET.length);
 
 /** What the store holds of an attempt's log, read whole. */
@@ -83,6 +83,22 @@ describe('task logs in the object store', () => {
     expect(live.source).toBe('runner');
     expect(live.data).toContain(`key=${MASKED}`);
     expect(live.data).not.toContain(SECRET);
+    // A reader choosing windows that start or end inside the secret sees no piece of it.
+    const at = early.data.indexOf(`key=${MASKED}`) + 4;
+    const pieces = Array.from({ length: SECRET.length - 2 }, (_, i) => SECRET.slice(i, i + 3));
+    for (const [offset, limit] of [
+      [at + 1, 100],
+      [at + 5, 4],
+      [at - 3, 6],
+      [at + SECRET.length - 2, 10],
+    ] as const) {
+      const window = await rf.readTaskLog(runId, 'build', offset, limit);
+      expect(window.source).toBe('runner');
+      expect(
+        pieces.filter((p) => window.data.includes(p)),
+        `offset ${offset}, limit ${limit}: ${window.data}`,
+      ).toEqual([]);
+    }
 
     await h.waitFor(handle, (s) => s.phase === 'finished');
     expect((await h.state(handle)).result).toBe('success');

@@ -155,6 +155,11 @@ describe('artifacts and caches in the object store', () => {
           artifacts_from: ['build'],
         }),
         task(h, 'nostore', ['true'], { pool: bare, artifacts: ['x'] }),
+        // Archived with the task's own rights, never root's: a file it cannot read is not stored.
+        task(h, 'unreadable', ['mkdir dist; echo x > dist/a; chmod 000 dist/a'], {
+          pool: poolA,
+          artifacts: ['dist/**'],
+        }),
       ],
     });
     const state = await h.waitFor(handle, (s) => s.phase === 'finished', 120_000);
@@ -163,5 +168,8 @@ describe('artifacts and caches in the object store', () => {
     expect(state.tasks.use?.reason).toMatch(/the artifacts of task "build" are not in the object store/);
     expect(state.tasks.nostore?.status).toBe('failed');
     expect(state.tasks.nostore?.reason).toMatch(/has no object store \(store.bucket\)/);
+    expect(state.tasks.unreadable?.status).toBe('success');
+    const unreadable = await fullLog(handle.workflowId, 'unreadable');
+    expect(unreadable).toMatch(/==> artifacts: not stored: .*dist\/a: Cannot open: Permission denied/);
   }, 200_000);
 });

@@ -1,6 +1,12 @@
 /** Masking a task's secrets in its log (`src/runner/mask.ts`), also in a log read while it grows. */
 import { describe, expect, it } from 'vitest';
-import { maskSecrets, maskableLength, secretPatterns } from '../../src/runner/mask';
+import {
+  MAX_SECRET_PIECE_BYTES,
+  MAX_SECRET_PIECES,
+  maskSecrets,
+  maskableLength,
+  secretPatterns,
+} from '../../src/runner/mask';
 
 const patterns = secretPatterns(['hunter2-key', 'a\nline-two', 'x']);
 
@@ -41,5 +47,20 @@ describe('masking secrets', () => {
     expect(maskableLength(data, [], false)).toBe(data.length);
     expect(maskableLength(data, patterns, true)).toBe(data.length);
     expect(maskableLength(Buffer.from('done\nhunter2'), patterns, false)).toBe(5);
+  });
+
+  it('orders secrets by bytes (a short multi-byte secret is longer than it looks) and masks overlapping ones whole', () => {
+    const wide = secretPatterns(['abcdefghi', 'ünïcödé!']);
+    expect(wide.map((p) => p.length)).toEqual([12, 9]);
+    // Held back far enough for the 12-byte secret, though it has fewer characters than the other.
+    expect(maskableLength(Buffer.from('xxxxünïcödé'), wide, false)).toBe(Buffer.byteLength('xxxxünïcödé') - 11);
+    const overlapping = secretPatterns(['abcdef', 'defXYZ']);
+    expect(maskSecrets(Buffer.from('-abcdefXYZ-'), overlapping).toString()).toBe('-*********-');
+  });
+
+  it('refuses secrets a log cannot be masked with in reasonable time', () => {
+    const many = Array.from({ length: MAX_SECRET_PIECES + 1 }, (_, i) => `secret-${i}`).join('\n');
+    expect(() => secretPatterns([many])).toThrow(/hold 257 lines, the longest 10 bytes: a log masks at most 256 lines/);
+    expect(() => secretPatterns(['x'.repeat(MAX_SECRET_PIECE_BYTES + 1)])).toThrow(/at most 16384 bytes/);
   });
 });
