@@ -19,6 +19,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { wholeUtf8Length } from '../src/bytes';
 import { asFailure, failure, RunfleetError } from '../src/errors';
 import { taskFields } from '../src/logging';
 import type { Driver, DriverHandle, SessionRecord, TaskLabels } from '../src/runner/driver';
@@ -472,6 +473,8 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
       // At the end of a log still being written, a secret may be half there: it waits.
       if (!complete && from + raw.length >= size)
         length = Math.min(length, maskableLength(raw.subarray(head), secrets, false));
+      // Never half a character: the rest of it comes with the next read.
+      if (req.offset + length < size) length = wholeUtf8Length(raw.subarray(head, head + length));
       const data = maskSecrets(Buffer.from(raw), secrets).subarray(head, head + length);
       // Only complete when everything has been read.
       return {

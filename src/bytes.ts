@@ -34,3 +34,19 @@ export function formatByteSize(bytes: number): string {
   }
   return `${bytes}`;
 }
+
+/**
+ * How many bytes of `data` end on a whole UTF-8 character: a chunk of a log cut inside a character
+ * would show it as U+FFFD twice (its two halves), once in each chunk. The rest comes with the next.
+ * A chunk that is only part of one character is taken whole (a reader must always get somewhere).
+ */
+export function wholeUtf8Length(data: Uint8Array): number {
+  // Look back over at most 3 continuation bytes (10xxxxxx) for the character's first byte.
+  for (let back = 1; back <= Math.min(4, data.length); back++) {
+    const byte = data[data.length - back] as number;
+    if ((byte & 0xc0) === 0x80) continue;
+    const size = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return size > back && data.length > back ? data.length - back : data.length;
+  }
+  return data.length;
+}

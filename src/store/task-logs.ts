@@ -11,6 +11,7 @@
  * shipment interval costs one PUT. Keys begin with the run's
  * group, so a lifecycle rule on `logs/run/<group>/` sets that group's retention (docs/operating.md).
  */
+import { wholeUtf8Length } from '../bytes';
 import type { ObjectStore } from './object-store';
 
 /** A chunk of a log as `run logs` reads it. */
@@ -86,8 +87,12 @@ export async function readStoredLog(
     at += bytes.length;
     left -= bytes.length;
   }
+  // Never half a character: the rest of it comes with the next read.
+  const read = Buffer.concat(chunks);
+  const whole = at < (size ?? Infinity) ? wholeUtf8Length(read) : read.length;
+  at -= read.length - whole;
   return {
-    data: Buffer.concat(chunks).toString('utf8'),
+    data: read.subarray(0, whole).toString('utf8'),
     nextOffset: at,
     exists: true,
     complete: size !== null && at >= size,
