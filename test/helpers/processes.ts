@@ -30,9 +30,20 @@ const started: Proc[] = [];
  */
 export const NO_KEY_FILE = join(projectRoot, '.runfleet', 'test', 'no-such-dir', 'runfleet.keys');
 
-export function startRunfleet(args: string[], opts: { env: Record<string, string>; logFile: string }): Proc {
+export function startRunfleet(
+  args: string[],
+  opts: {
+    env: Record<string, string>;
+    logFile: string;
+    /** A test host's namespace (`test/helpers/netns.ts`). */ netns?: string;
+  },
+): Proc {
   const log = createWriteStream(opts.logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [runfleetBin, ...args], {
+  // `ip netns exec` enters the namespace and execs node: the pid is node's either way.
+  const [cmd, ...argv] = opts.netns
+    ? ['ip', 'netns', 'exec', opts.netns, process.execPath, runfleetBin, ...args]
+    : [process.execPath, runfleetBin, ...args];
+  const child = spawn(cmd as string, argv, {
     cwd: projectRoot,
     env: {
       ...process.env,
@@ -87,6 +98,8 @@ export interface RunnerProcOptions {
   healthPort?: number;
   args?: string[];
   env?: Record<string, string>;
+  /** Runs it on a test host of its own (`test/helpers/netns.ts`); `address` is then the host's relay. */
+  netns?: string;
 }
 
 /**
@@ -125,6 +138,7 @@ export function startRunnerProcess(o: RunnerProcOptions): Proc {
     {
       env: { TEMPORAL_ADDRESS: o.address, ...(o.token ? { RUNFLEET_RUNNER_TOKEN: o.token } : {}), ...o.env },
       logFile: join(o.dataDir, '..', `${o.name}.log`),
+      ...(o.netns ? { netns: o.netns } : {}),
     },
   );
 }
