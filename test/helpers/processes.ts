@@ -150,6 +150,8 @@ export function startControlProcess(o: {
   /** Default true, as in production; false where the runners are in-process ones without a registry record. */
   requireRunnerProofs?: boolean;
   env?: Record<string, string>;
+  /** Runs it on a test host of its own (`test/helpers/netns.ts`); `address` is then the host's relay. */
+  netns?: string;
 }): Proc {
   return startRunfleet(['worker'], {
     env: {
@@ -159,6 +161,7 @@ export function startControlProcess(o: {
       ...o.env,
     },
     logFile: o.logFile,
+    ...(o.netns ? { netns: o.netns } : {}),
   });
 }
 

@@ -2,12 +2,14 @@
  * A runner on a host of its own (a network namespace reaching Temporal through its link, issue 14)
  * cut off mid-task for longer than the heartbeat timeout, then reconnected, against the real dev
  * server: the run calls the task lost, the runner reports how it truly ended once its link is
- * back, nothing runs twice, and the run finishes.
+ * back, nothing runs twice, and the run finishes. Then the control worker cut off instead: the run
+ * waits and goes on once its link is back.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, task, type Harness } from '../helpers/harness';
 import { createTestHost, type TestHost } from '../helpers/netns';
-import { killAll, registerRunner, serveRunner } from '../helpers/processes';
+import { join } from 'node:path';
+import { killAll, registerRunner, serveRunner, startControlProcess } from '../helpers/processes';
 import { fileLines, sharedFile } from '../helpers/shared-files';
 import { uniqueName } from '../helpers/temporal';
 import { until } from '../helpers/until';
@@ -72,4 +74,56 @@ describe('a runner on a host of its own', () => {
     expect(fileLines(starts)).toEqual(['start']);
     expect(fileLines(ends)).toEqual(['end']);
   }, 240_000);
+
+  it('a control worker cut off mid-run: the run waits, then goes on once its link is back; nothing runs twice', async () => {
+    const host = await createTestHost(h.address);
+    hosts.push(host);
+    const controlQueue = uniqueName('control-far');
+    const pool = uniqueName('pool');
+    await h.startRunner({ name: uniqueName('near'), pool });
+    const counter = sharedFile(h.dataDir, `${controlQueue}.count`);
+    // In-process runners have no registry record (no signing key): this test is not about identity.
+    const control = startControlProcess({
+      address: host.temporalAddress,
+      controlQueue,
+      logFile: join(h.dataDir, `${controlQueue}.log`),
+      requireRunnerProofs: false,
+      netns: host.name,
+    });
+    const handle = await h.client.workflow.start('runWorkflow', {
+      taskQueue: controlQueue,
+      workflowId: `run/test/partition/${controlQueue}`,
+      args: [
+        {
+          spec: {
+            name: 'control-cut',
+            group: '/test/partition',
+            tasks: [
+              task(h, 'first', [`echo first >> ${counter}`, 'sleep 3'], { pool }),
+              task(h, 'second', [`echo second >> ${counter}`], { pool, depends: ['first'] }),
+            ],
+          },
+        },
+      ],
+    });
+    await until('the first task started', () => fileLines(counter).length === 1, {
+      timeoutMs: 120_000,
+      everyMs: 100,
+      detail: () => control.output(),
+    });
+    host.cut();
+    const cutAt = Date.now();
+    // The first task ends meanwhile (its runner is not cut off); nothing can dispatch the second.
+    await new Promise((r) => setTimeout(r, 15_000));
+    expect(fileLines(counter)).toEqual(['first']);
+    host.restore();
+    const restoredAt = Date.now();
+    const done = await h.waitFor(handle, (s) => s.phase === 'finished', 120_000);
+    console.log(
+      `control worker cut off for ${restoredAt - cutAt} ms; the run finished ${Date.now() - restoredAt} ms after its link was back`,
+    );
+    expect(done.result, JSON.stringify(done.tasks)).toBe('success');
+    expect(done.tasks.first?.attempts).toBe(1);
+    expect(fileLines(counter)).toEqual(['first', 'second']);
+  }, 300_000);
 });
