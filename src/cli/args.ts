@@ -11,3 +11,11 @@ export function integer(min: number, max: number): (value: string) => number {
 }
 
 export const port = integer(1, 65535);
+
+/** `host:port` (a Temporal frontend): a name or address and a port of 1-65535. */
+export function hostPort(value: string): string {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value.trim());
+  const p = Number(m?.[2]);
+  if (!m || p < 1 || p > 65535) throw new InvalidArgumentError('expected host:port, like temporal.example.com:7233.');
+  return value.trim();
+}

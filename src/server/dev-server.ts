@@ -256,7 +256,7 @@ async function waitReady(opts: {
  * Also for a Temporal service Runfleet did not start (the test suite against an external one).
  */
 export async function ensureSearchAttributes(
-  connection: Connection,
+  connection: Pick<Connection, 'operatorService'>,
   namespace: string,
   log: (line: string) => void,
 ): Promise<void> {

@@ -1,8 +1,9 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- heavy modules load on use (require: tsx keeps import() as ESM) */
 /**
  * `runfleet up`: the embedded default, in the foreground. A Temporal dev server (SQLite file),
- * the control worker and one local runner, sharing one connection; optionally submits a run
- * file and follows it. Ctrl-C stops them in reverse order: runner, worker, connection, server.
+ * or with `--temporal ADDRESS` a Temporal service that is already there, the control worker and
+ * one local runner, sharing one connection; optionally submits a run file and follows it. Ctrl-C
+ * stops them in reverse order: runner, worker, connection, server.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { version } from '../../../package.json';
 import { RunfleetError } from '../../errors';
 import { sleep } from '../../sleep';
 import { loadRunSpecFile, type LoadedRunSpec } from '../../spec/load';
-import { port } from '../args';
+import { hostPort, port } from '../args';
 import { commandConfig, commandOutput, runExitCode, type CliContext } from '../context';
 import { Lifecycle } from '../lifecycle';
 import { webUiRunUrl, webUiWorkflowsUrl } from '../render';
@@ -25,6 +26,7 @@ interface Flags {
   dataDir?: string;
   submit?: string;
   exitWhenDone?: boolean;
+  temporal?: string;
 }
 
 /** The local runner of the embedded mode. */
@@ -39,6 +41,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--port <port>', 'Temporal gRPC port (default: 7233)', port)
     .option('--ui-port <port>', 'Temporal Web UI port (default: 8233)', port)
     .option('--data-dir <dir>', 'SQLite file, server log and runner data (default: <home>/data)')
+    .option(
+      '--temporal <address>',
+      "use this Temporal service (host:port; TLS and API key from TEMPORAL_* as for every command) instead of starting a dev server; Runfleet's search attributes are added where missing",
+      hostPort,
+    )
     .option('--submit <file>', 'submit this run file once everything is up, and follow it')
     .option('--exit-when-done', 'with --submit: stop after the run ends; exit 0 only if it succeeded')
     .option(
@@ -100,32 +107,48 @@ export function register(program: Command, ctx: CliContext): void {
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
       try {
-        const binary = await ensureTemporalBinary({
-          projectRoot: ctx.projectRoot,
-          log: (l) => out.log(l),
-          env: { ...ctx.env },
-        });
-        if (lifecycle.stopSignal.aborted) return;
-        const serverLog = join(dataDir, 'temporal.log');
-        out.log(`starting Temporal dev server (data in ${dataDir}, log in ${serverLog})`);
-        const server = await startDevServer({
-          binary,
-          dbFile: join(dataDir, 'temporal.db'),
-          port: config.server.port,
-          uiPort: config.server.uiPort,
-          headless: false,
-          namespace,
-          // The server's own output is in its log file; show only our progress lines.
-          log: (l) => {
-            if (l.startsWith('dev-server:')) out.log(l);
-          },
-          logFile: serverLog,
-        });
-        lifecycle.add('Temporal dev server', () => server.stop());
-
-        // Our own dev server: plain TCP, whatever TEMPORAL_TLS* say about other servers.
-        const connection = await connectWorker(server.address);
-        lifecycle.add('connection', () => connection.close());
+        let address: string;
+        let uiUrl: string | undefined;
+        let connection: import('@temporalio/worker').NativeConnection;
+        if (flags.temporal) {
+          // A service of someone else's: its TLS and credentials as every command reads them.
+          const { connectionOptions } = require('../../connection') as typeof import('../../connection');
+          const { ensureSearchAttributes } =
+            require('../../server/dev-server') as typeof import('../../server/dev-server');
+          connection = await connectWorker({ ...connectionOptions(config, ctx.env), address: flags.temporal });
+          lifecycle.add('connection', () => connection.close());
+          await ensureSearchAttributes(connection, namespace, (l) => out.log(l));
+          address = flags.temporal;
+          out.log(`using the Temporal service at ${address} (no dev server)`);
+        } else {
+          const binary = await ensureTemporalBinary({
+            projectRoot: ctx.projectRoot,
+            log: (l) => out.log(l),
+            env: { ...ctx.env },
+          });
+          if (lifecycle.stopSignal.aborted) return;
+          const serverLog = join(dataDir, 'temporal.log');
+          out.log(`starting Temporal dev server (data in ${dataDir}, log in ${serverLog})`);
+          const server = await startDevServer({
+            binary,
+            dbFile: join(dataDir, 'temporal.db'),
+            port: config.server.port,
+            uiPort: config.server.uiPort,
+            headless: false,
+            namespace,
+            // The server's own output is in its log file; show only our progress lines.
+            log: (l) => {
+              if (l.startsWith('dev-server:')) out.log(l);
+            },
+            logFile: serverLog,
+          });
+          lifecycle.add('Temporal dev server', () => server.stop());
+          address = server.address;
+          uiUrl = server.uiUrl ?? undefined;
+          // Our own dev server: plain TCP, whatever TEMPORAL_TLS* say about other servers.
+          connection = await connectWorker(server.address);
+          lifecycle.add('connection', () => connection.close());
+        }
 
         const worker = await createControlWorker({
           connection,
@@ -158,7 +181,7 @@ export function register(program: Command, ctx: CliContext): void {
         const agent = new RunnerAgent({
           name: LOCAL_RUNNER.name,
           pool: LOCAL_RUNNER.pool,
-          address: server.address,
+          address,
           namespace,
           stateDir: runnerDir,
           ...(token ? { token } : {}),
@@ -202,21 +225,20 @@ export function register(program: Command, ctx: CliContext): void {
         });
         crashed.catch(() => undefined);
 
-        out.line(`Temporal at ${server.address} (export TEMPORAL_ADDRESS=${server.address}), namespace ${namespace}`);
+        out.line(`Temporal at ${address} (export TEMPORAL_ADDRESS=${address}), namespace ${namespace}`);
         out.line(
           `control worker on ${config.temporal.controlTaskQueue}; runner "${LOCAL_RUNNER.name}" registered on pool "${LOCAL_RUNNER.pool}" with ${LOCAL_RUNNER.slots} slots`,
         );
-        if (server.uiUrl) out.line(`Web UI: ${webUiWorkflowsUrl(server.uiUrl, namespace)}`);
+        if (uiUrl) out.line(`Web UI: ${webUiWorkflowsUrl(uiUrl, namespace)}`);
 
         if (toSubmit) {
           const rf = RunfleetClient.fromClient(client, {
             controlTaskQueue: config.temporal.controlTaskQueue,
-            address: server.address,
+            address,
           });
           const submitted = await rf.submitRun(toSubmit.input);
           out.line(`submitted ${submitted.workflowId}`);
-          if (server.uiUrl)
-            out.line(`watch it: ${webUiRunUrl(server.uiUrl, namespace, submitted.workflowId, submitted.runId)}`);
+          if (uiUrl) out.line(`watch it: ${webUiRunUrl(uiUrl, namespace, submitted.workflowId, submitted.runId)}`);
           const watching = followRun(rf, out, submitted.workflowId, lifecycle.stopSignal);
           watching.catch(() => undefined);
           await Promise.race([watching, crashed, lifecycle.stopped()]);
