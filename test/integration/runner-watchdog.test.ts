@@ -366,6 +366,12 @@ describe('runner watchdog', () => {
       timeoutMs: 30_000,
       detail: () => watch.output(),
     });
+    // Every watcher connected and following before the outage (a process still starting when the
+    // server goes away fails to connect: that is not riding an outage out).
+    await until('run logs --follow printing the task', () => /==> step 2\/3/.test(logs.output()), {
+      timeoutMs: 30_000,
+      detail: () => logs.output(),
+    });
 
     const stoppedAt = Date.now();
     await stopServer();
