@@ -85,17 +85,25 @@ export async function withClient<T>(
   config: Config,
   fn: (client: RunfleetClient) => Promise<T>,
   env: Readonly<Record<string, string | undefined>> = commandEnv(config),
+  /**
+   * A watcher (`run watch`, `run logs --follow`) started while Temporal does not answer waits
+   * for it, saying so, as it would ride out an outage once connected (`src/client/ride.ts`).
+   */
+  ride?: { onWait: (message: string) => void },
 ): Promise<T> {
   // Loaded here: the Temporal client costs half a second, which `schema` and `validate` need not pay.
   const { RunfleetClient } = require('../client/client') as typeof import('../client/client');
   const { createDataConverter, loadKeyRing } = require('../codec') as typeof import('../codec');
   const { connectionOptions } = require('../connection') as typeof import('../connection');
-  const client = await RunfleetClient.connect({
-    ...connectionOptions(config, env),
-    controlTaskQueue: config.temporal.controlTaskQueue,
-    connectTimeoutMs: config.temporal.connectTimeoutMs,
-    dataConverter: createDataConverter({ keys: loadKeyRing(config) }),
-  });
+  const connect = () =>
+    RunfleetClient.connect({
+      ...connectionOptions(config, env),
+      controlTaskQueue: config.temporal.controlTaskQueue,
+      connectTimeoutMs: config.temporal.connectTimeoutMs,
+      dataConverter: createDataConverter({ keys: loadKeyRing(config) }),
+    });
+  const { rideOut } = require('../client/ride') as typeof import('../client/ride');
+  const client = ride ? await rideOut('Temporal', connect, { onWait: ride.onWait }) : await connect();
   try {
     return await fn(client);
   } finally {

@@ -375,26 +375,32 @@ describe('runner watchdog', () => {
 
     const stoppedAt = Date.now();
     await stopServer();
+    // Watchers started during the outage wait for Temporal to answer at all.
+    const lateWatch = cli('late-watch', ['run', 'watch', workflowId]);
+    const lateLogs = cli('late-logs', ['run', 'logs', workflowId, 'gated', '--follow']);
+    const all = [submit, watch, logs, lateWatch, lateLogs];
     // Long enough for every watcher to have asked (and failed) several times.
-    await until(
-      'every watcher saying what it waits for',
-      () => [submit, watch, logs].every((p) => /waiting for /.test(p.output())),
-      { timeoutMs: 30_000, detail: () => [submit, watch, logs].map((p) => p.output()).join('\n---\n') },
-    );
-    for (const p of [submit, watch, logs]) expect(p.child.exitCode, p.output()).toBeNull();
+    await until('every watcher saying what it waits for', () => all.every((p) => /waiting for /.test(p.output())), {
+      timeoutMs: 30_000,
+      detail: () => all.map((p) => p.output()).join('\n---\n'),
+    });
+    for (const p of all) expect(p.child.exitCode, p.output()).toBeNull();
     await startServer();
     const outageMs = Date.now() - stoppedAt;
     writeFileSync(gate, '');
 
-    const codes = await Promise.all([submit.exited, watch.exited, logs.exited]);
-    const outputs = [submit, watch, logs].map((p) => p.output());
-    expect(codes, outputs.join('\n---\n')).toEqual([0, 0, 0]);
+    const codes = await Promise.all(all.map((p) => p.exited));
+    const outputs = all.map((p) => p.output());
+    expect(codes, outputs.join('\n---\n')).toEqual([0, 0, 0, 0, 0]);
+    expect(outputs[3]).toMatch(/waiting for Temporal: cannot reach Temporal/);
+    expect(outputs[3]).toMatch(/success/);
+    expect(outputs[4]).toMatch(/after the outage/);
     expect(outputs[0]).toMatch(/answered again after/);
     expect(outputs[0]).toMatch(/success/);
     expect(outputs[1]).toMatch(/success/);
     expect(outputs[2]).toMatch(/after the outage/);
     expect(lines(counter)).toBe(1);
-    const waits = outputs.map((o) => (o.match(/^waiting for [^\n]*/m) ?? [''])[0]);
+    const waits = outputs.map((o) => (o.match(/waiting for [^\n]*/m) ?? [''])[0]);
     console.log(`watchers: outage ${outageMs} ms; first waits:\n  ${waits.join('\n  ')}`);
   }, 240_000);
 });

@@ -10,9 +10,15 @@ export function register(run: Command, ctx: CliContext): void {
     .argument('<id>', 'run id')
     .action(async (id: string, _flags: unknown, cmd: Command) => {
       const out = commandOutput();
-      await withClient(commandConfig(ctx, cmd), async (client) => {
-        const final = await followRun(client, out, id);
-        ctx.exitCode = runExitCode(final.result);
-      });
+      const config = commandConfig(ctx, cmd);
+      await withClient(
+        config,
+        async (client) => {
+          const final = await followRun(client, out, id);
+          ctx.exitCode = runExitCode(final.result);
+        },
+        undefined,
+        { onWait: (message) => out.error(message) },
+      );
     });
 }
