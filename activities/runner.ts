@@ -76,10 +76,11 @@ export interface RunnerActivityDeps {
    */
   signer?: RunnerSigner;
   /**
-   * The object store task logs are shipped to while tasks run (`src/runner/log-shipper.ts`), so
-   * they outlive this runner. Default: none (logs stay here only).
+   * The object store: task logs are shipped to it while tasks run (`src/runner/log-shipper.ts`),
+   * artifacts and caches kept in it (`src/runner/transfers.ts`), so they outlive this runner.
+   * Default: none (logs stay here only; a task that keeps or gets artifacts or a cache is refused).
    */
-  logStore?: { store: ObjectStore; intervalMs: number; log: (line: string) => void };
+  objectStore?: { store: ObjectStore; intervalMs: number; log: (line: string) => void };
 }
 
 /** What the runner activities need of the session records (`src/runner/sessions.ts`). */
@@ -117,6 +118,14 @@ const RUN_ENV_CACHE = 8;
 const MASKED_TASKS = 1_000;
 /** Beside a log that masks secrets (`<log>.masked`): shown only by a process that knows them. */
 const MASKED_MARK = '.masked';
+
+/**
+ * Whether a task's log masks secrets (`secret_env`): their values are never written to disk, so
+ * a later runner process cannot mask it (it neither shows nor ships it as it is).
+ */
+export function logMasksSecrets(logFile: string): boolean {
+  return existsSync(`${logFile}${MASKED_MARK}`);
+}
 
 export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActivities {
   const heartbeatMs = deps.heartbeatMs ?? 1_000;
@@ -174,7 +183,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
       const key = `${req.runId}/${task.name}`;
       const transfers =
         task.artifacts !== undefined || (task.artifacts_from ?? []).length > 0 || task.cache !== undefined;
-      if (transfers && !deps.logStore) {
+      if (transfers && !deps.objectStore) {
         throw failure(
           'TaskRefused',
           `task "${task.name}" keeps or gets artifacts or a cache, and runner "${deps.runner}" has no object store (store.bucket)`,
@@ -257,7 +266,6 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           // Kept with the record: a runner that re-attaches to the task enforces it (no activity does then).
           deadline: new Date(deadline).toISOString(),
           bootId: deps.bootId,
-          ...(secrets.length > 0 ? { maskedLog: true } : {}),
         };
         // Recorded before anything starts: a runner killed from here on finds the task again. Refused
         // when this runner told the run it never received this attempt (the run has moved on).
@@ -281,9 +289,9 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
 
         const transfer: TransferContext | null =
-          transfers && deps.logStore
+          transfers && deps.objectStore
             ? {
-                store: deps.logStore.store,
+                store: deps.objectStore.store,
                 tmpDir: join(deps.dataDir, 'transfers'),
                 runId: req.runId,
                 task: task.name,
@@ -293,15 +301,15 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             : null;
         let restored: Restored = { cache: null };
         let packed: Packed[] = [];
-        const shipper = deps.logStore
+        const shipper = deps.objectStore
           ? new LogShipper({
-              store: deps.logStore.store,
+              store: deps.objectStore.store,
               prefix: taskLogPrefix(req.runId, task.name, req.attempt),
               file: logFile,
               secrets,
-              intervalMs: deps.logStore.intervalMs,
+              intervalMs: deps.objectStore.intervalMs,
               what: `${req.runId} ${task.name} attempt ${req.attempt}`,
-              log: deps.logStore.log,
+              log: deps.objectStore.log,
             })
           : null;
         shipper?.start();
@@ -455,7 +463,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
       const complete = !deps.slots.isRunning(`${req.runId}/${req.task}`);
       if (!existsSync(file)) return { data: '', nextOffset: req.offset, exists: false, complete, source: 'runner' };
       const known = secretsOf.get(`${req.runId}/${req.task}/${attempt}`);
-      if (!known && existsSync(`${file}${MASKED_MARK}`)) {
+      if (!known && logMasksSecrets(file)) {
         throw failure(
           'InvalidState',
           `the log of ${req.task} attempt ${attempt} masks secrets this runner process no longer knows (it restarted since): read it from the object store`,

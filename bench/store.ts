@@ -90,7 +90,7 @@ void withBenchServer(
           dataDir: join(tempDir(), name),
           passEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
           shutdownGraceMs: 1_000,
-          ...(withStore ? { logStore: { store, intervalMs: 2_000 } } : {}),
+          ...(withStore ? { objectStore: { store, intervalMs: 2_000 } } : {}),
         });
         const done = r.run();
         stops.push(async () => {

@@ -50,3 +50,18 @@ export function wholeUtf8Length(data: Uint8Array): number {
   }
   return data.length;
 }
+
+/** UTF-8 bytes of a string, counted (no TextEncoder needed in the workflow sandbox). */
+export function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4; // a surrogate pair: one 4-byte character
+      i++;
+    } else n += 3;
+  }
+  return n;
+}

@@ -78,8 +78,8 @@ export interface AgentOptions {
   connect(): Promise<Connected>;
   passEnv: Record<string, string>;
   logRetentionMs: number;
-  /** The object store task logs are shipped to (see `RunnerOptions.logStore`). Default: none. */
-  logStore?: RunnerOptions['logStore'];
+  /** The object store of task logs, artifacts and caches (`RunnerOptions.objectStore`). Default: none. */
+  objectStore?: RunnerOptions['objectStore'];
   log(line: string, fields?: LogFields): void;
   stopSignal: AbortSignal;
   /** At most this many tasks at once, whatever the fleet says (a small machine). */
@@ -326,7 +326,7 @@ export class RunnerAgent {
       version: opts.version,
       passEnv: opts.passEnv,
       logRetentionMs: opts.logRetentionMs,
-      ...(opts.logStore ? { logStore: opts.logStore } : {}),
+      ...(opts.objectStore ? { objectStore: opts.objectStore } : {}),
       shutdownGraceMs: opts.shutdownGraceMs,
       log: opts.log,
       report: (record, outcome, note) => this.report(record.labels, outcome, note),

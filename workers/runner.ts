@@ -20,7 +20,7 @@ import { taskFields, type LogLine } from '../src/logging';
 import type { DataConverter } from '@temporalio/common';
 import { join } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
-import { createRunnerActivities, runFolder, taskOutputs, taskWorkspace } from '../activities/runner';
+import { createRunnerActivities, logMasksSecrets, runFolder, taskOutputs, taskWorkspace } from '../activities/runner';
 import { OUTPUT_FILE } from '../src/run/outputs';
 import { LogShipper } from '../src/runner/log-shipper';
 import { storedLogSize, taskLogPrefix } from '../src/store/task-logs';
@@ -89,8 +89,8 @@ export interface RunnerOptions {
   shutdownGraceMs?: number;
   /** Task logs and workspaces of a run are removed this long after their last change. Default 7 days. */
   logRetentionMs?: number;
-  /** The object store task logs are shipped to while tasks run; `intervalMs` between shipments. */
-  logStore?: { store: ObjectStore; intervalMs: number };
+  /** The object store of task logs, artifacts and caches; `intervalMs` between two log shipments. */
+  objectStore?: { store: ObjectStore; intervalMs: number };
   log?: LogLine;
 }
 
@@ -374,7 +374,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
         baseEnv: opts.passEnv ?? {},
         ...(opts.fetchRunEnv ? { fetchRunEnv: opts.fetchRunEnv } : {}),
         ...(opts.signer ? { signer: opts.signer } : {}),
-        ...(opts.logStore ? { logStore: { ...opts.logStore, log: (line: string) => log(line) } } : {}),
+        ...(opts.objectStore ? { objectStore: { ...opts.objectStore, log: (line: string) => log(line) } } : {}),
         detach: (record, outcome, done, kill) => {
           log(
             `task ${record.labels.run}/${record.labels.task} goes on without the server: its outcome is reported when it ends`,
@@ -421,21 +421,21 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
    * from this runner).
    */
   const resumeShipping = async (record: SessionRecord): Promise<LogShipper | null> => {
-    if (!opts.logStore) return null;
+    if (!opts.objectStore) return null;
     const what = `${record.labels.run} ${record.labels.task} attempt ${record.labels.attempt}`;
-    if (record.maskedLog) {
+    if (logMasksSecrets(record.logFile)) {
       log(`log of ${what}: it masks secrets this runner process does not know; the rest is not shipped to the store`);
       return null;
     }
     const prefix = taskLogPrefix(record.labels.run, record.labels.task, record.labels.attempt);
     try {
       const shipper = new LogShipper({
-        store: opts.logStore.store,
+        store: opts.objectStore.store,
         prefix,
         file: record.logFile,
         secrets: [],
-        intervalMs: opts.logStore.intervalMs,
-        from: await storedLogSize(opts.logStore.store, prefix),
+        intervalMs: opts.objectStore.intervalMs,
+        from: await storedLogSize(opts.objectStore.store, prefix),
         what,
         log: (line) => log(line),
       });

@@ -47,6 +47,8 @@ import { checkChangegroupName, decodeUpdateToken, encodeUpdateToken } from '../c
 import { withLiveStatus } from './live-status';
 import { createDataConverter } from '../codec';
 import type { runWorkflow } from '../../workflows/run';
+import type { RunArtifactsInput } from '../../workflows/artifacts';
+import type { FetchTaskLogInput } from '../../workflows/log';
 import type { TlsOptions } from '../connection';
 import { signStatement } from '../security/operator';
 import { approvalStatement } from '../security/statements';
@@ -202,17 +204,6 @@ export interface WatchOptions {
    * watch rides that out, see `rideOut`), and when they answer again.
    */
   onWait?: (message: string) => void;
-}
-
-/** The argument of `fetchTaskLogWorkflow`. */
-interface FetchTaskLogInput {
-  runId: string;
-  task: string;
-  runner: string;
-  offset: number;
-  limit: number;
-  attempt: number;
-  final: boolean;
 }
 
 /** The search attribute keys of a run (also set on runs a runner schedule starts): src/search-attributes.ts. */
@@ -716,7 +707,7 @@ export class RunfleetClient {
     }
     return this.call(workflowId, async () => {
       try {
-        return await this.client.workflow.execute<(input: { runId: string; task?: string }) => Promise<ArtifactLink[]>>(
+        return await this.client.workflow.execute<(input: RunArtifactsInput) => Promise<ArtifactLink[]>>(
           WORKFLOW_TYPES.runArtifacts,
           {
             taskQueue: this.controlTaskQueue,

@@ -6,6 +6,7 @@
  * sandbox-safe: the runner parses with it and the run workflow checks again (a runner's word is
  * bounded like a run author's).
  */
+import { utf8Length } from '../bytes';
 
 export const OUTPUT_LIMITS = {
   /** Keys per task: outputs are a version, a digest, a URL; not a data channel. */
@@ -28,23 +29,8 @@ const KEY_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 /** Keys that reach an object's prototype when assigned: refused as in every file users give. */
 const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
 
-/** UTF-8 bytes of a string (no TextEncoder needed in the workflow sandbox). */
-function utf8Bytes(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
-}
-
 export function outputsBytes(outputs: Record<string, string>): number {
-  return Object.entries(outputs).reduce((sum, [k, v]) => sum + utf8Bytes(k) + utf8Bytes(v), 0);
+  return Object.entries(outputs).reduce((sum, [k, v]) => sum + utf8Length(k) + utf8Length(v), 0);
 }
 
 /** What is wrong with these outputs (a task's, or a runner's claim of them), or null. */

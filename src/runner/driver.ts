@@ -83,11 +83,6 @@ export interface SessionRecord {
   deadline?: string;
   /** The runner process that started it. */
   bootId: string;
-  /**
-   * The task's log masks secrets (`secret_env`) whose values are not kept on disk: a runner that
-   * re-attaches to it cannot mask the rest, so it does not ship the rest to the object store.
-   */
-  maskedLog?: boolean;
 }
 
 /** What a driver finds of a task started by an earlier runner process. */

@@ -42,11 +42,6 @@ export class LogShipper {
     this.shipped = opts.from ?? 0;
   }
 
-  /** Bytes of the log in the store. */
-  get size(): number {
-    return this.shipped;
-  }
-
   start(): void {
     this.timer = setInterval(() => {
       this.shipping = this.shipping.then(() => this.tick());

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { DEPEND_CONDITIONS, DRIVERS } from '../types';
-import { parseByteSize } from '../bytes';
+import { parseByteSize, utf8Length } from '../bytes';
 import { parseDuration } from '../duration';
 import { LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
 import { workingDirProblem } from './working-dir';
@@ -112,20 +112,6 @@ export function envBytes(e: Record<string, string> | undefined): number {
   let total = 0;
   for (const [k, v] of Object.entries(e ?? {})) total += utf8Length(k) + utf8Length(v) + 2;
   return total;
-}
-
-function utf8Length(text: string): number {
-  let n = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4; // a surrogate pair: one 4-byte character
-      i++;
-    } else n += 3;
-  }
-  return n;
 }
 
 /** A path inside the task's workspace (`src/spec/working-dir.ts`); the runner checks it again on disk. */

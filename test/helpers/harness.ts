@@ -91,8 +91,8 @@ export interface HarnessRunner {
   keys?: KeyRing;
   /** Signs what the runner tells runs (its identity signing key); default: unsigned. */
   signer?: RunnerSigner;
-  /** Ships task logs to this object store (`RunnerOptions.logStore`); default: none. */
-  logStore?: RunnerOptions['logStore'];
+  /** Its object store of task logs, artifacts and caches (`RunnerOptions.objectStore`); default: none. */
+  objectStore?: RunnerOptions['objectStore'];
   /** The runner's log lines. Default: dropped. */
   log?: RunnerOptions['log'];
 }
@@ -186,7 +186,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       dataConverter: r.keys ? createDataConverter({ keys: r.keys }) : dataConverter,
       fetchRunEnv: (runId) => client.workflow.getHandle(runId).query(runEnvQuery, { runner: r.name }),
       ...(r.signer ? { signer: r.signer } : {}),
-      ...(r.logStore ? { logStore: r.logStore } : {}),
+      ...(r.objectStore ? { objectStore: r.objectStore } : {}),
       ...(r.log ? { log: r.log } : {}),
     });
     runners.set(r.name, runner);

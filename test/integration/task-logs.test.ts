@@ -45,7 +45,7 @@ describe('task logs in the object store', () => {
   it('are shipped while the task runs, masked, and read from the store once the runner is gone', async () => {
     const name = uniqueName('shipper');
     const pool = uniqueName('pool');
-    await h.startRunner({ name, pool, logStore: { store: s3.store, intervalMs: 300 } });
+    await h.startRunner({ name, pool, objectStore: { store: s3.store, intervalMs: 300 } });
     const handle = await h.start({
       name: 'ship',
       env: { DEPLOY_KEY: SECRET },
@@ -137,7 +137,12 @@ describe('task logs in the object store', () => {
     };
     const lines: string[] = [];
     const pool = uniqueName('pool');
-    await h.startRunner({ name, pool, logStore: { store: flaky, intervalMs: 300 }, log: (line) => lines.push(line) });
+    await h.startRunner({
+      name,
+      pool,
+      objectStore: { store: flaky, intervalMs: 300 },
+      log: (line) => lines.push(line),
+    });
     const handle = await h.start({ name: 'outage', tasks: [task(h, 'build', ['echo built; sleep 1'], { pool })] });
     const done = await h.waitFor(handle, (s) => s.phase === 'finished');
     expect(done.result).toBe('success');

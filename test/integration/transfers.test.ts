@@ -22,9 +22,9 @@ beforeAll(async () => {
   s3 = await startS3();
   h = await startHarness({ runners: [], store: s3.store });
   rf = RunfleetClient.fromClient(h.client, { controlTaskQueue: h.controlQueue, address: h.address });
-  const logStore = { store: s3.store, intervalMs: 500 };
-  await h.startRunner({ name: uniqueName('runner-a'), pool: poolA, logStore });
-  await h.startRunner({ name: uniqueName('runner-b'), pool: poolB, logStore });
+  const objectStore = { store: s3.store, intervalMs: 500 };
+  await h.startRunner({ name: uniqueName('runner-a'), pool: poolA, objectStore });
+  await h.startRunner({ name: uniqueName('runner-b'), pool: poolB, objectStore });
 }, 120_000);
 afterAll(async () => {
   await h?.stop();

@@ -93,7 +93,7 @@ export function register(runner: Command, ctx: CliContext): void {
         connect: () => openConnections(config, ctx.env, dataConverter),
         passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
         logRetentionMs: config.runner.logRetentionDays * 86_400_000,
-        ...(store ? { logStore: { store, intervalMs: config.store.logShipSeconds * 1_000 } } : {}),
+        ...(store ? { objectStore: { store, intervalMs: config.store.logShipSeconds * 1_000 } } : {}),
         staleSweepMs: config.runner.sweepSeconds * 1_000,
         log: (line, fields) => out.log(line, { runner: config.runner.name, ...fields }),
         stopSignal: lifecycle.stopSignal,

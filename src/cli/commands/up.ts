@@ -205,7 +205,7 @@ export function register(program: Command, ctx: CliContext): void {
           }),
           passEnv: passEnv(ctx.env, DEFAULT_PASS_ENV),
           logRetentionMs: config.runner.logRetentionDays * 86_400_000,
-          ...(store ? { logStore: { store, intervalMs: config.store.logShipSeconds * 1_000 } } : {}),
+          ...(store ? { objectStore: { store, intervalMs: config.store.logShipSeconds * 1_000 } } : {}),
           staleSweepMs: config.runner.sweepSeconds * 1_000,
           log: (line, fields) => out.log(line, { runner: LOCAL_RUNNER.name, ...fields }),
           stopSignal: runnerStop.signal,
