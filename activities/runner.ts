@@ -63,7 +63,11 @@ export interface RunnerActivityDeps {
    * or a stop of its run to it any more: `kill` stops it (see `src/runner/unattended.ts`).
    */
   detach(record: SessionRecord, outcome: Promise<TaskOutcome>, done: () => void, kill: () => void): void;
-  /** How often a running task heartbeats. */
+  /**
+   * How often a running task heartbeats. Default: a third of the execution's heartbeat timeout
+   * (at least `MIN_HEARTBEAT_MS`), so a runner is called lost only after three missed beats,
+   * and the server pays for no more heartbeats than that.
+   */
   heartbeatMs?: number;
   /**
    * Reads a run's env when the run sent it by reference (`runEnvRef`: a large env, read once
@@ -112,6 +116,11 @@ export function runFolder(text: string): string {
   return text.replace(/[^A-Za-z0-9_.-]+/g, '_');
 }
 
+/** Heartbeats of a running task are at least this far apart (the worker's throttle is 1 s too). */
+export const MIN_HEARTBEAT_MS = 1_000;
+/** The longest delay a Node timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Run envs sent by reference kept in memory (the runs this runner is busy with). */
 const RUN_ENV_CACHE = 8;
 /** Task attempts whose secrets are kept in memory to mask their logs when read from here. */
@@ -128,7 +137,8 @@ export function logMasksSecrets(logFile: string): boolean {
 }
 
 export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActivities {
-  const heartbeatMs = deps.heartbeatMs ?? 1_000;
+  /** Heartbeats now, for each execution running here (`pokeTask`). */
+  const running = new Map<string, () => void>();
   const runEnvs = new Map<string, Promise<Record<string, string>>>();
   /** The secret values of recent task attempts (`run/task/attempt`), to mask their logs on reads. */
   const secretsOf = new Map<string, Buffer[]>();
@@ -314,8 +324,15 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           : null;
         shipper?.start();
 
+        // None at start: the server knows the execution started; a stop arrives through
+        // `pokeTask` (a heartbeat at once), so the beats are for liveness only.
+        const heartbeatMs =
+          deps.heartbeatMs ?? Math.max(MIN_HEARTBEAT_MS, Math.floor((ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
         const heartbeat = setInterval(() => ctx.heartbeat(), heartbeatMs);
-        ctx.heartbeat();
+        const executionKey = `${req.runId}\u0000${task.name}\u0000${req.attempt}`;
+        running.set(executionKey, () => ctx.heartbeat());
+        // The task's own timeout, kept here too: the server's timeout reaches us with a heartbeat.
+        const timeout = setTimeout(() => kill.abort(), Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
         // Through the activity's logger (the SDK adds the activity's ids): with the task's fields.
         ctx.log.info(`task ${task.name} started`, { ...taskFields(labels), driver: task.driver });
         const outcome = driver
@@ -331,7 +348,9 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             ...(task.resources ? { resources: task.resources } : {}),
             ...(task.run_as_root ? { runAsRoot: true } : {}),
             signal: kill.signal,
-            onStarted: (handle) => deps.sessions.setHandle(labels, handle),
+            ...(driver.findsTasksWithoutHandle
+              ? {}
+              : { onStarted: (handle: DriverHandle) => deps.sessions.setHandle(labels, handle) }),
             ...(transfer
               ? {
                   prepare: async (user) => {
@@ -428,11 +447,19 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           throw err;
         } finally {
           clearInterval(heartbeat);
+          clearTimeout(timeout);
+          running.delete(executionKey);
           ctx.cancellationSignal.removeEventListener('abort', onCancel);
         }
       } finally {
         if (!detached) deps.slots.finishRunning(req.leaseId);
       }
+    },
+
+    async pokeTask(req: LookupTaskRequest): Promise<boolean> {
+      const beat = running.get(`${req.runId}\u0000${req.task}\u0000${req.attempt}`);
+      beat?.();
+      return beat !== undefined;
     },
 
     /**

@@ -144,6 +144,12 @@ export type ExecutionResult = TaskOutcome & { proof?: string };
 
 export interface RunnerActivities {
   executeTask(req: ExecuteRequest): Promise<ExecutionResult>;
+  /**
+   * The run has cancelled an execution (a stop, a task cancel): heartbeat it now, so the runner
+   * hears of the cancel at once instead of at its next heartbeat. It carries no authority of its
+   * own: the cancel is what the server answers that heartbeat with. True when it runs here.
+   */
+  pokeTask(req: LookupTaskRequest): Promise<boolean>;
   lookupTask(req: LookupTaskRequest): Promise<TaskLookup>;
   readTaskLog(req: ReadLogRequest): Promise<LogChunk>;
 }

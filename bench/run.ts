@@ -22,7 +22,10 @@
  * Runfleet / spawn baseline tasks/s (Runfleet's scheduling overhead alone).
  * Throughput is N / wall time from start to result. Dispatch latency is from "ready" (the
  * workflow's own start time, on the workflow clock, on both sides) to the task's / activity's
- * start on the worker. Results: a table on stdout and `.bench/dispatch-<timestamp>.json`.
+ * start on the worker. CPU seconds per 1,000 tasks by process class (dev server, workflow worker =
+ * this process, runners / activity workers, task processes) over the same window: a second table.
+ * The load average is printed before and after each side and at the start and end. Results: the
+ * tables on stdout and `.bench/dispatch-<timestamp>.json`.
  * A measurement, not a test: exits 0 whatever the ratio, non-zero only on errors.
  */
 import { spawn } from 'node:child_process';
@@ -36,6 +39,7 @@ import { installBenchRuntime } from './runtime';
 import { historyStats, type HistoryStats } from './history';
 import { machineInfo, resultsFile, round1, startBaselineFleet, startRunfleetFleet, withBenchServer } from './topology';
 import { RssSampler, formatTable, mean, mib, percentile } from './stats';
+import { clkTck, cpuDelta, formatLoad, loadAvg, readCpu, type CpuBreakdown, type CpuReading } from './cpu';
 
 const TARGET_RATIO = 0.8;
 
@@ -76,10 +80,21 @@ interface SideResult {
   childrenPeakRssMiB: number;
   /** Each worker process: pid and peak RSS. */
   children: { name: string; pid: number; peakRssMiB: number }[];
+  /**
+   * CPU by process class over the measured window (the one tasks/s uses): seconds, and per 1,000
+   * tasks. See bench/cpu.ts and the README.
+   */
+  cpu: CpuBreakdown;
+  /** Activity attempts beyond the first (ActivityTaskStarted events with attempt > 1). */
+  activityRetries: number;
+  /** os.loadavg() (1, 5, 15 min) before the side's worker processes start and after they stop. */
+  load: { before: number[]; after: number[] };
 }
 
 interface Ctx {
   address: string;
+  /** The dev server's pid (its CPU is read from /proc, with any descendants). */
+  serverPid: number;
   client: Client;
   runfleetBundle: { code: string };
   baselineBundle: { code: string };
@@ -174,6 +189,7 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
       tasks: Array.from({ length: n }, (_, i) => ({ name: `t${i}`, steps: ['true'], pool })),
     };
     ctx.rss.resetWindow();
+    const cpu0 = readWindowCpu(ctx, fleet.children);
     const t0 = Date.now();
     const handle = await ctx.client.workflow.start('runWorkflow', {
       taskQueue: controlQueue,
@@ -182,6 +198,7 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
     });
     const state = await awaitResult<RunState>(handle, fleet.done, ctx.timeoutMs);
     const wallMs = Date.now() - t0;
+    const cpu = cpuDelta(cpu0, readWindowCpu(ctx, fleet.children), n);
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
     const childRss = fleet.childrenRss();
 
@@ -222,6 +239,9 @@ async function runRunfleet(ctx: Ctx, n: number, k: number, s: number): Promise<S
       peakRssMiB,
       childrenPeakRssMiB: childRss.total,
       children: childRss.each,
+      cpu,
+      activityRetries: await activityRetries(handle),
+      load: { before: [], after: [] },
     };
   } finally {
     await fleet.stop();
@@ -241,6 +261,7 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
   try {
     const input: BaselineInput = { n, activityTaskQueue: activityQueue, activity };
     ctx.rss.resetWindow();
+    const cpu0 = readWindowCpu(ctx, fleet.children);
     const t0 = Date.now();
     const handle = await ctx.client.workflow.start('baselineWorkflow', {
       taskQueue: workflowQueue,
@@ -249,6 +270,7 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
     });
     const result = await awaitResult<BaselineResult>(handle, fleet.done, ctx.timeoutMs);
     const wallMs = Date.now() - t0;
+    const cpu = cpuDelta(cpu0, readWindowCpu(ctx, fleet.children), n);
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
     const childRss = fleet.childrenRss();
     if (result.activityStartsMs.length !== n) {
@@ -281,10 +303,32 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
       peakRssMiB,
       childrenPeakRssMiB: childRss.total,
       children: childRss.each,
+      cpu,
+      activityRetries: await activityRetries(handle),
+      load: { before: [], after: [] },
     };
   } finally {
     await fleet.stop();
   }
+}
+
+/** One CPU reading of the side's process classes: the dev server, this process, the K workers. */
+function readWindowCpu(ctx: Ctx, children: readonly { pid: number }[]): CpuReading {
+  return readCpu(
+    ctx.serverPid,
+    children.map((c) => c.pid),
+  );
+}
+
+/** Activity attempts beyond the first in the workflow's history (a retried activity's last start). */
+async function activityRetries(handle: WorkflowHandle): Promise<number> {
+  const history = await handle.fetchHistory();
+  let retries = 0;
+  for (const e of history.events ?? []) {
+    const attempt = e.activityTaskStartedEventAttributes?.attempt;
+    if (typeof attempt === 'number' && attempt > 1) retries += attempt - 1;
+  }
+  return retries;
 }
 
 /** Mean time of a sequential `/bin/sh -c true` spawn: the floor of Runfleet's per-task process cost. */
@@ -302,6 +346,9 @@ async function shellSpawnCostMs(count = 30): Promise<number> {
 
 function describe(r: SideResult): string {
   const w = r.workflowTasks;
+  const c = r.cpu;
+  const p = c.per1000Tasks;
+  const helpers = Math.round(c.eachWorker.reduce((a, w) => a + w.liveDescendants, 0) * 1000) / 1000;
   const acts = Object.entries(r.activities)
     .map(([type, a]) => {
       const timeouts = Object.entries(a.timedOut).map(([k, c]) => `${c} ${k} timeouts`);
@@ -318,7 +365,13 @@ function describe(r: SideResult): string {
     (Object.keys(w.failureCauses).length ? `\n      workflow task failures: ${JSON.stringify(w.failureCauses)}` : '') +
     `\n      ${acts}` +
     `\n      peak RSS: bench process ${r.peakRssMiB} MiB, ${r.children.length} worker processes ${r.childrenPeakRssMiB} MiB ` +
-    `(${r.children.map((c) => c.peakRssMiB).join(' + ')})`
+    `(${r.children.map((c) => c.peakRssMiB).join(' + ')})` +
+    `\n      CPU s in the window (per 1,000 tasks): dev server ${c.seconds.devServer} (${p.devServer}), ` +
+    `workflow worker ${c.seconds.workflowWorker} (${p.workflowWorker}), runners / activity workers ${c.seconds.workers} ` +
+    `(${p.workers}), task processes ${c.seconds.tasks} (${p.tasks}), total ${c.seconds.total} (${p.total})` +
+    (helpers !== 0 ? `; the workers' live helper processes (not counted): ${helpers} s` : '') +
+    (r.activityRetries > 0 ? `\n      activity retries: ${r.activityRetries}` : '') +
+    `\n      load average before ${formatLoad(r.load.before)}, after ${formatLoad(r.load.after)}`
   );
 }
 
@@ -327,11 +380,14 @@ async function main(): Promise<void> {
   installBenchRuntime();
   const rss = new RssSampler();
   rss.start();
+  const loadAtStart = loadAvg();
+  console.error(`bench: load average (1, 5, 15 min) at the start: ${formatLoad(loadAtStart)}`);
 
   try {
-    await withBenchServer(async ({ binary, address, client, runfleetBundle, baselineBundle }) => {
+    await withBenchServer(async ({ binary, address, serverPid, client, runfleetBundle, baselineBundle }) => {
       const ctx: Ctx = {
         address,
+        serverPid,
         client,
         runfleetBundle,
         baselineBundle,
@@ -342,10 +398,15 @@ async function main(): Promise<void> {
       const spawnMs = await shellSpawnCostMs();
       console.error(`bench: a sequential /bin/sh -c true spawn costs ~${spawnMs} ms here`);
 
-      const runSide = (side: Side, n: number, k: number): Promise<SideResult> =>
-        side === 'runfleet'
-          ? runRunfleet(ctx, n, k, args.slots)
-          : runBaseline(ctx, side === 'spawn' ? 'spawn' : 'noop', n, k, args.slots);
+      const runSide = async (side: Side, n: number, k: number): Promise<SideResult> => {
+        const before = loadAvg();
+        const r =
+          side === 'runfleet'
+            ? await runRunfleet(ctx, n, k, args.slots)
+            : await runBaseline(ctx, side === 'spawn' ? 'spawn' : 'noop', n, k, args.slots);
+        r.load = { before, after: loadAvg() };
+        return r;
+      };
       const SIDES: Side[] = ['baseline', 'spawn', 'runfleet'];
 
       const k0 = args.ks[0] as number;
@@ -376,6 +437,7 @@ async function main(): Promise<void> {
         }
       }
       rss.stop();
+      const loadAtEnd = loadAvg();
 
       const rows = results.map(({ runfleet: r, baseline: b, spawn: sp }) => {
         const ratio = r.tasksPerSec / b.tasksPerSec;
@@ -423,6 +485,42 @@ async function main(): Promise<void> {
         ),
       );
       console.log('');
+      console.log(
+        `CPU seconds per 1,000 tasks by process class, over each side's measured window (start to result; /proc, ` +
+          `CLK_TCK ${clkTck()}, and process.cpuUsage() for this process)`,
+      );
+      const cpuRows = results.flatMap((x) =>
+        [x.baseline, x.spawn, x.runfleet].map((r) => [
+          String(r.n),
+          String(r.k),
+          String(r.s),
+          r.side,
+          r.cpu.per1000Tasks.devServer.toFixed(2),
+          r.cpu.per1000Tasks.workflowWorker.toFixed(2),
+          r.cpu.per1000Tasks.workers.toFixed(2),
+          r.cpu.per1000Tasks.tasks.toFixed(2),
+          r.cpu.per1000Tasks.total.toFixed(2),
+          `${r.load.before[0]?.toFixed(2)} / ${r.load.after[0]?.toFixed(2)}`,
+        ]),
+      );
+      console.log(
+        formatTable(
+          [
+            'N',
+            'K',
+            'S',
+            'side',
+            'dev server',
+            'workflow worker',
+            'runners / activity workers',
+            'task processes',
+            'total',
+            'load 1m before / after',
+          ],
+          cpuRows,
+        ),
+      );
+      console.log('');
       console.log(`Target: ratio (runfleet / no-op baseline tasks/s) >= ${TARGET_RATIO}; * marks a miss.`);
       console.log(
         `ratio vs spawn: runfleet / spawn baseline tasks/s. Runfleet and the spawn baseline both spawn a real /bin/sh -c true ` +
@@ -443,6 +541,16 @@ async function main(): Promise<void> {
           `workers = the sum over the side's K runner / activity worker processes (VmHWM), ${childrenPeak} at most; ` +
           `per row: the highest of the three sides.`,
       );
+      const retried = results.flatMap((x) =>
+        [x.baseline, x.spawn, x.runfleet]
+          .filter((r) => r.activityRetries > 0)
+          .map((r) => `${r.side} N=${r.n} K=${r.k}: ${r.activityRetries}`),
+      );
+      console.log(`Activity retries (attempts beyond the first): ${retried.length > 0 ? retried.join(', ') : 'none'}.`);
+      console.log(
+        `Load average (1, 5, 15 min): ${formatLoad(loadAtStart)} at the start (before the dev server), ` +
+          `${formatLoad(loadAtEnd)} at the end (after the last side).`,
+      );
 
       const file = resultsFile('dispatch');
       const report = {
@@ -454,6 +562,8 @@ async function main(): Promise<void> {
         shellSpawnMs: spawnMs,
         topology: 'workflow worker in the bench process; each runner / activity worker its own process',
         peakRssMiB: mib(rss.peakBytes),
+        clockTicksPerSecond: clkTck(),
+        loadAverage: { start: loadAtStart, end: loadAtEnd },
         results: results.map(({ runfleet, baseline, spawn: spawnBaseline, order }) => ({
           n: runfleet.n,
           k: runfleet.k,

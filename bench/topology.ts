@@ -412,6 +412,11 @@ export interface BenchServer {
   /** The Temporal CLI binary the dev server runs. */
   binary: string;
   address: string;
+  /**
+   * The pid of the dev server, the `temporal server start-dev` process this process started (for
+   * its CPU: bench/cpu.ts reads it and any descendants it has).
+   */
+  serverPid: number;
   /** With Runfleet's data converter (see `withBenchServer`). */
   client: Client;
   runfleetBundle: { code: string };
@@ -481,7 +486,9 @@ export async function withBenchServer<T>(
       workflowsPath: join(__dirname, 'baseline-workflows.ts'),
       logger: quietBundlerLogger,
     });
-    return await fn({ binary, address: server.address, client, runfleetBundle, baselineBundle });
+    const serverPid = server.process.pid;
+    if (serverPid === undefined) throw new Error('the dev server has no pid');
+    return await fn({ binary, address: server.address, serverPid, client, runfleetBundle, baselineBundle });
   } finally {
     if (liveChildren() > 0) await stopAllChildren();
     if (options.removeTempDirsAtEnd) removeAllTempDirs();

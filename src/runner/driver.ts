@@ -47,7 +47,10 @@ export interface DriverRun {
    * the task's own rights. Not called for a task re-attached after a restart.
    */
   collect?: (user: TaskUser, result: DriverResult) => Promise<void>;
-  /** Called once the task has started, with what `recover` will need; persisted before work begins. */
+  /**
+   * Called once the task has started, with what `recover` will need; persisted before work begins
+   * (unless the driver `findsTasksWithoutHandle`).
+   */
   onStarted?: (handle: DriverHandle) => void;
 }
 
@@ -94,6 +97,12 @@ export type TaskUser = { uid: number; gid: number } | undefined;
 
 export interface Driver {
   readonly name: DriverName;
+  /**
+   * True when `recover` finds a task again without the handle `onStarted` gave (the process
+   * driver finds its supervisor by command line): the runner then does not write it down, one
+   * file write less per task.
+   */
+  readonly findsTasksWithoutHandle?: boolean;
   run(req: DriverRun): Promise<DriverResult>;
   /**
    * A task started by an earlier process of this runner: wait for it if it still runs

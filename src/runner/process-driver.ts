@@ -30,7 +30,7 @@ import type { Driver, DriverResult, Recovered, SessionRecord, TaskLabels } from 
 import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
 import {
   giveWorkspace,
-  killUser,
+  Reaper,
   resolveTaskUsers,
   secureStateDir,
   takeWorkspaceBack,
@@ -85,14 +85,17 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
   if (users.mode === 'runner') opts.log?.(`warning: process driver: ${users.why}`);
   const pool =
     users.mode === 'switch' ? new TaskUserPool(users.range, () => recordedUsers(opts.sessionsDir)) : undefined;
+  const reaper = new Reaper();
+  /** The state dir's modes are set once per driver (a task cannot change them: it is not its). */
+  let secured = false;
 
   /**
    * Kills what the task's user left running and takes its workspace back; its id is free again
    * (the session dir stops claiming it).
    */
-  const endTaskUser = (sessionDir: string, user: TaskUserRecord | null) => {
+  const endTaskUser = async (sessionDir: string, user: TaskUserRecord | null): Promise<void> => {
     if (!user) return;
-    killUser(user.uid);
+    await reaper.reap(user.uid);
     if (user.workspace) takeWorkspaceBack(user.workspace);
     rmSync(join(sessionDir, USER_FILE), { force: true });
     pool?.release(user.uid);
@@ -100,18 +103,23 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
 
   return {
     name: 'process',
+    // `recover` falls back to looking for the supervisor by its script's path (findSupervisors).
+    findsTasksWithoutHandle: true,
 
     async run(req) {
       if (req.signal.aborted) return { exitCode: 130, failedStep: 0, aborted: true };
-      if (stateDir) secureStateDir(stateDir, users);
+      if (stateDir && !secured) {
+        secureStateDir(stateDir, users);
+        secured = true;
+      }
       const workspace = resolve(req.workspace ?? req.cwd);
       // Only a folder of the runner's own is handed to the task user: a workspace under
       // `<state>/work/`, or (a driver without a state dir) a folder made for this task now.
       const ours = stateDir ? isBelow(join(stateDir, 'work'), workspace) : !existsSync(workspace);
       mkdirSync(req.cwd, { recursive: true });
-      mkdirSync(req.sessionDir, { recursive: true, mode: 0o700 });
-      // A leftover outcome in a reused dir must not pass for this run's.
-      for (const f of [EXIT_FILE, STEP_FILE, USER_FILE]) rmSync(join(req.sessionDir, f), { force: true });
+      // A leftover outcome in a reused dir must not pass for this run's (a new dir has none).
+      if (mkdirSync(req.sessionDir, { recursive: true, mode: 0o700 }) === undefined)
+        for (const f of [EXIT_FILE, STEP_FILE, USER_FILE]) rmSync(join(req.sessionDir, f), { force: true });
       writeFileSync(join(req.sessionDir, LABELS_FILE), JSON.stringify(req.labels));
 
       let user: TaskUserRecord | null = null;
@@ -125,7 +133,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
             giveWorkspace(workspace, resolve(req.cwd), user.uid, users.range);
           }
         } catch (err) {
-          endTaskUser(req.sessionDir, user);
+          await endTaskUser(req.sessionDir, user);
           throw err;
         }
       }
@@ -135,7 +143,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         try {
           await req.prepare(runAs ? { uid: runAs.uid, gid: runAs.gid } : undefined);
         } catch (err) {
-          endTaskUser(req.sessionDir, user);
+          await endTaskUser(req.sessionDir, user);
           throw err;
         }
       }
@@ -146,7 +154,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
       try {
         fd = openSync(req.logFile, 'a', 0o600);
       } catch (err) {
-        endTaskUser(req.sessionDir, user);
+        await endTaskUser(req.sessionDir, user);
         throw err;
       }
       let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -168,7 +176,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         }
         pid = child.pid;
       } catch (err) {
-        endTaskUser(req.sessionDir, user);
+        await endTaskUser(req.sessionDir, user);
         throw err;
       } finally {
         closeSync(fd);
@@ -187,7 +195,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         stop.cancel();
         // The supervisor kills its group as it ends; this covers a supervisor that was killed.
         killGroup(pid, 'SIGKILL');
-        endTaskUser(req.sessionDir, user);
+        await endTaskUser(req.sessionDir, user);
       }
     },
 
@@ -196,12 +204,12 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
       if (user) pool?.adopt(user.uid);
       const done = readExitFile(session.sessionDir);
       if (done) {
-        endTaskUser(session.sessionDir, user);
+        await endTaskUser(session.sessionDir, user);
         return finished(done, false);
       }
       const pid = session.handle?.pid ?? findSupervisors().get(resolve(session.sessionDir));
       if (pid === undefined || !isSupervisor(pid, session.sessionDir)) {
-        endTaskUser(session.sessionDir, user);
+        await endTaskUser(session.sessionDir, user);
         return vanished(session, pid);
       }
 
@@ -231,7 +239,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         signal.removeEventListener('abort', onAbort);
         stop.cancel();
         killGroup(pid, 'SIGKILL');
-        endTaskUser(session.sessionDir, user);
+        await endTaskUser(session.sessionDir, user);
       }
     },
 
@@ -258,7 +266,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         // No session claims it: a supervisor still running is an orphan nobody will report.
         const pid = supervisors.get(dir);
         if (pid !== undefined) killGroup(pid, 'SIGKILL');
-        endTaskUser(dir, readUserFile(dir));
+        await endTaskUser(dir, readUserFile(dir));
         rmSync(dir, { recursive: true, force: true });
         removed++;
       }

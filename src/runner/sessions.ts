@@ -18,7 +18,18 @@
  * Markers go after the runner's task-file retention (`sweepMarkers`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { TaskOutcome } from '../types';
 import type { DriverHandle, SessionRecord, TaskLabels } from './driver';
@@ -133,7 +144,7 @@ export class SessionStore {
     mkdirSync(this.root, { recursive: true, mode: 0o700 });
     writeFileSync(this.markerFor(labels, 'done'), `${JSON.stringify({ outcome })}\n`);
     rmSync(this.fileFor(labels), { force: true });
-    rmSync(this.dirFor(labels), { recursive: true, force: true });
+    removeDir(this.dirFor(labels));
   }
 
   /** What this runner knows of an execution. */
@@ -180,6 +191,25 @@ export class SessionStore {
 
   private markerFor(labels: ExecutionRef, kind: 'done' | 'refused'): string {
     return join(this.root, `${SessionStore.keyOf(labels)}.${kind}`);
+  }
+}
+
+/**
+ * Removes a session dir: its few files one by one, then the dir (a recursive remove looks at each
+ * entry first, twice the calls on the hot path); a dir holding more than files goes the long way.
+ */
+function removeDir(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // none
+  }
+  try {
+    for (const name of names) unlinkSync(join(dir, name));
+    rmdirSync(dir);
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -2,14 +2,16 @@
  * The shell script that runs a task's steps, shared by the process and docker drivers. The
  * script is the task's supervisor: it runs on its own (the runner may die and come back), runs
  * each step through `/bin/sh -c` in order, writes the step markers into its output, stops at
- * the first failing step, and records the outcome in `<its dir>/exit` (written to a temporary
- * file, then renamed, so a reader never sees half of it).
+ * the first failing step, and records the outcome in `<its dir>/exit` (below).
  *
  * Files in the script's directory (the session dir; `/.runfleet` inside a container):
  * - `task.sh`: this script. Its path is in the supervisor's command line, which is how the
  *   process driver tells its supervisor from an unrelated process that reused the pid.
- * - `step`: the 0-based index of the step running now (the failed step when no exit file appears).
- * - `exit`: `{"exitCode":N,"failedStep":I|null}` once the task has ended.
+ * - `step`: the 0-based index of the step running now (the failed step when no exit file appears);
+ *   not written for a task of one step (it is step 0).
+ * - `exit`: `{"exitCode":N,"failedStep":I|null}` once the task has ended. Written in place by one
+ *   `printf` (one write of a few bytes, no `mv` to fork): a reader that finds it empty (the
+ *   supervisor killed between opening and writing it) takes it for no outcome at all.
  *
  * With `runAs` (the process driver of a root runner), the script stays root and runs each step
  * as the task's user through `setpriv`: the files above stay the runner's, out of the task's
@@ -65,7 +67,7 @@ export function taskScript(steps: DriverRun['steps'], runAs?: StepUser): string 
     'rf_term() { rf_stopped=1; rf_int=1; if [ "$$" -eq 1 ]; then kill -TERM -1 2>/dev/null; elif [ -n "$rf_child" ]; then kill -TERM "$rf_child" 2>/dev/null; fi; }',
     'trap rf_term TERM',
     'rf_finish() {',
-    `  printf '{"exitCode":%s,"failedStep":%s}\\n' "$1" "$2" > "$rf_dir/${EXIT_FILE}.tmp" && mv -f "$rf_dir/${EXIT_FILE}.tmp" "$rf_dir/${EXIT_FILE}"`,
+    `  printf '{"exitCode":%s,"failedStep":%s}\\n' "$1" "$2" > "$rf_dir/${EXIT_FILE}"`,
     // Outside a container, whatever a step left running in our process group goes with us.
     '  if [ "$$" -ne 1 ]; then trap - TERM; kill -KILL 0; fi',
     '  exit "$1"',
@@ -76,7 +78,7 @@ export function taskScript(steps: DriverRun['steps'], runAs?: StepUser): string 
     // A TERM between two steps: the next one does not start.
     '  if [ -n "$rf_stopped" ]; then rf_finish 143 "$1"; fi',
     `  printf '%s\\n' "$2"`,
-    `  printf '%s\\n' "$1" > "$rf_dir/${STEP_FILE}"`,
+    ...(steps.length > 1 ? [`  printf '%s\\n' "$1" > "$rf_dir/${STEP_FILE}"`] : []),
     // stderr into stdout: one stream keeps the order of lines in the log (a container has two).
     `  ${stepLauncher(runAs)}/bin/sh -c "$3" 2>&1 &`,
     '  rf_child=$!',
@@ -118,7 +120,12 @@ export function readExitFile(sessionDir: string): ExitRecord | null {
   } catch {
     return null;
   }
-  const parsed = JSON.parse(text) as { exitCode: number; failedStep: number | null };
+  let parsed: { exitCode: number; failedStep: number | null };
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch {
+    return null; // opened, never written: the supervisor died right there
+  }
   return { exitCode: parsed.exitCode, failedStep: parsed.failedStep, finishedAt: mtime.toISOString() };
 }
 

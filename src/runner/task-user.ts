@@ -132,9 +132,16 @@ function uidsMapped(range: UidRange): boolean {
  * Hands out task user ids: the lowest id of the range that no task of this driver holds, that
  * `claimed()` does not name (a task of an earlier runner process still recorded) and that owns
  * no process (what anybody else on the machine runs with it).
+ *
+ * Looking through `/proc` costs about a millisecond on a busy machine, so it is done only when
+ * no id is known to be free: an id this pool gave back after `reap` found nothing of its task
+ * running is handed out again without a look (the range is this runner's; only its own tasks
+ * run with these ids).
  */
 export class TaskUserPool {
   private readonly held = new Set<number>();
+  /** Given back after `reap`: owning no process then, and held by nobody since. */
+  private readonly free = new Set<number>();
 
   constructor(
     readonly range: UidRange,
@@ -143,6 +150,13 @@ export class TaskUserPool {
 
   /** An id for a new task; `TaskSpawnFailed` when every id of the range is taken. */
   acquire(): number {
+    let lowest: number | undefined;
+    for (const uid of this.free) if (lowest === undefined || uid < lowest) lowest = uid;
+    if (lowest !== undefined) {
+      this.free.delete(lowest);
+      this.held.add(lowest);
+      return lowest;
+    }
     const taken = new Set([...this.held, ...this.claimed()]);
     const running = usersWithProcesses();
     for (let uid = this.range.first; uid <= this.range.last; uid++) {
@@ -158,11 +172,43 @@ export class TaskUserPool {
 
   /** An id a recovered task (started by an earlier runner process) holds until it ends. */
   adopt(uid: number): void {
+    this.free.delete(uid);
     this.held.add(uid);
   }
 
+  /** Gives an id back once `reap` (or `killUser`) has killed what ran with it. */
   release(uid: number): void {
-    this.held.delete(uid);
+    if (this.held.delete(uid)) this.free.add(uid);
+  }
+}
+
+/** How long `reap` waits for other ids to reap with the same look through `/proc`. */
+const REAP_BATCH_MS = 5;
+
+/**
+ * `killUser` for many tasks at once: the ids asked for within a few milliseconds share each look
+ * through `/proc` (a busy runner ends many tasks a second). Resolves with how many processes
+ * each id had left running.
+ */
+export class Reaper {
+  private pending = new Map<number, ((killed: number) => void)[]>();
+  private timer: NodeJS.Timeout | undefined;
+
+  reap(uid: number): Promise<number> {
+    return new Promise((resolve) => {
+      const waiting = this.pending.get(uid);
+      if (waiting) waiting.push(resolve);
+      else this.pending.set(uid, [resolve]);
+      this.timer ??= setTimeout(() => this.flush(), REAP_BATCH_MS);
+    });
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const batch = this.pending;
+    this.pending = new Map();
+    const killed = killUsers([...batch.keys()]);
+    for (const [uid, resolvers] of batch) for (const resolve of resolvers) resolve(killed.get(uid) ?? 0);
   }
 }
 
@@ -201,22 +247,31 @@ function processes(): { pid: number; uids: number[] }[] {
  * Returns how many processes it killed (each once, however many rounds it took).
  */
 export function killUser(uid: number): number {
+  return killUsers([uid]).get(uid) ?? 0;
+}
+
+/** `killUser` for several ids, each round one look through `/proc`; how many each had, by id. */
+function killUsers(uids: number[]): Map<number, number> {
+  const targets = new Set(uids);
   // A process SIGKILLed in one round can still be listed (not yet a zombie) in the next one on a
   // busy machine: it is killed again but counted once.
-  const killed = new Set<number>();
+  const killed = new Map<number, Set<number>>(uids.map((uid) => [uid, new Set()]));
   for (let round = 0; round < KILL_ROUNDS; round++) {
-    const victims = processes().filter((p) => p.uids.includes(uid));
-    if (victims.length === 0) break;
-    for (const p of victims) {
+    let found = 0;
+    for (const p of processes()) {
+      const uid = p.uids.find((u) => targets.has(u));
+      if (uid === undefined) continue;
+      found++;
       try {
         process.kill(p.pid, 'SIGKILL');
-        killed.add(p.pid);
+        killed.get(uid)?.add(p.pid);
       } catch {
         // ESRCH: gone already
       }
     }
+    if (found === 0) break;
   }
-  return killed.size;
+  return new Map([...killed].map(([uid, pids]) => [uid, pids.size]));
 }
 
 /**

@@ -7,6 +7,7 @@ import type { RunState } from '../../src/types';
 import { startHarness, task, type Harness } from '../helpers/harness';
 import { signedApproval } from '../helpers/operator-key';
 import { until } from '../helpers/until';
+import { stopRunSignal } from '../../workflows/run-messages';
 
 let h: Harness;
 beforeAll(async () => {
@@ -160,6 +161,34 @@ describe('run DAGs', () => {
       everyMs: 100,
       detail: () => `still alive: ${pids.filter(alive).join(' ')}`,
     });
+  });
+
+  it('a stop kills a running task within 2 s, although its runner heartbeats only every 3.3 s', async () => {
+    // Heartbeat timeout 10 s (the default): the runner beats a third of that apart; the run asks
+    // it to beat at once when it cancels the execution (pokeTask), so the stop does not wait.
+    for (const [i, after] of [100, 1_200, 2_500].entries()) {
+      const pidFile = join(h.dataDir, `stop-${i}.pids`);
+      const handle = await h.start({
+        name: `stop-${i}`,
+        group: '/test/dag',
+        tasks: [task(h, 'long', [`sleep 120 & echo "$$ $!" > ${pidFile}; wait`])],
+      });
+      await h.waitFor(handle, (s) => s.tasks.long?.status === 'running' && existsSync(pidFile));
+      const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+      await new Promise((r) => setTimeout(r, after));
+      const stoppedAt = Date.now();
+      await handle.signal(stopRunSignal, { reason: 'enough', by: 'test' });
+      await until('the task processes gone', () => pids.every((p) => !alive(p)), {
+        timeoutMs: 10_000,
+        everyMs: 20,
+        detail: () => `still alive: ${pids.filter(alive).join(' ')}`,
+      });
+      const killedIn = Date.now() - stoppedAt;
+      const s: RunState = await handle.result();
+      expect(s.tasks.long!.status).toBe('cancelled');
+      expect(s.result).toBe('stopped');
+      expect(killedIn, `stop ${after} ms after the task started`).toBeLessThan(2_000);
+    }
   });
 
   it('holds a needs_approval task until it is approved', async () => {

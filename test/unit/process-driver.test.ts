@@ -260,7 +260,8 @@ describe('process driver: tasks outlive the runner process', () => {
       },
     });
     const running = driver.run(r);
-    await until('the step started', () => pid > 0 && existsSync(join(r.sessionDir, 'step')), {
+    // One step: no step file; its header in the log is written just before it starts.
+    await until('the step started', () => pid > 0 && readFileSync(r.logFile, 'utf8').includes('==> step 1/1'), {
       timeoutMs: 5_000,
       everyMs: 20,
     });
@@ -309,17 +310,23 @@ describe('process driver: tasks outlive the runner process', () => {
       });
     for (const r of [at('kept'), at('done'), at('other', 'r2')]) await sweeper.run(r);
     let orphan = 0;
+    const orphanLog = join(dir, 'orphan.log');
     const orphanRun = sweeper.run({
       ...at('orphan'),
+      logFile: orphanLog,
       steps: [{ run: 'sleep 30' }],
       onStarted: (h) => {
         orphan = h.pid ?? 0;
       },
     });
-    await until('the orphan step started', () => orphan > 0 && existsSync(join(sessionsDir, 'orphan', 'step')), {
-      timeoutMs: 5_000,
-      everyMs: 20,
-    });
+    await until(
+      'the orphan step started',
+      () => orphan > 0 && readFileSync(orphanLog, 'utf8').includes('==> step 1/1'),
+      {
+        timeoutMs: 5_000,
+        everyMs: 20,
+      },
+    );
     const removed = await sweeper.sweep({ runners: ['r1'], keep: (l) => l.task === 'kept' });
     expect(removed).toBe(2);
     expect(readdirSync(sessionsDir).sort()).toEqual(['kept', 'other']);

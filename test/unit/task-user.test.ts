@@ -13,7 +13,15 @@ import { writeRunnerSettings } from '../../src/runner/local-config';
 import type { DriverRun } from '../../src/runner/driver';
 import { createProcessDriver } from '../../src/runner/process-driver';
 import { SessionStore } from '../../src/runner/sessions';
-import { defaultUidRange, killUser, parseUidRange, resolveTaskUsers, secureStateDir } from '../../src/runner/task-user';
+import {
+  defaultUidRange,
+  killUser,
+  parseUidRange,
+  Reaper,
+  resolveTaskUsers,
+  secureStateDir,
+  TaskUserPool,
+} from '../../src/runner/task-user';
 import { until } from '../helpers/until';
 
 const isRoot = process.getuid?.() === 0;
@@ -257,5 +265,43 @@ describe.runIf(isRoot)('task users on a root runner', () => {
     expect(killUser(uid)).toBe(1);
     await exited;
     expect(killUser(uid)).toBe(0);
+  });
+
+  it('a Reaper kills what several users left running with the same looks through /proc', async () => {
+    const first = defaultUidRange(state).first;
+    const uids = [first + 1, first + 2];
+    const children = uids.map((uid) =>
+      spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sleep', '60'], { stdio: 'ignore' }),
+    );
+    const exited = children.map((c) => new Promise((r) => c.once('exit', r)));
+    for (const [i, c] of children.entries()) {
+      await until(
+        `pid ${c.pid} running as uid ${uids[i]}`,
+        () => new RegExp(`^Uid:\\t${uids[i]}\\t`, 'm').test(readFileSync(`/proc/${c.pid}/status`, 'utf8')),
+        10_000,
+      );
+    }
+    const reaper = new Reaper();
+    // Asked for in the same moment: one batch; an id with nothing running counts 0.
+    expect(
+      await Promise.all([reaper.reap(uids[0] as number), reaper.reap(uids[1] as number), reaper.reap(first + 3)]),
+    ).toEqual([1, 1, 0]);
+    await Promise.all(exited);
+    expect(await reaper.reap(uids[0] as number)).toBe(0);
+  });
+
+  it('TaskUserPool: lowest free id first; an id given back is handed out again; a held one never twice', () => {
+    const range = { first: 5_000_000, last: 5_000_002 };
+    const pool = new TaskUserPool(range, () => [5_000_000]);
+    expect(pool.acquire()).toBe(5_000_001); // 5_000_000 is claimed by a recorded task
+    expect(pool.acquire()).toBe(5_000_002);
+    expect(() => pool.acquire()).toThrow(/every task user id of 5000000-5000002 is in use/);
+    pool.release(5_000_002);
+    pool.release(5_000_001);
+    expect(pool.acquire()).toBe(5_000_001);
+    expect(pool.acquire()).toBe(5_000_002);
+    // Releasing an id nobody holds frees nothing.
+    pool.release(5_000_000);
+    expect(() => pool.acquire()).toThrow(/in use/);
   });
 });

@@ -81,3 +81,18 @@ export function lookupOn(taskQueue: string, activityId: string, waitMs: number):
     retry: { maximumAttempts: 1 },
   });
 }
+
+/**
+ * Asks the runner of a cancelled execution to heartbeat it now (`pokeTask`), so the cancel reaches
+ * it at once rather than at its next heartbeat. Best effort: a runner that is away hears of the
+ * cancel with its next heartbeat anyway.
+ */
+export function pokeOn(taskQueue: string, activityId: string): Pick<RunnerActivities, 'pokeTask'> {
+  return proxyActivities<RunnerActivities>({
+    taskQueue,
+    activityId,
+    scheduleToStartTimeout: 10_000,
+    startToCloseTimeout: 10_000,
+    retry: { maximumAttempts: 1 },
+  });
+}

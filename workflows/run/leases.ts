@@ -20,13 +20,13 @@
  * unless the task is idempotent. A task's timeout is its execution's start-to-close timeout: a
  * server-side timer, which does not trust the runner.
  */
-import { isCancellation, patched, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { formatDuration } from '../../src/duration';
 import { pinnedTaskQueue, poolTaskQueue } from '../../src/ids';
 import { neededOutputs } from '../../src/run/outputs';
 import { labelText, requeueTask, reserveTask } from '../../src/run/transitions';
 import { LIMITS, envBytes, type TaskSpec } from '../../src/spec/schema';
-import { executionOn, matcher, poolOn } from './activities';
+import { executionOn, matcher, pokeOn, poolOn } from './activities';
 import type { RunContext } from './context';
 import { describeError, isApplicationFailure, purgedReason, timeoutType } from './failures';
 import { RUNNER_PROOFS_PATCH, type LostTasks } from './lost';
@@ -48,6 +48,8 @@ const REFUSED_RESERVATION_PAUSE_MS = 5_000;
  */
 const MATCH_FRESH_MS = 30_000;
 const NO_MATCH_PAUSE_MS = 30_000;
+/** Patch: a cancelled execution's runner is asked to heartbeat at once (`pokeTask`), so it stops promptly. */
+const STOP_POKE_PATCH = 'stop-pokes-runner';
 
 export interface Lease {
   id: string;
@@ -268,6 +270,17 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
     const runner = executionOn(lease.taskQueue, `exec/${task.name}/${attempt}`, timeoutMs, options);
     /** True when a report settled this attempt while its execution activity was still out. */
     const reportedMeanwhile = () => t.attempts !== attempt || t.status !== 'reserved';
+    let executing = true;
+    if (patched(STOP_POKE_PATCH)) {
+      // The runner heartbeats a third of the heartbeat timeout apart: a cancel would wait that long.
+      CancellationScope.current().cancelRequested.catch(() => {
+        if (!executing) return;
+        const poke = pokeOn(lease.taskQueue, `poke/${task.name}/${attempt}`);
+        CancellationScope.nonCancellable(() => poke.pokeTask({ runId: state.id, task: task.name, attempt })).catch(
+          () => undefined, // away: it hears of the cancel with its next heartbeat
+        );
+      });
+    }
     try {
       const outcome = await runner.executeTask({
         runId: state.id,
@@ -278,6 +291,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         ...(spec.secret_env ? { runSecretEnv: spec.secret_env } : {}),
         ...neededOutputs(task.depends, state.tasks),
       });
+      executing = false;
       if (reportedMeanwhile()) return;
       if (patched(RUNNER_PROOFS_PATCH)) {
         const refused = await ctx.proofs.check(
@@ -310,6 +324,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       // The runner keeps the lease for our next task.
       q.idle.push({ ...lease, idleSince: Date.now() });
     } catch (err) {
+      executing = false;
       // The runner came back and reported before this execution timed out: its outcome stands.
       if (reportedMeanwhile()) return;
       if (isCancellation(err)) {
