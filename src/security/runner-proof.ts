@@ -5,7 +5,7 @@
  * the canonical bytes of a `runfleet/runner-says` statement. The statement binds the run's
  * workflow id, the task and attempt, the runner's name and the content, so a proof is good for
  * nothing but the one message it came with. Pure and sandbox-safe: the run workflow verifies with
- * @noble/curves; runners sign with node:crypto (`src/security/runner-signer.ts`), same bytes.
+ * @noble/curves (`ed25519-verify.ts`); runners sign with node:crypto (`src/security/runner-signer.ts`), same bytes.
  *
  * Glossary
  * - Runner statement (`runfleet/runner-says`): one message of one runner to one run, `about`
@@ -14,8 +14,8 @@
  * - Refusal: a message whose proof is missing or does not verify with the runner's registered
  *   key. The run does not apply it and says so: `refused: <what> for runner X not signed by X`.
  */
-import { ed25519 } from '@noble/curves/ed25519';
 import type { TaskOutcome } from '../types';
+import { verifyEd25519 } from './ed25519-verify';
 import { canonicalJson, fromBase64 } from './statements';
 
 export const RUNNER_STATEMENT_KIND = 'runfleet/runner-says';
@@ -87,7 +87,7 @@ export function verifyRunnerProof(signingKey: string, message: RunnerMessage, pr
     const key = fromBase64(signingKey);
     const sig = fromBase64(proof);
     if (key?.length !== 32 || sig?.length !== 64) return false;
-    return ed25519.verify(sig, runnerStatementBytes(message), key);
+    return verifyEd25519(sig, runnerStatementBytes(message), key);
   } catch {
     return false;
   }
