@@ -32,6 +32,7 @@ import type { ObjectStore } from '../src/store/object-store';
 import { taskLogPrefix } from '../src/store/task-logs';
 import { OUTPUT_FILE, OUTPUT_LIMITS, needsEnv, parseOutputs } from '../src/run/outputs';
 import { pack, restore, upload, type Packed, type Restored, type TransferContext } from '../src/runner/transfers';
+import { crashPoint } from '../src/runner/crash-points';
 import { resolveWorkingDir } from '../src/runner/workspace';
 import type { DriverName, TaskOutcome } from '../src/types';
 import type {
@@ -285,6 +286,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           if (err instanceof RefusedExecution) throw failure('LeaseExpired', err.message);
           throw err;
         }
+        crashPoint('recorded');
 
         // The task is killed only when the run stops it or its own timeout passes. A cancel for
         // any other reason (the server lost us, the worker is stopping) leaves it running.
@@ -348,9 +350,10 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             ...(task.resources ? { resources: task.resources } : {}),
             ...(task.run_as_root ? { runAsRoot: true } : {}),
             signal: kill.signal,
-            ...(driver.findsTasksWithoutHandle
-              ? {}
-              : { onStarted: (handle: DriverHandle) => deps.sessions.setHandle(labels, handle) }),
+            onStarted: (handle: DriverHandle) => {
+              if (!driver.findsTasksWithoutHandle) deps.sessions.setHandle(labels, handle);
+              crashPoint('started');
+            },
             ...(transfer
               ? {
                   prepare: async (user) => {
@@ -374,6 +377,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
               : {}),
           })
           .then(async (result) => {
+            crashPoint('ended');
             const outputs = result.aborted ? {} : taskOutputs(outputFile, logFile);
             if (transfer && packed.length > 0) await upload(transfer, packed);
             return {
@@ -397,6 +401,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         try {
           const ended = await Promise.race([outcome, ctx.cancelled]);
           deps.sessions.close(labels, ended.result.aborted ? null : ended.outcome);
+          crashPoint('closed');
           ctx.log.info(`task ${task.name} ended`, {
             ...taskFields(labels),
             exitCode: ended.outcome.exitCode,

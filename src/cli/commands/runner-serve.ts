@@ -63,6 +63,8 @@ export function register(runner: Command, ctx: CliContext): void {
       const { openConnections, runnerDataConverter } =
         require('../runner-runtime') as typeof import('../runner-runtime');
       const token = flags.token ?? config.runner.token;
+      const { armCrashPoint } = require('../../runner/crash-points') as typeof import('../../runner/crash-points');
+      armCrashPoint(ctx.env['RUNFLEET_CRASH_AT']);
       const drivers = createDrivers({
         names: (flags.driver as ('process' | 'docker')[] | undefined) ?? config.runner.drivers,
         runner: config.runner.name,
