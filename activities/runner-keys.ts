@@ -39,10 +39,23 @@ function verifiedSigningKey(
 
 /** Runners asked about in one call at most (a run asks for the few it meets). */
 const MAX_RUNNERS = 100;
+/**
+ * A key read from the registry answers again for this long: a thousand small runs on one runner
+ * ask for its key a thousand times, two registry queries each. A key a runner lost (purged,
+ * registered again) is believed this long at most; a run that refused a message with it reads
+ * the registry afresh (`fresh`).
+ */
+export const KEY_CACHE_MS = 5_000;
+/** Keys kept in memory at most (the oldest goes first). */
+const MAX_CACHED_KEYS = 10_000;
 
-export function createRunnerKeyActivities(deps: RunnerKeyActivityDeps): RunnerKeyActivities {
+export function createRunnerKeyActivities(
+  deps: RunnerKeyActivityDeps,
+  now: () => number = Date.now,
+): RunnerKeyActivities {
+  const cache = new Map<string, { key: string | null; at: number }>();
   return {
-    async runnerSigningKeys({ runners }) {
+    async runnerSigningKeys({ runners, fresh }) {
       if (!deps.requireProofs) return { required: false, keys: {} };
       const names = [...new Set(Array.isArray(runners) ? runners : [])].slice(0, MAX_RUNNERS);
       const client = Context.current().client;
@@ -50,6 +63,11 @@ export function createRunnerKeyActivities(deps: RunnerKeyActivityDeps): RunnerKe
       try {
         await Promise.all(
           names.map(async (name) => {
+            const cached = cache.get(name);
+            if (fresh !== true && cached && now() - cached.at < KEY_CACHE_MS) {
+              keys[name] = cached.key;
+              return;
+            }
             try {
               const handle = client.workflow.getHandle(runnerWorkflowId(name));
               const record = await handle.query(recordQuery);
@@ -60,6 +78,9 @@ export function createRunnerKeyActivities(deps: RunnerKeyActivityDeps): RunnerKe
               if (err instanceof WorkflowNotFoundError) keys[name] = null;
               else throw err;
             }
+            cache.delete(name);
+            cache.set(name, { key: keys[name] ?? null, at: now() });
+            if (cache.size > MAX_CACHED_KEYS) cache.delete(cache.keys().next().value as string);
           }),
         );
       } catch (err) {

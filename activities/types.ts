@@ -197,7 +197,11 @@ export interface RunnerSigningKeys {
 
 /** Served by the control worker (trusted): the registry's record of each runner's signing key. */
 export interface RunnerKeyActivities {
-  runnerSigningKeys(req: { runners: string[] }): Promise<RunnerSigningKeys>;
+  /**
+   * `fresh`: read the registry now (a run that refused a message asks again); otherwise a key
+   * read in the last few seconds may be answered from the control worker's memory.
+   */
+  runnerSigningKeys(req: { runners: string[]; fresh?: boolean }): Promise<RunnerSigningKeys>;
 }
 
 export type { PingReply };

@@ -1,11 +1,12 @@
 /**
  * The run's check of what runners tell it (`src/security/runner-proof.ts`): each runner's signing
- * key comes from its registry record through the control worker (`runnerSigningKeys`), once per
- * runner per run (in memory: a run that continues as new or is evicted asks again), and every
+ * key comes from its registry record through the control worker (`runnerSigningKeys`, a local
+ * activity: the control worker running the run reads it, or answers from its few-seconds cache),
+ * once per runner per run (in memory: a run that continues as new or is evicted asks again), and every
  * reservation answer, execution result, lookup answer and report is verified with it. A control
  * worker without enforcement answers `required: false`, and nothing is checked.
  */
-import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { RunnerKeyActivities, RunnerSigningKeys } from '../activities/types';
 import { runnerProofProblem, type RunnerMessage } from '../src/security/runner-proof';
 
@@ -14,6 +15,11 @@ import { runnerProofProblem, type RunnerMessage } from '../src/security/runner-p
  * has a new key, and a forger must not make the run read the registry on every message.
  */
 const REFETCH_AFTER_MS = 60_000;
+/**
+ * Patch: keys are read with a local activity on the control worker that runs the run (no
+ * activity task through the server, no workflow task of its own), from its few-seconds cache.
+ */
+const LOCAL_KEYS_PATCH = 'runner-keys-local';
 
 export interface RunnerProofs {
   /** Why the message is refused (`refused: ... not signed by ...`), or null when it stands. */
@@ -21,11 +27,13 @@ export interface RunnerProofs {
 }
 
 export function createRunnerProofs(): RunnerProofs {
-  const registry = proxyActivities<RunnerKeyActivities>({
+  const options = {
     // A few registry queries on the control worker.
     startToCloseTimeout: '30s',
     retry: { initialInterval: 1_000, maximumAttempts: 5 },
-  });
+  } as const;
+  const registry = proxyActivities<RunnerKeyActivities>(options);
+  const local = proxyLocalActivities<RunnerKeyActivities>(options);
   let required: boolean | null = null;
   /** The control worker said proofs are not required (read through a call: it changes across awaits). */
   const off = () => required === false;
@@ -33,9 +41,9 @@ export function createRunnerProofs(): RunnerProofs {
   const reading: Record<string, Promise<string | null>> = {};
 
   /** Reads one runner's key (callers for the same runner share the read); null with the reason when it cannot. */
-  function read(runner: string): Promise<string | null> {
-    reading[runner] ??= registry
-      .runnerSigningKeys({ runners: [runner] })
+  function read(runner: string, fresh: boolean): Promise<string | null> {
+    reading[runner] ??= (patched(LOCAL_KEYS_PATCH) ? local : registry)
+      .runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}) })
       .then((answer: RunnerSigningKeys) => {
         required = answer.required;
         keys[runner] = { key: answer.keys[runner] ?? null, at: Date.now() };
@@ -54,14 +62,14 @@ export function createRunnerProofs(): RunnerProofs {
       if (off()) return null;
       const runner = message.runner;
       if (keys[runner] === undefined) {
-        const failed = await read(runner);
+        const failed = await read(runner, false);
         if (failed) return `refused: ${message.about} from runner "${runner}" not checked (${failed})`;
         if (off()) return null;
       }
       const cached = keys[runner] as { key: string | null; at: number };
       const problem = runnerProofProblem(cached.key, message, proof);
       if (problem === null || Date.now() - cached.at < REFETCH_AFTER_MS) return problem;
-      if (await read(runner)) return problem;
+      if (await read(runner, true)) return problem;
       return runnerProofProblem(keys[runner]?.key, message, proof);
     },
   };
