@@ -32,7 +32,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { advance, allFinal, initialRunState, lostTasks, runResult, unstartedTasks } from '../src/dag/engine';
+import type { SearchAttributePair } from '@temporalio/common';
+import { allFinal, initialRunState, lostTasks, runResult, unstartedTasks } from '../src/dag/engine';
 import { changegroupWorkflowId, groupPrefixes } from '../src/ids';
 import { scopedValue } from '../src/codec/payload-converter';
 import { approvalProblem, cancelProblem, reportProblem } from '../src/run/transitions';
@@ -83,6 +84,17 @@ const CONTINUE_AS_NEW_MIN_EVENTS = 200;
 const HISTORY_SIZE_PATCH = 'continue-as-new-on-history-size';
 /** Patch: approvals are checked against the operator key (a control activity) before they apply. */
 const SIGNED_APPROVALS_PATCH = 'signed-approvals';
+/**
+ * Patch: the memo and search attributes are upserted only where they differ from the run's (the
+ * start sets them): a run submitted by the client upserts once, when it ends.
+ */
+const UPSERT_ONLY_CHANGES_PATCH = 'upsert-only-changed-search-attributes';
+
+/** Two search attribute values alike (a keyword list item by item). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i]);
+  return a === b;
+}
 
 export async function runWorkflow(input: RunInput): Promise<RunState> {
   const { spec, options, restart, admission, resume } = parseInput(input);
@@ -127,7 +139,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       const t = ctx.taskState(req.task);
       t.approval.approvedBy = req.by;
       t.approval.approvedAt = ctx.now();
-      ctx.dagChanged = true;
+      ctx.taskChanged(req.task);
       ctx.bump();
       return state;
     },
@@ -220,17 +232,30 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     ctx.bump();
   });
 
-  upsertMemo(restart ? { name: spec.name, restartOf: restart.of } : { name: spec.name });
-  upsertSearchAttributes({
-    [RUN_SA.group.name]: [spec.group],
-    [RUN_SA.groupPath.name]: groupPrefixes(spec.group),
-    [RUN_SA.runName.name]: [spec.name],
-    [RUN_SA.phase.name]: ['queued'],
-    [RUN_SA.result.name]: ['unknown'],
-  });
+  const memo = restart ? { name: spec.name, restartOf: restart.of } : { name: spec.name };
+  // Runs from before this patch upsert their memo and every search attribute here, then the phase
+  // at each change; now only what differs from what the start (or an earlier upsert) set.
+  const upsertOnlyChanges = patched(UPSERT_ONLY_CHANGES_PATCH);
+  if (!upsertOnlyChanges) {
+    upsertMemo(memo);
+    upsertSearchAttributes({
+      [RUN_SA.group.name]: [spec.group],
+      [RUN_SA.groupPath.name]: groupPrefixes(spec.group),
+      [RUN_SA.runName.name]: [spec.name],
+      [RUN_SA.phase.name]: ['queued'],
+      [RUN_SA.result.name]: ['unknown'],
+    });
+  }
   const setPhase = (phase: RunState['phase']) => {
     state.phase = phase;
-    upsertSearchAttributes({ [RUN_SA.phase.name]: [phase], [RUN_SA.result.name]: [state.result] });
+    if (upsertOnlyChanges) {
+      upsertChanges([
+        { key: RUN_SA.phase, value: phase },
+        { key: RUN_SA.result, value: state.result },
+      ]);
+    } else {
+      upsertSearchAttributes({ [RUN_SA.phase.name]: [phase], [RUN_SA.result.name]: [state.result] });
+    }
     if (phase === 'finished' || phase === 'cancelled') ctx.metrics.runEnded(state);
   };
 
@@ -248,6 +273,20 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     ctx.bump();
   });
 
+  if (upsertOnlyChanges) {
+    const given = workflowInfo().memo ?? {};
+    if (Object.entries(memo).some(([key, value]) => given[key] !== value)) upsertMemo(memo);
+    // A run admitted at once is running from this workflow task on: `runfleet run submit` starts
+    // it so, and a continued run keeps its attributes, so neither upserts anything here.
+    upsertChanges([
+      { key: RUN_SA.group, value: spec.group },
+      { key: RUN_SA.groupPath, value: groupPrefixes(spec.group) },
+      { key: RUN_SA.runName, value: spec.name },
+      { key: RUN_SA.phase, value: admitted && !stopRequest ? 'running' : 'queued' },
+      { key: RUN_SA.result, value: state.result },
+    ]);
+  }
+
   // A run that continued as new asks again about the tasks still lost (the question was dropped).
   for (const name of lostTasks(state)) lost.ask(name);
 
@@ -262,11 +301,9 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       setPhase('running');
     }
     while (!stopRequest) {
-      // The DAG only moves when a task ends or is approved: a 10,000-task run scans it then only.
-      if (ctx.dagChanged) {
-        ctx.dagChanged = false;
-        for (const name of advance(spec, state, ctx.now())) dispatch(name);
-      }
+      // The DAG only moves when a task ends, is approved or goes back to pending; then only those
+      // tasks and their dependents are looked at (every task once, at the start), not 10,000.
+      if (ctx.dagChanged) for (const name of run.advanceDag()) dispatch(name);
       leases.scheduleAll();
       // A reservation still out does not hold the run: its leases would only lapse.
       if (ctx.tasksInFlight === 0 && allFinal(state)) break;
@@ -373,6 +410,13 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     state.finishedAt = ctx.now();
     const anyStarted = Object.values(state.tasks).some((t) => t.attempts > 0);
     setPhase(anyStarted ? 'finished' : 'cancelled');
+  }
+
+  /** Upserts the search attributes among `pairs` whose values the run does not have yet. */
+  function upsertChanges(pairs: SearchAttributePair[]): void {
+    const current = workflowInfo().typedSearchAttributes;
+    const changes = pairs.filter(({ key, value }) => !sameValue(current.get(key), value));
+    if (changes.length > 0) upsertSearchAttributes(changes);
   }
 
   function draining(): boolean {

@@ -343,12 +343,14 @@ export class RunfleetClient {
         // A run id names one run forever: never start a second one with it, running or closed.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        // Set at start (the workflow sets them too) so the run is listable at once.
+        // Set at start so the run is listable at once, as the workflow would set them: it upserts
+        // only what differs. No changegroup admits it, so it is running from its first workflow
+        // task on (`queued` is a run waiting for its changegroup).
         typedSearchAttributes: [
           { key: SA.group, value: spec.group },
           { key: SA.groupPath, value: groupPrefixes(spec.group) },
           { key: SA.runName, value: spec.name },
-          { key: SA.phase, value: 'queued' },
+          { key: SA.phase, value: 'running' },
           { key: SA.result, value: 'unknown' },
         ],
         memo: opts.restart ? { name: spec.name, restartOf: opts.restart.of } : { name: spec.name },

@@ -5,6 +5,8 @@
  * enable, ping and purge, and the EC2 fleet's `fleet/<name>` through apply, registration,
  * provision, startTask, release, idle expiry, an operator's runner purge, plan and a new AMI),
  * or from `temporal workflow show -w <id> --output json > test/replay/histories/<name>.json`.
+ * `client-submitted.json` is a run `RunfleetClient.submitRun` started (its search attributes and
+ * memo set at start: it upserts only its end) whose failed task skips a chain, recorded so.
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';

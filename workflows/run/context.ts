@@ -7,7 +7,7 @@
  */
 import { CancellationScope, getExternalWorkflowHandle, log, workflowInfo } from '@temporalio/workflow';
 import { runnerWorkflowId } from '../../src/ids';
-import { isFinal } from '../../src/dag/engine';
+import { advance, advanceAfter, dagIndex, isFinal } from '../../src/dag/engine';
 import { finishTask, type FinalStatus } from '../../src/run/transitions';
 import type { RunOptions, RunSpec, TaskSpec } from '../../src/spec/schema';
 import type { RunState, TaskState } from '../../src/types';
@@ -40,8 +40,10 @@ export interface RunContext {
   readonly notices: Promise<void>[];
   /** Executions and fleet tasks in flight (reservations and lookups are not counted). */
   tasksInFlight: number;
-  /** Set when a task ends, is approved or goes back to pending: the DAG must be walked again. */
-  dagChanged: boolean;
+  /** True when the DAG must be walked again (a task ended, was approved or went back to pending). */
+  readonly dagChanged: boolean;
+  /** `name` ended, was approved or went back to pending: the next DAG walk looks at it and its dependents. */
+  taskChanged(name: string): void;
   task(name: string): TaskSpec;
   taskState(name: string): TaskState;
   now(): string;
@@ -83,6 +85,12 @@ export interface RunContextHandle {
   dispatched: Set<string>;
   /** The version the main loop waits to change. */
   version(): number;
+  /**
+   * Applies skips and returns the tasks ready to start, in spec order: a walk of every task the
+   * first time (a run that continued as new too), then of the tasks changed since and their
+   * dependents only (tasks it returned before and that are still ready are not returned again).
+   */
+  advanceDag(): string[];
   /** Cancels one task's scope; returns false when it has none (not dispatched). */
   cancelScope(name: string, by: string, reason: string): boolean;
 }
@@ -90,6 +98,11 @@ export interface RunContextHandle {
 export function createRunContext(parts: ContextParts): RunContextHandle {
   const { spec, state, tasksScope } = parts;
   const specs = new Map(spec.tasks.map((t) => [t.name, t] as const));
+  const index = dagIndex(spec);
+  /** Task names by state object: `finish` takes the state. */
+  const names = new Map(Object.entries(state.tasks).map(([name, t]) => [t, name] as const));
+  /** Changed since the last DAG walk; null until the first walk, which looks at every task. */
+  let changed: Set<string> | null = null;
   const inFlight: Promise<void>[] = [];
   const dispatched = new Set<string>();
   const scopes = new Map<string, CancellationScope>();
@@ -106,13 +119,19 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
     lostClaims: {},
     notices: [],
     tasksInFlight: 0,
-    dagChanged: true,
+    get dagChanged() {
+      return changed === null || changed.size > 0;
+    },
+    taskChanged: (name) => void changed?.add(name),
     task: (name) => specs.get(name) as TaskSpec,
     taskState: (name) => state.tasks[name] as TaskState,
     now: () => new Date().toISOString(),
     bump: () => void version++,
     finish(t, status, reason, at) {
-      ctx.dagChanged = true;
+      const name = names.get(t);
+      // Not one of this run's task states (none is replaced): the next walk looks at every task.
+      if (name === undefined) changed = null;
+      else ctx.taskChanged(name);
       finishTask(t, status, reason, ctx.now(), at);
     },
     track(start, opts) {
@@ -127,7 +146,7 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
     },
     redispatch(name) {
       dispatched.delete(name);
-      ctx.dagChanged = true;
+      ctx.taskChanged(name);
     },
     cancelledReason: (name) => cancels.get(name) ?? null,
     tellRegistry(signal, runner, task, attempt) {
@@ -171,6 +190,12 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
     inFlight,
     dispatched,
     version: () => version,
+    advanceDag() {
+      const now = ctx.now();
+      const ready = changed === null ? advance(spec, state, now, index) : advanceAfter(index, state, now, changed);
+      changed = new Set();
+      return ready;
+    },
     cancelScope(name, by, reason) {
       cancels.set(name, `cancelled by ${by}: ${reason}`);
       const s = scopes.get(name);

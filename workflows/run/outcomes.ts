@@ -18,7 +18,7 @@ export function settleOutcome(ctx: RunContext, name: string, outcome: TaskOutcom
   const retry = ctx.task(name).retry;
   const delay = outcome.exitCode === 0 ? null : retryDelay(retry, t, 'failed');
   if (delay === null || !retry) {
-    ctx.dagChanged = true;
+    ctx.taskChanged(name);
     keepOutputs(ctx, t, outcome.outputs);
     applyOutcome(t, outcome, heard, ctx.now());
     return;
