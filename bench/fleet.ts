@@ -30,7 +30,7 @@ import {
 } from '@temporalio/worker';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES } from '../src/codec';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../src/codec';
 import { FLEET_TAG } from '../src/fleet/schema';
 import { startFleetTestbed, type FleetTestbed } from '../test/helpers/fleet-testbed';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
@@ -113,8 +113,7 @@ async function main(): Promise<void> {
     console.error(`dev server at ${server.address}; bundling workflows`);
     const bundle = await bundleWorkflowCode({
       workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
-      payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-      workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+      ...WORKFLOW_BUNDLE_OPTIONS,
       logger: new DefaultLogger('ERROR'),
     });
     bed = await startFleetTestbed({

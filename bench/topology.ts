@@ -11,7 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { RunnerAdmin } from '../src/client/runners';
 import { generateSigningKey } from '../src/security/operator';
-import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
+import { WORKFLOW_BUNDLE_OPTIONS, createDataConverter } from '../src/codec';
 import { runnerWorkflowId } from '../src/ids';
 import { startDevServer, type DevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
@@ -478,8 +478,7 @@ export async function withBenchServer<T>(
     console.error('bench: bundling workflows');
     const runfleetBundle = await bundleWorkflowCode({
       workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
-      payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-      workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+      ...WORKFLOW_BUNDLE_OPTIONS,
       logger: quietBundlerLogger,
     });
     const baselineBundle = await bundleWorkflowCode({

@@ -8,7 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES } from '../src/codec';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../src/codec';
 
 async function main(): Promise<void> {
   const root = path.resolve(__dirname, '..');
@@ -21,8 +21,7 @@ async function main(): Promise<void> {
   // Built with Runfleet's payload converter, as every worker is (key deliveries stay in clear).
   const { code } = await bundleWorkflowCode({
     workflowsPath,
-    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    ...WORKFLOW_BUNDLE_OPTIONS,
     logger: {
       log: () => {},
       trace: () => {},

@@ -30,7 +30,7 @@ import type { RunState } from '../src/types';
 
 /** The operator key of the recording: it grants the registry scenario's token. */
 const RECORDING_OPERATOR = generateSigningKey();
-import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../src/codec';
+import { WORKFLOW_BUNDLE_OPTIONS, createDataConverter } from '../src/codec';
 import { startFleetTestbed } from '../test/helpers/fleet-testbed';
 import { fleetWorkflowId, poolTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../src/ids';
 import { SlotPool } from '../src/runner/slots';
@@ -151,8 +151,7 @@ async function main(): Promise<void> {
   const client = new Client({ connection: await Connection.connect({ address: server.address }), dataConverter });
   const workflowBundle = await bundleWorkflowCode({
     workflowsPath: join(root, 'workflows', 'index.ts'),
-    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    ...WORKFLOW_BUNDLE_OPTIONS,
   });
   const worker = await createControlWorker({
     connection: control,

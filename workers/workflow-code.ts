@@ -7,9 +7,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerOptions } from '@temporalio/worker';
-import { WORKFLOW_INTERCEPTOR_MODULES } from '../src/codec';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOW_PRELOAD_MODULES } from '../src/codec';
 
-export type WorkflowCode = Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors'>;
+export type WorkflowCode = Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors' | 'bundlerOptions'>;
 
 export function workflowCode(bundle?: WorkerOptions['workflowBundle']): WorkflowCode {
   if (bundle) return { workflowBundle: bundle };
@@ -19,5 +19,6 @@ export function workflowCode(bundle?: WorkerOptions['workflowBundle']): Workflow
   return {
     workflowsPath: require.resolve('../workflows'),
     interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+    bundlerOptions: { preloadModules: WORKFLOW_PRELOAD_MODULES },
   };
 }

@@ -24,6 +24,11 @@ const LOCAL_KEYS_PATCH = 'runner-keys-local';
 export interface RunnerProofs {
   /** Why the message is refused (`refused: ... not signed by ...`), or null when it stands. */
   check(message: RunnerMessage, proof: unknown): Promise<string | null>;
+  /**
+   * `check`'s answer at once when it needs no read of the registry (the runner's key is known
+   * here, the usual case): no promise, no await on a task's hot path. Undefined: use `check`.
+   */
+  checkKnown(message: RunnerMessage, proof: unknown): string | null | undefined;
 }
 
 export function createRunnerProofs(): RunnerProofs {
@@ -57,7 +62,18 @@ export function createRunnerProofs(): RunnerProofs {
     return reading[runner];
   }
 
+  /** The answer from the key known here, or undefined when the key must be read (first, or again). */
+  function known(message: RunnerMessage, proof: unknown): string | null | undefined {
+    if (off()) return null;
+    const cached = keys[message.runner];
+    if (cached === undefined) return undefined;
+    const problem = runnerProofProblem(cached.key, message, proof);
+    if (problem === null || Date.now() - cached.at < REFETCH_AFTER_MS) return problem;
+    return undefined;
+  }
+
   return {
+    checkKnown: known,
     async check(message, proof) {
       if (off()) return null;
       const runner = message.runner;

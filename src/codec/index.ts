@@ -26,6 +26,23 @@ export const WORKFLOW_INTERCEPTOR_MODULES = [
 ];
 
 /**
+ * Modules a worker thread loads once and shares among its workflows (the bundler's
+ * `preloadModules`): a worker otherwise loads each module again for every workflow it starts.
+ * Only pure code whose module-level state is a cache of values derived from its inputs: the
+ * Ed25519 check of runner proofs (@noble/curves builds a 4,096-point table of the base point on
+ * its first use, and `ed25519-verify.ts` keeps each runner key's table), so a small run no longer
+ * pays tens of milliseconds to check its first proof.
+ */
+export const WORKFLOW_PRELOAD_MODULES = [join(__dirname, '..', 'security', `ed25519-verify${extname(__filename)}`)];
+
+/** What every bundle of Runfleet's workflows is built with (`bundleWorkflowCode` options). */
+export const WORKFLOW_BUNDLE_OPTIONS = {
+  payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+  workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+  preloadModules: WORKFLOW_PRELOAD_MODULES,
+};
+
+/**
  * Workers `require()` the payload converter by path, outside any transform of the process's own
  * loader (vitest's, say): when Runfleet runs from its TypeScript sources, let Node's `require`
  * load `.ts` as `bin/runfleet` does (tsx). Compiled code needs nothing.

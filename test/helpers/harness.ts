@@ -24,7 +24,7 @@ import type { RunnerSigner } from '../../src/security/runner-signer';
 import type { RunState } from '../../src/types';
 import { runEnvQuery, stateQuery } from '../../workflows/run-messages';
 import { withLiveStatus } from '../../src/client/live-status';
-import { KeyRing, PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES, createDataConverter } from '../../src/codec';
+import { KeyRing, WORKFLOW_BUNDLE_OPTIONS, createDataConverter } from '../../src/codec';
 import { temporalAddress, uniqueName } from './temporal';
 import { until } from './until';
 
@@ -67,8 +67,7 @@ export function registerTsx(): void {
 export function workflowBundle(): Promise<{ code: string }> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: join(__dirname, '..', '..', 'workflows', 'index.ts'),
-    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    ...WORKFLOW_BUNDLE_OPTIONS,
     logger: quietLogger,
   });
   return bundle;

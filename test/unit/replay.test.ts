@@ -13,7 +13,7 @@ import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PAYLOAD_CONVERTER_PATH, WORKFLOW_INTERCEPTOR_MODULES } from '../../src/codec';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../../src/codec';
 
 const dir = join(__dirname, '..', 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -32,8 +32,7 @@ beforeAll(async () => {
   // The bundle the control worker runs: with Runfleet's payload converter (key deliveries).
   workflowBundle = await bundleWorkflowCode({
     workflowsPath: join(__dirname, '..', '..', 'workflows', 'index.ts'),
-    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    ...WORKFLOW_BUNDLE_OPTIONS,
     logger: new DefaultLogger('WARN'),
   });
 }, 60_000);

@@ -136,9 +136,10 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
     },
     track(start, opts) {
       const task = opts?.task;
-      const run = task === undefined ? start : () => taskScope(task).run(start);
+      // One scope's run a piece of work: a task's own scope is a child of the tasks' scope.
+      const scope = task === undefined ? tasksScope : taskScope(task);
       inFlight.push(
-        tasksScope.run(run).finally(() => {
+        scope.run(start).finally(() => {
           opts?.settled?.();
           ctx.bump();
         }),
@@ -179,7 +180,7 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
   function taskScope(name: string): CancellationScope {
     let s = scopes.get(name);
     if (!s) {
-      s = new CancellationScope();
+      s = new CancellationScope({ parent: tasksScope, cancellable: true });
       scopes.set(name, s);
     }
     return s;
