@@ -34,6 +34,7 @@ import { runWorkflowId } from '../src/ids';
 import type { RunState } from '../src/types';
 import { stopRunSignal } from '../workflows/run-messages';
 import type { BaselineInput, BaselineResult, BaselineWindowInput, BaselineWindowResult } from './baseline-workflows';
+import { historyStats } from './history';
 import { installBenchRuntime } from './runtime';
 import {
   machineInfo,
@@ -421,7 +422,16 @@ interface ManySide {
   startCallMs: Spread;
   peakRssMiB: number;
   workersPeakRssMiB: number;
+  /**
+   * What one run's history holds, the mean over the first `PER_RUN_SAMPLE` runs: workflow tasks
+   * completed, search-attribute upserts (the SDK's own for patches included), activities
+   * scheduled, markers (local activities, patches), events.
+   */
+  perRun: { workflowTasks: number; upserts: number; activities: number; markers: number; events: number };
 }
+
+/** Runs whose histories are read for `perRun`. */
+const PER_RUN_SAMPLE = 20;
 
 /**
  * R workflows started with at most `concurrency` start calls in flight; each one's result is
@@ -464,9 +474,19 @@ async function many(
     g.clear();
   }
   const wallMs = Date.now() - t0;
+  const sample = await Promise.all(started.slice(0, PER_RUN_SAMPLE).map((h) => historyStats(h, 1)));
+  const mean = (type: string) =>
+    round1(sample.reduce((sum, st) => sum + (st.eventTypesPerTask[type] ?? 0), 0) / Math.max(1, sample.length));
   return {
     side,
     runs: r,
+    perRun: {
+      workflowTasks: mean('workflowTaskCompleted'),
+      upserts: mean('upsertWorkflowSearchAttributes'),
+      activities: mean('activityTaskScheduled'),
+      markers: mean('markerRecorded'),
+      events: round1(sample.reduce((sum, st) => sum + st.events, 0) / Math.max(1, sample.length)),
+    },
     wallMs,
     tasksPerSec: round1((r * 1000) / wallMs),
     latencyMs: spread(latencies),
@@ -766,6 +786,7 @@ async function main(): Promise<void> {
               'tasks/s',
               'latency p50/p95 ms',
               'start call p50/p95 ms',
+              'per run: WFTs / upserts / activities / markers / events',
               'peak RSS MiB bench / workers',
             ],
             [manyRf, manyBase].map((r) => [
@@ -775,6 +796,7 @@ async function main(): Promise<void> {
               r.tasksPerSec.toFixed(1),
               `${r.latencyMs.p50}/${r.latencyMs.p95}`,
               `${r.startCallMs.p50}/${r.startCallMs.p95}`,
+              `${r.perRun.workflowTasks} / ${r.perRun.upserts} / ${r.perRun.activities} / ${r.perRun.markers} / ${r.perRun.events}`,
               `${r.peakRssMiB} / ${r.workersPeakRssMiB}`,
             ]),
           ),

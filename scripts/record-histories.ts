@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createPoolActivities } from '../activities/pool';
 import type { RunnerControlActivities, SessionEnd, SessionRequest } from '../activities/types';
+import { RunfleetClient } from '../src/client/client';
 import { RunnerAdmin } from '../src/client/runners';
 import { generateSigningKey } from '../src/security/operator';
 import type { RunState } from '../src/types';
@@ -31,7 +32,6 @@ import type { RunState } from '../src/types';
 /** The operator key of the recording: it grants the registry scenario's token. */
 const RECORDING_OPERATOR = generateSigningKey();
 import { WORKFLOW_BUNDLE_OPTIONS, createDataConverter } from '../src/codec';
-import { startFleetTestbed } from '../test/helpers/fleet-testbed';
 import { fleetWorkflowId, poolTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../src/ids';
 import { SlotPool } from '../src/runner/slots';
 import { startDevServer } from '../src/server/dev-server';
@@ -49,6 +49,7 @@ const HISTORIES = [
   'approval',
   'fan-out-20',
   'retry-cancel-matrix',
+  'client-submitted',
   'lost-on-the-way',
   'runner-registry',
   'fleet',
@@ -270,6 +271,31 @@ async function main(): Promise<void> {
         throw new Error(`retry-cancel-matrix ended ${JSON.stringify(outcome)}, expected ${JSON.stringify(expected)}`);
       await save('retry-cancel-matrix', features);
     }
+
+    if (wanted.has('client-submitted')) {
+      // Started as `runfleet run submit` starts a run (search attributes and memo in the start
+      // call): a failure skips a chain, an on_failure and an on_skipped task run.
+      const rf = RunfleetClient.fromClient(client, { controlTaskQueue: 'record', address: server.address });
+      const submitted = await rf.submitRun(
+        {
+          name: 'submitted',
+          group: '/replay',
+          tasks: [
+            t('cleanup', ['true'], { depends: [{ task: 'd2', conditions: ['on_skipped'] }] }),
+            t('d2', ['true'], { depends: ['d1'] }),
+            t('d1', ['true'], { depends: ['build'] }),
+            t('build', ['exit 3']),
+            t('notify', ['true'], { depends: [{ task: 'build', conditions: ['on_failure'] }] }),
+            t('lint', ['true']),
+            t('docs', ['true'], { depends: ['lint'] }),
+          ],
+        },
+        { id: 'submitted' },
+      );
+      const handle = client.workflow.getHandle(submitted.workflowId);
+      await handle.result();
+      await save('client-submitted', handle);
+    }
   };
 
   /**
@@ -404,6 +430,8 @@ async function main(): Promise<void> {
    */
   const fleetScenario = async () => {
     if (!wanted.has('fleet')) return;
+    // Loaded here: the testbed's helpers import vitest, which only the fleet scenario can afford.
+    const { startFleetTestbed } = await import('../test/helpers/fleet-testbed');
     const bed = await startFleetTestbed({ projectRoot: root, temporalAddress: server.address, workflowBundle });
     try {
       await bed.startWorker();

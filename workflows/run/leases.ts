@@ -271,16 +271,15 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
     /** True when a report settled this attempt while its execution activity was still out. */
     const reportedMeanwhile = () => t.attempts !== attempt || t.status !== 'reserved';
     let executing = true;
-    if (patched(STOP_POKE_PATCH)) {
-      // The runner heartbeats a third of the heartbeat timeout apart: a cancel would wait that long.
-      CancellationScope.current().cancelRequested.catch(() => {
-        if (!executing) return;
-        const poke = pokeOn(lease.taskQueue, `poke/${task.name}/${attempt}`);
-        CancellationScope.nonCancellable(() => poke.pokeTask({ runId: state.id, task: task.name, attempt })).catch(
-          () => undefined, // away: it hears of the cancel with its next heartbeat
-        );
-      });
-    }
+    // The runner heartbeats a third of the heartbeat timeout apart: a cancel would wait that long.
+    // The patch is asked only when there is a cancel, so a run without one records no marker.
+    CancellationScope.current().cancelRequested.catch(() => {
+      if (!executing || !patched(STOP_POKE_PATCH)) return;
+      const poke = pokeOn(lease.taskQueue, `poke/${task.name}/${attempt}`);
+      CancellationScope.nonCancellable(() => poke.pokeTask({ runId: state.id, task: task.name, attempt })).catch(
+        () => undefined, // away: it hears of the cancel with its next heartbeat
+      );
+    });
     try {
       const outcome = await runner.executeTask({
         runId: state.id,
