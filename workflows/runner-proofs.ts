@@ -16,10 +16,14 @@ import { runnerProofProblem, type RunnerMessage } from '../src/security/runner-p
  */
 const REFETCH_AFTER_MS = 60_000;
 /**
- * Patch: keys are read with a local activity on the control worker that runs the run (no
- * activity task through the server, no workflow task of its own), from its few-seconds cache.
+ * Patch of runs started from this version on, one marker for two changes that cut a run's events
+ * (each patch costs a run a marker and a change-version upsert of its own):
+ * - runner keys are read with a local activity on the control worker that runs the run (no
+ *   activity task through the server, no workflow task of its own), from its few-seconds cache;
+ * - the run's memo and search attributes are upserted only where they differ from what its start
+ *   set (`workflows/run.ts`): a run submitted by the client upserts once, when it ends.
  */
-const LOCAL_KEYS_PATCH = 'runner-keys-local';
+export const FEWER_EVENTS_PATCH = 'fewer-events-per-run';
 
 export interface RunnerProofs {
   /** Why the message is refused (`refused: ... not signed by ...`), or null when it stands. */
@@ -47,7 +51,7 @@ export function createRunnerProofs(): RunnerProofs {
 
   /** Reads one runner's key (callers for the same runner share the read); null with the reason when it cannot. */
   function read(runner: string, fresh: boolean): Promise<string | null> {
-    reading[runner] ??= (patched(LOCAL_KEYS_PATCH) ? local : registry)
+    reading[runner] ??= (patched(FEWER_EVENTS_PATCH) ? local : registry)
       .runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}) })
       .then((answer: RunnerSigningKeys) => {
         required = answer.required;
