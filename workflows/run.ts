@@ -55,7 +55,7 @@ import {
   type StopRunRequest,
 } from './run-messages';
 import { taskFoundSignal } from './runner-messages';
-import { FEWER_EVENTS_PATCH, createRunnerProofs } from './runner-proofs';
+import { createRunnerProofs } from './runner-proofs';
 import { control } from './run/activities';
 import { createRunContext } from './run/context';
 import { describeError, invalidState, notFound, purgedReason } from './run/failures';
@@ -84,6 +84,11 @@ const CONTINUE_AS_NEW_MIN_EVENTS = 200;
 const HISTORY_SIZE_PATCH = 'continue-as-new-on-history-size';
 /** Patch: approvals are checked against the operator key (a control activity) before they apply. */
 const SIGNED_APPROVALS_PATCH = 'signed-approvals';
+/**
+ * Patch: the memo and search attributes are upserted only where they differ from the run's (the
+ * start sets them): a run submitted by the client upserts once, when it ends.
+ */
+const FEWER_EVENTS_PATCH = 'fewer-events-per-run';
 
 /** Two search attribute values alike (a keyword list item by item). */
 function sameValue(a: unknown, b: unknown): boolean {

@@ -1,12 +1,11 @@
 /**
  * The run's check of what runners tell it (`src/security/runner-proof.ts`): each runner's signing
- * key comes from its registry record through the control worker (`runnerSigningKeys`, a local
- * activity: the control worker running the run reads it, or answers from its few-seconds cache),
- * once per runner per run (in memory: a run that continues as new or is evicted asks again), and every
+ * key comes from its registry record through the control worker (`runnerSigningKeys`, which
+ * answers from its few-seconds cache or reads the registry), once per runner per run (in memory: a run that continues as new or is evicted asks again), and every
  * reservation answer, execution result, lookup answer and report is verified with it. A control
  * worker without enforcement answers `required: false`, and nothing is checked.
  */
-import { ActivityFailure, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
 import type { RunnerKeyActivities, RunnerSigningKeys } from '../activities/types';
 import { runnerProofProblem, type RunnerMessage } from '../src/security/runner-proof';
 
@@ -15,15 +14,6 @@ import { runnerProofProblem, type RunnerMessage } from '../src/security/runner-p
  * has a new key, and a forger must not make the run read the registry on every message.
  */
 const REFETCH_AFTER_MS = 60_000;
-/**
- * Patch of runs started from this version on, one marker for two changes that cut a run's events
- * (each patch costs a run a marker and a change-version upsert of its own):
- * - runner keys are read with a local activity on the control worker that runs the run (no
- *   activity task through the server, no workflow task of its own), from its few-seconds cache;
- * - the run's memo and search attributes are upserted only where they differ from what its start
- *   set (`workflows/run.ts`): a run submitted by the client upserts once, when it ends.
- */
-export const FEWER_EVENTS_PATCH = 'fewer-events-per-run';
 
 export interface RunnerProofs {
   /** Why the message is refused (`refused: ... not signed by ...`), or null when it stands. */
@@ -36,13 +26,14 @@ export interface RunnerProofs {
 }
 
 export function createRunnerProofs(): RunnerProofs {
-  const options = {
+  // Not a local activity: one was tried, and a run replayed after a failed workflow task (too
+  // many events buffered during it) resolved it at another point than it had, and scheduled its
+  // executions in another order: a nondeterminism error, and the run stalled.
+  const registry = proxyActivities<RunnerKeyActivities>({
     // A few registry queries on the control worker.
     startToCloseTimeout: '30s',
     retry: { initialInterval: 1_000, maximumAttempts: 5 },
-  } as const;
-  const registry = proxyActivities<RunnerKeyActivities>(options);
-  const local = proxyLocalActivities<RunnerKeyActivities>(options);
+  });
   let required: boolean | null = null;
   /** The control worker said proofs are not required (read through a call: it changes across awaits). */
   const off = () => required === false;
@@ -51,7 +42,7 @@ export function createRunnerProofs(): RunnerProofs {
 
   /** Reads one runner's key (callers for the same runner share the read); null with the reason when it cannot. */
   function read(runner: string, fresh: boolean): Promise<string | null> {
-    reading[runner] ??= (patched(FEWER_EVENTS_PATCH) ? local : registry)
+    reading[runner] ??= registry
       .runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}) })
       .then((answer: RunnerSigningKeys) => {
         required = answer.required;

@@ -127,6 +127,11 @@ export interface HarnessOptions {
    */
   requireRunnerProofs?: boolean;
   /**
+   * The control worker's workflow cache. Default 100. 0: every workflow task replays the run's
+   * whole history, so a command that depends on when something resolved fails as nondeterminism.
+   */
+  maxCachedWorkflows?: number;
+  /**
    * The control worker's operator public key (base64 raw Ed25519): runners register only with
    * tokens it granted. Default: the suite's operator key (`testOperator()`).
    */
@@ -159,7 +164,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       namespace: 'default',
       taskQueue: controlQueue,
       workflowBundle: await workflowBundle(),
-      maxCachedWorkflows: 100,
+      maxCachedWorkflows: opts.maxCachedWorkflows ?? 100,
       keys,
       requireRunnerProofs: opts.requireRunnerProofs ?? false,
       operatorPublicKey: opts.operatorPublicKey ?? testOperator().publicKey,
