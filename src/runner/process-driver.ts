@@ -344,10 +344,25 @@ function stopper(pgid: number): { start: () => void; cancel: () => void } {
 
 /**
  * True while `pid` is the live supervisor of `sessionDir`: its command line names the task
- * script in that dir. A reused pid runs something else; a zombie has an empty command line.
+ * script in that dir, and it runs as the runner's own user. A reused pid runs something else; a
+ * zombie has an empty command line; a task's process may imitate the command line (its session
+ * dir's path can be worked out from its own labels), never the user.
  */
 function isSupervisor(pid: number, sessionDir: string): boolean {
-  return commandLine(pid)?.includes(join(resolve(sessionDir), SCRIPT_FILE)) ?? false;
+  return (commandLine(pid)?.includes(join(resolve(sessionDir), SCRIPT_FILE)) ?? false) && runsAsUs(pid);
+}
+
+/** Whether every user id of `pid` (real, effective, saved, filesystem) is this process's own. */
+function runsAsUs(pid: number): boolean {
+  const ours = process.getuid?.();
+  if (ours === undefined) return true;
+  try {
+    const line = /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    const uids = line?.trim().split(/\s+/).map(Number) ?? [];
+    return uids.length > 0 && uids.every((uid) => uid === ours);
+  } catch {
+    return false; // gone
+  }
 }
 
 function commandLine(pid: number): string | null {
@@ -377,8 +392,9 @@ function findSupervisors(): Map<string, number> {
       }
     })();
     const script = args[1];
-    // The group leader only: `<shell> <sessionDir>/task.sh`; its steps run `sh -c`.
-    if (script?.endsWith(suffix) && Number(name) === processGroup(Number(name))) {
+    // The group leader only: `<shell> <sessionDir>/task.sh`; its steps run `sh -c`. Run by us: a
+    // task's process of the same command line is an imitation.
+    if (script?.endsWith(suffix) && Number(name) === processGroup(Number(name)) && runsAsUs(Number(name))) {
       found.set(script.slice(0, -suffix.length), Number(name));
     }
   }

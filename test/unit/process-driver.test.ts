@@ -284,6 +284,38 @@ describe('process driver: tasks outlive the runner process', () => {
     expect(recovered.state).toBe('vanished');
   });
 
+  it('recover without a pid is not fooled by a task process imitating its supervisor', async () => {
+    // The task can work out its session dir's path; a process of its own with the supervisor's
+    // command line (`<x> <sessionDir>/task.sh`, a group leader) runs as the task's user, not ours.
+    const script = join(dir, 'session', 'task.sh');
+    const r = req([{ run: `setsid tail ${script} -F >/dev/null 2>&1 </dev/null &` }, { run: 'sleep 3; touch after' }]);
+    const { child } = await runInChild(r);
+    const imitation = await until(
+      'the imitation running',
+      () => {
+        for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+          try {
+            const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+            if (args[0] === 'tail' && args[1] === script) return Number(name);
+          } catch {
+            // gone
+          }
+        }
+        return undefined;
+      },
+      { timeoutMs: 5_000, everyMs: 20 },
+    );
+    await killChild(child);
+    // Recover watches the supervisor it found; the imitation goes away meanwhile. Taken for the
+    // supervisor, its end would read as the task vanished; the real one ends with exit code 0.
+    const recovering = driver.recover(session(r, null), new AbortController().signal);
+    await new Promise((res) => setTimeout(res, 300));
+    process.kill(imitation, 'SIGKILL');
+    const recovered = await recovering;
+    expect(recovered).toMatchObject({ state: 'finished', result: { exitCode: 0, aborted: false } });
+    expect(existsSync(join(dir, 'ws', 'after'))).toBe(true);
+  });
+
   it('cancel during recover stops the task (TERM to its group) and reports aborted', async () => {
     const r = req([{ run: 'sleep 30' }, { run: 'touch after' }]);
     const { child, handle } = await runInChild(r);
