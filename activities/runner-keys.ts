@@ -45,7 +45,7 @@ const MAX_RUNNERS = 100;
  * registered again) is believed this long at most; a run that refused a message with it reads
  * the registry afresh (`fresh`).
  */
-export const KEY_CACHE_MS = 5_000;
+const KEY_CACHE_MS = 5_000;
 /** Keys kept in memory at most (the oldest goes first). */
 const MAX_CACHED_KEYS = 10_000;
 
@@ -64,7 +64,7 @@ export function createRunnerKeyActivities(
         await Promise.all(
           names.map(async (name) => {
             const cached = cache.get(name);
-            if (fresh !== true && cached && now() - cached.at < KEY_CACHE_MS) {
+            if (fresh !== true && cached && Date.now() - cached.at < KEY_CACHE_MS) {
               keys[name] = cached.key;
               return;
             }
@@ -79,7 +79,7 @@ export function createRunnerKeyActivities(
               else throw err;
             }
             cache.delete(name);
-            cache.set(name, { key: keys[name] ?? null, at: now() });
+            cache.set(name, { key: keys[name] ?? null, at: Date.now() });
             if (cache.size > MAX_CACHED_KEYS) cache.delete(cache.keys().next().value as string);
           }),
         );

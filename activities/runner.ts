@@ -118,7 +118,7 @@ export function runFolder(text: string): string {
 }
 
 /** Heartbeats of a running task are at least this far apart (the worker's throttle is 1 s too). */
-export const MIN_HEARTBEAT_MS = 1_000;
+const MIN_HEARTBEAT_MS = 1_000;
 /** The longest delay a Node timer takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -126,6 +126,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const RUN_ENV_CACHE = 8;
 /** Task attempts whose secrets are kept in memory to mask their logs when read from here. */
 const MASKED_TASKS = 1_000;
+/** One task attempt's key in this runner's maps (task names have no "/"). */
+function attemptKey(runId: string, task: string, attempt: number): string {
+  return `${runId}/${task}/${attempt}`;
+}
+
 /** Beside a log that masks secrets (`<log>.masked`): shown only by a process that knows them. */
 const MASKED_MARK = '.masked';
 
@@ -255,7 +260,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           throw asFailure(err);
         }
         if (secrets.length > 0) {
-          secretsOf.set(`${req.runId}/${task.name}/${req.attempt}`, secrets);
+          secretsOf.set(attemptKey(req.runId, task.name, req.attempt), secrets);
           if (secretsOf.size > MASKED_TASKS) secretsOf.delete(secretsOf.keys().next().value as string);
           // Beside the log, for a later process of this runner: this log is not to be shown as it is.
           writeFileSync(`${logFile}${MASKED_MARK}`, '', { mode: 0o600 });
@@ -331,7 +336,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         const heartbeatMs =
           deps.heartbeatMs ?? Math.max(MIN_HEARTBEAT_MS, Math.floor((ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
         const heartbeat = setInterval(() => ctx.heartbeat(), heartbeatMs);
-        const executionKey = `${req.runId}\u0000${task.name}\u0000${req.attempt}`;
+        const executionKey = attemptKey(req.runId, task.name, req.attempt);
         running.set(executionKey, () => ctx.heartbeat());
         // The task's own timeout, kept here too: the server's timeout reaches us with a heartbeat.
         const timeout = setTimeout(() => kill.abort(), Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
@@ -462,7 +467,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
     },
 
     async pokeTask(req: LookupTaskRequest): Promise<boolean> {
-      const beat = running.get(`${req.runId}\u0000${req.task}\u0000${req.attempt}`);
+      const beat = running.get(attemptKey(req.runId, req.task, req.attempt));
       beat?.();
       return beat !== undefined;
     },
@@ -494,7 +499,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
       const file = taskLogPath(deps.dataDir, req.runId, req.task, attempt);
       const complete = !deps.slots.isRunning(`${req.runId}/${req.task}`);
       if (!existsSync(file)) return { data: '', nextOffset: req.offset, exists: false, complete, source: 'runner' };
-      const known = secretsOf.get(`${req.runId}/${req.task}/${attempt}`);
+      const known = secretsOf.get(attemptKey(req.runId, req.task, attempt));
       if (!known && logMasksSecrets(file)) {
         throw failure(
           'InvalidState',

@@ -70,16 +70,15 @@ export function createRunnerProofs(): RunnerProofs {
   return {
     checkKnown: known,
     async check(message, proof) {
-      if (off()) return null;
       const runner = message.runner;
-      if (keys[runner] === undefined) {
+      if (!off() && keys[runner] === undefined) {
         const failed = await read(runner, false);
         if (failed) return `refused: ${message.about} from runner "${runner}" not checked (${failed})`;
-        if (off()) return null;
       }
-      const cached = keys[runner] as { key: string | null; at: number };
-      const problem = runnerProofProblem(cached.key, message, proof);
-      if (problem === null || Date.now() - cached.at < REFETCH_AFTER_MS) return problem;
+      const answer = known(message, proof);
+      if (answer !== undefined) return answer;
+      // Refused with a key read over a minute ago: the runner may have registered again since.
+      const problem = runnerProofProblem(keys[runner]?.key, message, proof);
       if (await read(runner, true)) return problem;
       return runnerProofProblem(keys[runner]?.key, message, proof);
     },
