@@ -49,10 +49,7 @@ const KEY_CACHE_MS = 5_000;
 /** Keys kept in memory at most (the oldest goes first). */
 const MAX_CACHED_KEYS = 10_000;
 
-export function createRunnerKeyActivities(
-  deps: RunnerKeyActivityDeps,
-  now: () => number = Date.now,
-): RunnerKeyActivities {
+export function createRunnerKeyActivities(deps: RunnerKeyActivityDeps): RunnerKeyActivities {
   const cache = new Map<string, { key: string | null; at: number }>();
   return {
     async runnerSigningKeys({ runners, fresh }) {
