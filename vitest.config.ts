@@ -1,6 +1,15 @@
 import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The integration files the cluster tier runs again against Temporal as a service (four processes
+ * on PostgreSQL) instead of the dev server: the run engine, at-most-once, lost tasks, groups, the
+ * registry and the fleet.
+ */
+const CLUSTER_TIER = ['dag', 'at-most-once', 'lost-and-found', 'changegroup', 'runner-registry', 'fleet-run'].map(
+  (name) => `test/integration/${name}.test.ts`,
+);
+
 export default defineConfig({
   test: {
     // The Temporal worker's native runtime crashes under worker threads: every project uses forks.
@@ -42,6 +51,17 @@ export default defineConfig({
           // Workflows, workers and a shared server on a 2-core machine: seconds can become a minute.
           testTimeout: 120_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'cluster',
+          // The files above, and the faults that only a service of separate processes can have.
+          include: [...CLUSTER_TIER, 'test/cluster/**/*.test.ts'],
+          globalSetup: ['test/helpers/cluster-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
         },
       },
     ],

@@ -66,7 +66,7 @@ import {
   type TaskStatus,
 } from '../types';
 import { isUnavailable, toRunfleetError, unreachable } from './errors';
-import { isTransient, rideOut } from './ride';
+import { grpcStatus, isTransient, rideOut } from './ride';
 import { sleep } from '../sleep';
 import { checkRunId, newRunId, resolveRunWorkflowId } from './ids';
 
@@ -939,7 +939,7 @@ function noWorker(
   taskQueue: string,
 ): RunfleetError {
   const status = description.status.name.toLowerCase();
-  const why = cause instanceof Error ? cause.message : String(cause);
+  const why = (cause instanceof Error ? cause.message : String(cause)) + grpcStatus(cause);
   // Nobody answered in time (no worker, a service recovering): a watcher asks again. A worker that
   // answered with a failure is an answer.
   return new RunfleetError(

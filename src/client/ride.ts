@@ -9,8 +9,12 @@ import { backoff } from '../backoff';
 import { formatDuration } from '../duration';
 import { RunfleetError } from '../errors';
 
-/** gRPC codes a recovering service answers with: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE. */
-const TRANSIENT_GRPC_CODES = new Set([4, 8, 10, 13, 14]);
+/**
+ * gRPC codes a recovering service answers with: CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
+ * ABORTED, INTERNAL, UNAVAILABLE. CANCELLED: a frontend whose call to a killed matching service
+ * broke resets the stream ("Call cancelled"); a watcher's own stop ends its wait through `signal`.
+ */
+const TRANSIENT_GRPC_CODES = new Set([1, 4, 8, 10, 13, 14]);
 
 /** Whether asking again later may succeed: the service or a worker did not answer, nothing was refused. */
 export function isTransient(err: unknown): boolean {
@@ -64,11 +68,19 @@ export async function rideOut<T>(what: string, call: () => Promise<T>, opts: Rid
   throw lastError;
 }
 
+/** The gRPC status in an error's cause chain, as ` (gRPC <code>: <details>)`, or '' when none. */
+export function grpcStatus(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isGrpcError(e)) return ` (gRPC ${e.code}: ${e.details})`;
+  }
+  return '';
+}
+
 /**
  * A gRPC status error, recognised by its shape as `isGrpcServiceError` in @temporalio/client does
  * (not imported: the CLI loads this module for every command, the Temporal client only on use).
  */
-function isGrpcError(e: unknown): e is Error & { code: number } {
+function isGrpcError(e: unknown): e is Error & { code: number; details: string } {
   const x = e as { code?: unknown; details?: unknown; metadata?: unknown };
   return (
     e instanceof Error &&

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isTransient, rideOut } from '../../src/client/ride';
+import { grpcStatus, isTransient, rideOut } from '../../src/client/ride';
 import { RunfleetError } from '../../src/errors';
 
 /** An error shaped as @grpc/grpc-js throws them (what `isGrpcServiceError` recognises). */
@@ -14,6 +14,8 @@ describe('isTransient', () => {
     expect(isTransient(grpcError(14, 'connection refused'))).toBe(true);
     expect(isTransient(grpcError(4, 'context deadline exceeded'))).toBe(true);
     expect(isTransient(new Error('wrapped', { cause: grpcError(13, 'shard closed') }))).toBe(true);
+    // A frontend whose call to a killed matching service broke (seen in test/cluster/service-faults).
+    expect(isTransient(new Error('Failed to query Workflow', { cause: grpcError(1, 'Call cancelled') }))).toBe(true);
   });
 
   it('is false for an answer: no such run, a bad argument, a refused credential, anything unknown', () => {
@@ -72,5 +74,14 @@ describe('rideOut', () => {
       { initialMs: 5, maxMs: 10, signal: stop.signal },
     ).catch((e: unknown) => e);
     expect((err as RunfleetError).code).toBe('ServerUnreachable');
+  });
+});
+
+describe('grpcStatus', () => {
+  it("names the cause chain's gRPC code and details, or nothing", () => {
+    expect(grpcStatus(new Error('Failed to query Workflow', { cause: grpcError(1, 'Call cancelled') }))).toBe(
+      ' (gRPC 1: Call cancelled)',
+    );
+    expect(grpcStatus(new Error('plain'))).toBe('');
   });
 });
