@@ -102,7 +102,7 @@ export class ProcTable {
 
 /** One reading of every process class of a side. */
 export interface CpuReading {
-  /** The dev server's process tree: the process and its live descendants (`ProcTable.ticks`), s. */
+  /** Temporal's process trees (the dev server's, or a cluster's): each and its live descendants (`ProcTable.ticks`), s. */
   devServer: number;
   /** The pids the dev server reading covered (the server first, then its live descendants). */
   devServerPids: number[];
@@ -115,11 +115,12 @@ export interface CpuReading {
   workers: { pid: number; self: number; children: number; liveDescendants: number }[];
 }
 
-export function readCpu(devServerPid: number, workerPids: readonly number[]): CpuReading {
+/** `serverPids`: Temporal's processes (the dev server, or a cluster's services and PostgreSQL). */
+export function readCpu(serverPids: readonly number[], workerPids: readonly number[]): CpuReading {
   const tck = clkTck();
   const usage = process.cpuUsage();
   const table = new ProcTable();
-  const devServerPids = [devServerPid, ...table.descendants(devServerPid)];
+  const devServerPids = serverPids.flatMap((pid) => [pid, ...table.descendants(pid)]);
   return {
     devServer: table.ticks(devServerPids) / tck,
     devServerPids,

@@ -1,11 +1,13 @@
 /**
  * Dispatch benchmark: Runfleet's scheduler against a bare Temporal baseline, on one headless
- * in-memory dev server started by this process.
+ * in-memory dev server started by this process (or, with `--temporal cluster`, on Temporal as a
+ * service: four processes on PostgreSQL, src/server/cluster.ts).
  *
  *   npm run bench                       # N in {100, 1000}, K in {1, 4}, S = 25
  *   npx tsx bench/run.ts --n 100 --k 1  # one quick combination
  *
  * Options: --n 100,1000  --k 1,4  --slots 25  --warmup 20 (0: none)  --timeout 600 (s per run)
+ *          --temporal dev|cluster
  *
  * For each (N, K, S), three sides, in an order that rotates from one combination to the next,
  * all in the production topology: the workflow worker in this process, every runner / activity
@@ -49,6 +51,8 @@ interface Args {
   slots: number;
   warmup: number;
   timeoutMs: number;
+  /** The dev server (default) or Temporal as a service (src/server/cluster.ts). */
+  temporal: 'dev' | 'cluster';
 }
 
 type Side = 'runfleet' | 'baseline' | 'spawn';
@@ -93,8 +97,8 @@ interface SideResult {
 
 interface Ctx {
   address: string;
-  /** The dev server's pid (its CPU is read from /proc, with any descendants). */
-  serverPid: number;
+  /** Temporal's pids (their CPU is read from /proc, with any descendants). */
+  serverPids: number[];
   client: Client;
   runfleetBundle: { code: string };
   baselineBundle: { code: string };
@@ -103,7 +107,7 @@ interface Ctx {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { ns: [100, 1000], ks: [1, 4], slots: 25, warmup: 20, timeoutMs: 600_000 };
+  const args: Args = { ns: [100, 1000], ks: [1, 4], slots: 25, warmup: 20, timeoutMs: 600_000, temporal: 'dev' };
   const list = (flag: string, v: string | undefined): number[] => {
     const out = (v ?? '').split(',').map((x) => Number(x.trim()));
     if (out.length === 0 || out.some((x) => !Number.isInteger(x) || x < 1)) {
@@ -136,9 +140,18 @@ function parseArgs(argv: string[]): Args {
       case '--timeout':
         args.timeoutMs = int(flag, value(), 1) * 1000;
         break;
+      case '--temporal': {
+        const v = value();
+        if (v !== 'dev' && v !== 'cluster')
+          throw new Error(`--temporal takes dev or cluster, got ${JSON.stringify(v)}`);
+        args.temporal = v;
+        break;
+      }
       case '-h':
       case '--help':
-        console.log('usage: tsx bench/run.ts [--n 100,1000] [--k 1,4] [--slots 25] [--warmup 20] [--timeout 600]');
+        console.log(
+          'usage: tsx bench/run.ts [--n 100,1000] [--k 1,4] [--slots 25] [--warmup 20] [--timeout 600] [--temporal dev|cluster]',
+        );
         process.exit(0);
         break;
       default:
@@ -315,7 +328,7 @@ async function runBaseline(ctx: Ctx, activity: BaselineActivity, n: number, k: n
 /** One CPU reading of the side's process classes: the dev server, this process, the K workers. */
 function readWindowCpu(ctx: Ctx, children: readonly { pid: number }[]): CpuReading {
   return readCpu(
-    ctx.serverPid,
+    ctx.serverPids,
     children.map((c) => c.pid),
   );
 }
@@ -366,7 +379,7 @@ function describe(r: SideResult): string {
     `\n      ${acts}` +
     `\n      peak RSS: bench process ${r.peakRssMiB} MiB, ${r.children.length} worker processes ${r.childrenPeakRssMiB} MiB ` +
     `(${r.children.map((c) => c.peakRssMiB).join(' + ')})` +
-    `\n      CPU s in the window (per 1,000 tasks): dev server ${c.seconds.devServer} (${p.devServer}), ` +
+    `\n      CPU s in the window (per 1,000 tasks): Temporal ${c.seconds.devServer} (${p.devServer}), ` +
     `workflow worker ${c.seconds.workflowWorker} (${p.workflowWorker}), runners / activity workers ${c.seconds.workers} ` +
     `(${p.workers}), task processes ${c.seconds.tasks} (${p.tasks}), total ${c.seconds.total} (${p.total})` +
     (helpers !== 0 ? `; the workers' live helper processes (not counted): ${helpers} s` : '') +
@@ -384,202 +397,208 @@ async function main(): Promise<void> {
   console.error(`bench: load average (1, 5, 15 min) at the start: ${formatLoad(loadAtStart)}`);
 
   try {
-    await withBenchServer(async ({ binary, address, serverPid, client, runfleetBundle, baselineBundle }) => {
-      const ctx: Ctx = {
-        address,
-        serverPid,
-        client,
-        runfleetBundle,
-        baselineBundle,
-        rss,
-        timeoutMs: args.timeoutMs,
-      };
+    await withBenchServer(
+      async ({ binary, address, serverPids, service, client, runfleetBundle, baselineBundle }) => {
+        const ctx: Ctx = {
+          address,
+          serverPids,
+          client,
+          runfleetBundle,
+          baselineBundle,
+          rss,
+          timeoutMs: args.timeoutMs,
+        };
 
-      const spawnMs = await shellSpawnCostMs();
-      console.error(`bench: a sequential /bin/sh -c true spawn costs ~${spawnMs} ms here`);
+        const spawnMs = await shellSpawnCostMs();
+        console.error(`bench: a sequential /bin/sh -c true spawn costs ~${spawnMs} ms here`);
 
-      const runSide = async (side: Side, n: number, k: number): Promise<SideResult> => {
-        const before = loadAvg();
-        const r =
-          side === 'runfleet'
-            ? await runRunfleet(ctx, n, k, args.slots)
-            : await runBaseline(ctx, side === 'spawn' ? 'spawn' : 'noop', n, k, args.slots);
-        r.load = { before, after: loadAvg() };
-        return r;
-      };
-      const SIDES: Side[] = ['baseline', 'spawn', 'runfleet'];
+        const runSide = async (side: Side, n: number, k: number): Promise<SideResult> => {
+          const before = loadAvg();
+          const r =
+            side === 'runfleet'
+              ? await runRunfleet(ctx, n, k, args.slots)
+              : await runBaseline(ctx, side === 'spawn' ? 'spawn' : 'noop', n, k, args.slots);
+          r.load = { before, after: loadAvg() };
+          return r;
+        };
+        const SIDES: Side[] = ['baseline', 'spawn', 'runfleet'];
 
-      const k0 = args.ks[0] as number;
-      if (args.warmup > 0) {
-        console.error(`bench: warm-up (N=${args.warmup}, K=${k0}, S=${args.slots}), not recorded`);
-        for (const side of SIDES) console.error('  ' + describe(await runSide(side, args.warmup, k0)));
-      }
-
-      const results: { runfleet: SideResult; baseline: SideResult; spawn: SideResult; order: string }[] = [];
-      let combo = 0;
-      for (const n of args.ns) {
-        for (const k of args.ks) {
-          // Rotate which side goes first (and last), so none always runs on a "cleaner" server.
-          const shift = combo++ % SIDES.length;
-          const order = [...SIDES.slice(shift), ...SIDES.slice(0, shift)];
-          const got: Partial<Record<Side, SideResult>> = {};
-          for (const side of order) {
-            const r = await runSide(side, n, k);
-            console.error('  ' + describe(r));
-            got[side] = r;
-          }
-          results.push({
-            runfleet: got.runfleet as SideResult,
-            baseline: got.baseline as SideResult,
-            spawn: got.spawn as SideResult,
-            order: order.join(','),
-          });
+        const k0 = args.ks[0] as number;
+        if (args.warmup > 0) {
+          console.error(`bench: warm-up (N=${args.warmup}, K=${k0}, S=${args.slots}), not recorded`);
+          for (const side of SIDES) console.error('  ' + describe(await runSide(side, args.warmup, k0)));
         }
-      }
-      rss.stop();
-      const loadAtEnd = loadAvg();
 
-      const rows = results.map(({ runfleet: r, baseline: b, spawn: sp }) => {
-        const ratio = r.tasksPerSec / b.tasksPerSec;
-        const ratioVsSpawn = r.tasksPerSec / sp.tasksPerSec;
-        return [
-          String(r.n),
-          String(r.k),
-          String(r.s),
-          r.tasksPerSec.toFixed(1),
-          b.tasksPerSec.toFixed(1),
-          sp.tasksPerSec.toFixed(1),
-          `${ratio.toFixed(2)}${ratio >= TARGET_RATIO ? '' : ' *'}`,
-          ratioVsSpawn.toFixed(2),
-          `${r.dispatchMs.p50}/${r.dispatchMs.p95}`,
-          `${b.dispatchMs.p50}/${b.dispatchMs.p95}`,
-          `${sp.dispatchMs.p50}/${sp.dispatchMs.p95}`,
-          r.eventsPerTask.toFixed(1),
-          b.eventsPerTask.toFixed(1),
-          `${Math.max(r.peakRssMiB, b.peakRssMiB, sp.peakRssMiB)} / ${Math.max(r.childrenPeakRssMiB, b.childrenPeakRssMiB, sp.childrenPeakRssMiB)}`,
-        ];
-      });
-      console.log('');
-      console.log(
-        `Runfleet dispatch vs bare Temporal (${os.cpus().length} cores, node ${process.version}, temporal dev server in memory)`,
-      );
-      console.log(
-        formatTable(
-          [
-            'N',
-            'K',
-            'S',
-            'rf tasks/s',
-            'base tasks/s',
-            'spawn tasks/s',
-            'ratio',
-            'ratio vs spawn',
-            'rf p50/p95 ms',
-            'base p50/p95 ms',
-            'spawn p50/p95 ms',
-            'rf ev/task',
-            'base ev/task',
-            'peak RSS MiB bench / workers',
-          ],
-          rows,
-        ),
-      );
-      console.log('');
-      console.log(
-        `CPU seconds per 1,000 tasks by process class, over each side's measured window (start to result; /proc, ` +
-          `CLK_TCK ${clkTck()}, and process.cpuUsage() for this process)`,
-      );
-      const cpuRows = results.flatMap((x) =>
-        [x.baseline, x.spawn, x.runfleet].map((r) => [
-          String(r.n),
-          String(r.k),
-          String(r.s),
-          r.side,
-          r.cpu.per1000Tasks.devServer.toFixed(2),
-          r.cpu.per1000Tasks.workflowWorker.toFixed(2),
-          r.cpu.per1000Tasks.workers.toFixed(2),
-          r.cpu.per1000Tasks.tasks.toFixed(2),
-          r.cpu.per1000Tasks.total.toFixed(2),
-          `${r.load.before[0]?.toFixed(2)} / ${r.load.after[0]?.toFixed(2)}`,
-        ]),
-      );
-      console.log(
-        formatTable(
-          [
-            'N',
-            'K',
-            'S',
-            'side',
-            'dev server',
-            'workflow worker',
-            'runners / activity workers',
-            'task processes',
-            'total',
-            'load 1m before / after',
-          ],
-          cpuRows,
-        ),
-      );
-      console.log('');
-      console.log(`Target: ratio (runfleet / no-op baseline tasks/s) >= ${TARGET_RATIO}; * marks a miss.`);
-      console.log(
-        `ratio vs spawn: runfleet / spawn baseline tasks/s. Runfleet and the spawn baseline both spawn a real /bin/sh -c true ` +
-          `per task (~${spawnMs} ms sequentially here); the no-op baseline's activities do nothing.`,
-      );
-      console.log(
-        "Dispatch latency: from the workflow's own start (workflow clock; all tasks ready at once) to the task starting on a worker.",
-      );
-      const childrenPeak = Math.max(
-        ...results.flatMap((x) => [
-          x.runfleet.childrenPeakRssMiB,
-          x.baseline.childrenPeakRssMiB,
-          x.spawn.childrenPeakRssMiB,
-        ]),
-      );
-      console.log(
-        `Peak RSS MiB: bench = this process (dev-server client, workflow workers), ${mib(rss.peakBytes)} overall; ` +
-          `workers = the sum over the side's K runner / activity worker processes (VmHWM), ${childrenPeak} at most; ` +
-          `per row: the highest of the three sides.`,
-      );
-      const retried = results.flatMap((x) =>
-        [x.baseline, x.spawn, x.runfleet]
-          .filter((r) => r.activityRetries > 0)
-          .map((r) => `${r.side} N=${r.n} K=${r.k}: ${r.activityRetries}`),
-      );
-      console.log(`Activity retries (attempts beyond the first): ${retried.length > 0 ? retried.join(', ') : 'none'}.`);
-      console.log(
-        `Load average (1, 5, 15 min): ${formatLoad(loadAtStart)} at the start (before the dev server), ` +
-          `${formatLoad(loadAtEnd)} at the end (after the last side).`,
-      );
+        const results: { runfleet: SideResult; baseline: SideResult; spawn: SideResult; order: string }[] = [];
+        let combo = 0;
+        for (const n of args.ns) {
+          for (const k of args.ks) {
+            // Rotate which side goes first (and last), so none always runs on a "cleaner" server.
+            const shift = combo++ % SIDES.length;
+            const order = [...SIDES.slice(shift), ...SIDES.slice(0, shift)];
+            const got: Partial<Record<Side, SideResult>> = {};
+            for (const side of order) {
+              const r = await runSide(side, n, k);
+              console.error('  ' + describe(r));
+              got[side] = r;
+            }
+            results.push({
+              runfleet: got.runfleet as SideResult,
+              baseline: got.baseline as SideResult,
+              spawn: got.spawn as SideResult,
+              order: order.join(','),
+            });
+          }
+        }
+        rss.stop();
+        const loadAtEnd = loadAvg();
 
-      const file = resultsFile('dispatch');
-      const report = {
-        finishedAt: new Date().toISOString(),
-        machine: machineInfo(),
-        temporalBinary: binary,
-        args: { n: args.ns, k: args.ks, slots: args.slots, warmup: args.warmup },
-        targetRatio: TARGET_RATIO,
-        shellSpawnMs: spawnMs,
-        topology: 'workflow worker in the bench process; each runner / activity worker its own process',
-        peakRssMiB: mib(rss.peakBytes),
-        clockTicksPerSecond: clkTck(),
-        loadAverage: { start: loadAtStart, end: loadAtEnd },
-        results: results.map(({ runfleet, baseline, spawn: spawnBaseline, order }) => ({
-          n: runfleet.n,
-          k: runfleet.k,
-          s: runfleet.s,
-          order,
-          ratio: Math.round((runfleet.tasksPerSec / baseline.tasksPerSec) * 1000) / 1000,
-          ratioVsSpawn: Math.round((runfleet.tasksPerSec / spawnBaseline.tasksPerSec) * 1000) / 1000,
-          meetsTarget: runfleet.tasksPerSec / baseline.tasksPerSec >= TARGET_RATIO,
-          runfleet,
-          baseline,
-          spawnBaseline,
-        })),
-      };
-      writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
-      console.log(`Results written to ${file}`);
-    });
+        const rows = results.map(({ runfleet: r, baseline: b, spawn: sp }) => {
+          const ratio = r.tasksPerSec / b.tasksPerSec;
+          const ratioVsSpawn = r.tasksPerSec / sp.tasksPerSec;
+          return [
+            String(r.n),
+            String(r.k),
+            String(r.s),
+            r.tasksPerSec.toFixed(1),
+            b.tasksPerSec.toFixed(1),
+            sp.tasksPerSec.toFixed(1),
+            `${ratio.toFixed(2)}${ratio >= TARGET_RATIO ? '' : ' *'}`,
+            ratioVsSpawn.toFixed(2),
+            `${r.dispatchMs.p50}/${r.dispatchMs.p95}`,
+            `${b.dispatchMs.p50}/${b.dispatchMs.p95}`,
+            `${sp.dispatchMs.p50}/${sp.dispatchMs.p95}`,
+            r.eventsPerTask.toFixed(1),
+            b.eventsPerTask.toFixed(1),
+            `${Math.max(r.peakRssMiB, b.peakRssMiB, sp.peakRssMiB)} / ${Math.max(r.childrenPeakRssMiB, b.childrenPeakRssMiB, sp.childrenPeakRssMiB)}`,
+          ];
+        });
+        console.log('');
+        console.log(
+          `Runfleet dispatch vs bare Temporal (${os.cpus().length} cores, node ${process.version}, ${service})`,
+        );
+        console.log(
+          formatTable(
+            [
+              'N',
+              'K',
+              'S',
+              'rf tasks/s',
+              'base tasks/s',
+              'spawn tasks/s',
+              'ratio',
+              'ratio vs spawn',
+              'rf p50/p95 ms',
+              'base p50/p95 ms',
+              'spawn p50/p95 ms',
+              'rf ev/task',
+              'base ev/task',
+              'peak RSS MiB bench / workers',
+            ],
+            rows,
+          ),
+        );
+        console.log('');
+        console.log(
+          `CPU seconds per 1,000 tasks by process class, over each side's measured window (start to result; /proc, ` +
+            `CLK_TCK ${clkTck()}, and process.cpuUsage() for this process)`,
+        );
+        const cpuRows = results.flatMap((x) =>
+          [x.baseline, x.spawn, x.runfleet].map((r) => [
+            String(r.n),
+            String(r.k),
+            String(r.s),
+            r.side,
+            r.cpu.per1000Tasks.devServer.toFixed(2),
+            r.cpu.per1000Tasks.workflowWorker.toFixed(2),
+            r.cpu.per1000Tasks.workers.toFixed(2),
+            r.cpu.per1000Tasks.tasks.toFixed(2),
+            r.cpu.per1000Tasks.total.toFixed(2),
+            `${r.load.before[0]?.toFixed(2)} / ${r.load.after[0]?.toFixed(2)}`,
+          ]),
+        );
+        console.log(
+          formatTable(
+            [
+              'N',
+              'K',
+              'S',
+              'side',
+              'Temporal',
+              'workflow worker',
+              'runners / activity workers',
+              'task processes',
+              'total',
+              'load 1m before / after',
+            ],
+            cpuRows,
+          ),
+        );
+        console.log('');
+        console.log(`Target: ratio (runfleet / no-op baseline tasks/s) >= ${TARGET_RATIO}; * marks a miss.`);
+        console.log(
+          `ratio vs spawn: runfleet / spawn baseline tasks/s. Runfleet and the spawn baseline both spawn a real /bin/sh -c true ` +
+            `per task (~${spawnMs} ms sequentially here); the no-op baseline's activities do nothing.`,
+        );
+        console.log(
+          "Dispatch latency: from the workflow's own start (workflow clock; all tasks ready at once) to the task starting on a worker.",
+        );
+        const childrenPeak = Math.max(
+          ...results.flatMap((x) => [
+            x.runfleet.childrenPeakRssMiB,
+            x.baseline.childrenPeakRssMiB,
+            x.spawn.childrenPeakRssMiB,
+          ]),
+        );
+        console.log(
+          `Peak RSS MiB: bench = this process (dev-server client, workflow workers), ${mib(rss.peakBytes)} overall; ` +
+            `workers = the sum over the side's K runner / activity worker processes (VmHWM), ${childrenPeak} at most; ` +
+            `per row: the highest of the three sides.`,
+        );
+        const retried = results.flatMap((x) =>
+          [x.baseline, x.spawn, x.runfleet]
+            .filter((r) => r.activityRetries > 0)
+            .map((r) => `${r.side} N=${r.n} K=${r.k}: ${r.activityRetries}`),
+        );
+        console.log(
+          `Activity retries (attempts beyond the first): ${retried.length > 0 ? retried.join(', ') : 'none'}.`,
+        );
+        console.log(
+          `Load average (1, 5, 15 min): ${formatLoad(loadAtStart)} at the start (before the dev server), ` +
+            `${formatLoad(loadAtEnd)} at the end (after the last side).`,
+        );
+
+        const file = resultsFile('dispatch');
+        const report = {
+          finishedAt: new Date().toISOString(),
+          machine: machineInfo(),
+          temporalBinary: binary,
+          temporal: service,
+          args: { n: args.ns, k: args.ks, slots: args.slots, warmup: args.warmup },
+          targetRatio: TARGET_RATIO,
+          shellSpawnMs: spawnMs,
+          topology: 'workflow worker in the bench process; each runner / activity worker its own process',
+          peakRssMiB: mib(rss.peakBytes),
+          clockTicksPerSecond: clkTck(),
+          loadAverage: { start: loadAtStart, end: loadAtEnd },
+          results: results.map(({ runfleet, baseline, spawn: spawnBaseline, order }) => ({
+            n: runfleet.n,
+            k: runfleet.k,
+            s: runfleet.s,
+            order,
+            ratio: Math.round((runfleet.tasksPerSec / baseline.tasksPerSec) * 1000) / 1000,
+            ratioVsSpawn: Math.round((runfleet.tasksPerSec / spawnBaseline.tasksPerSec) * 1000) / 1000,
+            meetsTarget: runfleet.tasksPerSec / baseline.tasksPerSec >= TARGET_RATIO,
+            runfleet,
+            baseline,
+            spawnBaseline,
+          })),
+        };
+        writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+        console.log(`Results written to ${file}`);
+      },
+      { temporal: args.temporal },
+    );
   } finally {
     rss.stop();
   }

@@ -13,7 +13,8 @@ import { RunnerAdmin } from '../src/client/runners';
 import { generateSigningKey } from '../src/security/operator';
 import { WORKFLOW_BUNDLE_OPTIONS, createDataConverter } from '../src/codec';
 import { runnerWorkflowId } from '../src/ids';
-import { startDevServer, type DevServer } from '../src/server/dev-server';
+import { Cluster } from '../src/server/cluster';
+import { startDevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { createControlWorker } from '../workers/control';
 import { BenchChild, liveChildren, stopAllChildren } from './children';
@@ -413,10 +414,12 @@ export interface BenchServer {
   binary: string;
   address: string;
   /**
-   * The pid of the dev server, the `temporal server start-dev` process this process started (for
-   * its CPU: bench/cpu.ts reads it and any descendants it has).
+   * Temporal's pids (for their CPU: bench/cpu.ts reads each and its descendants): the dev server
+   * (`temporal server start-dev`), or the cluster's four services and PostgreSQL.
    */
-  serverPid: number;
+  serverPids: number[];
+  /** Which Temporal, for the report's title. */
+  service: string;
   /** With Runfleet's data converter (see `withBenchServer`). */
   client: Client;
   runfleetBundle: { code: string };
@@ -429,13 +432,62 @@ export interface BenchServer {
  * server (also on SIGINT / SIGTERM, exiting 130). `removeTempDirsAtEnd`: also remove the
  * temporary directories left after `fn` (right after the worker processes).
  */
+/** Which Temporal a bench runs on. */
+export type BenchTemporal = 'dev' | 'cluster';
+
+interface StartedServer {
+  address: string;
+  title: string;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+/** The dev server in memory, or Temporal as a service (src/server/cluster.ts) in `.bench/cluster`. */
+async function startBenchTemporal(kind: BenchTemporal, binary: string): Promise<StartedServer> {
+  if (kind === 'cluster') {
+    const cluster = new Cluster({
+      projectRoot: PROJECT_ROOT,
+      stateDir: join(PROJECT_ROOT, '.bench', 'cluster'),
+      port: 0,
+      pgPort: 0,
+      namespace: NAMESPACE,
+      log: (l) => console.error(l),
+    });
+    await cluster.destroy();
+    const info = await cluster.start();
+    return {
+      address: info.address,
+      title: 'Temporal service: 4 processes on PostgreSQL',
+      pids: () => cluster.status().flatMap((p) => (p.pid === null ? [] : [p.pid])),
+      stop: () => cluster.destroy(),
+    };
+  }
+  const server = await startDevServer({
+    binary,
+    headless: true,
+    namespace: NAMESPACE,
+    log: (l) => {
+      if (l.startsWith('dev-server:')) console.error(l);
+    },
+  });
+  return {
+    address: server.address,
+    title: 'temporal dev server in memory',
+    pids: () => {
+      if (server.process.pid === undefined) throw new Error('the dev server has no pid');
+      return [server.process.pid];
+    },
+    stop: () => server.stop(),
+  };
+}
+
 export async function withBenchServer<T>(
   fn: (b: BenchServer) => Promise<T>,
-  options: { removeTempDirsAtEnd?: boolean } = {},
+  options: { removeTempDirsAtEnd?: boolean; temporal?: BenchTemporal } = {},
 ): Promise<T> {
   const binary = await ensureTemporalBinary({ projectRoot: PROJECT_ROOT, log: (l) => console.error(l) });
   // eslint-disable-next-line prefer-const -- assigned after the signal handlers that read it
-  let server: DevServer | undefined;
+  let server: StartedServer | undefined;
   // Handled on every signal, acted on once: under `npx tsx` a Ctrl-C arrives twice (from the
   // terminal and relayed by tsx), and an unhandled second one would kill this process before it
   // has stopped its children and the dev server. The cleanup is bounded (SIGKILL after 5 s).
@@ -455,14 +507,7 @@ export async function withBenchServer<T>(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  server = await startDevServer({
-    binary,
-    headless: true,
-    namespace: NAMESPACE,
-    log: (l) => {
-      if (l.startsWith('dev-server:')) console.error(l);
-    },
-  });
+  server = await startBenchTemporal(options.temporal ?? 'dev', binary);
   let clientConnection: Connection | undefined;
   try {
     clientConnection = await Connection.connect({ address: server.address });
@@ -485,9 +530,16 @@ export async function withBenchServer<T>(
       workflowsPath: join(__dirname, 'baseline-workflows.ts'),
       logger: quietBundlerLogger,
     });
-    const serverPid = server.process.pid;
-    if (serverPid === undefined) throw new Error('the dev server has no pid');
-    return await fn({ binary, address: server.address, serverPid, client, runfleetBundle, baselineBundle });
+    const serverPids = server.pids();
+    return await fn({
+      binary,
+      address: server.address,
+      serverPids,
+      service: server.title,
+      client,
+      runfleetBundle,
+      baselineBundle,
+    });
   } finally {
     if (liveChildren() > 0) await stopAllChildren();
     if (options.removeTempDirsAtEnd) removeAllTempDirs();
