@@ -4,11 +4,17 @@ import { defineConfig } from 'vitest/config';
 /**
  * The integration files the cluster tier runs again against Temporal as a service (four processes
  * on PostgreSQL) instead of the dev server: the run engine, at-most-once, lost tasks, groups, the
- * registry and the fleet.
+ * registry, the fleet, and runners and a control worker on hosts of their own, cut off.
  */
-const CLUSTER_TIER = ['dag', 'at-most-once', 'lost-and-found', 'changegroup', 'runner-registry', 'fleet-run'].map(
-  (name) => `test/integration/${name}.test.ts`,
-);
+const CLUSTER_TIER = [
+  'dag',
+  'at-most-once',
+  'lost-and-found',
+  'changegroup',
+  'runner-registry',
+  'fleet-run',
+  'partition',
+].map((name) => `test/integration/${name}.test.ts`);
 
 export default defineConfig({
   test: {

@@ -352,6 +352,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             sessionDir: record.sessionDir,
             labels,
             ...(task.image ? { image: task.image } : {}),
+            ...(task.pull ? { pull: task.pull } : {}),
             ...(task.resources ? { resources: task.resources } : {}),
             ...(task.run_as_root ? { runAsRoot: true } : {}),
             signal: kill.signal,

@@ -103,6 +103,12 @@ export const ConfigSchema = z.strictObject({
         .default(['process']),
       /** The Docker-API socket of the docker driver (Podman's works). Default: $DOCKER_HOST or /run/podman/podman.sock. */
       dockerSocket: path.optional(),
+      /**
+       * Credentials for private registries the docker driver pulls from: a file in Docker's
+       * `config.json` format (`{"auths": {"host": {"auth": base64(user:password)}}}`, as `docker
+       * login` writes it). Default: none (public images only).
+       */
+      registryAuthFile: path.optional(),
       /** Port of the runner's /livez and /readyz (0: any free port). Default: none served. */
       healthPort: z
         .number()
@@ -272,6 +278,17 @@ export const ConfigSchema = z.strictObject({
       host: z.string().min(1, 'must not be empty').default('127.0.0.1'),
     })
     .prefault({}),
+  tracing: z
+    .strictObject({
+      /**
+       * OTLP/HTTP traces endpoint (`http://collector:4318/v1/traces`); spans of the process are
+       * sent there (src/tracing.ts). Default: none, no spans made.
+       */
+      endpoint: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+      /** `service.name` of the process's spans. Default: `runfleet-<command>` (worker, runner, up...). */
+      serviceName: z.string().min(1, 'must not be empty').optional(),
+    })
+    .prefault({}),
 });
 
 type Parsed = z.output<typeof ConfigSchema>;
@@ -293,6 +310,7 @@ export interface Config {
   };
   readonly log: Readonly<Parsed['log']>;
   readonly metrics: Readonly<Parsed['metrics']>;
+  readonly tracing: Readonly<Parsed['tracing']>;
   /** The object store; `credentialsFile` absolute when set (`src/store/settings.ts` reads it). */
   readonly store: Readonly<Parsed['store']>;
   /** The config file that was read, if any. */
@@ -342,6 +360,7 @@ export const RUNNER_FILE_KEYS = [
   'runner.token',
   'runner.drivers',
   'runner.dockerSocket',
+  'runner.registryAuthFile',
   'runner.slots',
   'runner.healthPort',
   'runner.evictionMs',
@@ -382,6 +401,9 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_LOG_LEVEL: 'log.level',
   RUNFLEET_METRICS_PORT: 'metrics.port',
   RUNFLEET_METRICS_HOST: 'metrics.host',
+  // OpenTelemetry's own names (OTEL_EXPORTER_OTLP_ENDPOINT is read too: see `loadConfig`).
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'tracing.endpoint',
+  OTEL_SERVICE_NAME: 'tracing.serviceName',
   RUNFLEET_STORE_BUCKET: 'store.bucket',
   RUNFLEET_STORE_PREFIX: 'store.prefix',
   RUNFLEET_STORE_REGION: 'store.region',
@@ -389,6 +411,7 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_STORE_CREDENTIALS_FILE: 'store.credentialsFile',
   RUNFLEET_STORE_LOG_SHIP_SECONDS: 'store.logShipSeconds',
   RUNFLEET_RUNNER_TOKEN: 'runner.token',
+  RUNFLEET_REGISTRY_AUTH_FILE: 'runner.registryAuthFile',
   RUNFLEET_KEY_FILE: 'encryption.keyFile',
   RUNFLEET_ALLOW_PLAINTEXT: 'encryption.allowPlaintext',
   RUNFLEET_OPERATOR_KEY_FILE: 'operator.keyFile',
@@ -419,6 +442,7 @@ const PATH_KEYS = new Set([
   'encryption.keyFile',
   'operator.keyFile',
   'runner.dockerSocket',
+  'runner.registryAuthFile',
   'store.credentialsFile',
 ]);
 /** Keys set by a variable whose schema takes a number. */
@@ -453,6 +477,13 @@ export function loadConfig(opts: LoadConfigOptions): Config {
       );
       origin.set(key, `${runnerFile}: ${key}`);
     }
+  }
+
+  // OpenTelemetry's base endpoint: traces go to its /v1/traces (a traces endpoint set anywhere wins).
+  const otlpBase = opts.env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  if (otlpBase !== undefined && otlpBase !== '' && !origin.has('tracing.endpoint')) {
+    setPath(merged, 'tracing.endpoint', `${otlpBase.replace(/\/+$/, '')}/v1/traces`);
+    origin.set('tracing.endpoint', 'OTEL_EXPORTER_OTLP_ENDPOINT');
   }
 
   for (const [variable, key] of Object.entries(ENV_KEYS)) {
@@ -513,6 +544,7 @@ export function loadConfig(opts: LoadConfigOptions): Config {
     },
     log: parsed.data.log,
     metrics: parsed.data.metrics,
+    tracing: parsed.data.tracing,
     store: parsed.data.store,
     configFile: file,
   };

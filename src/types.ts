@@ -52,6 +52,10 @@ export type DependCondition = (typeof DEPEND_CONDITIONS)[number];
 export const DRIVERS = ['process', 'docker'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 
+/** When a container driver pulls a task's image: only when the engine lacks it (default), every time, or never. */
+export const PULL_POLICIES = ['if-not-present', 'always', 'never'] as const;
+export type PullPolicy = (typeof PULL_POLICIES)[number];
+
 /** The state of one task, as the run workflow's query and `run show --json` return it. */
 export interface TaskState {
   status: TaskStatus;

@@ -11,6 +11,7 @@ import { createRunnerKeyActivities } from '../activities/runner-keys';
 import { createRunnerMatchActivities } from '../activities/runner-match';
 import { createTaskLogStoreActivities } from '../activities/task-log-store';
 import type { ObjectStore } from '../src/store/object-store';
+import type { Tracing } from '../src/tracing';
 import { FleetClient } from '../src/client/fleet';
 import { workflowCode } from './workflow-code';
 import { KeyRing, createDataConverter } from '../src/codec';
@@ -47,17 +48,22 @@ export interface ControlWorkerOptions {
   operatorPublicKey?: string | null;
   /** The object store task logs are read from once their runner is gone. Default: none. */
   store?: ObjectStore | null;
+  /** Spans of runs and their activities (`startTracing`). Default: none. */
+  tracing?: Tracing | null;
 }
 
 export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
   const keys = opts.keys ?? new KeyRing();
+  const code = workflowCode(opts.workflowBundle);
   return Worker.create({
     connection: opts.connection,
     dataConverter: createDataConverter({ keys }),
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.identity ? { identity: opts.identity } : {}),
-    ...workflowCode(opts.workflowBundle),
+    ...code,
+    // Traced: its activities' spans (a run's trace reaches them through workflows/trace-context.ts).
+    ...(opts.tracing ? { interceptors: { ...code.interceptors, activity: opts.tracing.activityInterceptors } } : {}),
     activities: {
       ...createRegistryActivities({ keys, operatorPublicKey: opts.operatorPublicKey ?? null }),
       ...createFleetLeaseActivities({ fleets: (client) => new FleetClient({ client }) }),

@@ -43,6 +43,7 @@ import {
   type RunnerSettings,
 } from '../workflows/runner-messages';
 import { createRunner, type Runner, type RunnerOptions } from './runner';
+import type { Tracing } from '../src/tracing';
 import type { Driver, TaskLabels } from '../src/runner/driver';
 import { loadOrCreateIdentity, saveIdentity, type RunnerIdentity } from '../src/runner/identity';
 import { createRunnerSigner, type RunnerSigner } from '../src/security/runner-signer';
@@ -58,6 +59,8 @@ export interface Connected {
 }
 
 export interface AgentOptions {
+  /** Spans of the runner's task executions (`startTracing`). Default: none. */
+  tracing?: Tracing | null;
   name: string;
   pool: string;
   address: string;
@@ -327,6 +330,7 @@ export class RunnerAgent {
       passEnv: opts.passEnv,
       logRetentionMs: opts.logRetentionMs,
       ...(opts.objectStore ? { objectStore: opts.objectStore } : {}),
+      ...(opts.tracing ? { tracing: opts.tracing } : {}),
       shutdownGraceMs: opts.shutdownGraceMs,
       log: opts.log,
       report: (record, outcome, note) => this.report(record.labels, outcome, note),

@@ -33,6 +33,7 @@ import { SessionStore } from '../src/runner/sessions';
 import { backoff } from '../src/backoff';
 import { SlotPool, poolSlotSupplier } from '../src/runner/slots';
 import { dataConverter as defaultDataConverter } from '../src/codec/compression';
+import type { Tracing } from '../src/tracing';
 import type { DriverName, RunState, TaskOutcome } from '../src/types';
 import { deadlineOf, timeoutNote, unwantedBecause } from '../src/runner/unattended';
 import type { RunnerSigner } from '../src/security/runner-signer';
@@ -42,6 +43,8 @@ import type { ObjectStore } from '../src/store/object-store';
 export type ReportOutcome = (record: SessionRecord, outcome: TaskOutcome, note: string) => Promise<void>;
 
 export interface RunnerOptions {
+  /** Spans of each reservation and task execution, children of their run's (`startTracing`). Default: none. */
+  tracing?: Tracing | null;
   connection: NativeConnection;
   namespace: string;
   name: string;
@@ -330,6 +333,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
           underPermit: !pinned,
           ...(opts.signer ? { signer: opts.signer } : {}),
         }),
+        ...(opts.tracing ? { interceptors: { activity: opts.tracing.activityInterceptors } } : {}),
         // One poller: an idle poller holds a permit, and permits count against the slots.
         maxConcurrentActivityTaskPolls: 1,
         tuner: {
@@ -397,6 +401,7 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       }),
       ...(opts.session ? createSessionActivities({ ...opts.session, status }) : {}),
     },
+    ...(opts.tracing ? { interceptors: { activity: opts.tracing.activityInterceptors } } : {}),
     // Reserved tasks plus log reads and the session; reservations already bound the tasks.
     maxConcurrentActivityTaskExecutions: opts.slots * 2 + 4,
     maxHeartbeatThrottleInterval,

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { RunfleetClient } from '../client/client';
 import { loadConfig, type Config, type ConfigFlags } from '../config';
+import { startTracing } from '../tracing';
 import { createOutput, type Output } from './output';
 
 /** Flags every command takes (see main.ts). */
@@ -95,12 +96,15 @@ export async function withClient<T>(
   const { RunfleetClient } = require('../client/client') as typeof import('../client/client');
   const { createDataConverter, loadKeyRing } = require('../codec') as typeof import('../codec');
   const { connectionOptions } = require('../connection') as typeof import('../connection');
+  // Off (and nothing loaded) unless `tracing.endpoint` is set: then `run submit` starts the trace.
+  const tracing = config.tracing.endpoint === undefined ? null : startTracing(config, 'cli');
   const connect = () =>
     RunfleetClient.connect({
       ...connectionOptions(config, env),
       controlTaskQueue: config.temporal.controlTaskQueue,
       connectTimeoutMs: config.temporal.connectTimeoutMs,
       dataConverter: createDataConverter({ keys: loadKeyRing(config) }),
+      ...(tracing ? { interceptors: tracing.clientInterceptors } : {}),
     });
   const { rideOut } = require('../client/ride') as typeof import('../client/ride');
   const client = ride ? await rideOut('Temporal', connect, { onWait: ride.onWait }) : await connect();
@@ -108,6 +112,7 @@ export async function withClient<T>(
     return await fn(client);
   } finally {
     await client.close();
+    await tracing?.shutdown();
   }
 }
 

@@ -20,6 +20,7 @@ import {
   WithStartWorkflowOperation,
   WorkflowFailedError,
   WorkflowNotFoundError,
+  type ClientInterceptors,
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
@@ -94,6 +95,8 @@ export interface RunfleetClientOptions {
    * key file's ring. Default: no keys (payloads compressed, not encrypted; encrypted ones fail to decode).
    */
   dataConverter?: DataConverter;
+  /** The client's interceptors: tracing's (`startTracing(...).clientInterceptors`). Default: none. */
+  interceptors?: ClientInterceptors;
 }
 
 export interface FromClientOptions {
@@ -264,6 +267,7 @@ export class RunfleetClient {
       namespace: opts.namespace,
       identity: opts.identity,
       dataConverter: opts.dataConverter ?? createDataConverter(),
+      ...(opts.interceptors ? { interceptors: opts.interceptors } : {}),
     });
     return new RunfleetClient(client, opts.address, opts.controlTaskQueue, connection);
   }

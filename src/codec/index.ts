@@ -19,10 +19,12 @@ export const PAYLOAD_CONVERTER_PATH = join(__dirname, `payload-converter${extnam
 
 /**
  * The workflow interceptor modules every worker and bundle registers: workflows/key-scope.ts
- * marks activity arguments sent to pools and runners with their data-key scope.
+ * marks activity arguments sent to pools and runners with their data-key scope;
+ * workflows/trace-context.ts carries the run's trace context to its activities.
  */
 export const WORKFLOW_INTERCEPTOR_MODULES = [
   join(__dirname, '..', '..', 'workflows', `key-scope${extname(__filename)}`),
+  join(__dirname, '..', '..', 'workflows', `trace-context${extname(__filename)}`),
 ];
 
 /**

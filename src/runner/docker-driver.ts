@@ -23,6 +23,13 @@
  * another list to keep some). `RUNFLEET_WORKSPACE`, when it names the working directory, becomes
  * `/workspace`.
  *
+ * Images: a task's `pull` says when the engine pulls its image: `if-not-present` (the default:
+ * only when the engine lacks it), `always` (every task, so a moved tag is followed), or `never`
+ * (the engine must have it: the task fails saying so). A private registry's credentials come
+ * from the runner's config (`registryAuth`), never from the run file. A pull that fails (no such
+ * image, refused credentials, no registry) fails the task with the engine's reason, before any
+ * container exists; the task's log says what was pulled.
+ *
  * The container outlives the runner process. It is removed once the outcome is known, so a
  * restarted runner finds it (`recover`): still running, it re-attaches; exited, it reads the
  * outcome. Either way the log file gets what the runner missed meanwhile: the engine keeps the
@@ -54,6 +61,8 @@ import { sleep } from '../sleep';
 import type { Driver, DriverResult, DriverRun, Recovered, TaskLabels, TaskUser } from './driver';
 import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
 import { inside } from './workspace';
+import type { RegistryAuth } from './registry-auth';
+import type { PullPolicy } from '../types';
 
 /** Where the task's working directory is mounted in the container. */
 export const CONTAINER_WORKDIR = '/workspace';
@@ -105,6 +114,8 @@ export interface DockerDriverOptions {
   dropEnv?: readonly string[];
   /** The user, root and limits of tasks' containers. Default `DEFAULT_CONTAINER_POLICY`. */
   policy?: ContainerPolicy;
+  /** Credentials for a private registry an image is pulled from (`loadRegistryAuth`). Default: none. */
+  registryAuth?: RegistryAuth;
 }
 
 export function createDockerDriver(opts: DockerDriverOptions): Driver {
@@ -135,6 +146,50 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
     }
   }
 
+  /** Makes sure the engine has `image` as `policy` says, pulling it when it must. */
+  async function ensureImage(image: string, policy: PullPolicy, req: DriverRun): Promise<void> {
+    if (policy !== 'always') {
+      const present = await engine('inspect image', () => docker.getImage(image).inspect()).then(
+        () => true,
+        (err: unknown) => {
+          if (statusOf(err) === 404) return false;
+          throw err;
+        },
+      );
+      if (present) return;
+      if (policy === 'never') {
+        throw new RunfleetError(
+          'TaskSpawnFailed',
+          `task ${req.labels.task}: image ${image} is not on the engine at ${opts.socketPath}, and its pull policy is never`,
+        );
+      }
+    }
+    const credential = opts.registryAuth?.(image);
+    appendFileSync(
+      req.logFile,
+      `==> pulling ${image}${credential ? ` as ${credential.username}` : ''} (pull: ${policy})\n`,
+    );
+    const started = Date.now();
+    try {
+      const stream = await engine('pull', () => docker.pull(image, credential ? { authconfig: credential } : {}));
+      // The engine reports a failure inside the stream (an `error` item), not always as a status.
+      const items = await new Promise<{ error?: string; errorDetail?: { message?: string } }[]>((resolve, reject) =>
+        docker.modem.followProgress(stream, (err: Error | null, output: unknown[]) =>
+          err ? reject(err) : resolve(output as { error?: string }[]),
+        ),
+      );
+      const failed = items.find((i) => i.error !== undefined || i.errorDetail?.message !== undefined);
+      if (failed) throw new Error(failed.errorDetail?.message ?? failed.error);
+    } catch (err) {
+      if (err instanceof RunfleetError) throw err;
+      throw new RunfleetError(
+        'TaskSpawnFailed',
+        `task ${req.labels.task}: pulling image ${image} failed: ${String((err as Error).message ?? err).trim()}`,
+      );
+    }
+    appendFileSync(req.logFile, `==> pulled ${image} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  }
+
   async function removeContainer(id: string): Promise<void> {
     await docker
       .getContainer(id)
@@ -158,6 +213,8 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
       }
       // Refused before anything is made: nothing to clean up.
       const limits = containerLimits(req, policy);
+      await ensureImage(image, req.pull ?? 'if-not-present', req);
+      if (req.signal.aborted) return { exitCode: 130, failedStep: 0, aborted: true };
       const workspace = resolve(req.workspace ?? req.cwd);
       const sessionDir = resolve(req.sessionDir);
       mkdirSync(workspace, { recursive: true });
@@ -202,7 +259,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
           },
         }),
       ).catch((err: unknown) => {
-        // Images are never pulled here: the runner's operator provides them.
+        // Removed between ensureImage and here (an operator's prune): say so.
         if (statusOf(err) !== 404) throw err;
         throw new RunfleetError(
           'TaskSpawnFailed',

@@ -4,7 +4,7 @@
  * and started again finds the task through its session record and learns its true outcome
  * (`recover`), without running anything twice.
  */
-import type { DriverName } from '../types';
+import type { DriverName, PullPolicy } from '../types';
 
 /** Who a task execution belongs to: container labels, session records, log lines. */
 export interface TaskLabels {
@@ -30,6 +30,8 @@ export interface DriverRun {
   labels: TaskLabels;
   /** Container image, for drivers that run one. */
   image?: string;
+  /** When to pull `image`. Default `if-not-present`. */
+  pull?: PullPolicy;
   /** The container's limits the task asked for (bytes, processes); the driver's defaults fill the rest. */
   resources?: { memory?: number; pids?: number };
   /** The task asks for root in its container; a driver that does not allow it refuses the task. */

@@ -3,6 +3,7 @@ import type { DriverName } from '../types';
 import { createDockerDriver, type ContainerPolicy } from './docker-driver';
 import type { Driver } from './driver';
 import { createProcessDriver } from './process-driver';
+import { loadRegistryAuth } from './registry-auth';
 import { SessionStore } from './sessions';
 
 /** Podman's rootful socket, the default of the docker driver. */
@@ -15,6 +16,8 @@ export function createDrivers(opts: {
   /** The runner's state directory (its task sessions are under `sessions/`). */
   stateDir: string;
   dockerSocket?: string;
+  /** `runner.registryAuthFile`: private registries' credentials for the docker driver's pulls. */
+  registryAuthFile?: string;
   /** The docker driver's user, root and limits (`containerPolicy(config.runner)`). Default: the safe defaults. */
   container?: ContainerPolicy;
   /** `runner.taskUids`: the user ids process-driver tasks run as on a root runner (`task-user.ts`). */
@@ -31,6 +34,7 @@ export function createDrivers(opts: {
             runner: opts.runner,
             pool: opts.pool,
             ...(opts.container ? { policy: opts.container } : {}),
+            ...(opts.registryAuthFile ? { registryAuth: loadRegistryAuth(opts.registryAuthFile) } : {}),
           })
         : createProcessDriver({
             sessionsDir: new SessionStore(opts.stateDir).root,

@@ -45,7 +45,8 @@ const LIST_KEYS = new Set<string>(['runner.drivers']);
 const BOOLEAN_KEYS = new Set<string>(['runner.allowRoot', 'store.forcePathStyle']);
 
 /**
- * The sweep's interval, the docker driver's container policy and the object store: set with `--set` or in the file, not asked by the prompts
+ * The sweep's interval, the docker driver's container policy and registry credentials, and the
+ * object store: set with `--set` or in the file, not asked by the prompts
  * (joining the fleet does not need them; their defaults are the safe ones).
  */
 const CONTAINER_KEYS = new Set<RunnerFileKey>([
@@ -57,6 +58,7 @@ const CONTAINER_KEYS = new Set<RunnerFileKey>([
   'runner.containerMemoryMax',
   'runner.containerPids',
   'runner.containerPidsMax',
+  'runner.registryAuthFile',
   ...RUNNER_FILE_KEYS.filter((key) => key.startsWith('store.')),
 ]);
 
@@ -69,6 +71,7 @@ const DESCRIPTIONS: Record<RunnerFileKey, string> = {
   'runner.token': 'registration token (rfr_...)',
   'runner.drivers': 'drivers offered, comma-separated (process, docker)',
   'runner.dockerSocket': "the docker driver's Docker-API socket",
+  'runner.registryAuthFile': "private registries' credentials, Docker's config.json format",
   'runner.slots': 'tasks run at once',
   'runner.healthPort': 'port of /livez and /readyz (0: any free port)',
   'runner.evictionMs': 'ms after which an unused reserved slot is given back',
@@ -205,6 +208,7 @@ export function effectiveSettings(config: Config): Record<RunnerFileKey, unknown
     'runner.token': maskToken(config.runner.token),
     'runner.drivers': config.runner.drivers,
     'runner.dockerSocket': config.runner.dockerSocket,
+    'runner.registryAuthFile': config.runner.registryAuthFile,
     'runner.slots': config.runner.slots,
     'runner.healthPort': config.runner.healthPort,
     'runner.evictionMs': config.runner.evictionMs,

@@ -3,7 +3,7 @@
  * `temporal workflow start` input. Sandbox-safe: the run workflow validates with it too.
  */
 import { z } from 'zod';
-import { DEPEND_CONDITIONS, DRIVERS } from '../types';
+import { DEPEND_CONDITIONS, DRIVERS, PULL_POLICIES } from '../types';
 import { parseByteSize, utf8Length } from '../bytes';
 import { parseDuration } from '../duration';
 import { LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
@@ -380,6 +380,12 @@ export const TaskSpecSchema = z
     working_dir: workingDir.optional().describe("Relative to the task's workspace, and inside it"),
     driver: z.enum(DRIVERS).default('process'),
     image: image.optional().describe('Container image, for the docker driver'),
+    pull: z
+      .enum(PULL_POLICIES)
+      .optional()
+      .describe(
+        'When the runner pulls the image (docker driver): if-not-present (default), always, or never (the engine must have it)',
+      ),
     resources: resources
       .optional()
       .describe("The container's limits (docker driver); the runner's defaults fill the rest"),
@@ -422,7 +428,7 @@ export const TaskSpecSchema = z
     if (task.driver === 'process' && task.image) {
       ctx.addIssue({ code: 'custom', path: ['image'], message: 'image is only for the docker driver' });
     }
-    for (const field of ['resources', 'run_as_root'] as const) {
+    for (const field of ['resources', 'run_as_root', 'pull'] as const) {
       if (task.driver === 'process' && task[field] !== undefined) {
         ctx.addIssue({ code: 'custom', path: [field], message: `${field} is only for the docker driver` });
       }

@@ -187,6 +187,10 @@ export interface StartPodmanOptions {
   projectRoot?: string;
   /** How long to wait for the API to answer. Default 20 s (its first start sets up storage). */
   readyTimeoutMs?: number;
+  /** An engine of its own: image storage under this dir (`--root`, `--runroot`), empty at first. */
+  storageDir?: string;
+  /** The registries.conf the service reads (`CONTAINERS_REGISTRIES_CONF`): an insecure test registry. */
+  registriesConf?: string;
 }
 
 /**
@@ -202,8 +206,14 @@ export async function startPodmanService(opts: StartPodmanOptions): Promise<Podm
   let child: ChildProcess;
   try {
     // --time=0: the service never exits on its own for being idle.
-    child = spawn('podman', ['system', 'service', '--time=0', `unix://${opts.socketPath}`], {
-      env: podmanEnv(confFile),
+    const storage = opts.storageDir
+      ? ['--root', path.join(opts.storageDir, 'root'), '--runroot', path.join(opts.storageDir, 'run')]
+      : [];
+    child = spawn('podman', [...storage, 'system', 'service', '--time=0', `unix://${opts.socketPath}`], {
+      env: {
+        ...podmanEnv(confFile),
+        ...(opts.registriesConf ? { CONTAINERS_REGISTRIES_CONF: opts.registriesConf } : {}),
+      },
       stdio: ['ignore', fd, fd],
     });
   } finally {
@@ -265,7 +275,9 @@ export interface TestPodman {
   stop(): Promise<void>;
 }
 
-export async function startTestPodman(): Promise<TestPodman> {
+export async function startTestPodman(
+  opts: Pick<StartPodmanOptions, 'registriesConf'> & { cleanEngine?: boolean } = {},
+): Promise<TestPodman> {
   // Short: a unix socket path must fit in 108 bytes.
   const dir = mkdtempSync(path.join(tmpdir(), 'rf-podman-'));
   let service: PodmanService;
@@ -273,6 +285,8 @@ export async function startTestPodman(): Promise<TestPodman> {
     service = await startPodmanService({
       socketPath: path.join(dir, 'podman.sock'),
       logFile: path.join(dir, 'service.log'),
+      ...(opts.cleanEngine ? { storageDir: path.join(dir, 'storage') } : {}),
+      ...(opts.registriesConf ? { registriesConf: opts.registriesConf } : {}),
     });
   } catch (err) {
     throw new Error(`Podman is required for the docker driver tests and could not start: ${(err as Error).message}`, {
@@ -285,6 +299,16 @@ export async function startTestPodman(): Promise<TestPodman> {
     dir,
     async stop() {
       await service.stop();
+      if (opts.cleanEngine) {
+        // The engine's own storage is mounted (overlay): let podman undo what it made first.
+        const storage = path.join(dir, 'storage');
+        const roots = ['--root', path.join(storage, 'root'), '--runroot', path.join(storage, 'run')];
+        spawnSync('podman', [...roots, 'system', 'reset', '--force'], {
+          env: podmanEnv(podmanConfFile(path.resolve(__dirname, '..', '..'))),
+          stdio: 'ignore',
+          timeout: 60_000,
+        });
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };

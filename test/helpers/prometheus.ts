@@ -4,13 +4,14 @@
  * `<projectRoot>/.tools/prometheus` without installing it (no service, no system user), then run
  * as a child process with a scrape configuration of the test's own.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RunfleetError } from '../../src/errors';
 import { freePort } from '../../src/server/ports';
 import { sleep } from '../../src/sleep';
+import { unpackDebianPackage } from './debian';
 
 export interface EnsurePrometheusOptions {
   projectRoot: string;
@@ -19,38 +20,7 @@ export interface EnsurePrometheusOptions {
 
 /** The `prometheus` executable, unpacked from Debian's package into .tools when missing. */
 export function ensurePrometheus(opts: EnsurePrometheusOptions): string {
-  const root = path.join(opts.projectRoot, '.tools', 'prometheus');
-  const binary = path.join(root, 'usr', 'bin', 'prometheus');
-  if (existsSync(binary)) return binary;
-  const log = opts.log ?? (() => undefined);
-  const download = mkdtempSync(path.join(tmpdir(), 'runfleet-prometheus-'));
-  try {
-    log("downloading Debian's prometheus package (apt-get download)");
-    if (run('apt-get', ['download', 'prometheus'], download) !== null) {
-      // A bare machine has no package lists yet.
-      log('apt-get download failed; running apt-get update and trying again');
-      const updated = run('apt-get', ['update'], download);
-      if (updated !== null) throw unavailable(`apt-get update failed: ${updated}`);
-      const again = run('apt-get', ['download', 'prometheus'], download);
-      if (again !== null) throw unavailable(`apt-get download prometheus failed: ${again}`);
-    }
-    const deb = readdirSync(download).find((f) => f.endsWith('.deb'));
-    if (!deb) throw unavailable(`apt-get download left no .deb in ${download}`);
-    mkdirSync(root, { recursive: true });
-    const unpacked = run('dpkg', ['-x', path.join(download, deb), root], download);
-    if (unpacked !== null) throw unavailable(`dpkg -x ${deb} failed: ${unpacked}`);
-  } finally {
-    rmSync(download, { recursive: true, force: true });
-  }
-  if (!existsSync(binary)) throw unavailable(`the prometheus package unpacked, but ${binary} is missing`);
-  return binary;
-}
-
-/** null when the command succeeded, else the tail of its output. */
-function run(cmd: string, args: string[], cwd: string): string | null {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 300_000 });
-  if (r.status === 0) return null;
-  return (r.error?.message ?? `${r.stderr ?? ''}${r.stdout ?? ''}`).trim().split('\n').slice(-5).join('\n');
+  return unpackDebianPackage({ ...opts, pkg: 'prometheus', dir: 'prometheus', binary: 'usr/bin/prometheus' });
 }
 
 function unavailable(message: string): RunfleetError {

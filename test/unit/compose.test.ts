@@ -1,7 +1,8 @@
 /**
- * docker-compose.yml cannot be started here (no container engine), so its structure is checked:
- * pinned images, the PostgreSQL wiring, the Runfleet commands, a scalable runner, and every
- * search attribute of src/ids.ts registered.
+ * docker-compose.yml cannot be started here (its images come from a registry this machine cannot
+ * reach), so its structure is checked: pinned images, the set-up order (schema, service,
+ * namespace, search attributes, keys), keys in every worker and runner, /readyz health checks, a
+ * scalable runner. scripts/cluster runs the same sequence on the real server's processes.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,8 @@ import { parse } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../../src/ids';
 
 interface Service {
+  volumes?: string[];
+  user?: string;
   image?: string;
   build?: unknown;
   command?: string | string[];
@@ -49,34 +52,49 @@ function commandText(s: Service): string {
 
 describe('docker-compose.yml', () => {
   it('has the whole system', () => {
-    for (const name of ['postgresql', 'temporal', 'runfleet-setup', 'temporal-ui', 'worker', 'runner']) {
+    for (const name of [
+      'postgresql',
+      'temporal-schema',
+      'temporal',
+      'temporal-namespace',
+      'runfleet-keys',
+      'temporal-ui',
+      'worker',
+      'runner',
+    ]) {
       expect(services, name).toHaveProperty(name);
     }
   });
 
-  it('pins every image to a version', () => {
+  it('pins every image to a version; Temporal is temporalio/server with admin-tools, not auto-setup', () => {
     for (const [name, s] of Object.entries(services)) {
       if (s.image === undefined) continue;
       expect(s.image, name).toMatch(/^[^:]+:(?!latest$)[\w.-]+$/);
+      expect(s.image, name).not.toMatch(/auto-setup/);
     }
     expect(service('postgresql').image).toBe('postgres:16');
-    expect(service('temporal').image).toBe('temporalio/auto-setup:1.29.1');
+    expect(service('temporal').image).toBe('temporalio/server:1.29.1');
+    expect(service('temporal-schema').image).toBe('temporalio/admin-tools:1.29.1');
+    expect(service('temporal-namespace').image).toBe('temporalio/admin-tools:1.29.1');
     expect(service('temporal-ui').image).toBe('temporalio/ui:2.42.1');
   });
 
-  it('runs Temporal on the PostgreSQL service, once it is healthy', () => {
-    const postgres = service('postgresql');
+  it('sets the schema up once PostgreSQL is healthy, then starts Temporal on it', () => {
+    const pg = env(service('postgresql'));
+    const schema = service('temporal-schema');
+    expect(schema.depends_on).toMatchObject({ postgresql: { condition: 'service_healthy' } });
+    const steps = commandText(schema);
+    for (const step of ['create-database', 'setup-schema -v 0.0', 'update-schema']) expect(steps).toContain(step);
+    expect(steps).toContain('temporal:temporal temporal_visibility:visibility');
+    expect(env(schema)['SQL_PASSWORD']).toBe(pg['POSTGRES_PASSWORD']);
     const temporal = service('temporal');
-    const pg = env(postgres);
     const t = env(temporal);
     expect(t['DB']).toBe('postgres12');
     expect(t['POSTGRES_SEEDS']).toBe('postgresql');
-    expect(t['DB_PORT']).toBe('5432');
     expect(t['POSTGRES_USER']).toBe(pg['POSTGRES_USER']);
     expect(t['POSTGRES_PWD']).toBe(pg['POSTGRES_PASSWORD']);
-    expect(temporal.depends_on).toMatchObject({ postgresql: { condition: 'service_healthy' } });
-    expect(postgres.healthcheck).toBeDefined();
-    expect(temporal.healthcheck).toBeDefined();
+    expect(temporal.depends_on).toMatchObject({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+    expect(service('postgresql').healthcheck).toBeDefined();
   });
 
   it('points the Web UI at Temporal on port 8080', () => {
@@ -85,33 +103,55 @@ describe('docker-compose.yml', () => {
     expect(ui.ports?.map(String)).toContain('8080:8080');
   });
 
-  it('registers every search attribute of SEARCH_ATTRIBUTES with its type', () => {
-    const setup = commandText(service('runfleet-setup'));
+  it('registers every search attribute of SEARCH_ATTRIBUTES with its type, once the namespace answers', () => {
+    const setup = commandText(service('temporal-namespace'));
+    expect(setup).toContain('temporal operator namespace create');
+    // The namespace reads as "not found" for a while after it is created: wait before registering.
+    expect(setup).toMatch(/until existing="\$\(temporal operator search-attribute list[^;]*; do/);
+    expect(setup.indexOf('until existing=')).toBeLessThan(setup.indexOf('search-attribute create'));
     expect(setup).toContain('temporal operator search-attribute create');
     for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
       expect(setup, name).toContain(`${name}=${type}`);
     }
-    expect(service('runfleet-setup').depends_on).toMatchObject({ temporal: { condition: 'service_healthy' } });
   });
 
-  it('runs the control worker and the runners from the repository image against Temporal', () => {
+  it('makes the data keys and the operator key once, and gives them to every worker and runner', () => {
+    const keys = service('runfleet-keys');
+    expect(commandText(keys)).toContain(
+      '[ -f /keys/runfleet.keys ] || node bin/runfleet keys create --file /keys/runfleet.keys',
+    );
+    expect(commandText(keys)).toContain('node bin/runfleet operator-key create --file /keys/operator.key');
+    for (const [name, s] of Object.entries(services)) {
+      expect(env(s)['RUNFLEET_ALLOW_PLAINTEXT'], `${name} runs in clear`).toBeUndefined();
+    }
+    const worker = service('worker');
+    expect(env(worker)['RUNFLEET_KEY_FILE']).toBe('/keys/runfleet.keys');
+    // A runner gets the data keys sealed from the fleet when it registers, not from the file.
+    expect(env(service('runner'))['RUNFLEET_KEY_FILE']).toBe('/nonexistent/runfleet.keys');
+    for (const name of ['worker', 'runner']) {
+      expect(JSON.stringify(services[name]), name).toContain('runfleet-keys:/keys:ro');
+      expect(env(service(name))['RUNFLEET_OPERATOR_KEY_FILE'], name).toBe('/keys/operator.key');
+    }
+  });
+
+  it('runs the control worker and the runners from the repository image, after the set-up', () => {
     for (const name of ['worker', 'runner']) {
       const s = service(name);
       expect(s.build, name).toBe('.');
       expect(env(s)['TEMPORAL_ADDRESS'], name).toBe('temporal:7233');
       expect(s.depends_on, name).toMatchObject({
-        temporal: { condition: 'service_healthy' },
-        'runfleet-setup': { condition: 'service_completed_successfully' },
+        'temporal-namespace': { condition: 'service_completed_successfully' },
+        'runfleet-keys': { condition: 'service_completed_successfully' },
       });
-      expect(s.healthcheck, name).toBeDefined();
+      // Health checks on the process's own /readyz.
+      expect(JSON.stringify(s.healthcheck?.test), name).toContain('127.0.0.1:8081/readyz');
     }
-    expect(commandText(service('worker'))).toBe('node bin/runfleet worker');
+    expect(commandText(service('worker'))).toBe('node bin/runfleet worker --health-port 8081');
     expect(commandText(service('runner'))).toMatch(
       /exec node bin\/runfleet runner serve --name "\$\(hostname\)" --health-port 8081/,
     );
     // A new container registers itself (temporary: purged once gone); a restarted one reconnects.
     expect(commandText(service('runner'))).toMatch(/runner create "\$\(hostname\)" --pool default --temporary --json/);
-    expect(JSON.stringify(service('runner').healthcheck?.test)).toContain('127.0.0.1:8081/readyz');
   });
 
   it('lets the runner scale with --scale runner=N', () => {

@@ -247,6 +247,22 @@ describe('schema rules', () => {
     ]);
   });
 
+  it('pull: one of the three policies, and only for the docker driver', () => {
+    expect(
+      validateRunSpec(run([task('a', { driver: 'docker', image: 'alpine', pull: 'always' })])).tasks[0]?.pull,
+    ).toBe('always');
+    const [bad] = problems(run([task('a', { driver: 'docker', image: 'alpine', pull: 'sometimes' })]));
+    expect(bad?.path).toBe('tasks.a.pull');
+    expect(bad?.message).toMatch(/if-not-present.*always.*never/);
+    expect(problems(run([task('a', { pull: 'never' })]))).toEqual([
+      { path: 'tasks.a.pull', message: 'pull is only for the docker driver' },
+    ]);
+    // Credentials never come from a run file.
+    expect(problems(run([task('a', { driver: 'docker', image: 'alpine', registry_auth: 'x' })]))).toEqual([
+      expect.objectContaining({ path: 'tasks.a', message: expect.stringMatching(/registry_auth/) }),
+    ]);
+  });
+
   it('a fleet resource class: named fields checked, and no pool beside it', () => {
     expect(validateRunSpec(run([task('a', { fleet: { name: 'ci', class: 'small' } })])).tasks[0]?.fleet).toEqual({
       name: 'ci',

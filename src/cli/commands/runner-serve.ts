@@ -10,6 +10,7 @@ import { version } from '../../../package.json';
 import { integer, port } from '../args';
 import { commandOutput, type CliContext } from '../context';
 import { runnerCommandConfig } from '../runner-config';
+import { startTracing } from '../../tracing';
 import { Lifecycle } from '../lifecycle';
 
 interface Flags {
@@ -72,6 +73,7 @@ export function register(runner: Command, ctx: CliContext): void {
         stateDir,
         log: (line) => out.log(line),
         dockerSocket: config.runner.dockerSocket ?? dockerSocketFromEnv(ctx.env),
+        ...(config.runner.registryAuthFile ? { registryAuthFile: config.runner.registryAuthFile } : {}),
         container: containerPolicy(config.runner),
         ...(config.runner.taskUids ? { taskUids: config.runner.taskUids } : {}),
       });
@@ -79,6 +81,11 @@ export function register(runner: Command, ctx: CliContext): void {
       const store = objectStore(config, ctx.env, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
+      const tracing = startTracing(config, 'runner');
+      if (tracing) {
+        lifecycle.add('traces', () => tracing.shutdown());
+        out.log(`traces: OTLP to ${tracing.endpoint} as ${tracing.serviceName}`);
+      }
       const { keys, dataConverter } = runnerDataConverter();
       const agent = new RunnerAgent({
         name: config.runner.name,
@@ -102,6 +109,7 @@ export function register(runner: Command, ctx: CliContext): void {
         ...(flags.slots !== undefined ? { slotsCap: flags.slots } : {}),
         controlTaskQueue: config.temporal.controlTaskQueue,
         describeSchedules: (client) => describeRunnerSchedules(client, config.runner.name),
+        tracing,
       });
       const healthPort = flags.healthPort ?? config.runner.healthPort;
       try {

@@ -18,6 +18,7 @@ import { commandConfig, commandOutput, runExitCode, type CliContext } from '../c
 import { Lifecycle } from '../lifecycle';
 import { webUiRunUrl, webUiWorkflowsUrl } from '../render';
 import { followRun } from '../watch';
+import { startTracing } from '../../tracing';
 
 interface Flags {
   metricsPort?: number;
@@ -106,6 +107,11 @@ export function register(program: Command, ctx: CliContext): void {
       const store = objectStore(config, ctx.env, out);
       const lifecycle = new Lifecycle(out);
       lifecycle.trapSignals();
+      const tracing = startTracing(config, 'up');
+      if (tracing) {
+        lifecycle.add('traces', () => tracing.shutdown());
+        out.log(`traces: OTLP to ${tracing.endpoint} as ${tracing.serviceName}`);
+      }
       try {
         let address: string;
         let uiUrl: string | undefined;
@@ -159,6 +165,7 @@ export function register(program: Command, ctx: CliContext): void {
           operatorPublicKey,
           requireRunnerProofs: config.operator.requireRunnerProofs,
           store,
+          tracing,
         });
         const workerRunning = worker.run();
         lifecycle.add('control worker', async () => {
@@ -166,7 +173,12 @@ export function register(program: Command, ctx: CliContext): void {
           await workerRunning;
         });
 
-        const client = new Client({ connection, namespace, dataConverter });
+        const client = new Client({
+          connection,
+          namespace,
+          dataConverter,
+          ...(tracing ? { interceptors: tracing.clientInterceptors } : {}),
+        });
         // The local runner registers like any other, but no one has to paste a token: `up`
         // creates it in the registry (or issues a new token) when the runner's identity is new.
         const runnerDir = join(dataDir, 'runners', LOCAL_RUNNER.name);
@@ -192,6 +204,7 @@ export function register(program: Command, ctx: CliContext): void {
             pool: LOCAL_RUNNER.pool,
             stateDir: runnerDir,
             ...(config.runner.dockerSocket ? { dockerSocket: config.runner.dockerSocket } : {}),
+            ...(config.runner.registryAuthFile ? { registryAuthFile: config.runner.registryAuthFile } : {}),
             container: containerPolicy(config.runner),
             ...(config.runner.taskUids ? { taskUids: config.runner.taskUids } : {}),
           }),
@@ -211,6 +224,7 @@ export function register(program: Command, ctx: CliContext): void {
           stopSignal: runnerStop.signal,
           shutdownGraceMs: 2_000,
           controlTaskQueue: config.temporal.controlTaskQueue,
+          tracing,
         });
         const runnerRunning = agent.run().then(() => undefined);
         lifecycle.add(`runner ${LOCAL_RUNNER.name}`, async () => {
