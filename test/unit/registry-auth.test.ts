@@ -40,6 +40,10 @@ describe('loadRegistryAuth', () => {
     });
     expect(auth('busybox')).toMatchObject({ username: 'hubuser', password: 'hubpw' });
     expect(auth('ghcr.io/acme/tool')).toBeUndefined();
+    // A run file names the image: a lookalike registry must never get another's credentials.
+    expect(auth('registry.example.com.evil.io/team/app')).toBeUndefined();
+    expect(auth('evil.io/registry.example.com/team/app')).toBeUndefined();
+    expect(auth('registry.example.com:5000/team/app')).toBeUndefined();
   });
 
   it('refuses a file that is not JSON, has no auths, or an entry without credentials, naming it', () => {
