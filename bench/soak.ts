@@ -216,7 +216,9 @@ async function main(): Promise<void> {
     const faultLoop = (async () => {
       if (args.faultEverySec === 0) return;
       while (submitting) {
-        await sleep(args.faultEverySec * 1000 * between(0.5, 1.5));
+        // In steps, so the loop ends soon after the last run has started.
+        const until = Date.now() + args.faultEverySec * 1000 * between(0.5, 1.5);
+        while (submitting && Date.now() < until) await sleep(Math.min(1_000, until - Date.now()));
         if (!submitting) return;
         const kind = pick(['cut-runner', 'cut-control', 'kill-runner', 'kill-control'] as const);
         const target = pick(members.filter((m) => m.role === (kind.endsWith('runner') ? 'runner' : 'control')));

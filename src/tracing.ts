@@ -65,8 +65,3 @@ export function startTracing(config: Pick<Config, 'tracing'>, role: string): Tra
   };
   return installed;
 }
-
-/** The tracing this process started, or null. */
-export function activeTracing(): Tracing | null {
-  return installed;
-}

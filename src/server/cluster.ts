@@ -25,6 +25,7 @@ import {
 import { connect } from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { z } from 'zod';
 import { msToTs } from '@temporalio/common/lib/time';
 import { RunfleetError } from '../errors';
 import { sleep } from '../sleep';
@@ -36,17 +37,23 @@ import { TEMPORAL_SERVER_VERSION, TOOLS_BIN_DIR } from './temporal-binary';
 export const SERVICES = ['history', 'matching', 'frontend', 'worker'] as const;
 export type Service = (typeof SERVICES)[number];
 
-/** What another process needs to find a running cluster: written once at `create`. */
-export interface ClusterInfo {
-  /** Frontend gRPC; `host:port` as TEMPORAL_ADDRESS takes it. */
-  address: string;
-  pgPort: number;
-  /** Each service's gRPC port and membership port; the worker serves no gRPC. */
-  ports: Record<Service, { grpc: number; membership: number }>;
-  httpPort: number;
-  /** PostgreSQL's role `temporal`; kept in the state dir (mode 600), never printed. */
-  password: string;
-}
+const Port = z.number().int().min(1).max(65535);
+const Ports = z.strictObject({ grpc: Port, membership: Port });
+
+/**
+ * What another process needs to find a running cluster, written once at `create` to
+ * `cluster.json`: the frontend's `address` (`host:port`, as TEMPORAL_ADDRESS takes it), each
+ * service's gRPC and membership port (the worker serves no gRPC), the HTTP port, PostgreSQL's
+ * port and the password of its role `temporal` (the file is mode 600; never printed).
+ */
+const ClusterInfoSchema = z.strictObject({
+  address: z.string().min(1),
+  pgPort: Port,
+  ports: z.strictObject({ history: Ports, matching: Ports, frontend: Ports, worker: Ports }),
+  httpPort: Port,
+  password: z.string().min(16),
+});
+export type ClusterInfo = z.infer<typeof ClusterInfoSchema>;
 
 export interface ClusterOptions {
   projectRoot: string;
@@ -105,10 +112,24 @@ export class Cluster {
     return path.join(this.stateDir, `${name}.pid`);
   }
 
-  /** The cluster's ports and password, or null before the first `start`. */
+  /** The cluster's ports and password, or null before the first `start`; a damaged file is an error naming it. */
   info(): ClusterInfo | null {
     if (!existsSync(this.infoFile)) return null;
-    return JSON.parse(readFileSync(this.infoFile, 'utf8')) as ClusterInfo;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(this.infoFile, 'utf8'));
+    } catch (err) {
+      throw unavailable(`${this.infoFile}: ${(err as Error).message} (\`scripts/cluster destroy\` starts afresh)`);
+    }
+    const parsed = ClusterInfoSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.map(String).join('.') || '(file)';
+      throw unavailable(
+        `${this.infoFile}: ${where}: ${issue?.message ?? 'invalid'} (\`scripts/cluster destroy\` starts afresh)`,
+      );
+    }
+    return parsed.data;
   }
 
   private requireInfo(): ClusterInfo {
