@@ -222,8 +222,8 @@ export async function stopDaemon(o: StopOptions): Promise<Stopped> {
 }
 
 /** The last `lines` lines of a file from byte `from` on ('' when there is no file). */
-export function tailText(file: string, lines: number, from = 0): string {
-  const text = readFrom(file, from, 1024 * 1024);
+export function tailText(file: string, lines: number, from = 0, to?: number): string {
+  const text = readFrom(file, from, 1024 * 1024, to);
   const all = text.split('\n');
   if (all[all.length - 1] === '') all.pop();
   return all.slice(Math.max(0, all.length - lines)).join('\n');
@@ -239,9 +239,11 @@ export interface FollowOptions {
 
 /** Prints the last lines, then whatever is appended, like `tail -f`, until the signal aborts. */
 export async function followLog(file: string, o: FollowOptions): Promise<void> {
-  const first = tailText(file, o.lines);
-  if (first) o.write(first + '\n');
+  // The end is taken before the tail is printed, and the tail stops there: a line appended once
+  // the tail is out (a reader may act on it at once) is printed, never skipped.
   let offset = size(file);
+  const first = tailText(file, o.lines, 0, offset);
+  if (first) o.write(first + '\n');
   while (!o.signal.aborted) {
     await sleep(o.intervalMs ?? 250, o.signal);
     const now = size(file);
@@ -254,7 +256,8 @@ export async function followLog(file: string, o: FollowOptions): Promise<void> {
   }
 }
 
-function readFrom(file: string, from: number, max = 4 * 1024 * 1024): string {
+/** Bytes `from` (or the last `max` of them) up to `to`, default the file's end. */
+function readFrom(file: string, from: number, max = 4 * 1024 * 1024, to?: number): string {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -262,7 +265,7 @@ function readFrom(file: string, from: number, max = 4 * 1024 * 1024): string {
     return '';
   }
   try {
-    const total = fstatSync(fd).size;
+    const total = Math.min(fstatSync(fd).size, to ?? Number.POSITIVE_INFINITY);
     // Only the end matters when the file is bigger than `max`.
     const start = Math.max(from, total - max);
     const length = Math.max(0, total - start);
