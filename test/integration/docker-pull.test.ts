@@ -50,8 +50,11 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await podman?.stop();
-  await registry?.stop();
+  try {
+    await podman?.stop();
+  } finally {
+    await registry?.stop();
+  }
 });
 
 const driverWith = (registryAuth?: ReturnType<typeof loadRegistryAuth>): Driver =>
