@@ -355,6 +355,9 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             ...(task.pull ? { pull: task.pull } : {}),
             ...(task.resources ? { resources: task.resources } : {}),
             ...(task.run_as_root ? { runAsRoot: true } : {}),
+            ...(task.node_selector ? { nodeSelector: task.node_selector } : {}),
+            ...(task.service_account ? { serviceAccount: task.service_account } : {}),
+            deadline,
             signal: kill.signal,
             onStarted: (handle: DriverHandle) => {
               if (!driver.findsTasksWithoutHandle) deps.sessions.setHandle(labels, handle);

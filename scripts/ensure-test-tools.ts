@@ -2,13 +2,16 @@
  * `tsx scripts/ensure-test-tools.ts`: builds and installs what only the test tiers run, before
  * any test starts (scripts/verify), so a cold build never competes with timing-sensitive tests:
  * Temporal as a service (the server and its SQL tool, built with Go; PostgreSQL, with apt), the
- * OpenTelemetry Collector (Go) and the container registry (Debian's package). Each is cached
+ * OpenTelemetry Collector (Go), the container registry (Debian's package) and a one-node
+ * Kubernetes (API server, scheduler and kubelet built with Go; etcd and containerd with apt;
+ * test/helpers/kubernetes.ts). Each is cached
  * under .tools; a second run takes seconds. Progress on stderr.
  */
 import path from 'node:path';
 import { RunfleetError } from '../src/errors';
 import { ensurePostgres, ensureServiceBinaries } from '../src/server/cluster';
 import { ensureCollector } from '../test/helpers/otel-collector';
+import { ensureKubernetesTools } from '../test/helpers/kubernetes';
 import { ensureRegistry } from '../test/helpers/registry';
 
 async function main(): Promise<void> {
@@ -25,6 +28,7 @@ async function main(): Promise<void> {
   await timed('PostgreSQL', () => ensurePostgres(log).bin);
   await timed('OpenTelemetry Collector', () => ensureCollector(projectRoot, log));
   await timed('container registry', () => ensureRegistry(projectRoot, log));
+  await timed('Kubernetes', () => ensureKubernetesTools(projectRoot, log).bin['kube-apiserver']);
 }
 
 main().catch((err: unknown) => {

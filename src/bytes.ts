@@ -65,3 +65,17 @@ export function utf8Length(text: string): number {
   }
   return n;
 }
+
+/** Kubernetes' CPU quantity: cores ("2", 0.5) or millicores ("500m"). Returns millicores or null. */
+export function parseCpu(value: string | number): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? Math.round(value * 1000) : null;
+  const m = /^(\d+(?:\.\d+)?)(m?)$/.exec(value.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  return m[2] === 'm' ? (Number.isInteger(n) ? n : null) : Math.round(n * 1000);
+}
+
+/** Millicores as Kubernetes writes them: "500m", "2". */
+export function formatCpu(millis: number): string {
+  return millis % 1000 === 0 ? String(millis / 1000) : `${millis}m`;
+}

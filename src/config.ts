@@ -18,9 +18,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { parseByteSize } from './bytes';
+import { parseByteSize, parseCpu } from './bytes';
 import { RunfleetError } from './errors';
 import { CONTROL_TASK_QUEUE } from './ids';
+import { K8S_LABEL_KEY_RE, K8S_LABEL_VALUE_RE, K8S_NAME_RE } from './labels';
+import { DRIVERS } from './types';
 import { MAX_YAML_ALIASES, forbiddenKeyPath } from './structured-file';
 
 /** The user's config file, under `$XDG_CONFIG_HOME` (default `~/.config`), read when no other is named. */
@@ -43,6 +45,17 @@ const byteSize = z.union([z.string(), z.number()]).transform((value, ctx) => {
   }
   return bytes;
 });
+
+/** CPU as cores (2, 0.5) or millicores ("500m"), parsed to millicores. */
+const cpu = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const millis = parseCpu(value);
+  if (millis === null || millis < 1) {
+    ctx.addIssue({ code: 'custom', message: `"${String(value)}" is not a CPU amount like "500m", "2" or 0.5` });
+    return z.NEVER;
+  }
+  return millis;
+});
+const k8sName = z.string().regex(K8S_NAME_RE, 'must be a Kubernetes name (lower-case letters, digits and "-")');
 
 export const ConfigSchema = z.strictObject({
   temporal: z
@@ -97,10 +110,7 @@ export const ConfigSchema = z.strictObject({
         .regex(/^rfr_[A-Za-z0-9_-]+$/, 'must be a token printed by `runfleet runner create` (rfr_...)')
         .optional(),
       /** Drivers offered. Default: process. */
-      drivers: z
-        .array(z.enum(['process', 'docker']))
-        .min(1, 'must name at least one driver')
-        .default(['process']),
+      drivers: z.array(z.enum(DRIVERS)).min(1, 'must name at least one driver').default(['process']),
       /** The Docker-API socket of the docker driver (Podman's works). Default: $DOCKER_HOST or /run/podman/podman.sock. */
       dockerSocket: path.optional(),
       /**
@@ -172,6 +182,40 @@ export const ConfigSchema = z.strictObject({
       containerPids: z.number().int().min(8, 'must be at least 8').max(4_194_304).default(1024),
       /** The most processes a docker task may ask for (`resources.pids`). Default 32768. */
       containerPidsMax: z.number().int().min(8, 'must be at least 8').max(4_194_304).default(32_768),
+      /** A container task's CPU limit when it names none (`resources.cpu`). Default: none (the node's). */
+      containerCpu: cpu.optional(),
+      /** The most CPU a container task may ask for (`resources.cpu`). Default 16 cores. */
+      containerCpuMax: cpu.default(16_000),
+      /**
+       * The kubernetes driver (docs/kubernetes.md): where its pods go and what they may be.
+       */
+      kubernetes: z
+        .strictObject({
+          /**
+           * A kubeconfig file (`RUNFLEET_KUBECONFIG`). Default: `$KUBECONFIG`, else the service
+           * account of the pod the runner runs in (in-cluster).
+           */
+          kubeconfig: path.optional(),
+          /** The namespace of the tasks' pods (`RUNFLEET_KUBERNETES_NAMESPACE`). Default `runfleet-<pool>`. */
+          namespace: k8sName.optional(),
+          /** Node labels every pod of this runner needs; a task adds to them, never changes them. */
+          nodeSelector: z
+            .record(
+              z.string().regex(K8S_LABEL_KEY_RE, 'must be a Kubernetes label key like "kubernetes.io/arch"'),
+              z.string().regex(K8S_LABEL_VALUE_RE, 'must be a Kubernetes label value'),
+            )
+            .default({}),
+          /**
+           * The service account of pods whose task names none. Default: none, and no token is
+           * mounted: a task gets API access only when the operator gives it.
+           */
+          serviceAccount: k8sName.optional(),
+          /** Service accounts a task may ask for (`service_account`). Default: none. */
+          serviceAccounts: z.array(k8sName).max(64).default([]),
+          /** Secrets (in the namespace) the pods pull private images with. Default: none. */
+          imagePullSecrets: z.array(k8sName).max(16).default([]),
+        })
+        .prefault({}),
     })
     .prefault({}),
   encryption: z
@@ -373,6 +417,8 @@ export const RUNNER_FILE_KEYS = [
   'runner.containerMemoryMax',
   'runner.containerPids',
   'runner.containerPidsMax',
+  'runner.containerCpu',
+  'runner.containerCpuMax',
   'store.bucket',
   'store.prefix',
   'store.region',
@@ -412,6 +458,8 @@ const ENV_KEYS: Record<string, string> = {
   RUNFLEET_STORE_LOG_SHIP_SECONDS: 'store.logShipSeconds',
   RUNFLEET_RUNNER_TOKEN: 'runner.token',
   RUNFLEET_REGISTRY_AUTH_FILE: 'runner.registryAuthFile',
+  RUNFLEET_KUBECONFIG: 'runner.kubernetes.kubeconfig',
+  RUNFLEET_KUBERNETES_NAMESPACE: 'runner.kubernetes.namespace',
   RUNFLEET_KEY_FILE: 'encryption.keyFile',
   RUNFLEET_ALLOW_PLAINTEXT: 'encryption.allowPlaintext',
   RUNFLEET_OPERATOR_KEY_FILE: 'operator.keyFile',
@@ -639,11 +687,14 @@ function readConfigFile(file: string): Record<string, unknown> {
 }
 
 /** `{a: {b: 1}}` -> `[['a.b', 1]]`; arrays and scalars are leaves. */
+/** Settings whose value is a map with keys of its own (which may hold dots): one leaf each. */
+const MAP_KEYS = new Set(['runner.kubernetes.nodeSelector']);
+
 function flatten(value: Record<string, unknown>, prefix = ''): [string, unknown][] {
   const out: [string, unknown][] = [];
   for (const [k, v] of Object.entries(value)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v))
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !MAP_KEYS.has(key))
       out.push(...flatten(v as Record<string, unknown>, key));
     else out.push([key, v]);
   }

@@ -49,7 +49,7 @@ export const FINAL_TASK_STATUSES: readonly TaskStatus[] = ['success', 'failed', 
 export const DEPEND_CONDITIONS = ['on_success', 'on_failure', 'on_skipped'] as const;
 export type DependCondition = (typeof DEPEND_CONDITIONS)[number];
 
-export const DRIVERS = ['process', 'docker'] as const;
+export const DRIVERS = ['process', 'docker', 'kubernetes'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 
 /** When a container driver pulls a task's image: only when the engine lacks it (default), every time, or never. */

@@ -1,5 +1,6 @@
 /** Parsers for flag values: a bad value is a usage error (exit 2) naming the flag. */
 import { InvalidArgumentError } from 'commander';
+import { DRIVERS, type DriverName } from '../types';
 
 export function integer(min: number, max: number): (value: string) => number {
   return (value) => {
@@ -18,4 +19,19 @@ export function hostPort(value: string): string {
   const p = Number(m?.[2]);
   if (!m || p < 1 || p > 65535) throw new InvalidArgumentError('expected host:port, like temporal.example.com:7233.');
   return value.trim();
+}
+
+/** `--drivers process,kubernetes`: each a driver this runner can offer, else the flag is refused. */
+export function driverList(value: string): DriverName[] {
+  const names = value
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  const unknown = names.filter((n) => !(DRIVERS as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new InvalidArgumentError(
+      `${unknown.length > 0 ? `unknown driver ${unknown.map((n) => JSON.stringify(n)).join(', ')}` : 'no driver named'}: each is one of ${DRIVERS.join(', ')}`,
+    );
+  }
+  return [...new Set(names)] as DriverName[];
 }

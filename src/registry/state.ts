@@ -26,6 +26,7 @@ import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
 import { z } from 'zod';
 import type { ErrorCode } from '../errors';
+import { DRIVERS } from '../types';
 import { labelProblem, nameProblem, poolProblem } from './names';
 import type {
   AdminRequest,
@@ -440,8 +441,11 @@ function identityProblem(req: { runnerId?: unknown; publicKey?: unknown; drivers
     return { code: 'InvalidArgument', message: `runnerId ${JSON.stringify(req?.runnerId)} is not a UUID` };
   if (req.publicKey !== undefined && (typeof req.publicKey !== 'string' || !PUBLIC_KEY_RE.test(req.publicKey)))
     return { code: 'InvalidArgument', message: 'publicKey is not a base64 X25519 public key' };
-  if (!Array.isArray(req.drivers) || req.drivers.some((d) => d !== 'process' && d !== 'docker'))
-    return { code: 'InvalidArgument', message: `drivers ${JSON.stringify(req.drivers)}: each is process or docker` };
+  if (!Array.isArray(req.drivers) || req.drivers.some((d) => !(DRIVERS as readonly unknown[]).includes(d)))
+    return {
+      code: 'InvalidArgument',
+      message: `drivers ${JSON.stringify(req.drivers)}: each is one of ${DRIVERS.join(', ')}`,
+    };
   return null;
 }
 

@@ -14,7 +14,7 @@
  * unprivileged user (65534:65534) unless it asks for root and the runner allows it; every
  * capability dropped, root's too; `no-new-privileges` (no setuid way back); a memory limit (swap
  * included) and a pids limit, the task's own or the runner's default, never above the runner's
- * maximum. A task asking for more is refused (`TaskRefused`) before any container exists. The
+ * maximum; a CPU limit when the task or the runner names one. A task asking for more is refused (`TaskRefused`) before any container exists. The
  * workspace and session dir are given to the task's user (the runner runs as root to reach the
  * engine's socket), mode 0700.
  *
@@ -40,27 +40,21 @@ import {
   chmodSync,
   chownSync,
   lchownSync,
-  closeSync,
   existsSync,
   mkdirSync,
-  openSync,
-  readFileSync,
   realpathSync,
   rmSync,
-  statSync,
-  truncateSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
-import { Writable } from 'node:stream';
 import Docker from 'dockerode';
-import { formatByteSize } from '../bytes';
+import { formatByteSize, formatCpu } from '../bytes';
 import { RunfleetError } from '../errors';
 import { sleep } from '../sleep';
 import type { Driver, DriverResult, DriverRun, Recovered, TaskLabels, TaskUser } from './driver';
 import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
 import { inside } from './workspace';
+import { fileSize, logSink, readText, reconcileLog } from './log-sink';
 import type { RegistryAuth } from './registry-auth';
 import type { PullPolicy } from '../types';
 
@@ -92,6 +86,8 @@ export interface ContainerPolicy {
   memory: { default: number; max: number };
   /** Most processes and threads at once: a task's default and the most it may ask for. */
   pids: { default: number; max: number };
+  /** CPU in millicores: a task's default (none: no limit) and the most it may ask for. */
+  cpu: { default?: number; max: number };
 }
 
 /** The policy of a runner whose config says nothing (each value's reason in `src/config.ts`). */
@@ -100,6 +96,7 @@ export const DEFAULT_CONTAINER_POLICY: ContainerPolicy = {
   allowRoot: false,
   memory: { default: 2 * 2 ** 30, max: 8 * 2 ** 30 },
   pids: { default: 1024, max: 32_768 },
+  cpu: { max: 16_000 },
 };
 
 export interface DockerDriverOptions {
@@ -256,6 +253,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
             // Equal to Memory: no swap on top of the limit.
             MemorySwap: limits.memory,
             PidsLimit: limits.pids,
+            ...(limits.cpu !== undefined ? { NanoCpus: limits.cpu * 1_000_000 } : {}),
           },
         }),
       ).catch((err: unknown) => {
@@ -393,7 +391,7 @@ export function createDockerDriver(opts: DockerDriverOptions): Driver {
 export function containerLimits(
   req: Pick<DriverRun, 'resources' | 'runAsRoot' | 'labels'>,
   policy: ContainerPolicy,
-): { user: string; memory: number; pids: number } {
+): { user: string; memory: number; pids: number; cpu?: number } {
   const task = req.labels.task;
   if (req.runAsRoot && !policy.allowRoot) {
     throw new RunfleetError(
@@ -415,7 +413,14 @@ export function containerLimits(
       `task ${task} asks for resources.pids ${pids}; runner "${req.labels.runner}" allows at most ${policy.pids.max} (runner.containerPidsMax)`,
     );
   }
-  return { user: req.runAsRoot ? '0:0' : policy.user, memory, pids };
+  const cpu = req.resources?.cpu ?? policy.cpu.default;
+  if (cpu !== undefined && cpu > policy.cpu.max) {
+    throw new RunfleetError(
+      'TaskRefused',
+      `task ${task} asks for resources.cpu ${formatCpu(cpu)}; runner "${req.labels.runner}" allows at most ${formatCpu(policy.cpu.max)} (runner.containerCpuMax)`,
+    );
+  }
+  return { user: req.runAsRoot ? '0:0' : policy.user, memory, pids, ...(cpu !== undefined ? { cpu } : {}) };
 }
 
 /**
@@ -584,50 +589,6 @@ async function drain(ended: Promise<void>): Promise<void> {
   clearTimeout(timer);
 }
 
-/**
- * Appends to the log file, dropping the first `skip` bytes (what the file has already).
- * Synchronous writes: the file is complete the moment the stream is, and nothing is written
- * after `close`.
- */
-function logSink(file: string, skip: number): { writable: Writable; written(): number; close(): void } {
-  const fd = openSync(file, 'a');
-  let left = skip;
-  let closed = false;
-  let written = 0;
-  const write = (chunk: Buffer) => {
-    let data = chunk;
-    if (left > 0) {
-      const dropped = Math.min(left, data.length);
-      left -= dropped;
-      data = data.subarray(dropped);
-    }
-    if (data.length > 0 && !closed) written += writeSync(fd, data);
-  };
-  return {
-    writable: new Writable({
-      write(chunk: Buffer, _enc, done) {
-        write(chunk);
-        done();
-      },
-    }),
-    written: () => written,
-    close() {
-      if (closed) return;
-      closed = true;
-      closeSync(fd);
-    },
-  };
-}
-
-/**
- * Makes the end of the log file `expected`, given that its last `written` bytes were streamed
- * for it: drops what the stream repeated, appends what it missed.
- */
-function reconcileLog(file: string, expected: Buffer, written: number): void {
-  if (written > expected.length) truncateSync(file, fileSize(file) - (written - expected.length));
-  else if (written < expected.length) appendFileSync(file, expected.subarray(written));
-}
-
 /** Docker's multiplexed log format (8-byte frame headers) to the bare output. */
 function demuxBuffer(buf: Buffer): Buffer {
   const parts: Buffer[] = [];
@@ -642,20 +603,4 @@ function demuxBuffer(buf: Buffer): Buffer {
 
 function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
-}
-
-function fileSize(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
-
-function readText(file: string): string | null {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    return null;
-  }
 }

@@ -32,8 +32,14 @@ export interface DriverRun {
   image?: string;
   /** When to pull `image`. Default `if-not-present`. */
   pull?: PullPolicy;
-  /** The container's limits the task asked for (bytes, processes); the driver's defaults fill the rest. */
-  resources?: { memory?: number; pids?: number };
+  /** The container's limits the task asked for (bytes, processes, millicores); the driver's defaults fill the rest. */
+  resources?: { memory?: number; pids?: number; cpu?: number };
+  /** Node labels the task's pod needs (kubernetes), added to the runner's own. */
+  nodeSelector?: Record<string, string>;
+  /** The service account the task's pod runs as (kubernetes); one the runner allows. */
+  serviceAccount?: string;
+  /** When the task's timeout ends (epoch ms): a driver whose tasks outlive the runner may enforce it too. */
+  deadline?: number;
   /** The task asks for root in its container; a driver that does not allow it refuses the task. */
   runAsRoot?: boolean;
   signal: AbortSignal;

@@ -1,7 +1,8 @@
 /** The drivers a runner offers, built from its configuration. */
 import type { DriverName } from '../types';
-import { createDockerDriver, type ContainerPolicy } from './docker-driver';
+import { createDockerDriver, DEFAULT_CONTAINER_POLICY, type ContainerPolicy } from './docker-driver';
 import type { Driver } from './driver';
+import { createKubernetesDriver, defaultNamespace, type KubernetesPolicy } from './kubernetes-driver';
 import { createProcessDriver } from './process-driver';
 import { loadRegistryAuth } from './registry-auth';
 import { SessionStore } from './sessions';
@@ -22,25 +23,45 @@ export function createDrivers(opts: {
   container?: ContainerPolicy;
   /** `runner.taskUids`: the user ids process-driver tasks run as on a root runner (`task-user.ts`). */
   taskUids?: string;
+  /** The kubernetes driver's credentials (a kubeconfig; none: in-cluster) and pods' policy (`kubernetesSettings`). */
+  kubernetes?: { kubeconfig?: string; policy: KubernetesPolicy };
   /** Where the process driver says, once, that its tasks run as the runner's own user. */
   log?: (line: string) => void;
 }): Partial<Record<DriverName, Driver>> {
   const drivers: Partial<Record<DriverName, Driver>> = {};
   for (const name of new Set(opts.names)) {
-    drivers[name] =
-      name === 'docker'
-        ? createDockerDriver({
-            socketPath: opts.dockerSocket ?? DEFAULT_DOCKER_SOCKET,
-            runner: opts.runner,
-            pool: opts.pool,
-            ...(opts.container ? { policy: opts.container } : {}),
-            ...(opts.registryAuthFile ? { registryAuth: loadRegistryAuth(opts.registryAuthFile) } : {}),
-          })
-        : createProcessDriver({
-            sessionsDir: new SessionStore(opts.stateDir).root,
-            ...(opts.taskUids ? { taskUids: opts.taskUids } : {}),
-            ...(opts.log ? { log: opts.log } : {}),
-          });
+    switch (name) {
+      case 'docker':
+        drivers.docker = createDockerDriver({
+          socketPath: opts.dockerSocket ?? DEFAULT_DOCKER_SOCKET,
+          runner: opts.runner,
+          pool: opts.pool,
+          ...(opts.container ? { policy: opts.container } : {}),
+          ...(opts.registryAuthFile ? { registryAuth: loadRegistryAuth(opts.registryAuthFile) } : {}),
+        });
+        break;
+      case 'kubernetes':
+        drivers.kubernetes = createKubernetesDriver({
+          ...(opts.kubernetes?.kubeconfig ? { kubeconfig: opts.kubernetes.kubeconfig } : {}),
+          runner: opts.runner,
+          pool: opts.pool,
+          policy: opts.kubernetes?.policy ?? {
+            namespace: defaultNamespace(opts.pool),
+            nodeSelector: {},
+            serviceAccounts: [],
+            imagePullSecrets: [],
+          },
+          container: opts.container ?? DEFAULT_CONTAINER_POLICY,
+        });
+        break;
+      case 'process':
+        drivers.process = createProcessDriver({
+          sessionsDir: new SessionStore(opts.stateDir).root,
+          ...(opts.taskUids ? { taskUids: opts.taskUids } : {}),
+          ...(opts.log ? { log: opts.log } : {}),
+        });
+        break;
+    }
   }
   return drivers;
 }

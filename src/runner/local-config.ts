@@ -19,9 +19,10 @@ import {
   type LoadConfigOptions,
   type RunnerFileKey,
 } from '../config';
-import { formatByteSize } from '../bytes';
+import { formatByteSize, formatCpu } from '../bytes';
 import { RunfleetError } from '../errors';
 import type { ContainerPolicy } from './docker-driver';
+import { defaultNamespace, type KubernetesPolicy } from './kubernetes-driver';
 
 export { RUNNER_FILE_KEYS, type RunnerFileKey };
 
@@ -58,6 +59,8 @@ const CONTAINER_KEYS = new Set<RunnerFileKey>([
   'runner.containerMemoryMax',
   'runner.containerPids',
   'runner.containerPidsMax',
+  'runner.containerCpu',
+  'runner.containerCpuMax',
   'runner.registryAuthFile',
   ...RUNNER_FILE_KEYS.filter((key) => key.startsWith('store.')),
 ]);
@@ -69,7 +72,7 @@ const DESCRIPTIONS: Record<RunnerFileKey, string> = {
   'runner.name': 'runner name, unique in the fleet',
   'runner.pool': 'pool to take work from',
   'runner.token': 'registration token (rfr_...)',
-  'runner.drivers': 'drivers offered, comma-separated (process, docker)',
+  'runner.drivers': 'drivers offered, comma-separated (process, docker, kubernetes)',
   'runner.dockerSocket': "the docker driver's Docker-API socket",
   'runner.registryAuthFile': "private registries' credentials, Docker's config.json format",
   'runner.slots': 'tasks run at once',
@@ -84,6 +87,8 @@ const DESCRIPTIONS: Record<RunnerFileKey, string> = {
   'runner.containerMemoryMax': 'the most memory a docker task may ask for (default 8Gi)',
   'runner.containerPids': "a docker task's process limit when it names none (default 1024)",
   'runner.containerPidsMax': 'the most processes a docker task may ask for (default 32768)',
+  'runner.containerCpu': 'CPU limit of a container task that names none, "500m" or cores (default: none)',
+  'runner.containerCpuMax': 'the most CPU a container task may ask for (default 16)',
   'store.bucket': 'S3 bucket task logs are shipped to (default: none, logs stay here)',
   'store.prefix': 'key prefix in that bucket (default runfleet/)',
   'store.region': "the store's region (default us-east-1)",
@@ -221,6 +226,8 @@ export function effectiveSettings(config: Config): Record<RunnerFileKey, unknown
     'runner.containerMemoryMax': formatByteSize(config.runner.containerMemoryMax),
     'runner.containerPids': config.runner.containerPids,
     'runner.containerPidsMax': config.runner.containerPidsMax,
+    'runner.containerCpu': config.runner.containerCpu === undefined ? undefined : formatCpu(config.runner.containerCpu),
+    'runner.containerCpuMax': formatCpu(config.runner.containerCpuMax),
     'store.bucket': config.store.bucket,
     'store.prefix': config.store.prefix,
     'store.region': config.store.region,
@@ -247,12 +254,43 @@ export function containerPolicy(runner: Config['runner']): ContainerPolicy {
       `runner.containerPids (${runner.containerPids}) is above runner.containerPidsMax (${runner.containerPidsMax})`,
     );
   }
+  if (runner.containerCpu !== undefined && runner.containerCpu > runner.containerCpuMax) {
+    problems.push(
+      `runner.containerCpu (${formatCpu(runner.containerCpu)}) is above runner.containerCpuMax (${formatCpu(runner.containerCpuMax)})`,
+    );
+  }
   if (problems.length > 0) throw new RunfleetError('InvalidConfig', `invalid configuration: ${problems.join('; ')}`);
   return {
     user: runner.containerUser,
     allowRoot: runner.allowRoot,
     memory: { default: runner.containerMemory, max: runner.containerMemoryMax },
     pids: { default: runner.containerPids, max: runner.containerPidsMax },
+    cpu: {
+      ...(runner.containerCpu !== undefined ? { default: runner.containerCpu } : {}),
+      max: runner.containerCpuMax,
+    },
+  };
+}
+
+/**
+ * The kubernetes driver's settings from the runner's config: the kubeconfig (else `$KUBECONFIG`,
+ * else in-cluster) and the policy of its pods.
+ */
+export function kubernetesSettings(
+  runner: Config['runner'],
+  env: Readonly<Record<string, string | undefined>>,
+): { kubeconfig?: string; policy: KubernetesPolicy } {
+  const k = runner.kubernetes;
+  const kubeconfig = k.kubeconfig ?? (env['KUBECONFIG'] || undefined);
+  return {
+    ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+    policy: {
+      namespace: k.namespace ?? defaultNamespace(runner.pool),
+      nodeSelector: { ...k.nodeSelector },
+      ...(k.serviceAccount !== undefined ? { serviceAccount: k.serviceAccount } : {}),
+      serviceAccounts: [...k.serviceAccounts],
+      imagePullSecrets: [...k.imagePullSecrets],
+    },
   };
 }
 

@@ -4,9 +4,9 @@
  */
 import { z } from 'zod';
 import { DEPEND_CONDITIONS, DRIVERS, PULL_POLICIES } from '../types';
-import { parseByteSize, utf8Length } from '../bytes';
+import { parseByteSize, parseCpu, utf8Length } from '../bytes';
 import { parseDuration } from '../duration';
-import { LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
+import { K8S_LABEL_KEY_RE, K8S_LABEL_VALUE_RE, K8S_NAME_RE, LABEL_KEY_RE, LABEL_VALUE_RE } from '../labels';
 import { workingDirProblem } from './working-dir';
 
 /** One problem of a spec: where, and what is wrong there. */
@@ -134,7 +134,34 @@ export const CONTAINER_BOUNDS = {
   minPids: 8,
   /** Linux's own ceiling (pid_max). */
   maxPids: 4_194_304,
+  /** CPU in millicores (1000 = one core): a thousandth of a core is Kubernetes' smallest unit. */
+  minCpuMillis: 1,
+  /** More cores than any one machine has. */
+  maxCpuMillis: 1024 * 1000,
 } as const;
+
+const cpu = z
+  .union([z.string(), z.number()])
+  .describe('Cores ("2", 0.5) or millicores ("500m")')
+  .transform((value, ctx) => {
+    const millis = parseCpu(value);
+    if (millis === null) {
+      ctx.addIssue({ code: 'custom', message: `"${String(value)}" is not a CPU amount like "500m", "2" or 0.5` });
+      return z.NEVER;
+    }
+    if (millis < CONTAINER_BOUNDS.minCpuMillis || millis > CONTAINER_BOUNDS.maxCpuMillis) {
+      ctx.addIssue({ code: 'custom', message: 'must be between 1m and 1024 cores' });
+      return z.NEVER;
+    }
+    return millis;
+  });
+
+const nodeSelector = z
+  .record(
+    z.string().regex(K8S_LABEL_KEY_RE, 'must be a Kubernetes label key like "kubernetes.io/arch" or "disktype"'),
+    z.string().regex(K8S_LABEL_VALUE_RE, 'must be a Kubernetes label value (63 letters, digits, "_", "." or "-")'),
+  )
+  .refine((m) => Object.keys(m).length <= 32, 'at most 32 labels');
 
 const memory = z
   .union([z.string(), z.number()])
@@ -161,6 +188,7 @@ const resources = z.strictObject({
     .max(CONTAINER_BOUNDS.maxPids, `must be at most ${CONTAINER_BOUNDS.maxPids}`)
     .optional()
     .describe("Most processes and threads at once (default and maximum: the runner's)"),
+  cpu: cpu.optional().describe("CPU limit, and the kubernetes driver's request (default and maximum: the runner's)"),
 });
 
 const step = z.union([
@@ -379,20 +407,28 @@ export const TaskSpecSchema = z
     cache: cache.optional().describe('Paths restored from and saved to the object store under a key, per group'),
     working_dir: workingDir.optional().describe("Relative to the task's workspace, and inside it"),
     driver: z.enum(DRIVERS).default('process'),
-    image: image.optional().describe('Container image, for the docker driver'),
+    image: image.optional().describe('Container image, for the docker and kubernetes drivers'),
     pull: z
       .enum(PULL_POLICIES)
       .optional()
       .describe(
-        'When the runner pulls the image (docker driver): if-not-present (default), always, or never (the engine must have it)',
+        'When the image is pulled (docker and kubernetes drivers): if-not-present (default), always, or never (it must be there)',
       ),
     resources: resources
       .optional()
-      .describe("The container's limits (docker driver); the runner's defaults fill the rest"),
+      .describe("The container's limits (docker and kubernetes drivers); the runner's defaults fill the rest"),
     run_as_root: z
       .boolean()
       .optional()
       .describe('Run as root in the container (docker driver); only runners that allow it take the task'),
+    node_selector: nodeSelector
+      .optional()
+      .describe("Node labels the task's pod needs (kubernetes driver), added to the runner's own"),
+    service_account: z
+      .string()
+      .regex(K8S_NAME_RE, 'must be a Kubernetes name (lower-case letters, digits and "-")')
+      .optional()
+      .describe("The pod's service account (kubernetes driver): one the runner allows"),
     pool: name.default('default'),
     fleet: z
       .strictObject({
@@ -422,15 +458,40 @@ export const TaskSpecSchema = z
       .describe('Run the task once per combination of these values (`${{ matrix.KEY }}`, $MATRIX_KEY)'),
   })
   .superRefine((task, ctx) => {
-    if (task.driver === 'docker' && !task.image) {
-      ctx.addIssue({ code: 'custom', path: ['image'], message: 'the docker driver needs an image' });
+    if (task.driver !== 'process' && !task.image) {
+      ctx.addIssue({ code: 'custom', path: ['image'], message: `the ${task.driver} driver needs an image` });
     }
-    if (task.driver === 'process' && task.image) {
-      ctx.addIssue({ code: 'custom', path: ['image'], message: 'image is only for the docker driver' });
-    }
-    for (const field of ['resources', 'run_as_root', 'pull'] as const) {
+    for (const field of ['image', 'resources', 'run_as_root', 'pull'] as const) {
       if (task.driver === 'process' && task[field] !== undefined) {
-        ctx.addIssue({ code: 'custom', path: [field], message: `${field} is only for the docker driver` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `${field} is only for the docker and kubernetes drivers`,
+        });
+      }
+    }
+    for (const field of ['node_selector', 'service_account'] as const) {
+      if (task.driver !== 'kubernetes' && task[field] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `${field} is only for the kubernetes driver` });
+      }
+    }
+    if (task.driver === 'kubernetes') {
+      if (task.resources?.pids !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['resources', 'pids'],
+          message: "the kubernetes driver cannot set a pod's pids limit (the node's podPidsLimit applies): drop it",
+        });
+      }
+      // The pod's workspace is its own (an emptyDir): nothing of the runner's disk reaches it.
+      for (const field of ['artifacts', 'artifacts_from', 'cache'] as const) {
+        if (task[field] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `${field} is not carried to a pod: the kubernetes driver runs the task in a workspace of its own`,
+          });
+        }
       }
     }
     if (task.fleet && task.pool !== 'default') {

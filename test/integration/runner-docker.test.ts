@@ -18,6 +18,7 @@ import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podm
 import { startS3, type TestS3 } from '../helpers/s3';
 import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { readWholeTaskLog } from '../helpers/task-log';
 import { until } from '../helpers/until';
 
 /**
@@ -132,14 +133,8 @@ function watchContainers(runId: string, taskName: string): { ids: Set<string>; s
   };
 }
 
-async function readLog(runId: string, taskName: string): Promise<string> {
-  let text = '';
-  for (let offset = 0; ;) {
-    const chunk = await rf.readTaskLog(runId, taskName, offset);
-    text += chunk.data;
-    if (chunk.nextOffset === offset || chunk.complete) return text;
-    offset = chunk.nextOffset;
-  }
+function readLog(runId: string, task: string): Promise<string> {
+  return readWholeTaskLog(rf, runId, task);
 }
 
 describe('a registered runner with the process and docker drivers', () => {

@@ -21,6 +21,7 @@ import { startHarness, type Harness } from '../helpers/harness';
 import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podman';
 import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
+import { readWholeTaskLog } from '../helpers/task-log';
 import { until } from '../helpers/until';
 
 /** Fast registry timings, as in runner-docker.test.ts. */
@@ -115,14 +116,8 @@ function watchContainers(runId: string): { ids: Set<string>; stop(): Promise<voi
   };
 }
 
-async function readLog(runId: string, task: string): Promise<string> {
-  let text = '';
-  for (let offset = 0; ;) {
-    const chunk = await rf.readTaskLog(runId, task, offset);
-    text += chunk.data;
-    if (chunk.nextOffset === offset || chunk.complete) return text;
-    offset = chunk.nextOffset;
-  }
+function readLog(runId: string, task: string): Promise<string> {
+  return readWholeTaskLog(rf, runId, task);
 }
 
 /** Submits through the client; returns the client's refusal, or fails the test if the run started. */

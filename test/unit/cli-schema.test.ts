@@ -57,6 +57,6 @@ describe('runfleet schema', () => {
     expect(forms.map((f) => f.type)).toEqual(['string', 'object']);
     const conditions = forms[1]?.properties?.conditions as { items?: { enum?: string[] } } | undefined;
     expect(conditions?.items?.enum).toEqual(['on_success', 'on_failure', 'on_skipped']);
-    expect(task.properties?.driver?.enum).toEqual(['process', 'docker']);
+    expect(task.properties?.driver?.enum).toEqual(['process', 'docker', 'kubernetes']);
   });
 });

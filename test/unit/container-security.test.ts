@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatByteSize, parseByteSize } from '../../src/bytes';
 import { loadConfig } from '../../src/config';
-import { RunfleetError } from '../../src/errors';
 import { containerLimits, DEFAULT_CONTAINER_POLICY, type ContainerPolicy } from '../../src/runner/docker-driver';
 import { containerPolicy, parseSetting, promptSettings } from '../../src/runner/local-config';
 import { resolveWorkingDir } from '../../src/runner/workspace';
 import { checkRunSpec, validateRunSpec, type SpecProblem } from '../../src/spec/validate';
 import { normalizeWorkingDir, workingDirProblem } from '../../src/spec/working-dir';
 import { PassThrough } from 'node:stream';
+import { refusal } from '../helpers/refusal';
 
 type Obj = Record<string, unknown>;
 const run = (task: Obj): Obj => ({ name: 'r', tasks: [{ name: 'build', steps: ['true'], ...task }] });
@@ -24,16 +24,6 @@ function problems(input: unknown): SpecProblem[] {
   const result = checkRunSpec(input);
   if (result.ok) throw new Error(`expected an invalid spec: ${JSON.stringify(input)}`);
   return result.problems;
-}
-
-function refusal(fn: () => unknown): RunfleetError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof RunfleetError) return err;
-    throw err;
-  }
-  throw new Error('expected a RunfleetError, nothing was thrown');
 }
 
 describe('working_dir in the spec', () => {
@@ -87,12 +77,12 @@ describe('resources and run_as_root in the spec', () => {
     expect(problems(run({ ...docker, resources: { cpus: 2 } }))[0]?.path).toBe('tasks.build.resources');
   });
 
-  it('are for the docker driver only', () => {
+  it('are for the container drivers only', () => {
     expect(problems(run({ resources: { pids: 64 } }))).toEqual([
-      { path: 'tasks.build.resources', message: 'resources is only for the docker driver' },
+      { path: 'tasks.build.resources', message: 'resources is only for the docker and kubernetes drivers' },
     ]);
     expect(problems(run({ run_as_root: true }))).toEqual([
-      { path: 'tasks.build.run_as_root', message: 'run_as_root is only for the docker driver' },
+      { path: 'tasks.build.run_as_root', message: 'run_as_root is only for the docker and kubernetes drivers' },
     ]);
   });
 });
@@ -178,6 +168,7 @@ describe('the container policy', () => {
     allowRoot: false,
     memory: { default: 256 * 2 ** 20, max: 2 ** 30 },
     pids: { default: 100, max: 200 },
+    cpu: { max: 2000 },
   };
 
   it('defaults to an unprivileged user and bounded limits', () => {
@@ -212,13 +203,14 @@ describe('the container policy', () => {
     const file = join(cwd, 'runner.yaml');
     writeFileSync(
       file,
-      'runner:\n  containerUser: "1000:100"\n  allowRoot: true\n  containerMemory: 512Mi\n  containerMemoryMax: 1Gi\n  containerPids: 64\n  containerPidsMax: 128\n',
+      'runner:\n  containerUser: "1000:100"\n  allowRoot: true\n  containerMemory: 512Mi\n  containerMemoryMax: 1Gi\n  containerPids: 64\n  containerPidsMax: 128\n  containerCpu: 500m\n  containerCpuMax: 2\n',
     );
     expect(containerPolicy(loadConfig({ cwd, env: {}, runnerConfigFile: file }).runner)).toEqual({
       user: '1000:100',
       allowRoot: true,
       memory: { default: 512 * 2 ** 20, max: 2 ** 30 },
       pids: { default: 64, max: 128 },
+      cpu: { default: 500, max: 2000 },
     });
   });
 

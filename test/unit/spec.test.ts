@@ -243,7 +243,7 @@ describe('schema rules', () => {
 
   it('image without docker', () => {
     expect(problems(run([task('a', { image: 'alpine' })]))).toEqual([
-      { path: 'tasks.a.image', message: 'image is only for the docker driver' },
+      { path: 'tasks.a.image', message: 'image is only for the docker and kubernetes drivers' },
     ]);
   });
 
@@ -255,7 +255,7 @@ describe('schema rules', () => {
     expect(bad?.path).toBe('tasks.a.pull');
     expect(bad?.message).toMatch(/if-not-present.*always.*never/);
     expect(problems(run([task('a', { pull: 'never' })]))).toEqual([
-      { path: 'tasks.a.pull', message: 'pull is only for the docker driver' },
+      { path: 'tasks.a.pull', message: 'pull is only for the docker and kubernetes drivers' },
     ]);
     // Credentials never come from a run file.
     expect(problems(run([task('a', { driver: 'docker', image: 'alpine', registry_auth: 'x' })]))).toEqual([

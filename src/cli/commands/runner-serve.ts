@@ -7,7 +7,8 @@
  */
 import type { Command } from 'commander';
 import { version } from '../../../package.json';
-import { integer, port } from '../args';
+import { driverList, integer, port } from '../args';
+import { DRIVERS, type DriverName } from '../../types';
 import { commandOutput, type CliContext } from '../context';
 import { runnerCommandConfig } from '../runner-config';
 import { startTracing } from '../../tracing';
@@ -22,6 +23,7 @@ interface Flags {
   stateDir?: string;
   token?: string;
   driver?: string[];
+  drivers?: DriverName[];
   healthPort?: number;
 }
 
@@ -32,7 +34,12 @@ export function register(runner: Command, ctx: CliContext): void {
     .option('--name <name>', 'runner name, as created with `runner create` (default: local)')
     .option('--pool <pool>', 'pool it expects (the fleet says which; default: default)')
     .option('--token <token>', 'registration token from `runner create` (env RUNFLEET_RUNNER_TOKEN); first start only')
-    .option('--driver <driver...>', 'drivers to offer: process, docker (default: process)')
+    .option(
+      '--drivers <list>',
+      `drivers to offer, comma-separated: ${DRIVERS.join(', ')} (default: runner.drivers, else process)`,
+      driverList,
+    )
+    .option('--driver <driver...>', 'the same as --drivers, space-separated (older form)')
     .option(
       '--slots <n>',
       'at most this many tasks at once on this machine (default: as many as the fleet says)',
@@ -59,15 +66,17 @@ export function register(runner: Command, ctx: CliContext): void {
       const { RunnerAgent } =
         require('../../../workers/runner-agent') as typeof import('../../../workers/runner-agent');
       const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
-      const { containerPolicy } = require('../../runner/local-config') as typeof import('../../runner/local-config');
+      const { containerPolicy, kubernetesSettings } =
+        require('../../runner/local-config') as typeof import('../../runner/local-config');
       const { installRuntime, objectStore, passEnv } = require('../runtime') as typeof import('../runtime');
       const { openConnections, runnerDataConverter } =
         require('../runner-runtime') as typeof import('../runner-runtime');
       const token = flags.token ?? config.runner.token;
       const { armCrashPoint } = require('../../runner/crash-points') as typeof import('../../runner/crash-points');
       armCrashPoint(ctx.env['RUNFLEET_CRASH_AT']);
+      const driverNames = flags.drivers ?? (flags.driver ? driverList(flags.driver.join(',')) : config.runner.drivers);
       const drivers = createDrivers({
-        names: (flags.driver as ('process' | 'docker')[] | undefined) ?? config.runner.drivers,
+        names: driverNames,
         runner: config.runner.name,
         pool: config.runner.pool,
         stateDir,
@@ -75,6 +84,7 @@ export function register(runner: Command, ctx: CliContext): void {
         dockerSocket: config.runner.dockerSocket ?? dockerSocketFromEnv(ctx.env),
         ...(config.runner.registryAuthFile ? { registryAuthFile: config.runner.registryAuthFile } : {}),
         container: containerPolicy(config.runner),
+        ...(driverNames.includes('kubernetes') ? { kubernetes: kubernetesSettings(config.runner, ctx.env) } : {}),
         ...(config.runner.taskUids ? { taskUids: config.runner.taskUids } : {}),
       });
       installRuntime(out, 'WARN', config.metrics, config.log);

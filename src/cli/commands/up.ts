@@ -75,7 +75,8 @@ export function register(program: Command, ctx: CliContext): void {
       const { RunnerAgent } =
         require('../../../workers/runner-agent') as typeof import('../../../workers/runner-agent');
       const { createDrivers } = require('../../runner/drivers') as typeof import('../../runner/drivers');
-      const { containerPolicy } = require('../../runner/local-config') as typeof import('../../runner/local-config');
+      const { containerPolicy, kubernetesSettings } =
+        require('../../runner/local-config') as typeof import('../../runner/local-config');
       const { runnerDataConverter } = require('../runner-runtime') as typeof import('../runner-runtime');
       const { startDevServer } = require('../../server/dev-server') as typeof import('../../server/dev-server');
       const { ensureTemporalBinary } =
@@ -206,6 +207,9 @@ export function register(program: Command, ctx: CliContext): void {
             ...(config.runner.dockerSocket ? { dockerSocket: config.runner.dockerSocket } : {}),
             ...(config.runner.registryAuthFile ? { registryAuthFile: config.runner.registryAuthFile } : {}),
             container: containerPolicy(config.runner),
+            ...(config.runner.drivers.includes('kubernetes')
+              ? { kubernetes: kubernetesSettings(config.runner, ctx.env) }
+              : {}),
             ...(config.runner.taskUids ? { taskUids: config.runner.taskUids } : {}),
           }),
           keys: runnerKeys.keys,
