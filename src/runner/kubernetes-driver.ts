@@ -53,8 +53,8 @@ const TERMINATION_LOG = '/dev/termination-log';
 const CONTAINER = 'task';
 /** Seconds between TERM and KILL when a task is stopped: the other drivers' grace. */
 const STOP_GRACE_S = 5;
-/** How often a running pod's status is read. */
-const POLL_MS = 500;
+/** How often a pod's status is read when its watch says nothing (the watch wakes the loop at once). */
+const POLL_MS = 2_000;
 /** What the log file had when the pod started: what a re-attach skips of the pod's log. */
 const LOG_OFFSET_FILE = 'log-offset';
 const LABEL_PREFIX = 'runfleet.dev';
@@ -218,6 +218,28 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     const out = logSink(req.logFile, skip);
     let streaming: Promise<void> | null = null;
     let abortStream: (() => void) | null = null;
+    // The pod's changes through a watch wake the loop at once; the loop also reads the pod every
+    // POLL_MS, so a watch that breaks (an API server restart) costs time, never the outcome.
+    let wake: (() => void) | null = null;
+    // Set by an event that came while the loop was not waiting: the next wait is skipped.
+    let changed = false;
+    let abortWatch: (() => void) | null = null;
+    void new (client().Watch)(api.config)
+      .watch(
+        `/api/v1/namespaces/${ns}/pods`,
+        { fieldSelector: `metadata.name=${name}` },
+        () => {
+          changed = true;
+          wake?.();
+        },
+        () => undefined,
+      )
+      .then(
+        (ctl) => {
+          abortWatch = () => ctl.abort();
+        },
+        () => undefined,
+      );
     let said = '';
     let stopAt: number | null = null;
     const onAbort = () => {
@@ -268,11 +290,21 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
           await deletePod(name, 0);
           return { pod: null, written: out.written() };
         }
-        await sleep(POLL_MS);
+        await new Promise<void>((resolveWait) => {
+          if (changed) return resolveWait();
+          const timer = setTimeout(resolveWait, POLL_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolveWait();
+          };
+        });
+        wake = null;
+        changed = false;
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
       (abortStream as (() => void) | null)?.();
+      (abortWatch as (() => void) | null)?.();
       out.close();
     }
   }
