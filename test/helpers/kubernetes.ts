@@ -292,6 +292,34 @@ export class KubernetesCluster {
     return this.info;
   }
 
+  /**
+   * Lets containerd pull from a plain-HTTP registry on this machine (`host` is `127.0.0.1:PORT`):
+   * a hosts.toml of its own, read at each pull.
+   */
+  trustRegistry(host: string): void {
+    const dir = this.p('etc', 'certs.d', host);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      path.join(dir, 'hosts.toml'),
+      `server = "http://${host}"\n\n[host."http://${host}"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n`,
+    );
+  }
+
+  /** A `kubernetes.io/dockerconfigjson` secret in `namespace`: credentials for a registry. */
+  async createRegistrySecret(
+    namespace: string,
+    name: string,
+    registry: { host: string; username: string; password: string },
+  ): Promise<void> {
+    const auth = Buffer.from(`${registry.username}:${registry.password}`).toString('base64');
+    const config = JSON.stringify({ auths: { [registry.host]: { auth } } });
+    await this.apply('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+      metadata: { name },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': Buffer.from(config).toString('base64') },
+    });
+  }
+
   /** Creates a namespace (labelled as given) with its `default` service account. */
   async createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
     await this.apply('POST', '/api/v1/namespaces', { metadata: { name, labels } });
@@ -555,6 +583,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         runtime_type = "io.containerd.runc.v2"
         [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
           SystemdCgroup = false
+    [plugins."io.containerd.grpc.v1.cri".registry]
+      config_path = "${this.p('etc', 'certs.d')}"
     [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = "/usr/lib/cni"
       conf_dir = "${this.p('etc', 'cni')}"

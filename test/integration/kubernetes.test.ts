@@ -12,7 +12,7 @@
  * dev server: it advertises the driver, a run's `driver: kubernetes` task lands on it only, a
  * timeout and a stop delete the pod, and after kill -9 it re-attaches and reports the outcome.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -30,8 +30,9 @@ import {
 import type { RunState } from '../../src/types';
 import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { startTestKubernetes, type TestKubernetes } from '../helpers/kubernetes-setup';
-import { BUSYBOX_IMAGE } from '../helpers/podman';
-import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
+import { BUSYBOX_IMAGE, ensurePodman, podmanEnv } from '../helpers/podman';
+import { startRegistry } from '../helpers/registry';
+import { killAll, projectRoot, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { readWholeTaskLog } from '../helpers/task-log';
 import { until } from '../helpers/until';
@@ -318,6 +319,55 @@ describe('kubernetes driver (a real cluster)', () => {
       expect(err?.code, named).toBe('TaskRefused');
       expect(err?.message).toContain(named);
       expect(await pod(podName(r.labels))).toBeNull();
+    }
+  });
+
+  it('pulls a private image with the pull secret the runner names; without it the pull is refused, saying why', async () => {
+    const registry = await startRegistry(projectRoot);
+    try {
+      const image = `${registry.host}/runfleet/busybox:k8s`;
+      const { confFile } = ensurePodman({ projectRoot });
+      const pushed = spawnSync(
+        'podman',
+        [
+          'push',
+          '--tls-verify=false',
+          '--creds',
+          `${registry.username}:${registry.password}`,
+          BUSYBOX_IMAGE,
+          `docker://${image}`,
+        ],
+        { env: podmanEnv(confFile), encoding: 'utf8', timeout: 120_000 },
+      );
+      expect(pushed.status, pushed.stderr).toBe(0);
+      k.cluster.trustRegistry(registry.host);
+      await k.cluster.createRegistrySecret(k.namespace, 'regcred', registry);
+      const withSecret = createKubernetesDriver({
+        kubeconfig: k.runnerKubeconfig,
+        runner,
+        pool: 'k8s',
+        policy: policy({ imagePullSecrets: ['regcred'] }),
+        container: DEFAULT_CONTAINER_POLICY,
+      });
+      const r = req(['echo "pulled and ran"'], { image, pull: 'always' });
+      const t0 = Date.now();
+      expect(await withSecret.run(r)).toEqual({ exitCode: 0, failedStep: null, aborted: false });
+      expect(log(r)).toContain('pulled and ran');
+      const pulledMs = Date.now() - t0;
+
+      // The same image, no secret: the registry refuses the node, and the task says so.
+      const refused = req(['true'], { image: `${registry.host}/runfleet/busybox:k8s`, pull: 'always' });
+      const err = await driver.run(refused).then(
+        () => null,
+        (e: unknown) => e as Error & { code?: string },
+      );
+      expect(err?.code).toBe('TaskSpawnFailed');
+      expect(err?.message).toMatch(/ErrImagePull|ImagePullBackOff/);
+      expect(err?.message).toMatch(/401|unauthorized|authorization/i);
+      await until('the pod deleted', async () => (await pod(podName(refused.labels))) === null, 30_000);
+      console.log(`private pull with the runner's pull secret: task done in ${pulledMs} ms`);
+    } finally {
+      await registry.stop();
     }
   });
 
