@@ -253,23 +253,23 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
         const pod = await readPod(name);
         if (!pod) return { pod: null, written: out.written() };
         const state = pod.status?.containerStatuses?.[0]?.state;
-        if ((state?.running || state?.terminated) && streaming === null) {
+        if (state?.running && streaming === null) {
           // From here on the file gets the pod's output: a re-attach skips what it has since.
           if (req.offsetFile) writeFileSync(req.offsetFile, String(fileSize(req.logFile)));
-          const k8s = client();
           streaming = new Promise<void>((resolveStream) => {
-            new k8s.Log(api.config)
-              .log(ns, name, CONTAINER, out.writable, () => resolveStream(), { follow: true })
-              .then(
-                (ctl) => {
-                  abortStream = () => ctl.abort();
-                },
-                () => resolveStream(),
-              );
+            // The response is piped into the sink, which it ends with the container's output.
+            out.writable.once('finish', () => resolveStream());
+            new (client().Log)(api.config).log(ns, name, CONTAINER, out.writable, { follow: true }).then(
+              (ctl) => {
+                abortStream = () => ctl.abort();
+              },
+              () => resolveStream(),
+            );
           });
         }
         if (state?.terminated || isTerminated(pod)) {
-          // The log stream ends with the container; a broken one is made whole by `finish`.
+          // The log stream ends with the container; a broken one (or none: it ended before we
+          // looked) is made whole from the pod's full log by `finish`.
           if (streaming) await Promise.race([streaming, sleep(2_000)]);
           return { pod, written: out.written() };
         }
@@ -324,6 +324,9 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
       api.core.readNamespacedPodLog({ name, namespace: ns, container: CONTAINER }),
     ).catch(() => null);
     if (typeof full === 'string') {
+      // The pod's output had not come before (it ended before the first look): it starts here.
+      const offsetFile = join(sessionDir, LOG_OFFSET_FILE);
+      if (!existsSync(offsetFile)) writeFileSync(offsetFile, String(fileSize(logFile)));
       const expected = Buffer.from(full, 'utf8').subarray(have);
       // Append what the stream missed; never cut (a rotated log is shorter than what was read).
       if (expected.length > written) reconcileLog(logFile, expected, written);

@@ -6,7 +6,9 @@
  */
 import path from 'node:path';
 import { KubernetesCluster, type KubernetesClusterInfo } from './kubernetes';
-import { projectRoot } from './processes';
+
+/** Not from ./processes: benchmarks use this file too, outside vitest. */
+const projectRoot = path.resolve(__dirname, '..', '..');
 
 export interface TestKubernetes {
   cluster: KubernetesCluster;
