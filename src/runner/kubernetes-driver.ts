@@ -34,7 +34,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, posix, relative, resolve, sep } from 'node:path';
-import type { CoreV1Api, KubeConfig, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Api, KubeConfig, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { formatCpu } from '../bytes';
 import { RunfleetError } from '../errors';
 import { K8S_LABEL_VALUE_RE } from '../labels';
@@ -47,6 +47,8 @@ import { EXIT_FILE, readExitFile, taskScript } from './task-script';
 
 /** Where the pod's workspace (an emptyDir) is mounted. */
 export const POD_WORKDIR = '/workspace';
+/** `$RUNFLEET_OUTPUT` in the pod. */
+const POD_OUTPUT_FILE = `${POD_WORKDIR}/.runfleet-output`;
 /** The script's own directory in the pod (an emptyDir): `$0`'s, where it keeps its step file. */
 const POD_SCRIPT_DIR = '/.runfleet';
 const TERMINATION_LOG = '/dev/termination-log';
@@ -175,12 +177,18 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     });
   }
 
+  /** Deletes the task's pod and its env Secret (same name). */
   async function deletePod(name: string, graceSeconds: number): Promise<void> {
     await call('delete pod', () =>
       api.core.deleteNamespacedPod({ name, namespace: ns, gracePeriodSeconds: graceSeconds }),
     ).catch((err: unknown) => {
       if (statusOf(err) !== 404) throw err;
     });
+    await call('delete secret', () => api.core.deleteNamespacedSecret({ name, namespace: ns })).catch(
+      (err: unknown) => {
+        if (statusOf(err) !== 404) throw err;
+      },
+    );
   }
 
   /**
@@ -363,7 +371,8 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
         );
       }
       // Refused before anything is made: nothing to clean up.
-      const spec = podSpec(req, opts, ns, dropEnv);
+      const spec = podSpec(req, opts, ns);
+      const secret = envSecret(req, ns, dropEnv);
       const name = podName(req.labels);
       const sessionDir = resolve(req.sessionDir);
       mkdirSync(sessionDir, { recursive: true });
@@ -371,16 +380,25 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
       // Written when the pod's output starts to come: until then the file has none of it.
       const offsetFile = join(sessionDir, LOG_OFFSET_FILE);
       rmSync(offsetFile, { force: true });
-      await call('create pod', () => api.core.createNamespacedPod({ namespace: ns, body: spec })).catch(
-        (err: unknown) => {
-          // Made by this runner before a crash: the same task, the same pod.
-          if (statusOf(err) === 409) return;
-          throw new RunfleetError(
-            statusOf(err) === 403 || statusOf(err) === 422 ? 'TaskSpawnFailed' : 'DriverUnavailable',
-            `task ${req.labels.task}: the API server refused pod ${ns}/${name}: ${apiMessage(err)}`,
-          );
-        },
-      );
+      for (const [what, create] of [
+        ['secret', () => api.core.createNamespacedSecret({ namespace: ns, body: secret })],
+        ['pod', () => api.core.createNamespacedPod({ namespace: ns, body: spec })],
+      ] as const) {
+        await call(`create ${what}`, create)
+          .catch((err: unknown) => {
+            // Made by this runner before a crash: the same task, the same object.
+            if (statusOf(err) === 409) return;
+            throw new RunfleetError(
+              statusOf(err) === 403 || statusOf(err) === 422 ? 'TaskSpawnFailed' : 'DriverUnavailable',
+              `task ${req.labels.task}: the API server refused ${what} ${ns}/${name}: ${apiMessage(err)}`,
+            );
+          })
+          .catch(async (err: unknown) => {
+            // Nothing runs: what was made goes.
+            await deletePod(name, 0).catch(() => undefined);
+            throw err;
+          });
+      }
       req.onStarted?.({ driver: 'kubernetes' });
       let done = false;
       try {
@@ -421,6 +439,8 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
       const name = podName(session.labels);
       const pod = await readPod(name);
       if (!pod) {
+        // Its env Secret may be left (made just before the runner died): gone with the task.
+        await deletePod(name, 0).catch(() => undefined);
         // Deleted after it ended (the runner died before reporting): the exit file says.
         const done = readExitFile(sessionDir);
         if (done) return finished(done.exitCode, done.failedStep, false, done.finishedAt);
@@ -470,11 +490,23 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
         api.core.listNamespacedPod({ namespace: ns, labelSelector: `${POD_MANAGED_LABEL}=1` }),
       );
       let removed = 0;
+      const pods = new Set<string>();
       for (const pod of list.items) {
-        const labels = labelsOfPod(pod);
+        pods.add(pod.metadata?.name ?? '');
+        const labels = labelsOf(pod);
         if (!labels || !runners.includes(labels.runner) || keep(labels)) continue;
         await deletePod(pod.metadata?.name ?? '', STOP_GRACE_S);
         removed++;
+      }
+      // An env Secret whose pod was never made (the runner died between the two): it goes too.
+      const secrets = await call('list secrets', () =>
+        api.core.listNamespacedSecret({ namespace: ns, labelSelector: `${POD_MANAGED_LABEL}=1` }),
+      );
+      for (const secret of secrets.items) {
+        const labels = labelsOf(secret);
+        const name = secret.metadata?.name ?? '';
+        if (!labels || pods.has(name) || !runners.includes(labels.runner) || keep(labels)) continue;
+        await deletePod(name, 0);
       }
       return removed;
     },
@@ -500,7 +532,6 @@ export function podSpec(
   >,
   opts: Pick<KubernetesDriverOptions, 'policy' | 'container'>,
   namespace: string,
-  dropEnv: ReadonlySet<string> = new Set(DEFAULT_DROP_ENV),
 ): V1Pod {
   const task = req.labels.task;
   // A pod has no pids limit of its own (the node's podPidsLimit applies).
@@ -532,15 +563,7 @@ export function podSpec(
     throw new RunfleetError('TaskRefused', `task ${task}: working directory ${req.cwd} is outside its workspace`);
   }
   const workdir = rel === '' ? POD_WORKDIR : posix.join(POD_WORKDIR, ...rel.split(sep));
-  const outputFile = posix.join(POD_WORKDIR, '.runfleet-output');
-  const env = Object.entries(req.env)
-    .filter(([n]) => !dropEnv.has(n))
-    .map(([n, value]) => ({
-      name: n,
-      // Kubernetes expands `$(VAR)` in values too: `$$` keeps a `$`.
-      value:
-        n === 'RUNFLEET_OUTPUT' ? outputFile : n === 'RUNFLEET_WORKSPACE' ? POD_WORKDIR : value.replace(/\$/g, '$$$$'),
-    }));
+  const outputFile = POD_OUTPUT_FILE;
   const resources: Record<string, string> = { memory: String(limits.memory) };
   if (cpu !== undefined) resources['cpu'] = formatCpu(cpu);
   const script = [
@@ -590,7 +613,8 @@ export function podSpec(
           // Kubernetes expands `$(VAR)` in a command and reads `$$` as `$`: every `$` doubled.
           command: ['/bin/sh', '-c', script.replace(/\$/g, '$$$$'), `${POD_SCRIPT_DIR}/task.sh`],
           workingDir: POD_WORKDIR,
-          env,
+          // The task's env from its Secret: not in the pod's spec, and not expanded by Kubernetes.
+          envFrom: [{ secretRef: { name: podName(req.labels) } }],
           resources: { requests: resources, limits: resources },
           terminationMessagePath: TERMINATION_LOG,
           terminationMessagePolicy: 'File',
@@ -607,6 +631,35 @@ export function podSpec(
         },
       ],
     },
+  };
+}
+
+/**
+ * The Secret that holds a task's env (the pod reads it through `envFrom`): named and labelled as
+ * its pod, so whoever may read the namespace's pods does not read the task's secrets, and
+ * Kubernetes' `$(VAR)` expansion never touches a value. Deleted with the pod.
+ */
+export function envSecret(
+  req: Pick<DriverRun, 'env' | 'labels'>,
+  namespace: string,
+  dropEnv: ReadonlySet<string> = new Set(DEFAULT_DROP_ENV),
+): V1Secret {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.env)) {
+    if (dropEnv.has(name)) continue;
+    env[name] = name === 'RUNFLEET_OUTPUT' ? POD_OUTPUT_FILE : name === 'RUNFLEET_WORKSPACE' ? POD_WORKDIR : value;
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: {
+      name: podName(req.labels),
+      namespace,
+      labels: podLabels(req.labels),
+      annotations: podAnnotations(req.labels),
+    },
+    stringData: env,
   };
 }
 
@@ -665,8 +718,9 @@ function podAnnotations(labels: TaskLabels): Record<string, string> {
   };
 }
 
-function labelsOfPod(pod: V1Pod): TaskLabels | null {
-  const a = pod.metadata?.annotations ?? {};
+/** The task a pod or its env Secret belongs to, from their annotations. */
+function labelsOf(object: V1Pod | V1Secret): TaskLabels | null {
+  const a = object.metadata?.annotations ?? {};
   const run = a[`${LABEL_PREFIX}/run`];
   const task = a[`${LABEL_PREFIX}/task`];
   const runner = a[`${LABEL_PREFIX}/runner`];

@@ -338,6 +338,7 @@ export class KubernetesCluster {
       rules: [
         { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
         { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'list', 'delete'] },
       ],
     });
     await this.apply('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, {

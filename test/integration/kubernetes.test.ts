@@ -189,6 +189,9 @@ describe('kubernetes driver (a real cluster)', () => {
       privileged: false,
       capabilities: { drop: ['ALL'] },
     });
+    // The env is in a Secret of the task's own, not in the pod's spec; both go at the end.
+    expect(JSON.stringify(spec)).not.toContain('hello world');
+    expect(spec.containers[0]!.envFrom).toEqual([{ secretRef: { name: podName(r.labels) } }]);
     expect(spec.automountServiceAccountToken).toBe(false);
     expect(spec.enableServiceLinks).toBe(false);
     expect(spec.restartPolicy).toBe('Never');
@@ -198,6 +201,8 @@ describe('kubernetes driver (a real cluster)', () => {
       limits: { memory: String(64 * 2 ** 20), cpu: '250m' },
     });
     await until('the pod deleted', async () => (await pod(podName(r.labels))) === null, 30_000);
+    const secret = await k.cluster.api('GET', `/api/v1/namespaces/${k.namespace}/secrets/${podName(r.labels)}`);
+    expect(secret.status, 'the env Secret deleted with the pod').toBe(404);
   });
 
   it('streams the log while the pod runs', async () => {

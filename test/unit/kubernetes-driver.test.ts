@@ -17,6 +17,7 @@ import type { DriverRun } from '../../src/runner/driver';
 import {
   createKubernetesDriver,
   defaultNamespace,
+  envSecret,
   parseTerminationMessage,
   podLabels,
   podName,
@@ -88,7 +89,7 @@ describe('the pod of a task', () => {
     });
   });
 
-  it("keeps every $ from Kubernetes' $(VAR) expansion, and maps the workspace paths", () => {
+  it("keeps every $ from Kubernetes' $(VAR) expansion; the env in a Secret, with the workspace paths mapped", () => {
     const pod = podSpec(task(), opts, 'runfleet-linux');
     const c = pod.spec!.containers[0]!;
     const script = c.command![2]!;
@@ -96,8 +97,18 @@ describe('the pod of a task', () => {
     const expanded = script.replace(/\$\$/g, '$');
     expect(expanded).toContain(`'echo "$HOME $(id -u)" $(VAR)'`);
     expect(script).not.toMatch(/(^|[^$])\$[^$]/);
-    const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value]));
-    expect(env['FOO']!.replace(/\$\$/g, '$')).toBe('a$(BAR)b$$c');
+    // The env is not in the pod's spec: a Secret of the task's own, read through envFrom (which
+    // Kubernetes does not expand), named and labelled as the pod.
+    expect(c.env).toBeUndefined();
+    expect(c.envFrom).toEqual([{ secretRef: { name: podName(labels) } }]);
+    const secret = envSecret(task(), 'runfleet-linux');
+    expect(secret.metadata).toMatchObject({
+      name: podName(labels),
+      namespace: 'runfleet-linux',
+      labels: podLabels(labels),
+    });
+    const env = secret.stringData!;
+    expect(env['FOO']).toBe('a$(BAR)b$$c');
     expect(env['PATH']).toBeUndefined();
     expect(env['RUNFLEET_WORKSPACE']).toBe('/workspace');
     expect(env['RUNFLEET_OUTPUT']).toBe('/workspace/.runfleet-output');
