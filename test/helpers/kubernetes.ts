@@ -346,6 +346,14 @@ export class KubernetesCluster {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: account },
       subjects: [{ kind: 'ServiceAccount', name: account, namespace }],
     });
+    const token = await this.serviceAccountToken(namespace, account);
+    const file = this.p('etc', `${namespace}-${account}.kubeconfig`);
+    writeFileSync(file, kubeconfig(info.server, info.caFile, account, token, namespace), { mode: 0o600 });
+    return file;
+  }
+
+  /** A token of a service account (the TokenRequest API), as a pod of it gets one. */
+  async serviceAccountToken(namespace: string, account: string): Promise<string> {
     const r = await this.api('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${account}/token`, {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenRequest',
@@ -354,9 +362,7 @@ export class KubernetesCluster {
     const token = (r.body as { status?: { token?: string } }).status?.token;
     if (r.status !== 201 || !token)
       throw unavailable(`no token for ${namespace}/${account}: ${JSON.stringify(r.body)}`);
-    const file = this.p('etc', `${namespace}-${account}.kubeconfig`);
-    writeFileSync(file, kubeconfig(info.server, info.caFile, account, token, namespace), { mode: 0o600 });
-    return file;
+    return token;
   }
 
   /** A call to the API server as cluster admin. */

@@ -13,7 +13,7 @@
  * timeout and a stop delete the pod, and after kill -9 it re-attaches and reports the outcome.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -260,6 +260,66 @@ describe('kubernetes driver (a real cluster)', () => {
     expect(got).toMatchObject({ state: 'finished', result: { exitCode: 5, failedStep: 1 } });
     expect(log(r).match(/^late$/gm)).toHaveLength(1);
     expect(log(r).match(/^early$/gm)).toHaveLength(1);
+  });
+
+  it("in a pod's place: no kubeconfig, the service account's token and CA where a pod has them (in-cluster)", async () => {
+    // A runner stand-in in a mount namespace of its own, with /run (where /var/run points) a
+    // tmpfs holding what the kubelet mounts into a pod: the service account's token and the CA.
+    const dir = join(k.info.kubeconfig, '..', '..', 'in-cluster');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'token'), await k.cluster.serviceAccountToken(k.namespace, 'runfleet-runner'));
+    const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const r = req(['echo "from inside"']);
+    const { signal: _signal, ...plain } = r;
+    const script = [
+      'set -e',
+      'mount -t tmpfs tmpfs /run',
+      `mkdir -p ${sa}`,
+      `cp "$RF_TOKEN" ${sa}/token`,
+      `cp "$RF_CA" ${sa}/ca.crt`,
+      'exec "$@"',
+    ].join('; ');
+    const port = new URL(k.info.server).port;
+    const child = spawnSync(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        script,
+        'sh',
+        process.execPath,
+        '--import',
+        'tsx',
+        childScript,
+        'kubernetes',
+        JSON.stringify(plain),
+        '',
+        k.namespace,
+      ],
+      {
+        cwd: join(__dirname, '..', '..'),
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: {
+          ...process.env,
+          KUBECONFIG: '',
+          KUBERNETES_SERVICE_HOST: '127.0.0.1',
+          KUBERNETES_SERVICE_PORT: port,
+          RF_TOKEN: join(dir, 'token'),
+          RF_CA: k.info.caFile,
+        },
+      },
+    );
+    expect(child.status, `${child.stderr}\n${child.stdout}`).toBe(0);
+    expect(child.stdout).toContain('"result":{"exitCode":0');
+    expect(log(r)).toContain('from inside\n');
+    // And nothing of the kind outside a pod: the driver says what it lacks.
+    expect(() =>
+      createKubernetesDriver({ runner, pool: 'k8s', policy: policy(), container: DEFAULT_CONTAINER_POLICY }),
+    ).toThrow(/no kubeconfig .* and not running in a pod \(KUBERNETES_SERVICE_HOST is unset\)/);
   });
 
   it('a pod gone with no outcome recorded: vanished', async () => {
