@@ -198,7 +198,14 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
   async function stopPod(name: string): Promise<void> {
     const pod = await readPod(name);
     if (!pod || isTerminated(pod)) return;
-    const started = pod.status?.startTime ? new Date(pod.status.startTime).getTime() : Date.now();
+    const state = pod.status?.containerStatuses?.[0]?.state;
+    if (!pod.status?.startTime || (!state?.running && !state?.terminated)) {
+      // Nothing of the task has run (unscheduled, pulling, creating): no outcome to keep, and a
+      // deadline would never count for a pod no node took. It goes now.
+      await deletePod(name, 0);
+      return;
+    }
+    const started = new Date(pod.status.startTime).getTime();
     const seconds = Math.max(1, Math.floor((Date.now() - started) / 1000));
     await call('stop pod', () =>
       api.core.patchNamespacedPod(
@@ -405,7 +412,11 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
         const followed = await follow(name, { logFile: req.logFile, task: req.labels.task, offsetFile }, 0, req.signal);
         if (!followed.pod) {
           done = true;
-          if (req.signal.aborted) return { exitCode: 137, failedStep: lastStepInLog(req.logFile) ?? 0, aborted: true };
+          if (req.signal.aborted) {
+            // Stopped before its first step (the pod was deleted unstarted), or killed in one.
+            const step = lastStepInLog(req.logFile);
+            return { exitCode: step === null ? 130 : 137, failedStep: step ?? 0, aborted: true };
+          }
           throw new RunfleetError(
             'TaskSpawnFailed',
             `task ${req.labels.task}: pod ${ns}/${name} was deleted while it ran`,

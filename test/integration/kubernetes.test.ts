@@ -235,6 +235,26 @@ describe('kubernetes driver (a real cluster)', () => {
     console.log(`stop: the pod's task ended ${stopMs} ms after the abort`);
   });
 
+  it('a pod no node takes: its log says why, and a stop deletes it at once', async () => {
+    const nowhere = createKubernetesDriver({
+      kubeconfig: k.runnerKubeconfig,
+      runner,
+      pool: 'k8s',
+      policy: policy({ nodeSelector: { 'runfleet.dev/no-such-node': 'x' } }),
+      container: DEFAULT_CONTAINER_POLICY,
+    });
+    const stop = new AbortController();
+    const r = req(['echo never'], { signal: stop.signal });
+    const running = nowhere.run(r);
+    await until('the reason in the log', () => /Unschedulable: .*node affinity\/selector/.test(log(r)), 60_000);
+    const t0 = Date.now();
+    stop.abort();
+    expect(await running).toEqual({ exitCode: 130, failedStep: 0, aborted: true });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(log(r)).not.toMatch(/^never$/m);
+    await until('the pod deleted', async () => (await pod(podName(r.labels))) === null, 30_000);
+  });
+
   it('a runner killed -9 mid-task: recover re-attaches, keeps the log whole, gives the true exit code, deletes the pod', async () => {
     const r = req(['echo one; sleep 4; echo two; exit 4']);
     const child = await runInChild(r);
