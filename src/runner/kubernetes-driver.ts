@@ -34,6 +34,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, posix, relative, resolve, sep } from 'node:path';
+import { Writable } from 'node:stream';
 import type { CoreV1Api, KubeConfig, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { formatCpu } from '../bytes';
 import { RunfleetError } from '../errors';
@@ -55,24 +56,35 @@ const TERMINATION_LOG = '/dev/termination-log';
 const CONTAINER = 'task';
 /** Seconds between TERM and KILL when a task is stopped: the other drivers' grace. */
 const STOP_GRACE_S = 5;
+/** How long the followed log may take to end after its container did. */
+const LOG_DRAIN_MS = 2_000;
 /** How often a pod's status is read when its watch says nothing (the watch wakes the loop at once). */
 const POLL_MS = 2_000;
+/** Where `$RUNFLEET_OUTPUT` is on the runner, for the outputs of a task re-attached after a restart. */
+const OUTPUT_PATH_FILE = 'output-path';
 /** What the log file had when the pod started: what a re-attach skips of the pod's log. */
 const LOG_OFFSET_FILE = 'log-offset';
 const LABEL_PREFIX = 'runfleet.dev';
 export const POD_MANAGED_LABEL = `${LABEL_PREFIX}/managed`;
 /** Extra seconds on a pod's deadline past the task's own: the runner's timeout acts first. */
 const DEADLINE_MARGIN_S = 60;
-/** Container states that mean the pod will not start by itself: the task fails with the reason. */
-const START_FAILURES = new Set([
-  'ErrImagePull',
-  'ImagePullBackOff',
-  'ErrImageNeverPull',
-  'InvalidImageName',
-  'CreateContainerConfigError',
-  'CreateContainerError',
-  'RunContainerError',
-]);
+/**
+ * Container states that mean the pod will not start, and how long each may last before the task
+ * fails with it: a wrong image name or a missing image under `never` is final at once; a failed
+ * pull or a config error may be a moment's (a registry hiccup, the env Secret not yet in the
+ * kubelet's cache), which the kubelet tries again.
+ */
+const START_FAILURE_GRACE_MS: Record<string, number> = {
+  ErrImageNeverPull: 0,
+  InvalidImageName: 0,
+  ErrImagePull: 10_000,
+  ImagePullBackOff: 10_000,
+  CreateContainerConfigError: 10_000,
+  CreateContainerError: 10_000,
+  RunContainerError: 10_000,
+};
+/** How long the API server may be away before following a pod gives up. */
+const TRANSIENT_MS = 5 * 60_000;
 
 export interface KubernetesPolicy {
   /** The pods' namespace. */
@@ -170,6 +182,23 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     }
   }
 
+  /**
+   * `readPod` through an API server that may be away for a while (a restart, a 429 or 5xx):
+   * tried again until it answers, for as long as TRANSIENT_MS at most. A task's pod goes on
+   * running meanwhile, and giving up early would leave it running with nobody to report it.
+   */
+  async function readPodPatiently(name: string): Promise<V1Pod | null> {
+    const since = Date.now();
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+      try {
+        return await readPod(name);
+      } catch (err) {
+        if (!transient(err) || Date.now() - since > TRANSIENT_MS) throw err;
+        await sleep(wait);
+      }
+    }
+  }
+
   async function readPod(name: string): Promise<V1Pod | null> {
     return call('read pod', () => api.core.readNamespacedPod({ name, namespace: ns })).catch((err: unknown) => {
       if (statusOf(err) === 404) return null;
@@ -199,10 +228,15 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     const pod = await readPod(name);
     if (!pod || isTerminated(pod)) return;
     const state = pod.status?.containerStatuses?.[0]?.state;
-    if (!pod.status?.startTime || (!state?.running && !state?.terminated)) {
-      // Nothing of the task has run (unscheduled, pulling, creating): no outcome to keep, and a
-      // deadline would never count for a pod no node took. It goes now.
+    if (!pod.spec?.nodeName) {
+      // No node took it: nothing of the task ran, and a deadline would never count. It goes now.
       await deletePod(name, 0);
+      return;
+    }
+    if (!pod.status?.startTime || (!state?.running && !state?.terminated)) {
+      // On a node, not seen running yet (pulling, creating; the kubelet's status may lag): the
+      // kubelet stops whatever started, TERM then KILL after the grace.
+      await deletePod(name, STOP_GRACE_S);
       return;
     }
     const started = new Date(pod.status.startTime).getTime();
@@ -239,6 +273,8 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     // Set by an event that came while the loop was not waiting: the next wait is skipped.
     let changed = false;
     let abortWatch: (() => void) | null = null;
+    // Set when follow returns: a watch or log request that connects after that is ended at once.
+    let closed = false;
     void new (client().Watch)(api.config)
       .watch(
         `/api/v1/namespaces/${ns}/pods`,
@@ -252,10 +288,13 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
       .then(
         (ctl) => {
           abortWatch = () => ctl.abort();
+          if (closed) ctl.abort();
         },
         () => undefined,
       );
     let said = '';
+    /** When each start failure was first seen: a transient one (a registry hiccup) may clear. */
+    const failingSince = new Map<string, number>();
     let stopAt: number | null = null;
     const onAbort = () => {
       stopAt = Date.now();
@@ -265,7 +304,7 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     else signal.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
-        const pod = await readPod(name);
+        const pod = await readPodPatiently(name);
         if (!pod) return { pod: null, written: out.written() };
         const state = pod.status?.containerStatuses?.[0]?.state;
         if (state?.running && streaming === null) {
@@ -277,6 +316,7 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
             new (client().Log)(api.config).log(ns, name, CONTAINER, out.writable, { follow: true }).then(
               (ctl) => {
                 abortStream = () => ctl.abort();
+                if (closed) ctl.abort();
               },
               () => resolveStream(),
             );
@@ -285,20 +325,22 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
         if (state?.terminated || isTerminated(pod)) {
           // The log stream ends with the container; a broken one (or none: it ended before we
           // looked) is made whole from the pod's full log by `finish`.
-          if (streaming) await Promise.race([streaming, sleep(2_000)]);
+          if (streaming) await drain(streaming);
           return { pod, written: out.written() };
         }
         const waiting = state?.waiting ?? pendingReason(pod);
-        if (waiting?.reason && START_FAILURES.has(waiting.reason)) {
-          throw new RunfleetError(
-            'TaskSpawnFailed',
-            `task ${req.task}: pod ${ns}/${name} cannot start: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`,
-          );
-        }
         const line = waiting?.reason ? `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` : '';
         if (line && line !== said && streaming === null) {
           appendFileSync(req.logFile, `==> pod ${name}: ${line}\n`);
           said = line;
+        }
+        const grace = waiting?.reason === undefined ? undefined : START_FAILURE_GRACE_MS[waiting.reason];
+        if (waiting?.reason !== undefined && grace !== undefined) {
+          const firstSeen = failingSince.get(waiting.reason) ?? Date.now();
+          failingSince.set(waiting.reason, firstSeen);
+          if (Date.now() - firstSeen >= grace) {
+            throw new RunfleetError('TaskSpawnFailed', `task ${req.task}: pod ${ns}/${name} cannot start: ${line}`);
+          }
         }
         // Stopped, and the kubelet never said it ended (its node is gone): delete, forced.
         if (stopAt !== null && Date.now() - stopAt > (STOP_GRACE_S + 30) * 1000) {
@@ -307,7 +349,7 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
         }
         await new Promise<void>((resolveWait) => {
           if (changed) return resolveWait();
-          const timer = setTimeout(resolveWait, POLL_MS);
+          const timer = setTimeout(resolveWait, failingSince.size > 0 ? 1_000 : POLL_MS);
           wake = () => {
             clearTimeout(timer);
             resolveWait();
@@ -317,10 +359,30 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
         changed = false;
       }
     } finally {
+      closed = true;
       signal.removeEventListener('abort', onAbort);
       (abortStream as (() => void) | null)?.();
       (abortWatch as (() => void) | null)?.();
       out.close();
+    }
+  }
+
+  /** The container's whole log as bytes (the API's text would turn invalid UTF-8 into U+FFFD). */
+  async function fullLog(name: string): Promise<Buffer | null> {
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        chunks.push(chunk);
+        done();
+      },
+    });
+    const ended = new Promise<void>((resolveEnded) => sink.once('finish', () => resolveEnded()));
+    try {
+      await new (client().Log)(api.config).log(ns, name, CONTAINER, sink, { follow: false });
+      await ended;
+      return Buffer.concat(chunks);
+    } catch {
+      return null;
     }
   }
 
@@ -334,15 +396,14 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     sessionDir: string,
     outputFile: string | undefined,
     aborted: boolean,
+    steps?: number,
   ): Promise<{ result: DriverResult; finishedAt: string }> {
-    const full = await call('read log', () =>
-      api.core.readNamespacedPodLog({ name, namespace: ns, container: CONTAINER }),
-    ).catch(() => null);
-    if (typeof full === 'string') {
+    const full = await fullLog(name);
+    if (full !== null) {
       // The pod's output had not come before (it ended before the first look): it starts here.
       const offsetFile = join(sessionDir, LOG_OFFSET_FILE);
       if (!existsSync(offsetFile)) writeFileSync(offsetFile, String(fileSize(logFile)));
-      const expected = Buffer.from(full, 'utf8').subarray(have);
+      const expected = full.subarray(have);
       // Append what the stream missed; never cut (a rotated log is shorter than what was read).
       if (expected.length > written) reconcileLog(logFile, expected, written);
     }
@@ -351,7 +412,9 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     const exitCode =
       terminated?.exitCode ??
       (pod.status?.reason === 'DeadlineExceeded' ? 137 : pod.status?.phase === 'Succeeded' ? 0 : 1);
-    const failedStep = exitCode === 0 ? null : (message?.failedStep ?? lastStepInLog(logFile) ?? 0);
+    // The message and the markers are the task's to write: a step past the last is none of them.
+    const claimed = message?.failedStep ?? lastStepInLog(logFile) ?? 0;
+    const failedStep = exitCode === 0 ? null : steps !== undefined ? Math.min(claimed, steps - 1) : claimed;
     if (outputFile !== undefined && message?.outputs) writeFileSync(outputFile, message.outputs);
     const finishedAt = terminated?.finishedAt
       ? new Date(terminated.finishedAt).toISOString()
@@ -387,6 +450,8 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
       // Written when the pod's output starts to come: until then the file has none of it.
       const offsetFile = join(sessionDir, LOG_OFFSET_FILE);
       rmSync(offsetFile, { force: true });
+      // Where the task's outputs go on the runner: a re-attach after a restart writes them there too.
+      if (req.env['RUNFLEET_OUTPUT']) writeFileSync(join(sessionDir, OUTPUT_PATH_FILE), req.env['RUNFLEET_OUTPUT']);
       for (const [what, create] of [
         ['secret', () => api.core.createNamespacedSecret({ namespace: ns, body: secret })],
         ['pod', () => api.core.createNamespacedPod({ namespace: ns, body: spec })],
@@ -431,6 +496,7 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
           sessionDir,
           req.env['RUNFLEET_OUTPUT'],
           req.signal.aborted,
+          req.steps.length,
         );
         done = true;
         return result;
@@ -460,6 +526,7 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
           reason: `task ${session.labels.task} (attempt ${session.labels.attempt}) of ${session.labels.run}: its pod ${ns}/${name} is gone and left no outcome`,
         };
       }
+      let settled = false;
       try {
         // What the file has of the pod's output: all it got since the output started to come.
         const offsetFile = join(sessionDir, LOG_OFFSET_FILE);
@@ -473,8 +540,20 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
           if (offsetText !== null) writeFileSync(offsetFile, String(Number(offsetText) + Buffer.byteLength(line)));
         }
         // What the file lacks of the pod's log comes from the API: skip what it has.
-        const followed = await follow(name, { logFile: session.logFile, task: session.labels.task }, have, signal);
+        // An offset not yet written (the runner died before the output came): written when it comes.
+        const followed = await follow(
+          name,
+          { logFile: session.logFile, task: session.labels.task, ...(offsetText === null ? { offsetFile } : {}) },
+          have,
+          signal,
+        );
+        settled = true;
         if (!followed.pod) {
+          // Stopped here (a pod that never started, or whose node never answered): aborted.
+          if (signal.aborted) {
+            const step = lastStepInLog(session.logFile);
+            return finished(step === null ? 130 : 137, step ?? 0, true, new Date().toISOString());
+          }
           return {
             state: 'vanished',
             reason: `task ${session.labels.task} (attempt ${session.labels.attempt}) of ${session.labels.run}: its pod ${ns}/${name} was deleted`,
@@ -487,12 +566,13 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
           have,
           followed.written,
           sessionDir,
-          undefined,
+          readText(join(sessionDir, OUTPUT_PATH_FILE)) ?? undefined,
           running && signal.aborted,
         );
         return finished(result.exitCode, result.failedStep, result.aborted, finishedAt);
       } finally {
-        await deletePod(name, 0).catch(() => undefined);
+        // Known how it ended: the pod goes. (After an API error it stays, for the next look.)
+        if (settled) await deletePod(name, 0).catch(() => undefined);
       }
     },
 
@@ -784,6 +864,20 @@ function lastStepInLog(logFile: string): number | null {
   const all = [...text.matchAll(/^==> step (\d+)\/\d+/gm)];
   const last = all[all.length - 1];
   return last ? Number(last[1]) - 1 : null;
+}
+
+/** An API failure that may pass: no answer at all, too many requests, or the server's own error. */
+function transient(err: unknown): boolean {
+  if (err instanceof RunfleetError) return err.code === 'DriverUnavailable';
+  const status = statusOf(err);
+  return status === 429 || (status !== undefined && status >= 500);
+}
+
+/** Waits for the followed log to end after the container did, LOG_DRAIN_MS at most. */
+async function drain(streaming: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([streaming, new Promise((r) => (timer = setTimeout(r, LOG_DRAIN_MS)))]);
+  clearTimeout(timer);
 }
 
 function finished(exitCode: number, failedStep: number | null, aborted: boolean, finishedAt: string): Recovered {

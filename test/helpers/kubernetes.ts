@@ -336,7 +336,7 @@ export class KubernetesCluster {
     await this.apply('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, {
       metadata: { name: account },
       rules: [
-        { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+        { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
         { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'list', 'delete'] },
       ],

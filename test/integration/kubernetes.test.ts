@@ -629,13 +629,15 @@ describe('a registered runner with the process and kubernetes drivers', () => {
     );
   }, 180_000);
 
-  it('re-attaches after kill -9 and reports the true outcome with the whole output; one pod all along', async () => {
+  it('re-attaches after kill -9 and reports the outcome with the whole output and the outputs; one pod all along', async () => {
     const { name, pool, proc, serve } = await startRunner('k8s-back');
     const handle = await h.start(
       {
         name: 'reattach',
         group: '/test/kubernetes',
-        tasks: [podTask(pool, 'boxed', ['echo start', 'sleep 8', 'echo done; exit 6'])],
+        tasks: [
+          podTask(pool, 'boxed', ['echo start', 'sleep 8', 'echo "after=restart" >> "$RUNFLEET_OUTPUT"; echo done']),
+        ],
       },
       { heartbeatTimeout: '3s' },
     );
@@ -653,7 +655,14 @@ describe('a registered runner with the process and kubernetes drivers', () => {
     await ready(back);
     for (const p of await podsOfRun(runId)) uids.add(p.metadata!.uid!);
     const s: RunState = await handle.result();
-    expect(s.tasks.boxed).toMatchObject({ status: 'failed', exitCode: 6, runner: name, attempts: 1 });
+    // Its outputs too: written by the pod after the runner was killed, carried by its termination message.
+    expect(s.tasks.boxed).toMatchObject({
+      status: 'success',
+      exitCode: 0,
+      runner: name,
+      attempts: 1,
+      outputs: { after: 'restart' },
+    });
     const text = await readLog(runId, 'boxed');
     expect(text.match(/^start$/gm)).toHaveLength(1);
     expect(text.match(/^done$/gm)).toHaveLength(1);
