@@ -51,10 +51,10 @@ import Docker from 'dockerode';
 import { formatByteSize, formatCpu } from '../bytes';
 import { RunfleetError } from '../errors';
 import { sleep } from '../sleep';
-import type { Driver, DriverResult, DriverRun, Recovered, TaskLabels, TaskUser } from './driver';
+import { finished, type Driver, type DriverResult, type DriverRun, type TaskLabels, type TaskUser } from './driver';
 import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
 import { inside } from './workspace';
-import { fileSize, logSink, readText, reconcileLog } from './log-sink';
+import { drain, fileSize, logSink, readText, reconcileLog } from './log-sink';
 import type { RegistryAuth } from './registry-auth';
 import type { PullPolicy } from '../types';
 
@@ -71,8 +71,6 @@ export const DEFAULT_DROP_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TM
  * and KILL: as long as the process driver's grace.
  */
 const STOP_GRACE_S = 5;
-/** How long to wait for the log stream to drain after the container exited. */
-const LOG_DRAIN_MS = 2_000;
 /** Size of the log file when the container started: what `recover` skips of the engine's log. */
 const LOG_OFFSET_FILE = 'log-offset';
 
@@ -539,10 +537,6 @@ function outcome(sessionDir: string, status: number, aborted: boolean): DriverRe
   return { exitCode: status, failedStep: readCurrentStep(sessionDir) ?? 0, aborted };
 }
 
-function finished(exitCode: number, failedStep: number | null, aborted: boolean, finishedAt: string): Recovered {
-  return { state: 'finished', result: { exitCode, failedStep, aborted }, finishedAt };
-}
-
 function exitTime(sessionDir: string): string | null {
   return readExitFile(sessionDir)?.finishedAt ?? null;
 }
@@ -580,13 +574,6 @@ function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
     stream.once('close', resolve);
     stream.once('error', () => resolve());
   });
-}
-
-/** Waits for the output to end after the container exited, LOG_DRAIN_MS at most. */
-async function drain(ended: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([ended, new Promise((r) => (timer = setTimeout(r, LOG_DRAIN_MS)))]);
-  clearTimeout(timer);
 }
 
 /** Docker's multiplexed log format (8-byte frame headers) to the bare output. */

@@ -100,6 +100,11 @@ export interface SessionRecord {
 export type Recovered =
   { state: 'finished'; result: DriverResult; finishedAt: string } | { state: 'vanished'; reason: string };
 
+/** A recovered task's outcome. */
+export function finished(exitCode: number, failedStep: number | null, aborted: boolean, finishedAt: string): Recovered {
+  return { state: 'finished', result: { exitCode, failedStep, aborted }, finishedAt };
+}
+
 /** Who the task runs as, for what is done in its name before its first step. Absent: the runner's own user. */
 export type TaskUser = { uid: number; gid: number } | undefined;
 

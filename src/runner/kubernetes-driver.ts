@@ -42,9 +42,9 @@ import { K8S_LABEL_VALUE_RE } from '../labels';
 import { sleep } from '../sleep';
 import type { PullPolicy } from '../types';
 import { containerLimits, DEFAULT_DROP_ENV, type ContainerPolicy } from './docker-driver';
-import type { Driver, DriverResult, DriverRun, Recovered, TaskLabels } from './driver';
-import { fileSize, logSink, readText, reconcileLog } from './log-sink';
-import { EXIT_FILE, readExitFile, taskScript } from './task-script';
+import { finished, type Driver, type DriverResult, type DriverRun, type TaskLabels } from './driver';
+import { drain, fileSize, logSink, readText, reconcileLog } from './log-sink';
+import { EXIT_FILE, quote, readExitFile, taskScript } from './task-script';
 
 /** Where the pod's workspace (an emptyDir) is mounted. */
 export const POD_WORKDIR = '/workspace';
@@ -56,8 +56,6 @@ const TERMINATION_LOG = '/dev/termination-log';
 const CONTAINER = 'task';
 /** Seconds between TERM and KILL when a task is stopped: the other drivers' grace. */
 const STOP_GRACE_S = 5;
-/** How long the followed log may take to end after its container did. */
-const LOG_DRAIN_MS = 2_000;
 /** How often a pod's status is read when its watch says nothing (the watch wakes the loop at once). */
 const POLL_MS = 2_000;
 /** Where `$RUNFLEET_OUTPUT` is on the runner, for the outputs of a task re-attached after a restart. */
@@ -659,7 +657,7 @@ export function podSpec(
   if (cpu !== undefined) resources['cpu'] = formatCpu(cpu);
   const script = [
     // The working directory may be one the steps are to find: made, in the pod's own workspace.
-    ...(workdir === POD_WORKDIR ? [] : [`mkdir -p ${shellQuote(workdir)} && cd ${shellQuote(workdir)} || exit 1`]),
+    ...(workdir === POD_WORKDIR ? [] : [`mkdir -p ${quote(workdir)} && cd ${quote(workdir)} || exit 1`]),
     taskScript(req.steps, undefined, { terminationLog: TERMINATION_LOG, outputFile }),
   ].join('\n');
   const deadlineS =
@@ -756,10 +754,6 @@ export function envSecret(
 
 function pullPolicy(policy: PullPolicy): string {
   return policy === 'always' ? 'Always' : policy === 'never' ? 'Never' : 'IfNotPresent';
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /** A short digest of the task execution's identity. */
@@ -871,17 +865,6 @@ function transient(err: unknown): boolean {
   if (err instanceof RunfleetError) return err.code === 'DriverUnavailable';
   const status = statusOf(err);
   return status === 429 || (status !== undefined && status >= 500);
-}
-
-/** Waits for the followed log to end after the container did, LOG_DRAIN_MS at most. */
-async function drain(streaming: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([streaming, new Promise((r) => (timer = setTimeout(r, LOG_DRAIN_MS)))]);
-  clearTimeout(timer);
-}
-
-function finished(exitCode: number, failedStep: number | null, aborted: boolean, finishedAt: string): Recovered {
-  return { state: 'finished', result: { exitCode, failedStep, aborted }, finishedAt };
 }
 
 function statusOf(err: unknown): number | undefined {

@@ -65,3 +65,13 @@ export function readText(file: string): string | null {
     return null;
   }
 }
+
+/** How long a container's output may take to end after the container did. */
+const LOG_DRAIN_MS = 2_000;
+
+/** Waits for a container's output stream to end after the container did, LOG_DRAIN_MS at most. */
+export async function drain(ended: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([ended, new Promise((r) => (timer = setTimeout(r, LOG_DRAIN_MS)))]);
+  clearTimeout(timer);
+}

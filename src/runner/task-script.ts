@@ -26,7 +26,7 @@ export const EXIT_FILE = 'exit';
 export const STEP_FILE = 'step';
 
 /** A shell word that stands for `text` exactly. */
-function quote(text: string): string {
+export function quote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { RunfleetError } from '../../src/errors';
 import { freePorts } from '../../src/server/ports';
 import { sleep } from '../../src/sleep';
-import { BUSYBOX_IMAGE, ensurePodman, podmanConfFile, podmanEnv } from './podman';
+import { BUSYBOX_IMAGE, ensurePodman, onPath, podmanConfFile, podmanEnv } from './podman';
 
 export const KUBERNETES_VERSION = 'v1.34.12';
 /** What the kubelet calls its node; it resolves to loopback, where the kubelet listens. */
@@ -62,10 +62,6 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
 function must(what: string, cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): void {
   const failed = run(cmd, args, opts);
   if (failed !== null) throw unavailable(`${what} failed (${cmd} ${args.join(' ')}):\n${failed}`);
-}
-
-function onPath(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
 export interface KubernetesTools {

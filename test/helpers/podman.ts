@@ -155,7 +155,8 @@ function buildBusyboxImage(env: Record<string, string>): void {
   }
 }
 
-function onPath(cmd: string): boolean {
+/** Whether `cmd` is on the PATH. */
+export function onPath(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
 }
 

@@ -9,6 +9,7 @@ import type { Client } from '@temporalio/client';
 import { testRunnerAdmin } from './harness';
 import { TEST_OPERATOR_KEY_FILE } from './operator-key';
 import type { RunnerSettings } from '../../workflows/runner-messages';
+import { until } from './until';
 
 export const projectRoot = resolve(__dirname, '..', '..');
 export const runfleetBin = join(projectRoot, 'bin', 'runfleet');
@@ -179,4 +180,17 @@ export function runnerStateDir(root: string, name: string): string {
   const dir = join(root, 'runners', name);
   mkdirSync(join(root, 'runners'), { recursive: true });
   return dir;
+}
+
+/**
+ * Waits until a runner process said its health address (in `output()`, which may start where a
+ * restarted runner's own lines do) and its `/readyz` answers 200: registered, connected, enabled.
+ */
+export async function untilRunnerReady(output: () => string): Promise<void> {
+  const port = await until(
+    'the health port',
+    () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(output())?.[1],
+    60_000,
+  );
+  await until('the runner ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 60_000);
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { RunfleetError } from '../../src/errors';
 import { freePort } from '../../src/server/ports';
 import { unpackDebianPackage } from './debian';
+import { ensurePodman, podmanEnv } from './podman';
 import { until } from './until';
 
 export interface TestRegistry {
@@ -102,4 +103,15 @@ export async function startRegistry(projectRoot: string): Promise<TestRegistry> 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** `podman push` of a local image to the registry as `image` (`host/path:tag`), with its credentials. */
+export function pushImage(projectRoot: string, registry: TestRegistry, source: string, image: string): void {
+  const { confFile } = ensurePodman({ projectRoot });
+  const r = spawnSync(
+    'podman',
+    ['push', '--tls-verify=false', '--creds', `${registry.username}:${registry.password}`, source, `docker://${image}`],
+    { env: podmanEnv(confFile), encoding: 'utf8', timeout: 120_000 },
+  );
+  if (r.status !== 0) throw new Error(`podman push to ${image} failed: ${r.stderr}\n${registry.output()}`);
 }

@@ -5,15 +5,14 @@
  * `if-not-present` against `always`, `never` with a missing image, and pulls refused for missing
  * or wrong credentials. Each failure happens before any container exists, and says why.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerDriver } from '../../src/runner/docker-driver';
 import type { Driver, DriverRun } from '../../src/runner/driver';
 import { loadRegistryAuth } from '../../src/runner/registry-auth';
-import { BUSYBOX_IMAGE, ensurePodman, podmanEnv, startTestPodman, type TestPodman } from '../helpers/podman';
-import { startRegistry, type TestRegistry } from '../helpers/registry';
+import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podman';
+import { pushImage, startRegistry, type TestRegistry } from '../helpers/registry';
 
 const projectRoot = resolve(__dirname, '..', '..');
 const runner = `pull-test-${process.pid}`;
@@ -24,20 +23,7 @@ const image = (tag: string): string => `${registry.host}/runfleet/busybox:${tag}
 
 /** `podman push` of the busybox image to the registry under `tag`. */
 function push(tag: string): void {
-  const { confFile } = ensurePodman({ projectRoot });
-  const r = spawnSync(
-    'podman',
-    [
-      'push',
-      '--tls-verify=false',
-      '--creds',
-      `${registry.username}:${registry.password}`,
-      BUSYBOX_IMAGE,
-      `docker://${image(tag)}`,
-    ],
-    { env: podmanEnv(confFile), encoding: 'utf8', timeout: 120_000 },
-  );
-  if (r.status !== 0) throw new Error(`podman push to ${image(tag)} failed: ${r.stderr}\n${registry.output()}`);
+  pushImage(projectRoot, registry, BUSYBOX_IMAGE, image(tag));
 }
 
 beforeAll(async () => {

@@ -30,9 +30,16 @@ import {
 import type { RunState } from '../../src/types';
 import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { startTestKubernetes, type TestKubernetes } from '../helpers/kubernetes-setup';
-import { BUSYBOX_IMAGE, ensurePodman, podmanEnv } from '../helpers/podman';
-import { startRegistry } from '../helpers/registry';
-import { killAll, projectRoot, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
+import { BUSYBOX_IMAGE } from '../helpers/podman';
+import { pushImage, startRegistry } from '../helpers/registry';
+import {
+  killAll,
+  projectRoot,
+  registerRunner,
+  startRunnerProcess,
+  untilRunnerReady,
+  type Proc,
+} from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { readWholeTaskLog } from '../helpers/task-log';
 import { until } from '../helpers/until';
@@ -411,20 +418,7 @@ describe('kubernetes driver (a real cluster)', () => {
     const registry = await startRegistry(projectRoot);
     try {
       const image = `${registry.host}/runfleet/busybox:k8s`;
-      const { confFile } = ensurePodman({ projectRoot });
-      const pushed = spawnSync(
-        'podman',
-        [
-          'push',
-          '--tls-verify=false',
-          '--creds',
-          `${registry.username}:${registry.password}`,
-          BUSYBOX_IMAGE,
-          `docker://${image}`,
-        ],
-        { env: podmanEnv(confFile), encoding: 'utf8', timeout: 120_000 },
-      );
-      expect(pushed.status, pushed.stderr).toBe(0);
+      pushImage(projectRoot, registry, BUSYBOX_IMAGE, image);
       k.cluster.trustRegistry(registry.host);
       await k.cluster.createRegistrySecret(k.namespace, 'regcred', registry);
       const withSecret = createKubernetesDriver({
@@ -535,15 +529,10 @@ async function startRunner(
   return { name, pool, proc, output: () => proc.output(), serve: () => serve(false) };
 }
 
-async function ready(proc: Proc): Promise<void> {
-  // Said after `since`: a restarted runner appends to the log of the one before.
+function ready(proc: Proc): Promise<void> {
+  // Its own lines only: a restarted runner appends to the log of the one before.
   const since = sinceOf.get(proc) ?? 0;
-  const port = await until(
-    'the health port',
-    () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(proc.output().slice(since))?.[1],
-    60_000,
-  );
-  await until('the runner ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 60_000);
+  return untilRunnerReady(() => proc.output().slice(since));
 }
 
 function podTask(pool: string, name: string, steps: string[], extra: Record<string, unknown> = {}) {

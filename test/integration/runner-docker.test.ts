@@ -16,7 +16,7 @@ import type { RunState } from '../../src/types';
 import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { BUSYBOX_IMAGE, startTestPodman, type TestPodman } from '../helpers/podman';
 import { startS3, type TestS3 } from '../helpers/s3';
-import { killAll, registerRunner, startRunnerProcess, type Proc } from '../helpers/processes';
+import { killAll, registerRunner, startRunnerProcess, untilRunnerReady, type Proc } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { readWholeTaskLog } from '../helpers/task-log';
 import { until } from '../helpers/until';
@@ -79,13 +79,8 @@ function serve(name: string, pool: string, token?: string): Served {
   return { proc, since, output: () => proc.output().slice(since) };
 }
 
-async function ready(served: Served): Promise<void> {
-  const port = await until(
-    'the health port',
-    () => /health: http:\/\/127\.0\.0\.1:(\d+)\/livez/.exec(served.output())?.[1],
-    60_000,
-  );
-  await until('the runner ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 60_000);
+function ready(served: Served): Promise<void> {
+  return untilRunnerReady(served.output);
 }
 
 /**
