@@ -1,7 +1,14 @@
 # Runfleet's control worker and runners (docker-compose.yml runs both from this image).
 # Two stages: the build compiles the TypeScript (npm run build) with every dependency; the image
 # keeps the build and the production dependencies only, and runs it as a non-root user.
-FROM node:20-bookworm-slim AS build
+# The base: Node.js 20 on Debian bookworm. A machine that cannot pull it builds a stand-in from
+# Debian's packages and Node's own binary (scripts/image) and names it with --build-arg NODE_IMAGE.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+# A build behind a TLS-intercepting proxy names its CA bundle for npm (mounted with -v, see
+# scripts/image); a build stage's ARG never reaches the image.
+ARG NODE_EXTRA_CA_CERTS
 WORKDIR /src
 COPY package.json package-lock.json ./
 # npm install keeps to the lock (npm 11's `ci` rejects a lock without other platforms' optional packages).
@@ -12,9 +19,13 @@ COPY workflows workflows
 COPY activities activities
 COPY workers workers
 COPY scripts/bundle-workflows.ts scripts/
-RUN npm run build && npm prune --omit=dev && npm cache clean --force
+# The Temporal core's native library ships for five platforms: keep this one's (about 110 MB less).
+RUN npm run build && npm prune --omit=dev && npm cache clean --force \
+  && keep="$(node -p '({x64: "x86_64", arm64: "aarch64"})[process.arch] + "-unknown-linux-gnu"')" \
+  && cd node_modules/@temporalio/core-bridge/releases \
+  && test -d "$keep" && find . -mindepth 1 -maxdepth 1 ! -name "$keep" -exec rm -rf {} +
 
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules node_modules

@@ -4,13 +4,15 @@
  * Temporal as a service (the server and its SQL tool, built with Go; PostgreSQL, with apt), the
  * OpenTelemetry Collector (Go), the container registry (Debian's package) and a one-node
  * Kubernetes (API server, scheduler and kubelet built with Go; etcd and containerd with apt;
- * test/helpers/kubernetes.ts). Each is cached
+ * test/helpers/kubernetes.ts), and the stand-in for the image's base (debootstrap and Node's
+ * binary; test/helpers/image.ts). Each is cached
  * under .tools; a second run takes seconds. Progress on stderr.
  */
 import path from 'node:path';
 import { RunfleetError } from '../src/errors';
 import { ensurePostgres, ensureServiceBinaries } from '../src/server/cluster';
 import { ensureCollector } from '../test/helpers/otel-collector';
+import { ensureNodeBaseImage } from '../test/helpers/image';
 import { ensureKubernetesTools } from '../test/helpers/kubernetes';
 import { ensureRegistry } from '../test/helpers/registry';
 
@@ -29,6 +31,7 @@ async function main(): Promise<void> {
   await timed('OpenTelemetry Collector', () => ensureCollector(projectRoot, log));
   await timed('container registry', () => ensureRegistry(projectRoot, log));
   await timed('Kubernetes', () => ensureKubernetesTools(projectRoot, log).bin['kube-apiserver']);
+  await timed("the image's base", () => ensureNodeBaseImage({ projectRoot, log }));
 }
 
 main().catch((err: unknown) => {

@@ -337,7 +337,16 @@ export function createKeyFile(
 /** The ring of the configured key file (followed: see `KeyRing.follow`), or an empty ring when there is no file. */
 export function loadKeyRing(config: { encryption: Pick<Config['encryption'], 'keyFile'> }): KeyRing {
   const file = config.encryption.keyFile;
-  if (!existsSync(file)) return new KeyRing([]);
+  try {
+    statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new KeyRing([]);
+    // A file there but out of reach (a directory this user cannot enter) is not "no keys".
+    throw new RunfleetError(
+      'InvalidConfig',
+      `cannot read the data key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
   return new KeyRing(readKeyFile(file)).follow(file);
 }
 

@@ -26,10 +26,9 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { z } from 'zod';
-import { msToTs } from '@temporalio/common/lib/time';
 import { RunfleetError } from '../errors';
 import { sleep } from '../sleep';
-import { ensureSearchAttributes } from './dev-server';
+import { ensureNamespace } from './dev-server';
 import { freePorts, isPortFree } from './ports';
 import { TEMPORAL_SERVER_VERSION, TOOLS_BIN_DIR } from './temporal-binary';
 
@@ -409,25 +408,7 @@ export class Cluster {
   private async setupNamespace(address: string): Promise<void> {
     const connection = await Connection.connect({ address, connectTimeout: 30_000 });
     try {
-      try {
-        await connection.workflowService.registerNamespace({
-          namespace: this.namespace,
-          workflowExecutionRetentionPeriod: msToTs('72h'),
-        });
-        this.log(`cluster: namespace ${this.namespace} created`);
-      } catch (err) {
-        if (!/already/i.test(String((err as Error).message))) throw err;
-      }
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        try {
-          await ensureSearchAttributes(connection, this.namespace, this.log);
-          return;
-        } catch (err) {
-          if (Date.now() > deadline || !/not found/i.test(String((err as Error).message))) throw err;
-          await sleep(1000);
-        }
-      }
+      await ensureNamespace(connection, this.namespace, this.log);
     } finally {
       await connection.close();
     }

@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
+import { msToTs } from '@temporalio/common/lib/time';
 import { RunfleetError } from '../errors';
 import { SEARCH_ATTRIBUTES } from '../ids';
 import { sleep } from '../sleep';
@@ -279,6 +280,36 @@ export async function ensureSearchAttributes(
   if (names.length === 0) return;
   log(`dev-server: adding search attributes ${names.join(', ')} to namespace ${namespace}`);
   await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+}
+
+/**
+ * Registers `namespace` when missing (retention 72 h), then adds Runfleet's search attributes,
+ * waiting while a new namespace still reads as "not found" (the namespace cache: about 10 s).
+ */
+export async function ensureNamespace(
+  connection: Pick<Connection, 'operatorService' | 'workflowService'>,
+  namespace: string,
+  log: (line: string) => void,
+): Promise<void> {
+  try {
+    await connection.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: msToTs('72h'),
+    });
+    log(`namespace ${namespace} created`);
+  } catch (err) {
+    if (!/already/i.test(String((err as Error).message))) throw err;
+  }
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await ensureSearchAttributes(connection, namespace, log);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline || !/not found/i.test(String((err as Error).message))) throw err;
+      await sleep(1000);
+    }
+  }
 }
 
 function hostForUrl(ip: string): string {

@@ -41,6 +41,8 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 `;
 
+const CATATONIT = '/usr/libexec/podman/catatonit';
+
 /** Applets linked in the busybox image: what task scripts and tests use. */
 const BUSYBOX_APPLETS = [
   'sh',
@@ -107,9 +109,10 @@ export function podmanEnv(confFile: string): NodeJS.ProcessEnv {
 export function ensurePodman(opts: EnsurePodmanOptions): PodmanSetup {
   const log = opts.log ?? (() => undefined);
   const done: string[] = [];
-  if (!onPath('podman') || !onPath('runc') || !existsSync('/bin/busybox')) {
-    log('installing podman, runc and busybox-static with apt-get');
-    const pkgs = ['install', '-y', '--no-install-recommends', 'podman', 'runc', 'busybox-static'];
+  // catatonit: `podman run --init` (compose's `init: true`) runs it as the container's PID 1.
+  if (!onPath('podman') || !onPath('runc') || !existsSync('/bin/busybox') || !existsSync(CATATONIT)) {
+    log('installing podman, runc, catatonit and busybox-static with apt-get');
+    const pkgs = ['install', '-y', '--no-install-recommends', 'podman', 'runc', 'catatonit', 'busybox-static'];
     const first = runQuiet('apt-get', pkgs, { DEBIAN_FRONTEND: 'noninteractive' });
     if (first !== null) {
       // A bare machine has no package lists yet: "Unable to locate package".

@@ -145,6 +145,9 @@ describe('docker-compose.yml', () => {
       });
       // Health checks on the process's own /readyz.
       expect(JSON.stringify(s.healthcheck?.test), name).toContain('127.0.0.1:8081/readyz');
+      // Each word a string: an unquoted `a ? 0: 1` in YAML is a mapping, not the script it reads as.
+      for (const word of s.healthcheck?.test ?? [])
+        expect(typeof word, `${name}: ${JSON.stringify(word)}`).toBe('string');
     }
     expect(commandText(service('worker'))).toBe('node bin/runfleet worker --health-port 8081');
     expect(commandText(service('runner'))).toMatch(
@@ -164,7 +167,9 @@ describe('docker-compose.yml', () => {
 
   it('builds from a Dockerfile on node 20', () => {
     const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/^FROM node:20-bookworm-slim$/m);
+    // The public image unless a build names a stand-in (scripts/image on a machine that cannot pull).
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    expect(dockerfile.match(/^FROM .*$/gm)).toEqual(['FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE}']);
     expect(dockerfile).toMatch(/RUN npm (ci|install)\b/);
   });
 });

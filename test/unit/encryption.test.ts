@@ -219,6 +219,14 @@ describe('key file', () => {
     expect(() => createKeyFile(join(dir(), 'none'), { rotate: true })).toThrow(/no data key file/);
   });
 
+  it('tells a file out of reach from no file: never "no keys" then', () => {
+    // Root passes permission checks, so a path through a plain file stands in for a locked dir.
+    const blocker = join(dir(), 'plain');
+    writeFileSync(blocker, '');
+    const keyFile = join(blocker, 'runfleet.keys');
+    expect(() => loadKeyRing({ encryption: { keyFile } })).toThrow(`cannot read the data key file ${keyFile}: ENOTDIR`);
+  });
+
   it('names the file and the problem when it is malformed', () => {
     const file = join(dir(), 'bad.keys');
     writeFileSync(file, '{"version":1,"keys":[{"id":"a","key":"c2hvcnQ="}]}');
