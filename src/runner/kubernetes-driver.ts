@@ -44,7 +44,7 @@ import type { PullPolicy } from '../types';
 import { containerLimits, DEFAULT_DROP_ENV, type ContainerPolicy } from './docker-driver';
 import { finished, type Driver, type DriverResult, type DriverRun, type TaskLabels } from './driver';
 import { drain, fileSize, logSink, readText, reconcileLog } from './log-sink';
-import { EXIT_FILE, quote, readExitFile, taskScript } from './task-script';
+import { EXIT_FILE, POD_OUTPUTS_MAX_BYTES, quote, readExitFile, taskScript } from './task-script';
 
 /** Where the pod's workspace (an emptyDir) is mounted. */
 export const POD_WORKDIR = '/workspace';
@@ -414,6 +414,13 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     const claimed = message?.failedStep ?? lastStepInLog(logFile) ?? 0;
     const failedStep = exitCode === 0 ? null : steps !== undefined ? Math.min(claimed, steps - 1) : claimed;
     if (outputFile !== undefined && message?.outputs) writeFileSync(outputFile, message.outputs);
+    if (message?.outputsCut) {
+      // As the runner says of any outputs file it refuses (activities/runner.ts, taskOutputs).
+      appendFileSync(
+        logFile,
+        `==> outputs ignored ($RUNFLEET_OUTPUT): it holds more than the ${POD_OUTPUTS_MAX_BYTES} bytes a pod's termination message carries\n`,
+      );
+    }
     const finishedAt = terminated?.finishedAt
       ? new Date(terminated.finishedAt).toISOString()
       : new Date().toISOString();
@@ -826,19 +833,26 @@ function pendingReason(pod: V1Pod): { reason?: string; message?: string } | unde
   return undefined;
 }
 
-/** The script's termination message: the outcome line, then the outputs file. */
+/**
+ * The script's termination message: the outcome line, then the outputs file, which the script
+ * cuts one byte past POD_OUTPUTS_MAX_BYTES: longer than that means a cut file (`outputsCut`,
+ * outputs empty), whose lines must not be taken for the task's outputs.
+ */
 export function parseTerminationMessage(
   message: string | undefined,
-): { failedStep: number | null; outputs: string } | null {
+): { failedStep: number | null; outputs: string; outputsCut: boolean } | null {
   if (!message) return null;
   const nl = message.indexOf('\n');
   const first = nl < 0 ? message : message.slice(0, nl);
   try {
     const parsed = JSON.parse(first) as { failedStep?: unknown };
     const step = parsed.failedStep;
+    const outputs = nl < 0 ? '' : message.slice(nl + 1);
+    const outputsCut = Buffer.byteLength(outputs) > POD_OUTPUTS_MAX_BYTES;
     return {
       failedStep: typeof step === 'number' && Number.isInteger(step) && step >= 0 ? step : null,
-      outputs: nl < 0 ? '' : message.slice(nl + 1),
+      outputs: outputsCut ? '' : outputs,
+      outputsCut,
     };
   } catch {
     return null;

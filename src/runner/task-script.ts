@@ -85,8 +85,9 @@ export function taskScript(steps: DriverRun['steps'], runAs?: StepUser, pod?: Po
     ...(pod
       ? [
           // The pod's termination message: what the runner reads once the container is gone. The
-          // outputs file follows the outcome line, cut to fit Kubernetes' 4 KiB.
-          `  { printf '{"exitCode":%s,"failedStep":%s}\\n' "$1" "$2"; head -c ${POD_OUTPUTS_MAX_BYTES} ${quote(pod.outputFile)} 2>/dev/null; } > ${quote(pod.terminationLog)}`,
+          // outputs file follows the outcome line, cut to fit Kubernetes' 4 KiB: one byte past
+          // the most it carries, so that the runner sees a cut file and refuses it, never parses it.
+          `  { printf '{"exitCode":%s,"failedStep":%s}\\n' "$1" "$2"; head -c ${POD_OUTPUTS_MAX_BYTES + 1} ${quote(pod.outputFile)} 2>/dev/null; } > ${quote(pod.terminationLog)}`,
         ]
       : []),
     // Outside a container, whatever a step left running in our process group goes with us.

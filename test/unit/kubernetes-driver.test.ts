@@ -133,7 +133,23 @@ describe('the pod of a task', () => {
     expect(r.status, r.stderr).toBe(7);
     expect(r.stdout).toContain('one\n');
     const message = spawnSync('cat', [join(dir, 'term')], { encoding: 'utf8' }).stdout;
-    expect(parseTerminationMessage(message)).toEqual({ failedStep: 1, outputs: 'k=v\n' });
+    expect(parseTerminationMessage(message)).toEqual({ failedStep: 1, outputs: 'k=v\n', outputsCut: false });
+
+    // An outputs file past what the message carries: cut one byte past it, so the cut shows.
+    const big = podSpec(task({ steps: [{ run: 'printf "%04000d\\nK=v\\n" 0 > "$OUT"' }] }), opts, 'ns');
+    const bigScript = big
+      .spec!.containers[0]!.command![2]!.replace(/\$\$/g, '$')
+      .replaceAll("'/workspace/sub'", `'${dir}'`)
+      .replaceAll('/dev/termination-log', join(dir, 'term'))
+      .replaceAll('/workspace/.runfleet-output', join(dir, 'out'));
+    const r2 = spawnSync('unshare', ['-fp', '--mount-proc', '/bin/sh', '-c', bigScript, join(dir, 'task.sh')], {
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin', OUT: join(dir, 'out') },
+    });
+    expect(r2.status, r2.stderr).toBe(0);
+    const cut = spawnSync('cat', [join(dir, 'term')], { encoding: 'utf8' }).stdout;
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(4096);
+    expect(parseTerminationMessage(cut)).toEqual({ failedStep: null, outputs: '', outputsCut: true });
   });
 
   it("takes the task's limits, node labels and service account only within what the runner allows", () => {
@@ -192,13 +208,23 @@ describe('the pod of a task', () => {
 
 describe('the termination message', () => {
   it('gives the failed step and the outputs; a forged or broken one gives nothing to trust', () => {
+    const none = { outputs: '', outputsCut: false };
     expect(parseTerminationMessage('{"exitCode":3,"failedStep":2}\nA=1\nB=2\n')).toEqual({
       failedStep: 2,
       outputs: 'A=1\nB=2\n',
+      outputsCut: false,
     });
-    expect(parseTerminationMessage('{"exitCode":0,"failedStep":null}\n')).toEqual({ failedStep: null, outputs: '' });
-    expect(parseTerminationMessage('{"failedStep":-1}')).toEqual({ failedStep: null, outputs: '' });
-    expect(parseTerminationMessage('{"failedStep":"x"}')).toEqual({ failedStep: null, outputs: '' });
+    expect(parseTerminationMessage('{"exitCode":0,"failedStep":null}\n')).toEqual({ failedStep: null, ...none });
+    expect(parseTerminationMessage('{"failedStep":-1}')).toEqual({ failedStep: null, ...none });
+    expect(parseTerminationMessage('{"failedStep":"x"}')).toEqual({ failedStep: null, ...none });
+    // A file cut to fit (the script keeps one byte past the most): no line of it is trusted.
+    const full = `${'x'.repeat(3067)}\nA=1\n`; // 3072 bytes: all of it carried
+    expect(parseTerminationMessage(`{"failedStep":null}\n${full}`)?.outputsCut).toBe(false);
+    expect(parseTerminationMessage(`{"failedStep":null}\n${full}A`)).toEqual({
+      failedStep: null,
+      outputs: '',
+      outputsCut: true,
+    });
     expect(parseTerminationMessage('not json\nA=1')).toBeNull();
     expect(parseTerminationMessage(undefined)).toBeNull();
   });
