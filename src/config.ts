@@ -419,6 +419,12 @@ export const RUNNER_FILE_KEYS = [
   'runner.containerPidsMax',
   'runner.containerCpu',
   'runner.containerCpuMax',
+  'runner.kubernetes.kubeconfig',
+  'runner.kubernetes.namespace',
+  'runner.kubernetes.nodeSelector',
+  'runner.kubernetes.serviceAccount',
+  'runner.kubernetes.serviceAccounts',
+  'runner.kubernetes.imagePullSecrets',
   'store.bucket',
   'store.prefix',
   'store.region',
@@ -701,7 +707,7 @@ function flatten(value: Record<string, unknown>, prefix = ''): [string, unknown]
   return out;
 }
 
-function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
+export function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
   const parts = key.split('.');
   let node = target;
   for (const part of parts.slice(0, -1)) {

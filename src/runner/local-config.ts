@@ -15,6 +15,7 @@ import {
   loadConfig,
   readRunnerConfigFile,
   runnerStateDir,
+  setPath,
   type Config,
   type LoadConfigOptions,
   type RunnerFileKey,
@@ -42,7 +43,13 @@ const NUMBER_KEYS = new Set<string>([
   'runner.containerPidsMax',
   'store.logShipSeconds',
 ]);
-const LIST_KEYS = new Set<string>(['runner.drivers']);
+const LIST_KEYS = new Set<string>([
+  'runner.drivers',
+  'runner.kubernetes.serviceAccounts',
+  'runner.kubernetes.imagePullSecrets',
+]);
+/** Keys whose values are maps, typed as `key=value,key=value`. */
+const MAP_KEYS = new Set<string>(['runner.kubernetes.nodeSelector']);
 const BOOLEAN_KEYS = new Set<string>(['runner.allowRoot', 'store.forcePathStyle']);
 
 /**
@@ -62,7 +69,7 @@ const CONTAINER_KEYS = new Set<RunnerFileKey>([
   'runner.containerCpu',
   'runner.containerCpuMax',
   'runner.registryAuthFile',
-  ...RUNNER_FILE_KEYS.filter((key) => key.startsWith('store.')),
+  ...RUNNER_FILE_KEYS.filter((key) => key.startsWith('store.') || key.startsWith('runner.kubernetes.')),
 ]);
 
 /** What each key is for, shown by the prompts. */
@@ -89,6 +96,13 @@ const DESCRIPTIONS: Record<RunnerFileKey, string> = {
   'runner.containerPidsMax': 'the most processes a docker task may ask for (default 32768)',
   'runner.containerCpu': 'CPU limit of a container task that names none, "500m" or cores (default: none)',
   'runner.containerCpuMax': 'the most CPU a container task may ask for (default 16)',
+  'runner.kubernetes.kubeconfig': "the kubernetes driver's kubeconfig (default: $KUBECONFIG, else in-cluster)",
+  'runner.kubernetes.namespace': 'namespace of kubernetes tasks (default runfleet-<pool>)',
+  'runner.kubernetes.nodeSelector': 'node labels every pod is pinned to, key=value,key=value',
+  'runner.kubernetes.serviceAccount':
+    "service account of a pod whose task names none (default: the namespace's default)",
+  'runner.kubernetes.serviceAccounts': 'service accounts a task may name, comma-separated',
+  'runner.kubernetes.imagePullSecrets': 'pull secrets every pod gets, comma-separated',
   'store.bucket': 'S3 bucket task logs are shipped to (default: none, logs stay here)',
   'store.prefix': 'key prefix in that bucket (default runfleet/)',
   'store.region': "the store's region (default us-east-1)",
@@ -146,16 +160,26 @@ export function settingValue(key: RunnerFileKey, text: string): unknown {
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s.length > 0);
+  if (MAP_KEYS.has(key)) {
+    const entries = text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0)
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new RunfleetError('InvalidArgument', `${key}: "${pair}" is not key=value`);
+        return [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()] as const;
+      });
+    return Object.fromEntries(entries);
+  }
   return text;
 }
 
 /** Problems of settings, one line per key (`runner.slots: must be at most 256`); empty when valid. */
 export function settingsProblems(settings: RunnerSettings): string[] {
-  const nested: Record<string, Record<string, unknown>> = {};
+  const nested: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(settings)) {
-    if (value === undefined) continue;
-    const [section, field] = key.split('.') as [string, string];
-    (nested[section] ??= {})[field] = value;
+    if (value !== undefined) setPath(nested, key, value);
   }
   const parsed = ConfigSchema.safeParse(nested);
   if (parsed.success) return [];
@@ -179,12 +203,10 @@ export function readRunnerSettings(file: string): RunnerSettings {
  * it may hold a registration token.
  */
 export function writeRunnerSettings(file: string, settings: RunnerSettings): void {
-  const nested: Record<string, Record<string, unknown>> = {};
+  const nested: Record<string, unknown> = {};
   for (const key of RUNNER_FILE_KEYS) {
     const value = settings[key];
-    if (value === undefined) continue;
-    const [section, field] = key.split('.') as [string, string];
-    (nested[section] ??= {})[field] = value;
+    if (value !== undefined) setPath(nested, key, value);
   }
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
@@ -228,6 +250,12 @@ export function effectiveSettings(config: Config): Record<RunnerFileKey, unknown
     'runner.containerPidsMax': config.runner.containerPidsMax,
     'runner.containerCpu': config.runner.containerCpu === undefined ? undefined : formatCpu(config.runner.containerCpu),
     'runner.containerCpuMax': formatCpu(config.runner.containerCpuMax),
+    'runner.kubernetes.kubeconfig': config.runner.kubernetes.kubeconfig,
+    'runner.kubernetes.namespace': config.runner.kubernetes.namespace,
+    'runner.kubernetes.nodeSelector': config.runner.kubernetes.nodeSelector,
+    'runner.kubernetes.serviceAccount': config.runner.kubernetes.serviceAccount,
+    'runner.kubernetes.serviceAccounts': config.runner.kubernetes.serviceAccounts,
+    'runner.kubernetes.imagePullSecrets': config.runner.kubernetes.imagePullSecrets,
     'store.bucket': config.store.bucket,
     'store.prefix': config.store.prefix,
     'store.region': config.store.region,
@@ -339,6 +367,13 @@ export async function promptSettings(current: RunnerSettings, io: PromptIO): Pro
   return out;
 }
 
-function displayValue(value: unknown): string {
-  return Array.isArray(value) ? value.join(',') : String(value);
+/** A setting as `--set` takes it: lists `a,b`, maps `k=v,k2=v2`. */
+export function displayValue(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (Array.isArray(value)) return value.join(',');
+  if (typeof value === 'object')
+    return Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(',');
+  return String(value);
 }

@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, runnerStateDir } from '../../src/config';
 import {
+  displayValue,
   effectiveSettings,
   loadRunnerConfig,
   maskToken,
@@ -117,6 +118,49 @@ describe('settings', () => {
     expect(shown['runner.token']).toBe('rfr_secr****');
     expect(JSON.stringify(shown)).not.toContain('secret123');
     expect(maskToken('short')).toBe('****');
+  });
+
+  it("takes the kubernetes driver's settings, three levels deep, as --set text and in the file", () => {
+    const dir = tmp();
+    const file = join(dir, 'state', 'runner.yaml');
+    const set = [
+      'runner.kubernetes.namespace=ci-linux',
+      'runner.kubernetes.nodeSelector=runfleet.dev/ci=yes, disk=ssd',
+      'runner.kubernetes.serviceAccounts=builder,deployer',
+      'runner.kubernetes.serviceAccount=builder',
+      'runner.kubernetes.imagePullSecrets=regcred',
+      'runner.kubernetes.kubeconfig=/etc/runfleet/kubeconfig',
+    ].map(parseSetting);
+    expect(set[1]).toEqual(['runner.kubernetes.nodeSelector', { 'runfleet.dev/ci': 'yes', disk: 'ssd' }]);
+    const settings = Object.fromEntries(set);
+    expect(settingsProblems(settings)).toEqual([]);
+    writeRunnerSettings(file, { 'runner.pool': 'linux', ...settings });
+    expect(readFileSync(file, 'utf8')).toMatch(
+      /runner:\n {2}pool: linux\n {2}kubernetes:\n {4}kubeconfig: \/etc\/runfleet\/kubeconfig\n {4}namespace: ci-linux\n/,
+    );
+    expect(readRunnerSettings(file)).toEqual({ 'runner.pool': 'linux', ...settings });
+    const config = loadConfig({ cwd: dir, env: {}, runnerConfigFile: file });
+    expect(config.runner.kubernetes).toEqual({
+      kubeconfig: '/etc/runfleet/kubeconfig',
+      namespace: 'ci-linux',
+      nodeSelector: { 'runfleet.dev/ci': 'yes', disk: 'ssd' },
+      serviceAccount: 'builder',
+      serviceAccounts: ['builder', 'deployer'],
+      imagePullSecrets: ['regcred'],
+    });
+    expect(effectiveSettings(config)['runner.kubernetes.nodeSelector']).toEqual({
+      'runfleet.dev/ci': 'yes',
+      disk: 'ssd',
+    });
+    expect(displayValue({ 'runfleet.dev/ci': 'yes', disk: 'ssd' })).toBe('runfleet.dev/ci=yes,disk=ssd');
+    // Checked as the config file's are, by key.
+    expect(settingsProblems({ 'runner.kubernetes.namespace': 'Not_A_Namespace' })[0]).toMatch(
+      /^runner.kubernetes.namespace: /,
+    );
+    expect(settingsProblems({ 'runner.kubernetes.nodeSelector': { 'bad key!': 'x' } })[0]).toMatch(
+      /^runner.kubernetes.nodeSelector/,
+    );
+    expect(() => parseSetting('runner.kubernetes.nodeSelector=disk')).toThrow(/"disk" is not key=value/);
   });
 });
 

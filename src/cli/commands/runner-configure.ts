@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { RunfleetError } from '../../errors';
 import {
+  displayValue,
   effectiveSettings,
   parseSetting,
   promptSettings,
@@ -38,9 +39,7 @@ export function register(runner: Command, ctx: CliContext): void {
         out.result({ stateDir, file, settings }, () =>
           [
             `# runner ${config.runner.name}: ${file}`,
-            ...Object.entries(settings).map(
-              ([k, v]) => `${k}: ${v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v)}`,
-            ),
+            ...Object.entries(settings).map(([k, v]) => `${k}: ${displayValue(v)}`),
           ].join('\n'),
         );
         return;
