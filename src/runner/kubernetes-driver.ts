@@ -414,6 +414,8 @@ export function createKubernetesDriver(opts: KubernetesDriverOptions): Driver {
     const claimed = message?.failedStep ?? lastStepInLog(logFile) ?? 0;
     const failedStep = exitCode === 0 ? null : steps !== undefined ? Math.min(claimed, steps - 1) : claimed;
     if (outputFile !== undefined && message?.outputs) writeFileSync(outputFile, message.outputs);
+    const why = endReason(pod, aborted);
+    if (why) appendFileSync(logFile, `==> pod ${name}: ${why}\n`);
     if (message?.outputsCut) {
       // As the runner says of any outputs file it refuses (activities/runner.ts, taskOutputs).
       appendFileSync(
@@ -823,6 +825,23 @@ function labelsOf(object: V1Pod | V1Secret): TaskLabels | null {
 function isTerminated(pod: V1Pod): boolean {
   const phase = pod.status?.phase;
   return phase === 'Succeeded' || phase === 'Failed';
+}
+
+/**
+ * What the cluster says ended a pod, when the exit code alone would not tell: its container's
+ * reason (`OOMKilled`: the memory limit) or the pod's (`Evicted`, `DeadlineExceeded`), with the
+ * pod's message. Null for an ordinary exit, and for a pod the runner stopped itself (its deadline
+ * is how a stop reaches the kubelet).
+ */
+export function endReason(pod: V1Pod, stopped: boolean): string | null {
+  if (stopped) return null;
+  const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  // The container's message is the task script's termination message, not the cluster's words.
+  const container = terminated?.reason;
+  if (container && terminated.exitCode !== 0 && container !== 'Error' && container !== 'Completed') return container;
+  const reason = pod.status?.phase === 'Failed' ? pod.status.reason : undefined;
+  if (!reason) return null;
+  return pod.status?.message ? `${reason}: ${pod.status.message}` : reason;
 }
 
 /** Why a pod is not running yet: unscheduled, or its container waiting. */

@@ -224,6 +224,29 @@ describe('kubernetes driver (a real cluster)', () => {
     expect(log(r).match(/^second$/gm)).toHaveLength(1);
   });
 
+  it('an outputs file longer than the termination message carries: ignored whole, and the log says so', async () => {
+    // 3,060 bytes of a blank line, then a key: cut at 3,072 bytes, its value would be cut too.
+    const r = req(['printf "%3060s\\nVERSION=1.2.3-rc.1\\n" "" > "$RUNFLEET_OUTPUT"']);
+    const outputFile = join(r.workspace!, '.runfleet-output');
+    r.env['RUNFLEET_OUTPUT'] = outputFile;
+    expect(await driver.run(r)).toEqual({ exitCode: 0, failedStep: null, aborted: false });
+    expect(existsSync(outputFile), 'no outputs file from a cut message').toBe(false);
+    expect(log(r)).toContain(
+      "==> outputs ignored ($RUNFLEET_OUTPUT): it holds more than the 3072 bytes a pod's termination message carries",
+    );
+  });
+
+  it('a container over its memory limit: exit 137, and the log says OOMKilled', async () => {
+    // A shell variable of 64 MB in a 16 MiB container.
+    const r = req(['x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo survived ${#x}'], {
+      resources: { memory: 16 * 2 ** 20 },
+    });
+    const result = await driver.run(r);
+    expect(result, log(r)).toMatchObject({ exitCode: 137, aborted: false });
+    expect(log(r)).toMatch(/^==> pod rf-[a-z0-9-]+: OOMKilled$/m);
+    expect(log(r)).not.toMatch(/^survived \d+$/m);
+  });
+
   it('a stop: TERM to the step, aborted, nothing after it, the pod deleted', async () => {
     const stop = new AbortController();
     const r = req(['echo started; sleep 60', 'echo never'], { signal: stop.signal });

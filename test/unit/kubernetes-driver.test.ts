@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { driverList } from '../../src/cli/args';
 import { loadConfig } from '../../src/config';
@@ -17,6 +18,7 @@ import type { DriverRun } from '../../src/runner/driver';
 import {
   createKubernetesDriver,
   defaultNamespace,
+  endReason,
   envSecret,
   parseTerminationMessage,
   podLabels,
@@ -203,6 +205,38 @@ describe('the pod of a task', () => {
     expect(l['runfleet.dev/task']).toBe('Build_All.x');
     expect(podName({ ...odd, task: '___' })).toMatch(/^rf-[0-9a-f]{16}$/);
     expect(defaultNamespace('Linux_ARM')).toBe('runfleet-linux-arm');
+  });
+});
+
+describe('what the cluster says ended a pod', () => {
+  const ended = (status: V1Pod['status']): V1Pod => ({ status });
+  const container = (exitCode: number, reason: string) => [
+    {
+      name: 'task',
+      image: 'i',
+      imageID: '',
+      ready: false,
+      restartCount: 0,
+      state: { terminated: { exitCode, reason, message: '{"exitCode":137}' } },
+    },
+  ];
+  it('names the memory limit, an eviction and a deadline; says nothing of an ordinary exit or a stop', () => {
+    expect(endReason(ended({ phase: 'Failed', containerStatuses: container(137, 'OOMKilled') }), false)).toBe(
+      'OOMKilled',
+    );
+    expect(
+      endReason(ended({ phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' }), false),
+    ).toBe('Evicted: The node was low on resource: memory.');
+    expect(
+      endReason(
+        ended({ phase: 'Failed', reason: 'DeadlineExceeded', containerStatuses: container(137, 'Error') }),
+        false,
+      ),
+    ).toBe('DeadlineExceeded');
+    // The runner's own stop goes through the deadline: not news.
+    expect(endReason(ended({ phase: 'Failed', reason: 'DeadlineExceeded' }), true)).toBeNull();
+    expect(endReason(ended({ phase: 'Failed', containerStatuses: container(3, 'Error') }), false)).toBeNull();
+    expect(endReason(ended({ phase: 'Succeeded', containerStatuses: container(0, 'Completed') }), false)).toBeNull();
   });
 });
 
