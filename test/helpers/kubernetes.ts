@@ -14,7 +14,7 @@
  * containerd's `restrict_oom_score_adj` (root here lacks CAP_SYS_RESOURCE), the kubelet's
  * `failCgroupV1: false` and `cgroupDriver: cgroupfs` (cgroup v1, no systemd).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -415,6 +415,16 @@ export class KubernetesCluster {
   private started(): KubernetesClusterInfo {
     if (!this.info) throw unavailable('the cluster is not started');
     return this.info;
+  }
+
+  /** Imports an image archive (`podman save`) into the node's containerd, for `imagePullPolicy: Never`. */
+  async importImage(archive: string): Promise<void> {
+    const failed = await new Promise<string | null>((resolve) =>
+      execFile('ctr', this.ctrArgs('images', 'import', archive), { timeout: 300_000 }, (err, stdout, stderr) =>
+        resolve(err ? `${err.message}\n${stdout}${stderr}`.trim().split('\n').slice(-10).join('\n') : null),
+      ),
+    );
+    if (failed !== null) throw unavailable(`importing ${archive} failed: ${failed}`);
   }
 
   /** The containers of this cluster's containerd still running (pods' and sandboxes'). */

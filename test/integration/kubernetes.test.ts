@@ -11,6 +11,8 @@
  * outside their namespace. Then a registered runner process offering `process,kubernetes` on the
  * dev server: it advertises the driver, a run's `driver: kubernetes` task lands on it only, a
  * timeout and a stop delete the pod, and after kill -9 it re-attaches and reports the outcome.
+ * Last, Runfleet's image (test/helpers/image.ts) as a runner pod with the service account token
+ * the kubelet mounts, no kubeconfig: a run's kubernetes task succeeds through it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +32,8 @@ import {
 import type { RunState } from '../../src/types';
 import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness';
 import { startTestKubernetes, type TestKubernetes } from '../helpers/kubernetes-setup';
-import { BUSYBOX_IMAGE } from '../helpers/podman';
+import { buildRunfleetImage } from '../helpers/image';
+import { BUSYBOX_IMAGE, podmanConfFile, podmanEnv } from '../helpers/podman';
 import { pushImage, startRegistry } from '../helpers/registry';
 import {
   killAll,
@@ -712,4 +715,135 @@ describe('a registered runner with the process and kubernetes drivers', () => {
       60_000,
     );
   }, 240_000);
+});
+
+describe("Runfleet's image as a runner pod", () => {
+  it('serves the kubernetes driver from a pod with the in-cluster credentials the kubelet mounts; a run succeeds', async () => {
+    // The image of this checkout (test/helpers/image.ts), into the node's containerd.
+    const t0 = Date.now();
+    const built = await buildRunfleetImage({ projectRoot, log: (line) => process.stderr.write(`image: ${line}\n`) });
+    const archive = join(h.dataDir, 'runfleet-image.tar');
+    const saved = spawnSync('podman', ['save', '--format', 'docker-archive', '-o', archive, built.tag], {
+      encoding: 'utf8',
+      env: podmanEnv(podmanConfFile(projectRoot)),
+    });
+    expect(saved.status, saved.stderr).toBe(0);
+    await k.cluster.importImage(archive);
+    const imported = Date.now();
+
+    // The runner's own namespace and service account, bound to the runner Role where tasks run.
+    const system = 'runfleet-system';
+    const account = 'runner';
+    await k.cluster.createNamespace(system);
+    const created = (r: { status: number; body: unknown }) =>
+      expect([201, 409], JSON.stringify(r.body)).toContain(r.status);
+    created(
+      await k.cluster.api('POST', `/api/v1/namespaces/${system}/serviceaccounts`, { metadata: { name: account } }),
+    );
+    // What the controller manager (not run here) publishes in each namespace: the CA a pod's token volume carries.
+    created(
+      await k.cluster.api('POST', `/api/v1/namespaces/${system}/configmaps`, {
+        metadata: { name: 'kube-root-ca.crt' },
+        data: { 'ca.crt': readFileSync(k.info.caFile, 'utf8') },
+      }),
+    );
+    created(
+      await k.cluster.api('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${k.namespace}/rolebindings`, {
+        metadata: { name: `${system}-${account}` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'runfleet-runner' },
+        subjects: [{ kind: 'ServiceAccount', name: account, namespace: system }],
+      }),
+    );
+
+    const name = uniqueName('k8s-pod');
+    const pool = uniqueName('pool');
+    const token = await registerRunner(h.client, h.controlQueue, {
+      name,
+      pool,
+      settings: { slots: 2, heartbeatMs: 1_000, pingMs: 1_000, watchdogMs: 6_000 },
+    });
+    created(
+      await k.cluster.api('POST', `/api/v1/namespaces/${system}/secrets`, {
+        metadata: { name },
+        stringData: { RUNFLEET_RUNNER_TOKEN: token },
+      }),
+    );
+    const apiPort = new URL(k.info.server).port;
+    const podName = name.replace(/[^a-z0-9-]/g, '-');
+    created(
+      await k.cluster.api('POST', `/api/v1/namespaces/${system}/pods`, {
+        metadata: { name: podName },
+        spec: {
+          serviceAccountName: account,
+          // This one-node cluster has no kube-proxy, and Temporal and the API server listen on
+          // loopback: the pod shares the node's network. Its credentials are still the pod's own.
+          hostNetwork: true,
+          restartPolicy: 'Never',
+          securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 },
+          volumes: [{ name: 'home', emptyDir: {} }],
+          containers: [
+            {
+              name: 'runner',
+              image: built.tag,
+              imagePullPolicy: 'Never',
+              command: [
+                'node',
+                'bin/runfleet',
+                'runner',
+                'serve',
+                '--name',
+                name,
+                '--pool',
+                pool,
+                '--drivers',
+                'kubernetes',
+              ],
+              env: [
+                { name: 'TEMPORAL_ADDRESS', value: h.address },
+                { name: 'RUNFLEET_CONTROL_TASK_QUEUE', value: h.controlQueue },
+                { name: 'RUNFLEET_KUBERNETES_NAMESPACE', value: k.namespace },
+                { name: 'RUNFLEET_ALLOW_PLAINTEXT', value: '1' },
+                // Where the kubernetes service would be, had the node a kube-proxy.
+                { name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' },
+                { name: 'KUBERNETES_SERVICE_PORT', value: apiPort },
+              ],
+              envFrom: [{ secretRef: { name } }],
+              volumeMounts: [{ name: 'home', mountPath: '/home/node/.runfleet' }],
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+            },
+          ],
+        },
+      }),
+    );
+    const podLog = async () =>
+      String((await k.cluster.api('GET', `/api/v1/namespaces/${system}/pods/${podName}/log`)).body).slice(-3000);
+    try {
+      await until('the runner pod serving', async () => (await admin.describe(name)).live, {
+        timeoutMs: 120_000,
+        everyMs: 1_000,
+      }).catch(async (err: Error) => {
+        const status = (await k.cluster.api('GET', `/api/v1/namespaces/${system}/pods/${podName}`)).body as V1Pod;
+        throw new Error(`${err.message}\npod: ${JSON.stringify(status.status)}\nlog:\n${await podLog()}`);
+      });
+      const ready = Date.now();
+      const handle = await h.start({
+        name: 'from a runner pod',
+        group: '/test/kubernetes',
+        tasks: [podTask(pool, 'hello', ['echo "hello from $RUNFLEET_RUNNER"'])],
+      });
+      const s: RunState = await handle.result();
+      expect(s.result, `${JSON.stringify(s.tasks)}\n${await podLog()}`).toBe('success');
+      expect(s.tasks['hello']).toMatchObject({ status: 'success', runner: name, exitCode: 0 });
+      expect(await readLog(handle.workflowId, 'hello')).toContain(`hello from ${name}`);
+      console.log(
+        `runner pod: image built, saved and imported in ${imported - t0} ms; serving ${ready - imported} ms after; the run took ${Date.now() - ready} ms`,
+      );
+      // No kubeconfig in the image or the pod: the runner used the token the kubelet mounted.
+      const runnerPod = (await k.cluster.api('GET', `/api/v1/namespaces/${system}/pods/${podName}`)).body as V1Pod;
+      expect(JSON.stringify(runnerPod.spec?.containers[0]?.env)).not.toContain('KUBECONFIG');
+      expect(runnerPod.spec?.volumes?.some((v) => v.name.startsWith('kube-api-access-'))).toBe(true);
+    } finally {
+      await k.cluster.api('DELETE', `/api/v1/namespaces/${system}/pods/${podName}?gracePeriodSeconds=0`);
+    }
+  }, 600_000);
 });
