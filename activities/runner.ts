@@ -193,13 +193,16 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
       const ctx = Context.current();
       const { task } = req;
       const driver = deps.drivers[task.driver];
+      // Refused before it starts: the run does not use this lease again, so its slot is free now.
       if (!driver) {
+        deps.slots.release(req.leaseId);
         throw failure('DriverUnavailable', `runner "${deps.runner}" has no "${task.driver}" driver`);
       }
       const key = `${req.runId}/${task.name}`;
       const transfers =
         task.artifacts !== undefined || (task.artifacts_from ?? []).length > 0 || task.cache !== undefined;
       if (transfers && !deps.objectStore) {
+        deps.slots.release(req.leaseId);
         throw failure(
           'TaskRefused',
           `task "${task.name}" keeps or gets artifacts or a cache, and runner "${deps.runner}" has no object store (store.bucket)`,
@@ -212,6 +215,8 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         throw failure('LeaseExpired', (err as Error).message);
       }
       let detached = false;
+      /** The task's outcome went back to the run: the only case in which the run may use the lease again. */
+      let completed = false;
       try {
         const startedMs = Date.now();
         const startedAt = new Date(startedMs).toISOString();
@@ -418,6 +423,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
             killed: ended.result.aborted,
           });
           if (ended.result.aborted) await ctx.cancelled;
+          completed = true;
           if (!deps.signer) return ended.outcome;
           const proof = deps.signer.sign({
             about: 'execution',
@@ -466,7 +472,12 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           ctx.cancellationSignal.removeEventListener('abort', onCancel);
         }
       } finally {
-        if (!detached) deps.slots.finishRunning(req.leaseId);
+        if (!detached) {
+          deps.slots.finishRunning(req.leaseId);
+          // The run uses a lease again only after an outcome, and not at all when it said it has no
+          // task left to send (`releaseLease`): then the slot is free now, not after the linger.
+          if (!completed || req.releaseLease) deps.slots.release(req.leaseId);
+        }
       }
     },
 

@@ -42,6 +42,11 @@ export interface ExecuteRequest {
   runSecretEnv?: string[];
   /** The outputs of the tasks this one depends on, by task (`RUNFLEET_NEEDS_<TASK>_<KEY>`). */
   needs?: Record<string, Record<string, string>>;
+  /**
+   * The run has no task waiting that could use this lease after this one: the runner gives the
+   * slot back when the task ends instead of keeping it for the linger. Absent: keep it.
+   */
+  releaseLease?: boolean;
 }
 
 export interface ReadLogRequest {

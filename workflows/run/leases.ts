@@ -50,6 +50,11 @@ const MATCH_FRESH_MS = 30_000;
 const NO_MATCH_PAUSE_MS = 30_000;
 /** Patch: a cancelled execution's runner is asked to heartbeat at once (`pokeTask`), so it stops promptly. */
 const STOP_POKE_PATCH = 'stop-pokes-runner';
+/**
+ * Patch: the last task a run has for a slot tells its runner to free the slot when it ends
+ * (`releaseLease`), instead of the runner keeping it for the linger and the run dropping it.
+ */
+const RELEASE_LAST_LEASE_PATCH = 'release-last-lease';
 
 export interface Lease {
   id: string;
@@ -280,12 +285,18 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         () => undefined, // away: it hears of the cancel with its next heartbeat
       );
     });
+    // Nothing else of this run waits for a slot (every other task is settled or under way): the
+    // runner frees this one when the task ends. A retry or a rerun reserves anew.
+    const releaseLease =
+      !Object.values(state.tasks).some((o) => o.status === 'pending' || o.status === 'lost') &&
+      patched(RELEASE_LAST_LEASE_PATCH);
     try {
       const outcome = await runner.executeTask({
         runId: state.id,
         leaseId: lease.id,
         attempt,
         task,
+        ...(releaseLease ? { releaseLease } : {}),
         ...(runEnvInline ? { runEnv: spec.env ?? {} } : { runEnvRef: { bytes: runEnvSize } }),
         ...(spec.secret_env ? { runSecretEnv: spec.secret_env } : {}),
         ...neededOutputs(task.depends, state.tasks),
@@ -320,8 +331,8 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         }
       }
       settleOutcome(ctx, task.name, outcome, null);
-      // The runner keeps the lease for our next task.
-      q.idle.push({ ...lease, idleSince: Date.now() });
+      // The runner keeps the lease for our next task, unless it was told there would be none.
+      if (!releaseLease) q.idle.push({ ...lease, idleSince: Date.now() });
     } catch (err) {
       executing = false;
       // The runner came back and reported before this execution timed out: its outcome stands.
