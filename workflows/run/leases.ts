@@ -286,8 +286,10 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       );
     });
     // Nothing else of this run waits for a slot (every other task is settled or under way): the
-    // runner frees this one when the task ends. A retry or a rerun reserves anew.
+    // runner frees this one when the task ends. A retry or a rerun reserves anew. Tasks queued
+    // here answer at once; the walk over every task is for a queue that has run dry.
     const releaseLease =
+      q.ready.length === 0 &&
       !Object.values(state.tasks).some((o) => o.status === 'pending' || o.status === 'lost') &&
       patched(RELEASE_LAST_LEASE_PATCH);
     try {
