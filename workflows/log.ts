@@ -79,7 +79,9 @@ export async function fetchTaskLogWorkflow(input: FetchTaskLogInput): Promise<Lo
     };
   }
   throw ApplicationFailure.create({
-    type: 'NotFound',
+    // A task still under way: its runner may answer again (a watcher following it waits); an
+    // ended one's log is nowhere else to be had.
+    type: input.final === true ? 'NotFound' : 'NoAnswer',
     message: answer.configured
       ? `runner "${input.runner}" did not answer in ${RUNNER_ANSWER_MS / 1000}s and the object store has no log of this task`
       : `runner "${input.runner}" did not answer in ${RUNNER_ANSWER_MS / 1000}s; its logs are on that machine (no object store is configured)`,
