@@ -6,7 +6,7 @@
  * test/integration/kubernetes.test.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -119,11 +119,12 @@ describe('the pod of a task', () => {
     expect(c.terminationMessagePath).toBe('/dev/termination-log');
   });
 
-  it('the script runs in a shell as PID 1 would: outcome and outputs in the termination message', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rf-pod-'));
-    const pod = podSpec(task({ steps: [{ run: 'echo k=v > "$OUT"; echo one' }, { run: 'exit 7' }] }), opts, 'ns');
-    // As the container runs it, with the pod's paths pointed into a temp dir.
-    const script = pod
+  /** A pod's script run as its container would run it (PID 1), the pod's paths pointed into `dir`. */
+  function runAsPod(
+    steps: DriverRun['steps'],
+    dir: string,
+  ): { status: number | null; stdout: string; stderr: string; message: string } {
+    const script = podSpec(task({ steps }), opts, 'ns')
       .spec!.containers[0]!.command![2]!.replace(/\$\$/g, '$')
       .replaceAll("'/workspace/sub'", `'${dir}'`)
       .replaceAll('/dev/termination-log', join(dir, 'term'))
@@ -132,26 +133,21 @@ describe('the pod of a task', () => {
       encoding: 'utf8',
       env: { PATH: '/usr/bin:/bin', OUT: join(dir, 'out') },
     });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, message: readFileSync(join(dir, 'term'), 'utf8') };
+  }
+
+  it('the script runs in a shell as PID 1 would: outcome and outputs in the termination message', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rf-pod-'));
+    const r = runAsPod([{ run: 'echo k=v > "$OUT"; echo one' }, { run: 'exit 7' }], dir);
     expect(r.status, r.stderr).toBe(7);
     expect(r.stdout).toContain('one\n');
-    const message = spawnSync('cat', [join(dir, 'term')], { encoding: 'utf8' }).stdout;
-    expect(parseTerminationMessage(message)).toEqual({ failedStep: 1, outputs: 'k=v\n', outputsCut: false });
+    expect(parseTerminationMessage(r.message)).toEqual({ failedStep: 1, outputs: 'k=v\n', outputsCut: false });
 
     // An outputs file past what the message carries: cut one byte past it, so the cut shows.
-    const big = podSpec(task({ steps: [{ run: 'printf "%04000d\\nK=v\\n" 0 > "$OUT"' }] }), opts, 'ns');
-    const bigScript = big
-      .spec!.containers[0]!.command![2]!.replace(/\$\$/g, '$')
-      .replaceAll("'/workspace/sub'", `'${dir}'`)
-      .replaceAll('/dev/termination-log', join(dir, 'term'))
-      .replaceAll('/workspace/.runfleet-output', join(dir, 'out'));
-    const r2 = spawnSync('unshare', ['-fp', '--mount-proc', '/bin/sh', '-c', bigScript, join(dir, 'task.sh')], {
-      encoding: 'utf8',
-      env: { PATH: '/usr/bin:/bin', OUT: join(dir, 'out') },
-    });
+    const r2 = runAsPod([{ run: 'printf "%04000d\\nK=v\\n" 0 > "$OUT"' }], dir);
     expect(r2.status, r2.stderr).toBe(0);
-    const cut = spawnSync('cat', [join(dir, 'term')], { encoding: 'utf8' }).stdout;
-    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(4096);
-    expect(parseTerminationMessage(cut)).toEqual({ failedStep: null, outputs: '', outputsCut: true });
+    expect(Buffer.byteLength(r2.message)).toBeLessThanOrEqual(4096);
+    expect(parseTerminationMessage(r2.message)).toEqual({ failedStep: null, outputs: '', outputsCut: true });
   });
 
   it("takes the task's limits, node labels and service account only within what the runner allows", () => {
