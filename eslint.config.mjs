@@ -13,7 +13,7 @@ const WORKFLOW_SAFE_IMPORTS = [
   '\\./(?!\\.\\.?/).*', // a file inside workflows/ (not ./../ escaping it)
   // From a workflow's own folder (workflows/run/): the workflows' contracts one level up.
   '\\.\\./[\\w-]+-messages',
-  '(?:\\.\\./)+src/(types|errors|ids|duration|search-attributes|metrics)',
+  '(?:\\.\\./)+src/(types|errors|failures|ids|duration|search-attributes|metrics)',
   '(?:\\.\\./)+src/spec/(schema|validate)',
   '(?:\\.\\./)+src/dag/[^/]+',
   // Pure task transitions and task outputs of the run workflow.
@@ -150,7 +150,7 @@ export default tseslint.config(
               allowTypeImports: true,
               message:
                 'Workflows run in a deterministic sandbox: value imports only from @temporalio/workflow, ' +
-                'workflows/*, zod and the sandbox-safe src files (types, errors, ids, duration, spec/schema, ' +
+                'workflows/*, zod and the sandbox-safe src files (types, errors, failures, ids, duration, spec/schema, ' +
                 'spec/validate, dag/*). Use `import type` for anything else.',
             },
           ],

@@ -24,7 +24,7 @@ import {
   type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
 import type { Logger } from '@temporalio/common';
-import { failure } from '../src/errors';
+import { failure } from '../src/failures';
 import {
   diffTemplate,
   type Ec2State,

@@ -8,7 +8,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { asFailure } from '../src/errors';
+import { asFailure } from '../src/failures';
 import type { ProvisionResult } from '../src/fleet/types';
 import type { FleetCalls } from './types';
 

@@ -6,7 +6,8 @@
  */
 import type { Logger } from '@temporalio/common';
 import type { RunnerSettings } from '../workflows/runner-messages';
-import { RunfleetError, asFailure } from '../src/errors';
+import { RunfleetError } from '../src/errors';
+import { asFailure } from '../src/failures';
 import { fleetRunnerName, fleetWorkflowId } from '../src/ids';
 import { deriveToken } from '../src/fleet/token';
 import { signingKeyFromSeed } from '../src/security/operator';

@@ -1,5 +1,5 @@
 /** Activities a runner serves on its pool's queues: reservations. */
-import { failure } from '../src/errors';
+import { failure } from '../src/failures';
 import type { SlotPool } from '../src/runner/slots';
 import type { RunnerSigner } from '../src/security/runner-signer';
 import type { Reservation } from '../src/types';

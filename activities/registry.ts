@@ -8,7 +8,8 @@
 import { Context } from '@temporalio/activity';
 import type { KeyRing } from '../src/codec/keys';
 import { sealKeys } from '../src/codec/seal';
-import { RunfleetError, asFailure } from '../src/errors';
+import { RunfleetError } from '../src/errors';
+import { asFailure } from '../src/failures';
 import { runnerKeyScopes, runnerWorkflowId } from '../src/ids';
 import { verifyStatementNode } from '../src/security/operator';
 import {

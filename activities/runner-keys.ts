@@ -7,7 +7,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { asFailure } from '../src/errors';
+import { asFailure } from '../src/failures';
 import { runnerWorkflowId } from '../src/ids';
 import { admissionQuery, recordQuery } from '../workflows/runner-messages';
 import { verifyAdmission } from './registry';

@@ -5,7 +5,7 @@
  * are required. Records are read at most every CACHE_MS per worker: many runs ask at once.
  */
 import { Context } from '@temporalio/activity';
-import { asFailure } from '../src/errors';
+import { asFailure } from '../src/failures';
 import { WORKFLOW_TYPES } from '../src/ids';
 import { matchRunners, type MatchCandidate } from '../src/registry/match';
 import { admissionQuery, recordQuery } from '../workflows/runner-messages';

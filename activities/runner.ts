@@ -20,7 +20,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { wholeUtf8Length } from '../src/bytes';
-import { asFailure, failure, RunfleetError } from '../src/errors';
+import { RunfleetError } from '../src/errors';
+import { asFailure, failure } from '../src/failures';
 import { taskFields } from '../src/logging';
 import type { Driver, DriverHandle, SessionRecord, TaskLabels } from '../src/runner/driver';
 import { RefusedExecution, type ExecutionLookup } from '../src/runner/sessions';

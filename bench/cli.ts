@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     `require(${JSON.stringify(BUILT_MAIN)}).main(process.argv, process.env, process.cwd()).then((c) => process.exit(c));\n`,
   );
 
-  await withBenchServer(async ({ binary, address, client, runfleetBundle }) => {
+  await withBenchServer(async ({ binary, address, httpAddress, client, runfleetBundle }) => {
     const fleet = await startRunfleetFleet({ address, runfleetBundle, k: 1, slots: 4 });
     try {
       const rf = RunfleetClient.fromClient(client, { controlTaskQueue: fleet.controlQueue, address });
@@ -98,24 +98,50 @@ async function main(): Promise<void> {
         shown = run.workflowId;
       }
       const env = { ...childEnv(address), RUNFLEET_CONTROL_TASK_QUEUE: fleet.controlQueue };
+      const httpEnv = { ...env, RUNFLEET_HTTP_ADDRESS: httpAddress };
       const node = process.execPath;
-      const commands: { name: string; cmd: string; args: string[] }[] = [
+      const commands: { name: string; cmd: string; args: string[]; env?: NodeJS.ProcessEnv }[] = [
         {
           name: 'temporal workflow list',
           cmd: binary,
           args: ['workflow', 'list', '--address', address, '--namespace', NAMESPACE, '--limit', '20'],
         },
+        // The floor of any command written for Node: the runtime's own start, nothing loaded.
+        { name: 'node -e 0 (floor)', cmd: node, args: ['-e', '0'] },
         { name: 'runfleet --help (built)', cmd: node, args: [builtLauncher, '--help'] },
         { name: 'runfleet --help (sources, tsx)', cmd: node, args: [RUNFLEET_BIN, '--help'] },
         { name: 'runfleet run list (built)', cmd: node, args: [builtLauncher, 'run', 'list', '--group', group] },
         { name: 'runfleet run list (sources, tsx)', cmd: node, args: [RUNFLEET_BIN, 'run', 'list', '--group', group] },
+        {
+          name: 'runfleet run list (built, HTTP API)',
+          cmd: node,
+          args: [builtLauncher, 'run', 'list', '--group', group],
+          env: httpEnv,
+        },
         { name: 'runfleet run show (built)', cmd: node, args: [builtLauncher, 'run', 'show', shown] },
         { name: 'runfleet run show (sources, tsx)', cmd: node, args: [RUNFLEET_BIN, 'run', 'show', shown] },
       ];
+      // The HTTP API's answers must be gRPC's, or the comparison is moot.
+      for (const args of [
+        ['run', 'list', '--group', group, '--json'],
+        ['run', 'list', '--group', group, '--count', '--json'],
+      ]) {
+        const viaGrpc = spawnSync(node, [builtLauncher, ...args], { cwd: PROJECT_ROOT, env, encoding: 'utf8' });
+        const viaHttp = spawnSync(node, [builtLauncher, ...args], {
+          cwd: PROJECT_ROOT,
+          env: httpEnv,
+          encoding: 'utf8',
+        });
+        if (viaGrpc.stdout !== viaHttp.stdout || viaGrpc.stdout.length === 0)
+          throw new Error(
+            `runfleet ${args.join(' ')}: gRPC and HTTP API differ:\n${viaGrpc.stdout}${viaGrpc.stderr}\n---\n${viaHttp.stdout}${viaHttp.stderr}`,
+          );
+      }
       // One warm-up each (disk cache), then the samples, commands interleaved so none gets a quieter moment.
-      for (const c of commands) timed(c.cmd, c.args, env);
+      for (const c of commands) timed(c.cmd, c.args, c.env ?? env);
       const times = new Map<string, number[]>(commands.map((c) => [c.name, []]));
-      for (let s = 0; s < samples; s++) for (const c of commands) times.get(c.name)!.push(timed(c.cmd, c.args, env));
+      for (let s = 0; s < samples; s++)
+        for (const c of commands) times.get(c.name)!.push(timed(c.cmd, c.args, c.env ?? env));
 
       const base = percentile(times.get(commands[0]!.name)!, 50);
       const rows = commands.map((c) => {

@@ -413,6 +413,8 @@ export interface BenchServer {
   /** The Temporal CLI binary the dev server runs. */
   binary: string;
   address: string;
+  /** Temporal's HTTP API, `host:port`. */
+  httpAddress: string;
   /**
    * Temporal's pids (for their CPU: bench/cpu.ts reads each and its descendants): the dev server
    * (`temporal server start-dev`), or the cluster's four services and PostgreSQL.
@@ -437,6 +439,7 @@ export type BenchTemporal = 'dev' | 'cluster';
 
 interface StartedServer {
   address: string;
+  httpAddress: string;
   title: string;
   pids(): number[];
   stop(): Promise<void>;
@@ -457,6 +460,7 @@ async function startBenchTemporal(kind: BenchTemporal, binary: string): Promise<
     const info = await cluster.start();
     return {
       address: info.address,
+      httpAddress: `127.0.0.1:${info.httpPort}`,
       title: 'Temporal service: 4 processes on PostgreSQL',
       pids: () => cluster.status().flatMap((p) => (p.pid === null ? [] : [p.pid])),
       stop: () => cluster.destroy(),
@@ -472,6 +476,7 @@ async function startBenchTemporal(kind: BenchTemporal, binary: string): Promise<
   });
   return {
     address: server.address,
+    httpAddress: server.httpAddress,
     title: 'temporal dev server in memory',
     pids: () => {
       if (server.process.pid === undefined) throw new Error('the dev server has no pid');
@@ -534,6 +539,7 @@ export async function withBenchServer<T>(
     return await fn({
       binary,
       address: server.address,
+      httpAddress: server.httpAddress,
       serverPids,
       service: server.title,
       client,

@@ -5,7 +5,6 @@
  *
  * Sandbox-safe: workflows import it.
  */
-import { ApplicationFailure } from '@temporalio/common';
 
 export const ERROR_CODES = {
   /** A run spec failed validation (schema or graph). */
@@ -94,25 +93,6 @@ export class RunfleetError extends Error {
   get isUserError(): boolean {
     return this.source === 'user';
   }
-}
-
-/** The ApplicationFailure an activity or workflow raises for a coded error. */
-export function failure(code: ErrorCode, message: string, details?: unknown): ApplicationFailure {
-  const nonRetryable = !ERROR_CODES[code].retryable;
-  return ApplicationFailure.create({
-    type: code,
-    message,
-    nonRetryable,
-    details: details === undefined ? undefined : [details],
-  });
-}
-
-/**
- * An error as an activity should throw it: a RunfleetError becomes the ApplicationFailure of
- * its code (so a user error is not retried), anything else stays as it is.
- */
-export function asFailure(err: unknown): unknown {
-  return err instanceof RunfleetError ? failure(err.code, err.message) : err;
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {

@@ -63,9 +63,6 @@ export function groupPrefixes(group: string): string[] {
   return out;
 }
 
-/** Custom search attributes: their one home is src/search-attributes.ts. */
-export { SEARCH_ATTRIBUTES } from './search-attributes';
-
 /** `runner/<name>`: the registry entity workflow of one runner (its task queue has the same name). */
 export function runnerWorkflowId(runner: string): string {
   return `runner/${runner}`;

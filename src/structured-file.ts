@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import type { parseDocument as ParseDocument } from 'yaml';
 import { RunfleetError, type ErrorCode } from './errors';
 import type { SpecProblem } from './spec/validate';
 
@@ -35,6 +35,9 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Parses YAML (a superset of JSON): the value, or one problem per syntax error. */
 export function parseYamlText(text: string): { value: unknown; problems: SpecProblem[] } {
+  // Loaded on use: yaml is a sixth of a CLI command's start-up, and most read no YAML.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { parseDocument } = require('yaml') as { parseDocument: typeof ParseDocument };
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const problems = doc.errors.map((e) => {
     const at = e.linePos?.[0];

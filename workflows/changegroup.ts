@@ -29,7 +29,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import * as cg from '../src/changegroup/state';
-import { failure } from '../src/errors';
+import { failure } from '../src/failures';
 import { WORKFLOW_TYPES } from '../src/ids';
 import {
   changegroupQuery,

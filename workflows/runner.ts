@@ -43,7 +43,8 @@ import {
   type SignalDefinition,
 } from '@temporalio/workflow';
 import type { RegistryActivities, RunnerControlActivities, SessionEnd } from '../activities/types';
-import { NON_RETRYABLE_TYPES, failure } from '../src/errors';
+import { NON_RETRYABLE_TYPES } from '../src/errors';
+import { failure } from '../src/failures';
 import { fleetWorkflowId, runnerTaskQueue } from '../src/ids';
 import { METRICS } from '../src/metrics';
 import * as st from '../src/registry/state';

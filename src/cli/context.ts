@@ -116,6 +116,34 @@ export async function withClient<T>(
   }
 }
 
+/** What `run list` needs: `RunfleetClient` (gRPC) and `HttpRunReader` both are one. */
+export type RunLister = Pick<RunfleetClient, 'listRunsPage' | 'countRuns'>;
+
+/**
+ * A lister for `run list`: Temporal's HTTP API when `temporal.httpAddress` is set (no gRPC client
+ * to load: a fraction of the start-up), else the gRPC client. The HTTP API takes the same TLS and
+ * API key; it has no place for gRPC metadata (`TEMPORAL_GRPC_META_*`), so with metadata set the
+ * command keeps to gRPC.
+ */
+export async function withRunLister<T>(
+  config: Config,
+  fn: (lister: RunLister) => Promise<T>,
+  env: Readonly<Record<string, string | undefined>> = commandEnv(config),
+): Promise<T> {
+  const httpAddress = config.temporal.httpAddress;
+  if (httpAddress === undefined) return withClient(config, fn, env);
+  const { connectionOptions } = require('../connection') as typeof import('../connection');
+  const connection = connectionOptions(config, env);
+  if (connection.metadata !== undefined) return withClient(config, fn, env);
+  const { TemporalHttpApi } = require('../client/http-api') as typeof import('../client/http-api');
+  const { HttpRunReader } = require('../client/http-reader') as typeof import('../client/http-reader');
+  return fn(
+    new HttpRunReader(
+      new TemporalHttpApi({ httpAddress, connection, connectTimeoutMs: config.temporal.connectTimeoutMs }),
+    ),
+  );
+}
+
 /** The exit code of a command that followed a run to its end: 0 only for success. */
 export function runExitCode(result: string): number {
   return result === 'success' ? 0 : 1;

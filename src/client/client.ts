@@ -46,6 +46,18 @@ import type { changegroupWorkflow } from '../../workflows/changegroup';
 import { initialState, limitProblem, type ChangegroupView, type Submitted } from '../changegroup/state';
 import { checkChangegroupName, decodeUpdateToken, encodeUpdateToken } from '../changegroup/token';
 import { withLiveStatus } from './live-status';
+import {
+  listPage,
+  pageTokenText,
+  runSummary,
+  runsQuery,
+  type ListRunsFilter,
+  type RunPage,
+  type RunSummary,
+  type VisibilityRecord,
+} from './run-list';
+
+export type { ListRunsFilter, RunPage, RunSummary } from './run-list';
 import { createDataConverter } from '../codec';
 import type { runWorkflow } from '../../workflows/run';
 import type { RunArtifactsInput } from '../../workflows/artifacts';
@@ -57,15 +69,7 @@ import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, changegroupWorkflowId, groupPrefixes, runWorkflowId } from '../ids';
 import type { Restart, RunSpecInput } from '../spec/schema';
 import { checkRunSpec, formatProblems, validateRunOptions } from '../spec/validate';
-import {
-  FINAL_TASK_STATUSES,
-  RUN_PHASES,
-  RUN_RESULTS,
-  type RunPhase,
-  type RunResult,
-  type RunState,
-  type TaskStatus,
-} from '../types';
+import { FINAL_TASK_STATUSES, type RunState, type TaskStatus } from '../types';
 import { isUnavailable, toRunfleetError, unreachable } from './errors';
 import { grpcStatus, isTransient, rideOut } from './ride';
 import { sleep } from '../sleep';
@@ -156,40 +160,6 @@ export interface SubmittedRun {
   changegroup?: { name: string } & Submitted;
 }
 
-export interface ListRunsFilter {
-  /** A group path; runs of this group and every group below it. Default: all. */
-  group?: string;
-  phase?: RunPhase;
-  result?: RunResult;
-  /** Runs started at or after this time (ISO 8601). */
-  since?: string;
-  /** Runs started before this time (ISO 8601). */
-  until?: string;
-  /** At most this many runs, newest first (a page). Default 50. */
-  limit?: number;
-  /** The token `listRunsPage` returned for the next page. */
-  pageToken?: string;
-}
-
-export interface RunPage {
-  runs: RunSummary[];
-  /** Pass as `pageToken` for the next page; null on the last page. */
-  nextPageToken: string | null;
-}
-
-export interface RunSummary {
-  /** The workflow id. */
-  id: string;
-  name: string;
-  group: string;
-  phase: string;
-  result: string;
-  /** Temporal's execution status (`RUNNING`, `COMPLETED`, `CANCELLED`, `TERMINATED`, ...). */
-  status: string;
-  startTime: string;
-  closeTime: string | null;
-}
-
 /** A piece of a task's log and where the task is. */
 export interface TaskLogChunk extends LogChunk {
   taskStatus: TaskStatus;
@@ -220,10 +190,6 @@ const QUERY_DEADLINE_MS = 10_000;
 const LOG_READ_TIMEOUT_MS = 60_000;
 /** Bytes per log read: well under Temporal's 2 MiB payload limit, a few screens of text. */
 export const DEFAULT_LOG_LIMIT = 64 * 1024;
-const DEFAULT_LIST_LIMIT = 50;
-/** Visibility pages hold at most 1,000 executions. */
-const MAX_LIST_LIMIT = 1000;
-const GROUP_RE = /^(\/[A-Za-z0-9_.-]+)+$/;
 
 export class RunfleetClient {
   readonly client: Client;
@@ -499,28 +465,18 @@ export class RunfleetClient {
    */
   async listRunsPage(filter: ListRunsFilter = {}): Promise<RunPage> {
     const query = runsQuery(filter);
-    const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new RunfleetError('InvalidArgument', `limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
-    }
-    let nextPageToken: Uint8Array | undefined;
-    if (filter.pageToken !== undefined) {
-      nextPageToken = Buffer.from(filter.pageToken, 'base64url');
-      if (nextPageToken.length === 0)
-        throw new RunfleetError('InvalidArgument', 'the page token is empty or not base64url');
-    }
+    const { limit, pageToken } = listPage(filter);
     return this.call(undefined, async () => {
       const page = await this.client.workflowService.listWorkflowExecutions({
         namespace: this.namespace,
         query,
         pageSize: limit,
-        nextPageToken,
+        nextPageToken: pageToken,
       });
-      const token =
-        page.nextPageToken && page.nextPageToken.length > 0
-          ? Buffer.from(page.nextPageToken).toString('base64url')
-          : null;
-      return { runs: (page.executions ?? []).map(runSummary), nextPageToken: token };
+      return {
+        runs: (page.executions ?? []).map((info) => runSummary(visibilityRecord(info))),
+        nextPageToken: pageTokenText(page.nextPageToken),
+      };
     });
   }
 
@@ -868,72 +824,23 @@ function isRunInput(value: unknown): value is { spec: unknown; options?: unknown
   return value !== null && typeof value === 'object' && 'spec' in value && !('tasks' in value);
 }
 
-function normalizeGroup(group: string): string {
-  const g = '/' + group.trim().replace(/^\/+/, '').replace(/\/+$/, '');
-  if (g !== '/' && !GROUP_RE.test(g)) {
-    throw new RunfleetError('InvalidArgument', `group "${group}" must be a path like /project/42/main`);
-  }
-  return g;
-}
-
-function runsQuery(filter: ListRunsFilter): string {
-  const clauses = [`WorkflowType = ${quote(WORKFLOW_TYPES.run)}`];
-  const group = filter.group === undefined ? undefined : normalizeGroup(filter.group);
-  if (group !== undefined && group !== '/') clauses.push(`RunfleetGroupPath = ${quote(group)}`);
-  if (filter.phase !== undefined) {
-    if (!RUN_PHASES.includes(filter.phase))
-      throw new RunfleetError('InvalidArgument', `phase "${filter.phase}" is not one of ${RUN_PHASES.join(', ')}`);
-    clauses.push(`RunfleetPhase = ${quote(filter.phase)}`);
-  }
-  if (filter.result !== undefined) {
-    if (!RUN_RESULTS.includes(filter.result))
-      throw new RunfleetError('InvalidArgument', `result "${filter.result}" is not one of ${RUN_RESULTS.join(', ')}`);
-    clauses.push(`RunfleetResult = ${quote(filter.result)}`);
-  }
-  if (filter.since !== undefined) clauses.push(`StartTime >= ${quote(isoTime('since', filter.since))}`);
-  if (filter.until !== undefined) clauses.push(`StartTime < ${quote(isoTime('until', filter.until))}`);
-  return clauses.join(' AND ');
-}
-
-function isoTime(what: string, value: string): string {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms))
-    throw new RunfleetError('InvalidArgument', `${what} "${value}" is not a time like 2026-11-22T10:00:00Z`);
-  return new Date(ms).toISOString();
-}
-
-/** A run's summary from a raw visibility record (search attributes and memo are JSON payloads). */
-function runSummary(info: temporal.api.workflow.v1.IWorkflowExecutionInfo): RunSummary {
-  const attrs = info.searchAttributes?.indexedFields ?? {};
-  const text = (payload: temporal.api.common.v1.IPayload | null | undefined): string | undefined => {
-    if (!payload?.data) return undefined;
-    try {
-      const value: unknown = JSON.parse(Buffer.from(payload.data).toString('utf8'));
-      return typeof value === 'string' ? value : undefined;
-    } catch {
-      return undefined;
-    }
-  };
+/** A raw visibility record (gRPC) in the shape `runSummary` reads. */
+function visibilityRecord(info: temporal.api.workflow.v1.IWorkflowExecutionInfo): VisibilityRecord {
   const time = (ts: temporal.api.workflow.v1.IWorkflowExecutionInfo['startTime']): string | null =>
     ts?.seconds === undefined || ts.seconds === null
       ? null
       : new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
-  const status = temporal.api.enums.v1.WorkflowExecutionStatus[info.status ?? 0] ?? 'UNSPECIFIED';
+  const searchAttributes: Record<string, Uint8Array | undefined> = {};
+  for (const [k, v] of Object.entries(info.searchAttributes?.indexedFields ?? {}))
+    searchAttributes[k] = v.data ?? undefined;
   return {
-    id: info.execution?.workflowId ?? '',
-    name: text(info.memo?.fields?.['name']) ?? text(attrs['RunfleetRunName']) ?? '',
-    group: text(attrs['RunfleetGroup']) ?? '',
-    phase: text(attrs['RunfleetPhase']) ?? 'queued',
-    result: text(attrs['RunfleetResult']) ?? 'unknown',
-    status: status.replace(/^WORKFLOW_EXECUTION_STATUS_/, ''),
-    startTime: time(info.startTime) ?? '',
+    workflowId: info.execution?.workflowId ?? '',
+    status: temporal.api.enums.v1.WorkflowExecutionStatus[info.status ?? 0] ?? 'UNSPECIFIED',
+    startTime: time(info.startTime),
     closeTime: time(info.closeTime),
+    searchAttributes,
+    memoName: info.memo?.fields?.['name']?.data ?? undefined,
   };
-}
-
-/** A visibility query string literal. */
-function quote(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 function noWorker(

@@ -47,7 +47,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { formatByteSize, formatCpu } from '../bytes';
 import { RunfleetError } from '../errors';
 import { sleep } from '../sleep';
@@ -114,7 +114,11 @@ export interface DockerDriverOptions {
 }
 
 export function createDockerDriver(opts: DockerDriverOptions): Driver {
-  const docker = new Docker({ socketPath: opts.socketPath });
+  // Loaded here: dockerode (and its gRPC and SSH stacks) costs tens of milliseconds that every
+  // CLI command importing this module's policy helpers would pay.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const DockerClient = require('dockerode') as typeof Docker;
+  const docker = new DockerClient({ socketPath: opts.socketPath });
   const dropEnv = new Set(opts.dropEnv ?? DEFAULT_DROP_ENV);
   const policy = opts.policy ?? DEFAULT_CONTAINER_POLICY;
 

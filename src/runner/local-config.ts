@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { stringify } from 'yaml';
+import type { stringify as Stringify } from 'yaml';
 import {
   ConfigSchema,
   RUNNER_CONFIG_FILE,
@@ -211,6 +211,8 @@ export function writeRunnerSettings(file: string, settings: RunnerSettings): voi
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- yaml loads on use: see config.ts
+    const { stringify } = require('yaml') as { stringify: typeof Stringify };
     writeFileSync(tmp, '# runfleet runner configure\n' + stringify(nested), { mode: 0o600 });
     chmodSync(tmp, 0o600);
     renameSync(tmp, file);

@@ -10,7 +10,7 @@ import { Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
 import { msToTs } from '@temporalio/common/lib/time';
 import { RunfleetError } from '../errors';
-import { SEARCH_ATTRIBUTES } from '../ids';
+import { SEARCH_ATTRIBUTES } from '../search-attributes';
 import { sleep } from '../sleep';
 import { freePort } from './ports';
 
@@ -25,6 +25,8 @@ export interface DevServerOptions {
   port?: number;
   /** Web UI port. Default: a free port. Ignored when headless. */
   uiPort?: number;
+  /** HTTP API port. Default (or 0): a free port. */
+  httpPort?: number;
   /** No Web UI. Default: false. */
   headless?: boolean;
   /** Namespace to create and register search attributes in. Default: `default`. */
@@ -40,6 +42,8 @@ export interface DevServerOptions {
 export interface DevServer {
   /** `host:port` of the frontend, as `TEMPORAL_ADDRESS` takes it. */
   address: string;
+  /** `host:port` of the HTTP API, as `RUNFLEET_HTTP_ADDRESS` takes it. */
+  httpAddress: string;
   /** The Web UI, or null when headless. */
   uiUrl: string | null;
   namespace: string;
@@ -101,9 +105,12 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   const headless = opts.headless ?? false;
   const port = opts.port === undefined || opts.port === 0 ? await freePort(ip) : opts.port;
   const uiPort = headless ? null : (opts.uiPort ?? (await freePort(ip)));
+  const httpPort = opts.httpPort === undefined || opts.httpPort === 0 ? await freePort(ip) : opts.httpPort;
   const address = `${hostForUrl(ip)}:${port}`;
+  const httpAddress = `${hostForUrl(ip)}:${httpPort}`;
 
-  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'warn'];
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--http-port', String(httpPort)];
+  args.push('--log-level', 'warn');
   if (opts.dbFile !== undefined) {
     await mkdir(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
     args.push('--db-filename', opts.dbFile);
@@ -199,7 +206,7 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
 
   const uiUrl = uiPort === null ? null : `http://${hostForUrl(ip)}:${uiPort}`;
   log(`dev-server: ready at ${address}${uiUrl !== null ? `, Web UI ${uiUrl}` : ''}`);
-  return { address, uiUrl, namespace, stop, process: child };
+  return { address, httpAddress, uiUrl, namespace, stop, process: child };
 }
 
 /**

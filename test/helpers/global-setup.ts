@@ -3,7 +3,8 @@
  * address to the test files with `provide`. If the server cannot start, setup throws: integration
  * tests must fail, never skip, when their infrastructure is missing.
  *
- * `RUNFLEET_TEST_TEMPORAL_ADDRESS=host:port` runs the suite against a Temporal service that is
+ * `RUNFLEET_TEST_TEMPORAL_ADDRESS=host:port` (and `RUNFLEET_TEST_TEMPORAL_HTTP_ADDRESS`, its HTTP
+ * API, for the tests of the CLI's HTTP reads) runs the suite against a Temporal service that is
  * already there instead (namespace `default`): setup connects, registers Runfleet's search
  * attributes where missing, and fails naming the address when it cannot.
  */
@@ -18,6 +19,8 @@ import { testOperator } from './operator-key';
 declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
+    /** Its HTTP API; '' for an external service without `RUNFLEET_TEST_TEMPORAL_HTTP_ADDRESS`. */
+    temporalHttpAddress: string;
   }
 }
 
@@ -31,6 +34,7 @@ export async function setup(project: TestProject): Promise<void> {
   const external = process.env['RUNFLEET_TEST_TEMPORAL_ADDRESS'];
   if (external !== undefined && external !== '') {
     project.provide('temporalAddress', await useExternal(external));
+    project.provide('temporalHttpAddress', process.env['RUNFLEET_TEST_TEMPORAL_HTTP_ADDRESS'] ?? '');
     return;
   }
   // Server output goes to a file: the terminal belongs to vitest, and the tail of the output is
@@ -40,6 +44,7 @@ export async function setup(project: TestProject): Promise<void> {
   const binary = await ensureTemporalBinary({ projectRoot, log: (line) => process.stderr.write(`${line}\n`) });
   server = await startDevServer({ binary, headless: true, logFile });
   project.provide('temporalAddress', server.address);
+  project.provide('temporalHttpAddress', server.httpAddress);
 }
 
 /** Checks the external service answers and has Runfleet's search attributes; its address. */

@@ -10,6 +10,16 @@ export function temporalAddress(): string {
   return inject('temporalAddress');
 }
 
+/** `host:port` of that server's HTTP API; fails, saying why, when an external service has none. */
+export function temporalHttpAddress(): string {
+  const address = inject('temporalHttpAddress');
+  if (!address)
+    throw new Error(
+      'RUNFLEET_TEST_TEMPORAL_HTTP_ADDRESS is unset: the external Temporal service has no HTTP API to test',
+    );
+  return address;
+}
+
 /** `<prefix>-<pid>-<random>`: unique across forks and across runs against one server. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;

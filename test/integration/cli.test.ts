@@ -7,7 +7,7 @@ import type { RunState } from '../../src/types';
 import { startHarness, type Harness } from '../helpers/harness';
 import { sharedDir, sharedFile } from '../helpers/shared-files';
 import { NO_KEY_FILE, projectRoot, runfleetBin } from '../helpers/processes';
-import { uniqueName } from '../helpers/temporal';
+import { temporalHttpAddress, uniqueName } from '../helpers/temporal';
 import { TEST_OPERATOR_KEY_FILE } from '../helpers/operator-key';
 
 let h: Harness;
@@ -298,6 +298,65 @@ describe('runfleet run', () => {
     const bad = await cli(['run', 'list', '--since', 'yesterday-ish']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('is not a time');
+  });
+
+  it("lists and counts through Temporal's HTTP API exactly as through gRPC", async () => {
+    const httpGroup = `/cli/${uniqueName('http')}`;
+    const good = runFile('http-good', {
+      name: 'http good',
+      group: httpGroup,
+      tasks: [{ name: 't', pool: h.pool, steps: ['true'] }],
+    });
+    const bad = runFile('http-bad', {
+      name: 'http bad',
+      group: httpGroup,
+      tasks: [{ name: 't', pool: h.pool, steps: ['exit 3'] }],
+    });
+    expect((await cli(['run', 'submit', good, '--wait'])).code).toBe(0);
+    expect((await cli(['run', 'submit', bad, '--wait'])).code).toBe(1);
+    const http = { RUNFLEET_HTTP_ADDRESS: temporalHttpAddress() };
+
+    const list = ['run', 'list', '--group', httpGroup];
+    for (const args of [
+      [...list, '--json'],
+      list,
+      [...list, '--result', 'failed', '--json'],
+      [...list, '--phase', 'finished', '--count', '--json'],
+      [...list, '--limit', '1', '--json'],
+    ]) {
+      const viaGrpc = await cli(args);
+      const viaHttp = await cli(args, http);
+      expect(viaHttp.code, viaHttp.stderr).toBe(0);
+      expect(viaHttp.stdout, args.join(' ')).toBe(viaGrpc.stdout);
+    }
+    const runs = (
+      JSON.parse((await cli([...list, '--json'], http)).stdout) as { runs: { name: string; result: string }[] }
+    ).runs;
+    expect(runs.map((r) => `${r.name}: ${r.result}`).sort()).toEqual(['http bad: failed', 'http good: success']);
+    expect(JSON.parse((await cli([...list, '--count', '--json'], http)).stdout)).toEqual({ count: 2 });
+    // A page token from one way reads the next page the other way.
+    const first = JSON.parse((await cli([...list, '--limit', '1', '--json'], http)).stdout) as {
+      nextPageToken: string;
+    };
+    const second = await cli([...list, '--limit', '1', '--json', '--page-token', first.nextPageToken]);
+    expect((JSON.parse(second.stdout) as { runs: unknown[] }).runs).toHaveLength(1);
+
+    // Nothing answers there: the error names the address and the setting.
+    const down = await cli(list, { RUNFLEET_HTTP_ADDRESS: '127.0.0.1:1' });
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toContain("cannot reach Temporal's HTTP API at 127.0.0.1:1 (RUNFLEET_HTTP_ADDRESS)");
+    // Not an address: refused before anything is asked.
+    const url = await cli(list, { RUNFLEET_HTTP_ADDRESS: 'http://evil.example/x' });
+    expect(url.code).toBe(2);
+    expect(url.stderr).toContain('RUNFLEET_HTTP_ADDRESS');
+    expect(url.stderr).toContain('must be host:port');
+    // gRPC metadata has no place in the HTTP API: with some set, the command keeps to gRPC.
+    const meta = await cli([...list, '--count'], {
+      RUNFLEET_HTTP_ADDRESS: '127.0.0.1:1',
+      TEMPORAL_GRPC_META_X_TEAM: 'ci',
+    });
+    expect(meta.code, meta.stderr).toBe(0);
+    expect(meta.stdout.trim()).toBe('2');
   });
 
   it('holds a needs_approval task until approved from the CLI, and records who approved', async () => {

@@ -14,7 +14,8 @@ import type { RunnerAdmin } from '../../src/client/runners';
 import { createRegistryActivities, verifyAdmission } from '../../activities/registry';
 import { KeyRing } from '../../src/codec/keys';
 import { dataConverter } from '../../src/codec/compression';
-import { RunfleetError, asFailure } from '../../src/errors';
+import { RunfleetError } from '../../src/errors';
+import { asFailure } from '../../src/failures';
 import { runnerTaskQueue, runnerWorkflowId } from '../../src/ids';
 import {
   sessionOnlineSignal,

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { SEARCH_ATTRIBUTES } from '../../src/ids';
+import { SEARCH_ATTRIBUTES } from '../../src/search-attributes';
 
 interface Service {
   volumes?: string[];

@@ -3,7 +3,6 @@
 import type { Command } from 'commander';
 import type { FleetClient } from '../../client/fleet';
 import { FLEET_TASK_QUEUE } from '../../ids';
-import { loadFleetSpecFile } from '../../fleet/load';
 import { refreshText } from '../fleet-render';
 import { integer } from '../args';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
@@ -18,6 +17,7 @@ export function register(fleet: Command, ctx: CliContext): void {
     .option('--json', 'print the refresh result as JSON')
     .action(async (file: string, flags: { json?: boolean; taskQueue: string; timeout: number }, cmd: Command) => {
       const out = commandOutput(flags);
+      const { loadFleetSpecFile } = require('../../fleet/load') as typeof import('../../fleet/load');
       const { input } = await loadFleetSpecFile(file);
       await withClient(commandConfig(ctx, cmd), async (client) => {
         const result = await new (fleetClient())({

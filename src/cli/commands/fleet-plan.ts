@@ -3,7 +3,6 @@
 import type { Command } from 'commander';
 import type { FleetClient } from '../../client/fleet';
 import { FLEET_TASK_QUEUE } from '../../ids';
-import { loadFleetSpecFile } from '../../fleet/load';
 import { planText } from '../fleet-render';
 import { integer } from '../args';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
@@ -19,6 +18,7 @@ export function register(fleet: Command, ctx: CliContext): void {
     .action(async (file: string, flags: { json?: boolean; taskQueue: string; timeout: number }, cmd: Command) => {
       const out = commandOutput(flags);
       // Validate before connecting: a bad file needs no server, and nothing is sent.
+      const { loadFleetSpecFile } = require('../../fleet/load') as typeof import('../../fleet/load');
       const { input } = await loadFleetSpecFile(file);
       await withClient(commandConfig(ctx, cmd), async (client) => {
         const plan = await new (fleetClient())({

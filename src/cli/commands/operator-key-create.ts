@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createOperatorKeyFile, readOperatorKeyFile } from '../../security/operator';
+import type * as Operator from '../../security/operator';
 import { commandConfig, commandOutput, type CliContext } from '../context';
 
 interface Flags {
@@ -22,7 +22,7 @@ export function register(operatorKey: Command, ctx: CliContext): void {
     .action((flags: Flags, cmd: Command) => {
       const config = commandConfig(ctx, cmd);
       const file = flags.file ? resolve(ctx.cwd, flags.file) : config.operator.keyFile;
-      const key = createOperatorKeyFile(file);
+      const key = operator().createOperatorKeyFile(file);
       commandOutput({ json: flags.json }).result({ file, publicKey: key.publicKey }, () =>
         [
           `created ${file}; its public key is`,
@@ -43,7 +43,7 @@ export function register(operatorKey: Command, ctx: CliContext): void {
     .action((flags: Flags, cmd: Command) => {
       const config = commandConfig(ctx, cmd);
       const file = flags.file ? resolve(ctx.cwd, flags.file) : config.operator.keyFile;
-      const key = readOperatorKeyFile(file);
+      const key = operator().readOperatorKeyFile(file);
       const out = commandOutput({ json: flags.json });
       if (!key) {
         out.result({ file, publicKey: null }, () => `no operator key at ${file} (runfleet operator-key create)`);
@@ -51,4 +51,10 @@ export function register(operatorKey: Command, ctx: CliContext): void {
       }
       out.result({ file, publicKey: key.publicKey }, () => key.publicKey);
     });
+}
+
+/** Loaded on use: the signature code is not needed to start every other command. */
+function operator(): typeof Operator {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('../../security/operator') as typeof Operator;
 }

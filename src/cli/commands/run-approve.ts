@@ -1,6 +1,5 @@
 /** `runfleet run approve ID TASK`: lets a `needs_approval` task start. */
 import type { Command } from 'commander';
-import { readOperatorKeyFile } from '../../security/operator';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 
 export function register(run: Command, ctx: CliContext): void {
@@ -15,6 +14,9 @@ export function register(run: Command, ctx: CliContext): void {
       const out = commandOutput(flags);
       const by = flags.by ?? ctx.env['USER'] ?? ctx.env['USERNAME'] ?? '';
       const config = commandConfig(ctx, cmd);
+      // Loaded on use: the signature code is not needed to start every other command.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { readOperatorKeyFile } = require('../../security/operator') as typeof import('../../security/operator');
       const operatorKey = readOperatorKeyFile(config.operator.keyFile)?.seed ?? null;
       await withClient(config, async (client) => {
         const state = await client.approveTask(id, task, by, { operatorKey });

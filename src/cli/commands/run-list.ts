@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { RUN_PHASES, RUN_RESULTS, type RunPhase, type RunResult } from '../../types';
 import { integer } from '../args';
-import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
+import { commandConfig, commandOutput, withRunLister, type CliContext } from '../context';
 import { runList } from '../render';
 
 interface Flags {
@@ -39,7 +39,7 @@ export function register(run: Command, ctx: CliContext): void {
         since: flags.since,
         until: flags.until,
       };
-      await withClient(commandConfig(ctx, cmd), async (client) => {
+      await withRunLister(commandConfig(ctx, cmd), async (client) => {
         if (flags.count) {
           const count = await client.countRuns(filter);
           out.result({ count }, () => String(count));

@@ -5,7 +5,6 @@
 import type { Command } from 'commander';
 import { MAX_LIMIT } from '../../changegroup/state';
 import { RunfleetError } from '../../errors';
-import { loadRunSpecFile } from '../../spec/load';
 import { integer } from '../args';
 import { commandConfig, commandOutput, runExitCode, withClient, type CliContext } from '../context';
 import { followRun } from '../watch';
@@ -43,6 +42,9 @@ export function register(run: Command, ctx: CliContext): void {
     .action(async (file: string, flags: Flags, cmd: Command) => {
       const out = commandOutput(flags);
       // Validate before connecting: a bad file never needs a server.
+      // Loaded on use: the spec's schemas are not needed to start every other command.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { loadRunSpecFile } = require('../../spec/load') as typeof import('../../spec/load');
       const loaded = await loadRunSpecFile(file);
       if ((flags.limit !== undefined || flags.token !== undefined) && flags.changegroup === undefined)
         throw new RunfleetError(

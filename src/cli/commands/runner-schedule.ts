@@ -7,7 +7,6 @@ import type { Command } from 'commander';
 import { RunfleetError } from '../../errors';
 import { checkTimezone, parseCron } from '../../runner/cron';
 import type { RunnerScheduleInfo } from '../../runner/schedules';
-import { loadRunSpecFile } from '../../spec/load';
 import { commandConfig, commandOutput, withClient, type CliContext } from '../context';
 
 interface SetFlags {
@@ -34,6 +33,7 @@ export function register(runner: Command, ctx: CliContext): void {
     .action(async (runnerName: string, id: string, flags: SetFlags, cmd: Command) => {
       const out = commandOutput(flags);
       // Everything is checked before connecting: nothing is created when anything is wrong.
+      const { loadRunSpecFile } = require('../../spec/load') as typeof import('../../spec/load');
       const loaded = await loadRunSpecFile(flags.file);
       parseCron(flags.cron);
       if (flags.timezone !== undefined) checkTimezone(flags.timezone);

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { port } from '../args';
+import { devServerHttpPort } from '../../config';
 import { commandConfig, commandOutput, type CliContext } from '../context';
 import { Lifecycle } from '../lifecycle';
 import { webUiWorkflowsUrl } from '../render';
@@ -10,6 +11,7 @@ import { webUiWorkflowsUrl } from '../render';
 interface Flags {
   port?: number;
   uiPort?: number;
+  httpPort?: number;
   dbFile?: string;
   headless?: boolean;
 }
@@ -20,10 +22,11 @@ export function register(server: Command, ctx: CliContext): void {
     .description('run a Temporal dev server with Runfleet search attributes, in the foreground')
     .option('--port <port>', 'gRPC port (default: 7233)', port)
     .option('--ui-port <port>', 'Web UI port (default: 8233)', port)
+    .option('--http-port <port>', 'HTTP API port (default: the gRPC port + 10, 7243)', port)
     .option('--db-file <file>', 'SQLite file (default: <data-dir>/temporal.db)')
     .option('--headless', 'no Web UI')
     .action(async (flags: Flags, cmd: Command) => {
-      const config = commandConfig(ctx, cmd, { port: flags.port, uiPort: flags.uiPort });
+      const config = commandConfig(ctx, cmd, { port: flags.port, uiPort: flags.uiPort, httpPort: flags.httpPort });
       const out = commandOutput({ log: config.log });
       // Loaded on use, like every heavy dependency of a command.
       const { startDevServer } = require('../../server/dev-server') as typeof import('../../server/dev-server');
@@ -42,6 +45,7 @@ export function register(server: Command, ctx: CliContext): void {
           dbFile: flags.dbFile ?? join(config.dataDir, 'temporal.db'),
           port: config.server.port,
           uiPort: config.server.uiPort,
+          httpPort: devServerHttpPort(config.server),
           headless: flags.headless === true,
           namespace: config.temporal.namespace,
           log: (l) => out.log(l),
@@ -49,6 +53,9 @@ export function register(server: Command, ctx: CliContext): void {
         });
         lifecycle.add('Temporal dev server', () => dev.stop());
         out.line(`Temporal at ${dev.address} (TEMPORAL_ADDRESS=${dev.address}), namespace ${dev.namespace}`);
+        out.line(
+          `HTTP API at ${dev.httpAddress} (RUNFLEET_HTTP_ADDRESS=${dev.httpAddress}: a faster run list and run show)`,
+        );
         if (dev.uiUrl) out.line(`Web UI: ${webUiWorkflowsUrl(dev.uiUrl, dev.namespace)}`);
         const exited = new Promise<void>((resolve) => dev.process.once('exit', () => resolve()));
         await Promise.race([lifecycle.stopped(), exited]);

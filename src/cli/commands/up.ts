@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { version } from '../../../package.json';
+import { devServerHttpPort } from '../../config';
 import { RunfleetError } from '../../errors';
 import { sleep } from '../../sleep';
-import { loadRunSpecFile, type LoadedRunSpec } from '../../spec/load';
+import type { LoadedRunSpec } from '../../spec/load';
 import { hostPort, port } from '../args';
 import { commandConfig, commandOutput, runExitCode, type CliContext } from '../context';
 import { Lifecycle } from '../lifecycle';
@@ -24,6 +25,7 @@ interface Flags {
   metricsPort?: number;
   port?: number;
   uiPort?: number;
+  httpPort?: number;
   dataDir?: string;
   submit?: string;
   exitWhenDone?: boolean;
@@ -41,6 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('start a Temporal dev server, the control worker and a local runner, in the foreground')
     .option('--port <port>', 'Temporal gRPC port (default: 7233)', port)
     .option('--ui-port <port>', 'Temporal Web UI port (default: 8233)', port)
+    .option('--http-port <port>', "Temporal's HTTP API port (default: the gRPC port + 10, 7243)", port)
     .option('--data-dir <dir>', 'SQLite file, server log and runner data (default: <home>/data)')
     .option(
       '--temporal <address>',
@@ -58,6 +61,7 @@ export function register(program: Command, ctx: CliContext): void {
       const config = commandConfig(ctx, cmd, {
         port: flags.port,
         uiPort: flags.uiPort,
+        httpPort: flags.httpPort,
         dataDir: flags.dataDir,
         metricsPort: flags.metricsPort,
       });
@@ -65,7 +69,9 @@ export function register(program: Command, ctx: CliContext): void {
       if (flags.exitWhenDone && !flags.submit)
         throw new RunfleetError('InvalidArgument', '--exit-when-done needs --submit FILE');
       // A bad run file is reported before anything starts.
-      const toSubmit: LoadedRunSpec | null = flags.submit ? await loadRunSpecFile(flags.submit) : null;
+      const toSubmit: LoadedRunSpec | null = flags.submit
+        ? await (require('../../spec/load') as typeof import('../../spec/load')).loadRunSpecFile(flags.submit)
+        : null;
       const namespace = config.temporal.namespace;
       // Loaded on use: the worker runtime and the server helpers are heavy, and most commands never need them.
       const { Client } = require('@temporalio/client') as typeof import('@temporalio/client');
@@ -115,6 +121,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       try {
         let address: string;
+        let httpAddress: string | undefined;
         let uiUrl: string | undefined;
         let connection: import('@temporalio/worker').NativeConnection;
         if (flags.temporal) {
@@ -141,6 +148,7 @@ export function register(program: Command, ctx: CliContext): void {
             dbFile: join(dataDir, 'temporal.db'),
             port: config.server.port,
             uiPort: config.server.uiPort,
+            httpPort: devServerHttpPort(config.server),
             headless: false,
             namespace,
             // The server's own output is in its log file; show only our progress lines.
@@ -151,6 +159,7 @@ export function register(program: Command, ctx: CliContext): void {
           });
           lifecycle.add('Temporal dev server', () => server.stop());
           address = server.address;
+          httpAddress = server.httpAddress;
           uiUrl = server.uiUrl ?? undefined;
           // Our own dev server: plain TCP, whatever TEMPORAL_TLS* say about other servers.
           connection = await connectWorker(server.address);
@@ -244,6 +253,10 @@ export function register(program: Command, ctx: CliContext): void {
         crashed.catch(() => undefined);
 
         out.line(`Temporal at ${address} (export TEMPORAL_ADDRESS=${address}), namespace ${namespace}`);
+        if (httpAddress)
+          out.line(
+            `HTTP API at ${httpAddress} (export RUNFLEET_HTTP_ADDRESS=${httpAddress}: a faster run list and run show)`,
+          );
         out.line(
           `control worker on ${config.temporal.controlTaskQueue}; runner "${LOCAL_RUNNER.name}" registered on pool "${LOCAL_RUNNER.pool}" with ${LOCAL_RUNNER.slots} slots`,
         );

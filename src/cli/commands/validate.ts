@@ -1,6 +1,6 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- the spec's schemas load on use, not at every command's start */
 /** `runfleet validate FILE`: checks a run file without starting anything. */
 import type { Command } from 'commander';
-import { loadRunSpecFile } from '../../spec/load';
 import { commandOutput, type CliContext } from '../context';
 
 export function register(program: Command, _ctx: CliContext): void {
@@ -11,7 +11,7 @@ export function register(program: Command, _ctx: CliContext): void {
     .option('--json', 'print the validated spec, with defaults, as JSON')
     .action(async (file: string, opts: { json?: boolean }) => {
       const out = commandOutput(opts);
-      const { spec } = await loadRunSpecFile(file);
+      const { spec } = await (require('../../spec/load') as typeof import('../../spec/load')).loadRunSpecFile(file);
       out.result(
         spec,
         () =>

@@ -1,0 +1,81 @@
+/**
+ * `run list` and `run list --count` over Temporal's HTTP API: the same answers as
+ * `RunfleetClient`'s `listRunsPage` and `countRuns`, without loading the gRPC client (bench/cli.ts:
+ * a fraction of the start-up). Visibility records hold no secret: search attributes are plain
+ * JSON, and a run's name is read from its memo only when that is plain JSON too.
+ *
+ * `run show` cannot come this way: the HTTP API routes a workflow id in the URL path, and it
+ * splits a run's id (`run/<group>/<id>`) at its slashes, escaped or not ("Not Found").
+ */
+import type { TemporalHttpApi } from './http-api';
+import {
+  listPage,
+  pageTokenText,
+  runSummary,
+  runsQuery,
+  type ListRunsFilter,
+  type RunPage,
+  type VisibilityRecord,
+} from './run-list';
+
+/** A payload as the HTTP API writes it: metadata values and data in base64. */
+interface JsonPayload {
+  metadata?: Record<string, string>;
+  data?: string;
+}
+
+interface JsonExecutionInfo {
+  execution?: { workflowId?: string; runId?: string };
+  status?: string;
+  startTime?: string;
+  closeTime?: string;
+  searchAttributes?: { indexedFields?: Record<string, JsonPayload> };
+  memo?: { fields?: Record<string, JsonPayload> };
+}
+
+export class HttpRunReader {
+  constructor(private readonly api: TemporalHttpApi) {}
+
+  async listRunsPage(filter: ListRunsFilter = {}): Promise<RunPage> {
+    const query = runsQuery(filter);
+    const { limit, pageToken } = listPage(filter);
+    const page = (await this.api.get('workflows', {
+      query,
+      pageSize: limit,
+      nextPageToken: pageToken ? Buffer.from(pageToken).toString('base64') : undefined,
+    })) as { executions?: JsonExecutionInfo[]; nextPageToken?: string };
+    return {
+      runs: (page.executions ?? []).map((info) => runSummary(visibilityRecord(info))),
+      nextPageToken: pageTokenText(page.nextPageToken ? Buffer.from(page.nextPageToken, 'base64') : null),
+    };
+  }
+
+  async countRuns(filter: Omit<ListRunsFilter, 'limit' | 'pageToken'> = {}): Promise<number> {
+    const answer = (await this.api.get('workflow-count', { query: runsQuery(filter) })) as { count?: string };
+    return Number(answer.count ?? 0);
+  }
+}
+
+/** A visibility record of the HTTP API in the shape `runSummary` reads. */
+function visibilityRecord(info: JsonExecutionInfo): VisibilityRecord {
+  const searchAttributes: Record<string, Uint8Array | undefined> = {};
+  for (const [k, v] of Object.entries(info.searchAttributes?.indexedFields ?? {})) {
+    searchAttributes[k] = v.data === undefined ? undefined : Buffer.from(v.data, 'base64');
+  }
+  const name = info.memo?.fields?.['name']?.data;
+  return {
+    workflowId: info.execution?.workflowId ?? '',
+    status: info.status ?? 'UNSPECIFIED',
+    startTime: isoOrNull(info.startTime),
+    closeTime: isoOrNull(info.closeTime),
+    searchAttributes,
+    memoName: name === undefined ? undefined : Buffer.from(name, 'base64'),
+  };
+}
+
+/** RFC 3339 with nanoseconds (the API's) as the client's ISO form with milliseconds. */
+function isoOrNull(time: string | undefined): string | null {
+  if (!time) return null;
+  const ms = Date.parse(time);
+  return Number.isNaN(ms) ? null : new Date(ms).toISOString();
+}
