@@ -26,7 +26,8 @@ import { createPoolActivities } from '../activities/pool';
 import type { RunnerControlActivities, SessionEnd, SessionRequest } from '../activities/types';
 import { RunfleetClient } from '../src/client/client';
 import { RunnerAdmin } from '../src/client/runners';
-import { generateSigningKey } from '../src/security/operator';
+import { generateSigningKey, signStatement } from '../src/security/operator';
+import { approvalStatement } from '../src/security/statements';
 import type { RunState } from '../src/types';
 
 /** The operator key of the recording: it grants the registry scenario's token. */
@@ -218,7 +219,14 @@ async function main(): Promise<void> {
         t('deploy', ['true'], { depends: ['build'], needs_approval: true }),
       ]);
       await new Promise((r) => setTimeout(r, 1_500));
-      await approval.executeUpdate('approveTask', { args: [{ task: 'deploy', by: 'replay' }] });
+      // Signed with the recording's operator key, as `runfleet run approve` signs (signed approvals).
+      const at = new Date().toISOString();
+      const nonce = randomUUID();
+      const statement = approvalStatement(approval.workflowId, 'deploy', 'replay', { at, nonce });
+      const signature = signStatement(RECORDING_OPERATOR.seed, statement);
+      await approval.executeUpdate('approveTask', {
+        args: [{ task: 'deploy', by: 'replay', operator: { at, nonce, signature } }],
+      });
       await approval.result();
       await save('approval', approval);
     }

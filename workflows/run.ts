@@ -27,7 +27,6 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
-  patched,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
@@ -62,7 +61,8 @@ import { describeError, invalidState, notFound, purgedReason } from './run/failu
 import { runOnFleet } from './run/fleet';
 import { parseInput, type RunInput, type RunResume } from './run/input';
 import { createLeases } from './run/leases';
-import { RUNNER_PROOFS_PATCH, createLostTasks } from './run/lost';
+import { createLostTasks } from './run/lost';
+import { runPatches } from './run/patches';
 import { settleOutcome } from './run/outcomes';
 
 export type { RunInput, RunResume } from './run/input';
@@ -80,15 +80,6 @@ const CONTINUE_AS_NEW_AT_EVENTS = 7_000;
  */
 const CONTINUE_AS_NEW_AT_BYTES = 8 * 1024 * 1024;
 const CONTINUE_AS_NEW_MIN_EVENTS = 200;
-/** Patch: runs started before history size counted continue as new by event count alone. */
-const HISTORY_SIZE_PATCH = 'continue-as-new-on-history-size';
-/** Patch: approvals are checked against the operator key (a control activity) before they apply. */
-const SIGNED_APPROVALS_PATCH = 'signed-approvals';
-/**
- * Patch: the memo and search attributes are upserted only where they differ from the run's (the
- * start sets them): a run submitted by the client upserts once, when it ends.
- */
-const FEWER_EVENTS_PATCH = 'fewer-events-per-run';
 
 /** Two search attribute values alike (a keyword list item by item). */
 function sameValue(a: unknown, b: unknown): boolean {
@@ -97,12 +88,13 @@ function sameValue(a: unknown, b: unknown): boolean {
 }
 
 export async function runWorkflow(input: RunInput): Promise<RunState> {
+  const patches = runPatches();
   const { spec, options, restart, admission, resume } = parseInput(input);
   const state = resume?.state ?? initialRunState(workflowInfo().workflowId, spec, new Date().toISOString(), restart);
   // Every task's work runs in this scope (each task in a child scope of its own), so a stop
   // cancels it without cancelling the run.
   const tasksScope = new CancellationScope();
-  const run = createRunContext({ spec, options, state, proofs: createRunnerProofs(), tasksScope, draining });
+  const run = createRunContext({ spec, options, state, proofs: createRunnerProofs(), patches, tasksScope, draining });
   const { ctx } = run;
   const lost = createLostTasks(ctx);
   const leases = createLeases(ctx, lost);
@@ -121,7 +113,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   setHandler(
     approveTaskUpdate,
     async (req) => {
-      if (patched(SIGNED_APPROVALS_PATCH)) {
+      if (ctx.patches.has('signedApprovals')) {
         const sig = req.operator as NonNullable<typeof req.operator>;
         const approval = approvalStatement(workflowInfo().workflowId, req.task, req.by, sig);
         try {
@@ -185,7 +177,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
       log.info(`ignored task report: ${problem}`, { report });
       return;
     }
-    if (patched(RUNNER_PROOFS_PATCH)) {
+    if (ctx.patches.has('runnerProofs')) {
       const r = report;
       const refused = await ctx.proofs.check(
         {
@@ -235,7 +227,7 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   const memo = restart ? { name: spec.name, restartOf: restart.of } : { name: spec.name };
   // Runs from before this patch upsert their memo and every search attribute here, then the phase
   // at each change; now only what differs from what the start (or an earlier upsert) set.
-  const upsertOnlyChanges = patched(FEWER_EVENTS_PATCH);
+  const upsertOnlyChanges = ctx.patches.has('fewerEvents');
   if (!upsertOnlyChanges) {
     upsertMemo(memo);
     upsertSearchAttributes({
@@ -425,6 +417,6 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
     // Large payloads fill a history long before its event count does: the server's suggestion
     // (or CONTINUE_AS_NEW_AT_BYTES) counts too, once the run has made some progress here.
     const big = info.continueAsNewSuggested || info.historySize >= CONTINUE_AS_NEW_AT_BYTES;
-    return big && info.historyLength >= CONTINUE_AS_NEW_MIN_EVENTS && patched(HISTORY_SIZE_PATCH);
+    return big && info.historyLength >= CONTINUE_AS_NEW_MIN_EVENTS && ctx.patches.has('historySize');
   }
 }

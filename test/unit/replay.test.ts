@@ -7,6 +7,8 @@
  * or from `temporal workflow show -w <id> --output json > test/replay/histories/<name>.json`.
  * `client-submitted.json` is a run `RunfleetClient.submitRun` started (its search attributes and
  * memo set at start: it upserts only its end) whose failed task skips a chain, recorded so.
+ * `*-before-gate.json` were recorded before the run workflow's patch gate (workflows/run/patches.ts)
+ * and ask each patch; their namesakes were recorded with the gate.
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';

@@ -14,6 +14,7 @@ import type { RunState, TaskState } from '../../src/types';
 import type { RunnerPurgedRequest } from '../run-messages';
 import type { LostTaskRef, taskLostSignal } from '../runner-messages';
 import type { RunnerProofs } from '../runner-proofs';
+import type { RunPatches } from './patches';
 import { describeError } from './failures';
 import { createRunMetrics, type RunMetrics } from './metrics';
 
@@ -32,6 +33,8 @@ export interface RunContext {
   readonly options: RunOptions;
   readonly state: RunState;
   readonly proofs: RunnerProofs;
+  /** Which of the run workflow's patches this run takes (workflows/run/patches.ts). */
+  readonly patches: RunPatches;
   /** Runners purged while this run lives: a task still executing there fails when its heartbeat times out. */
   readonly purged: Record<string, RunnerPurgedRequest>;
   /** Claims kept by fleet tasks lost on their instance, by task. */
@@ -73,6 +76,7 @@ export interface ContextParts {
   options: RunOptions;
   state: RunState;
   proofs: RunnerProofs;
+  patches: RunPatches;
   tasksScope: CancellationScope;
   draining: () => boolean;
 }
@@ -115,6 +119,7 @@ export function createRunContext(parts: ContextParts): RunContextHandle {
     options: parts.options,
     state,
     proofs: parts.proofs,
+    patches: parts.patches,
     purged: {},
     lostClaims: {},
     notices: [],

@@ -20,7 +20,7 @@
  * unless the task is idempotent. A task's timeout is its execution's start-to-close timeout: a
  * server-side timer, which does not trust the runner.
  */
-import { CancellationScope, isCancellation, patched, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, sleep, workflowInfo } from '@temporalio/workflow';
 import { formatDuration } from '../../src/duration';
 import { pinnedTaskQueue, poolTaskQueue } from '../../src/ids';
 import { neededOutputs } from '../../src/run/outputs';
@@ -29,7 +29,7 @@ import { LIMITS, envBytes, type TaskSpec } from '../../src/spec/schema';
 import { executionOn, matcher, pokeOn, poolOn } from './activities';
 import type { RunContext } from './context';
 import { describeError, isApplicationFailure, purgedReason, timeoutType } from './failures';
-import { RUNNER_PROOFS_PATCH, type LostTasks } from './lost';
+import type { LostTasks } from './lost';
 import { settleOutcome, settleTimeout } from './outcomes';
 
 /** Tasks reserved or running at once in one run (also keeps pending activities far below 2,000). */
@@ -48,13 +48,6 @@ const REFUSED_RESERVATION_PAUSE_MS = 5_000;
  */
 const MATCH_FRESH_MS = 30_000;
 const NO_MATCH_PAUSE_MS = 30_000;
-/** Patch: a cancelled execution's runner is asked to heartbeat at once (`pokeTask`), so it stops promptly. */
-const STOP_POKE_PATCH = 'stop-pokes-runner';
-/**
- * Patch: the last task a run has for a slot tells its runner to free the slot when it ends
- * (`releaseLease`), instead of the runner keeping it for the linger and the run dropping it.
- */
-const RELEASE_LAST_LEASE_PATCH = 'release-last-lease';
 
 export interface Lease {
   id: string;
@@ -221,7 +214,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       const pool = poolOn(runner ? pinnedTaskQueue(runner, q.driver) : poolTaskQueue(q.pool, q.driver), options);
       const nonce = `${workflowInfo().runId}/${++reservationCount}`;
       const r = await pool.reserveSlots({ runId: state.id, driver: q.driver, want, nonce });
-      if (patched(RUNNER_PROOFS_PATCH)) {
+      if (ctx.patches.has('runnerProofs')) {
         const { runner: by, taskQueue, leases: granted, proof } = r;
         const refused = await ctx.proofs.check(
           { about: 'reservation', run: state.id, runner: by, nonce, taskQueue, leases: granted },
@@ -279,7 +272,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
     // The runner heartbeats a third of the heartbeat timeout apart: a cancel would wait that long.
     // The patch is asked only when there is a cancel, so a run without one records no marker.
     CancellationScope.current().cancelRequested.catch(() => {
-      if (!executing || !patched(STOP_POKE_PATCH)) return;
+      if (!executing || !ctx.patches.has('stopPoke')) return;
       const poke = pokeOn(lease.taskQueue, `poke/${task.name}/${attempt}`);
       CancellationScope.nonCancellable(() => poke.pokeTask({ runId: state.id, task: task.name, attempt })).catch(
         () => undefined, // away: it hears of the cancel with its next heartbeat
@@ -291,7 +284,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
     const releaseLease =
       q.ready.length === 0 &&
       !Object.values(state.tasks).some((o) => o.status === 'pending' || o.status === 'lost') &&
-      patched(RELEASE_LAST_LEASE_PATCH);
+      ctx.patches.has('releaseLastLease');
     try {
       const outcome = await runner.executeTask({
         runId: state.id,
@@ -305,7 +298,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       });
       executing = false;
       if (reportedMeanwhile()) return;
-      if (patched(RUNNER_PROOFS_PATCH)) {
+      if (ctx.patches.has('runnerProofs')) {
         const statement = {
           about: 'execution',
           run: state.id,

@@ -11,7 +11,7 @@
  * No answer in LOOKUP_WAIT_MS (the runner is away): asked again; a runner that comes back
  * answers the waiting question first thing. A question never holds the run.
  */
-import { CancellationScope, isCancellation, log, patched, sleep } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, log, sleep } from '@temporalio/workflow';
 import { runnerTaskQueue } from '../../src/ids';
 import { formatDuration } from '../../src/duration';
 import { giveBackTask, loseTask } from '../../src/run/transitions';
@@ -23,11 +23,6 @@ import type { RunContext } from './context';
 import { describeError, timeoutType } from './failures';
 import { settleOutcome } from './outcomes';
 
-/** Patch: runs started before `askRunner` existed replay without it. */
-export const ASK_RUNNER_PATCH = 'ask-runner-about-lost-tasks';
-/** Patch: runs started before runner proofs replay without them (see workflows/runner-proofs.ts). */
-export const RUNNER_PROOFS_PATCH = 'runner-proofs';
-
 /**
  * A question waits this long on the runner's queue, then is asked again. Failed answers are
  * asked again after LOOKUP_PAUSE_MS, doubling up to LOOKUP_WAIT_MS.
@@ -38,7 +33,7 @@ const LOOKUP_PAUSE_MS = 60_000;
 export interface LostTasks {
   /**
    * Marks the task lost, tells its runner's registry, and asks the runner (`always`: also in
-   * runs from before `ASK_RUNNER_PATCH`, as a refused result always did).
+   * runs from before the `askRunner` patch, as a refused result always did).
    */
   lose(name: string, reason: string, ask?: 'always'): void;
   /** Asks the runner about a task already lost (a run that continued as new asks again). */
@@ -51,10 +46,10 @@ export function createLostTasks(ctx: RunContext): LostTasks {
       const t = ctx.taskState(name);
       loseTask(t, reason, ctx.now());
       ctx.tellRegistry(taskLostSignal, t.runner ?? '', name, t.attempts);
-      if (ask === 'always' || patched(ASK_RUNNER_PATCH)) ctx.track(() => askRunner(name), { task: name });
+      if (ask === 'always' || ctx.patches.has('askRunner')) ctx.track(() => askRunner(name), { task: name });
     },
     ask(name) {
-      if (patched(ASK_RUNNER_PATCH)) ctx.track(() => askRunner(name), { task: name });
+      if (ctx.patches.has('askRunner')) ctx.track(() => askRunner(name), { task: name });
     },
   };
 
@@ -81,7 +76,7 @@ export function createLostTasks(ctx: RunContext): LostTasks {
           }
           continue;
         }
-        if (patched(RUNNER_PROOFS_PATCH)) {
+        if (ctx.patches.has('runnerProofs')) {
           const refused = await ctx.proofs.check(
             {
               about: 'lookup',
