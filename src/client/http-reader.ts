@@ -7,6 +7,8 @@
  * `run show` cannot come this way: the HTTP API routes a workflow id in the URL path, and it
  * splits a run's id (`run/<group>/<id>`) at its slashes, escaped or not ("Not Found").
  */
+import { z } from 'zod';
+import { RunfleetError } from '../errors';
 import type { TemporalHttpApi } from './http-api';
 import {
   listPage,
@@ -19,18 +21,36 @@ import {
 } from './run-list';
 
 /** A payload as the HTTP API writes it: metadata values and data in base64. */
-interface JsonPayload {
-  metadata?: Record<string, string>;
-  data?: string;
-}
+const JsonPayload = z.object({ data: z.string().optional() });
 
-interface JsonExecutionInfo {
-  execution?: { workflowId?: string; runId?: string };
-  status?: string;
-  startTime?: string;
-  closeTime?: string;
-  searchAttributes?: { indexedFields?: Record<string, JsonPayload> };
-  memo?: { fields?: Record<string, JsonPayload> };
+const JsonExecutionInfo = z.object({
+  execution: z.object({ workflowId: z.string().optional() }).optional(),
+  status: z.string().optional(),
+  startTime: z.string().optional(),
+  closeTime: z.string().optional(),
+  searchAttributes: z.object({ indexedFields: z.record(z.string(), JsonPayload).optional() }).optional(),
+  memo: z.object({ fields: z.record(z.string(), JsonPayload).optional() }).optional(),
+});
+type JsonExecutionInfo = z.infer<typeof JsonExecutionInfo>;
+
+/** ListWorkflowExecutionsResponse, the parts read. */
+const ListAnswer = z.object({
+  executions: z.array(JsonExecutionInfo).optional(),
+  nextPageToken: z.string().optional(),
+});
+/** CountWorkflowExecutionsResponse: an int64, which the JSON mapping writes as a string. */
+const CountAnswer = z.object({ count: z.union([z.string().regex(/^\d+$/), z.number().int().min(0)]).optional() });
+
+/** An answer in the shape `schema` expects, or an error naming what is off (the network is untrusted). */
+function answer<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const at = issue?.path.length ? issue.path.join('.') : '(the answer)';
+  throw new RunfleetError(
+    'ComponentUnavailable',
+    `Temporal's HTTP API answered ${what} in another shape: ${at}: ${issue?.message}`,
+  );
 }
 
 export class HttpRunReader {
@@ -39,11 +59,15 @@ export class HttpRunReader {
   async listRunsPage(filter: ListRunsFilter = {}): Promise<RunPage> {
     const query = runsQuery(filter);
     const { limit, pageToken } = listPage(filter);
-    const page = (await this.api.get('workflows', {
-      query,
-      pageSize: limit,
-      nextPageToken: pageToken ? Buffer.from(pageToken).toString('base64') : undefined,
-    })) as { executions?: JsonExecutionInfo[]; nextPageToken?: string };
+    const page = answer(
+      ListAnswer,
+      await this.api.get('workflows', {
+        query,
+        pageSize: limit,
+        nextPageToken: pageToken ? Buffer.from(pageToken).toString('base64') : undefined,
+      }),
+      'a list',
+    );
     return {
       runs: (page.executions ?? []).map((info) => runSummary(visibilityRecord(info))),
       nextPageToken: pageTokenText(page.nextPageToken ? Buffer.from(page.nextPageToken, 'base64') : null),
@@ -51,8 +75,8 @@ export class HttpRunReader {
   }
 
   async countRuns(filter: Omit<ListRunsFilter, 'limit' | 'pageToken'> = {}): Promise<number> {
-    const answer = (await this.api.get('workflow-count', { query: runsQuery(filter) })) as { count?: string };
-    return Number(answer.count ?? 0);
+    const counted = answer(CountAnswer, await this.api.get('workflow-count', { query: runsQuery(filter) }), 'a count');
+    return Number(counted.count ?? 0);
   }
 }
 

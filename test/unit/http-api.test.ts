@@ -141,6 +141,22 @@ describe('HttpRunReader', () => {
     );
   });
 
+  it.each([
+    ['a list that is not a list', { executions: { 0: 'x' } }, 'executions'],
+    ['a count that is not a number', { count: 'many' }, 'count'],
+    [
+      'a workflow id that is not text',
+      { executions: [{ execution: { workflowId: 7 } }] },
+      'executions.0.execution.workflowId',
+    ],
+  ])('refuses %s, naming the field', async (_what, body, field) => {
+    const address = await serve((_req, res) => res.end(JSON.stringify(body)));
+    const r = reader(address);
+    const err = await failure('count' in body ? r.countRuns() : r.listRunsPage());
+    expect(err.code).toBe('ComponentUnavailable');
+    expect(err.message).toContain(`in another shape: ${field}`);
+  });
+
   it('stops reading an endless answer at 16 MiB instead of buffering it', async () => {
     const address = await serve((_req, res) => {
       const chunk = Buffer.alloc(1024 * 1024, 0x20);
