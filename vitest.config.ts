@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 /**
  * The integration files the cluster tier runs again against Temporal as a service (four processes
  * on PostgreSQL) instead of the dev server: the run engine, at-most-once, lost tasks, groups, the
- * registry, the fleet, and runners and a control worker on hosts of their own, cut off.
+ * registry, the fleet, runners and a control worker on hosts of their own, cut off, and the CLI
+ * (its run list through the service's HTTP API among them).
  */
 const CLUSTER_TIER = [
   'dag',
@@ -14,6 +15,7 @@ const CLUSTER_TIER = [
   'runner-registry',
   'fleet-run',
   'partition',
+  'cli',
 ].map((name) => `test/integration/${name}.test.ts`);
 
 export default defineConfig({

@@ -13,7 +13,7 @@ import { RunnerAdmin } from '../src/client/runners';
 import { generateSigningKey } from '../src/security/operator';
 import { WORKFLOW_BUNDLE_OPTIONS, createDataConverter } from '../src/codec';
 import { runnerWorkflowId } from '../src/ids';
-import { Cluster } from '../src/server/cluster';
+import { Cluster, clusterHttpAddress } from '../src/server/cluster';
 import { startDevServer } from '../src/server/dev-server';
 import { ensureTemporalBinary } from '../src/server/temporal-binary';
 import { createControlWorker } from '../workers/control';
@@ -460,7 +460,7 @@ async function startBenchTemporal(kind: BenchTemporal, binary: string): Promise<
     const info = await cluster.start();
     return {
       address: info.address,
-      httpAddress: `127.0.0.1:${info.httpPort}`,
+      httpAddress: clusterHttpAddress(info),
       title: 'Temporal service: 4 processes on PostgreSQL',
       pids: () => cluster.status().flatMap((p) => (p.pid === null ? [] : [p.pid])),
       stop: () => cluster.destroy(),

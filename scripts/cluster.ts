@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { RunfleetError } from '../src/errors';
-import { Cluster, SERVICES, ensureServiceBinaries, type Service } from '../src/server/cluster';
+import { Cluster, SERVICES, clusterHttpAddress, ensureServiceBinaries, type Service } from '../src/server/cluster';
 
 const USAGE =
   'usage: scripts/cluster build | start | stop | destroy | status | kill <service> | start-service <service> | restart-postgres\n' +
@@ -58,7 +58,9 @@ async function main(argv: string[]): Promise<void> {
       for (const row of cluster.status()) {
         console.log(row.pid === null ? `${row.name}: down` : `${row.name}: pid ${row.pid}, RSS ${row.rssMiB} MiB`);
       }
-      console.log(`address: ${cluster.info()?.address ?? '(never started)'}`);
+      const info = cluster.info();
+      console.log(`address: ${info?.address ?? '(never started)'}`);
+      if (info) console.log(`HTTP API: ${clusterHttpAddress(info)}`);
       return;
     case 'kill':
       cluster.kill(service(arg));

@@ -54,6 +54,11 @@ const ClusterInfoSchema = z.strictObject({
 });
 export type ClusterInfo = z.infer<typeof ClusterInfoSchema>;
 
+/** The frontend's HTTP API, `host:port` (`RUNFLEET_HTTP_ADDRESS` of its clients). */
+export function clusterHttpAddress(info: ClusterInfo): string {
+  return `127.0.0.1:${info.httpPort}`;
+}
+
 export interface ClusterOptions {
   projectRoot: string;
   /** Default `<projectRoot>/.runfleet/cluster`. */
@@ -482,7 +487,7 @@ export function serverConfig(info: ClusterInfo, dynamicConfigFile: string): stri
     '      initialFailoverVersion: 1',
     '      rpcName: "frontend"',
     `      rpcAddress: "${info.address}"`,
-    `      httpAddress: "127.0.0.1:${info.httpPort}"`,
+    `      httpAddress: "${clusterHttpAddress(info)}"`,
     'dcRedirectionPolicy:',
     '  policy: "noop"',
     'publicClient:',

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { Cluster } from '../../src/server/cluster';
+import { Cluster, clusterHttpAddress } from '../../src/server/cluster';
 import { testOperator } from './operator-key';
 
 const projectRoot = path.resolve(__dirname, '..', '..');
@@ -30,6 +30,7 @@ export async function setup(project: TestProject): Promise<void> {
   const info = await cluster.start();
   process.stderr.write(`cluster tier: Temporal service at ${info.address}, up in ${Date.now() - started} ms\n`);
   project.provide('temporalAddress', info.address);
+  project.provide('temporalHttpAddress', clusterHttpAddress(info));
 }
 
 export async function teardown(): Promise<void> {
