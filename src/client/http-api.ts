@@ -76,7 +76,7 @@ export class TemporalHttpApi {
             reject(
               new RunfleetError(
                 'ComponentUnavailable',
-                `${where} answered ${res.statusCode} with no JSON: ${text.slice(0, 200)}`,
+                `${where} answered ${res.statusCode} with no JSON: ${printable(text.slice(0, 200))}`,
               ),
             );
             return;
@@ -135,11 +135,20 @@ export class TemporalHttpApi {
   }
 }
 
+/**
+ * Text from the server as it may be printed: control characters (a terminal's escape sequences)
+ * shown as `?`, and at most 300 characters. The network is untrusted.
+ */
+export function printable(text: string): string {
+  const shown = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return shown.length > 300 ? `${shown.slice(0, 300)}...` : shown;
+}
+
 /** An error answer (a google.rpc.Status as JSON: code, message) as a Runfleet error. */
 function httpError(status: number, json: unknown, where: string): RunfleetError {
   const message =
     json !== null && typeof json === 'object' && typeof (json as { message?: unknown }).message === 'string'
-      ? (json as { message: string }).message
+      ? printable((json as { message: string }).message)
       : `HTTP ${status}`;
   if (status === 404) return new RunfleetError('NotFound', message);
   if (status === 401 || status === 403) return new RunfleetError('Unauthorized', `${where}: ${message}`);

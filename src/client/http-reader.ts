@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { RunfleetError } from '../errors';
-import type { TemporalHttpApi } from './http-api';
+import { printable, type TemporalHttpApi } from './http-api';
 import {
   listPage,
   pageTokenText,
@@ -46,10 +46,10 @@ function answer<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  const at = issue?.path.length ? issue.path.join('.') : '(the answer)';
+  const at = issue?.path.length ? issue.path.map(String).join('.') : '(the answer)';
   throw new RunfleetError(
     'ComponentUnavailable',
-    `Temporal's HTTP API answered ${what} in another shape: ${at}: ${issue?.message}`,
+    printable(`Temporal's HTTP API answered ${what} in another shape: ${at}: ${issue?.message}`),
   );
 }
 

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunfleetClient } from '../../src/client/client';
+import { TemporalHttpApi } from '../../src/client/http-api';
+import { HttpRunReader } from '../../src/client/http-reader';
 import { createDataConverter } from '../../src/codec';
 import { loadConfig } from '../../src/config';
 import { connectionOptions } from '../../src/connection';
@@ -22,7 +24,7 @@ import { connectWorker } from '../../src/cli/runtime';
 import { createControlWorker } from '../../workers/control';
 import { createRunner } from '../../workers/runner';
 import { startHarness, workflowBundle, type Harness } from '../helpers/harness';
-import { uniqueName } from '../helpers/temporal';
+import { temporalHttpAddress, uniqueName } from '../helpers/temporal';
 
 const dir = mkdtempSync(join(tmpdir(), 'runfleet-tls-'));
 const pem = (name: string) => join(dir, name);
@@ -240,6 +242,89 @@ describe('TLS from the standard client configuration', () => {
     expect(workerErr).toBeInstanceOf(RunfleetError);
     expect((workerErr as Error).message).toMatch(/localhost:\d+ \(mTLS\).*UnknownIssuer/);
     console.log(`wrong CA: client: ${(err as Error).message}\nworker: ${(workerErr as Error).message}`);
+  });
+});
+
+describe("Temporal's HTTP API (run list) behind the same mTLS", () => {
+  /** An mTLS-terminating proxy (HTTP/1.1) in front of the dev server's HTTP API; its port and its handshake count. */
+  async function httpsProxy(): Promise<{ port: number; handshakes: () => number; close: () => Promise<void> }> {
+    const upstream = temporalHttpAddress();
+    const colon = upstream.lastIndexOf(':');
+    let count = 0;
+    const open = new Set<net.Socket>();
+    const server = tls.createServer(
+      {
+        key: readFileSync(pem('server.key')),
+        cert: readFileSync(pem('server.pem')),
+        ca: readFileSync(pem('ca.pem')),
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (client) => {
+        count++;
+        const up = net.connect(Number(upstream.slice(colon + 1)), upstream.slice(0, colon));
+        for (const sock of [client, up]) {
+          open.add(sock);
+          sock.on('close', () => open.delete(sock));
+          sock.on('error', () => undefined);
+        }
+        client.pipe(up).pipe(client);
+      },
+    );
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      handshakes: () => count,
+      close: async () => {
+        for (const sock of open) sock.destroy();
+        await new Promise<void>((r) => server.close(() => r()));
+      },
+    };
+  }
+
+  /** What the CLI's `run list` does with this environment: config, connection, then the HTTP reader. */
+  function reader(port: number, env: Record<string, string>): HttpRunReader {
+    const config = configFor(env);
+    return new HttpRunReader(
+      new TemporalHttpApi({
+        httpAddress: `127.0.0.1:${port}`,
+        connection: connectionOptions(config, env),
+        connectTimeoutMs: 3_000,
+      }),
+    );
+  }
+
+  it('lists with the client certificate and the CA of TEMPORAL_TLS_*, and refuses a server or a name it cannot verify', async () => {
+    const proxy = await httpsProxy();
+    try {
+      const page = await reader(proxy.port, mtlsEnv()).listRunsPage({ limit: 5 });
+      expect(Array.isArray(page.runs)).toBe(true);
+      expect(proxy.handshakes()).toBe(1);
+      expect(
+        await reader(proxy.port, { ...mtlsEnv(), TEMPORAL_TLS_SERVER_NAME: 'localhost' }).countRuns(),
+      ).toBeGreaterThanOrEqual(0);
+
+      const failures: Record<string, Record<string, string>> = {
+        'no client certificate': { TEMPORAL_TLS_SERVER_CA_CERT_PATH: pem('ca.pem') },
+        'a server signed by another CA': { ...mtlsEnv(), TEMPORAL_TLS_SERVER_CA_CERT_PATH: pem('other-ca.pem') },
+        'a server name the certificate does not hold': { ...mtlsEnv(), TEMPORAL_TLS_SERVER_NAME: 'evil.example' },
+      };
+      for (const [what, env] of Object.entries(failures)) {
+        const err = await reader(proxy.port, env)
+          .listRunsPage()
+          .then(
+            () => null,
+            (e: unknown) => e,
+          );
+        expect(err, what).toBeInstanceOf(RunfleetError);
+        expect((err as RunfleetError).code, what).toBe('ServerUnreachable');
+        expect((err as Error).message, what).toContain(`cannot reach Temporal's HTTP API at 127.0.0.1:${proxy.port}`);
+        console.log(`HTTP API, ${what}: ${(err as Error).message}`);
+      }
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

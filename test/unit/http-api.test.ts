@@ -132,6 +132,17 @@ describe('HttpRunReader', () => {
     expect(err.message).toContain(text);
   });
 
+  it('prints no terminal escape a server puts in its answer', async () => {
+    const address = await serve((_req, res) => {
+      res.statusCode = 500;
+      res.end(JSON.stringify({ code: 13, message: 'boom\u001b]0;pwned\u0007\u001b[2J' + 'x'.repeat(1000) }));
+    });
+    const err = await failure(reader(address).countRuns());
+    expect(err.message).toContain('boom?]0;pwned??[2J');
+    expect(err.message).not.toMatch(/[\u0000-\u001f]/);
+    expect(err.message.length).toBeLessThan(500);
+  });
+
   it('refuses an answer that is not JSON, naming the address', async () => {
     const address = await serve((_req, res) => res.end('<html>proxy login</html>'));
     const err = await failure(reader(address).listRunsPage());
