@@ -7,7 +7,9 @@
  *   npx tsx bench/cli.ts --samples 20
  *
  * One headless in-memory dev server of its own, Runfleet's control worker and one runner (the
- * production topology of bench/run.ts), 20 finished one-task runs to list and show. Each command
+ * production topology of bench/run.ts), 20 finished one-task runs to list and show. `run list` is
+ * timed over gRPC and over the server's HTTP API (`RUNFLEET_HTTP_ADDRESS`), after a check that both
+ * print the same; `node -e 0` is the floor any command written for Node pays. Each command
  * is a fresh process, run one after another (never two at once); the table gives p50 and p90 of
  * the wall time and the ratio of each p50 to `temporal workflow list`'s. Builds first when
  * `dist/` is missing or older than the sources. A measurement, not a test: exits 0 whatever the
