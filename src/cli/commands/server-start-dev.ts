@@ -53,9 +53,7 @@ export function register(server: Command, ctx: CliContext): void {
         });
         lifecycle.add('Temporal dev server', () => dev.stop());
         out.line(`Temporal at ${dev.address} (TEMPORAL_ADDRESS=${dev.address}), namespace ${dev.namespace}`);
-        out.line(
-          `HTTP API at ${dev.httpAddress} (RUNFLEET_HTTP_ADDRESS=${dev.httpAddress}: a faster run list and run show)`,
-        );
+        out.line(`HTTP API at ${dev.httpAddress} (RUNFLEET_HTTP_ADDRESS=${dev.httpAddress}: a faster run list)`);
         if (dev.uiUrl) out.line(`Web UI: ${webUiWorkflowsUrl(dev.uiUrl, dev.namespace)}`);
         const exited = new Promise<void>((resolve) => dev.process.once('exit', () => resolve()));
         await Promise.race([lifecycle.stopped(), exited]);

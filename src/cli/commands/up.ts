@@ -254,9 +254,7 @@ export function register(program: Command, ctx: CliContext): void {
 
         out.line(`Temporal at ${address} (export TEMPORAL_ADDRESS=${address}), namespace ${namespace}`);
         if (httpAddress)
-          out.line(
-            `HTTP API at ${httpAddress} (export RUNFLEET_HTTP_ADDRESS=${httpAddress}: a faster run list and run show)`,
-          );
+          out.line(`HTTP API at ${httpAddress} (export RUNFLEET_HTTP_ADDRESS=${httpAddress}: a faster run list)`);
         out.line(
           `control worker on ${config.temporal.controlTaskQueue}; runner "${LOCAL_RUNNER.name}" registered on pool "${LOCAL_RUNNER.pool}" with ${LOCAL_RUNNER.slots} slots`,
         );
