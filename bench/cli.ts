@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunfleetClient } from '../src/client/client';
 import { installBenchRuntime } from './runtime';
-import { formatTable, percentile } from './stats';
+import { formatTable, percentile, wholeFlag } from './stats';
 import {
   NAMESPACE,
   PROJECT_ROOT,
@@ -35,13 +35,6 @@ import {
 
 const BUILT_MAIN = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'main.js');
 const RUNS = 20;
-
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number >= 1`);
-  return v;
-}
 
 /** The newest modification time under the folders the build compiles. */
 function newestSource(): number {
@@ -72,7 +65,7 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
 }
 
 async function main(): Promise<void> {
-  const samples = flag('samples', 10);
+  const samples = wholeFlag('samples', 10);
   ensureBuild();
   installBenchRuntime();
   // The built CLI as an installed package runs it: the bin of a package without sources loads dist.

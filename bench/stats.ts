@@ -1,4 +1,4 @@
-/** Small helpers for the benchmark's figures. */
+/** Small helpers for the benchmarks: figures, tables and whole-number flags. */
 
 /** Nearest-rank percentile (p in 0..100) of unsorted values; NaN for none. */
 export function percentile(values: number[], p: number): number {
@@ -48,4 +48,12 @@ export function formatTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** A whole-number `--name N` from the command line (N >= 1), or `fallback`. */
+export function wholeFlag(name: string, fallback: number, argv: readonly string[] = process.argv): number {
+  const i = argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(argv[i + 1]) : fallback;
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number >= 1`);
+  return v;
 }

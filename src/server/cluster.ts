@@ -29,6 +29,7 @@ import { z } from 'zod';
 import { RunfleetError } from '../errors';
 import { sleep } from '../sleep';
 import { ensureNamespace } from './dev-server';
+import { TASK_QUEUE_DYNAMIC_CONFIG } from './dynamic-config';
 import { freePorts, isPortFree } from './ports';
 import { TEMPORAL_SERVER_VERSION, TOOLS_BIN_DIR } from './temporal-binary';
 
@@ -500,7 +501,12 @@ export function serverConfig(info: ClusterInfo, dynamicConfigFile: string): stri
 }
 
 /** The server's production defaults, but search attributes visible at once after they are added. */
-const DYNAMIC_CONFIG = ['system.forceSearchAttributesCacheRefreshOnRead:', '  - value: true', ''].join('\n');
+const DYNAMIC_CONFIG = [
+  'system.forceSearchAttributesCacheRefreshOnRead:',
+  '  - value: true',
+  ...Object.entries(TASK_QUEUE_DYNAMIC_CONFIG).flatMap(([key, value]) => [`${key}:`, `  - value: ${value}`]),
+  '',
+].join('\n');
 
 export interface ServiceBinaries {
   server: string;
