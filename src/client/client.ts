@@ -46,6 +46,7 @@ import type { changegroupWorkflow } from '../../workflows/changegroup';
 import { initialState, limitProblem, type ChangegroupView, type Submitted } from '../changegroup/state';
 import { checkChangegroupName, decodeUpdateToken, encodeUpdateToken } from '../changegroup/token';
 import { withLiveStatus } from './live-status';
+import { timestampIso } from './timestamps';
 import {
   listPage,
   pageTokenText,
@@ -826,18 +827,14 @@ function isRunInput(value: unknown): value is { spec: unknown; options?: unknown
 
 /** A raw visibility record (gRPC) in the shape `runSummary` reads. */
 function visibilityRecord(info: temporal.api.workflow.v1.IWorkflowExecutionInfo): VisibilityRecord {
-  const time = (ts: temporal.api.workflow.v1.IWorkflowExecutionInfo['startTime']): string | null =>
-    ts?.seconds === undefined || ts.seconds === null
-      ? null
-      : new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
   const searchAttributes: Record<string, Uint8Array | undefined> = {};
   for (const [k, v] of Object.entries(info.searchAttributes?.indexedFields ?? {}))
     searchAttributes[k] = v.data ?? undefined;
   return {
     workflowId: info.execution?.workflowId ?? '',
     status: temporal.api.enums.v1.WorkflowExecutionStatus[info.status ?? 0] ?? 'UNSPECIFIED',
-    startTime: time(info.startTime),
-    closeTime: time(info.closeTime),
+    startTime: timestampIso(info.startTime),
+    closeTime: timestampIso(info.closeTime),
     searchAttributes,
     memoName: info.memo?.fields?.['name']?.data ?? undefined,
   };

@@ -6,6 +6,7 @@
  */
 import type { temporal } from '@temporalio/proto';
 import { showRunning } from '../run/transitions';
+import { timestampIso } from './timestamps';
 import type { RunState } from '../types';
 
 type PendingActivity = temporal.api.workflow.v1.IPendingActivityInfo;
@@ -19,13 +20,7 @@ export function withLiveStatus(state: RunState, pending: readonly PendingActivit
     if (!match) continue;
     const task = state.tasks[match[1] as string];
     if (!task || task.status !== 'reserved' || task.attempts !== Number(match[2])) continue;
-    const started = activity.lastStartedTime?.seconds;
-    showRunning(
-      task,
-      started !== undefined && started !== null
-        ? new Date(Number(started) * 1000 + Math.floor((activity.lastStartedTime?.nanos ?? 0) / 1e6)).toISOString()
-        : null,
-    );
+    showRunning(task, timestampIso(activity.lastStartedTime));
   }
   return state;
 }

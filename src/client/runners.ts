@@ -58,6 +58,7 @@ import { checkRunnerName, parseLabels } from '../registry/names';
 
 export { checkRunnerName, parseLabels };
 import { toRunfleetError } from './errors';
+import { timestampIso } from './timestamps';
 
 export interface RunnerAdminOptions {
   /** Task queue of the control worker, where the registry workflows run. */
@@ -530,8 +531,8 @@ export class RunnerAdmin {
       generation,
       state:
         activity.state === STARTED ? 'started' : activity.state === CANCEL_REQUESTED ? 'cancel-requested' : 'scheduled',
-      startedAt: time(activity.lastStartedTime),
-      lastHeartbeatAt: time(activity.lastHeartbeatTime),
+      startedAt: timestampIso(activity.lastStartedTime),
+      lastHeartbeatAt: timestampIso(activity.lastHeartbeatTime),
       live,
     };
   }
@@ -610,9 +611,4 @@ function by(who: string | undefined): string {
 
 function admin(opts: AdminOptions): { by: string; reason?: string } {
   return opts.reason?.trim() ? { by: by(opts.by), reason: opts.reason.trim() } : { by: by(opts.by) };
-}
-
-function time(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): string | null {
-  if (!ts || ts.seconds === undefined || ts.seconds === null) return null;
-  return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
 }
