@@ -263,7 +263,8 @@ describe('the image', () => {
       JSON.stringify({
         name: 'from the image',
         group: '/test/image',
-        tasks: ['a', 'b', 'c', 'd'].map((name) => ({
+        // Twice a runner's slots (4 by default): one runner cannot hold them all, so both run some.
+        tasks: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((name) => ({
           name,
           pool: 'default',
           steps: [`echo ${marker} ${name} on $(hostname) as $(id -u)`, 'sleep 2'],
