@@ -198,6 +198,11 @@ export class RunfleetClient {
   readonly namespace: string;
   readonly controlTaskQueue: string;
   private readonly ownedConnection: Connection | null;
+  /**
+   * Set by the first call the namespace answered: a "namespace not found" after that is the
+   * service failing to read its namespaces (its database down), which a watcher rides out.
+   */
+  private namespaceAnswered = false;
 
   private constructor(client: Client, address: string, controlTaskQueue: string, ownedConnection: Connection | null) {
     this.client = client;
@@ -808,9 +813,16 @@ export class RunfleetClient {
   /** Runs a Temporal call and maps its errors into the Runfleet taxonomy. */
   private async call<T>(workflowId: string | undefined, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      const value = await fn();
+      this.namespaceAnswered = true;
+      return value;
     } catch (err) {
-      throw toRunfleetError(err, { address: this.address, namespace: this.namespace, workflowId });
+      throw toRunfleetError(err, {
+        address: this.address,
+        namespace: this.namespace,
+        workflowId,
+        namespaceAnswered: this.namespaceAnswered,
+      });
     }
   }
 }

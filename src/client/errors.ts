@@ -23,6 +23,11 @@ export interface ErrorContext {
   namespace: string;
   /** The workflow concerned, for `NotFound` / `AlreadyExists`. */
   workflowId?: string;
+  /**
+   * The namespace answered an earlier call of this client. Temporal then says "namespace not
+   * found" when it cannot read its namespaces (PostgreSQL down): no answer, not a wrong namespace.
+   */
+  namespaceAnswered?: boolean;
 }
 
 export function unreachable(address: string, cause: unknown): RunfleetError {
@@ -54,6 +59,12 @@ export function toRunfleetError(err: unknown, ctx: ErrorContext): unknown {
     return new RunfleetError('AlreadyExists', `a run with id ${err.workflowId} exists already; choose another --id`);
   }
   if (err instanceof NamespaceNotFoundError) {
+    if (ctx.namespaceAnswered) {
+      return new RunfleetError(
+        'NoAnswer',
+        `namespace "${err.namespace}" at ${ctx.address} was not found though it answered before: the service cannot read its namespaces now (is its database down?)`,
+      );
+    }
     return new RunfleetError(
       'InvalidConfig',
       `namespace "${err.namespace}" does not exist at ${ctx.address} (TEMPORAL_NAMESPACE)`,

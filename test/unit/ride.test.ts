@@ -1,4 +1,6 @@
+import { NamespaceNotFoundError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
+import { toRunfleetError } from '../../src/client/errors';
 import { grpcStatus, isTransient, rideOut } from '../../src/client/ride';
 import { RunfleetError } from '../../src/errors';
 
@@ -27,6 +29,23 @@ describe('isTransient', () => {
     expect(isTransient(new Error('query failed: nondeterminism'))).toBe(false);
     // A coded error decides, whatever caused it.
     expect(isTransient(new RunfleetError('NotFound', 'gone', { cause: grpcError(14, 'x') }))).toBe(false);
+  });
+});
+
+describe('a namespace not found', () => {
+  const ctx = { address: '127.0.0.1:7233', namespace: 'default' };
+
+  it('is a wrong namespace, said at once, when the namespace never answered this client', () => {
+    const err = toRunfleetError(new NamespaceNotFoundError('default'), ctx);
+    expect(err).toMatchObject({ code: 'InvalidConfig', message: expect.stringContaining('TEMPORAL_NAMESPACE') });
+    expect(isTransient(err)).toBe(false);
+  });
+
+  it('is a service that cannot read its namespaces, ridden out, once the namespace has answered', () => {
+    // Temporal on PostgreSQL said so while its database was down (test/cluster/service-faults).
+    const err = toRunfleetError(new NamespaceNotFoundError('default'), { ...ctx, namespaceAnswered: true });
+    expect(err).toMatchObject({ code: 'NoAnswer', message: expect.stringContaining('answered before') });
+    expect(isTransient(err)).toBe(true);
   });
 });
 
