@@ -26,6 +26,8 @@ export function clkTck(): number {
 export interface ProcStat {
   pid: number;
   ppid: number;
+  /** The command name (`node`, `sh`...). */
+  comm: string;
   /** CPU of the process itself, all its threads: user, system. */
   utime: number;
   stime: number;
@@ -46,7 +48,8 @@ export function procStat(pid: number): ProcStat | null {
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state): field k is f[k - 3].
   const at = (field: number): number => Number(f[field - 3]);
-  return { pid, ppid: at(4), utime: at(14), stime: at(15), cutime: at(16), cstime: at(17) };
+  const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+  return { pid, ppid: at(4), comm, utime: at(14), stime: at(15), cutime: at(16), cstime: at(17) };
 }
 
 /** Every process's stat now, and who is whose child (one scan of /proc). */
@@ -109,10 +112,21 @@ export interface CpuReading {
   /** This process (`process.cpuUsage()`, user + system, all threads), s. */
   bench: number;
   /**
-   * Per worker process, s: its own utime + stime; its reaped children's cutime + cstime; and the
-   * CPU of its live descendants (`ProcTable.ticks`), which neither of the first two holds.
+   * Per worker process, s: its own utime + stime; its reaped children's cutime + cstime; the same
+   * two of its process starter (a live `node` descendant: the runner starts its task supervisors
+   * from one, `src/runner/spawner.ts`, so they are its children, not the runner's); and the CPU of
+   * its other live descendants (`ProcTable.ticks`), which none of these holds.
    */
-  workers: { pid: number; self: number; children: number; liveDescendants: number }[];
+  workers: WorkerCpu[];
+}
+
+export interface WorkerCpu {
+  pid: number;
+  self: number;
+  children: number;
+  starterSelf: number;
+  starterChildren: number;
+  liveDescendants: number;
 }
 
 /** `serverPids`: Temporal's processes (the dev server, or a cluster's services and PostgreSQL). */
@@ -127,11 +141,20 @@ export function readCpu(serverPids: readonly number[], workerPids: readonly numb
     bench: (usage.user + usage.system) / 1e6,
     workers: workerPids.map((pid) => {
       const s = table.stats.get(pid);
+      const starters: ProcStat[] = [];
+      const others: number[] = [];
+      for (const d of table.descendants(pid)) {
+        const st = table.stats.get(d);
+        if (st?.comm === 'node') starters.push(st);
+        else others.push(d);
+      }
       return {
         pid,
         self: s ? (s.utime + s.stime) / tck : NaN,
         children: s ? (s.cutime + s.cstime) / tck : NaN,
-        liveDescendants: table.ticks(table.descendants(pid)) / tck,
+        starterSelf: starters.reduce((a, st) => a + st.utime + st.stime, 0) / tck,
+        starterChildren: starters.reduce((a, st) => a + st.cutime + st.cstime, 0) / tck,
+        liveDescendants: table.ticks(others) / tck,
       };
     }),
   };
@@ -151,7 +174,7 @@ export interface CpuBreakdown {
    * tsx's esbuild service; counted in no class, shown here so it is not hidden; may be negative
    * when one of them is reaped in the window, its time moving to `children`).
    */
-  eachWorker: { pid: number; self: number; children: number; liveDescendants: number }[];
+  eachWorker: WorkerCpu[];
 }
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -164,13 +187,16 @@ export function cpuDelta(a: CpuReading, b: CpuReading, n: number): CpuBreakdown 
       pid: w.pid,
       self: w.self - w0.self,
       children: w.children - w0.children,
+      starterSelf: w.starterSelf - w0.starterSelf,
+      starterChildren: w.starterChildren - w0.starterChildren,
       liveDescendants: w.liveDescendants - w0.liveDescendants,
     };
   });
   const devServer = b.devServer - a.devServer;
   const workflowWorker = b.bench - a.bench;
-  const workers = eachWorker.reduce((s, w) => s + w.self, 0);
-  const tasks = eachWorker.reduce((s, w) => s + w.children, 0);
+  // A runner's process starter is the runner's; what it started and reaped, its tasks.
+  const workers = eachWorker.reduce((s, w) => s + w.self + w.starterSelf, 0);
+  const tasks = eachWorker.reduce((s, w) => s + w.children + w.starterChildren, 0);
   const seconds = { devServer, workflowWorker, workers, tasks, total: devServer + workflowWorker + workers + tasks };
   const per = (x: number): number => r3((x * 1000) / n);
   return {
@@ -193,6 +219,8 @@ export function cpuDelta(a: CpuReading, b: CpuReading, n: number): CpuBreakdown 
       pid: w.pid,
       self: r3(w.self),
       children: r3(w.children),
+      starterSelf: r3(w.starterSelf),
+      starterChildren: r3(w.starterChildren),
       liveDescendants: r3(w.liveDescendants),
     })),
   };

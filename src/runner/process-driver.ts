@@ -12,22 +12,20 @@
  * workspace while it runs, reaches nothing else of the state dir, and whatever it leaves running
  * under its id is killed when it ends. A runner that is not root cannot do this and says so.
  */
-import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { sleep } from '../sleep';
+import { createSpawner, STARTER_GONE, type ProcessExit, type Spawner } from './spawner';
 import type { Driver, DriverResult, Recovered, SessionRecord, TaskLabels } from './driver';
-import { EXIT_FILE, readCurrentStep, readExitFile, SCRIPT_FILE, STEP_FILE, writeTaskScript } from './task-script';
+import {
+  ABANDONED_FILE,
+  EXIT_FILE,
+  readCurrentStep,
+  readExitFile,
+  SCRIPT_FILE,
+  STEP_FILE,
+  writeTaskScript,
+} from './task-script';
 import {
   giveWorkspace,
   Reaper,
@@ -74,6 +72,8 @@ export interface ProcessDriverOptions {
   log?: (line: string) => void;
   /** How tasks run, decided by the caller (tests). Default: from `taskUids` and who we are. */
   users?: TaskUsers;
+  /** What starts the supervisors (tests). Default: a helper process of its own (`spawner.ts`). */
+  spawner?: Spawner;
 }
 
 export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
@@ -86,6 +86,8 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
   const pool =
     users.mode === 'switch' ? new TaskUserPool(users.range, () => recordedUsers(opts.sessionsDir)) : undefined;
   const reaper = new Reaper();
+  /** Starts the supervisors (a small helper process: see spawner.ts). */
+  const spawner = opts.spawner ?? createSpawner();
   /** The state dir's modes are set once per driver (a task cannot change them: it is not its). */
   let secured = false;
 
@@ -119,7 +121,8 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
       mkdirSync(req.cwd, { recursive: true });
       // A leftover outcome in a reused dir must not pass for this run's (a new dir has none).
       if (mkdirSync(req.sessionDir, { recursive: true, mode: 0o700 }) === undefined)
-        for (const f of [EXIT_FILE, STEP_FILE, USER_FILE]) rmSync(join(req.sessionDir, f), { force: true });
+        for (const f of [EXIT_FILE, STEP_FILE, USER_FILE, ABANDONED_FILE])
+          rmSync(join(req.sessionDir, f), { force: true });
       writeFileSync(join(req.sessionDir, LABELS_FILE), JSON.stringify(req.labels));
 
       let user: TaskUserRecord | null = null;
@@ -150,36 +153,23 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
       // Absolute: the script's path in the supervisor's command line identifies it later.
       const script = writeTaskScript(resolve(req.sessionDir), req.steps, runAs);
 
-      let fd: number;
-      try {
-        fd = openSync(req.logFile, 'a', 0o600);
-      } catch (err) {
-        await endTaskUser(req.sessionDir, user);
-        throw err;
-      }
-      let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+      let exit: Promise<ProcessExit>;
       let pid: number;
       try {
-        const child = spawn(shell, [script], {
+        ({ pid, exit } = await spawner.spawn({
+          command: shell,
+          args: [script],
           cwd: req.cwd,
           env: req.env,
-          detached: true, // its own process group, which outlives us and which a kill reaches whole
-          stdio: ['ignore', fd, fd],
-        });
-        exit = new Promise((resolve, reject) => {
-          child.once('error', reject);
-          child.once('exit', (code, signal) => resolve({ code, signal }));
-        });
-        if (child.pid === undefined) {
-          await exit; // rejects with the spawn error (ENOENT, EACCES...)
-          throw new Error(`could not start ${shell}`);
-        }
-        pid = child.pid;
+          logFile: req.logFile,
+        }));
       } catch (err) {
-        await endTaskUser(req.sessionDir, user);
-        throw err;
-      } finally {
-        closeSync(fd);
+        const started = (err as NodeJS.ErrnoException).code === STARTER_GONE ? unanswered(req.sessionDir) : null;
+        if (!started) {
+          await endTaskUser(req.sessionDir, user);
+          throw err;
+        }
+        ({ pid, exit } = started);
       }
       req.onStarted?.({ driver: 'process', pid });
 
@@ -328,6 +318,28 @@ function vanished(session: SessionRecord, pid: number | undefined): Recovered {
   };
 }
 
+/**
+ * The helper that starts supervisors died with this one's start unanswered: it may have started
+ * it, or may yet (a forked child execs after its parent is gone). The abandoned marker settles it:
+ * a script that starts from now on finds it and runs nothing, so a supervisor is either running
+ * now (found by its script's path), or ended (its exit file), or never runs. Null: never runs.
+ */
+function unanswered(sessionDir: string): { pid: number; exit: Promise<ProcessExit> } | null {
+  writeFileSync(join(sessionDir, ABANDONED_FILE), '');
+  const pid = findSupervisors().get(resolve(sessionDir));
+  if (pid !== undefined && isSupervisor(pid, sessionDir)) {
+    const exit = (async () => {
+      while (isSupervisor(pid, sessionDir)) await sleep(POLL_MS);
+      return { code: null, signal: null };
+    })();
+    return { pid, exit };
+  }
+  // Ended already: there is no process to watch or signal (pid 0: `killGroup` skips it), and its
+  // exit file says how it ended.
+  if (readExitFile(sessionDir)) return { pid: 0, exit: Promise.resolve({ code: null, signal: null }) };
+  return null;
+}
+
 /** TERM the group now, KILL it after the grace period. */
 function stopper(pgid: number): { start: () => void; cancel: () => void } {
   let timer: NodeJS.Timeout | undefined;
@@ -412,6 +424,8 @@ function processGroup(pid: number): number | null {
 }
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  // 0 would be our own group (a supervisor that ended before it was found has no pid here).
+  if (!(pgid > 1)) return;
   try {
     process.kill(-pgid, signal);
   } catch {

@@ -25,6 +25,50 @@ export interface Proc {
 
 const started: Proc[] = [];
 
+/** What a finished `runfleet` command printed, and its exit code. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** How long a command's pipes may stay open after it exits (a daemon it started may hold them). */
+const PIPE_GRACE_MS = 2_000;
+
+/**
+ * Runs `runfleet <args>` to its end, against the harness `h` (its server and control queue), with
+ * `env` on top. Resolves once its output is all read: on `close`, not on `exit`, which may come
+ * before the last of stdout is (a test once parsed an empty stdout so).
+ */
+export function runCli(
+  args: string[],
+  h: { address: string; controlQueue: string },
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [runfleetBin, ...args], {
+      cwd: projectRoot,
+      env: { ...process.env, TEMPORAL_ADDRESS: h.address, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    let code = -1;
+    let grace: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(grace);
+      resolve({ code, stdout, stderr });
+    };
+    child.on('exit', (c, signal) => {
+      code = c ?? (signal ? 128 : -1);
+      grace = setTimeout(done, PIPE_GRACE_MS);
+    });
+    child.on('close', done);
+  });
+}
+
 /**
  * A data key file that never exists: processes started here run in clear, like the harness,
  * unless a test passes `RUNFLEET_KEY_FILE` (the checkout's own `.runfleet/keys` stays out of tests).

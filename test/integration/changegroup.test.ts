@@ -2,7 +2,6 @@
  * Changegroups against the real dev server: a limit of active runs that holds under submitters
  * in separate processes, FIFO admission, and update tokens (one winner per token).
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +11,7 @@ import { changegroupWorkflowId } from '../../src/ids';
 import type { ChangegroupInput } from '../../workflows/changegroup';
 import type { RunState } from '../../src/types';
 import { startHarness, type Harness } from '../helpers/harness';
-import { projectRoot, runfleetBin } from '../helpers/processes';
+import { runCli, type CliResult } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { untilRead } from '../helpers/until';
 
@@ -29,24 +28,8 @@ afterAll(async () => {
   await h?.stop();
 });
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runfleetBin, ...args], {
-      cwd: projectRoot,
-      env: { ...process.env, TEMPORAL_ADDRESS: h.address, RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliResult> {
+  return runCli(args, h);
 }
 
 function spec(name: string, steps: string[] = ['true']) {
@@ -173,7 +156,7 @@ describe('changegroups', () => {
       [0, 1].map(() => cli(['run', 'submit', file, '--changegroup', changegroup, '--token', cliToken])),
     );
     expect(procs.map((p) => p.code).sort()).toEqual([0, 2]);
-    const loser = procs.find((p) => p.code === 2) as Result;
+    const loser = procs.find((p) => p.code === 2) as CliResult;
     expect(loser.stderr.trim().split('\n')).toHaveLength(1);
     expect(loser.stderr).toMatch(/^runfleet: changegroup ".*" changed since the update token was read/);
     expect((await rf.getChangegroup(changegroup)).submitted).toBe(2);

@@ -1,12 +1,11 @@
 /** The `runfleet` CLI as a user runs it, against the real dev server and runners. */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
 import { startHarness, type Harness } from '../helpers/harness';
 import { sharedDir, sharedFile } from '../helpers/shared-files';
-import { NO_KEY_FILE, projectRoot, runfleetBin } from '../helpers/processes';
+import { NO_KEY_FILE, runCli, type CliResult } from '../helpers/processes';
 import { temporalHttpAddress, uniqueName } from '../helpers/temporal';
 import { TEST_OPERATOR_KEY_FILE } from '../helpers/operator-key';
 
@@ -20,32 +19,13 @@ afterAll(async () => {
   await h?.stop();
 });
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runfleetBin, ...args], {
-      cwd: projectRoot,
-      env: {
-        ...process.env,
-        // The checkout's own data keys (from a `runfleet up` here) would encrypt what the harness cannot read.
-        RUNFLEET_KEY_FILE: NO_KEY_FILE,
-        TEMPORAL_ADDRESS: h.address,
-        RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
-        // The suite's operator key: `run approve` signs with it, the harness's control worker trusts it.
-        RUNFLEET_OPERATOR_KEY_FILE: TEST_OPERATOR_KEY_FILE,
-        ...env,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, h, {
+    // The checkout's own data keys (from a `runfleet up` here) would encrypt what the harness cannot read.
+    RUNFLEET_KEY_FILE: NO_KEY_FILE,
+    // The suite's operator key: `run approve` signs with it, the harness's control worker trusts it.
+    RUNFLEET_OPERATOR_KEY_FILE: TEST_OPERATOR_KEY_FILE,
+    ...env,
   });
 }
 

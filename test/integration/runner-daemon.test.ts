@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRunnerProcess, readPid } from '../../src/runner/daemon';
 import { startHarness, testRunnerAdmin, type Harness } from '../helpers/harness';
-import { projectRoot, runfleetBin } from '../helpers/processes';
+import { projectRoot, runfleetBin, runCli, type CliResult } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { until } from '../helpers/until';
 
@@ -31,29 +31,8 @@ afterAll(async () => {
   await h?.stop();
 });
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runfleetBin, ...args], {
-      cwd: projectRoot,
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: h.address,
-        RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
-        RUNFLEET_HOME: home,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliResult> {
+  return runCli(args, h, { RUNFLEET_HOME: home });
 }
 
 function stateDir(name: string): string {

@@ -5,7 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +34,7 @@ import {
   workflowBundle,
   type Harness,
 } from '../helpers/harness';
-import { runfleetBin } from '../helpers/processes';
+import { runCli, type CliResult } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { untilRead } from '../helpers/until';
 
@@ -566,24 +566,8 @@ describe('runner registry', () => {
   });
 });
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runfleetBin, ...args], {
-      cwd: projectRoot,
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: h.address,
-        RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
-        RUNFLEET_OPERATOR_KEY_FILE: TEST_OPERATOR_KEY_FILE,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliResult> {
+  return runCli(args, h, { RUNFLEET_OPERATOR_KEY_FILE: TEST_OPERATOR_KEY_FILE });
 }
 
 describe('runfleet runner (CLI)', () => {

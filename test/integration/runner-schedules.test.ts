@@ -1,5 +1,4 @@
 /** `runfleet runner schedule set|list|rm` against the real dev server's Temporal Schedules. */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import {
 } from '../../src/runner/schedules';
 import { inputQuery } from '../../workflows/run-messages';
 import { startHarness, type Harness } from '../helpers/harness';
-import { projectRoot, runfleetBin } from '../helpers/processes';
+import { runCli, type CliResult } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 import { until } from '../helpers/until';
 
@@ -35,29 +34,8 @@ afterAll(async () => {
   await h?.stop();
 });
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runfleetBin, ...args], {
-      cwd: projectRoot,
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: h.address,
-        RUNFLEET_CONTROL_TASK_QUEUE: h.controlQueue,
-        RUNFLEET_HOME: dir,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliResult> {
+  return runCli(args, h, { RUNFLEET_HOME: dir });
 }
 
 async function listed(runner: string, check: (s: RunnerScheduleInfo) => boolean): Promise<RunnerScheduleInfo> {

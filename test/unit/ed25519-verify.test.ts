@@ -1,9 +1,12 @@
 /**
  * `verifyEd25519` (the run's check of runner proofs, with a key's table built after a few uses)
- * gives `ed25519.verify`'s answer on every input: good signatures, each byte of a signature or
- * message changed, another key, S out of range, R or the key not a point, wrong lengths.
+ * gives `ed25519.verify`'s answer on good signatures, each byte of a signature or message
+ * changed, another key, S out of range, R or the key not a point, wrong lengths; and, being the
+ * cofactorless check, refuses what ZIP-215 alone lets through (a key with a small-order part).
  */
-import { ed25519 } from '@noble/curves/ed25519';
+import { ed25519, ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519';
+import { bytesToNumberLE, concatBytes } from '@noble/curves/utils';
+import { sha512 } from '@noble/hashes/sha2';
 import { describe, expect, it } from 'vitest';
 import { verifyEd25519 } from '../../src/security/ed25519-verify';
 
@@ -68,5 +71,30 @@ describe('verifyEd25519', () => {
     expect(verifyEd25519(badR, msg, key)).toBe(false);
     expect(verifyEd25519(sig.subarray(0, 63), msg, key)).toBe(false);
     expect(verifyEd25519(sig, msg, key.subarray(0, 31))).toBe(false);
+  });
+
+  it('is the cofactorless check: a key with a small-order part, which ZIP-215 lets through, is refused', () => {
+    // A' = A + T, T of order 8; signed as an honest signer would with A's scalar: ZIP-215 checks
+    // [8]SB = [8]R + [8]kA' and accepts; SB - kA' = R - kT is not R unless 8 divides k.
+    const Point = ed25519.Point;
+    const L = Point.Fn.ORDER;
+    const T = ED25519_TORSION_SUBGROUP.map((hex) => Point.fromHex(hex)).find(
+      (p) => !p.double().double().is0(),
+    ) as InstanceType<typeof Point>;
+    const { scalar, prefix, point } = ed25519.utils.getExtendedPublicKey(secret);
+    const mixed = point.add(T).toBytes();
+    const le = (n: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+    let tried = 0;
+    for (const m of messages) {
+      const r = bytesToNumberLE(sha512(concatBytes(prefix, m))) % L;
+      const R = Point.BASE.multiply(r).toBytes();
+      const k = bytesToNumberLE(sha512(concatBytes(R, mixed, m))) % L;
+      if (k % 8n === 0n) continue;
+      const sig = concatBytes(R, le((r + k * scalar) % L));
+      expect(ed25519.verify(sig, m, mixed)).toBe(true);
+      expect(verifyEd25519(sig, m, mixed)).toBe(false);
+      tried++;
+    }
+    expect(tried).toBeGreaterThan(0);
   });
 });

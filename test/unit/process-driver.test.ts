@@ -2,13 +2,14 @@
  * The process driver on the real /bin/sh: order, cwd, env, logs, failures, abort of the whole
  * group, and tasks that outlive a runner process killed with SIGKILL (recover, sweep).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DriverHandle, DriverRun, SessionRecord } from '../../src/runner/driver';
 import { createProcessDriver } from '../../src/runner/process-driver';
+import { createSpawner, STARTER_GONE, type Spawner } from '../../src/runner/spawner';
 import { until } from '../helpers/until';
 
 let dir: string;
@@ -363,5 +364,38 @@ describe('process driver: tasks outlive the runner process', () => {
     expect(removed).toBe(2);
     expect(readdirSync(sessionsDir).sort()).toEqual(['kept', 'other']);
     expect((await orphanRun).exitCode).toBe(137);
+  });
+});
+
+/** The start's answer lost with the helper: the start rejects as when the helper dies before answering. */
+function answerLost(start: boolean): Spawner {
+  const real = createSpawner();
+  return {
+    async spawn(r) {
+      if (start) await real.spawn(r);
+      throw Object.assign(new Error('the process starter ended (SIGKILL) before it answered'), { code: STARTER_GONE });
+    },
+    helperPid: () => real.helperPid(),
+  };
+}
+
+describe('process driver: the helper that starts supervisors dies before it answers', () => {
+  it('it had started the supervisor: the driver finds it by its script and gives its true outcome', async () => {
+    const lost = createProcessDriver({ spawner: answerLost(true) });
+    const r = req([{ run: 'sleep 0.5; echo ran > ran.txt; exit 4' }]);
+    const result = await lost.run(r);
+    expect(result).toEqual({ exitCode: 4, failedStep: 0, aborted: false });
+    expect(readFileSync(join(r.cwd, 'ran.txt'), 'utf8')).toBe('ran\n');
+  });
+
+  it('it had not: the start fails, and a supervisor that starts late runs nothing', async () => {
+    const lost = createProcessDriver({ spawner: answerLost(false) });
+    const r = req([{ run: 'echo ran > ran.txt' }]);
+    await expect(lost.run(r)).rejects.toMatchObject({ code: STARTER_GONE });
+    // The helper's forked child execs the script after all:
+    const late = spawnSync('/bin/sh', [join(r.sessionDir, 'task.sh')], { cwd: r.cwd, env: baseEnv });
+    expect(late.status).toBe(0);
+    expect(existsSync(join(r.cwd, 'ran.txt'))).toBe(false);
+    expect(existsSync(join(r.sessionDir, 'exit'))).toBe(false);
   });
 });
