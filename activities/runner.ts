@@ -120,6 +120,8 @@ export function runFolder(text: string): string {
 
 /** Heartbeats of a running task are at least this far apart (the worker's throttle is 1 s too). */
 const MIN_HEARTBEAT_MS = 1_000;
+/** Of a queued execution's start-to-close beyond its task's timeout, kept back from the wait. */
+const QUEUE_MARGIN_MS = 2_000;
 /** The longest delay a Node timer takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -189,6 +191,39 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
     }
   };
 
+  /**
+   * A task queued behind its lease's running one waits for it here, heartbeating, for `waitMs` at
+   * most. Nothing of it has started or been recorded: a stop ends the wait as cancelled, and a
+   * wait that runs out, or any other cancel (the worker stopping), as `LeaseExpired` (the run
+   * reserves again).
+   */
+  const waitBehind = async (
+    req: ExecuteRequest,
+    ctx: Context,
+    waitMs: number,
+    heartbeatMs: number,
+    executionKey: string,
+  ): Promise<void> => {
+    const give = new AbortController();
+    const expire = setTimeout(() => give.abort(), Math.max(0, Math.min(waitMs, MAX_TIMER_MS)));
+    const heartbeat = setInterval(() => ctx.heartbeat(), heartbeatMs);
+    const onCancel = () => give.abort();
+    ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+    running.set(executionKey, () => ctx.heartbeat());
+    try {
+      await deps.slots.waitForLease(req.leaseId, `${req.runId}/${req.behind}`, give.signal);
+    } catch (err) {
+      if (ctx.cancellationDetails?.cancelRequested) await ctx.cancelled;
+      const why = err instanceof RunfleetError ? err.message : `it did not end within ${waitMs} ms`;
+      throw failure('LeaseExpired', `task "${req.task.name}" was queued behind ${req.behind ?? '?'}: ${why}`);
+    } finally {
+      clearTimeout(expire);
+      clearInterval(heartbeat);
+      running.delete(executionKey);
+      ctx.cancellationSignal.removeEventListener('abort', onCancel);
+    }
+  };
+
   return {
     async executeTask(req: ExecuteRequest): Promise<ExecutionResult> {
       const ctx = Context.current();
@@ -209,8 +244,20 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           `task "${task.name}" keeps or gets artifacts or a cache, and runner "${deps.runner}" has no object store (store.bucket)`,
         );
       }
+      // The task's own timeout: the start-to-close, or less when it also covers a queued wait.
+      const startToCloseMs = ctx.info.startToCloseTimeoutMs;
+      const timeoutMs =
+        Number.isSafeInteger(req.timeoutMs) && (req.timeoutMs as number) > 0
+          ? Math.min(req.timeoutMs as number, startToCloseMs)
+          : startToCloseMs;
+      const heartbeatMs =
+        deps.heartbeatMs ?? Math.max(MIN_HEARTBEAT_MS, Math.floor((ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
+      const executionKey = attemptKey(req.runId, task.name, req.attempt);
+      if (req.queued === true && typeof req.behind === 'string') {
+        await waitBehind(req, ctx, startToCloseMs - timeoutMs - QUEUE_MARGIN_MS, heartbeatMs, executionKey);
+      }
       try {
-        deps.slots.startRunning(req.leaseId, key);
+        deps.slots.startRunning(req.leaseId, key, executionKey);
       } catch (err) {
         // Nothing has started: the run reserves again.
         throw failure('LeaseExpired', (err as Error).message);
@@ -222,7 +269,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
         const startedMs = Date.now();
         const startedAt = new Date(startedMs).toISOString();
         // The task's own timeout, measured here too: a server timeout before it is a lost runner.
-        const deadline = startedMs + ctx.info.startToCloseTimeoutMs;
+        const deadline = startedMs + timeoutMs;
 
         const workspace = taskWorkspace(deps.dataDir, req.runId, task.name);
         // Checked again here, symlinks resolved: a run started around the client skips its check.
@@ -339,10 +386,7 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
 
         // None at start: the server knows the execution started; a stop arrives through
         // `pokeTask` (a heartbeat at once), so the beats are for liveness only.
-        const heartbeatMs =
-          deps.heartbeatMs ?? Math.max(MIN_HEARTBEAT_MS, Math.floor((ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
         const heartbeat = setInterval(() => ctx.heartbeat(), heartbeatMs);
-        const executionKey = attemptKey(req.runId, task.name, req.attempt);
         running.set(executionKey, () => ctx.heartbeat());
         // The task's own timeout, kept here too: the server's timeout reaches us with a heartbeat.
         const timeout = setTimeout(() => kill.abort(), Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));

@@ -47,6 +47,16 @@ export interface ExecuteRequest {
    * slot back when the task ends instead of keeping it for the linger. Absent: keep it.
    */
   releaseLease?: boolean;
+  /**
+   * Sent while the lease's task (`behind`) still runs: the runner starts this one the moment
+   * that one ends (`SlotPool.waitForLease`), and gives up (`LeaseExpired`, nothing started) if it
+   * has not ended within the time the execution's start-to-close timeout leaves beyond `timeoutMs`.
+   */
+  queued?: boolean;
+  /** The execution this one is queued behind: `<task>/<attempt>` of the same run. */
+  behind?: string;
+  /** The task's own timeout, counted from when it starts here (the start-to-close also covers a queued wait). */
+  timeoutMs?: number;
 }
 
 export interface ReadLogRequest {

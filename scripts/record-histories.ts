@@ -49,6 +49,7 @@ const HISTORIES = [
   'cancelled',
   'approval',
   'fan-out-20',
+  'queued-on-lease',
   'retry-cancel-matrix',
   'client-submitted',
   'lost-on-the-way',
@@ -179,11 +180,11 @@ async function main(): Promise<void> {
     pool: 'record',
     ...extra,
   });
-  const start = (id: string, tasks: unknown[]) =>
+  const start = (id: string, tasks: unknown[], options?: Record<string, unknown>) =>
     client.workflow.start('runWorkflow', {
       taskQueue: 'record',
       workflowId: `run/replay/${id}`,
-      args: [{ spec: { name: id, group: '/replay', tasks } }],
+      args: [{ spec: { name: id, group: '/replay', tasks }, ...(options ? { options } : {}) }],
     });
   const save = async (name: string, handle: WorkflowHandle) => {
     writeFileSync(join(out, `${name}.json`), historyToJSON(await handle.fetchHistory()) + '\n');
@@ -239,6 +240,24 @@ async function main(): Promise<void> {
       ]);
       await fan.result();
       await save('fan-out-20', fan);
+    }
+
+    if (wanted.has('queued-on-lease')) {
+      // After `root` the runner's leases have run a short task: ready tasks are queued behind
+      // busy ones (queue-on-busy-lease), one behind `long` gives up waiting and is reserved again,
+      // and the reservations nobody needs any more are cancelled.
+      const queued = await start(
+        'queued',
+        [
+          t('root', ['true']),
+          t('long', ['sleep 5'], { depends: ['root'] }),
+          ...Array.from({ length: 40 }, (_, i) => t(`q${i}`, ['true'], { depends: ['root'] })),
+        ],
+        // Queued as soon as a reservation is out, so that the 40 short tasks meet it.
+        { queueBehindAfter: 0.001 },
+      );
+      await queued.result();
+      await save('queued-on-lease', queued);
     }
 
     if (wanted.has('retry-cancel-matrix')) {

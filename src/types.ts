@@ -77,6 +77,11 @@ export interface TaskState {
   history?: AttemptRecord[];
   /** While a retried task waits for its next attempt: when it is dispatched again. */
   retryAt?: string;
+  /**
+   * Sent to its runner queued behind this task of the run, on the same slot: it starts when that
+   * one ends (clients do not show it running meanwhile).
+   */
+  queuedBehind?: string;
   /** Set when the task was cancelled on its own (`run cancel-task`): who and why. */
   cancelledBy?: string;
   /** Its outputs (`$RUNFLEET_OUTPUT`), once its attempt ended with some; dependents get them. */

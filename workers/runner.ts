@@ -402,8 +402,9 @@ export async function createRunner(opts: RunnerOptions): Promise<Runner> {
       ...(opts.session ? createSessionActivities({ ...opts.session, status }) : {}),
     },
     ...(opts.tracing ? { interceptors: { activity: opts.tracing.activityInterceptors } } : {}),
-    // Reserved tasks plus log reads and the session; reservations already bound the tasks.
-    maxConcurrentActivityTaskExecutions: opts.slots * 2 + 4,
+    // Reserved tasks, one queued behind each, plus log reads and the session; reservations
+    // already bound the tasks.
+    maxConcurrentActivityTaskExecutions: opts.slots * 3 + 4,
     maxHeartbeatThrottleInterval,
     shutdownGraceTime,
   });

@@ -19,7 +19,8 @@ export function withLiveStatus(state: RunState, pending: readonly PendingActivit
     const match = /^exec\/(.+)\/(\d+)$/.exec(activity.activityId ?? '');
     if (!match) continue;
     const task = state.tasks[match[1] as string];
-    if (!task || task.status !== 'reserved' || task.attempts !== Number(match[2])) continue;
+    // A queued execution has started on its runner only to wait for the task ahead of it.
+    if (!task || task.status !== 'reserved' || task.attempts !== Number(match[2]) || task.queuedBehind) continue;
     showRunning(task, timestampIso(activity.lastStartedTime));
   }
   return state;

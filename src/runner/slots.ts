@@ -14,6 +14,9 @@
  *
  * A task that arrives on a lease already given back still runs if no other lease holds the slot;
  * otherwise it is refused before anything starts (`LeaseExpired`) and the run reserves again.
+ *
+ * A run may queue one task behind the task it sent a lease before (`waitForLease`): it starts the
+ * moment that one ends, with no linger and no round trip through the run in between.
  */
 import { randomUUID } from 'node:crypto';
 import type { ActivitySlotInfo, CustomSlotSupplier } from '@temporalio/worker';
@@ -31,6 +34,12 @@ interface Lease {
   /** `<runId>/<task>` while busy. */
   key: string | null;
   timer: NodeJS.Timeout | null;
+  /** The attempt (`<runId>/<task>/<attempt>`) that started on it last. */
+  lastStarted?: string;
+  /** The task queued behind another (`behind`): `go` when the lease is its. */
+  next?: { behind: string; go: () => void };
+  /** Handed to the queued task, which has not started yet: not given back meanwhile. */
+  handedOver?: boolean;
 }
 
 export interface SlotTimings {
@@ -148,8 +157,11 @@ export class SlotPool {
     return ids;
   }
 
-  /** A task starts on a lease. Throws `LeaseExpired` when the lease is gone and no slot is free. */
-  startRunning(leaseId: string, key: string): void {
+  /**
+   * A task starts on a lease (`attempt`: which attempt, for a task queued behind it). Throws
+   * `LeaseExpired` when the lease is gone and no slot is free.
+   */
+  startRunning(leaseId: string, key: string, attempt?: string): void {
     let lease = this.leases.get(leaseId);
     if (lease === undefined) {
       // An idle poll permit is only a possibility; a task in hand is not refused for it.
@@ -163,10 +175,47 @@ export class SlotPool {
     if (lease.timer) clearTimeout(lease.timer);
     lease.timer = null;
     lease.key = key;
+    if (attempt !== undefined) lease.lastStarted = attempt;
+    delete lease.handedOver;
     this.busyKeys.set(key, (this.busyKeys.get(key) ?? 0) + 1);
   }
 
-  /** The task on a lease ended: the lease lingers for the run's next task. */
+  /**
+   * Waits for a task the run queued behind attempt `behind` on a lease: until that attempt has
+   * started there and ended (then `startRunning` at once: the lease is kept for it). The two
+   * executions may reach the runner in either order, so the one behind waits for the other to
+   * arrive too. Resolves at once when the lease is gone (`startRunning` decides). Throws
+   * `LeaseExpired` when another task already waits there; rejects with the signal's reason when
+   * aborted (nothing waits any more; an idle lease then lingers as usual).
+   */
+  async waitForLease(leaseId: string, behind: string, signal: AbortSignal): Promise<void> {
+    const lease = this.leases.get(leaseId);
+    if (!lease || (lease.key === null && lease.lastStarted === behind)) return;
+    if (lease.next) throw new RunfleetError('LeaseExpired', `lease ${leaseId} already has a task waiting on it`);
+    signal.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        if (lease.next !== next) return;
+        delete lease.next;
+        if (lease.key === null && this.leases.get(leaseId) === lease) {
+          if (lease.timer) clearTimeout(lease.timer);
+          lease.timer = this.expireAfter(leaseId, this.timings.lingerMs);
+        }
+        reject(signal.reason);
+      };
+      const next = {
+        behind,
+        go: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      lease.next = next;
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** The task on a lease ended: the task queued behind it gets it, else it lingers for the run's next task. */
   finishRunning(leaseId: string): void {
     const lease = this.leases.get(leaseId);
     if (!lease || lease.key === null) return;
@@ -174,13 +223,26 @@ export class SlotPool {
     if (count > 0) this.busyKeys.set(lease.key, count);
     else this.busyKeys.delete(lease.key);
     lease.key = null;
+    const next = lease.next;
+    if (next && next.behind === lease.lastStarted) {
+      delete lease.next;
+      lease.handedOver = true;
+      // It starts at once; should it not, the slot is not held for ever.
+      lease.timer = setTimeout(() => {
+        delete lease.handedOver;
+        this.release(leaseId);
+      }, this.timings.evictionMs);
+      lease.timer.unref();
+      next.go();
+      return;
+    }
     lease.timer = this.expireAfter(leaseId, this.timings.lingerMs);
   }
 
-  /** Gives an idle lease back at once. */
+  /** Gives an idle lease back at once (not one handed to a queued task). */
   release(leaseId: string): void {
     const lease = this.leases.get(leaseId);
-    if (!lease || lease.key !== null) return;
+    if (!lease || lease.key !== null || lease.handedOver || lease.next) return;
     if (lease.timer) clearTimeout(lease.timer);
     this.leases.delete(leaseId);
     this.wake();

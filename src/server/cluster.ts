@@ -27,9 +27,10 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { RunfleetError } from '../errors';
+import { isAlive } from '../process-alive';
 import { sleep } from '../sleep';
 import { ensureNamespace } from './dev-server';
-import { TASK_QUEUE_DYNAMIC_CONFIG } from './dynamic-config';
+import { SERVER_DYNAMIC_CONFIG } from './dynamic-config';
 import { freePorts, isPortFree } from './ports';
 import { TEMPORAL_SERVER_VERSION, TOOLS_BIN_DIR } from './temporal-binary';
 
@@ -504,7 +505,7 @@ export function serverConfig(info: ClusterInfo, dynamicConfigFile: string): stri
 const DYNAMIC_CONFIG = [
   'system.forceSearchAttributesCacheRefreshOnRead:',
   '  - value: true',
-  ...Object.entries(TASK_QUEUE_DYNAMIC_CONFIG).flatMap(([key, value]) => [`${key}:`, `  - value: ${value}`]),
+  ...Object.entries(SERVER_DYNAMIC_CONFIG).flatMap(([key, value]) => [`${key}:`, `  - value: ${value}`]),
   '',
 ].join('\n');
 
@@ -630,16 +631,6 @@ function listening(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    // A zombie (our exited child, not yet reaped) is not alive.
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 async function terminate(pid: number): Promise<void> {

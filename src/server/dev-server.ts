@@ -12,7 +12,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { RunfleetError } from '../errors';
 import { SEARCH_ATTRIBUTES } from '../search-attributes';
 import { sleep } from '../sleep';
-import { TASK_QUEUE_DYNAMIC_CONFIG } from './dynamic-config';
+import { SERVER_DYNAMIC_CONFIG } from './dynamic-config';
 import { freePort } from './ports';
 
 export interface DevServerOptions {
@@ -28,7 +28,7 @@ export interface DevServerOptions {
   uiPort?: number;
   /** HTTP API port. Default (or 0): a free port. */
   httpPort?: number;
-  /** Dynamic config values (`--dynamic-config-value KEY=JSON`), on top of `TASK_QUEUE_DYNAMIC_CONFIG`. */
+  /** Dynamic config values (`--dynamic-config-value KEY=JSON`), on top of `SERVER_DYNAMIC_CONFIG`. */
   dynamicConfig?: Record<string, string | number | boolean>;
   /** No Web UI. Default: false. */
   headless?: boolean;
@@ -114,7 +114,7 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
 
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--http-port', String(httpPort)];
   args.push('--log-level', 'warn');
-  for (const [key, value] of Object.entries({ ...TASK_QUEUE_DYNAMIC_CONFIG, ...opts.dynamicConfig }))
+  for (const [key, value] of Object.entries({ ...SERVER_DYNAMIC_CONFIG, ...opts.dynamicConfig }))
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   if (opts.dbFile !== undefined) {
     await mkdir(path.dirname(path.resolve(opts.dbFile)), { recursive: true });

@@ -549,6 +549,11 @@ export const RunOptionsSchema = z.strictObject({
   leaseLinger: duration.default(2_000),
   /** A started task whose runner is silent this long is lost (runners heartbeat every second). */
   heartbeatTimeout: duration.default(10_000),
+  /**
+   * Once a reservation has waited this long unanswered (the pool's runners are full), ready tasks
+   * are queued behind busy leases whose last task was short (docs/run-engine.md).
+   */
+  queueBehindAfter: duration.default(500),
   /** How many times an idempotent task may be started in all. */
   maxAttempts: z.number().int().min(1).max(10).default(3),
   /**

@@ -8,7 +8,9 @@
  * `client-submitted.json` is a run `RunfleetClient.submitRun` started (its search attributes and
  * memo set at start: it upserts only its end) whose failed task skips a chain, recorded so.
  * `*-before-gate.json` were recorded before the run workflow's patch gate (workflows/run/patches.ts)
- * and ask each patch; their namesakes were recorded with the gate.
+ * and ask each patch; their namesakes were recorded with the gate. `queued-on-lease*.json` queue
+ * tasks behind busy leases: `-first-gate` asked `queue-on-busy-lease` on its own after the first
+ * gate, the other was recorded under the second gate, which covers it.
  */
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -46,6 +48,35 @@ describe('replay of committed workflow histories', () => {
     expect(types).toContain('runWorkflow');
     expect(types).toContain('runnerWorkflow');
     expect(types).toContain('fleetWorkflow');
+  });
+
+  it.each([
+    ['queued-on-lease-first-gate.json', 'queue-on-busy-lease'],
+    ['queued-on-lease.json', 'run-patches-2026-12b'],
+  ])('%s queues tasks behind busy leases, and replays (below) with them; its patch marker: %s', (file, marker) => {
+    const raw = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      events: {
+        activityTaskScheduledEventAttributes?: {
+          activityType?: { name?: string };
+          input?: { payloads?: { data?: string }[] };
+        };
+        markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data?: string }[] }> };
+      }[];
+    };
+    const decode = (data: string | undefined) => (data ? Buffer.from(data, 'base64').toString('utf8') : '');
+    const queued = raw.events.filter((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      return a?.activityType?.name === 'executeTask' && decode(a.input?.payloads?.[0]?.data).includes('"queued":true');
+    });
+    expect(queued.length).toBeGreaterThan(0);
+    // The patches the run asked, in order: the first gate's run asked this one on its own; a run
+    // under the second gate asks only that gate.
+    const patches = raw.events.flatMap((e) =>
+      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map(
+        (p) => (JSON.parse(decode(p.data)) as { id: string }).id,
+      ),
+    );
+    expect(patches).toEqual(file.includes('first-gate') ? ['run-patches-2026-12', marker] : [marker]);
   });
 
   it.each(files)(

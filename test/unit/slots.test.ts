@@ -500,3 +500,91 @@ describe('SlotPool pinned grants', () => {
     expect(slots.grant(1)).toHaveLength(0);
   });
 });
+
+describe('SlotPool: a task queued behind another on its lease', () => {
+  it('starts the moment the one ahead ends: no linger, and the lease is not given back meanwhile', async () => {
+    vi.useFakeTimers();
+    const p = pool(1);
+    const [lease] = p.grant(1);
+    p.startRunning(lease!, 'run/a', 'run/a/1');
+    const waiting = track(p.waitForLease(lease!, 'run/a/1', never()));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(waiting.state).toBe('pending');
+    // The task ahead ends and its activity gives the lease back, as after a failure: the queued
+    // task has it all the same.
+    p.finishRunning(lease!);
+    p.release(lease!);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(waiting.state).toBe('resolved');
+    expect(p.snapshot()).toMatchObject({ free: 0, idle: 1 });
+    p.startRunning(lease!, 'run/b', 'run/b/1');
+    // Past the linger and the eviction: still running, still held.
+    await vi.advanceTimersByTimeAsync(EVICT + LINGER);
+    expect(p.snapshot()).toMatchObject({ running: 1, free: 0 });
+  });
+
+  it('waits for the task ahead to arrive when it overtook it, and holds the idle lease meanwhile', async () => {
+    vi.useFakeTimers();
+    const p = pool(1);
+    const [lease] = p.grant(1);
+    const waiting = track(p.waitForLease(lease!, 'run/a/1', never()));
+    // Idle past the eviction: not given back while a task waits on it.
+    await vi.advanceTimersByTimeAsync(EVICT + 1);
+    expect(waiting.state).toBe('pending');
+    expect(p.snapshot()).toMatchObject({ free: 0 });
+    // Another task ending there is not the one it waits behind.
+    p.startRunning(lease!, 'run/z', 'run/z/1');
+    p.finishRunning(lease!);
+    await vi.advanceTimersByTimeAsync(LINGER + 1);
+    expect(waiting.state).toBe('pending');
+    p.startRunning(lease!, 'run/a', 'run/a/1');
+    p.finishRunning(lease!);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(waiting.state).toBe('resolved');
+  });
+
+  it('does not wait once the task ahead ran, nor for an unknown lease; refuses a second waiter', async () => {
+    const p = pool(2);
+    const [a, b] = p.grant(2);
+    p.startRunning(a!, 'run/x', 'run/x/1');
+    p.finishRunning(a!);
+    await expect(p.waitForLease(a!, 'run/x/1', never())).resolves.toBeUndefined();
+    await expect(p.waitForLease('no-such-lease', 'run/x/1', never())).resolves.toBeUndefined();
+    p.startRunning(b!, 'run/y', 'run/y/1');
+    const first = p.waitForLease(b!, 'run/y/1', never());
+    await expect(p.waitForLease(b!, 'run/y/1', never())).rejects.toMatchObject({ code: 'LeaseExpired' });
+    p.finishRunning(b!);
+    await expect(first).resolves.toBeUndefined();
+  });
+
+  it('an aborted wait leaves the lease to linger and be given back as usual', async () => {
+    vi.useFakeTimers();
+    const p = pool(1);
+    const [lease] = p.grant(1);
+    const controller = new AbortController();
+    // Waiting for a task that never comes (cancelled before its runner got it), past the eviction.
+    const waiting = p.waitForLease(lease!, 'run/a/1', controller.signal);
+    await vi.advanceTimersByTimeAsync(EVICT + 1);
+    const reason = new Error('gave up');
+    controller.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    expect(p.snapshot()).toMatchObject({ idle: 1, free: 0 });
+    await vi.advanceTimersByTimeAsync(LINGER);
+    expect(p.snapshot()).toMatchObject({ idle: 0, free: 1 });
+  });
+
+  it('a lease handed to a queued task that never starts is given back after the eviction time', async () => {
+    vi.useFakeTimers();
+    const p = pool(1);
+    const [lease] = p.grant(1);
+    p.startRunning(lease!, 'run/a', 'run/a/1');
+    const waiting = track(p.waitForLease(lease!, 'run/a/1', never()));
+    p.finishRunning(lease!);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(waiting.state).toBe('resolved');
+    await vi.advanceTimersByTimeAsync(EVICT - 1);
+    expect(p.snapshot()).toMatchObject({ free: 0 });
+    await vi.advanceTimersByTimeAsync(1);
+    expect(p.snapshot()).toMatchObject({ free: 1 });
+  });
+});

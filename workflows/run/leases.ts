@@ -9,6 +9,11 @@
  * only briefly (linger) and refuses, before starting anything, a task on a lease it gave back;
  * the run then reserves again.
  *
+ * When the pool's runners are full, a ready task may also be queued behind a busy lease whose
+ * last task was short: the runner starts it the moment the running one ends, so short tasks
+ * follow each other on a slot without a workflow task in between (the wait is bounded,
+ * QUEUE_WAIT_MS; past it nothing has started and the run reserves again).
+ *
  * A queue is one pool and driver; or one runner and driver (a pinned run, a fleet task's claimed
  * instance); or one pool, driver and label set (`runs_on`): the registry names the runners that
  * have those labels (an operator granted them: a runner cannot claim a label), and the run
@@ -34,6 +39,14 @@ import { settleOutcome, settleTimeout } from './outcomes';
 
 /** Tasks reserved or running at once in one run (also keeps pending activities far below 2,000). */
 export const MAX_TASKS_IN_FLIGHT = 500;
+/**
+ * A task is queued behind a busy lease only when that lease's last task took at most this long
+ * (by its runner's clock): a long task would hold it back while another runner may be free.
+ */
+const QUEUE_BEHIND_MS = 1_000;
+/** How long a queued task waits on its runner for the lease; its start-to-close adds this and a margin. */
+const QUEUE_WAIT_MS = 3_000;
+const QUEUE_MARGIN_MS = 2_000;
 /** Reservations of one queue in flight at once: enough to reach several runners. */
 const MAX_RESERVATIONS_IN_FLIGHT = 8;
 /** Leases asked for in one reservation (a runner grants at most this many at once anyway). */
@@ -55,6 +68,20 @@ export interface Lease {
   taskQueue: string;
   /** Workflow time (ms) the lease became idle. */
   idleSince: number;
+  /** How long its last task ran (its runner says), when that is known. */
+  lastRunMs?: number;
+  /**
+   * The executions sent on it and not answered yet: the one that runs (or will run) first, and
+   * the one queued behind that. Neither: the lease is idle.
+   */
+  current?: Execution;
+  queued?: Execution;
+}
+
+/** One execution of a task: `<task>/<attempt>` is how a runner names it. */
+interface Execution {
+  task: string;
+  attempt: number;
 }
 
 /** Ready tasks and idle leases of one queue. */
@@ -68,8 +95,12 @@ export interface Queue {
   match?: { runners: string[]; at: number; next: number };
   ready: string[];
   idle: Lease[];
+  /** Leases running one task of this run that a ready task may be queued behind. */
+  busy: Lease[];
   reservations: number;
   wanted: number;
+  /** Reservations in flight, each in a scope of its own: cancelled once no task waits for them. */
+  asking?: { scope: CancellationScope; surplus: boolean; since: number }[];
 }
 
 export interface Leases {
@@ -82,7 +113,7 @@ export interface Leases {
   /** The queue of one (fleet) runner and driver: its idle leases serve the run's later tasks there. */
   runnerQueue(runner: string, task: TaskSpec): Queue;
   reserve(q: Queue, want: number): Promise<void>;
-  execute(q: Queue, task: TaskSpec, lease: Lease): Promise<void>;
+  execute(q: Queue, task: TaskSpec, lease: Lease, queued?: boolean): Promise<void>;
   /** A runner that is gone (purged, silent): its idle leases are forgotten. */
   forgetRunner(runner: string): void;
   /** Drops idle leases older than half the runner's linger (they may be gone already). */
@@ -122,7 +153,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       const key = `${runner}\u0000${task.driver}`;
       let q = fleetQueues.get(key);
       if (!q) {
-        q = { pool: task.pool, runner, driver: task.driver, ready: [], idle: [], reservations: 0, wanted: 0 };
+        q = { pool: task.pool, runner, driver: task.driver, ready: [], idle: [], busy: [], reservations: 0, wanted: 0 };
         fleetQueues.set(key, q);
       }
       return q;
@@ -146,7 +177,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
     const key = labels && !options.runner ? `${base}\u0000${labelText(labels)}` : base;
     let q = queues.get(key);
     if (!q) {
-      q = { pool: task.pool, driver: task.driver, ready: [], idle: [], reservations: 0, wanted: 0 };
+      q = { pool: task.pool, driver: task.driver, ready: [], idle: [], busy: [], reservations: 0, wanted: 0 };
       if (labels && !options.runner) q.labels = labels;
       queues.set(key, q);
     }
@@ -162,12 +193,70 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       ctx.tasksInFlight++;
       ctx.track(() => execute(q, ctx.task(name), lease), { task: name, settled: () => ctx.tasksInFlight-- });
     }
+    // No idle lease left, and the pool's runners are full (a reservation has waited a while
+    // unanswered): queue ready tasks behind busy leases whose last task was short.
+    if (q.ready.length > 0 && q.busy.some(queueable) && saturated(q) && ctx.patches.has('queueOnLease')) {
+      for (const lease of q.busy.filter(queueable)) {
+        if (q.ready.length === 0 || ctx.tasksInFlight >= MAX_TASKS_IN_FLIGHT) break;
+        const name = q.ready.shift() as string;
+        ctx.tasksInFlight++;
+        ctx.track(() => execute(q, ctx.task(name), lease, true), {
+          task: name,
+          settled: () => ctx.tasksInFlight--,
+        });
+      }
+    }
     while (q.ready.length > q.wanted && q.reservations < MAX_RESERVATIONS_IN_FLIGHT) {
       // Leases asked for count against the in-flight bound too (reserve() adds to q.wanted at once).
       const room = MAX_TASKS_IN_FLIGHT - ctx.tasksInFlight - q.wanted;
       if (room <= 0) break;
       const want = Math.min(q.ready.length - q.wanted, MAX_LEASES_PER_RESERVATION, room);
       ctx.track(() => reserve(q, want));
+    }
+    // Nothing left to reserve for (the rest is on leases, or queued behind them): a reservation
+    // still out would take a slot, the next one a runner frees, for a run that has no use for it.
+    if (q.ready.length === 0 && (q.asking?.length ?? 0) > 0 && ctx.patches.has('queueOnLease')) {
+      for (const a of q.asking ?? []) {
+        a.surplus = true;
+        a.scope.cancel();
+      }
+    }
+  }
+
+  function saturated(q: Queue): boolean {
+    const nowMs = Date.now();
+    return (q.asking ?? []).some((a) => nowMs - a.since >= options.queueBehindAfter);
+  }
+
+  function queueable(lease: Lease): boolean {
+    return lease.lastRunMs !== undefined && lease.lastRunMs <= QUEUE_BEHIND_MS;
+  }
+
+  /** An execution on the lease was answered (or failed): the lease is idle, busy, or given up. */
+  function answered(q: Queue, lease: Lease, exec: Execution, keep: boolean): void {
+    if (same(lease.queued, exec)) {
+      delete lease.queued;
+    } else if (same(lease.current, exec)) {
+      delete lease.current;
+      const next = lease.queued;
+      if (next) {
+        // The one queued behind runs now, as far as the run can tell.
+        lease.current = next;
+        delete lease.queued;
+        const t = ctx.taskState(next.task);
+        if (t.attempts === next.attempt && t.queuedBehind !== undefined) {
+          delete t.queuedBehind;
+          t.reason = null;
+        }
+      }
+    }
+    q.busy = q.busy.filter((l) => l !== lease);
+    if (!keep) return;
+    if (!lease.current && !lease.queued) {
+      lease.idleSince = Date.now();
+      q.idle.push(lease);
+    } else if (!q.runner) {
+      q.busy.push(lease);
     }
   }
 
@@ -198,7 +287,20 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
     return runner;
   }
 
+  /** One reservation, in a scope of its own: a surplus one is cancelled, and that is no error. */
   async function reserve(q: Queue, want: number): Promise<void> {
+    const asking = { scope: new CancellationScope(), surplus: false, since: Date.now() };
+    (q.asking ??= []).push(asking);
+    try {
+      await asking.scope.run(() => reserveSlots(q, want));
+    } catch (err) {
+      if (!(asking.surplus && isCancellation(err))) throw err;
+    } finally {
+      q.asking = q.asking.filter((a) => a !== asking);
+    }
+  }
+
+  async function reserveSlots(q: Queue, want: number): Promise<void> {
     q.reservations++;
     q.wanted += want;
     let runner: string | undefined;
@@ -255,7 +357,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
     }
   }
 
-  async function execute(q: Queue, task: TaskSpec, lease: Lease): Promise<void> {
+  async function execute(q: Queue, task: TaskSpec, lease: Lease, queued = false): Promise<void> {
     const t = ctx.taskState(task.name);
     const timeoutMs = task.timeout ?? LIMITS.defaultTimeoutMs;
     const attempt = reserveTask(t, lease.runner);
@@ -265,7 +367,15 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       readySince.delete(task.name);
       ctx.metrics.taskReserved(task.pool, Date.now() - since);
     }
-    const runner = executionOn(lease.taskQueue, `exec/${task.name}/${attempt}`, timeoutMs, options);
+    const behind = queued ? lease.current : undefined;
+    // A queued task's start-to-close also covers its wait on the runner (which keeps the task's
+    // own timeout from when it starts).
+    const runner = executionOn(
+      lease.taskQueue,
+      `exec/${task.name}/${attempt}`,
+      behind ? timeoutMs + QUEUE_WAIT_MS + QUEUE_MARGIN_MS : timeoutMs,
+      options,
+    );
     /** True when a report settled this attempt while its execution activity was still out. */
     const reportedMeanwhile = () => t.attempts !== attempt || t.status !== 'reserved';
     let executing = true;
@@ -285,6 +395,19 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       q.ready.length === 0 &&
       !Object.values(state.tasks).some((o) => o.status === 'pending' || o.status === 'lost') &&
       ctx.patches.has('releaseLastLease');
+    const exec: Execution = { task: task.name, attempt };
+    q.busy = q.busy.filter((l) => l !== lease);
+    if (behind) {
+      lease.queued = exec;
+      t.queuedBehind = behind.task;
+      t.reason = `queued on runner "${lease.runner}" behind task "${behind.task}"`;
+    } else {
+      lease.current = exec;
+      // One task at most queued behind this one, and none behind the last (its slot is given back).
+      if (!releaseLease && !q.runner) q.busy.push(lease);
+    }
+    /** Whether the run may use the lease again after this execution. */
+    let keepLease = false;
     try {
       const outcome = await runner.executeTask({
         runId: state.id,
@@ -292,6 +415,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         attempt,
         task,
         ...(releaseLease ? { releaseLease } : {}),
+        ...(behind ? { queued: true, behind: `${behind.task}/${behind.attempt}`, timeoutMs } : {}),
         ...(runEnvInline ? { runEnv: spec.env ?? {} } : { runEnvRef: { bytes: runEnvSize } }),
         ...(spec.secret_env ? { runSecretEnv: spec.secret_env } : {}),
         ...neededOutputs(task.depends, state.tasks),
@@ -327,7 +451,9 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       }
       settleOutcome(ctx, task.name, outcome, null);
       // The runner keeps the lease for our next task, unless it was told there would be none.
-      if (!releaseLease) q.idle.push({ ...lease, idleSince: Date.now() });
+      keepLease = !releaseLease;
+      const ran = Date.parse(outcome.finishedAt) - Date.parse(outcome.startedAt);
+      if (Number.isFinite(ran)) lease.lastRunMs = ran;
     } catch (err) {
       executing = false;
       // The runner came back and reported before this execution timed out: its outcome stands.
@@ -348,7 +474,13 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         // Never started: back to the queue. Forget the runner's other leases if it is silent.
         if (type === 'SCHEDULE_TO_START') forget(q, lease.runner);
         const why =
-          type === 'SCHEDULE_TO_START' ? `no answer in ${formatDuration(options.evictionTimeout)}` : 'lease given back';
+          type === 'SCHEDULE_TO_START'
+            ? `no answer in ${formatDuration(options.evictionTimeout)}`
+            : queued
+              ? `queued behind a task that did not end in ${formatDuration(QUEUE_WAIT_MS)}`
+              : 'lease given back';
+        // Its task runs long: nothing more is queued behind it until its outcome says how long.
+        if (queued) delete lease.lastRunMs;
         requeueTask(t, `runner "${lease.runner}" did not take the task (${why}); reserving again`, true);
         q.ready.unshift(task.name);
         return;
@@ -379,10 +511,18 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         return;
       }
       ctx.finish(t, 'failed', describeError(err));
+    } finally {
+      if (t.attempts === attempt) delete t.queuedBehind;
+      answered(q, lease, exec, keepLease);
     }
+  }
+
+  function same(a: Execution | undefined, b: Execution): boolean {
+    return a !== undefined && a.task === b.task && a.attempt === b.attempt;
   }
 
   function forget(q: Queue, runner: string): void {
     q.idle = q.idle.filter((l) => l.runner !== runner);
+    q.busy = q.busy.filter((l) => l.runner !== runner);
   }
 }

@@ -8,7 +8,7 @@
  * every patch below holds and none is asked (one marker, one upsert). A run started before the
  * gate (replaying, or resumed by a worker of this code mid-flight) finds no gate marker in its
  * history and asks each patch as it always did. A new patch is added here and asked through
- * `has` until a newer gate covers it.
+ * `has` until a newer gate covers it (`GATES`, newest first).
  */
 import { patched } from '@temporalio/workflow';
 
@@ -33,20 +33,43 @@ export const RUN_PATCHES = {
    * (`releaseLease`), instead of the runner keeping it for the linger and the run dropping it.
    */
   releaseLastLease: 'release-last-lease',
+  /**
+   * A ready task is queued behind a busy lease whose last task was short: the runner starts it
+   * the moment that one ends (leases.ts). After the first gate: the second covers it.
+   */
+  queueOnLease: 'queue-on-busy-lease',
 } as const;
 
 export type RunPatch = keyof typeof RUN_PATCHES;
 
-/** Every patch of `RUN_PATCHES` at once, for runs started from here on. */
-const GATE = 'run-patches-2026-12';
+/**
+ * The gates, newest first: each stands for the patches it lists, and a run asks the next one only
+ * when the one before does not hold (so a run started now asks one and records one marker). A
+ * run started under an older gate replays under it and asks each patch it does not cover.
+ */
+const GATES: readonly { name: string; covers: ReadonlySet<RunPatch> }[] = [
+  { name: 'run-patches-2026-12b', covers: new Set(Object.keys(RUN_PATCHES) as RunPatch[]) },
+  {
+    name: 'run-patches-2026-12',
+    covers: new Set<RunPatch>([
+      'historySize',
+      'signedApprovals',
+      'fewerEvents',
+      'askRunner',
+      'runnerProofs',
+      'stopPoke',
+      'releaseLastLease',
+    ]),
+  },
+];
 
 export interface RunPatches {
-  /** True when this run takes the patch's way (`patched()`, or the gate's answer for all). */
+  /** True when this run takes the patch's way (`patched()`, or its gate's answer). */
   has(patch: RunPatch): boolean;
 }
 
-/** Asks the gate: call once, first thing in the run, before any command. */
+/** Asks the gates: call once, first thing in the run, before any command. */
 export function runPatches(): RunPatches {
-  const all = patched(GATE);
-  return { has: (patch) => all || patched(RUN_PATCHES[patch]) };
+  const gate = GATES.find((g) => patched(g.name));
+  return { has: (patch) => gate?.covers.has(patch) === true || patched(RUN_PATCHES[patch]) };
 }
