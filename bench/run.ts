@@ -39,7 +39,15 @@ import type { RunState } from '../src/types';
 import type { BaselineActivity, BaselineInput, BaselineResult } from './baseline-workflows';
 import { installBenchRuntime } from './runtime';
 import { historyStats, type HistoryStats } from './history';
-import { machineInfo, resultsFile, round1, startBaselineFleet, startRunfleetFleet, withBenchServer } from './topology';
+import {
+  machineInfo,
+  resultsFile,
+  round1,
+  startBaselineFleet,
+  startRunfleetFleet,
+  stateFilesystemLine,
+  withBenchServer,
+} from './topology';
 import { RssSampler, formatTable, mean, mib, percentile } from './stats';
 import { clkTck, cpuDelta, formatLoad, loadAvg, readCpu, type CpuBreakdown, type CpuReading } from './cpu';
 
@@ -477,6 +485,7 @@ async function main(): Promise<void> {
         console.log(
           `Runfleet dispatch vs bare Temporal (${os.cpus().length} cores, node ${process.version}, ${service})`,
         );
+        console.log(stateFilesystemLine());
         console.log(
           formatTable(
             [

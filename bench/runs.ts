@@ -43,6 +43,7 @@ import {
   sleep,
   startBaselineFleet,
   startRunfleetFleet,
+  stateFilesystemLine,
   unique,
   withBenchServer,
   type Fleet,
@@ -751,6 +752,7 @@ async function main(): Promise<void> {
         const manyRatio = manyRf.tasksPerSec / manyBase.tasksPerSec;
         const head = `${os.cpus().length} cores, node ${process.version}, temporal dev server in memory, K=${args.k} S=${args.slots}`;
         console.log('');
+        console.log(stateFilesystemLine());
         console.log(`1. One run of ${args.tasks} no-op tasks vs bare Temporal (${head})`);
         console.log(
           formatTable(

@@ -4,9 +4,9 @@
  * environment and readiness, and the temporary directories. Runs nothing on import.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { RunnerAdmin } from '../src/client/runners';
@@ -346,13 +346,71 @@ export function resultsFile(name: string): string {
 }
 
 /** The machine, for a results file. */
-export function machineInfo(): { cpus: number; cpuModel: string | null; node: string; platform: NodeJS.Platform } {
+export function machineInfo(): {
+  cpus: number;
+  cpuModel: string | null;
+  node: string;
+  platform: NodeJS.Platform;
+  stateFilesystem: StateFilesystem | null;
+} {
   return {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? null,
     node: process.version,
     platform: process.platform,
+    stateFilesystem: stateFilesystem(),
   };
+}
+
+/** The file system the runners' state goes to (the temporary dir), from /proc/mounts. */
+export interface StateFilesystem {
+  dir: string;
+  mountPoint: string;
+  type: string;
+  /** For ext4: whether it has a journal (a jbd2 entry for its device); null for other types. */
+  journal: boolean | null;
+}
+
+/**
+ * Where the runners' files live matters to the runners' CPU class: on ext4 without a journal,
+ * each new inode scans past the recently deleted ones (bench/README.md). Null off Linux.
+ */
+export function stateFilesystem(dir = tmpdir()): StateFilesystem | null {
+  let mounts: string[][];
+  let real: string;
+  try {
+    mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter((f) => f.length >= 3);
+    real = realpathSync(dir);
+  } catch {
+    return null;
+  }
+  const under = (mountPoint: string) => mountPoint === '/' || real === mountPoint || real.startsWith(`${mountPoint}/`);
+  // The longest mount point above the dir; of two at one point, the later (it is mounted over the other).
+  const mount = mounts
+    .filter((f) => under(f[1] as string))
+    .reduce<string[] | undefined>(
+      (best, f) => (!best || (f[1] as string).length >= (best[1] as string).length ? f : best),
+      undefined,
+    );
+  if (!mount) return null;
+  const [device, mountPoint, type] = mount as [string, string, string];
+  let journal: boolean | null = null;
+  if (type === 'ext4') {
+    const dev = basename(device);
+    journal = existsSync('/proc/fs/jbd2') && readdirSync('/proc/fs/jbd2').some((e) => e.startsWith(`${dev}-`));
+  }
+  return { dir: real, mountPoint, type, journal };
+}
+
+/** One line for a benchmark's header: where the runners' state goes. */
+export function stateFilesystemLine(): string {
+  const fs = stateFilesystem();
+  if (!fs) return "runners' state: file system unknown";
+  const journal = fs.journal === null ? '' : fs.journal ? ' with a journal' : ' without a journal (bench/README.md)';
+  return `runners' state under ${fs.dir}: ${fs.type}${journal}, mounted at ${fs.mountPoint}`;
 }
 
 /** Temporary directories (runner data, worker logs) not yet removed: also removed on Ctrl-C. */
