@@ -279,7 +279,9 @@ describe('a registered runner with the process and docker drivers', () => {
       {
         name: 'reattach',
         group: '/test/docker',
-        tasks: [dockerTask(pool, 'boxed', ['echo start', 'sleep 8', 'echo done'])],
+        // Long enough to outlast the kill, a stale container's start and the runner's restart
+        // under CI's load: with 8 s the container once ended before the runner was back.
+        tasks: [dockerTask(pool, 'boxed', ['echo start', 'sleep 20', 'echo done'])],
       },
       { heartbeatTimeout: '3s' },
     );
@@ -314,7 +316,10 @@ describe('a registered runner with the process and docker drivers', () => {
       const back = serve(name, pool);
       await ready(back);
       const readyMs = Date.now() - killedAt;
-      expect((await containersOf(runId, 'boxed')).some((c) => c.State === 'running')).toBe(true);
+      expect(
+        (await containersOf(runId, 'boxed')).some((c) => c.State === 'running'),
+        `the container still running when the runner was back, ${readyMs} ms after the kill`,
+      ).toBe(true);
 
       const s: RunState = await handle.result();
       expect(s.result).toBe('success');
