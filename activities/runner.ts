@@ -23,6 +23,7 @@ import { wholeUtf8Length } from '../src/bytes';
 import { RunfleetError } from '../src/errors';
 import { asFailure, failure } from '../src/failures';
 import { taskFields } from '../src/logging';
+import { QUEUE_MARGIN_MS } from '../src/run/queued';
 import type { Driver, DriverHandle, SessionRecord, TaskLabels } from '../src/runner/driver';
 import { RefusedExecution, type ExecutionLookup } from '../src/runner/sessions';
 import type { SlotPool } from '../src/runner/slots';
@@ -120,8 +121,6 @@ export function runFolder(text: string): string {
 
 /** Heartbeats of a running task are at least this far apart (the worker's throttle is 1 s too). */
 const MIN_HEARTBEAT_MS = 1_000;
-/** Of a queued execution's start-to-close beyond its task's timeout, kept back from the wait. */
-const QUEUE_MARGIN_MS = 2_000;
 /** The longest delay a Node timer takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

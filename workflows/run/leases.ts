@@ -29,6 +29,7 @@ import { CancellationScope, isCancellation, sleep, workflowInfo } from '@tempora
 import { formatDuration } from '../../src/duration';
 import { pinnedTaskQueue, poolTaskQueue } from '../../src/ids';
 import { neededOutputs } from '../../src/run/outputs';
+import { QUEUE_MARGIN_MS } from '../../src/run/queued';
 import { labelText, requeueTask, reserveTask } from '../../src/run/transitions';
 import { LIMITS, envBytes, type TaskSpec } from '../../src/spec/schema';
 import { executionOn, matcher, pokeOn, poolOn } from './activities';
@@ -46,7 +47,6 @@ export const MAX_TASKS_IN_FLIGHT = 500;
 const QUEUE_BEHIND_MS = 1_000;
 /** How long a queued task waits on its runner for the lease; its start-to-close adds this and a margin. */
 const QUEUE_WAIT_MS = 3_000;
-const QUEUE_MARGIN_MS = 2_000;
 /** Reservations of one queue in flight at once: enough to reach several runners. */
 const MAX_RESERVATIONS_IN_FLIGHT = 8;
 /** Leases asked for in one reservation (a runner grants at most this many at once anyway). */
