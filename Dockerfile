@@ -18,7 +18,10 @@ COPY src src
 COPY workflows workflows
 COPY activities activities
 COPY workers workers
-COPY scripts/bundle-workflows.ts scripts/
+COPY scripts/bundle-workflows.ts scripts/build-native.ts scripts/
+# The process driver's native supervisor: built where the stage has a C compiler (the slim base has
+# none: the image's runners then supervise tasks with the shell script, and say so).
+COPY native native
 # The Temporal core's native library ships for five platforms: keep this one's (about 110 MB less).
 RUN npm run build && npm prune --omit=dev && npm cache clean --force \
   && keep="$(node -p '({x64: "x86_64", arm64: "aarch64"})[process.arch] + "-unknown-linux-gnu"')" \

@@ -1,7 +1,8 @@
 /**
- * The `process` driver: a task's steps run under one detached supervisor, `/bin/sh` running the
- * generated task script (`task-script.ts`) in its own process group, with stdout and stderr
- * appended to the task's log file. The supervisor does not depend on the runner process: a
+ * The `process` driver: a task's steps run under one detached supervisor in its own process
+ * group, with stdout and stderr appended to the task's log file. The supervisor is the native
+ * one (`native/supervise.c`, when built: `native-supervisor.ts`) or `/bin/sh` running the
+ * generated task script (`task-script.ts`); both keep the same files in the session dir. The supervisor does not depend on the runner process: a
  * runner killed mid-task and started again learns the outcome from the exit file the
  * supervisor writes into the session dir (`recover`).
  *
@@ -15,6 +16,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { sleep } from '../sleep';
+import { probeNativeSupervisor } from './native-supervisor';
 import { createSpawner, STARTER_GONE, type ProcessExit, type Spawner } from './spawner';
 import type { Driver, DriverResult, Recovered, SessionRecord, TaskLabels } from './driver';
 import {
@@ -24,6 +26,8 @@ import {
   readExitFile,
   SCRIPT_FILE,
   STEP_FILE,
+  STEPS_FILE,
+  writeStepsFile,
   writeTaskScript,
 } from './task-script';
 import {
@@ -55,8 +59,13 @@ interface TaskUserRecord {
 }
 
 export interface ProcessDriverOptions {
-  /** The supervisor's shell. Default `/bin/sh`. */
+  /** The shell that runs the task script when there is no native supervisor. Default `/bin/sh`. */
   shell?: string;
+  /**
+   * The native supervisor's path, or null for the task script under `shell`. Default: the
+   * build's (`native-supervisor.ts`) when it runs here, else the script (said through `log`).
+   */
+  supervisor?: string | null;
   /**
    * The folder holding the session dirs (`SessionStore.root`), which `sweep` looks through.
    * Without it `sweep` removes nothing.
@@ -78,6 +87,7 @@ export interface ProcessDriverOptions {
 
 export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
   const shell = opts.shell ?? '/bin/sh';
+  const supervisor = opts.supervisor !== undefined ? opts.supervisor : nativeOrScript(opts.log);
   const stateDir = opts.sessionsDir ? dirname(resolve(opts.sessionsDir)) : undefined;
   const users =
     opts.users ??
@@ -150,19 +160,17 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
           throw err;
         }
       }
-      // Absolute: the script's path in the supervisor's command line identifies it later.
-      const script = writeTaskScript(resolve(req.sessionDir), req.steps, runAs);
+      // Absolute: the steps file's (or script's) path in the supervisor's command line identifies it later.
+      const stepsFile = supervisor ? writeStepsFile(resolve(req.sessionDir), req.steps) : null;
+      const start =
+        supervisor && stepsFile
+          ? { command: supervisor, args: [stepsFile, runAs ? String(runAs.uid) : '-', runAs ? String(runAs.gid) : '-'] }
+          : { command: shell, args: [writeTaskScript(resolve(req.sessionDir), req.steps, runAs)] };
 
       let exit: Promise<ProcessExit>;
       let pid: number;
       try {
-        ({ pid, exit } = await spawner.spawn({
-          command: shell,
-          args: [script],
-          cwd: req.cwd,
-          env: req.env,
-          logFile: req.logFile,
-        }));
+        ({ pid, exit } = await spawner.spawn({ ...start, cwd: req.cwd, env: req.env, logFile: req.logFile }));
       } catch (err) {
         const started = (err as NodeJS.ErrnoException).code === STARTER_GONE ? unanswered(req.sessionDir) : null;
         if (!started) {
@@ -265,6 +273,13 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
   };
 }
 
+/** The native supervisor's path when it runs here; else null, said once through `log`. */
+function nativeOrScript(log: ((line: string) => void) | undefined): string | null {
+  const native = probeNativeSupervisor();
+  if (native.path === null) log?.(`process driver: tasks are supervised by the shell script: ${native.why}`);
+  return native.path;
+}
+
 /** Whether `path` is strictly below `root`. */
 function isBelow(root: string, path: string): boolean {
   const rel = relative(resolve(root), path);
@@ -356,12 +371,15 @@ function stopper(pgid: number): { start: () => void; cancel: () => void } {
 
 /**
  * True while `pid` is the live supervisor of `sessionDir`: its command line names the task
- * script in that dir, and it runs as the runner's own user. A reused pid runs something else; a
+ * script or steps file in that dir, and it runs as the runner's own user. A reused pid runs something else; a
  * zombie has an empty command line; a task's process may imitate the command line (its session
  * dir's path can be worked out from its own labels), never the user.
  */
 function isSupervisor(pid: number, sessionDir: string): boolean {
-  return (commandLine(pid)?.includes(join(resolve(sessionDir), SCRIPT_FILE)) ?? false) && runsAsUs(pid);
+  const line = commandLine(pid);
+  if (line === null) return false;
+  const dir = resolve(sessionDir);
+  return (line.includes(join(dir, SCRIPT_FILE)) || line.includes(join(dir, STEPS_FILE))) && runsAsUs(pid);
 }
 
 /** Whether every user id of `pid` (real, effective, saved, filesystem) is this process's own. */
@@ -394,7 +412,7 @@ function findSupervisors(): Map<string, number> {
   } catch {
     return found;
   }
-  const suffix = `/${SCRIPT_FILE}`;
+  const suffixes = [`/${SCRIPT_FILE}`, `/${STEPS_FILE}`];
   for (const name of pids) {
     const args = (() => {
       try {
@@ -403,11 +421,12 @@ function findSupervisors(): Map<string, number> {
         return [];
       }
     })();
-    const script = args[1];
-    // The group leader only: `<shell> <sessionDir>/task.sh`; its steps run `sh -c`. Run by us: a
-    // task's process of the same command line is an imitation.
-    if (script?.endsWith(suffix) && Number(name) === processGroup(Number(name)) && runsAsUs(Number(name))) {
-      found.set(script.slice(0, -suffix.length), Number(name));
+    const file = args[1];
+    const suffix = suffixes.find((s) => file?.endsWith(s));
+    // The group leader only: `<shell> <sessionDir>/task.sh` or `<supervisor> <sessionDir>/task.steps`;
+    // its steps run `sh -c`. Run by us: a task's process of the same command line is an imitation.
+    if (file && suffix && Number(name) === processGroup(Number(name)) && runsAsUs(Number(name))) {
+      found.set(file.slice(0, -suffix.length), Number(name));
     }
   }
   return found;

@@ -7,6 +7,8 @@
  * Files in the script's directory (the session dir; `/.runfleet` inside a container):
  * - `task.sh`: this script. Its path is in the supervisor's command line, which is how the
  *   process driver tells its supervisor from an unrelated process that reused the pid.
+ * - `task.steps`: the same steps for the native supervisor (native/supervise.c), which does what
+ *   this script does with these same files, in place of it (the process driver, when built).
  * - `step`: the 0-based index of the step running now (the failed step when no exit file appears);
  *   not written for a task of one step (it is step 0).
  * - `abandoned`: written by the runner when it cannot tell whether the script was started; a
@@ -24,6 +26,7 @@ import { join } from 'node:path';
 import type { DriverRun } from './driver';
 
 export const SCRIPT_FILE = 'task.sh';
+export const STEPS_FILE = 'task.steps';
 export const EXIT_FILE = 'exit';
 export const STEP_FILE = 'step';
 /**
@@ -130,6 +133,19 @@ export function taskScript(steps: DriverRun['steps'], runAs?: StepUser, pod?: Po
 export function writeTaskScript(sessionDir: string, steps: DriverRun['steps'], runAs?: StepUser): string {
   const file = join(sessionDir, SCRIPT_FILE);
   writeFileSync(file, taskScript(steps, runAs));
+  return file;
+}
+
+/**
+ * Writes the steps for the native supervisor into the session dir: each step's header line and
+ * command, each ended by a NUL byte. Null when a step holds a NUL byte (no argument to `sh -c`
+ * can): the script runs that task instead.
+ */
+export function writeStepsFile(sessionDir: string, steps: DriverRun['steps']): string | null {
+  const fields = steps.flatMap((step, i) => [stepHeader(i, steps.length, step), step.run]);
+  if (fields.some((f) => f.includes('\0'))) return null;
+  const file = join(sessionDir, STEPS_FILE);
+  writeFileSync(file, fields.map((f) => `${f}\0`).join(''));
   return file;
 }
 

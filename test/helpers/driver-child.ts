@@ -1,7 +1,8 @@
 /**
  * A stand-in for a runner process, for tests that kill it with SIGKILL mid-task: runs one task
  * with the driver named in argv[2] and prints the handle as one JSON line when the task starts.
- * `tsx test/helpers/driver-child.ts <process|docker> '<DriverRun as JSON, without signal>' [socketPath]`
+ * `tsx test/helpers/driver-child.ts docker '<DriverRun as JSON, without signal>' <socketPath>`
+ * `tsx test/helpers/driver-child.ts process '<DriverRun as JSON, without signal>' [<native supervisor>|-]`
  * `tsx test/helpers/driver-child.ts kubernetes '<DriverRun as JSON, without signal>' <kubeconfig> <namespace>`
  */
 import type { DriverRun } from '../../src/runner/driver';
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
             container: DEFAULT_CONTAINER_POLICY,
             policy: { namespace: namespace ?? 'default', nodeSelector: {}, serviceAccounts: [], imagePullSecrets: [] },
           })
-        : createProcessDriver();
+        : createProcessDriver(socketPath ? { supervisor: socketPath === '-' ? null : socketPath } : {});
   const result = await driver.run({
     ...req,
     signal: new AbortController().signal,

@@ -117,6 +117,14 @@ describe.runIf(isRoot)('process driver trust boundary: a hostile task on a root 
           attack('read the data key file', `cat '${r.keyFile}'`),
           attack('list the state dir', `ls '${r.stateDir}'`),
           attack('list the sessions', `ls '${join(r.stateDir, 'sessions')}'`),
+          // Its supervisor (root) records its outcome: a task that could kill it would lose it.
+          attack('kill its supervisor', 'kill -KILL $PPID'),
+          // Succeeds when the step kept a way back up: no_new_privs unset (a setuid binary would
+          // elevate it), a capability, or a supplementary group.
+          attack(
+            'keep a privilege (no_new_privs unset, a capability or a group)',
+            `grep -E '^(NoNewPrivs:\\s+0|Cap(Inh|Prm|Eff|Amb):\\s+0*[1-9a-f]|Groups:\\s+[0-9])' /proc/self/status`,
+          ),
           'id -u',
         ]),
       ],
@@ -124,7 +132,7 @@ describe.runIf(isRoot)('process driver trust boundary: a hostile task on a root 
     const s = (await handle.result()) as RunState;
     expect(s.tasks.thief?.status).toBe('success');
     const lines = attacks(r.stateDir, handle.workflowId, 'thief');
-    expect(lines).toHaveLength(6);
+    expect(lines).toHaveLength(8);
     for (const line of lines) expect(line).toMatch(/^ATTACK [^:]+: failed: /);
     const log = readFileSync(taskLogPath(r.stateDir, handle.workflowId, 'thief'), 'utf8');
     // Nothing secret reached the task's output, whatever the exit codes said.
@@ -138,7 +146,7 @@ describe.runIf(isRoot)('process driver trust boundary: a hostile task on a root 
     }
     expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).toContain(r.envSecret);
     console.log(
-      `runner pid ${pid} (root); the task ran as uid ${/^\d+$/m.exec(log.split('==> step 7/7')[1] ?? '')?.[0]}`,
+      `runner pid ${pid} (root); the task ran as uid ${/^\d+$/m.exec(log.split('==> step 9/9')[1] ?? '')?.[0]}`,
     );
   });
 
@@ -160,7 +168,11 @@ describe.runIf(isRoot)('process driver trust boundary: a hostile task on a root 
           ),
           attack("list the run's workspaces", 'ls ..'),
           attack("read the victim's log", `cat '${taskLogPath(r.stateDir, runId, 'victim')}'`),
-          attack("read the victim's script", `cat '${join(victimDir, 'task.sh')}'`),
+          // Its steps file (native supervisor) or script (shell supervisor), whichever it has.
+          attack(
+            "read the victim's steps",
+            `for f in task.steps task.sh; do cat '${victimDir}'/$f && exit 0; done; exit 1`,
+          ),
           attack(
             "kill the victim's step",
             `found=; for d in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" in 'sleep 6 ') found=1; kill -KILL "\${d#/proc/}" || exit 1;; esac; done; test -n "$found"`,
