@@ -55,9 +55,11 @@ export async function baselineWorkflow(input: BaselineInput): Promise<BaselineRe
 }
 
 export interface BaselineWindowInput {
-  /** No-op activities in all, over the whole chain of executions. */
+  /** Activities in all, over the whole chain of executions. */
   n: number;
   activityTaskQueue: string;
+  /** Which activity each of the N runs; `noop` when absent. */
+  activity?: BaselineActivity;
   /** Activities scheduled and not yet completed at once, at most (Temporal's limit is 2,000). */
   maxPending: number;
   /**
@@ -81,7 +83,8 @@ export interface BaselineWindowResult {
 }
 
 /**
- * The bare counterpart of a big Runfleet run: `n` no-op activities through a sliding window of at
+ * The bare counterpart of a big Runfleet run: `n` activities (no-op, or each spawning
+ * `/bin/sh -c true`) through a sliding window of at
  * most `maxPending` pending ones (one completes, the next is scheduled), continuing as new when
  * the history reaches `continueAtEvents` events and the window has drained. History per execution:
  * `continueAtEvents` + at most `maxPending` activities' remaining events (started, completed) plus
@@ -90,11 +93,12 @@ export interface BaselineWindowResult {
 export async function baselineWindowWorkflow(input: BaselineWindowInput): Promise<BaselineWindowResult> {
   const startedAtMs = input.startedAtMs ?? Date.now();
   const executions = (input.executions ?? 0) + 1;
-  const { noop } = proxyActivities<BaselineActivities>({
+  const { noop, spawnTrue } = proxyActivities<BaselineActivities>({
     taskQueue: input.activityTaskQueue,
     startToCloseTimeout: 60_000,
     retry: BASELINE_RETRY,
   });
+  const one: () => Promise<unknown> = input.activity === 'spawn' ? spawnTrue : noop;
   let done = input.done ?? 0;
   let scheduled = done;
   let pending = 0;
@@ -108,7 +112,7 @@ export async function baselineWindowWorkflow(input: BaselineWindowInput): Promis
         }
         scheduled++;
         pending++;
-        noop().then(() => {
+        one().then(() => {
           pending--;
           done++;
           pump();

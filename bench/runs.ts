@@ -1,7 +1,8 @@
 /**
  * Big-run benchmark (issue 5): a 10,000-task run and 1,000 concurrent small runs, each against
- * bare Temporal doing the same number of no-op activities on the same server in the same
- * invocation, and listing runs by group with 10,000 finished runs stored.
+ * bare Temporal doing the same number of activities on the same server in the same invocation
+ * (no-op ones, and ones that each spawn `/bin/sh -c true`, the process a Runfleet task of `true`
+ * costs too), and listing runs by group with 10,000 finished runs stored.
  *
  *   npx tsx bench/runs.ts             # --tasks 10000 --runs 1000 --stored 10000 (~12 min on 2 cores)
  *   npx tsx bench/runs.ts --quick     # --tasks 2000 --runs 200 --stored 2000 (~3 min)
@@ -14,12 +15,13 @@
  * for the side and stopped after it):
  *  1. Big run: one Runfleet run of N independent tasks `steps: ['true']` on K runners
  *     (`runfleet runner serve`, S slots) vs `baselineWindowWorkflow`: N no-op activities, at most
- *     1,000 pending, continuing as new at 5,000 events, on K baseline workers (concurrency S).
- *     Tasks/s (N / start to result), ratio, and each side's chain of executions (count and the
+ *     1,000 pending, continuing as new at 5,000 events, on K baseline workers (concurrency S);
+ *     and the same with activities that spawn `/bin/sh -c true` (the spawn baseline).
+ *     Tasks/s (N / start to result), ratios, and each side's chain of executions (count and the
  *     longest history, from visibility).
- *  2. Concurrent runs: R Runfleet runs of one task each vs R bare workflows of one no-op activity,
- *     started with at most C start calls in flight; total tasks/s (R / first start to last result),
- *     ratio, run latency p50/p95 (start call to result).
+ *  2. Concurrent runs: R Runfleet runs of one task each vs R bare workflows of one no-op activity
+ *     (and of one spawning activity), started with at most C start calls in flight; total tasks/s
+ *     (R / first start to last result), ratios, run latency p50/p95 (start call to result).
  *  3. Listing: M finished runs under one group tree (part 2's runs plus runs of one task, every
  *     tenth failing), then `listRunsPage` (first page, deeper pages through the token, filtered by
  *     result) and `countRuns`, `--samples` calls each: latency p50/p95.
@@ -33,7 +35,13 @@ import { RunfleetClient, type ListRunsFilter } from '../src/client/client';
 import { runWorkflowId } from '../src/ids';
 import type { RunState } from '../src/types';
 import { stopRunSignal } from '../workflows/run-messages';
-import type { BaselineInput, BaselineResult, BaselineWindowInput, BaselineWindowResult } from './baseline-workflows';
+import type {
+  BaselineActivity,
+  BaselineInput,
+  BaselineResult,
+  BaselineWindowInput,
+  BaselineWindowResult,
+} from './baseline-workflows';
 import { historyStats } from './history';
 import { installBenchRuntime } from './runtime';
 import {
@@ -288,8 +296,12 @@ async function chainOf(client: Client, workflowId: string): Promise<Chain> {
   }
 }
 
+/** Runfleet, the no-op baseline, or the spawn baseline. */
+type Side = 'runfleet' | 'baseline' | 'spawn';
+const baselineSide = (activity: BaselineActivity): Side => (activity === 'spawn' ? 'spawn' : 'baseline');
+
 interface BigSide {
-  side: 'runfleet' | 'baseline';
+  side: Side;
   tasks: number;
   wallMs: number;
   tasksPerSec: number;
@@ -346,17 +358,18 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
   }
 }
 
-async function bigBaseline(ctx: Ctx): Promise<BigSide> {
+async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSide> {
   const n = ctx.args.tasks;
   const side = await startBaselineSide(ctx);
   try {
     const input: BaselineWindowInput = {
       n,
+      activity,
       activityTaskQueue: side.activityQueue,
       maxPending: BASELINE_MAX_PENDING,
       continueAtEvents: BASELINE_CONTINUE_AT_EVENTS,
     };
-    const g = guard(side.fleet.done, ctx.args.timeoutMs, `baseline of ${n} activities`);
+    const g = guard(side.fleet.done, ctx.args.timeoutMs, `${baselineSide(activity)} baseline of ${n} activities`);
     ctx.rss.resetWindow();
     const t0 = Date.now();
     const handle = await ctx.client.workflow.start('baselineWindowWorkflow', {
@@ -376,7 +389,7 @@ async function bigBaseline(ctx: Ctx): Promise<BigSide> {
     const wallMs = Date.now() - t0;
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
     const workersPeakRssMiB = side.fleet.childrenPeakRssMiB();
-    if (result.n !== n) throw new Error(`baseline completed ${result.n} of ${n} activities`);
+    if (result.n !== n) throw new Error(`${baselineSide(activity)} baseline completed ${result.n} of ${n} activities`);
     const chain = await chainOf(ctx.client, handle.workflowId);
     if (chain.executions !== result.executions) {
       console.error(
@@ -384,7 +397,7 @@ async function bigBaseline(ctx: Ctx): Promise<BigSide> {
       );
     }
     return {
-      side: 'baseline',
+      side: baselineSide(activity),
       tasks: n,
       wallMs,
       tasksPerSec: round1((n * 1000) / wallMs),
@@ -413,7 +426,7 @@ async function bounded(count: number, limit: number, fn: (i: number) => Promise<
 }
 
 interface ManySide {
-  side: 'runfleet' | 'baseline';
+  side: Side;
   runs: number;
   wallMs: number;
   tasksPerSec: number;
@@ -526,19 +539,19 @@ async function manyRunfleet(ctx: Ctx): Promise<ManySide> {
   }
 }
 
-async function manyBaseline(ctx: Ctx): Promise<ManySide> {
+async function manyBaseline(ctx: Ctx, activity: BaselineActivity): Promise<ManySide> {
   const side = await startBaselineSide(ctx);
   const id = unique('bls');
   try {
     return await many(
       ctx,
-      'baseline',
+      baselineSide(activity),
       side.fleet,
       (i) =>
         ctx.client.workflow.start('baselineWorkflow', {
           taskQueue: side.workflowQueue,
           workflowId: `bench-baseline-small/${id}-${i}`,
-          args: [{ n: 1, activityTaskQueue: side.activityQueue, activity: 'noop' } satisfies BaselineInput],
+          args: [{ n: 1, activityTaskQueue: side.activityQueue, activity } satisfies BaselineInput],
         }),
       (res) => {
         if ((res as BaselineResult).activityStartsMs.length !== 1) throw new Error('a baseline run ran no activity');
@@ -720,7 +733,7 @@ async function main(): Promise<void> {
 
         // 1. The big run; the baseline first (part 2 goes the other way round).
         console.error(`bench: 1. big run of ${args.tasks} tasks: baseline`);
-        const bigBase = await bigBaseline(ctx);
+        const bigBase = await bigBaseline(ctx, 'noop');
         console.error(
           `  baseline: ${secs(bigBase.wallMs)} s, ${bigBase.tasksPerSec} tasks/s, ${bigBase.executions} executions`,
         );
@@ -729,13 +742,21 @@ async function main(): Promise<void> {
         console.error(
           `  runfleet: ${secs(bigRf.wallMs)} s, ${bigRf.tasksPerSec} tasks/s, ${bigRf.executions} executions`,
         );
+        console.error(`bench: 1. big run of ${args.tasks} tasks: spawn baseline`);
+        const bigSpawn = await bigBaseline(ctx, 'spawn');
+        console.error(
+          `  spawn: ${secs(bigSpawn.wallMs)} s, ${bigSpawn.tasksPerSec} tasks/s, ${bigSpawn.executions} executions`,
+        );
 
         // 2. Concurrent small runs.
         console.error(`bench: 2. ${args.runs} concurrent runs: runfleet`);
         const manyRf = await manyRunfleet(ctx);
         console.error(`  runfleet: ${secs(manyRf.wallMs)} s, ${manyRf.tasksPerSec} tasks/s`);
+        console.error(`bench: 2. ${args.runs} concurrent runs: spawn baseline`);
+        const manySpawn = await manyBaseline(ctx, 'spawn');
+        console.error(`  spawn: ${secs(manySpawn.wallMs)} s, ${manySpawn.tasksPerSec} tasks/s`);
         console.error(`bench: 2. ${args.runs} concurrent runs: baseline`);
-        const manyBase = await manyBaseline(ctx);
+        const manyBase = await manyBaseline(ctx, 'noop');
         console.error(`  baseline: ${secs(manyBase.wallMs)} s, ${manyBase.tasksPerSec} tasks/s`);
 
         // 3. Listing, part 2's runs reused.
@@ -750,14 +771,16 @@ async function main(): Promise<void> {
 
         const bigRatio = bigRf.tasksPerSec / bigBase.tasksPerSec;
         const manyRatio = manyRf.tasksPerSec / manyBase.tasksPerSec;
+        const bigVsSpawn = bigRf.tasksPerSec / bigSpawn.tasksPerSec;
+        const manyVsSpawn = manyRf.tasksPerSec / manySpawn.tasksPerSec;
         const head = `${os.cpus().length} cores, node ${process.version}, temporal dev server in memory, K=${args.k} S=${args.slots}`;
         console.log('');
         console.log(stateFilesystemLine());
-        console.log(`1. One run of ${args.tasks} no-op tasks vs bare Temporal (${head})`);
+        console.log(`1. One run of ${args.tasks} tasks (\`true\`) vs bare Temporal (${head})`);
         console.log(
           formatTable(
             ['side', 'tasks', 'wall s', 'tasks/s', 'executions', 'max history', 'peak RSS MiB bench / workers'],
-            [bigRf, bigBase].map((r) => [
+            [bigRf, bigBase, bigSpawn].map((r) => [
               r.side,
               String(r.tasks),
               secs(r.wallMs),
@@ -768,15 +791,18 @@ async function main(): Promise<void> {
             ]),
           ),
         );
-        console.log(`ratio (runfleet / baseline tasks/s): ${bigRatio.toFixed(2)}`);
         console.log(
-          `Histories per execution, oldest first: runfleet ${bigRf.histories.join(', ')}; baseline ${bigBase.histories.join(', ')} ` +
+          `ratio (runfleet / no-op baseline tasks/s): ${bigRatio.toFixed(2)}; vs the spawn baseline: ${bigVsSpawn.toFixed(2)}`,
+        );
+        console.log(
+          `Histories per execution, oldest first: runfleet ${bigRf.histories.join(', ')}; baseline ${bigBase.histories.join(', ')}; ` +
+            `spawn ${bigSpawn.histories.join(', ')} ` +
             `(warning threshold ${HISTORY_WARNING}). The baseline keeps <= ${BASELINE_MAX_PENDING} activities pending and ` +
             `continues as new once its history reaches ${BASELINE_CONTINUE_AT_EVENTS} events and the pending ones completed.`,
         );
         console.log('');
         console.log(
-          `2. ${args.runs} concurrent runs of 1 no-op task vs ${args.runs} bare workflows of 1 no-op activity ` +
+          `2. ${args.runs} concurrent runs of 1 task (\`true\`) vs ${args.runs} bare workflows of 1 activity (no-op; spawn) ` +
             `(<= ${args.concurrency} start calls in flight)`,
         );
         console.log(
@@ -791,7 +817,7 @@ async function main(): Promise<void> {
               'per run: WFTs / upserts / activities / markers / events',
               'peak RSS MiB bench / workers',
             ],
-            [manyRf, manyBase].map((r) => [
+            [manyRf, manyBase, manySpawn].map((r) => [
               r.side,
               String(r.runs),
               secs(r.wallMs),
@@ -803,7 +829,9 @@ async function main(): Promise<void> {
             ]),
           ),
         );
-        console.log(`ratio (runfleet / baseline tasks/s): ${manyRatio.toFixed(2)}`);
+        console.log(
+          `ratio (runfleet / no-op baseline tasks/s): ${manyRatio.toFixed(2)}; vs the spawn baseline: ${manyVsSpawn.toFixed(2)}`,
+        );
         console.log('');
         console.log(
           `3. Listing with ${list.stored} finished runs under ${STORED_GROUP} (${list.reused} from part 2, ${list.added} added ` +
@@ -829,14 +857,16 @@ async function main(): Promise<void> {
         console.log('Summary');
         console.log(
           `  big run (${args.tasks} tasks): runfleet ${bigRf.tasksPerSec} vs baseline ${bigBase.tasksPerSec} tasks/s, ` +
-            `ratio ${bigRatio.toFixed(2)}; executions ${bigRf.executions} / ${bigBase.executions}, ` +
+            `ratio ${bigRatio.toFixed(2)} (vs spawn ${bigSpawn.tasksPerSec}: ${bigVsSpawn.toFixed(2)}); ` +
+            `executions ${bigRf.executions} / ${bigBase.executions}, ` +
             `max history ${bigRf.maxHistory} / ${bigBase.maxHistory} (< ${HISTORY_WARNING}: ` +
             `${Math.max(bigRf.maxHistory, bigBase.maxHistory) < HISTORY_WARNING ? 'yes' : 'NO'})`,
         );
         console.log(
           `  ${args.runs} concurrent runs: runfleet ${manyRf.tasksPerSec} vs baseline ${manyBase.tasksPerSec} tasks/s, ` +
-            `ratio ${manyRatio.toFixed(2)}; latency p50/p95 ${manyRf.latencyMs.p50}/${manyRf.latencyMs.p95} vs ` +
-            `${manyBase.latencyMs.p50}/${manyBase.latencyMs.p95} ms`,
+            `ratio ${manyRatio.toFixed(2)} (vs spawn ${manySpawn.tasksPerSec}: ${manyVsSpawn.toFixed(2)}); ` +
+            `latency p50/p95 ${manyRf.latencyMs.p50}/${manyRf.latencyMs.p95} vs ` +
+            `${manyBase.latencyMs.p50}/${manyBase.latencyMs.p95} ms (spawn ${manySpawn.latencyMs.p50}/${manySpawn.latencyMs.p95})`,
         );
         const q = (name: string) => list.queries.find((x) => x.name === name)?.spread;
         console.log(
@@ -858,12 +888,20 @@ async function main(): Promise<void> {
           peakRssMiB: mib(rss.peakBytes),
           bigRun: {
             ratio: Math.round(bigRatio * 1000) / 1000,
+            ratioVsSpawn: Math.round(bigVsSpawn * 1000) / 1000,
             baselineMaxPending: BASELINE_MAX_PENDING,
             baselineContinueAtEvents: BASELINE_CONTINUE_AT_EVENTS,
             runfleet: bigRf,
             baseline: bigBase,
+            spawn: bigSpawn,
           },
-          concurrentRuns: { ratio: Math.round(manyRatio * 1000) / 1000, runfleet: manyRf, baseline: manyBase },
+          concurrentRuns: {
+            ratio: Math.round(manyRatio * 1000) / 1000,
+            ratioVsSpawn: Math.round(manyVsSpawn * 1000) / 1000,
+            runfleet: manyRf,
+            baseline: manyBase,
+            spawn: manySpawn,
+          },
           listing: { group: STORED_GROUP, storeConcurrency: STORE_CONCURRENCY, ...list },
         };
         writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
