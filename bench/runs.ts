@@ -258,6 +258,16 @@ interface Chain {
   executions: number;
   maxHistory: number;
   histories: number[];
+  /**
+   * The first execution's workflow tasks (scheduled -> started: queue wait; started -> completed:
+   * processing) and each activity type's scheduled -> started, ms: where a task's turn goes.
+   */
+  firstExecution: {
+    workflowTasks: number;
+    wftQueueWaitMs: { p50: number; p95: number };
+    wftProcessingMs: { p50: number; p95: number };
+    scheduleToStartMs: Record<string, { p50: number; p95: number }>;
+  };
 }
 
 /**
@@ -292,7 +302,21 @@ async function chainOf(client: Client, workflowId: string): Promise<Chain> {
       }
       histories.push(len);
     }
-    return { executions: rows.length, maxHistory: Math.max(0, ...histories), histories };
+    const first = await historyStats(client.workflow.getHandle(workflowId, rows[0]?.runId), 1);
+    const pick = (x: { p50: number; p95: number }) => ({ p50: x.p50, p95: x.p95 });
+    return {
+      executions: rows.length,
+      maxHistory: Math.max(0, ...histories),
+      histories,
+      firstExecution: {
+        workflowTasks: first.workflowTasks.processingMs.count,
+        wftQueueWaitMs: pick(first.workflowTasks.queueWaitMs),
+        wftProcessingMs: pick(first.workflowTasks.processingMs),
+        scheduleToStartMs: Object.fromEntries(
+          Object.entries(first.activities).map(([type, a]) => [type, pick(a.scheduleToStartMs)]),
+        ),
+      },
+    };
   }
 }
 
@@ -300,14 +324,11 @@ async function chainOf(client: Client, workflowId: string): Promise<Chain> {
 type Side = 'runfleet' | 'baseline' | 'spawn';
 const baselineSide = (activity: BaselineActivity): Side => (activity === 'spawn' ? 'spawn' : 'baseline');
 
-interface BigSide {
+interface BigSide extends Chain {
   side: Side;
   tasks: number;
   wallMs: number;
   tasksPerSec: number;
-  executions: number;
-  maxHistory: number;
-  histories: number[];
   peakRssMiB: number;
   workersPeakRssMiB: number;
 }
@@ -800,6 +821,17 @@ async function main(): Promise<void> {
             `(warning threshold ${HISTORY_WARNING}). The baseline keeps <= ${BASELINE_MAX_PENDING} activities pending and ` +
             `continues as new once its history reaches ${BASELINE_CONTINUE_AT_EVENTS} events and the pending ones completed.`,
         );
+        console.log('First execution of each side, ms p50/p95 (where a task waits for its turn):');
+        for (const r of [bigRf, bigBase, bigSpawn]) {
+          const f = r.firstExecution;
+          const activities = Object.entries(f.scheduleToStartMs)
+            .map(([type, x]) => `${type} ${x.p50}/${x.p95}`)
+            .join(', ');
+          console.log(
+            `  ${r.side}: ${f.workflowTasks} workflow tasks, queue wait ${f.wftQueueWaitMs.p50}/${f.wftQueueWaitMs.p95}, ` +
+              `processing ${f.wftProcessingMs.p50}/${f.wftProcessingMs.p95}; scheduled -> started: ${activities}`,
+          );
+        }
         console.log('');
         console.log(
           `2. ${args.runs} concurrent runs of 1 task (\`true\`) vs ${args.runs} bare workflows of 1 activity (no-op; spawn) ` +
