@@ -8,6 +8,7 @@
  *   npx tsx bench/runs.ts --quick     # --tasks 2000 --runs 200 --stored 2000 (~3 min)
  *
  * Options: --tasks N  --runs N  --stored N  --k 2  --slots 50  --concurrency 50  --samples 50
+ *          --cache 500 (both sides' workflow cache: the control worker's default)
  *          --timeout 900 (s per side)  --quick
  *
  * One headless in-memory dev server of its own, the production topology of bench/run.ts (the
@@ -74,6 +75,8 @@ interface Args {
   stored: number;
   k: number;
   slots: number;
+  /** Workflows each side's workflow worker keeps cached (`maxCachedWorkflows`). */
+  cache: number;
   concurrency: number;
   samples: number;
   timeoutMs: number;
@@ -103,6 +106,7 @@ function parseArgs(argv: string[]): Args {
     stored: 10_000,
     k: 2,
     slots: 50,
+    cache: 500,
     concurrency: 50,
     samples: 50,
     timeoutMs: 900_000,
@@ -136,6 +140,9 @@ function parseArgs(argv: string[]): Args {
       case '--slots':
         args.slots = int(flag, value(), 1);
         break;
+      case '--cache':
+        args.cache = int(flag, value(), 1);
+        break;
       case '--concurrency':
         args.concurrency = int(flag, value(), 1);
         break;
@@ -159,7 +166,7 @@ function parseArgs(argv: string[]): Args {
       case '--help':
         console.log(
           'usage: tsx bench/runs.ts [--quick] [--tasks 10000] [--runs 1000] [--stored 10000] [--k 2] [--slots 50] ' +
-            '[--concurrency 50] [--samples 50] [--timeout 900] [--store stopped|executed]',
+            '[--cache 500] [--concurrency 50] [--samples 50] [--timeout 900] [--store stopped|executed]',
         );
         process.exit(0);
         break;
@@ -224,12 +231,13 @@ interface RunfleetSide {
 
 /** Runfleet's control worker here and K `runfleet runner serve` processes (S slots each). */
 async function startRunfleetSide(ctx: Ctx, k = ctx.args.k): Promise<RunfleetSide> {
-  // The control worker's default workflow cache (500), as `runfleet worker` has it.
+  // The control worker's default workflow cache is 500, as `runfleet worker` has it.
   const { fleet, controlQueue, pool } = await startRunfleetFleet({
     address: ctx.address,
     runfleetBundle: ctx.runfleetBundle,
     k,
     slots: ctx.args.slots,
+    maxCachedWorkflows: ctx.args.cache,
   });
   return { fleet, rf: ctx.rf(controlQueue), controlQueue, pool };
 }
@@ -249,7 +257,7 @@ async function startBaselineSide(ctx: Ctx): Promise<BaselineSide> {
     idPrefix: 'bl',
     k: ctx.args.k,
     concurrency: ctx.args.slots,
-    maxCachedWorkflows: 500,
+    maxCachedWorkflows: ctx.args.cache,
   });
   return { fleet, workflowQueue, activityQueue };
 }
@@ -748,7 +756,7 @@ async function main(): Promise<void> {
           args,
         };
         console.error(
-          `bench: tasks ${args.tasks}, runs ${args.runs}, stored ${args.stored}, K=${args.k} S=${args.slots}, ` +
+          `bench: tasks ${args.tasks}, runs ${args.runs}, stored ${args.stored}, K=${args.k} S=${args.slots}, cache ${args.cache}, ` +
             `start concurrency ${args.concurrency}; load average ${loadBefore}`,
         );
 
@@ -794,7 +802,7 @@ async function main(): Promise<void> {
         const manyRatio = manyRf.tasksPerSec / manyBase.tasksPerSec;
         const bigVsSpawn = bigRf.tasksPerSec / bigSpawn.tasksPerSec;
         const manyVsSpawn = manyRf.tasksPerSec / manySpawn.tasksPerSec;
-        const head = `${os.cpus().length} cores, node ${process.version}, temporal dev server in memory, K=${args.k} S=${args.slots}`;
+        const head = `${os.cpus().length} cores, node ${process.version}, temporal dev server in memory, K=${args.k} S=${args.slots}, cache ${args.cache}`;
         console.log('');
         console.log(stateFilesystemLine());
         console.log(`1. One run of ${args.tasks} tasks (\`true\`) vs bare Temporal (${head})`);
