@@ -99,6 +99,18 @@ interface Ctx {
   args: Args;
 }
 
+/** Runfleet's tasks/s against both baselines of a part, and the three sides as the JSON keeps them (ratios to 3 decimals). */
+function sides<T extends { tasksPerSec: number }>(runfleet: T, baseline: T, spawn: T) {
+  const ratio = runfleet.tasksPerSec / baseline.tasksPerSec;
+  const ratioVsSpawn = runfleet.tasksPerSec / spawn.tasksPerSec;
+  const round3 = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    ratio,
+    ratioVsSpawn,
+    json: { ratio: round3(ratio), ratioVsSpawn: round3(ratioVsSpawn), runfleet, baseline, spawn },
+  };
+}
+
 function parseArgs(argv: string[]): Args {
   const args: Args = {
     tasks: 10_000,
@@ -798,10 +810,8 @@ async function main(): Promise<void> {
         const loadAfter = loadavg();
         const totalMs = Date.now() - began;
 
-        const bigRatio = bigRf.tasksPerSec / bigBase.tasksPerSec;
-        const manyRatio = manyRf.tasksPerSec / manyBase.tasksPerSec;
-        const bigVsSpawn = bigRf.tasksPerSec / bigSpawn.tasksPerSec;
-        const manyVsSpawn = manyRf.tasksPerSec / manySpawn.tasksPerSec;
+        const { ratio: bigRatio, ratioVsSpawn: bigVsSpawn } = sides(bigRf, bigBase, bigSpawn);
+        const { ratio: manyRatio, ratioVsSpawn: manyVsSpawn } = sides(manyRf, manyBase, manySpawn);
         const head = `${os.cpus().length} cores, node ${process.version}, temporal dev server in memory, K=${args.k} S=${args.slots}, cache ${args.cache}`;
         console.log('');
         console.log(stateFilesystemLine());
@@ -927,21 +937,11 @@ async function main(): Promise<void> {
           topology: 'workflow worker in the bench process; each runner / activity worker its own process',
           peakRssMiB: mib(rss.peakBytes),
           bigRun: {
-            ratio: Math.round(bigRatio * 1000) / 1000,
-            ratioVsSpawn: Math.round(bigVsSpawn * 1000) / 1000,
+            ...sides(bigRf, bigBase, bigSpawn).json,
             baselineMaxPending: BASELINE_MAX_PENDING,
             baselineContinueAtEvents: BASELINE_CONTINUE_AT_EVENTS,
-            runfleet: bigRf,
-            baseline: bigBase,
-            spawn: bigSpawn,
           },
-          concurrentRuns: {
-            ratio: Math.round(manyRatio * 1000) / 1000,
-            ratioVsSpawn: Math.round(manyVsSpawn * 1000) / 1000,
-            runfleet: manyRf,
-            baseline: manyBase,
-            spawn: manySpawn,
-          },
+          concurrentRuns: sides(manyRf, manyBase, manySpawn).json,
           listing: { group: STORED_GROUP, storeConcurrency: STORE_CONCURRENCY, ...list },
         };
         writeFileSync(file, JSON.stringify(report, null, 2) + '\n');

@@ -3,11 +3,10 @@
  * What every command gets: the environment, the working directory, the global flags turned
  * into one frozen Config, an Output, and a Runfleet client that is closed when the command ends.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { RunfleetClient } from '../client/client';
 import { loadConfig, type Config, type ConfigFlags } from '../config';
+import { packageRoot } from '../package-root';
 import { startTracing } from '../tracing';
 import { createOutput, type Output } from './output';
 
@@ -32,17 +31,6 @@ export interface CliContext {
 
 export function createContext(env: Readonly<Record<string, string | undefined>>, cwd: string): CliContext {
   return { env, cwd, projectRoot: packageRoot(__dirname), exitCode: 0 };
-}
-
-/**
- * The folder holding `bin/runfleet`: the checkout (this file in `src/cli/`) or the installed
- * package (this file compiled into `dist/src/cli/`).
- */
-export function packageRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'bin', 'runfleet'))) return dir;
-    if (dirname(dir) === dir) return resolve(from, '..', '..');
-  }
 }
 
 /**

@@ -13,19 +13,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, extname, join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { packageRoot } from '../package-root';
 
 export const NATIVE_SUPERVISOR_NAME = 'runfleet-supervise';
 /** The protocol version this code speaks (`VERSION` in native/supervise.c). */
 export const NATIVE_SUPERVISOR_VERSION = 1;
 
-/** The project's root: this module is `src/runner/` in a checkout, `dist/src/runner/` in the build. */
-function projectRoot(): string {
-  return extname(__filename) === '.js' ? join(__dirname, '..', '..', '..') : join(__dirname, '..', '..');
-}
-
 /** Where the build puts the supervisor. */
-export function nativeSupervisorPath(root = projectRoot()): string {
+export function nativeSupervisorPath(root = packageRoot(__dirname)): string {
   return join(root, 'dist', 'native', NATIVE_SUPERVISOR_NAME);
 }
 
@@ -49,7 +45,7 @@ export function probeNativeSupervisor(path = nativeSupervisorPath()): NativeSupe
  * Compiles `native/supervise.c` into `out` with `cc` (static when the C library allows it, so it
  * runs in any container of this architecture). Null when built, else why not.
  */
-export function buildNativeSupervisor(root = projectRoot(), out = nativeSupervisorPath(root)): string | null {
+export function buildNativeSupervisor(root = packageRoot(__dirname), out = nativeSupervisorPath(root)): string | null {
   const source = join(root, 'native', 'supervise.c');
   if (!existsSync(source)) return `${source} is missing`;
   const cc = process.env.CC ?? 'cc';

@@ -24,9 +24,8 @@ import {
   EXIT_FILE,
   readCurrentStep,
   readExitFile,
-  SCRIPT_FILE,
   STEP_FILE,
-  STEPS_FILE,
+  SUPERVISOR_FILES,
   writeStepsFile,
   writeTaskScript,
 } from './task-script';
@@ -379,7 +378,7 @@ function isSupervisor(pid: number, sessionDir: string): boolean {
   const line = commandLine(pid);
   if (line === null) return false;
   const dir = resolve(sessionDir);
-  return (line.includes(join(dir, SCRIPT_FILE)) || line.includes(join(dir, STEPS_FILE))) && runsAsUs(pid);
+  return SUPERVISOR_FILES.some((f) => line.includes(join(dir, f))) && runsAsUs(pid);
 }
 
 /** Whether every user id of `pid` (real, effective, saved, filesystem) is this process's own. */
@@ -412,7 +411,7 @@ function findSupervisors(): Map<string, number> {
   } catch {
     return found;
   }
-  const suffixes = [`/${SCRIPT_FILE}`, `/${STEPS_FILE}`];
+  const suffixes = SUPERVISOR_FILES.map((f) => `/${f}`);
   for (const name of pids) {
     const args = (() => {
       try {

@@ -27,6 +27,8 @@ import type { DriverRun } from './driver';
 
 export const SCRIPT_FILE = 'task.sh';
 export const STEPS_FILE = 'task.steps';
+/** The file a supervisor's command line names (its first argument): the script or the steps. */
+export const SUPERVISOR_FILES = [SCRIPT_FILE, STEPS_FILE] as const;
 export const EXIT_FILE = 'exit';
 export const STEP_FILE = 'step';
 /**
