@@ -16,8 +16,8 @@ const WORKFLOW_SAFE_IMPORTS = [
   '(?:\\.\\./)+src/(types|errors|failures|ids|duration|search-attributes|metrics)',
   '(?:\\.\\./)+src/spec/(schema|validate)',
   '(?:\\.\\./)+src/dag/[^/]+',
-  // Pure task transitions, task outputs and the queued-task margin of the run workflow.
-  '(?:\\.\\./)+src/run/(transitions|outputs|queued)',
+  // Pure task transitions, task outputs, the queued-task margin and the patch names of the run workflow.
+  '(?:\\.\\./)+src/run/(transitions|outputs|queued|patches)',
   // The payload converter: loaded into the sandbox by every worker already (scoped values).
   '(?:\\.\\./)+src/codec/payload-converter',
   // Pure state modules of entity workflows: keep them free of Node and I/O (the bundle check catches it).

@@ -31,6 +31,7 @@ import {
 import * as cg from '../src/changegroup/state';
 import { failure } from '../src/failures';
 import { WORKFLOW_TYPES } from '../src/ids';
+import { RUN_PATCH_GATE } from '../src/run/patches';
 import {
   changegroupQuery,
   checkTokenUpdate,
@@ -102,7 +103,8 @@ export async function changegroupWorkflow(input: ChangegroupInput): Promise<void
       try {
         const child = await startChild(WORKFLOW_TYPES.run, {
           workflowId: req.workflowId,
-          args: [{ ...req.input, admission: { changegroup: state.name } }],
+          // The changegroup, not the submitter, names the run's admission and patch gate.
+          args: [{ ...req.input, admission: { changegroup: state.name }, patchGate: RUN_PATCH_GATE }],
           // A run outlives this workflow's continue-as-new (and the changegroup itself).
           parentClosePolicy: 'ABANDON',
           // A run id names one run forever.

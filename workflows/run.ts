@@ -88,8 +88,8 @@ function sameValue(a: unknown, b: unknown): boolean {
 }
 
 export async function runWorkflow(input: RunInput): Promise<RunState> {
-  const patches = runPatches();
-  const { spec, options, restart, admission, resume } = parseInput(input);
+  const { spec, options, restart, admission, resume, gate } = parseInput(input);
+  const patches = runPatches(gate);
   const state = resume?.state ?? initialRunState(workflowInfo().workflowId, spec, new Date().toISOString(), restart);
   // Every task's work runs in this scope (each task in a child scope of its own), so a stop
   // cancels it without cancelling the run.

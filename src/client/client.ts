@@ -75,6 +75,7 @@ import { isUnavailable, toRunfleetError, unreachable } from './errors';
 import { grpcStatus, isTransient, rideOut } from './ride';
 import { sleep } from '../sleep';
 import { checkRunId, newRunId, resolveRunWorkflowId } from './ids';
+import { RUN_PATCH_GATE } from '../run/patches';
 
 export interface RunfleetClientOptions {
   /** Temporal frontend, `host:port`. */
@@ -314,6 +315,8 @@ export class RunfleetClient {
             spec: input.spec,
             ...(options === undefined ? {} : { options }),
             ...(opts.restart ? { restart: opts.restart } : {}),
+            // Every patch of this gate, taken without asking: no marker, no upsert.
+            patchGate: RUN_PATCH_GATE,
           },
         ],
         // A run id names one run forever: never start a second one with it, running or closed.

@@ -15,6 +15,7 @@ import { ConfigSchema } from '../config';
 import { scopedValue } from '../codec/payload-converter';
 import { RunfleetError } from '../errors';
 import { WORKFLOW_TYPES, groupPrefixes, runWorkflowId, runnerScheduleId } from '../ids';
+import { RUN_PATCH_GATE } from '../run/patches';
 import { checkRunSpec, formatProblems } from '../spec/validate';
 import { checkTimezone, parseCron } from './cron';
 
@@ -120,7 +121,8 @@ export async function setRunnerSchedule(client: Client, input: RunnerScheduleInp
       taskQueue: input.controlTaskQueue,
       workflowId: workflowIdPrefix,
       // A run pinned to this runner: its reservations go to pinnedTaskQueue(runner, driver).
-      args: [scopedValue(scope, { spec: input.spec, options: { runner: input.runner } })],
+      // The gate of the code that creates the schedule: a later gate's patches are asked.
+      args: [scopedValue(scope, { spec: input.spec, options: { runner: input.runner }, patchGate: RUN_PATCH_GATE })],
       typedSearchAttributes: [
         { key: SA.group, value: group },
         { key: SA.groupPath, value: groupPrefixes(group) },

@@ -591,4 +591,5 @@ export const RunInputSchema = z.strictObject({
   restart: z.unknown().optional(),
   admission: z.unknown().optional(),
   resume: z.unknown().optional(),
+  patchGate: z.unknown().optional(),
 });

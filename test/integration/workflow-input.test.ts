@@ -79,6 +79,18 @@ const cases: { title: string; input: unknown; type: string; mentions: string[] }
     mentions: ['invalid resume', 'never by a start'],
   },
   {
+    title: 'a patch gate this worker does not know (patches it would have to guess)',
+    input: { spec: { name: 'x', tasks: [ok('a')] }, patchGate: 'run-patches-2099' },
+    type: 'InvalidWorkflowInput',
+    mentions: ['invalid patchGate: "run-patches-2099" is not a gate this worker knows', 'run-patches-2026-12b'],
+  },
+  {
+    title: 'a patch gate that is not a name',
+    input: { spec: { name: 'x', tasks: [ok('a')] }, patchGate: { covers: ['runnerProofs'] } },
+    type: 'InvalidWorkflowInput',
+    mentions: ['invalid patchGate: {"covers":["runnerProofs"]}'],
+  },
+  {
     title: 'an env value with a NUL',
     input: { spec: { name: 'x', env: { A: 'x\u0000y' }, tasks: [ok('a')] } },
     type: 'InvalidRunSpec',

@@ -7,8 +7,10 @@
  * or from `temporal workflow show -w <id> --output json > test/replay/histories/<name>.json`.
  * `client-submitted.json` is a run `RunfleetClient.submitRun` started (its search attributes and
  * memo set at start: it upserts only its end) whose failed task skips a chain, recorded so.
- * `*-before-gate.json` were recorded before the run workflow's patch gate (workflows/run/patches.ts)
- * and ask each patch; their namesakes were recorded with the gate. `queued-on-lease*.json` queue
+ * `*-before-gate.json` were recorded before the run workflow's patch gates (src/run/patches.ts)
+ * and ask each patch; their namesakes were recorded with a gate, asked (a marker) by runs started
+ * directly, given in the argument (`patchGate`, no marker) to runs the client starts:
+ * `client-submitted-marker-gate.json` is a client's run from before the argument. `queued-on-lease*.json` queue
  * tasks behind busy leases: `-first-gate` asked `queue-on-busy-lease` on its own after the first
  * gate, the other was recorded under the second gate, which covers it.
  */
@@ -77,6 +79,34 @@ describe('replay of committed workflow histories', () => {
       ),
     );
     expect(patches).toEqual(file.includes('first-gate') ? ['run-patches-2026-12', marker] : [marker]);
+  });
+
+  it.each([
+    ['client-submitted.json', { gate: 'run-patches-2026-12b', markers: [], upserts: 1 }],
+    ['client-submitted-marker-gate.json', { gate: undefined, markers: ['run-patches-2026-12'], upserts: 2 }],
+  ])('%s: the gate its argument names, the patch markers it records and its upserts', (file, want) => {
+    const raw = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      events: {
+        workflowExecutionStartedEventAttributes?: { input?: { payloads?: { data?: string }[] } };
+        markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data?: string }[] }> };
+        upsertWorkflowSearchAttributesEventAttributes?: unknown;
+      }[];
+    };
+    const decode = (data: string | undefined) => (data ? Buffer.from(data, 'base64').toString('utf8') : '');
+    const input = JSON.parse(
+      decode(raw.events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data),
+    ) as {
+      patchGate?: string;
+    };
+    expect(input.patchGate).toBe(want.gate);
+    const markers = raw.events.flatMap((e) =>
+      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map(
+        (p) => (JSON.parse(decode(p.data)) as { id: string }).id,
+      ),
+    );
+    expect(markers).toEqual(want.markers);
+    // The gate asked upserts TemporalChangeVersion; the run's end upserts its phase and result.
+    expect(raw.events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length).toBe(want.upserts);
   });
 
   it.each(files)(

@@ -13,6 +13,7 @@ import {
   type RunSpec,
 } from '../../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../../src/spec/validate';
+import { RUN_PATCH_GATES, runPatchGate, type RunPatchGate } from '../../src/run/patches';
 import type { RunState } from '../../src/types';
 import { describeError, describeValue } from './failures';
 
@@ -29,6 +30,11 @@ export interface RunInput {
   admission?: { changegroup: string };
   /** Set by the run itself when it continues as new: where it was. */
   resume?: unknown;
+  /**
+   * The patch gate the run takes from its start (src/run/patches.ts), set by whoever starts it
+   * (`RUN_PATCH_GATE`): it then asks no gate and records no marker. Without it the run asks.
+   */
+  patchGate?: unknown;
 }
 
 /** Where a run continued as new: its state (every task final, pending or lost) and admission. */
@@ -43,6 +49,8 @@ export interface ParsedInput {
   restart?: Restart;
   admission?: { changegroup: string };
   resume?: RunResume;
+  /** The gate named by `patchGate`, when there is one. */
+  gate?: RunPatchGate;
 }
 
 export function parseInput(input: unknown): ParsedInput {
@@ -54,6 +62,7 @@ export function parseInput(input: unknown): ParsedInput {
         'runWorkflow takes one argument {"spec": <run spec>, "options"?: {...}}; got ' + describeValue(input),
       );
     }
+    const gate = parseGate(parsed.data.patchGate);
     const spec = validateRunSpec(parsed.data.spec);
     const options = validateRunOptions(parsed.data.options);
     let admission: ParsedInput['admission'];
@@ -72,7 +81,7 @@ export function parseInput(input: unknown): ParsedInput {
       );
     }
     const resume = parsed.data.resume as RunResume | undefined;
-    if (parsed.data.restart === undefined) return { spec, options, admission, resume };
+    if (parsed.data.restart === undefined) return { spec, options, admission, resume, gate };
     const restart = RestartSchema.safeParse(parsed.data.restart);
     if (!restart.success) {
       throw new RunfleetError(
@@ -87,7 +96,7 @@ export function parseInput(input: unknown): ParsedInput {
         `invalid restart: kept tasks not in the spec: ${unknown.join(', ')}`,
       );
     }
-    return { spec, options, restart: restart.data, admission, resume };
+    return { spec, options, restart: restart.data, admission, resume, gate };
   } catch (err) {
     // Bad input fails the workflow at once; a workflow task retrying forever helps nobody.
     if (err instanceof RunfleetError) {
@@ -100,4 +109,19 @@ export function parseInput(input: unknown): ParsedInput {
     }
     throw ApplicationFailure.create({ type: 'InvalidWorkflowInput', message: describeError(err), nonRetryable: true });
   }
+}
+
+/**
+ * `patchGate`: a gate this code knows, or nothing. A gate it does not know (a newer client than
+ * this worker) is refused rather than guessed: which patches it covers decides what the run does.
+ */
+function parseGate(value: unknown): RunPatchGate | undefined {
+  if (value === undefined) return undefined;
+  const gate = typeof value === 'string' ? runPatchGate(value) : undefined;
+  if (gate) return gate;
+  throw new RunfleetError(
+    'InvalidWorkflowInput',
+    `invalid patchGate: ${describeValue(value)} is not a gate this worker knows ` +
+      `(${RUN_PATCH_GATES.map((g) => g.name).join(', ')}); leave it out to have the run ask`,
+  );
 }
