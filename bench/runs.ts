@@ -23,6 +23,8 @@
  *  2. Concurrent runs: R Runfleet runs of one task each vs R bare workflows of one no-op activity
  *     (and of one spawning activity), started with at most C start calls in flight; total tasks/s
  *     (R / first start to last result), ratios, run latency p50/p95 (start call to result).
+ *  Parts 1 and 2 print CPU-seconds per 1,000 tasks by process class for every side (bench/cpu.ts,
+ *  as bench/run.ts reads them), and each side's total against the spawn baseline's.
  *  3. Listing: M finished runs under one group tree (part 2's runs plus runs of one task, every
  *     tenth failing), then `listRunsPage` (first page, deeper pages through the token, filtered by
  *     result) and `countRuns`, `--samples` calls each: latency p50/p95.
@@ -43,6 +45,7 @@ import type {
   BaselineWindowInput,
   BaselineWindowResult,
 } from './baseline-workflows';
+import { cpuDelta, readCpu, type CpuBreakdown } from './cpu';
 import { historyStats } from './history';
 import { installBenchRuntime } from './runtime';
 import {
@@ -91,12 +94,28 @@ interface Args {
 
 interface Ctx {
   address: string;
+  /** Temporal's pids (bench/cpu.ts reads each and its descendants). */
+  serverPids: number[];
   client: Client;
   rf: (controlQueue: string) => RunfleetClient;
   runfleetBundle: { code: string };
   baselineBundle: { code: string };
   rss: RssSampler;
   args: Args;
+}
+
+/**
+ * Starts a CPU window over one side's processes (bench/cpu.ts: the dev server, this process, the
+ * side's worker processes and the task processes they reap); `end(n)` closes it for n tasks.
+ */
+function cpuWindow(ctx: Ctx, fleet: Fleet): { end(n: number): CpuBreakdown } {
+  const read = () =>
+    readCpu(
+      ctx.serverPids,
+      fleet.children.map((c) => c.pid),
+    );
+  const start = read();
+  return { end: (n) => cpuDelta(start, read(), n) };
 }
 
 /** Runfleet's tasks/s against both baselines of a part, and the three sides as the JSON keeps them (ratios to 3 decimals). */
@@ -351,6 +370,8 @@ interface BigSide extends Chain {
   tasksPerSec: number;
   peakRssMiB: number;
   workersPeakRssMiB: number;
+  /** CPU by process class over the side's window (start call to result). */
+  cpu: CpuBreakdown;
 }
 
 async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
@@ -364,6 +385,7 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
     };
     const g = guard(side.fleet.done, ctx.args.timeoutMs, `runfleet run of ${n} tasks`);
     ctx.rss.resetWindow();
+    const cpu = cpuWindow(ctx, side.fleet);
     const t0 = Date.now();
     const run = await side.rf.submitRun(spec);
     const handle = ctx.client.workflow.getHandle(run.workflowId);
@@ -377,6 +399,7 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
       g.clear();
     }
     const wallMs = Date.now() - t0;
+    const cpuUsed = cpu.end(n);
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
     const workersPeakRssMiB = side.fleet.childrenPeakRssMiB();
     const tasks = Object.values(state.tasks);
@@ -393,6 +416,7 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
       ...chain,
       peakRssMiB,
       workersPeakRssMiB,
+      cpu: cpuUsed,
     };
   } finally {
     await side.fleet.stop();
@@ -412,6 +436,7 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
     };
     const g = guard(side.fleet.done, ctx.args.timeoutMs, `${baselineSide(activity)} baseline of ${n} activities`);
     ctx.rss.resetWindow();
+    const cpu = cpuWindow(ctx, side.fleet);
     const t0 = Date.now();
     const handle = await ctx.client.workflow.start('baselineWindowWorkflow', {
       taskQueue: side.workflowQueue,
@@ -428,6 +453,7 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
       g.clear();
     }
     const wallMs = Date.now() - t0;
+    const cpuUsed = cpu.end(n);
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
     const workersPeakRssMiB = side.fleet.childrenPeakRssMiB();
     if (result.n !== n) throw new Error(`${baselineSide(activity)} baseline completed ${result.n} of ${n} activities`);
@@ -445,6 +471,7 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
       ...chain,
       peakRssMiB,
       workersPeakRssMiB,
+      cpu: cpuUsed,
     };
   } finally {
     await side.fleet.stop();
@@ -483,6 +510,8 @@ interface ManySide {
    * scheduled, markers (local activities, patches), events.
    */
   perRun: { workflowTasks: number; upserts: number; activities: number; markers: number; events: number };
+  /** CPU by process class over the side's window (first start call to last result). */
+  cpu: CpuBreakdown;
 }
 
 /** Runs whose histories are read for `perRun`. */
@@ -506,6 +535,7 @@ async function many(
   const started: WorkflowHandle[] = [];
   const g = guard(fleet.done, ctx.args.timeoutMs, `${r} ${side} runs`);
   ctx.rss.resetWindow();
+  const cpu = cpuWindow(ctx, fleet);
   const t0 = Date.now();
   try {
     const starting = bounded(r, ctx.args.concurrency, async (i) => {
@@ -529,6 +559,7 @@ async function many(
     g.clear();
   }
   const wallMs = Date.now() - t0;
+  const cpuUsed = cpu.end(r);
   const sample = await Promise.all(started.slice(0, PER_RUN_SAMPLE).map((h) => historyStats(h, 1)));
   const mean = (type: string) =>
     round1(sample.reduce((sum, st) => sum + (st.eventTypesPerTask[type] ?? 0), 0) / Math.max(1, sample.length));
@@ -548,7 +579,28 @@ async function many(
     startCallMs: spread(startCalls),
     peakRssMiB: mib(ctx.rss.windowPeakBytes),
     workersPeakRssMiB: fleet.childrenPeakRssMiB(),
+    cpu: cpuUsed,
   };
+}
+
+/**
+ * CPU-seconds per 1,000 tasks by process class, each side's total against the spawn baseline's
+ * (the last column); a side that read no task process shows 0 there.
+ */
+function cpuTable(rows: readonly { side: Side; cpu: CpuBreakdown }[]): string {
+  const spawn = rows.find((r) => r.side === 'spawn')?.cpu.per1000Tasks.total ?? NaN;
+  return formatTable(
+    ['side', 'dev server', 'workflow worker', 'runners / activity workers', 'task processes', 'total', 'total / spawn'],
+    rows.map(({ side, cpu: { per1000Tasks: c } }) => [
+      side,
+      c.devServer.toFixed(2),
+      c.workflowWorker.toFixed(2),
+      c.workers.toFixed(2),
+      c.tasks.toFixed(2),
+      c.total.toFixed(2),
+      (c.total / spawn).toFixed(2),
+    ]),
+  );
 }
 
 const expectSuccess = (res: unknown): void => {
@@ -757,9 +809,10 @@ async function main(): Promise<void> {
 
   try {
     await withBenchServer(
-      async ({ binary, address, client, runfleetBundle, baselineBundle }) => {
+      async ({ binary, address, serverPids, client, runfleetBundle, baselineBundle }) => {
         const ctx: Ctx = {
           address,
+          serverPids,
           client,
           rf: (controlTaskQueue) => RunfleetClient.fromClient(client, { controlTaskQueue, address }),
           runfleetBundle,
@@ -839,6 +892,8 @@ async function main(): Promise<void> {
             `(warning threshold ${HISTORY_WARNING}). The baseline keeps <= ${BASELINE_MAX_PENDING} activities pending and ` +
             `continues as new once its history reaches ${BASELINE_CONTINUE_AT_EVENTS} events and the pending ones completed.`,
         );
+        console.log('CPU-seconds per 1,000 tasks (bench/README.md says what each class reads):');
+        console.log(cpuTable([bigRf, bigBase, bigSpawn]));
         console.log('First execution of each side, ms p50/p95 (where a task waits for its turn):');
         for (const r of [bigRf, bigBase, bigSpawn]) {
           const f = r.firstExecution;
@@ -882,6 +937,8 @@ async function main(): Promise<void> {
         console.log(
           `ratio (runfleet / no-op baseline tasks/s): ${manyRatio.toFixed(2)}; vs the spawn baseline: ${manyVsSpawn.toFixed(2)}`,
         );
+        console.log('CPU-seconds per 1,000 runs (one task each):');
+        console.log(cpuTable([manyRf, manyBase, manySpawn]));
         console.log('');
         console.log(
           `3. Listing with ${list.stored} finished runs under ${STORED_GROUP} (${list.reused} from part 2, ${list.added} added ` +
