@@ -30,12 +30,19 @@ export const WORKFLOW_INTERCEPTOR_MODULES = [
 /**
  * Modules a worker thread loads once and shares among its workflows (the bundler's
  * `preloadModules`): a worker otherwise loads each module again for every workflow it starts.
- * Only pure code whose module-level state is a cache of values derived from its inputs: the
- * Ed25519 check of runner proofs (@noble/curves builds a 4,096-point table of the base point on
- * its first use, and `ed25519-verify.ts` keeps each runner key's table), so a small run no longer
- * pays tens of milliseconds to check its first proof.
+ * Only pure code whose module-level state is a cache of values derived from its inputs, and
+ * whose exports stay usable deep-frozen (the SDK freezes them, and what they import):
+ * - the Ed25519 check of runner proofs (@noble/curves builds a 4,096-point table of the base
+ *   point on its first use, and `ed25519-verify.ts` keeps each runner key's table), so a small
+ *   run no longer pays tens of milliseconds to check its first proof;
+ * - the run spec's schemas (`src/spec/schema.ts`, and zod with them): building them was about a
+ *   tenth of the control worker's CPU with one-task runs. The module exports no schema, only
+ *   `runSchemas()` (a frozen zod schema cannot build its methods on first use).
  */
-export const WORKFLOW_PRELOAD_MODULES = [join(__dirname, '..', 'security', `ed25519-verify${extname(__filename)}`)];
+export const WORKFLOW_PRELOAD_MODULES = [
+  join(__dirname, '..', 'security', `ed25519-verify${extname(__filename)}`),
+  join(__dirname, '..', 'spec', `schema${extname(__filename)}`),
+];
 
 /** What every bundle of Runfleet's workflows is built with (`bundleWorkflowCode` options). */
 export const WORKFLOW_BUNDLE_OPTIONS = {

@@ -3,10 +3,13 @@
  * write, before defaults). Editors use it for completion: `# yaml-language-server: $schema=...`.
  */
 import { z } from 'zod';
-import { RunSpecSchema } from './schema';
+import { runSchemas } from './schema';
 
 export function runSpecJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(RunSpecSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(runSchemas().RunSpecSchema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'Runfleet run file',

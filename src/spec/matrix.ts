@@ -15,9 +15,9 @@
  * applies it, so the CLI and the run workflow expand a spec the same way.
  */
 import {
-  MatrixTemplatedSchema,
   NAME_RE,
   matrixVariable,
+  runSchemas,
   type MatrixCell,
   type ParsedRunSpec,
   type ParsedTaskSpec,
@@ -183,7 +183,7 @@ function substituted(task: Templated, values: Record<string, string>): Templated
  * reported once per matrix task (the first cell that has it), not once per cell.
  */
 function cellProblems(task: string, cell: string, fields: Templated, reported: Set<string>): SpecProblem[] {
-  const parsed = MatrixTemplatedSchema.safeParse(fields);
+  const parsed = runSchemas().MatrixTemplatedSchema.safeParse(fields);
   if (parsed.success) return [];
   const problems: SpecProblem[] = [];
   for (const issue of parsed.error.issues) {

@@ -9,8 +9,7 @@ import { RunfleetError } from '../errors';
 import { expandMatrices } from './matrix';
 import {
   LIMITS,
-  RunOptionsSchema,
-  RunSpecSchema,
+  runSchemas,
   envBytes,
   type ParsedRunSpec,
   type RunOptions,
@@ -28,7 +27,7 @@ export function validateRunSpec(input: unknown): RunSpec {
 }
 
 export function validateRunOptions(input: unknown): RunOptions {
-  const parsed = RunOptionsSchema.safeParse(input ?? {});
+  const parsed = runSchemas().RunOptionsSchema.safeParse(input ?? {});
   if (!parsed.success) {
     throw invalid('InvalidWorkflowInput', 'invalid run options', zodProblems(parsed.error, input, 'options'));
   }
@@ -45,7 +44,7 @@ export function checkRunSpec(input: unknown): SpecCheck {
       problems: [{ path: '(run)', message: `the spec is ${size} bytes; the limit is ${LIMITS.maxSpecBytes}` }],
     };
   }
-  const parsed = RunSpecSchema.safeParse(input);
+  const parsed = runSchemas().RunSpecSchema.safeParse(input);
   if (!parsed.success) return { ok: false, problems: zodProblems(parsed.error, input) };
   if (parsed.data.tasks.length === 0)
     return { ok: false, problems: [{ path: 'tasks', message: 'a run needs at least one task' }] };

@@ -6,6 +6,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunState } from '../../src/types';
+import { stopRunSignal } from '../../workflows/run-messages';
 import { startHarness, type Harness } from '../helpers/harness';
 
 let h: Harness;
@@ -145,5 +147,78 @@ describe('direct workflow start with bad input', () => {
       (e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
     );
     expect(failedTasks).toHaveLength(0);
+  });
+});
+
+/**
+ * A spec with every field the schema knows. The run spec's schemas are built once per worker
+ * thread and shared by its runs (a preloaded module, src/codec/index.ts), beside modules the SDK
+ * deep-freezes: every field's check must still work there, run after run.
+ */
+const everyField = {
+  name: 'every field',
+  group: '/test/sandbox',
+  env: { A: '1' },
+  secret_env: ['A'],
+  tasks: [
+    {
+      name: 'build',
+      steps: ['echo ${{ matrix.node }}', { name: 'two', run: 'true' }],
+      env: { B: '2' },
+      secret_env: ['B'],
+      artifacts: ['dist/**'],
+      cache: { key: 'deps-{{ hash package-lock.json }}', paths: ['node_modules'] },
+      working_dir: 'src',
+      pool: 'p',
+      timeout: '10m',
+      idempotent: true,
+      retry: { limit: 2, backoff: '5s', on: ['failed'] },
+      runs_on: { os: 'linux', gpu: true },
+      matrix: { node: ['20', 22], os: ['linux'] },
+    },
+    {
+      name: 'deploy',
+      steps: ['true'],
+      driver: 'kubernetes',
+      image: 'registry.local/app:1',
+      pull: 'always',
+      resources: { memory: '512Mi', cpu: '500m' },
+      node_selector: { 'kubernetes.io/arch': 'amd64' },
+      service_account: 'deployer',
+      pool: 'k',
+      depends: ['build', { task: 'lint', conditions: ['on_failure', 'on_success'] }],
+      needs_approval: true,
+      ignore_failure: true,
+    },
+    {
+      name: 'lint',
+      steps: ['true'],
+      driver: 'docker',
+      image: 'alpine:3',
+      run_as_root: true,
+      resources: { pids: 100 },
+      pool: 'd',
+    },
+    { name: 'test', steps: ['true'], depends: ['build'], artifacts_from: ['build'] },
+  ],
+};
+
+describe('direct workflow start with good input', () => {
+  it('parses and expands a spec using every field in the workflow, run after run', async () => {
+    for (const i of [1, 2, 3]) {
+      // Stopped from its first workflow task on: it parses its input, dispatches nothing and ends.
+      const handle = await h.client.workflow.signalWithStart('runWorkflow', {
+        taskQueue: h.controlQueue,
+        workflowId: `run/test/every-field/${i}-${Math.random().toString(36).slice(2)}`,
+        args: [{ spec: everyField, options: { heartbeatTimeout: '20s', runner: 'r1' } }],
+        signal: stopRunSignal,
+        signalArgs: [{ reason: 'parsed only', by: 'test' }],
+      });
+      const state = (await handle.result()) as RunState;
+      expect(state.result).toBe('stopped');
+      // The matrix task expanded into its two cells, beside the three others.
+      expect(Object.keys(state.tasks)).toHaveLength(5);
+      expect(Object.keys(state.tasks).filter((name) => name.startsWith('build'))).toHaveLength(2);
+    }
   });
 });

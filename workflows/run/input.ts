@@ -4,14 +4,7 @@
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { RunfleetError } from '../../src/errors';
-import {
-  AdmissionSchema,
-  RestartSchema,
-  RunInputSchema,
-  type Restart,
-  type RunOptions,
-  type RunSpec,
-} from '../../src/spec/schema';
+import { runSchemas, type Restart, type RunOptions, type RunSpec } from '../../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../../src/spec/validate';
 import { RUN_PATCH_GATES, runPatchGate, type RunPatchGate } from '../../src/run/patches';
 import type { RunState } from '../../src/types';
@@ -55,6 +48,7 @@ export interface ParsedInput {
 
 export function parseInput(input: unknown): ParsedInput {
   try {
+    const { RunInputSchema, AdmissionSchema, RestartSchema } = runSchemas();
     const parsed = RunInputSchema.safeParse(input);
     if (!parsed.success) {
       throw new RunfleetError(
