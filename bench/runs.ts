@@ -47,6 +47,7 @@ import type {
 } from './baseline-workflows';
 import { cpuDelta, readCpu, type CpuBreakdown } from './cpu';
 import { historyStats } from './history';
+import { freeMetricsAddress, histogramMean, scrape, type Samples } from './sdk-metrics';
 import { installBenchRuntime } from './runtime';
 import {
   machineInfo,
@@ -96,6 +97,8 @@ interface Ctx {
   address: string;
   /** Temporal's pids (bench/cpu.ts reads each and its descendants). */
   serverPids: number[];
+  /** Where this process's SDK serves its metrics (bench/sdk-metrics.ts). */
+  metricsAddress: string;
   client: Client;
   rf: (controlQueue: string) => RunfleetClient;
   runfleetBundle: { code: string };
@@ -372,6 +375,27 @@ interface BigSide extends Chain {
   workersPeakRssMiB: number;
   /** CPU by process class over the side's window (start call to result). */
   cpu: CpuBreakdown;
+  /** The workflow worker's side of its workflow tasks over the window (the SDK's metrics). */
+  workflowTasks: WorkerSideOfWfts;
+}
+
+/**
+ * Where a workflow task's time goes on the worker's side, means over a side's window: the SDK's
+ * execution of the task (activations in the sandbox, ms) and its completion call to the server
+ * (`RespondWorkflowTaskCompleted`, ms: the server persisting the task's commands), with counts.
+ */
+interface WorkerSideOfWfts {
+  execution: { count: number; mean: number };
+  respondCompleted: { count: number; mean: number };
+}
+
+function workerSideOfWfts(before: Samples, after: Samples): WorkerSideOfWfts {
+  return {
+    execution: histogramMean(before, after, 'temporal_workflow_task_execution_latency'),
+    respondCompleted: histogramMean(before, after, 'temporal_request_latency', {
+      operation: 'RespondWorkflowTaskCompleted',
+    }),
+  };
 }
 
 async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
@@ -385,6 +409,7 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
     };
     const g = guard(side.fleet.done, ctx.args.timeoutMs, `runfleet run of ${n} tasks`);
     ctx.rss.resetWindow();
+    const sdk0 = await scrape(ctx.metricsAddress);
     const cpu = cpuWindow(ctx, side.fleet);
     const t0 = Date.now();
     const run = await side.rf.submitRun(spec);
@@ -400,6 +425,7 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
     }
     const wallMs = Date.now() - t0;
     const cpuUsed = cpu.end(n);
+    const workflowTasks = workerSideOfWfts(sdk0, await scrape(ctx.metricsAddress));
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
     const workersPeakRssMiB = side.fleet.childrenPeakRssMiB();
     const tasks = Object.values(state.tasks);
@@ -417,6 +443,7 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
       peakRssMiB,
       workersPeakRssMiB,
       cpu: cpuUsed,
+      workflowTasks,
     };
   } finally {
     await side.fleet.stop();
@@ -436,6 +463,7 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
     };
     const g = guard(side.fleet.done, ctx.args.timeoutMs, `${baselineSide(activity)} baseline of ${n} activities`);
     ctx.rss.resetWindow();
+    const sdk0 = await scrape(ctx.metricsAddress);
     const cpu = cpuWindow(ctx, side.fleet);
     const t0 = Date.now();
     const handle = await ctx.client.workflow.start('baselineWindowWorkflow', {
@@ -454,6 +482,7 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
     }
     const wallMs = Date.now() - t0;
     const cpuUsed = cpu.end(n);
+    const workflowTasks = workerSideOfWfts(sdk0, await scrape(ctx.metricsAddress));
     const peakRssMiB = mib(ctx.rss.windowPeakBytes);
     const workersPeakRssMiB = side.fleet.childrenPeakRssMiB();
     if (result.n !== n) throw new Error(`${baselineSide(activity)} baseline completed ${result.n} of ${n} activities`);
@@ -472,6 +501,7 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
       peakRssMiB,
       workersPeakRssMiB,
       cpu: cpuUsed,
+      workflowTasks,
     };
   } finally {
     await side.fleet.stop();
@@ -803,7 +833,8 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const loadBefore = loadavg();
   const began = Date.now();
-  installBenchRuntime();
+  const metricsAddress = await freeMetricsAddress();
+  installBenchRuntime({ metricsAddress });
   const rss = new RssSampler();
   rss.start();
 
@@ -813,6 +844,7 @@ async function main(): Promise<void> {
         const ctx: Ctx = {
           address,
           serverPids,
+          metricsAddress,
           client,
           rf: (controlTaskQueue) => RunfleetClient.fromClient(client, { controlTaskQueue, address }),
           runfleetBundle,
@@ -903,6 +935,16 @@ async function main(): Promise<void> {
           console.log(
             `  ${r.side}: ${f.workflowTasks} workflow tasks, queue wait ${f.wftQueueWaitMs.p50}/${f.wftQueueWaitMs.p95}, ` +
               `processing ${f.wftProcessingMs.p50}/${f.wftProcessingMs.p95}; scheduled -> started: ${activities}`,
+          );
+        }
+        console.log(
+          "The worker's side of the workflow tasks over each whole side, means (the SDK's metrics): its execution of a task; its completion call (RespondWorkflowTaskCompleted: the server persisting it):",
+        );
+        for (const r of [bigRf, bigBase, bigSpawn]) {
+          const w = r.workflowTasks;
+          console.log(
+            `  ${r.side}: execution ${w.execution.mean} ms (${w.execution.count} tasks), ` +
+              `completion call ${w.respondCompleted.mean} ms (${w.respondCompleted.count} calls)`,
           );
         }
         console.log('');

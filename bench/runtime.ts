@@ -11,8 +11,11 @@ import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/w
  * The core (Rust) side: ERROR only, forwarded to that logger. Its WARNs are routine under this
  * load (e.g. "Task not found when completing" for an activity whose workflow already moved on).
  * `shutdownSignals`: as the SDK's option (`[]` for a process that stops its workers itself).
+ * `metricsAddress`: where the SDK serves its own metrics (Prometheus text), `host:port`.
  */
-export function installBenchRuntime(options: { shutdownSignals?: NodeJS.Signals[] } = {}): void {
+export function installBenchRuntime(
+  options: { shutdownSignals?: NodeJS.Signals[]; metricsAddress?: string } = {},
+): void {
   const defaultLog = new DefaultLogger('WARN');
   Runtime.install({
     logger: new DefaultLogger('WARN', (entry) => {
@@ -21,6 +24,7 @@ export function installBenchRuntime(options: { shutdownSignals?: NodeJS.Signals[
     }),
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'ERROR', other: 'ERROR' }), forward: {} },
+      ...(options.metricsAddress ? { metrics: { prometheus: { bindAddress: options.metricsAddress } } } : {}),
     },
     ...(options.shutdownSignals ? { shutdownSignals: options.shutdownSignals } : {}),
   });
