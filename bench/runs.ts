@@ -107,18 +107,56 @@ interface Ctx {
   args: Args;
 }
 
+/** What a side's measured window (start call to result) gives, for n tasks. */
+interface Window {
+  wallMs: number;
+  tasksPerSec: number;
+  /** CPU by process class (bench/cpu.ts). */
+  cpu: CpuBreakdown;
+  peakRssMiB: number;
+  workersPeakRssMiB: number;
+}
+
 /**
- * Starts a CPU window over one side's processes (bench/cpu.ts: the dev server, this process, the
- * side's worker processes and the task processes they reap); `end(n)` closes it for n tasks.
+ * Opens a side's measured window: peak RSS, CPU over its processes (bench/cpu.ts: the dev server,
+ * this process, the side's worker processes and the task processes they reap) and the wall clock.
  */
-function cpuWindow(ctx: Ctx, fleet: Fleet): { end(n: number): CpuBreakdown } {
-  const read = () =>
+function openWindow(ctx: Ctx, fleet: Fleet): { close(n: number): Window } {
+  const readCpuNow = () =>
     readCpu(
       ctx.serverPids,
       fleet.children.map((c) => c.pid),
     );
-  const start = read();
-  return { end: (n) => cpuDelta(start, read(), n) };
+  ctx.rss.resetWindow();
+  const cpu0 = readCpuNow();
+  const t0 = Date.now();
+  return {
+    close(n) {
+      const wallMs = Date.now() - t0;
+      return {
+        wallMs,
+        tasksPerSec: round1((n * 1000) / wallMs),
+        cpu: cpuDelta(cpu0, readCpuNow(), n),
+        peakRssMiB: mib(ctx.rss.windowPeakBytes),
+        workersPeakRssMiB: fleet.childrenPeakRssMiB(),
+      };
+    },
+  };
+}
+
+/** A big-run side's window, with the worker's side of its workflow tasks (the SDK's metrics). */
+async function openBigWindow(
+  ctx: Ctx,
+  fleet: Fleet,
+): Promise<{ close(n: number): Promise<Window & { workflowTasks: WorkerSideOfWfts }> }> {
+  const sdk0 = await scrape(ctx.metricsAddress);
+  const window = openWindow(ctx, fleet);
+  return {
+    async close(n) {
+      const measured = window.close(n);
+      return { ...measured, workflowTasks: workerSideOfWfts(sdk0, await scrape(ctx.metricsAddress)) };
+    },
+  };
 }
 
 /** Runfleet's tasks/s against both baselines of a part, and the three sides as the JSON keeps them (ratios to 3 decimals). */
@@ -408,10 +446,7 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
       tasks: Array.from({ length: n }, (_, i) => ({ name: `t${i}`, steps: ['true'], pool: side.pool })),
     };
     const g = guard(side.fleet.done, ctx.args.timeoutMs, `runfleet run of ${n} tasks`);
-    ctx.rss.resetWindow();
-    const sdk0 = await scrape(ctx.metricsAddress);
-    const cpu = cpuWindow(ctx, side.fleet);
-    const t0 = Date.now();
+    const window = await openBigWindow(ctx, side.fleet);
     const run = await side.rf.submitRun(spec);
     const handle = ctx.client.workflow.getHandle(run.workflowId);
     let state: RunState;
@@ -423,28 +458,14 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
     } finally {
       g.clear();
     }
-    const wallMs = Date.now() - t0;
-    const cpuUsed = cpu.end(n);
-    const workflowTasks = workerSideOfWfts(sdk0, await scrape(ctx.metricsAddress));
-    const peakRssMiB = mib(ctx.rss.windowPeakBytes);
-    const workersPeakRssMiB = side.fleet.childrenPeakRssMiB();
+    const measured = await window.close(n);
     const tasks = Object.values(state.tasks);
     const bad = tasks.filter((t) => t.status !== 'success').length;
     if (state.result !== 'success' || bad > 0 || tasks.length !== n) {
       throw new Error(`runfleet run ended ${state.result} with ${bad} of ${tasks.length} tasks not successful`);
     }
     const chain = await chainOf(ctx.client, run.workflowId);
-    return {
-      side: 'runfleet',
-      tasks: n,
-      wallMs,
-      tasksPerSec: round1((n * 1000) / wallMs),
-      ...chain,
-      peakRssMiB,
-      workersPeakRssMiB,
-      cpu: cpuUsed,
-      workflowTasks,
-    };
+    return { side: 'runfleet', tasks: n, ...measured, ...chain };
   } finally {
     await side.fleet.stop();
   }
@@ -462,10 +483,7 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
       continueAtEvents: BASELINE_CONTINUE_AT_EVENTS,
     };
     const g = guard(side.fleet.done, ctx.args.timeoutMs, `${baselineSide(activity)} baseline of ${n} activities`);
-    ctx.rss.resetWindow();
-    const sdk0 = await scrape(ctx.metricsAddress);
-    const cpu = cpuWindow(ctx, side.fleet);
-    const t0 = Date.now();
+    const window = await openBigWindow(ctx, side.fleet);
     const handle = await ctx.client.workflow.start('baselineWindowWorkflow', {
       taskQueue: side.workflowQueue,
       workflowId: `bench-baseline-big/${unique('bl')}`,
@@ -480,11 +498,7 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
     } finally {
       g.clear();
     }
-    const wallMs = Date.now() - t0;
-    const cpuUsed = cpu.end(n);
-    const workflowTasks = workerSideOfWfts(sdk0, await scrape(ctx.metricsAddress));
-    const peakRssMiB = mib(ctx.rss.windowPeakBytes);
-    const workersPeakRssMiB = side.fleet.childrenPeakRssMiB();
+    const measured = await window.close(n);
     if (result.n !== n) throw new Error(`${baselineSide(activity)} baseline completed ${result.n} of ${n} activities`);
     const chain = await chainOf(ctx.client, handle.workflowId);
     if (chain.executions !== result.executions) {
@@ -492,17 +506,7 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
         `bench: baseline chain: visibility lists ${chain.executions}, the workflow counted ${result.executions}`,
       );
     }
-    return {
-      side: baselineSide(activity),
-      tasks: n,
-      wallMs,
-      tasksPerSec: round1((n * 1000) / wallMs),
-      ...chain,
-      peakRssMiB,
-      workersPeakRssMiB,
-      cpu: cpuUsed,
-      workflowTasks,
-    };
+    return { side: baselineSide(activity), tasks: n, ...measured, ...chain };
   } finally {
     await side.fleet.stop();
   }
@@ -564,9 +568,7 @@ async function many(
   const results: Promise<void>[] = [];
   const started: WorkflowHandle[] = [];
   const g = guard(fleet.done, ctx.args.timeoutMs, `${r} ${side} runs`);
-  ctx.rss.resetWindow();
-  const cpu = cpuWindow(ctx, fleet);
-  const t0 = Date.now();
+  const window = openWindow(ctx, fleet);
   try {
     const starting = bounded(r, ctx.args.concurrency, async (i) => {
       const s0 = Date.now();
@@ -588,8 +590,7 @@ async function many(
   } finally {
     g.clear();
   }
-  const wallMs = Date.now() - t0;
-  const cpuUsed = cpu.end(r);
+  const measured = window.close(r);
   const sample = await Promise.all(started.slice(0, PER_RUN_SAMPLE).map((h) => historyStats(h, 1)));
   const mean = (type: string) =>
     round1(sample.reduce((sum, st) => sum + (st.eventTypesPerTask[type] ?? 0), 0) / Math.max(1, sample.length));
@@ -603,13 +604,9 @@ async function many(
       markers: mean('markerRecorded'),
       events: round1(sample.reduce((sum, st) => sum + st.events, 0) / Math.max(1, sample.length)),
     },
-    wallMs,
-    tasksPerSec: round1((r * 1000) / wallMs),
+    ...measured,
     latencyMs: spread(latencies),
     startCallMs: spread(startCalls),
-    peakRssMiB: mib(ctx.rss.windowPeakBytes),
-    workersPeakRssMiB: fleet.childrenPeakRssMiB(),
-    cpu: cpuUsed,
   };
 }
 

@@ -35,7 +35,7 @@ export async function scrape(address: string): Promise<Samples> {
 
 /**
  * A histogram's mean over a window: the change of its `_sum` and `_count` between two scrapes,
- * over the series whose name starts with `metric` and whose labels hold every `labels` pair.
+ * summed over the series named `metric` whose labels hold every `labels` pair.
  */
 export function histogramMean(
   before: Samples,

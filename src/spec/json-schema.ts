@@ -6,10 +6,8 @@ import { z } from 'zod';
 import { runSchemas } from './schema';
 
 export function runSpecJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(runSchemas().RunSpecSchema, { io: 'input', unrepresentable: 'any' }) as Record<
-    string,
-    unknown
-  >;
+  const { RunSpecSchema } = runSchemas();
+  const schema = z.toJSONSchema(RunSpecSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'Runfleet run file',

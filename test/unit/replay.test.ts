@@ -25,12 +25,36 @@ const dir = join(__dirname, '..', 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 let workflowBundle: { code: string };
 
+type Payloads = { payloads?: { data?: string }[] };
+
+/** The events of a history file, as far as these checks read them. */
+function historyEvents(file: string) {
+  return (
+    JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      events: {
+        workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string }; input?: Payloads };
+        activityTaskScheduledEventAttributes?: { activityType?: { name?: string }; input?: Payloads };
+        markerRecordedEventAttributes?: { details?: Record<string, Payloads> };
+        upsertWorkflowSearchAttributesEventAttributes?: unknown;
+      }[];
+    }
+  ).events;
+}
+
+const decode = (data: string | undefined) => (data ? Buffer.from(data, 'base64').toString('utf8') : '');
+
+/** The patches a history's run asked, in order (its patch markers' ids). */
+function patchMarkers(events: ReturnType<typeof historyEvents>): string[] {
+  return events.flatMap((e) =>
+    (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map(
+      (p) => (JSON.parse(decode(p.data)) as { id: string }).id,
+    ),
+  );
+}
+
 /** The workflow type a history file records (its first event starts it). */
 function workflowType(file: string): string | undefined {
-  const raw = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
-    events: { workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }[];
-  };
-  return raw.events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+  return historyEvents(file)[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
 }
 
 beforeAll(async () => {
@@ -56,57 +80,31 @@ describe('replay of committed workflow histories', () => {
     ['queued-on-lease-first-gate.json', 'queue-on-busy-lease'],
     ['queued-on-lease.json', 'run-patches-2026-12b'],
   ])('%s queues tasks behind busy leases, and replays (below) with them; its patch marker: %s', (file, marker) => {
-    const raw = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
-      events: {
-        activityTaskScheduledEventAttributes?: {
-          activityType?: { name?: string };
-          input?: { payloads?: { data?: string }[] };
-        };
-        markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data?: string }[] }> };
-      }[];
-    };
-    const decode = (data: string | undefined) => (data ? Buffer.from(data, 'base64').toString('utf8') : '');
-    const queued = raw.events.filter((e) => {
+    const events = historyEvents(file);
+    const queued = events.filter((e) => {
       const a = e.activityTaskScheduledEventAttributes;
       return a?.activityType?.name === 'executeTask' && decode(a.input?.payloads?.[0]?.data).includes('"queued":true');
     });
     expect(queued.length).toBeGreaterThan(0);
     // The patches the run asked, in order: the first gate's run asked this one on its own; a run
     // under the second gate asks only that gate.
-    const patches = raw.events.flatMap((e) =>
-      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map(
-        (p) => (JSON.parse(decode(p.data)) as { id: string }).id,
-      ),
-    );
-    expect(patches).toEqual(file.includes('first-gate') ? ['run-patches-2026-12', marker] : [marker]);
+    expect(patchMarkers(events)).toEqual(file.includes('first-gate') ? ['run-patches-2026-12', marker] : [marker]);
   });
 
   it.each([
     ['client-submitted.json', { gate: 'run-patches-2026-12b', markers: [], upserts: 1 }],
     ['client-submitted-marker-gate.json', { gate: undefined, markers: ['run-patches-2026-12'], upserts: 2 }],
   ])('%s: the gate its argument names, the patch markers it records and its upserts', (file, want) => {
-    const raw = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
-      events: {
-        workflowExecutionStartedEventAttributes?: { input?: { payloads?: { data?: string }[] } };
-        markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data?: string }[] }> };
-        upsertWorkflowSearchAttributesEventAttributes?: unknown;
-      }[];
-    };
-    const decode = (data: string | undefined) => (data ? Buffer.from(data, 'base64').toString('utf8') : '');
+    const events = historyEvents(file);
     const input = JSON.parse(
-      decode(raw.events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data),
+      decode(events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data),
     ) as {
       patchGate?: string;
     };
     expect(input.patchGate).toBe(want.gate);
-    const markers = raw.events.flatMap((e) =>
-      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map(
-        (p) => (JSON.parse(decode(p.data)) as { id: string }).id,
-      ),
-    );
-    expect(markers).toEqual(want.markers);
+    expect(patchMarkers(events)).toEqual(want.markers);
     // The gate asked upserts TemporalChangeVersion; the run's end upserts its phase and result.
-    expect(raw.events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length).toBe(want.upserts);
+    expect(events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length).toBe(want.upserts);
   });
 
   it.each(files)(
