@@ -47,6 +47,7 @@ import type {
 } from './baseline-workflows';
 import { cpuDelta, readCpu, type CpuBreakdown } from './cpu';
 import { historyStats } from './history';
+import { replayCpu, type ReplayCpu } from './replay';
 import { freeMetricsAddress, histogramMean, scrape, type Samples } from './sdk-metrics';
 import { installBenchRuntime } from './runtime';
 import {
@@ -336,6 +337,8 @@ async function startBaselineSide(ctx: Ctx): Promise<BaselineSide> {
 
 interface Chain {
   executions: number;
+  /** Oldest first. */
+  runIds: string[];
   maxHistory: number;
   histories: number[];
   /**
@@ -386,6 +389,7 @@ async function chainOf(client: Client, workflowId: string): Promise<Chain> {
     const pick = (x: { p50: number; p95: number }) => ({ p50: x.p50, p95: x.p95 });
     return {
       executions: rows.length,
+      runIds: rows.map((r) => r.runId),
       maxHistory: Math.max(0, ...histories),
       histories,
       firstExecution: {
@@ -415,6 +419,8 @@ interface BigSide extends Chain {
   cpu: CpuBreakdown;
   /** The workflow worker's side of its workflow tasks over the window (the SDK's metrics). */
   workflowTasks: WorkerSideOfWfts;
+  /** The workflow code's CPU, the side's chain replayed here after the window (bench/replay.ts). */
+  replayed: ReplayCpu;
 }
 
 /**
@@ -465,7 +471,8 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
       throw new Error(`runfleet run ended ${state.result} with ${bad} of ${tasks.length} tasks not successful`);
     }
     const chain = await chainOf(ctx.client, run.workflowId);
-    return { side: 'runfleet', tasks: n, ...measured, ...chain };
+    const replayed = await replayCpu(ctx.client, run.workflowId, chain.runIds, ctx.runfleetBundle, n);
+    return { side: 'runfleet', tasks: n, ...measured, ...chain, replayed };
   } finally {
     await side.fleet.stop();
   }
@@ -506,7 +513,8 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
         `bench: baseline chain: visibility lists ${chain.executions}, the workflow counted ${result.executions}`,
       );
     }
-    return { side: baselineSide(activity), tasks: n, ...measured, ...chain };
+    const replayed = await replayCpu(ctx.client, handle.workflowId, chain.runIds, ctx.baselineBundle, n);
+    return { side: baselineSide(activity), tasks: n, ...measured, ...chain, replayed };
   } finally {
     await side.fleet.stop();
   }
@@ -942,6 +950,16 @@ async function main(): Promise<void> {
           console.log(
             `  ${r.side}: execution ${w.execution.mean} ms (${w.execution.count} tasks), ` +
               `completion call ${w.respondCompleted.mean} ms (${w.respondCompleted.count} calls)`,
+          );
+        }
+        console.log(
+          "The workflow code alone: each side's chain replayed here after its window (bench/replay.ts), the cheapest of 3 rounds:",
+        );
+        for (const r of [bigRf, bigBase, bigSpawn]) {
+          const x = r.replayed;
+          console.log(
+            `  ${r.side}: ${x.cpuMsPer1000} CPU ms per 1,000 tasks (${(x.cpuMsPer1000 / bigSpawn.replayed.cpuMsPer1000).toFixed(2)}x spawn), ` +
+              `${x.executions} executions in ${x.wallMs} ms`,
           );
         }
         console.log('');

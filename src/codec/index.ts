@@ -37,11 +37,14 @@ export const WORKFLOW_INTERCEPTOR_MODULES = [
  *   run no longer pays tens of milliseconds to check its first proof;
  * - the run spec's schemas (`src/spec/schema.ts`, and zod with them): building them was about a
  *   tenth of the control worker's CPU with one-task runs. The module exports no schema, only
- *   `runSchemas()` (a frozen zod schema cannot build its methods on first use).
+ *   `runSchemas()` (a frozen zod schema cannot build its methods on first use);
+ * - `workflows/stack-trace-limit.ts`, which sets the sandbox's `Error.stackTraceLimit` before the
+ *   SDK freezes `Error` (a module loaded later cannot).
  */
 export const WORKFLOW_PRELOAD_MODULES = [
   join(__dirname, '..', 'security', `ed25519-verify${extname(__filename)}`),
   join(__dirname, '..', 'spec', `schema${extname(__filename)}`),
+  join(__dirname, '..', '..', 'workflows', `stack-trace-limit${extname(__filename)}`),
 ];
 
 /** What every bundle of Runfleet's workflows is built with (`bundleWorkflowCode` options). */

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../../src/types';
 import { stopRunSignal } from '../../workflows/run-messages';
 import { startHarness, type Harness } from '../helpers/harness';
+import { WORKFLOW_STACK_TRACE_FRAMES } from '../../workflows/stack-trace-limit';
 
 let h: Harness;
 beforeAll(async () => {
@@ -219,6 +220,27 @@ describe('direct workflow start with good input', () => {
       // The matrix task expanded into its two cells, beside the three others.
       expect(Object.keys(state.tasks)).toHaveLength(5);
       expect(Object.keys(state.tasks).filter((name) => name.startsWith('build'))).toHaveLength(2);
+    }
+  });
+});
+
+describe('stack traces in workflow code', () => {
+  it(`keep ${WORKFLOW_STACK_TRACE_FRAMES} frames: the stack-trace query still answers, with two frames a promise`, async () => {
+    // Waits for a slot on a pool nobody serves: a run with promises pending.
+    const handle = await h.client.workflow.start('runWorkflow', {
+      taskQueue: h.controlQueue,
+      workflowId: `run/test/stack-trace/${Math.random().toString(36).slice(2)}`,
+      args: [{ spec: { name: 'stack-trace', tasks: [ok('a', { pool: 'nobody-serves-this' })] } }],
+    });
+    try {
+      const trace = await handle.query<string>('__stack_trace');
+      const stacks = trace.split('\n\n').filter((s) => s.trim() !== '');
+      expect(stacks.length).toBeGreaterThan(0);
+      // The promise hook's own two frames (its callback, node's promise_hooks) are cut from each.
+      const frames = stacks.map((s) => s.split('\n').filter((line) => /^\s+at /.test(line)).length);
+      expect(Math.max(...frames)).toBe(WORKFLOW_STACK_TRACE_FRAMES - 2);
+    } finally {
+      await handle.terminate('test over');
     }
   });
 });
