@@ -6,10 +6,11 @@
  * Why not V8's default of 10: the SDK's promise hook captures and formats a stack trace for every
  * promise a workflow creates (each frame mapped through the bundle's source map), for the
  * stack-trace query of the Web UI and `temporal workflow stack`. A run creates several promises
- * per task, and replaying one 2,000-task run cost 4.3 s of CPU with 10 frames, 3.6 s with 4 and
- * 3.1 s with none (bench/replay.ts; the same history, interleaved). Four keeps the throw site and
- * three callers in a workflow error and its log line, and two frames of where each promise of the
- * stack-trace query was made (the hook's own two frames come first).
+ * per task: replaying one 2,000-task run cost about 4.1 s of CPU with 10 frames, 3.6 s with 4 and
+ * 3.0 s with none (the same history, five interleaved rounds each, medians, replayed as
+ * bench/replay.ts does). Four keep the throw site and three callers in a workflow error and its
+ * log line, and two frames of where each promise of the stack-trace query was made (the hook's own
+ * two frames come first).
  */
 export const WORKFLOW_STACK_TRACE_FRAMES = 4;
 
