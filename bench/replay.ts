@@ -8,10 +8,9 @@
  * the workflow worker's execution of the run, not for its gRPC calls. Each round pays a replay
  * worker's start and a per-history setup: a figure for big runs, not for many one-task runs.
  */
-import type { Client } from '@temporalio/client';
-import type { temporal } from '@temporalio/proto';
+import type { Client, HistoryAndWorkflowId } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import { createDataConverter } from '../src/codec';
 
 /** Rounds replayed; the cheapest is kept (the least disturbed by anything else on the machine). */
 const ROUNDS = 3;
@@ -25,24 +24,29 @@ export interface ReplayCpu {
   wallMs: number;
 }
 
-type Histories = { workflowId: string; history: temporal.api.history.v1.IHistory }[];
+/** What a side's workflow worker runs: its bundle, and its data converter (none: the SDK's default). */
+export interface ReplayedCode {
+  workflowBundle: { code: string };
+  dataConverter?: DataConverter;
+}
+
 interface Round {
   cpuMs: number;
   wallMs: number;
 }
 
 /**
- * Replays `runIds` of `workflowId` (fetched once) `ROUNDS` times with `bundle`; a replay that
+ * Replays `runIds` of `workflowId` (fetched once) `ROUNDS` times with the side's `code`; a replay that
  * fails (nondeterminism, a failed workflow task) throws: the figure would not stand for the run.
  */
 export async function replayCpu(
   client: Client,
   workflowId: string,
   runIds: readonly string[],
-  bundle: { code: string },
+  code: ReplayedCode,
   tasks: number,
 ): Promise<ReplayCpu> {
-  const histories: Histories = [];
+  const histories: HistoryAndWorkflowId[] = [];
   for (const runId of runIds) {
     histories.push({ workflowId, history: await client.workflow.getHandle(workflowId, runId).fetchHistory() });
   }
@@ -53,7 +57,7 @@ export async function replayCpu(
   let best: Round | undefined;
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      const measured = await replayRound(histories, bundle, `bench-${round}`);
+      const measured = await replayRound(histories, code, `bench-${round}`);
       if (!best || measured.cpuMs < best.cpuMs) best = measured;
     }
   } finally {
@@ -67,13 +71,10 @@ export async function replayCpu(
   };
 }
 
-async function replayRound(histories: Histories, bundle: { code: string }, replayName: string): Promise<Round> {
+async function replayRound(histories: HistoryAndWorkflowId[], code: ReplayedCode, replayName: string): Promise<Round> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const results = Worker.runReplayHistories(
-    { workflowBundle: bundle, dataConverter: createDataConverter(), replayName },
-    histories,
-  );
+  const results = Worker.runReplayHistories({ ...code, replayName }, histories);
   for await (const result of results) {
     if (result.error) {
       throw new Error(`replay of ${result.workflowId} (${result.runId}) failed: ${result.error.message}`);

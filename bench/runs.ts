@@ -35,6 +35,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { RunfleetClient, type ListRunsFilter } from '../src/client/client';
+import { createDataConverter } from '../src/codec';
 import { runWorkflowId } from '../src/ids';
 import type { RunState } from '../src/types';
 import { stopRunSignal } from '../workflows/run-messages';
@@ -471,7 +472,14 @@ async function bigRunfleet(ctx: Ctx): Promise<BigSide> {
       throw new Error(`runfleet run ended ${state.result} with ${bad} of ${tasks.length} tasks not successful`);
     }
     const chain = await chainOf(ctx.client, run.workflowId);
-    const replayed = await replayCpu(ctx.client, run.workflowId, chain.runIds, ctx.runfleetBundle, n);
+    // As the control worker runs it: Runfleet's bundle and data converter.
+    const replayed = await replayCpu(
+      ctx.client,
+      run.workflowId,
+      chain.runIds,
+      { workflowBundle: ctx.runfleetBundle, dataConverter: createDataConverter() },
+      n,
+    );
     return { side: 'runfleet', tasks: n, ...measured, ...chain, replayed };
   } finally {
     await side.fleet.stop();
@@ -513,7 +521,14 @@ async function bigBaseline(ctx: Ctx, activity: BaselineActivity): Promise<BigSid
         `bench: baseline chain: visibility lists ${chain.executions}, the workflow counted ${result.executions}`,
       );
     }
-    const replayed = await replayCpu(ctx.client, handle.workflowId, chain.runIds, ctx.baselineBundle, n);
+    // As the baselines' workflow worker runs it: the SDK's default data converter.
+    const replayed = await replayCpu(
+      ctx.client,
+      handle.workflowId,
+      chain.runIds,
+      { workflowBundle: ctx.baselineBundle },
+      n,
+    );
     return { side: baselineSide(activity), tasks: n, ...measured, ...chain, replayed };
   } finally {
     await side.fleet.stop();
