@@ -469,16 +469,17 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           if (ended.result.aborted) await ctx.cancelled;
           completed = true;
           if (!deps.signer) return ended.outcome;
-          const proof = deps.signer.sign({
-            about: 'execution',
+          const statement = {
             run: req.runId,
             task: task.name,
             attempt: req.attempt,
             runner: deps.runner,
             lease: req.leaseId,
-            outcome: ended.outcome,
-          });
-          return { ...ended.outcome, proof };
+          };
+          const proof = deps.signer.sign({ about: 'execution', ...statement, outcome: ended.outcome });
+          // What the proof covers besides the outcome, and with which key: the run's worker
+          // verifies it natively before the run sees it (src/codec/proof-check.ts).
+          return { ...ended.outcome, proof, said: { ...statement, signer: deps.signer.publicKey } };
         } catch (err) {
           if (ctx.cancellationSignal.aborted && !kill.signal.aborted) {
             // Still running here, and nobody waits for it on the server: report it when it ends.

@@ -8,6 +8,7 @@
 import type { TaskSpec } from '../src/spec/schema';
 import type { DriverName, Reservation, TaskOutcome } from '../src/types';
 import type { ApprovalStatement, OperatorCommand } from '../src/security/statements';
+import type { ExecutionSaid } from '../src/security/runner-proof';
 import type { HoldRequest, ProvisionRequest, ProvisionResult } from '../src/fleet/types';
 import type {
   AdmitRunnerRequest,
@@ -155,7 +156,11 @@ export type TaskLookup = ({ known: false } | { known: true; outcome: TaskOutcome
 };
 
 /** How an execution ended, signed by the runner (`proof`, over run, task, attempt, lease and outcome). */
-export type ExecutionResult = TaskOutcome & { proof?: string };
+/**
+ * A runner's answer to an execution: the outcome, its proof, and what the proof covers besides
+ * the outcome (`said`, src/security/runner-proof.ts), which the worker checks before the run does.
+ */
+export type ExecutionResult = TaskOutcome & { proof?: string; said?: ExecutionSaid };
 
 export interface RunnerActivities {
   executeTask(req: ExecuteRequest): Promise<ExecutionResult>;

@@ -16,13 +16,17 @@ import { runnerProofProblem, type RunnerMessage } from '../src/security/runner-p
 const REFETCH_AFTER_MS = 60_000;
 
 export interface RunnerProofs {
-  /** Why the message is refused (`refused: ... not signed by ...`), or null when it stands. */
-  check(message: RunnerMessage, proof: unknown): Promise<string | null>;
+  /**
+   * Why the message is refused (`refused: ... not signed by ...`), or null when it stands.
+   * `checkedBy`: the key the worker's proof codec verified this message's proof with
+   * (`checkedSigner`), if any: when it is the runner's key the proof is not verified again.
+   */
+  check(message: RunnerMessage, proof: unknown, checkedBy?: string | null): Promise<string | null>;
   /**
    * `check`'s answer at once when it needs no read of the registry (the runner's key is known
    * here, the usual case): no promise, no await on a task's hot path. Undefined: use `check`.
    */
-  checkKnown(message: RunnerMessage, proof: unknown): string | null | undefined;
+  checkKnown(message: RunnerMessage, proof: unknown, checkedBy?: string | null): string | null | undefined;
 }
 
 export function createRunnerProofs(): RunnerProofs {
@@ -58,29 +62,29 @@ export function createRunnerProofs(): RunnerProofs {
   }
 
   /** The answer from the key known here, or undefined when the key must be read (first, or again). */
-  function known(message: RunnerMessage, proof: unknown): string | null | undefined {
+  function known(message: RunnerMessage, proof: unknown, checkedBy: string | null = null): string | null | undefined {
     if (off()) return null;
     const cached = keys[message.runner];
     if (cached === undefined) return undefined;
-    const problem = runnerProofProblem(cached.key, message, proof);
+    const problem = runnerProofProblem(cached.key, message, proof, checkedBy);
     if (problem === null || Date.now() - cached.at < REFETCH_AFTER_MS) return problem;
     return undefined;
   }
 
   return {
     checkKnown: known,
-    async check(message, proof) {
+    async check(message, proof, checkedBy = null) {
       const runner = message.runner;
       if (!off() && keys[runner] === undefined) {
         const failed = await read(runner, false);
         if (failed) return `refused: ${message.about} from runner "${runner}" not checked (${failed})`;
       }
-      const answer = known(message, proof);
+      const answer = known(message, proof, checkedBy);
       if (answer !== undefined) return answer;
       // Refused with a key read over a minute ago: the runner may have registered again since.
-      const problem = runnerProofProblem(keys[runner]?.key, message, proof);
+      const problem = runnerProofProblem(keys[runner]?.key, message, proof, checkedBy);
       if (await read(runner, true)) return problem;
-      return runnerProofProblem(keys[runner]?.key, message, proof);
+      return runnerProofProblem(keys[runner]?.key, message, proof, checkedBy);
     },
   };
 }

@@ -1,14 +1,16 @@
 /**
  * The data converter of every Runfleet client and worker: Runfleet's payload converter (key
- * deliveries marked, see payload-converter.ts), then compression, then encryption. The SDK runs
- * codecs in array order to encode and in reverse to decode, so payloads are compressed before
- * they are encrypted (ciphertext does not compress) and decrypted before they are decompressed.
+ * deliveries and runners' execution statements marked, see payload-converter.ts), then the proof
+ * codec, compression and encryption. The SDK runs codecs in array order to encode and in reverse
+ * to decode, so payloads are compressed before they are encrypted (ciphertext does not compress),
+ * decrypted before they are decompressed, and the proof codec sees a payload last, in clear.
  */
 import { extname, join } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { CompressionCodec } from './compression';
 import { EncryptionCodec } from './encryption';
 import { KeyRing } from './keys';
+import { ProofCheckCodec } from './proof-check';
 
 /**
  * Workers and the workflow bundle load the payload converter by path. Beside this file with its
@@ -79,6 +81,7 @@ export function createDataConverter(opts: DataConverterOptions = {}): DataConver
   return {
     payloadConverterPath: PAYLOAD_CONVERTER_PATH,
     payloadCodecs: [
+      new ProofCheckCodec(),
       new CompressionCodec(),
       new EncryptionCodec(opts.keys ?? new KeyRing(), { refusePlaintext: opts.refusePlaintext === true }),
     ],
@@ -86,6 +89,7 @@ export function createDataConverter(opts: DataConverterOptions = {}): DataConver
 }
 
 export { CompressionCodec } from './compression';
+export { ProofCheckCodec } from './proof-check';
 export { EncryptionCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA } from './encryption';
 export {
   KeyRing,
@@ -103,7 +107,10 @@ export {
   KEY_DELIVERY_ENCODING,
   KEY_DELIVERY_KIND,
   KEY_SCOPE_METADATA,
+  PROOF_CHECKED_METADATA,
+  RUNNER_STATEMENT_METADATA,
   payloadConverter,
+  proofChecked,
   scopedValue,
 } from './payload-converter';
 export { generateIdentity, openKeys, openSealed, sealFor, sealKeys, type Identity } from './seal';

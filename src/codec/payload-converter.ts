@@ -18,12 +18,36 @@ import {
   type PayloadConverterWithEncoding,
 } from '@temporalio/common';
 // The SDK's own UTF-8 encoder: works the same in the workflow sandbox and in Node.
-import { encode } from '@temporalio/common/lib/encoding';
+import { decode, encode } from '@temporalio/common/lib/encoding';
 
 export const KEY_DELIVERY_ENCODING = 'json/runfleet-key-delivery';
 export const KEY_DELIVERY_KIND = 'runfleet/key-delivery';
 /** Payload metadata naming the data-key scope a payload is encrypted for (see keys.ts). */
 export const KEY_SCOPE_METADATA = 'runfleet-key-scope';
+/**
+ * Payload metadata a Runfleet converter sets on a value that states a runner's execution (an
+ * object with `said`, src/security/runner-proof.ts): the proof codec (proof-check.ts) checks
+ * those payloads alone.
+ */
+export const RUNNER_STATEMENT_METADATA = 'runfleet-runner-statement';
+/**
+ * Payload metadata the proof codec sets, when decoding, on such a payload whose proof it verified
+ * with the key the payload names. It strips it from every other payload, so nobody else can set
+ * it: it is the codec's word, given where the payload is decoded and never stored.
+ */
+export const PROOF_CHECKED_METADATA = 'runfleet-proof-checked';
+const PROOF_CHECKED_VALUE = 'ed25519';
+/** The mark a decoded value gets from PROOF_CHECKED_METADATA: a symbol, which JSON cannot carry. */
+const PROOF_CHECKED = Symbol.for('runfleet.proofChecked');
+
+/**
+ * Whether the proof codec verified the proof of this value (as decoded) before the workflow saw
+ * it. The mark is not enumerable: a copy of the value does not carry it.
+ */
+export function proofChecked(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PROOF_CHECKED] === true;
+}
+
 /** The property of a scoped value (`scopedValue`): the scope; `value` holds what is sent. */
 const SCOPE_MARK = '__runfleetKeyScope';
 
@@ -79,14 +103,33 @@ const inner = new CompositePayloadConverter(
 class RunfleetPayloadConverter implements PayloadConverter {
   toPayload<T>(value: T): Payload {
     const scope = scopeOf(value);
-    if (scope === null) return inner.toPayload(value);
+    if (scope === null) {
+      const payload = inner.toPayload(value);
+      if (!statesExecution(value)) return payload;
+      return { ...payload, metadata: { ...payload.metadata, [RUNNER_STATEMENT_METADATA]: encode('execution') } };
+    }
     const payload = inner.toPayload((value as unknown as ScopedValue).value);
     return { ...payload, metadata: { ...payload.metadata, [KEY_SCOPE_METADATA]: encode(scope) } };
   }
 
   fromPayload<T>(payload: Payload): T {
-    return inner.fromPayload<T>(payload);
+    const value = inner.fromPayload<T>(payload);
+    const checked = payload.metadata?.[PROOF_CHECKED_METADATA];
+    if (checked !== undefined && typeof value === 'object' && value !== null && decode(checked) === PROOF_CHECKED_VALUE)
+      Object.defineProperty(value, PROOF_CHECKED, { value: true });
+    return value;
   }
+}
+
+function statesExecution(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const said = (value as { said?: unknown }).said;
+  return typeof said === 'object' && said !== null;
+}
+
+/** The metadata value the proof codec sets (`PROOF_CHECKED_METADATA`), as bytes. */
+export function proofCheckedMark(): Uint8Array {
+  return encode(PROOF_CHECKED_VALUE);
 }
 
 export const payloadConverter: PayloadConverter = new RunfleetPayloadConverter();

@@ -47,12 +47,7 @@ export function verifyStatementNode(publicKeyB64: string, statement: Statement, 
     const key = fromBase64(publicKeyB64);
     const sig = fromBase64(signatureB64);
     if (key?.length !== 32 || sig?.length !== 64) return false;
-    const publicKey = createPublicKey({
-      key: Buffer.concat([SPKI_PREFIX, Buffer.from(key)]),
-      format: 'der',
-      type: 'spki',
-    });
-    return verify(null, statementBytes(statement), publicKey, Buffer.from(sig));
+    return verify(null, statementBytes(statement), publicKeyObject(key), Buffer.from(sig));
   } catch {
     return false;
   }
@@ -134,6 +129,11 @@ export function readOperatorKeyFile(file: string): OperatorKey | null {
 export function operatorPublicKey(config: { operator: { keyFile: string; publicKey: string | null } }): string | null {
   if (config.operator.publicKey) return config.operator.publicKey;
   return readOperatorKeyFile(config.operator.keyFile)?.publicKey ?? null;
+}
+
+/** node:crypto's key object of a raw 32-byte Ed25519 public key; throws when it is not one. */
+export function publicKeyObject(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(raw)]), format: 'der', type: 'spki' });
 }
 
 function privateKeyOf(seed: Buffer): KeyObject {

@@ -4,16 +4,18 @@
  * run checks against the key in the runner's registry record. Here someone with namespace access
  * but without the runner's key attacks a run: a report in another runner's name, a lookup answer
  * from an impostor polling the runner's queue, an execution completed by an impostor that polled
- * it. Each is refused, shown as refused, and not applied. Runners are real `runfleet runner serve`
+ * it (its result naming the victim's key and stamped with the proof codec's "checked" mark). Each is refused, shown as refused, and not applied. Runners are real `runfleet runner serve`
  * processes, registered with a token; the control worker enforces proofs (its production default).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PayloadCodec } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPoolActivities } from '../../activities/pool';
-import type { TaskLookup } from '../../activities/types';
+import type { ExecuteRequest, ExecutionResult, TaskLookup } from '../../activities/types';
+import { PAYLOAD_CONVERTER_PATH, PROOF_CHECKED_METADATA } from '../../src/codec';
 import { poolTaskQueue, runnerTaskQueue } from '../../src/ids';
 import { SlotPool } from '../../src/runner/slots';
 import { createRunnerSigner } from '../../src/security/runner-signer';
@@ -253,7 +255,11 @@ describe('runner identity: what runners say is signed, and forgeries are refused
     // Stopped, so only the stand-ins below poll its queues; its registry record keeps its key.
     v.proc.kill('SIGTERM');
     await v.proc.exited;
-    const identity = JSON.parse(readFileSync(join(v.dir, 'identity.json'), 'utf8')) as { signingSeed: string };
+    const identity = JSON.parse(readFileSync(join(v.dir, 'identity.json'), 'utf8')) as {
+      signingSeed: string;
+      signingKey: string;
+    };
+    const victimKey = identity.signingKey;
     // Made beforehand, 0666: a second run under another task user would append, not fail to.
     const counter = sharedFile(h.dataDir, `${v.name}.count`);
 
@@ -273,24 +279,34 @@ describe('runner identity: what runners say is signed, and forgeries are refused
       }),
       shutdownGraceTime: 1_000,
     });
+    // Its result states the right execution and names the victim's key, with a proof by its own
+    // key, and its codec stamps the control worker's "proof checked" mark on it: the control
+    // worker's proof codec must strip that mark, find the proof false, and leave the run to refuse.
+    const stamp: PayloadCodec = {
+      encode: async (ps) =>
+        ps.map((p) => ({ ...p, metadata: { ...p.metadata, [PROOF_CHECKED_METADATA]: Buffer.from('ed25519') } })),
+      decode: async (ps) => ps,
+    };
     const impostor: Worker = await Worker.create({
       connection,
       namespace: 'default',
       taskQueue: runnerTaskQueue(v.name),
+      dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH, payloadCodecs: [stamp] },
       activities: {
-        executeTask: async () => {
+        executeTask: async (req: ExecuteRequest): Promise<ExecutionResult> => {
           impostor.shutdown(); // one forgery; the run's question that follows goes to the victim
+          const said = {
+            run: req.runId,
+            task: req.task.name,
+            attempt: req.attempt,
+            runner: v.name,
+            lease: req.leaseId,
+          };
+          const outcome = success();
           return {
-            ...success(),
-            proof: attacker.sign({
-              about: 'report',
-              run: 'x',
-              task: 'x',
-              attempt: 1,
-              runner: v.name,
-              outcome: success(),
-              note: '',
-            }),
+            ...outcome,
+            proof: attacker.sign({ about: 'execution', ...said, outcome }),
+            said: { ...said, signer: victimKey },
           };
         },
       },
@@ -311,7 +327,7 @@ describe('runner identity: what runners say is signed, and forgeries are refused
       await connection.close();
     }
     console.log(
-      `tried: an impostor polling ${runnerTaskQueue(v.name)} took "deploy" and completed it as a success (proof by another key)`,
+      `tried: an impostor polling ${runnerTaskQueue(v.name)} took "deploy" and completed it as a success (proof by another key, naming the victim's key, stamped "proof checked")`,
     );
     console.log(
       `happened: ${refusalsOf(lost)[0]?.message}; deploy is ${lost.tasks.deploy?.status} (${lost.tasks.deploy?.reason})`,

@@ -26,11 +26,13 @@
  * server-side timer, which does not trust the runner.
  */
 import { CancellationScope, isCancellation, sleep, workflowInfo } from '@temporalio/workflow';
+import { proofChecked } from '../../src/codec/payload-converter';
 import { formatDuration } from '../../src/duration';
 import { pinnedTaskQueue, poolTaskQueue } from '../../src/ids';
 import { neededOutputs } from '../../src/run/outputs';
 import { QUEUE_MARGIN_MS } from '../../src/run/queued';
 import { labelText, requeueTask, reserveTask } from '../../src/run/transitions';
+import { checkedSigner } from '../../src/security/runner-proof';
 import { LIMITS, envBytes, type TaskSpec } from '../../src/spec/schema';
 import { executionOn, matcher, pokeOn, poolOn } from './activities';
 import type { RunContext } from './context';
@@ -432,9 +434,11 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
           lease: lease.id,
           outcome,
         } as const;
+        // Verified already where the worker decoded it, as a rule (src/codec/proof-check.ts).
+        const checkedBy = checkedSigner(statement, outcome, proofChecked(outcome));
         // The runner's key is known by now (its reservation was checked): no await, as a rule.
-        const answer = ctx.proofs.checkKnown(statement, outcome.proof);
-        const refused = answer !== undefined ? answer : await ctx.proofs.check(statement, outcome.proof);
+        const answer = ctx.proofs.checkKnown(statement, outcome.proof, checkedBy);
+        const refused = answer !== undefined ? answer : await ctx.proofs.check(statement, outcome.proof, checkedBy);
         if (reportedMeanwhile()) return;
         if (refused) {
           // At most once: this result is not the runner's, so the task may run there (someone
