@@ -3,7 +3,7 @@ import { failure } from '../src/failures';
 import type { SlotPool } from '../src/runner/slots';
 import type { RunnerSigner } from '../src/security/runner-signer';
 import type { Reservation } from '../src/types';
-import type { PoolActivities, ReserveRequest } from './types';
+import type { PoolActivities, ReservationAnswer, ReserveRequest } from './types';
 
 export interface PoolActivityDeps {
   runner: string;
@@ -24,7 +24,7 @@ const MAX_GRANT = 100;
 
 export function createPoolActivities(deps: PoolActivityDeps): PoolActivities {
   return {
-    async reserveSlots(req: ReserveRequest): Promise<Reservation> {
+    async reserveSlots(req: ReserveRequest): Promise<ReservationAnswer> {
       const want = Math.max(1, Math.min(MAX_GRANT, Math.floor(req.want) || 1));
       // The worker polled under a permit, so normally at least one slot is free; a race with
       // leases granted meanwhile can leave none, and another runner (or a retry) answers.
@@ -32,8 +32,15 @@ export function createPoolActivities(deps: PoolActivityDeps): PoolActivities {
       if (leases.length === 0) throw failure('NoFreeSlot', `runner "${deps.runner}" has no free slot`);
       const answer: Reservation = { runner: deps.runner, taskQueue: deps.taskQueue, leases };
       if (!deps.signer) return answer;
-      const proof = deps.signer.sign({ about: 'reservation', run: req.runId, nonce: req.nonce ?? '', ...answer });
-      return { ...answer, proof };
+      const nonce = req.nonce ?? '';
+      const proof = deps.signer.sign({ about: 'reservation', run: req.runId, nonce, ...answer });
+      // What the proof covers besides the answer, and with which key: the run's worker verifies
+      // it natively before the run sees it (src/codec/proof-check.ts).
+      return {
+        ...answer,
+        proof,
+        said: { about: 'reservation', run: req.runId, nonce, signer: deps.signer.publicKey },
+      };
     },
   };
 }

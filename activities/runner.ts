@@ -479,7 +479,11 @@ export function createRunnerActivities(deps: RunnerActivityDeps): RunnerActiviti
           const proof = deps.signer.sign({ about: 'execution', ...statement, outcome: ended.outcome });
           // What the proof covers besides the outcome, and with which key: the run's worker
           // verifies it natively before the run sees it (src/codec/proof-check.ts).
-          return { ...ended.outcome, proof, said: { ...statement, signer: deps.signer.publicKey } };
+          return {
+            ...ended.outcome,
+            proof,
+            said: { about: 'execution', ...statement, signer: deps.signer.publicKey },
+          };
         } catch (err) {
           if (ctx.cancellationSignal.aborted && !kill.signal.aborted) {
             // Still running here, and nobody waits for it on the server: report it when it ends.

@@ -7,8 +7,8 @@
  */
 import type { TaskSpec } from '../src/spec/schema';
 import type { DriverName, Reservation, TaskOutcome } from '../src/types';
+import type { ExecutionSaid, ReservationSaid } from '../src/security/runner-proof';
 import type { ApprovalStatement, OperatorCommand } from '../src/security/statements';
-import type { ExecutionSaid } from '../src/security/runner-proof';
 import type { HoldRequest, ProvisionRequest, ProvisionResult } from '../src/fleet/types';
 import type {
   AdmitRunnerRequest,
@@ -115,7 +115,7 @@ export interface TaskLogStoreActivities {
 
 /** Served on a pool's queues (`pool/<name>[/<driver>]`) by every runner of the pool with a free slot. */
 export interface PoolActivities {
-  reserveSlots(req: ReserveRequest): Promise<Reservation>;
+  reserveSlots(req: ReserveRequest): Promise<ReservationAnswer>;
 }
 
 /** A task's `runs_on`: the registered runners of a pool and driver that have every label. */
@@ -158,8 +158,11 @@ export type TaskLookup = ({ known: false } | { known: true; outcome: TaskOutcome
 /** How an execution ended, signed by the runner (`proof`, over run, task, attempt, lease and outcome). */
 /**
  * A runner's answer to an execution: the outcome, its proof, and what the proof covers besides
- * the outcome (`said`, src/security/runner-proof.ts), which the worker checks before the run does.
+ * the outcome (`said`), which the worker checks before the run does (src/codec/proof-check.ts).
  */
+/** A runner's answer to a reservation: its leases, its proof and what the proof covers besides them (`said`). */
+export type ReservationAnswer = Reservation & { said?: ReservationSaid };
+
 export type ExecutionResult = TaskOutcome & { proof?: string; said?: ExecutionSaid };
 
 export interface RunnerActivities {

@@ -25,9 +25,9 @@ export const KEY_DELIVERY_KIND = 'runfleet/key-delivery';
 /** Payload metadata naming the data-key scope a payload is encrypted for (see keys.ts). */
 export const KEY_SCOPE_METADATA = 'runfleet-key-scope';
 /**
- * Payload metadata a Runfleet converter sets on a value that states a runner's execution (an
- * object with `said`, src/security/runner-proof.ts): the proof codec (proof-check.ts) checks
- * those payloads alone.
+ * Payload metadata a Runfleet converter sets on a value that says what its proof covers (an
+ * object with `said`: a runner's execution result or reservation answer,
+ * src/security/runner-proof.ts): the proof codec (proof-check.ts) checks those payloads alone.
  */
 export const RUNNER_STATEMENT_METADATA = 'runfleet-runner-statement';
 /**
@@ -105,8 +105,8 @@ class RunfleetPayloadConverter implements PayloadConverter {
     const scope = scopeOf(value);
     if (scope === null) {
       const payload = inner.toPayload(value);
-      if (!statesExecution(value)) return payload;
-      return { ...payload, metadata: { ...payload.metadata, [RUNNER_STATEMENT_METADATA]: encode('execution') } };
+      if (!saysWhatItSigned(value)) return payload;
+      return { ...payload, metadata: { ...payload.metadata, [RUNNER_STATEMENT_METADATA]: encode('said') } };
     }
     const payload = inner.toPayload((value as unknown as ScopedValue).value);
     return { ...payload, metadata: { ...payload.metadata, [KEY_SCOPE_METADATA]: encode(scope) } };
@@ -121,7 +121,7 @@ class RunfleetPayloadConverter implements PayloadConverter {
   }
 }
 
-function statesExecution(value: unknown): boolean {
+function saysWhatItSigned(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const said = (value as { said?: unknown }).said;
   return typeof said === 'object' && said !== null;

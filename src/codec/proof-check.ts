@@ -1,13 +1,13 @@
 /**
- * The proof codec: verifies a runner's execution result where the worker decodes it, with
- * node:crypto, before the result enters the workflow sandbox, which can only verify in plain
- * JavaScript (src/security/ed25519-verify.ts, about 0.45 ms a result, a third of a big run's
- * workflow CPU). The run then compares what the result says it signed with the execution it
- * expects, and the key it names with the runner's registered key (`checkedSigner` and
- * `runnerProofProblem` in src/security/runner-proof.ts).
+ * The proof codec: verifies a runner's execution result or reservation answer where the worker
+ * decodes it, with node:crypto, before it enters the workflow sandbox, which can only verify in
+ * plain JavaScript (src/security/ed25519-verify.ts, about 0.45 ms an answer, a third of a big
+ * run's workflow CPU). The run then compares what the answer says it signed with the execution or
+ * reservation it expects, and the key it names with the runner's registered key (`checkedSigner`
+ * and `runnerProofProblem` in src/security/runner-proof.ts).
  *
  * Decoding, it strips `PROOF_CHECKED_METADATA` from every payload (nobody but this codec sets it),
- * then, for a payload a Runfleet converter marked as stating an execution
+ * then, for a payload a Runfleet converter marked as stating what its proof covers
  * (`RUNNER_STATEMENT_METADATA`), verifies the proof over the statement the payload states with the
  * key the payload names, and sets the metadata when it holds. It is last to decode (first in
  * `payloadCodecs`), after decryption: whatever a payload carried inside its ciphertext is stripped
@@ -19,11 +19,11 @@ import type { KeyObject } from 'node:crypto';
 import { verify } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { publicKeyObject } from '../security/operator';
-import { executionStatementOf, runnerStatementBytes } from '../security/runner-proof';
+import { statedMessageOf, runnerStatementBytes } from '../security/runner-proof';
 import { fromBase64 } from '../security/statements';
 import { PROOF_CHECKED_METADATA, RUNNER_STATEMENT_METADATA, proofCheckedMark } from './payload-converter';
 
-/** An execution result is a few hundred bytes; larger ones (many outputs) are left to the sandbox. */
+/** An answer is a few hundred bytes; larger ones (many outputs, leases) are left to the sandbox. */
 const MAX_CHECKED_BYTES = 64 * 1024;
 /** Signing keys kept as key objects (a worker meets its fleet's runners); the oldest goes first. */
 const MAX_KEYS = 1_000;
@@ -42,16 +42,16 @@ export class ProofCheckCodec implements PayloadCodec {
     return payloads.map((p) => this.checked(unmarked(p)));
   }
 
-  /** The payload, marked when it states an execution whose proof the key it names verifies. */
+  /** The payload, marked when it states a message whose proof the key it names verifies. */
   private checked(p: Payload): Payload {
     const metadata = p.metadata;
     if (metadata?.[RUNNER_STATEMENT_METADATA] === undefined) return p;
     const encoding = metadata['encoding'];
     if (!encoding || textDecoder.decode(encoding) !== JSON_PLAIN) return p;
     if (!p.data || p.data.length > MAX_CHECKED_BYTES) return p;
-    let stated: ReturnType<typeof executionStatementOf>;
+    let stated: ReturnType<typeof statedMessageOf>;
     try {
-      stated = executionStatementOf(JSON.parse(textDecoder.decode(p.data)));
+      stated = statedMessageOf(JSON.parse(textDecoder.decode(p.data)));
     } catch {
       return p;
     }

@@ -13,14 +13,14 @@
  * - Proof: base64 of the 64-byte Ed25519 signature over `runnerStatementBytes(statement)`.
  * - Refusal: a message whose proof is missing or does not verify with the runner's registered
  *   key. The run does not apply it and says so: `refused: <what> for runner X not signed by X`.
- * - Checked before: an execution result also says what its proof covers besides its outcome and
- *   which key made it (`said`). The worker's proof codec (src/codec/proof-check.ts) verifies it
- *   there with node:crypto, before the result enters the workflow sandbox, and marks the result
- *   (`proofChecked`). The run then only compares `said` with the execution it expects and
- *   `said.signer` with the runner's registered key: the Ed25519 arithmetic in plain JavaScript
- *   (0.45 ms) was a third of a big run's workflow CPU; node:crypto takes 0.15 ms, on the
- *   worker's main thread. A result without the mark, or whose `said` differs, is verified here
- *   as before: the answer is the same either way.
+ * - Checked before: an execution result or reservation answer also says what its proof covers
+ *   besides its own fields and which key made it (`said`). The worker's proof codec
+ *   (src/codec/proof-check.ts) verifies it there with node:crypto, before the answer enters the
+ *   workflow sandbox, and marks it (`proofChecked`). The run then only compares `said` with the
+ *   execution or reservation it expects and `said.signer` with the runner's registered key: the
+ *   Ed25519 arithmetic in plain JavaScript (0.45 ms) was a third of a big run's workflow CPU;
+ *   node:crypto takes 0.15 ms, on the worker's main thread. An answer without the mark, or whose
+ *   `said` differs, is verified here as before: the answer is the same either way.
  */
 import type { TaskOutcome } from '../types';
 import { verifyEd25519 } from './ed25519-verify';
@@ -62,61 +62,65 @@ export type RunnerMessage =
 export type RunnerMessageKind = RunnerMessage['about'];
 
 export type ExecutionMessage = Extract<RunnerMessage, { about: 'execution' }>;
+export type ReservationMessage = Extract<RunnerMessage, { about: 'reservation' }>;
+/** The messages whose answers say what their proof covers (`said`): the two on a task's hot path. */
+export type SaidMessage = ExecutionMessage | ReservationMessage;
 
 /**
- * What an execution result says besides its outcome: the rest of the statement its proof signs,
- * and the runner's signing key (base64, as in its registry record) that made the proof.
+ * What a runner's execution result or reservation answer says besides its own fields: the rest
+ * of the statement its proof signs, and the runner's signing key (base64, as in its registry
+ * record) that made it. The worker's proof codec verifies the proof from these before the run
+ * sees the answer (src/codec/proof-check.ts).
  */
-export interface ExecutionSaid {
-  run: string;
-  task: string;
-  attempt: number;
-  runner: string;
-  lease: string;
-  signer: string;
+export type ExecutionSaid = Omit<ExecutionMessage, 'outcome'> & { signer: string };
+export type ReservationSaid = Pick<ReservationMessage, 'about' | 'run' | 'nonce'> & { signer: string };
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+/**
+ * The message an execution result or reservation answer states (its `said` and its own fields),
+ * its proof and signer; null when it states none or is malformed. What the proof codec verifies.
+ */
+export function statedMessageOf(answer: unknown): { message: SaidMessage; proof: string; signer: string } | null {
+  if (typeof answer !== 'object' || answer === null) return null;
+  const a = answer as Record<string, unknown>;
+  const said = a.said as Partial<ExecutionSaid> | Partial<ReservationSaid> | undefined;
+  if (typeof said !== 'object' || said === null || !isString(a.proof) || !isString(said.signer)) return null;
+  if (!isString(said.run)) return null;
+  const stated = (message: SaidMessage) => ({ message, proof: a.proof as string, signer: said.signer as string });
+  if (said.about === 'execution') {
+    const { task, attempt, runner, lease } = said;
+    if (!isString(task) || typeof attempt !== 'number' || !isString(runner) || !isString(lease)) return null;
+    const outcome = a as unknown as TaskOutcome;
+    return stated({ about: 'execution', run: said.run, task, attempt, runner, lease, outcome });
+  }
+  if (said.about === 'reservation') {
+    const { runner, taskQueue, leases } = a;
+    if (!isString(said.nonce) || !isString(runner) || !isString(taskQueue)) return null;
+    if (!Array.isArray(leases) || !leases.every(isString)) return null;
+    return stated({ about: 'reservation', run: said.run, runner, nonce: said.nonce, taskQueue, leases });
+  }
+  return null;
 }
 
 /**
- * The execution message a result states (its `said` and outcome fields), its proof and signer;
- * null when it states none or is malformed. What the proof codec verifies.
+ * The key the worker's proof codec verified this answer's proof with, when the message it
+ * verified is `expected` (the same `said`: run, and task, attempt, runner and lease, or nonce; the
+ * rest is the answer's own fields); otherwise null. `checked`: the answer carries the codec's
+ * mark (`proofChecked`).
  */
-export function executionStatementOf(
-  result: unknown,
-): { message: ExecutionMessage; proof: string; signer: string } | null {
-  if (typeof result !== 'object' || result === null) return null;
-  const r = result as Partial<TaskOutcome> & { said?: Partial<ExecutionSaid>; proof?: unknown };
-  const said = r.said;
-  if (typeof said !== 'object' || said === null || typeof r.proof !== 'string') return null;
-  const { run, task, attempt, runner, lease, signer } = said;
-  if (
-    typeof run !== 'string' ||
-    typeof task !== 'string' ||
-    typeof attempt !== 'number' ||
-    typeof runner !== 'string' ||
-    typeof lease !== 'string' ||
-    typeof signer !== 'string'
-  )
-    return null;
-  const outcome = r as TaskOutcome;
-  return { message: { about: 'execution', run, task, attempt, runner, lease, outcome }, proof: r.proof, signer };
-}
-
-/**
- * The key the worker's proof codec verified this result's proof with, when the statement it
- * verified is `expected` (the same run, task, attempt, runner and lease; the outcome is the
- * result's own); otherwise null. `checked`: the result carries the codec's mark (`proofChecked`).
- */
-export function checkedSigner(expected: ExecutionMessage, result: { said?: unknown }, checked: boolean): string | null {
-  if (!checked) return null;
-  const said = result.said as Partial<ExecutionSaid> | undefined;
-  if (typeof said !== 'object' || said === null) return null;
+export function checkedSigner(expected: SaidMessage, answer: { said?: unknown }, checked: boolean): string | null {
+  if (!checked || typeof answer.said !== 'object' || answer.said === null) return null;
+  const said = answer.said as Record<string, unknown>;
+  if (said.about !== expected.about || said.run !== expected.run) return null;
   const same =
-    said.run === expected.run &&
-    said.task === expected.task &&
-    said.attempt === expected.attempt &&
-    said.runner === expected.runner &&
-    said.lease === expected.lease;
-  return same && typeof said.signer === 'string' ? said.signer : null;
+    expected.about === 'execution'
+      ? said.task === expected.task &&
+        said.attempt === expected.attempt &&
+        said.runner === expected.runner &&
+        said.lease === expected.lease
+      : said.nonce === expected.nonce;
+  return same && isString(said.signer) ? said.signer : null;
 }
 
 /** The statement a message is signed as: its fields only (an outcome's own, whatever else it carries). */

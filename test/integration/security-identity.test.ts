@@ -306,7 +306,7 @@ describe('runner identity: what runners say is signed, and forgeries are refused
           return {
             ...outcome,
             proof: attacker.sign({ about: 'execution', ...said, outcome }),
-            said: { ...said, signer: victimKey },
+            said: { about: 'execution', ...said, signer: victimKey },
           };
         },
       },

@@ -22,8 +22,11 @@ import {
   runnerProofProblem,
   type ExecutionMessage,
   type ExecutionSaid,
+  type ReservationMessage,
+  type SaidMessage,
 } from '../../src/security/runner-proof';
 import { createRunnerSigner } from '../../src/security/runner-signer';
+import type { ReservationAnswer as Reservation } from '../../activities/types';
 import type { TaskOutcome } from '../../src/types';
 
 function signerOf(): ReturnType<typeof createRunnerSigner> {
@@ -60,7 +63,28 @@ function resultBy(signer: ReturnType<typeof createRunnerSigner>, message: Execut
   return {
     ...o,
     proof: signer.sign(message),
-    said: { ...statement, signer: signer.publicKey },
+    said: { about: 'execution', ...statement, signer: signer.publicKey },
+  };
+}
+
+const reservation: ReservationMessage = {
+  about: 'reservation',
+  run: 'run/g/r1',
+  runner: 'victim',
+  nonce: 'run-id/1',
+  taskQueue: 'runner/victim',
+  leases: ['lease-1', 'lease-2'],
+};
+
+/** What a runner's pool worker answers (activities/pool.ts). */
+function answerBy(signer: ReturnType<typeof createRunnerSigner>, message = reservation): Reservation {
+  const { runner, taskQueue, leases, run, nonce } = message;
+  return {
+    runner,
+    taskQueue,
+    leases,
+    proof: signer.sign(message),
+    said: { about: 'reservation', run, nonce, signer: signer.publicKey },
   };
 }
 
@@ -70,22 +94,22 @@ async function encodeWith(codecs: PayloadCodec[], value: unknown): Promise<Paylo
   return payloads[0] as Payload;
 }
 
-async function decodeWith(codecs: PayloadCodec[], payload: Payload): Promise<Result> {
+async function decodeWith<T = Result>(codecs: PayloadCodec[], payload: Payload): Promise<T> {
   let payloads = [payload];
   for (const codec of [...codecs].reverse()) payloads = await codec.decode(payloads);
   return payloadConverter.fromPayload(payloads[0] as Payload);
 }
 
 /** The payload's trip from a runner's worker to the control worker, both with `keys`. */
-async function trip(value: unknown, keys = new KeyRing()): Promise<Result> {
+async function trip<T = Result>(value: T, keys = new KeyRing()): Promise<T> {
   const codecs = createDataConverter({ keys }).payloadCodecs ?? [];
-  return decodeWith(codecs, await encodeWith(codecs, value));
+  return decodeWith<T>(codecs, await encodeWith(codecs, value));
 }
 
 /** The run's answer (workflows/run/leases.ts) for the victim's registered key. */
-function verdict(result: Result, message: ExecutionMessage = expected): string | null {
-  const checkedBy = checkedSigner(message, result, proofChecked(result));
-  return runnerProofProblem(victim.publicKey, message, result.proof, checkedBy);
+function verdict(answer: Result | Reservation, message: SaidMessage = expected): string | null {
+  const checkedBy = checkedSigner(message, answer, proofChecked(answer));
+  return runnerProofProblem(victim.publicKey, message, answer.proof, checkedBy);
 }
 
 const NOT_SIGNED = `refused: execution result for runner "victim" not signed by "victim" (the proof does not match its signing key)`;
@@ -102,6 +126,23 @@ describe('the proof codec', () => {
     }
   });
 
+  it("marks a runner's signed reservation answer; not one for another nonce or run, nor one with leases added", async () => {
+    const got = await trip(answerBy(victim));
+    expect(proofChecked(got)).toBe(true);
+    expect(checkedSigner(reservation, got, true)).toBe(victim.publicKey);
+    expect(verdict(got, reservation)).toBeNull();
+    // An old answer replayed for a new reservation: the mark does not stand for it.
+    expect(checkedSigner({ ...reservation, nonce: 'run-id/2' }, got, true)).toBeNull();
+    expect(checkedSigner({ ...reservation, run: 'run/g/r2' }, got, true)).toBeNull();
+    expect(verdict(got, { ...reservation, nonce: 'run-id/2' })).toBe(
+      `refused: reservation answer for runner "victim" not signed by "victim" (the proof does not match its signing key)`,
+    );
+    // Leases added after signing: unmarked, and refused.
+    const grown = await trip({ ...answerBy(victim), leases: ['lease-1', 'lease-2', 'lease-3'] });
+    expect(proofChecked(grown)).toBe(false);
+    expect(verdict(grown, { ...reservation, leases: grown.leases })).toContain('the proof does not match');
+  });
+
   it('the run trusts the mark for the registered key: it does not verify the proof again', () => {
     // What makes it fast; why the mark must be the codec's word alone (the cases below).
     expect(runnerProofProblem(victim.publicKey, expected, 'not-a-proof', victim.publicKey)).toBeNull();
@@ -116,7 +157,7 @@ describe('the proof codec', () => {
   });
 
   it("marks a result signed with another key for that key, which the run does not take for the victim's", async () => {
-    const forged = { ...resultBy(attacker), said: { ...resultBy(attacker).said!, runner: 'victim' } };
+    const forged: Result = { ...resultBy(attacker), said: { ...resultBy(attacker).said!, runner: 'victim' } };
     const got = await trip(forged);
     expect(proofChecked(got)).toBe(true); // the attacker's key verifies the attacker's proof
     expect(checkedSigner(expected, got, true)).toBe(attacker.publicKey);

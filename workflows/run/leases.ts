@@ -320,10 +320,16 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
       const r = await pool.reserveSlots({ runId: state.id, driver: q.driver, want, nonce });
       if (ctx.patches.has('runnerProofs')) {
         const { runner: by, taskQueue, leases: granted, proof } = r;
-        const refused = await ctx.proofs.check(
-          { about: 'reservation', run: state.id, runner: by, nonce, taskQueue, leases: granted },
-          proof,
-        );
+        const statement = {
+          about: 'reservation',
+          run: state.id,
+          runner: by,
+          nonce,
+          taskQueue,
+          leases: granted,
+        } as const;
+        // Verified already where the worker decoded it, as a rule (src/codec/proof-check.ts).
+        const refused = await ctx.proofs.check(statement, proof, checkedSigner(statement, r, proofChecked(r)));
         if (refused) {
           // Its leases are not used (they lapse on the runner, if it is one); reserve again soon.
           ctx.refuse(by, null, refused);
