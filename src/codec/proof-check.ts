@@ -12,8 +12,10 @@
  * key the payload names, and sets the metadata when it holds. It is last to decode (first in
  * `payloadCodecs`), after decryption: whatever a payload carried inside its ciphertext is stripped
  * too. Encoding, it only strips the mark. What it decides is a function of the payload's bytes
- * alone, so a replay decides the same; a worker without it verifies in the sandbox, with the same
- * answer (OpenSSL's check and ed25519-verify.ts are both RFC 8032's cofactorless one).
+ * alone, so a replay decides the same. A worker without it verifies in the sandbox: OpenSSL's
+ * check and ed25519-verify.ts are both RFC 8032's cofactorless one and agree on every signature
+ * node:crypto makes; they could part only on a key or signature crafted off the curve's canonical
+ * encodings, which the runner holding the key alone could make, about its own answers.
  */
 import type { KeyObject } from 'node:crypto';
 import { verify } from 'node:crypto';
