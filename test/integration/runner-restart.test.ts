@@ -221,6 +221,11 @@ describe('the sweep while the runner serves (runner.sweepSeconds, default 5 minu
     await until('the orphan task removed', () => !existsSync(orphan), { timeoutMs: 20_000, everyMs: 200 });
     // Our child: its exit event (not /proc, where it would linger as a zombie) says it was killed.
     expect(await killedBy).toBe('SIGKILL');
-    expect(proc.output()).toMatch(/removed 1 stale task\(s\) no session claims/);
+    // Logged once the sweep returns, after the folder is gone: it reaches us through the pipe.
+    await until('the sweep logged', () => /removed 1 stale task\(s\) no session claims/.test(proc.output()), {
+      timeoutMs: 10_000,
+      everyMs: 100,
+      detail: () => proc.output(),
+    });
   }, 120_000);
 });
