@@ -19,7 +19,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { verify } from 'node:crypto';
-import type { Payload, PayloadCodec } from '@temporalio/common';
+import { METADATA_ENCODING_KEY, encodingTypes, type Payload, type PayloadCodec } from '@temporalio/common';
 import { publicKeyObject } from '../security/operator';
 import { statedMessageOf, runnerStatementBytes } from '../security/runner-proof';
 import { fromBase64 } from '../security/statements';
@@ -31,7 +31,6 @@ const MAX_CHECKED_BYTES = 64 * 1024;
 const MAX_KEYS = 1_000;
 
 const textDecoder = new TextDecoder();
-const JSON_PLAIN = 'json/plain';
 
 export class ProofCheckCodec implements PayloadCodec {
   private readonly keys = new Map<string, KeyObject | null>();
@@ -48,8 +47,8 @@ export class ProofCheckCodec implements PayloadCodec {
   private checked(p: Payload): Payload {
     const metadata = p.metadata;
     if (metadata?.[RUNNER_STATEMENT_METADATA] === undefined) return p;
-    const encoding = metadata['encoding'];
-    if (!encoding || textDecoder.decode(encoding) !== JSON_PLAIN) return p;
+    const encoding = metadata[METADATA_ENCODING_KEY];
+    if (!encoding || textDecoder.decode(encoding) !== encodingTypes.METADATA_ENCODING_JSON) return p;
     if (!p.data || p.data.length > MAX_CHECKED_BYTES) return p;
     let stated: ReturnType<typeof statedMessageOf>;
     try {

@@ -22,6 +22,7 @@
  *   node:crypto takes 0.15 ms, on the worker's main thread. An answer without the mark, or whose
  *   `said` differs, is verified here as before: the answer is the same either way.
  */
+import { proofChecked } from '../codec/payload-converter';
 import type { TaskOutcome } from '../types';
 import { verifyEd25519 } from './ed25519-verify';
 import { canonicalJson, fromBase64 } from './statements';
@@ -104,13 +105,13 @@ export function statedMessageOf(answer: unknown): { message: SaidMessage; proof:
 }
 
 /**
- * The key the worker's proof codec verified this answer's proof with, when the message it
- * verified is `expected` (the same `said`: run, and task, attempt, runner and lease, or nonce; the
- * rest is the answer's own fields); otherwise null. `checked`: the answer carries the codec's
- * mark (`proofChecked`).
+ * The key the worker's proof codec verified this answer's proof with, when the answer carries the
+ * codec's mark (`proofChecked`) and the message it verified is `expected` (the same `said`: run,
+ * and task, attempt, runner and lease, or nonce; the rest is the answer's own fields); otherwise
+ * null.
  */
-export function checkedSigner(expected: SaidMessage, answer: { said?: unknown }, checked: boolean): string | null {
-  if (!checked || typeof answer.said !== 'object' || answer.said === null) return null;
+export function checkedSigner(expected: SaidMessage, answer: { said?: unknown }): string | null {
+  if (!proofChecked(answer) || typeof answer.said !== 'object' || answer.said === null) return null;
   const said = answer.said as Record<string, unknown>;
   if (said.about !== expected.about || said.run !== expected.run) return null;
   const same =

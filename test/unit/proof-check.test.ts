@@ -108,7 +108,7 @@ async function trip<T = Result>(value: T, keys = new KeyRing()): Promise<T> {
 
 /** The run's answer (workflows/run/leases.ts) for the victim's registered key. */
 function verdict(answer: Result | Reservation, message: SaidMessage = expected): string | null {
-  const checkedBy = checkedSigner(message, answer, proofChecked(answer));
+  const checkedBy = checkedSigner(message, answer);
   return runnerProofProblem(victim.publicKey, message, answer.proof, checkedBy);
 }
 
@@ -119,7 +119,7 @@ describe('the proof codec', () => {
     for (const keys of [new KeyRing(), new KeyRing([newDataKey()])]) {
       const got = await trip(resultBy(victim), keys);
       expect(proofChecked(got)).toBe(true);
-      expect(checkedSigner(expected, got, true)).toBe(victim.publicKey);
+      expect(checkedSigner(expected, got)).toBe(victim.publicKey);
       expect(verdict(got)).toBeNull();
       // The outcome the run settles is the one that was signed.
       expect({ exitCode: got.exitCode, failedStep: got.failedStep }).toEqual({ exitCode: 0, failedStep: null });
@@ -129,11 +129,11 @@ describe('the proof codec', () => {
   it("marks a runner's signed reservation answer; not one for another nonce or run, nor one with leases added", async () => {
     const got = await trip(answerBy(victim));
     expect(proofChecked(got)).toBe(true);
-    expect(checkedSigner(reservation, got, true)).toBe(victim.publicKey);
+    expect(checkedSigner(reservation, got)).toBe(victim.publicKey);
     expect(verdict(got, reservation)).toBeNull();
     // An old answer replayed for a new reservation: the mark does not stand for it.
-    expect(checkedSigner({ ...reservation, nonce: 'run-id/2' }, got, true)).toBeNull();
-    expect(checkedSigner({ ...reservation, run: 'run/g/r2' }, got, true)).toBeNull();
+    expect(checkedSigner({ ...reservation, nonce: 'run-id/2' }, got)).toBeNull();
+    expect(checkedSigner({ ...reservation, run: 'run/g/r2' }, got)).toBeNull();
     expect(verdict(got, { ...reservation, nonce: 'run-id/2' })).toBe(
       `refused: reservation answer for runner "victim" not signed by "victim" (the proof does not match its signing key)`,
     );
@@ -160,7 +160,7 @@ describe('the proof codec', () => {
     const forged: Result = { ...resultBy(attacker), said: { ...resultBy(attacker).said!, runner: 'victim' } };
     const got = await trip(forged);
     expect(proofChecked(got)).toBe(true); // the attacker's key verifies the attacker's proof
-    expect(checkedSigner(expected, got, true)).toBe(attacker.publicKey);
+    expect(checkedSigner(expected, got)).toBe(attacker.publicKey);
     expect(verdict(got)).toBe(NOT_SIGNED);
   });
 
@@ -203,7 +203,7 @@ describe('the proof codec', () => {
       { ...expected, lease: 'lease-2' },
       { ...expected, runner: 'other' },
     ])
-      expect(checkedSigner(other, got, proofChecked(got))).toBeNull();
+      expect(checkedSigner(other, got)).toBeNull();
     expect(verdict(got, { ...expected, attempt: 2 })).toBe(NOT_SIGNED);
   });
 

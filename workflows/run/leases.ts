@@ -26,7 +26,6 @@
  * server-side timer, which does not trust the runner.
  */
 import { CancellationScope, isCancellation, sleep, workflowInfo } from '@temporalio/workflow';
-import { proofChecked } from '../../src/codec/payload-converter';
 import { formatDuration } from '../../src/duration';
 import { pinnedTaskQueue, poolTaskQueue } from '../../src/ids';
 import { neededOutputs } from '../../src/run/outputs';
@@ -329,7 +328,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
           leases: granted,
         } as const;
         // Verified already where the worker decoded it, as a rule (src/codec/proof-check.ts).
-        const refused = await ctx.proofs.check(statement, proof, checkedSigner(statement, r, proofChecked(r)));
+        const refused = await ctx.proofs.check(statement, proof, checkedSigner(statement, r));
         if (refused) {
           // Its leases are not used (they lapse on the runner, if it is one); reserve again soon.
           ctx.refuse(by, null, refused);
@@ -441,7 +440,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
           outcome,
         } as const;
         // Verified already where the worker decoded it, as a rule (src/codec/proof-check.ts).
-        const checkedBy = checkedSigner(statement, outcome, proofChecked(outcome));
+        const checkedBy = checkedSigner(statement, outcome);
         // The runner's key is known by now (its reservation was checked): no await, as a rule.
         const answer = ctx.proofs.checkKnown(statement, outcome.proof, checkedBy);
         const refused = answer !== undefined ? answer : await ctx.proofs.check(statement, outcome.proof, checkedBy);
