@@ -224,7 +224,15 @@ export interface RunnerKeyActivities {
    * `fresh`: read the registry now (a run that refused a message asks again); otherwise a key
    * read in the last few seconds may be answered from the control worker's memory.
    */
-  runnerSigningKeys(req: { runners: string[]; fresh?: boolean }): Promise<RunnerSigningKeys>;
+  runnerSigningKeys(req: { runners: string[]; fresh?: boolean; pool?: string }): Promise<RunnerSigningKeys>;
+  /**
+   * The keys this control worker read from the registry in the last few seconds, of the runners
+   * named and of the runners recently met on the pools named (`pool` of `runnerSigningKeys`):
+   * memory only, no read of the registry. A run asks it as a local activity when it starts, so
+   * that the usual first answer from a runner needs no key lookup of its own (one workflow task
+   * and one activity fewer). A runner it does not answer for is looked up as before.
+   */
+  knownRunnerKeys(req: { pools: string[]; runners: string[] }): Promise<RunnerSigningKeys>;
 }
 
 export type { PingReply };

@@ -46,6 +46,11 @@ export interface ControlWorkerOptions {
    * Default: none (no runner is admitted, no operator command applies).
    */
   operatorPublicKey?: string | null;
+  /**
+   * How long a runner's signing key read from the registry answers runs again (the longest a
+   * purged runner's key is still believed by a run that meets it). Default 5 s.
+   */
+  runnerKeyCacheMs?: number;
   /** The object store task logs are read from once their runner is gone. Default: none. */
   store?: ObjectStore | null;
   /** Spans of runs and their activities (`startTracing`). Default: none. */
@@ -70,6 +75,7 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
       ...createRunnerKeyActivities({
         requireProofs: opts.requireRunnerProofs ?? true,
         operatorPublicKey: opts.operatorPublicKey ?? null,
+        ...(opts.runnerKeyCacheMs !== undefined ? { cacheMs: opts.runnerKeyCacheMs } : {}),
       }),
       ...createTaskLogStoreActivities({ store: opts.store ?? null }),
       ...createRunnerMatchActivities({

@@ -282,6 +282,13 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   // A run that continued as new asks again about the tasks still lost (the question was dropped).
   for (const name of lostTasks(state)) lost.ask(name);
 
+  // The runner keys the control worker knows already, asked beside the first reservations.
+  if (ctx.patches.has('prefetchKeys') && ctx.patches.has('runnerProofs')) {
+    const pools = [...new Set(spec.tasks.filter((t) => !t.fleet).map((t) => t.pool))];
+    if (pools.length > 0)
+      ctx.notices.push(ctx.proofs.prefetch({ pools, runners: options.runner ? [options.runner] : [] }));
+  }
+
   try {
     if (!admitted) {
       state.reason = `queued: waiting for a slot of changegroup "${admission?.changegroup}"`;

@@ -4,8 +4,14 @@
  * answers from its few-seconds cache or reads the registry), once per runner per run (in memory: a run that continues as new or is evicted asks again), and every
  * reservation answer, execution result, lookup answer and report is verified with it. A control
  * worker without enforcement answers `required: false`, and nothing is checked.
+ *
+ * A run first asks, when it starts, for the keys its control worker already knows (`prefetch`:
+ * the runners recently met on the run's pools, read from the registry seconds ago): a local
+ * activity that reads memory only, recorded as one marker in the start's workflow task. The usual
+ * first answer then needs no lookup of its own: a one-task run takes three workflow tasks, not
+ * four. A runner the prefetch did not answer for is looked up as before.
  */
-import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { RunnerKeyActivities, RunnerSigningKeys } from '../activities/types';
 import { runnerProofProblem, type RunnerMessage } from '../src/security/runner-proof';
 
@@ -20,13 +26,21 @@ export interface RunnerProofs {
    * Why the message is refused (`refused: ... not signed by ...`), or null when it stands.
    * `checkedBy`: the key the worker's proof codec verified this message's proof with
    * (`checkedSigner`), if any: when it is the runner's key the proof is not verified again.
+   * `pool`: the pool the message came through, so the control worker's prefetch answers for
+   * this runner next time.
    */
-  check(message: RunnerMessage, proof: unknown, checkedBy?: string | null): Promise<string | null>;
+  check(message: RunnerMessage, proof: unknown, checkedBy?: string | null, pool?: string): Promise<string | null>;
   /**
    * `check`'s answer at once when it needs no read of the registry (the runner's key is known
    * here, the usual case): no promise, no await on a task's hot path. Undefined: use `check`.
    */
   checkKnown(message: RunnerMessage, proof: unknown, checkedBy?: string | null): string | null | undefined;
+  /**
+   * Asks the control worker, once, for the keys it knows of these pools' and runners' (no read of
+   * the registry). `check` waits for it before it looks a runner up. Failing is harmless: every
+   * runner is then looked up as before.
+   */
+  prefetch(req: { pools: string[]; runners: string[] }): Promise<void>;
 }
 
 export function createRunnerProofs(): RunnerProofs {
@@ -38,6 +52,15 @@ export function createRunnerProofs(): RunnerProofs {
     startToCloseTimeout: '30s',
     retry: { initialInterval: 1_000, maximumAttempts: 5 },
   });
+  // A local activity here is safe where the lookup's was not (above): it is asked in the run's
+  // first workflow task, before any activity of the run exists (no completion can be buffered
+  // meanwhile), and it answers from memory at once, well inside that task, so its marker is
+  // always recorded there. Not retried: a failure only means the runners are looked up.
+  const memory = proxyLocalActivities<Pick<RunnerKeyActivities, 'knownRunnerKeys'>>({
+    startToCloseTimeout: '2s',
+    retry: { maximumAttempts: 1 },
+  });
+  let prefetching: Promise<void> | null = null;
   let required: boolean | null = null;
   /** The control worker said proofs are not required (read through a call: it changes across awaits). */
   const off = () => required === false;
@@ -45,9 +68,9 @@ export function createRunnerProofs(): RunnerProofs {
   const reading: Record<string, Promise<string | null>> = {};
 
   /** Reads one runner's key (callers for the same runner share the read); null with the reason when it cannot. */
-  function read(runner: string, fresh: boolean): Promise<string | null> {
+  function read(runner: string, fresh: boolean, pool: string | undefined): Promise<string | null> {
     reading[runner] ??= registry
-      .runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}) })
+      .runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}), ...(pool ? { pool } : {}) })
       .then((answer: RunnerSigningKeys) => {
         required = answer.required;
         keys[runner] = { key: answer.keys[runner] ?? null, at: Date.now() };
@@ -73,17 +96,31 @@ export function createRunnerProofs(): RunnerProofs {
 
   return {
     checkKnown: known,
-    async check(message, proof, checkedBy = null) {
+    prefetch(req) {
+      prefetching ??= memory
+        .knownRunnerKeys(req)
+        .then((answer: RunnerSigningKeys) => {
+          required ??= answer.required;
+          const at = Date.now();
+          for (const [runner, key] of Object.entries(answer.keys)) {
+            if (typeof key === 'string') keys[runner] ??= { key, at };
+          }
+        })
+        .catch(() => undefined);
+      return prefetching;
+    },
+    async check(message, proof, checkedBy = null, pool) {
       const runner = message.runner;
+      if (prefetching && keys[runner] === undefined) await prefetching;
       if (!off() && keys[runner] === undefined) {
-        const failed = await read(runner, false);
+        const failed = await read(runner, false, pool);
         if (failed) return `refused: ${message.about} from runner "${runner}" not checked (${failed})`;
       }
       const answer = known(message, proof, checkedBy);
       if (answer !== undefined) return answer;
       // Refused with a key read over a minute ago: the runner may have registered again since.
       const problem = runnerProofProblem(keys[runner]?.key, message, proof, checkedBy);
-      if (await read(runner, true)) return problem;
+      if (await read(runner, true, pool)) return problem;
       return runnerProofProblem(keys[runner]?.key, message, proof, checkedBy);
     },
   };

@@ -34,6 +34,7 @@ export const interceptors: WorkflowInterceptorsFactory = () => {
     outbound: [
       {
         scheduleActivity: (input, next) => next(withContext(input)),
+        scheduleLocalActivity: (input, next) => next(withContext(input)),
         continueAsNew: (input, next) => next(withContext(input)),
       },
     ],

@@ -40,6 +40,11 @@ export const RUN_PATCHES = {
    * the moment that one ends (workflows/run/leases.ts). After the first gate: the second covers it.
    */
   queueOnLease: 'queue-on-busy-lease',
+  /**
+   * A run asks its control worker for the runner keys it already knows when it starts (a local
+   * activity, workflows/runner-proofs.ts), so its first answers need no key lookup of their own.
+   */
+  prefetchKeys: 'prefetch-runner-keys',
 } as const;
 
 export type RunPatch = keyof typeof RUN_PATCHES;
@@ -49,21 +54,24 @@ export interface RunPatchGate {
   covers: ReadonlySet<RunPatch>;
 }
 
+/** What each gate covers: the one before it and the patches added since (a gate never changes). */
+const FIRST_GATE: readonly RunPatch[] = [
+  'historySize',
+  'signedApprovals',
+  'fewerEvents',
+  'askRunner',
+  'runnerProofs',
+  'stopPoke',
+  'releaseLastLease',
+];
+const SECOND_GATE: readonly RunPatch[] = [...FIRST_GATE, 'queueOnLease'];
+const THIRD_GATE: readonly RunPatch[] = [...SECOND_GATE, 'prefetchKeys'];
+
 /** The gates, newest first. A gate, once a run has recorded or been given it, never changes. */
 export const RUN_PATCH_GATES: readonly [RunPatchGate, ...RunPatchGate[]] = [
-  { name: 'run-patches-2026-12b', covers: new Set(Object.keys(RUN_PATCHES) as RunPatch[]) },
-  {
-    name: 'run-patches-2026-12',
-    covers: new Set<RunPatch>([
-      'historySize',
-      'signedApprovals',
-      'fewerEvents',
-      'askRunner',
-      'runnerProofs',
-      'stopPoke',
-      'releaseLastLease',
-    ]),
-  },
+  { name: 'run-patches-2026-12c', covers: new Set(THIRD_GATE) },
+  { name: 'run-patches-2026-12b', covers: new Set(SECOND_GATE) },
+  { name: 'run-patches-2026-12', covers: new Set(FIRST_GATE) },
 ];
 
 /** The gate a run started now is given in its argument (`patchGate`): the newest. */

@@ -136,6 +136,8 @@ export interface HarnessOptions {
    * tokens it granted. Default: the suite's operator key (`testOperator()`).
    */
   operatorPublicKey?: string;
+  /** The control worker's `runnerKeyCacheMs`. Default: its own (5 s). */
+  runnerKeyCacheMs?: number;
   /** The object store the control worker reads task logs from. Default: none. */
   store?: ObjectStore;
 }
@@ -168,6 +170,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       keys,
       requireRunnerProofs: opts.requireRunnerProofs ?? false,
       operatorPublicKey: opts.operatorPublicKey ?? testOperator().publicKey,
+      ...(opts.runnerKeyCacheMs !== undefined ? { runnerKeyCacheMs: opts.runnerKeyCacheMs } : {}),
       ...(opts.store ? { store: opts.store } : {}),
     });
     running.push({ worker, done: worker.run() });

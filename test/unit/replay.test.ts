@@ -6,7 +6,9 @@
  * provision, startTask, release, idle expiry, an operator's runner purge, plan and a new AMI),
  * or from `temporal workflow show -w <id> --output json > test/replay/histories/<name>.json`.
  * `client-submitted.json` is a run `RunfleetClient.submitRun` started (its search attributes and
- * memo set at start: it upserts only its end) whose failed task skips a chain, recorded so.
+ * memo set at start: it upserts only its end) whose failed task skips a chain, recorded so; it asks
+ * its control worker for the runner keys it knows at its start (a local activity, the third gate),
+ * where `client-submitted-second-gate.json` looks its runner's key up.
  * `*-before-gate.json` were recorded before the run workflow's patch gates (src/run/patches.ts)
  * and ask each patch; their namesakes were recorded with a gate, asked (a marker) by runs started
  * directly, given in the argument (`patchGate`, no marker) to runs the client starts:
@@ -34,7 +36,7 @@ function historyEvents(file: string) {
       events: {
         workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string }; input?: Payloads };
         activityTaskScheduledEventAttributes?: { activityType?: { name?: string }; input?: Payloads };
-        markerRecordedEventAttributes?: { details?: Record<string, Payloads> };
+        markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, Payloads> };
         upsertWorkflowSearchAttributesEventAttributes?: unknown;
       }[];
     }
@@ -92,7 +94,8 @@ describe('replay of committed workflow histories', () => {
   });
 
   it.each([
-    ['client-submitted.json', { gate: 'run-patches-2026-12b', markers: [], upserts: 1 }],
+    ['client-submitted.json', { gate: 'run-patches-2026-12c', markers: [], upserts: 1 }],
+    ['client-submitted-second-gate.json', { gate: 'run-patches-2026-12b', markers: [], upserts: 1 }],
     ['client-submitted-marker-gate.json', { gate: undefined, markers: ['run-patches-2026-12'], upserts: 2 }],
   ])('%s: the gate its argument names, the patch markers it records and its upserts', (file, want) => {
     const events = historyEvents(file);
@@ -105,6 +108,19 @@ describe('replay of committed workflow histories', () => {
     expect(patchMarkers(events)).toEqual(want.markers);
     // The gate asked upserts TemporalChangeVersion; the run's end upserts its phase and result.
     expect(events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length).toBe(want.upserts);
+  });
+
+  it.each([
+    ['client-submitted.json', { knownKeys: 1, lookups: 0 }],
+    ['client-submitted-second-gate.json', { knownKeys: 0, lookups: 1 }],
+  ])('%s: the runner keys taken at its start (a local activity) and the lookups it made', (file, want) => {
+    const events = historyEvents(file);
+    const localActivities = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    const lookups = events.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runnerSigningKeys',
+    );
+    expect(localActivities.length).toBe(want.knownKeys);
+    expect(lookups.length).toBe(want.lookups);
   });
 
   it.each(files)(

@@ -328,7 +328,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
           leases: granted,
         } as const;
         // Verified already where the worker decoded it, as a rule (src/codec/proof-check.ts).
-        const refused = await ctx.proofs.check(statement, proof, checkedSigner(statement, r));
+        const refused = await ctx.proofs.check(statement, proof, checkedSigner(statement, r), q.pool);
         if (refused) {
           // Its leases are not used (they lapse on the runner, if it is one); reserve again soon.
           ctx.refuse(by, null, refused);
@@ -443,7 +443,8 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         const checkedBy = checkedSigner(statement, outcome);
         // The runner's key is known by now (its reservation was checked): no await, as a rule.
         const answer = ctx.proofs.checkKnown(statement, outcome.proof, checkedBy);
-        const refused = answer !== undefined ? answer : await ctx.proofs.check(statement, outcome.proof, checkedBy);
+        const refused =
+          answer !== undefined ? answer : await ctx.proofs.check(statement, outcome.proof, checkedBy, q.pool);
         if (reportedMeanwhile()) return;
         if (refused) {
           // At most once: this result is not the runner's, so the task may run there (someone
