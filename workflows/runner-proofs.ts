@@ -57,6 +57,8 @@ export function createRunnerProofs(): RunnerProofs {
   // meanwhile), and it answers from memory at once, well inside that task, so its marker is
   // always recorded there. Not retried: a failure only means the runners are looked up.
   const memory = proxyLocalActivities<Pick<RunnerKeyActivities, 'knownRunnerKeys'>>({
+    // Queueing included: far inside the workflow task's 10 s, even on a worker under load.
+    scheduleToCloseTimeout: '2s',
     startToCloseTimeout: '2s',
     retry: { maximumAttempts: 1 },
   });
