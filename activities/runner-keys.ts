@@ -21,35 +21,41 @@ export interface RunnerKeyActivityDeps {
   requireProofs: boolean;
   /** base64 of the operator's Ed25519 public key: without it no runner's key is vouched for. */
   operatorPublicKey: string | null;
-  /** Reads one runner's vouched key. Default: its registry record, through the worker's client. */
-  readKey?: (runner: string) => Promise<string | null>;
+  /** Reads one runner's vouched key and pool. Default: its registry record, through the worker's client. */
+  readKey?: (runner: string) => Promise<VouchedKey | null>;
   /** How long a key read from the registry answers again. Default KEY_CACHE_MS. */
   cacheMs?: number;
   /** For tests: the clock. Default `Date.now`. */
   now?: () => number;
 }
 
-/** The signing key an admission vouches for, or null when it does not verify. */
-function verifiedSigningKey(
+/** What the operator vouched for, for one runner: its signing key and the pool it admitted it to. */
+export interface VouchedKey {
+  key: string;
+  pool: string;
+}
+
+/** The signing key and pool an admission vouches for, or null when it does not verify. */
+function vouched(
   operatorPublicKey: string | null,
   name: string,
   admission: Parameters<typeof verifyAdmission>[1] & object,
-): string | null {
+): VouchedKey | null {
   try {
-    verifyAdmission(operatorPublicKey, admission, admission.proof.publicKey, runnerWorkflowId(name));
-    return admission.proof.signingKey;
+    const grant = verifyAdmission(operatorPublicKey, admission, admission.proof.publicKey, runnerWorkflowId(name));
+    return { key: admission.proof.signingKey, pool: grant.pool };
   } catch {
     return null;
   }
 }
 
-/** One runner's vouched key from its registry record; null when nobody vouches for it. */
-async function registryKey(client: Client, operatorPublicKey: string | null, name: string): Promise<string | null> {
+/** One runner's vouched key and pool from its registry record; null when nobody vouches for it. */
+async function registryKey(client: Client, operatorPublicKey: string | null, name: string): Promise<VouchedKey | null> {
   try {
     const handle = client.workflow.getHandle(runnerWorkflowId(name));
     const record = await handle.query(recordQuery);
     const admission = record.status === 'deleted' ? null : await handle.query(admissionQuery);
-    return admission ? verifiedSigningKey(operatorPublicKey, name, admission) : null;
+    return admission ? vouched(operatorPublicKey, name, admission) : null;
   } catch (err) {
     // No registry record: nobody vouches for this runner.
     if (err instanceof WorkflowNotFoundError) return null;
@@ -68,94 +74,101 @@ const MAX_RUNNERS = 100;
 export const KEY_CACHE_MS = 5_000;
 /** Keys kept in memory at most (the oldest goes first). */
 const MAX_CACHED_KEYS = 10_000;
-/** `knownRunnerKeys`: pools asked about at most, and runners remembered per pool (the latest met). */
+/** `knownRunnerKeys`: pools asked about at most, and runners answered at most. */
 const MAX_POOLS = 16;
-const MAX_RUNNERS_PER_POOL = 64;
-const MAX_POOLS_KEPT = 1_000;
+const MAX_KNOWN = 64;
 
 export function createRunnerKeyActivities(deps: RunnerKeyActivityDeps): RunnerKeyActivities {
   const now = deps.now ?? Date.now;
   const cacheMs = deps.cacheMs ?? KEY_CACHE_MS;
-  const cache = new Map<string, { key: string | null; at: number }>();
-  /** The runners met on each pool (insertion order: the latest last). */
-  const met = new Map<string, Set<string>>();
+  /** By runner name, the latest read last. */
+  const cache = new Map<string, { vouched: VouchedKey | null; at: number }>();
+  /** The cached runners of each pool (by their vouched pool). */
+  const byPool = new Map<string, Set<string>>();
   /** Background reads under way (a key about to expire is read again before it does). */
   const refreshing = new Set<string>();
 
-  function remember(name: string, key: string | null): void {
+  function forget(name: string): void {
+    const pool = cache.get(name)?.vouched?.pool;
     cache.delete(name);
-    cache.set(name, { key, at: now() });
-    if (cache.size > MAX_CACHED_KEYS) cache.delete(cache.keys().next().value as string);
+    if (pool === undefined) return;
+    const runners = byPool.get(pool);
+    runners?.delete(name);
+    if (runners?.size === 0) byPool.delete(pool);
   }
 
-  function meet(pool: string, runner: string): void {
-    const runners = met.get(pool) ?? new Set<string>();
-    met.delete(pool);
-    met.set(pool, runners);
-    runners.delete(runner);
-    runners.add(runner);
-    if (runners.size > MAX_RUNNERS_PER_POOL) runners.delete(runners.values().next().value as string);
-    if (met.size > MAX_POOLS_KEPT) met.delete(met.keys().next().value as string);
+  function remember(name: string, v: VouchedKey | null): void {
+    forget(name);
+    cache.set(name, { vouched: v, at: now() });
+    if (v) byPool.set(v.pool, (byPool.get(v.pool) ?? new Set()).add(name));
+    if (cache.size > MAX_CACHED_KEYS) forget(cache.keys().next().value as string);
   }
 
   /** The read the activity uses: the injected one, or the registry through this activity's client. */
-  function reader(): (name: string) => Promise<string | null> {
+  function reader(): (name: string) => Promise<VouchedKey | null> {
     if (deps.readKey) return deps.readKey;
     const client = Context.current().client;
     return (name) => registryKey(client, deps.operatorPublicKey, name);
   }
 
   return {
-    async runnerSigningKeys({ runners, fresh, pool }) {
+    async runnerSigningKeys({ runners, fresh }) {
       if (!deps.requireProofs) return { required: false, keys: {} };
       const names = [...new Set(Array.isArray(runners) ? runners : [])].slice(0, MAX_RUNNERS);
       const read = reader();
       const keys: Record<string, string | null> = {};
+      const pools: Record<string, string> = {};
       try {
         await Promise.all(
           names.map(async (name) => {
             const cached = cache.get(name);
+            let v: VouchedKey | null;
             if (fresh !== true && cached && now() - cached.at < cacheMs) {
-              keys[name] = cached.key;
+              v = cached.vouched;
             } else {
-              keys[name] = await read(name);
-              remember(name, keys[name] ?? null);
+              v = await read(name);
+              remember(name, v);
             }
-            if (typeof pool === 'string' && pool.length > 0) meet(pool, name);
+            keys[name] = v?.key ?? null;
+            if (v) pools[name] = v.pool;
           }),
         );
       } catch (err) {
         throw asFailure(err);
       }
-      return { required: true, keys };
+      return { required: true, keys, pools };
     },
 
     async knownRunnerKeys({ pools, runners }) {
       if (!deps.requireProofs) return { required: false, keys: {} };
       const names = new Set(Array.isArray(runners) ? runners.slice(0, MAX_RUNNERS) : []);
       for (const pool of Array.isArray(pools) ? pools.slice(0, MAX_POOLS) : []) {
-        for (const name of met.get(pool) ?? []) names.add(name);
+        for (const name of byPool.get(pool) ?? []) names.add(name);
       }
       const keys: Record<string, string | null> = {};
-      let read: ((name: string) => Promise<string | null>) | null = null;
+      const answeredPools: Record<string, string> = {};
+      let read: ((name: string) => Promise<VouchedKey | null>) | null = null;
       for (const name of names) {
+        if (Object.keys(answeredPools).length >= MAX_KNOWN) break;
         const cached = cache.get(name);
-        if (!cached) continue;
+        const v = cached?.vouched;
+        // Only keys: a runner nobody vouches for is looked up (and refused) as before.
+        if (!cached || !v) continue;
         const age = now() - cached.at;
         if (age >= cacheMs) continue;
-        // Only keys: a runner nobody vouches for is looked up (and refused) as before.
-        if (cached.key !== null) keys[name] = cached.key;
+        keys[name] = v.key;
+        answeredPools[name] = v.pool;
         // Read again in the background past half its life, so steady traffic keeps finding it.
         if (age >= cacheMs / 2 && !refreshing.has(name)) {
           refreshing.add(name);
           read ??= reader();
           read(name)
-            .then((key) => remember(name, key))
+            .then((again) => remember(name, again))
             .catch(() => undefined)
             .finally(() => refreshing.delete(name));
         }
       }
-      return { required: true, keys };
+      return { required: true, keys, pools: answeredPools };
     },
   };
 }

@@ -216,6 +216,11 @@ export interface RunnerSigningKeys {
   required: boolean;
   /** Each runner's `identity.signingKey` from its registry record; null when it has none (or no record). */
   keys: Record<string, string | null>;
+  /**
+   * The pool the operator admitted each runner with a key to (its grant's `pool`): a runner of
+   * another pool may not answer this pool's reservations. Absent from answers recorded before it.
+   */
+  pools?: Record<string, string>;
 }
 
 /** Served by the control worker (trusted): the registry's record of each runner's signing key. */
@@ -224,11 +229,11 @@ export interface RunnerKeyActivities {
    * `fresh`: read the registry now (a run that refused a message asks again); otherwise a key
    * read in the last few seconds may be answered from the control worker's memory.
    */
-  runnerSigningKeys(req: { runners: string[]; fresh?: boolean; pool?: string }): Promise<RunnerSigningKeys>;
+  runnerSigningKeys(req: { runners: string[]; fresh?: boolean }): Promise<RunnerSigningKeys>;
   /**
    * The keys this control worker read from the registry in the last few seconds, of the runners
-   * named and of the runners recently met on the pools named (`pool` of `runnerSigningKeys`):
-   * memory only, no read of the registry. A run asks it as a local activity when it starts, so
+   * named and of the runners admitted to the pools named: memory only, no read of the registry.
+   * A run asks it as a local activity when it starts, so
    * that the usual first answer from a runner needs no key lookup of its own (one workflow task
    * and one activity fewer). A runner it does not answer for is looked up as before.
    */

@@ -6,7 +6,7 @@
  * worker without enforcement answers `required: false`, and nothing is checked.
  *
  * A run first asks, when it starts, for the keys its control worker already knows (`prefetch`:
- * the runners recently met on the run's pools, read from the registry seconds ago): a local
+ * the run's pools' runners it read from the registry seconds ago): a local
  * activity that reads memory only, recorded as one marker in the start's workflow task. The usual
  * first answer then needs no lookup of its own: a one-task run takes three workflow tasks, not
  * four. A runner the prefetch did not answer for is looked up as before.
@@ -26,10 +26,8 @@ export interface RunnerProofs {
    * Why the message is refused (`refused: ... not signed by ...`), or null when it stands.
    * `checkedBy`: the key the worker's proof codec verified this message's proof with
    * (`checkedSigner`), if any: when it is the runner's key the proof is not verified again.
-   * `pool`: the pool the message came through, so the control worker's prefetch answers for
-   * this runner next time.
    */
-  check(message: RunnerMessage, proof: unknown, checkedBy?: string | null, pool?: string): Promise<string | null>;
+  check(message: RunnerMessage, proof: unknown, checkedBy?: string | null): Promise<string | null>;
   /**
    * `check`'s answer at once when it needs no read of the registry (the runner's key is known
    * here, the usual case): no promise, no await on a task's hot path. Undefined: use `check`.
@@ -41,6 +39,18 @@ export interface RunnerProofs {
    * runner is then looked up as before.
    */
   prefetch(req: { pools: string[]; runners: string[] }): Promise<void>;
+  /**
+   * The pool the operator admitted the runner to, as its key's answer said; undefined when the
+   * answer did not say (recorded before pools were), or its key is not known here.
+   */
+  poolOf(runner: string): string | undefined;
+  /**
+   * `poolOf`, reading the runner's key again when the answer known here did not say its pool (a
+   * run that looked it up before pools were answered, and replayed since).
+   */
+  vouchedPool(runner: string): Promise<string | undefined>;
+  /** True once the control worker said runners' messages are checked (`required`). */
+  enforced(): boolean;
 }
 
 export function createRunnerProofs(): RunnerProofs {
@@ -66,16 +76,17 @@ export function createRunnerProofs(): RunnerProofs {
   let required: boolean | null = null;
   /** The control worker said proofs are not required (read through a call: it changes across awaits). */
   const off = () => required === false;
-  const keys: Record<string, { key: string | null; at: number }> = {};
+  const keys: Record<string, { key: string | null; pool?: string; at: number }> = {};
   const reading: Record<string, Promise<string | null>> = {};
 
   /** Reads one runner's key (callers for the same runner share the read); null with the reason when it cannot. */
-  function read(runner: string, fresh: boolean, pool: string | undefined): Promise<string | null> {
+  function read(runner: string, fresh: boolean): Promise<string | null> {
     reading[runner] ??= registry
-      .runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}), ...(pool ? { pool } : {}) })
+      .runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}) })
       .then((answer: RunnerSigningKeys) => {
         required = answer.required;
-        keys[runner] = { key: answer.keys[runner] ?? null, at: Date.now() };
+        const pool = answer.pools?.[runner];
+        keys[runner] = { key: answer.keys[runner] ?? null, ...(pool !== undefined ? { pool } : {}), at: Date.now() };
         return null;
       })
       .catch((err: unknown) => {
@@ -105,24 +116,31 @@ export function createRunnerProofs(): RunnerProofs {
           required ??= answer.required;
           const at = Date.now();
           for (const [runner, key] of Object.entries(answer.keys)) {
-            if (typeof key === 'string') keys[runner] ??= { key, at };
+            const pool = answer.pools?.[runner];
+            if (typeof key === 'string') keys[runner] ??= { key, ...(pool !== undefined ? { pool } : {}), at };
           }
         })
         .catch(() => undefined);
       return prefetching;
     },
-    async check(message, proof, checkedBy = null, pool) {
+    poolOf: (runner) => keys[runner]?.pool,
+    enforced: () => required === true,
+    async vouchedPool(runner) {
+      if (keys[runner]?.pool === undefined && !off()) await read(runner, false);
+      return keys[runner]?.pool;
+    },
+    async check(message, proof, checkedBy = null) {
       const runner = message.runner;
       if (prefetching && keys[runner] === undefined) await prefetching;
       if (!off() && keys[runner] === undefined) {
-        const failed = await read(runner, false, pool);
+        const failed = await read(runner, false);
         if (failed) return `refused: ${message.about} from runner "${runner}" not checked (${failed})`;
       }
       const answer = known(message, proof, checkedBy);
       if (answer !== undefined) return answer;
       // Refused with a key read over a minute ago: the runner may have registered again since.
       const problem = runnerProofProblem(keys[runner]?.key, message, proof, checkedBy);
-      if (await read(runner, true, pool)) return problem;
+      if (await read(runner, true)) return problem;
       return runnerProofProblem(keys[runner]?.key, message, proof, checkedBy);
     },
   };

@@ -45,6 +45,11 @@ export const RUN_PATCHES = {
    * activity, workflows/runner-proofs.ts), so its first answers need no key lookup of their own.
    */
   prefetchKeys: 'prefetch-runner-keys',
+  /**
+   * A reservation answer is taken only from a runner of the pool asked (the pool its grant names)
+   * or the runner asked by name, for leases on its own queue (`reservationScopeProblem`).
+   */
+  reservationScope: 'reservation-scope-checked',
 } as const;
 
 export type RunPatch = keyof typeof RUN_PATCHES;
@@ -65,7 +70,7 @@ const FIRST_GATE: readonly RunPatch[] = [
   'releaseLastLease',
 ];
 const SECOND_GATE: readonly RunPatch[] = [...FIRST_GATE, 'queueOnLease'];
-const THIRD_GATE: readonly RunPatch[] = [...SECOND_GATE, 'prefetchKeys'];
+const THIRD_GATE: readonly RunPatch[] = [...SECOND_GATE, 'prefetchKeys', 'reservationScope'];
 
 /** The gates, newest first. A gate, once a run has recorded or been given it, never changes. */
 export const RUN_PATCH_GATES: readonly [RunPatchGate, ...RunPatchGate[]] = [

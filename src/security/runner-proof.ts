@@ -23,6 +23,7 @@
  *   `said` differs, is verified here as before: the answer is the same either way.
  */
 import { proofChecked } from '../codec/payload-converter';
+import { runnerTaskQueue } from '../ids';
 import type { TaskOutcome } from '../types';
 import { verifyEd25519 } from './ed25519-verify';
 import { canonicalJson, fromBase64 } from './statements';
@@ -122,6 +123,37 @@ export function checkedSigner(expected: SaidMessage, answer: { said?: unknown })
         said.lease === expected.lease
       : said.nonce === expected.nonce;
   return same && isString(said.signer) ? said.signer : null;
+}
+
+/**
+ * Why a reservation answer whose proof holds must still be refused, or null: a runner may grant
+ * leases only on its own queue, only when asked by name (a pinned run, a fleet task's claimed
+ * instance, a `runs_on` match) or through a pool the operator admitted it to. Without this a
+ * registered runner of another pool could answer a pool's reservations without reading them (a
+ * run's nonces are not secret) and be sent that pool's tasks, sealed for itself.
+ */
+export function reservationScopeProblem(answer: {
+  runner: string;
+  taskQueue: string;
+  /** The runner the reservation was asked of, by name; undefined when asked of a pool. */
+  askedRunner: string | undefined;
+  pool: string;
+  /** The pool the operator admitted the runner to (its key's answer); undefined when unknown. */
+  runnerPool: string | undefined;
+}): string | null {
+  const { runner, taskQueue, askedRunner, pool, runnerPool } = answer;
+  const own = runnerTaskQueue(runner);
+  if (taskQueue !== own)
+    return `refused: reservation answer from runner "${runner}" grants leases on "${taskQueue}", not on its own queue "${own}"`;
+  if (askedRunner !== undefined) {
+    return runner === askedRunner
+      ? null
+      : `refused: reservation answer from runner "${runner}", asked of runner "${askedRunner}"`;
+  }
+  if (runnerPool === pool) return null;
+  return runnerPool === undefined
+    ? `refused: reservation answer of pool "${pool}" from runner "${runner}", whose pool nobody vouches for`
+    : `refused: reservation answer of pool "${pool}" from runner "${runner}", which the operator admitted to pool "${runnerPool}"`;
 }
 
 /** The statement a message is signed as: its fields only (an outcome's own, whatever else it carries). */

@@ -250,6 +250,83 @@ describe('runner identity: what runners say is signed, and forgeries are refused
     await handle.terminate('test over');
   });
 
+  it("refuses a registered runner of another pool answering this pool's reservation with its own valid proof: it never gets the task", async () => {
+    // A real runner, admitted by the operator to its own pool; its host turns hostile: it keeps
+    // its identity key and answers another pool's reservations (it need not read them: a run's
+    // nonces are not secret), naming itself and its own queue, where that pool's task would come
+    // sealed for it.
+    const evil = await startVictim();
+    evil.proc.kill('SIGTERM');
+    await evil.proc.exited;
+    const identity = JSON.parse(readFileSync(join(evil.dir, 'identity.json'), 'utf8')) as { signingSeed: string };
+    const signer = createRunnerSigner(identity.signingSeed);
+    const otherPool = uniqueName('other-pool');
+    const connection = await NativeConnection.connect({ address: h.address });
+    let answered = 0;
+    let executions = 0;
+    const grants = createPoolActivities({
+      runner: evil.name,
+      taskQueue: runnerTaskQueue(evil.name),
+      slots: new SlotPool(4, { evictionMs: 30_000, lingerMs: 2_000 }),
+      signer,
+    });
+    const answering = await Worker.create({
+      connection,
+      namespace: 'default',
+      taskQueue: poolTaskQueue(otherPool),
+      activities: {
+        reserveSlots: (req: Parameters<typeof grants.reserveSlots>[0]) => {
+          answered++;
+          return grants.reserveSlots(req);
+        },
+      },
+      shutdownGraceTime: 1_000,
+    });
+    const receiving = await Worker.create({
+      connection,
+      namespace: 'default',
+      taskQueue: runnerTaskQueue(evil.name),
+      activities: {
+        executeTask: async () => {
+          executions++;
+          throw new Error('the hostile runner was sent a task of another pool');
+        },
+      },
+      shutdownGraceTime: 1_000,
+    });
+    const running = [answering.run(), receiving.run()];
+    const handle = await h.start({
+      name: 'cross-pool-reservation',
+      group: '/test/security-identity',
+      tasks: [{ name: 'deploy', steps: ['true'], pool: otherPool }],
+    });
+    let refused: RunState;
+    try {
+      refused = await h.waitFor(handle, (s) => refusalsOf(s).length >= 1, 60_000);
+      // Long enough for an execution the run would have sent to arrive.
+      await new Promise((r) => setTimeout(r, 2_000));
+    } finally {
+      answering.shutdown();
+      receiving.shutdown();
+      await Promise.all(running);
+      await connection.close();
+    }
+    console.log(
+      `tried: runner "${evil.name}" (pool "${evil.pool}") answered reserveSlots of pool "${otherPool}" ${answered} time(s), signed with its own registered key`,
+    );
+    console.log(
+      `happened: ${refusalsOf(refused)[0]?.message}; deploy is ${refused.tasks.deploy?.status} after ${refused.tasks.deploy?.attempts} attempt(s); executions sent to it: ${executions}`,
+    );
+    expect(answered).toBeGreaterThanOrEqual(1);
+    expect(refusalsOf(refused)[0]!.message).toBe(
+      `refused: reservation answer of pool "${otherPool}" from runner "${evil.name}", which the operator admitted to pool "${evil.pool}"`,
+    );
+    expect(refused.tasks.deploy!.status).toBe('pending');
+    expect(refused.tasks.deploy!.attempts).toBe(0);
+    expect(executions).toBe(0);
+    await handle.terminate('test over');
+  });
+
   it("refuses an execution completed by an impostor that polled the runner's queue: the attempt is lost, never a success, and runs once", async () => {
     const v = await startVictim();
     // Stopped, so only the stand-ins below poll its queues; its registry record keeps its key.

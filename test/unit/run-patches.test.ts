@@ -26,7 +26,9 @@ describe('run patch gates', () => {
     ];
     expect(covers('run-patches-2026-12')).toEqual(first);
     expect(covers('run-patches-2026-12b')).toEqual([...first, 'queueOnLease'].sort());
-    expect(covers('run-patches-2026-12c')).toEqual([...first, 'queueOnLease', 'prefetchKeys'].sort());
+    expect(covers('run-patches-2026-12c')).toEqual(
+      [...first, 'queueOnLease', 'prefetchKeys', 'reservationScope'].sort(),
+    );
     expect(runPatchGate('run-patches-2099')).toBeUndefined();
   });
 

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, createPublicKey, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
+  reservationScopeProblem,
   runnerProofProblem,
   runnerStatement,
   runnerStatementBytes,
@@ -133,5 +134,36 @@ describe('runner statements', () => {
     expect(verifyRunnerProof(k.publicKey, report, 'not base64!')).toBe(false);
     expect(verifyRunnerProof('AAAA', report, forged)).toBe(false);
     expect(() => createRunnerSigner('c2hvcnQ=')).toThrow(/32-byte/);
+  });
+});
+
+describe('reservationScopeProblem: whose reservation answers a run takes, once their proof holds', () => {
+  const base = { runner: 'r1', taskQueue: 'runner/r1', askedRunner: undefined, pool: 'linux', runnerPool: 'linux' };
+
+  it('takes a runner of the pool asked, for leases on its own queue', () => {
+    expect(reservationScopeProblem(base)).toBeNull();
+  });
+
+  it('refuses a runner the operator admitted to another pool, or to no pool known', () => {
+    expect(reservationScopeProblem({ ...base, runnerPool: 'gpu' })).toBe(
+      'refused: reservation answer of pool "linux" from runner "r1", which the operator admitted to pool "gpu"',
+    );
+    expect(reservationScopeProblem({ ...base, runnerPool: undefined })).toBe(
+      'refused: reservation answer of pool "linux" from runner "r1", whose pool nobody vouches for',
+    );
+  });
+
+  it("refuses leases on any queue but the runner's own", () => {
+    expect(reservationScopeProblem({ ...base, taskQueue: 'runner/r2' })).toBe(
+      'refused: reservation answer from runner "r1" grants leases on "runner/r2", not on its own queue "runner/r1"',
+    );
+    expect(reservationScopeProblem({ ...base, taskQueue: 'pool/linux' })).not.toBeNull();
+  });
+
+  it('asked of a runner by name: takes that runner only, whatever its pool', () => {
+    expect(reservationScopeProblem({ ...base, askedRunner: 'r1', runnerPool: undefined })).toBeNull();
+    expect(reservationScopeProblem({ ...base, askedRunner: 'r9' })).toBe(
+      'refused: reservation answer from runner "r1", asked of runner "r9"',
+    );
   });
 });

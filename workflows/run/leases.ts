@@ -31,7 +31,7 @@ import { pinnedTaskQueue, poolTaskQueue } from '../../src/ids';
 import { neededOutputs } from '../../src/run/outputs';
 import { QUEUE_MARGIN_MS } from '../../src/run/queued';
 import { labelText, requeueTask, reserveTask } from '../../src/run/transitions';
-import { checkedSigner } from '../../src/security/runner-proof';
+import { checkedSigner, reservationScopeProblem } from '../../src/security/runner-proof';
 import { LIMITS, envBytes, type TaskSpec } from '../../src/spec/schema';
 import { executionOn, matcher, pokeOn, poolOn } from './activities';
 import type { RunContext } from './context';
@@ -328,7 +328,17 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
           leases: granted,
         } as const;
         // Verified already where the worker decoded it, as a rule (src/codec/proof-check.ts).
-        const refused = await ctx.proofs.check(statement, proof, checkedSigner(statement, r), q.pool);
+        let refused = await ctx.proofs.check(statement, proof, checkedSigner(statement, r));
+        if (!refused && ctx.patches.has('reservationScope') && ctx.proofs.enforced()) {
+          refused = reservationScopeProblem({
+            runner: by,
+            taskQueue,
+            askedRunner: runner,
+            pool: q.pool,
+            runnerPool:
+              runner === undefined ? (ctx.proofs.poolOf(by) ?? (await ctx.proofs.vouchedPool(by))) : undefined,
+          });
+        }
         if (refused) {
           // Its leases are not used (they lapse on the runner, if it is one); reserve again soon.
           ctx.refuse(by, null, refused);
@@ -443,8 +453,7 @@ export function createLeases(ctx: RunContext, lost: LostTasks): Leases {
         const checkedBy = checkedSigner(statement, outcome);
         // The runner's key is known by now (its reservation was checked): no await, as a rule.
         const answer = ctx.proofs.checkKnown(statement, outcome.proof, checkedBy);
-        const refused =
-          answer !== undefined ? answer : await ctx.proofs.check(statement, outcome.proof, checkedBy, q.pool);
+        const refused = answer !== undefined ? answer : await ctx.proofs.check(statement, outcome.proof, checkedBy);
         if (reportedMeanwhile()) return;
         if (refused) {
           // At most once: this result is not the runner's, so the task may run there (someone
