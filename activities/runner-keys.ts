@@ -145,19 +145,20 @@ export function createRunnerKeyActivities(deps: RunnerKeyActivityDeps): RunnerKe
       for (const pool of Array.isArray(pools) ? pools.slice(0, MAX_POOLS) : []) {
         for (const name of byPool.get(pool) ?? []) names.add(name);
       }
-      const keys: Record<string, string | null> = {};
+      const keys: Record<string, string> = {};
       const answeredPools: Record<string, string> = {};
+      let answered = 0;
       let read: ((name: string) => Promise<VouchedKey | null>) | null = null;
       for (const name of names) {
-        if (Object.keys(answeredPools).length >= MAX_KNOWN) break;
+        if (answered >= MAX_KNOWN) break;
         const cached = cache.get(name);
-        const v = cached?.vouched;
         // Only keys: a runner nobody vouches for is looked up (and refused) as before.
-        if (!cached || !v) continue;
+        if (!cached?.vouched) continue;
         const age = now() - cached.at;
         if (age >= cacheMs) continue;
-        keys[name] = v.key;
-        answeredPools[name] = v.pool;
+        keys[name] = cached.vouched.key;
+        answeredPools[name] = cached.vouched.pool;
+        answered++;
         // Read again in the background past half its life, so steady traffic keeps finding it.
         if (age >= cacheMs / 2 && !refreshing.has(name)) {
           refreshing.add(name);

@@ -79,14 +79,19 @@ export function createRunnerProofs(): RunnerProofs {
   const keys: Record<string, { key: string | null; pool?: string; at: number }> = {};
   const reading: Record<string, Promise<string | null>> = {};
 
+  /** What the control worker answered of one runner: its key, and the pool it was admitted to if said. */
+  function learn(answer: RunnerSigningKeys, runner: string): { key: string | null; pool?: string; at: number } {
+    const pool = answer.pools?.[runner];
+    return { key: answer.keys[runner] ?? null, ...(pool !== undefined ? { pool } : {}), at: Date.now() };
+  }
+
   /** Reads one runner's key (callers for the same runner share the read); null with the reason when it cannot. */
   function read(runner: string, fresh: boolean): Promise<string | null> {
     reading[runner] ??= registry
       .runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}) })
       .then((answer: RunnerSigningKeys) => {
         required = answer.required;
-        const pool = answer.pools?.[runner];
-        keys[runner] = { key: answer.keys[runner] ?? null, ...(pool !== undefined ? { pool } : {}), at: Date.now() };
+        keys[runner] = learn(answer, runner);
         return null;
       })
       .catch((err: unknown) => {
@@ -114,10 +119,8 @@ export function createRunnerProofs(): RunnerProofs {
         .knownRunnerKeys(req)
         .then((answer: RunnerSigningKeys) => {
           required ??= answer.required;
-          const at = Date.now();
           for (const [runner, key] of Object.entries(answer.keys)) {
-            const pool = answer.pools?.[runner];
-            if (typeof key === 'string') keys[runner] ??= { key, ...(pool !== undefined ? { pool } : {}), at };
+            if (typeof key === 'string') keys[runner] ??= learn(answer, runner);
           }
         })
         .catch(() => undefined);

@@ -5,21 +5,15 @@
  * key so taken still refuses a reservation answered in that runner's name by another key. A real
  * `runfleet runner serve` process, registered with a token; the control worker enforces proofs.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RunnerAdmin } from '../../src/client/runners';
 import { poolTaskQueue, runnerTaskQueue } from '../../src/ids';
 import { generateSigningKey } from '../../src/security/operator';
-import { createRunnerSigner } from '../../src/security/runner-signer';
 import type { RunState } from '../../src/types';
 import { startHarness, type Harness } from '../helpers/harness';
-import { killAll, startRunnerProcess, type Proc } from '../helpers/processes';
-import { uniqueName } from '../helpers/temporal';
-import { until } from '../helpers/until';
+import { killAll } from '../helpers/processes';
+import { startRegisteredRunner, strangerSigner } from '../helpers/registered-runner';
 
 const operator = generateSigningKey();
 let h: Harness;
@@ -39,27 +33,7 @@ afterAll(async () => {
   await h?.stop();
 });
 
-async function startRunner(): Promise<{ name: string; pool: string; proc: Proc }> {
-  const name = uniqueName('prefetched');
-  const pool = uniqueName('prefetch-pool');
-  const dir = join(h.dataDir, name);
-  mkdirSync(dir, { recursive: true });
-  const admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue, operatorKey: operator.seed });
-  const { token } = await admin.create({ name, pool, settings: { slots: 2 }, by: 'test' });
-  const proc = startRunnerProcess({
-    address: h.address,
-    name,
-    pool,
-    dataDir: dir,
-    token,
-    env: { RUNFLEET_ALLOW_PLAINTEXT: '1' },
-  });
-  await until('the runner registered', () => proc.output().includes('registered with the fleet'), {
-    timeoutMs: 60_000,
-    detail: () => proc.output(),
-  });
-  return { name, pool, proc };
-}
+const startRunner = () => startRegisteredRunner(h, operator.seed, { runner: 'prefetched', pool: 'prefetch-pool' });
 
 /** What a run's history shows of how it learned its runner's key. */
 async function shape(handle: WorkflowHandle) {
@@ -108,12 +82,7 @@ describe('runner keys taken from the control worker when a run starts', () => {
     expect(((await first.result()) as RunState).result).toBe('success');
     r.proc.kill('SIGTERM');
     await r.proc.exited;
-    const attacker = createRunnerSigner(
-      Buffer.from(
-        generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }).d as string,
-        'base64url',
-      ).toString('base64'),
-    );
+    const attacker = strangerSigner();
     const connection = await NativeConnection.connect({ address: h.address });
     let answered = 0;
     const impostor = await Worker.create({

@@ -7,8 +7,7 @@
  * it (its result naming the victim's key and stamped with the proof codec's "checked" mark). Each is refused, shown as refused, and not applied. Runners are real `runfleet runner serve`
  * processes, registered with a token; the control worker enforces proofs (its production default).
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PayloadCodec } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -22,12 +21,11 @@ import { createRunnerSigner } from '../../src/security/runner-signer';
 import type { RunState, TaskOutcome } from '../../src/types';
 import { taskReportSignal, type TaskReport } from '../../workflows/run-messages';
 import { startHarness, type Harness } from '../helpers/harness';
-import { RunnerAdmin } from '../../src/client/runners';
 import { generateSigningKey } from '../../src/security/operator';
-import { killAll, startRunnerProcess, type Proc } from '../helpers/processes';
+import { killAll, startRunnerProcess } from '../helpers/processes';
+import { startRegisteredRunner, strangerSigner } from '../helpers/registered-runner';
 import { uniqueName } from '../helpers/temporal';
 import { sharedFile } from '../helpers/shared-files';
-import { until } from '../helpers/until';
 
 /** The operator: only runners it admits register (and get a signing key into the registry). */
 const operator = generateSigningKey();
@@ -46,12 +44,8 @@ afterAll(async () => {
   await h?.stop();
 });
 
-/** The attacker's own Ed25519 key (a seed, as identity.json keeps one): valid, but not the victim's. */
-const attacker = createRunnerSigner(
-  Buffer.from(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }).d as string, 'base64url').toString(
-    'base64',
-  ),
-);
+/** The attacker's own Ed25519 key: valid, but not the victim's. */
+const attacker = strangerSigner();
 
 const success = (): TaskOutcome => {
   const at = new Date().toISOString();
@@ -62,28 +56,8 @@ function lines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-interface Victim {
-  name: string;
-  pool: string;
-  dir: string;
-  proc: Proc;
-}
-
 /** A registered runner process (token, then its identity and signing key in the registry). */
-async function startVictim(): Promise<Victim> {
-  const name = uniqueName('victim');
-  const pool = uniqueName('id-pool');
-  const dir = join(h.dataDir, name);
-  mkdirSync(dir, { recursive: true });
-  const admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue, operatorKey: operator.seed });
-  const { token } = await admin.create({ name, pool, settings: { slots: 2 }, by: 'test' });
-  const proc = startRunnerProcess({ address: h.address, name, pool, dataDir: dir, token, env: PLAINTEXT });
-  await until('the runner registered', () => proc.output().includes('registered with the fleet'), {
-    timeoutMs: 60_000,
-    detail: () => proc.output(),
-  });
-  return { name, pool, dir, proc };
-}
+const startVictim = () => startRegisteredRunner(h, operator.seed, { runner: 'victim', pool: 'id-pool' });
 
 const refusalsOf = (s: RunState) => s.refusals ?? [];
 
