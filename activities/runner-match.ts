@@ -1,8 +1,9 @@
 /**
  * `runs_on`: the runners of a pool that have a task's labels, read from the registry by the
- * control worker. Labels count as the operator signed them into the runner's grant (verified
- * here, as for its keys); a record whose admission does not verify matches nothing while proofs
- * are required. Records are read at most every CACHE_MS per worker: many runs ask at once.
+ * control worker. A runner's pool and labels count as the operator signed them into its grant
+ * (verified here, as for its keys), never as its record says: anyone with namespace access can
+ * start `runner/<name>` again with any record and a copy of its real admission. A record whose
+ * admission does not verify matches nothing while proofs are required. Records are read at most every CACHE_MS per worker: many runs ask at once.
  */
 import { Context } from '@temporalio/activity';
 import { asFailure } from '../src/failures';
@@ -44,15 +45,15 @@ export function createRunnerMatchActivities(deps: RunnerMatchDeps): RunnerMatchA
         try {
           const handle = client.workflow.getHandle(id);
           const record = await handle.query(recordQuery);
-          let labels = record.labels;
+          let { pool, labels } = record;
           if (deps.requireProofs) {
             const admission = await handle.query(admissionQuery);
             if (!admission || !record.identity) return null;
-            labels = verifyAdmission(deps.operatorPublicKey, admission, admission.proof.publicKey, id).labels;
+            ({ pool, labels } = verifyAdmission(deps.operatorPublicKey, admission, admission.proof.publicKey, id));
           }
           return {
             name: record.name,
-            pool: record.pool,
+            pool,
             labels,
             drivers: record.identity?.drivers ?? [],
             status: record.status,

@@ -25,14 +25,14 @@ export interface RegisteredRunner {
 export async function startRegisteredRunner(
   h: Harness,
   operatorSeed: string,
-  prefix: { runner: string; pool: string },
+  prefix: { runner: string; pool: string; labels?: Record<string, string> },
 ): Promise<RegisteredRunner> {
   const name = uniqueName(prefix.runner);
   const pool = uniqueName(prefix.pool);
   const dir = join(h.dataDir, name);
   mkdirSync(dir, { recursive: true });
   const admin = new RunnerAdmin(h.client, { controlTaskQueue: h.controlQueue, operatorKey: operatorSeed });
-  const { token } = await admin.create({ name, pool, settings: { slots: 2 }, by: 'test' });
+  const { token } = await admin.create({ name, pool, labels: prefix.labels, settings: { slots: 2 }, by: 'test' });
   const proc = startRunnerProcess({
     address: h.address,
     name,

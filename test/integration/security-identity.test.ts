@@ -15,17 +15,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPoolActivities } from '../../activities/pool';
 import type { ExecuteRequest, ExecutionResult, TaskLookup } from '../../activities/types';
 import { PAYLOAD_CONVERTER_PATH, PROOF_CHECKED_METADATA } from '../../src/codec';
-import { poolTaskQueue, runnerTaskQueue } from '../../src/ids';
+import { WORKFLOW_TYPES, poolTaskQueue, runnerTaskQueue, runnerWorkflowId } from '../../src/ids';
 import { SlotPool } from '../../src/runner/slots';
 import { createRunnerSigner } from '../../src/security/runner-signer';
 import type { RunState, TaskOutcome } from '../../src/types';
 import { taskReportSignal, type TaskReport } from '../../workflows/run-messages';
+import { admissionQuery, recordQuery } from '../../workflows/runner-messages';
 import { startHarness, type Harness } from '../helpers/harness';
 import { generateSigningKey } from '../../src/security/operator';
 import { killAll, startRunnerProcess } from '../helpers/processes';
 import { startRegisteredRunner, strangerSigner } from '../helpers/registered-runner';
 import { uniqueName } from '../helpers/temporal';
 import { sharedFile } from '../helpers/shared-files';
+import { until } from '../helpers/until';
 
 /** The operator: only runners it admits register (and get a signing key into the registry). */
 const operator = generateSigningKey();
@@ -298,6 +300,61 @@ describe('runner identity: what runners say is signed, and forgeries are refused
     expect(refused.tasks.deploy!.status).toBe('pending');
     expect(refused.tasks.deploy!.attempts).toBe(0);
     expect(executions).toBe(0);
+    await handle.terminate('test over');
+  });
+
+  it("a runner's registry record started again in another pool (with its real admission) does not make it that pool's runs_on runner", async () => {
+    // Anyone with namespace access can start `runner/<name>` again with any record: here the
+    // record says another pool, and it carries the runner's real admission (the operator-signed
+    // grant for its own pool), copied from its query. runs_on picks runners from these records.
+    const role = uniqueName('role');
+    const evil = await startRegisteredRunner(h, operator.seed, {
+      runner: 'evil',
+      pool: 'id-pool',
+      labels: { role },
+    });
+    const otherPool = uniqueName('other-pool');
+    const registry = h.client.workflow.getHandle(runnerWorkflowId(evil.name));
+    await until('the runner is ready', async () => (await registry.query(recordQuery)).status === 'ready', {
+      timeoutMs: 60_000,
+    });
+    const record = await registry.query(recordQuery);
+    const admission = await registry.query(admissionQuery);
+    expect(admission?.grant.pool).toBe(evil.pool);
+    await registry.terminate('test: started again in another pool');
+    await h.client.workflow.start(WORKFLOW_TYPES.runner, {
+      workflowId: runnerWorkflowId(evil.name),
+      taskQueue: h.controlQueue,
+      args: [
+        {
+          name: evil.name,
+          pool: otherPool,
+          resume: { record: { ...record, pool: otherPool }, admission, grant: null, nonces: [], generation: 1 },
+        },
+      ],
+    });
+    const forged = await h.client.workflow.getHandle(runnerWorkflowId(evil.name)).query(recordQuery);
+    expect(forged.pool).toBe(otherPool);
+
+    const handle = await h.start({
+      name: 'forged-record-pool',
+      group: '/test/security-identity',
+      tasks: [{ name: 'deploy', steps: ['true'], pool: otherPool, runs_on: { role } }],
+    });
+    console.log(
+      `tried: runner/${evil.name} started again with a record of pool "${otherPool}" and its real admission to pool "${evil.pool}"; a run of pool "${otherPool}" asks for runs_on role=${role}`,
+    );
+    const waiting = await h.waitFor(
+      handle,
+      (s) => s.phase === 'finished' || (s.tasks.deploy?.reason ?? '').includes('no runner'),
+      60_000,
+    );
+    console.log(
+      `happened: deploy is ${waiting.tasks.deploy?.status} on ${waiting.tasks.deploy?.runner ?? 'no runner'}: ${waiting.tasks.deploy?.reason}`,
+    );
+    expect(waiting.tasks.deploy!.status).toBe('pending');
+    expect(waiting.tasks.deploy!.runner).toBeNull();
+    expect(waiting.tasks.deploy!.reason).toContain(`pool "${otherPool}" has no registered runner`);
     await handle.terminate('test over');
   });
 
