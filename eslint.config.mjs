@@ -11,8 +11,9 @@ const WORKFLOW_SAFE_IMPORTS = [
   '@temporalio/workflow',
   'zod',
   '\\./(?!\\.\\.?/).*', // a file inside workflows/ (not ./../ escaping it)
-  // From a workflow's own folder (workflows/run/): the workflows' contracts one level up.
-  '\\.\\./[\\w-]+-messages',
+  // From a workflow's own folder (workflows/run/): the workflows' contracts one level up, and the
+  // check every workflow makes of the state a start may not carry.
+  '\\.\\./([\\w-]+-messages|carried-state)',
   '(?:\\.\\./)+src/(types|errors|failures|ids|duration|search-attributes|metrics)',
   '(?:\\.\\./)+src/spec/(schema|validate)',
   '(?:\\.\\./)+src/dag/[^/]+',

@@ -9,7 +9,7 @@ import { Context } from '@temporalio/activity';
 import { asFailure } from '../src/failures';
 import { WORKFLOW_TYPES } from '../src/ids';
 import { matchRunners, type MatchCandidate } from '../src/registry/match';
-import { admissionQuery, recordQuery } from '../workflows/runner-messages';
+import { admissionQuery, recordQuery, type Admission, type RunnerRecord } from '../workflows/runner-messages';
 import { verifyAdmission } from './registry';
 import type { RunnerMatchActivities } from './types';
 
@@ -25,6 +25,32 @@ export interface RunnerMatchDeps {
 const CACHE_MS = 5_000;
 /** Runners read in one registry listing at most (a page of visibility). */
 const MAX_RUNNERS = 1_000;
+
+/**
+ * What `runs_on` takes of one runner's registry record, or null when it matches nothing. While
+ * proofs are required its pool and labels are the ones its verified grant says, never the
+ * record's; an admission that does not verify throws.
+ */
+export function matchCandidate(
+  deps: Pick<RunnerMatchDeps, 'requireProofs' | 'operatorPublicKey'>,
+  workflowId: string,
+  record: RunnerRecord,
+  admission: Admission | null,
+): MatchCandidate | null {
+  let { pool, labels } = record;
+  if (deps.requireProofs) {
+    if (!admission || !record.identity) return null;
+    ({ pool, labels } = verifyAdmission(deps.operatorPublicKey, admission, admission.proof.publicKey, workflowId));
+  }
+  return {
+    name: record.name,
+    pool,
+    labels,
+    drivers: record.identity?.drivers ?? [],
+    status: record.status,
+    enabled: record.enabled,
+  };
+}
 
 export function createRunnerMatchActivities(deps: RunnerMatchDeps): RunnerMatchActivities {
   let cached: { at: number; taskQueue: string; candidates: Promise<MatchCandidate[]> } | null = null;
@@ -45,20 +71,8 @@ export function createRunnerMatchActivities(deps: RunnerMatchDeps): RunnerMatchA
         try {
           const handle = client.workflow.getHandle(id);
           const record = await handle.query(recordQuery);
-          let { pool, labels } = record;
-          if (deps.requireProofs) {
-            const admission = await handle.query(admissionQuery);
-            if (!admission || !record.identity) return null;
-            ({ pool, labels } = verifyAdmission(deps.operatorPublicKey, admission, admission.proof.publicKey, id));
-          }
-          return {
-            name: record.name,
-            pool,
-            labels,
-            drivers: record.identity?.drivers ?? [],
-            status: record.status,
-            enabled: record.enabled,
-          };
+          const admission = deps.requireProofs ? await handle.query(admissionQuery) : null;
+          return matchCandidate(deps, id, record, admission);
         } catch {
           // Gone meanwhile, or an admission that does not verify: it matches nothing.
           return null;

@@ -40,6 +40,7 @@ import {
   type SubmitRunRequest,
   type TokenCheck,
 } from './changegroup-messages';
+import { refuseCarriedStateOnStart } from './carried-state';
 import { admitSignal, releaseSignal } from './run-messages';
 
 /** The workflow's argument: the changegroup's name, and its state when it continued as new. */
@@ -74,6 +75,7 @@ export async function changegroupWorkflow(input: ChangegroupInput): Promise<void
       nonRetryable: true,
     });
   }
+  refuseCarriedStateOnStart('state', input.state, 'changegroup workflow');
   const state: cg.ChangegroupState = input.state ?? cg.initialState(input.name);
   const continueAsNewAt = input.continueAsNewAt ?? CONTINUE_AS_NEW_AT_EVENTS;
   const probeEveryMs = input.probeEveryMs ?? PROBE_EVERY_MS;

@@ -72,6 +72,7 @@ import type {
 import { INSTANCE_STATES, initialFleetState, LIVE_STATES, type InstanceState } from '../src/fleet/types';
 import { METRICS } from '../src/metrics';
 import { checkFleetSpec } from '../src/fleet/validate';
+import { refuseCarriedStateOnStart } from './carried-state';
 import { runnerGoneSignal, runnerRegisteredSignal } from './fleet-messages';
 
 export type { HoldRequest, ProvisionRequest, ProvisionResult } from '../src/fleet/types';
@@ -137,6 +138,7 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
     });
   }
   const options = input.options ?? {};
+  refuseCarriedStateOnStart('state', input.state, 'fleet workflow');
   const state: FleetState = input.state ?? initialFleetState(name);
   // EC2 and the registry alike: retried with backoff; desired-state mistakes fail at once.
   const activityOptions = {

@@ -9,7 +9,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PayloadCodec } from '@temporalio/common';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, type PayloadCodec } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPoolActivities } from '../../activities/pool';
@@ -303,16 +304,12 @@ describe('runner identity: what runners say is signed, and forgeries are refused
     await handle.terminate('test over');
   });
 
-  it("a runner's registry record started again in another pool (with its real admission) does not make it that pool's runs_on runner", async () => {
-    // Anyone with namespace access can start `runner/<name>` again with any record: here the
-    // record says another pool, and it carries the runner's real admission (the operator-signed
+  it("refuses a runner's registry workflow started again with a record of another pool and its real admission: it never gets that pool's runs_on tasks", async () => {
+    // Anyone with namespace access can terminate `runner/<name>` and start it again. Here the
+    // start carries a record of another pool and the runner's real admission (the operator-signed
     // grant for its own pool), copied from its query. runs_on picks runners from these records.
     const role = uniqueName('role');
-    const evil = await startRegisteredRunner(h, operator.seed, {
-      runner: 'evil',
-      pool: 'id-pool',
-      labels: { role },
-    });
+    const evil = await startRegisteredRunner(h, operator.seed, { runner: 'evil', pool: 'id-pool', labels: { role } });
     const otherPool = uniqueName('other-pool');
     const registry = h.client.workflow.getHandle(runnerWorkflowId(evil.name));
     await until('the runner is ready', async () => (await registry.query(recordQuery)).status === 'ready', {
@@ -322,7 +319,7 @@ describe('runner identity: what runners say is signed, and forgeries are refused
     const admission = await registry.query(admissionQuery);
     expect(admission?.grant.pool).toBe(evil.pool);
     await registry.terminate('test: started again in another pool');
-    await h.client.workflow.start(WORKFLOW_TYPES.runner, {
+    const forged = await h.client.workflow.start(WORKFLOW_TYPES.runner, {
       workflowId: runnerWorkflowId(evil.name),
       taskQueue: h.controlQueue,
       args: [
@@ -333,24 +330,32 @@ describe('runner identity: what runners say is signed, and forgeries are refused
         },
       ],
     });
-    const forged = await h.client.workflow.getHandle(runnerWorkflowId(evil.name)).query(recordQuery);
-    expect(forged.pool).toBe(otherPool);
+    const refusal = await forged.result().then(
+      () => null,
+      (e: unknown) => (e instanceof WorkflowFailedError ? e.cause : e),
+    );
+    console.log(
+      `tried: runner/${evil.name} started again with a record of pool "${otherPool}" and its real admission to pool "${evil.pool}"`,
+    );
+    console.log(`happened: ${String(refusal)}`);
+    expect(refusal).toBeInstanceOf(ApplicationFailure);
+    expect((refusal as ApplicationFailure).type).toBe('InvalidWorkflowInput');
+    expect((refusal as ApplicationFailure).message).toBe(
+      "invalid resume: it is set by the runner's registry workflow itself when it continues as new, never by a start",
+    );
 
     const handle = await h.start({
       name: 'forged-record-pool',
       group: '/test/security-identity',
       tasks: [{ name: 'deploy', steps: ['true'], pool: otherPool, runs_on: { role } }],
     });
-    console.log(
-      `tried: runner/${evil.name} started again with a record of pool "${otherPool}" and its real admission to pool "${evil.pool}"; a run of pool "${otherPool}" asks for runs_on role=${role}`,
-    );
     const waiting = await h.waitFor(
       handle,
       (s) => s.phase === 'finished' || (s.tasks.deploy?.reason ?? '').includes('no runner'),
       60_000,
     );
     console.log(
-      `happened: deploy is ${waiting.tasks.deploy?.status} on ${waiting.tasks.deploy?.runner ?? 'no runner'}: ${waiting.tasks.deploy?.reason}`,
+      `happened: a run of pool "${otherPool}" asking for runs_on role=${role}: deploy is ${waiting.tasks.deploy?.status} on ${waiting.tasks.deploy?.runner ?? 'no runner'}: ${waiting.tasks.deploy?.reason}`,
     );
     expect(waiting.tasks.deploy!.status).toBe('pending');
     expect(waiting.tasks.deploy!.runner).toBeNull();

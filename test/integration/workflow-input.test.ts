@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WORKFLOW_TYPES } from '../../src/ids';
 import type { RunState } from '../../src/types';
 import { stopRunSignal } from '../../workflows/run-messages';
 import { startHarness, type Harness } from '../helpers/harness';
@@ -148,6 +149,70 @@ describe('direct workflow start with bad input', () => {
       (e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
     );
     expect(failedTasks).toHaveLength(0);
+  });
+});
+
+/**
+ * The state an entity workflow carries across continue-as-new, carried by a direct start instead:
+ * a runner record with a copied admission, fleet instance records (instances it would terminate),
+ * a changegroup's admitted runs. Each start fails at once, naming the field.
+ */
+const carried: { title: string; type: string; workflowId: string; input: unknown; field: string; owner: string }[] = [
+  {
+    title: "a runner's registry workflow with a resume",
+    type: WORKFLOW_TYPES.runner,
+    workflowId: 'runner/forged',
+    input: {
+      name: 'forged',
+      pool: 'ci',
+      resume: { record: { name: 'forged', pool: 'deploy', status: 'ready' }, generation: 1 },
+    },
+    field: 'resume',
+    owner: "runner's registry workflow",
+  },
+  {
+    title: 'a fleet workflow with a state',
+    type: WORKFLOW_TYPES.fleet,
+    workflowId: 'fleet/forged',
+    input: { name: 'forged', state: { name: 'forged', records: [{ instanceId: 'i-0123456789abcdef0' }] } },
+    field: 'state',
+    owner: 'fleet workflow',
+  },
+  {
+    title: 'a changegroup workflow with a state',
+    type: 'changegroupWorkflow',
+    workflowId: 'changegroup/forged',
+    input: { name: 'forged', state: { name: 'forged', active: ['run/x/1'] } },
+    field: 'state',
+    owner: 'changegroup workflow',
+  },
+];
+
+describe('an entity workflow started directly with the state it carries', () => {
+  it.each(carried)('fails at once: $title', async ({ type, workflowId, input, field, owner }) => {
+    const handle = await h.client.workflow.start(type, {
+      taskQueue: h.controlQueue,
+      workflowId: `${workflowId}-${Math.random().toString(36).slice(2)}`,
+      args: [input],
+    });
+    const err = await handle.result().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect(cause.type).toBe('InvalidWorkflowInput');
+    expect(cause.nonRetryable).toBe(true);
+    expect(cause.message).toBe(
+      `invalid ${field}: it is set by the ${owner} itself when it continues as new, never by a start`,
+    );
+    const { events } = await handle.fetchHistory();
+    const types = (events ?? []).map((e) => e.eventType);
+    expect(types).not.toContain(temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED);
+    // Nothing was started on its behalf: no activity, child, timer or signal out.
+    expect(types).not.toContain(temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
+    expect(types).not.toContain(temporal.api.enums.v1.EventType.EVENT_TYPE_TIMER_STARTED);
   });
 });
 

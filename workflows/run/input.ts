@@ -2,12 +2,13 @@
  * The run workflow's argument, checked where it enters: a direct `temporal workflow start` with a
  * bad spec, options, admission or restart fails the workflow at once with the field named.
  */
-import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
 import { RunfleetError } from '../../src/errors';
 import { runSchemas, type Restart, type RunOptions, type RunSpec } from '../../src/spec/schema';
 import { validateRunOptions, validateRunSpec } from '../../src/spec/validate';
 import { RUN_PATCH_GATES, runPatchGate, type RunPatchGate } from '../../src/run/patches';
 import type { RunState } from '../../src/types';
+import { carriedStateProblem } from '../carried-state';
 import { describeError, describeValue } from './failures';
 
 /** The workflow's argument, as `temporal workflow start --input` takes it. */
@@ -66,14 +67,9 @@ export function parseInput(input: unknown): ParsedInput {
         throw new RunfleetError('InvalidWorkflowInput', 'invalid admission: {"changegroup": "<name>"} expected');
       admission = a.data;
     }
-    // Written by this workflow when it continues as new, never by a user: a direct start that
-    // carries one (forged task states, an admission it never had) is refused.
-    if (parsed.data.resume !== undefined && !workflowInfo().continuedFromExecutionRunId) {
-      throw new RunfleetError(
-        'InvalidWorkflowInput',
-        'invalid resume: it is set by the run itself when it continues as new, never by a start',
-      );
-    }
+    // Forged task states, an admission it never had: refused (workflows/carried-state.ts).
+    const carried = carriedStateProblem('resume', parsed.data.resume, 'run');
+    if (carried) throw new RunfleetError('InvalidWorkflowInput', carried);
     const resume = parsed.data.resume as RunResume | undefined;
     if (parsed.data.restart === undefined) return { spec, options, admission, resume, gate };
     const restart = RestartSchema.safeParse(parsed.data.restart);
