@@ -16,7 +16,8 @@
  * Files in the session dir, as with the script:
  * - `abandoned`: when it exists at our start, nothing runs and nothing is recorded;
  * - `step`: the 0-based index of the running step, for a task of more than one step;
- * - `exit`: `{"exitCode":N,"failedStep":I|null}` once the task has ended, in one write.
+ * - `exit`: `{"exitCode":N,"failedStep":I|null}` once the task has ended, in one write; with a
+ *   uid, `"reaped":true` is added once every process of that user was sent SIGKILL (below).
  *
  * Each step runs as `/bin/sh -c <command>`, stderr into stdout, in our process group, with
  * SIGINT and SIGQUIT ignored (as a shell's background job). With a uid and gid, the step runs as
@@ -26,7 +27,11 @@
  * On SIGTERM the running step gets SIGTERM too; its status is recorded when it ends and no
  * further step starts (143 when the TERM came between two steps). When the task ends, whatever
  * is left in our process group (something a step left running) is killed with SIGKILL, and us
- * with it: the exit file is written before.
+ * with it: the exit file is written before. With a uid, every process of that user is killed
+ * first, wherever it is (a daemon that left our group): a child of ours becomes the user and
+ * sends SIGKILL to -1, which reaches exactly the processes that user may signal. `"reaped":true`
+ * says it was sent, and the runner then gives the id to its next task without looking through
+ * /proc for what the task left (src/runner/task-user.ts); without it, the runner looks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,10 +50,14 @@
 #include <unistd.h>
 
 /* The protocol above; src/runner/native-supervisor.ts uses this program only when they agree. */
-#define VERSION 1
+#define VERSION 2
 
 static volatile sig_atomic_t stopped = 0;
 static volatile pid_t child = 0;
+/* The task's user, when its steps run as one. */
+static int switch_user = 0;
+static uid_t uid = 0;
+static gid_t gid = 0;
 
 static void on_term(int sig) {
   (void)sig;
@@ -92,13 +101,33 @@ static void write_file(const char *name, const char *text) {
   close(fd);
 }
 
+/* Sends SIGKILL to every process of the task's user (above); 1 once it is sent. Linux sends a
+ * signal to -1 in one pass over the process table, and a fork racing with it fails, so nothing
+ * of the user runs user code again. Processes whose real or saved id is the user's are reached
+ * (a setuid binary of the user's run by another is, by its saved id). */
+static int kill_user(void) {
+  pid_t pid = fork();
+  if (pid < 0) return 0;
+  if (pid == 0) {
+    signal(SIGTERM, SIG_DFL);
+    if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) _exit(2);
+    /* We are left out of -1 ourselves; ESRCH: there was no other process at all. */
+    _exit(kill(-1, SIGKILL) == 0 || errno == ESRCH ? 0 : 2);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* Records the outcome, then ends the task's process group, us included. */
 static void finish(int code, int failed_step) {
-  char text[96];
+  const char *reaped = switch_user && kill_user() ? ",\"reaped\":true" : "";
+  char text[128];
   if (failed_step < 0)
-    snprintf(text, sizeof text, "{\"exitCode\":%d,\"failedStep\":null}\n", code);
+    snprintf(text, sizeof text, "{\"exitCode\":%d,\"failedStep\":null%s}\n", code, reaped);
   else
-    snprintf(text, sizeof text, "{\"exitCode\":%d,\"failedStep\":%d}\n", code, failed_step);
+    snprintf(text, sizeof text, "{\"exitCode\":%d,\"failedStep\":%d%s}\n", code, failed_step, reaped);
   write_file("exit", text);
   signal(SIGTERM, SIG_DFL);
   kill(0, SIGKILL);
@@ -107,10 +136,10 @@ static void finish(int code, int failed_step) {
 
 /* In the step's child: becomes `uid`/`gid` for good, as `setpriv --reuid --regid --clear-groups
  * --inh-caps=-all --no-new-privs` does. */
-static int drop_privileges(uid_t uid, gid_t gid) {
+static int drop_privileges(uid_t to_uid, gid_t to_gid) {
   if (setgroups(0, NULL) != 0) return -1;
-  if (setresgid(gid, gid, gid) != 0) return -1;
-  if (setresuid(uid, uid, uid) != 0) return -1;
+  if (setresgid(to_gid, to_gid, to_gid) != 0) return -1;
+  if (setresuid(to_uid, to_uid, to_uid) != 0) return -1;
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
@@ -120,7 +149,7 @@ static int drop_privileges(uid_t uid, gid_t gid) {
 }
 
 /* Runs one step to its end; its status as a shell gives it (128 + the signal that killed it). */
-static int run_step(const char *command, int switch_user, uid_t uid, gid_t gid) {
+static int run_step(const char *command) {
   /* TERM waits while the child is made: the child must not run our handler, and we must know
    * its pid before a TERM is passed on. */
   sigset_t term, old;
@@ -206,9 +235,7 @@ int main(int argc, char **argv) {
   path_of(abandoned, sizeof abandoned, "abandoned");
   if (access(abandoned, F_OK) == 0) return 0;
 
-  int switch_user = strcmp(argv[2], "-") != 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
+  switch_user = strcmp(argv[2], "-") != 0;
   if (switch_user) {
     long u = parse_id(argv[2]);
     long g = parse_id(argv[3]);
@@ -270,7 +297,7 @@ int main(int argc, char **argv) {
       snprintf(index, sizeof index, "%d\n", i);
       write_file("step", index);
     }
-    int rc = run_step(command, switch_user, uid, gid);
+    int rc = run_step(command);
     char done[80];
     snprintf(done, sizeof done, "==> step %d exited with code %d\n", i + 1, rc);
     write_all(1, done, strlen(done));

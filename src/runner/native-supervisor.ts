@@ -18,7 +18,7 @@ import { packageRoot } from '../package-root';
 
 export const NATIVE_SUPERVISOR_NAME = 'runfleet-supervise';
 /** The protocol version this code speaks (`VERSION` in native/supervise.c). */
-export const NATIVE_SUPERVISOR_VERSION = 1;
+export const NATIVE_SUPERVISOR_VERSION = 2;
 
 /** Where the build puts the supervisor. */
 export function nativeSupervisorPath(root = packageRoot(__dirname)): string {

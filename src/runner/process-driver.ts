@@ -102,11 +102,12 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
 
   /**
    * Kills what the task's user left running and takes its workspace back; its id is free again
-   * (the session dir stops claiming it).
+   * (the session dir stops claiming it). The native supervisor kills it as it ends and says so
+   * in the exit file (only it writes there): then nothing is left to look for in /proc.
    */
   const endTaskUser = async (sessionDir: string, user: TaskUserRecord | null): Promise<void> => {
     if (!user) return;
-    await reaper.reap(user.uid);
+    if (readExitFile(sessionDir)?.reaped !== true) await reaper.reap(user.uid);
     if (user.workspace) takeWorkspaceBack(user.workspace);
     rmSync(join(sessionDir, USER_FILE), { force: true });
     pool?.release(user.uid);

@@ -156,6 +156,11 @@ export interface ExitRecord {
   failedStep: number | null;
   /** When the file was written (its mtime). */
   finishedAt: string;
+  /**
+   * The native supervisor killed every process of the task's user before it wrote the file, and
+   * none was left (native/supervise.c): the runner need not look through /proc for them.
+   */
+  reaped: boolean;
 }
 
 /** The task's recorded outcome, or null while there is none. */
@@ -169,13 +174,18 @@ export function readExitFile(sessionDir: string): ExitRecord | null {
   } catch {
     return null;
   }
-  let parsed: { exitCode: number; failedStep: number | null };
+  let parsed: { exitCode: number; failedStep: number | null; reaped?: unknown };
   try {
     parsed = JSON.parse(text) as typeof parsed;
   } catch {
     return null; // opened, never written: the supervisor died right there
   }
-  return { exitCode: parsed.exitCode, failedStep: parsed.failedStep, finishedAt: mtime.toISOString() };
+  return {
+    exitCode: parsed.exitCode,
+    failedStep: parsed.failedStep,
+    finishedAt: mtime.toISOString(),
+    reaped: parsed.reaped === true,
+  };
 }
 
 /** The step that was running last (for a task killed before it could write its exit file). */

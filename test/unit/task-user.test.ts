@@ -5,14 +5,26 @@
  * container run tests as root); the non-root behaviour is checked without switching.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeRunnerSettings } from '../../src/runner/local-config';
 import type { DriverRun } from '../../src/runner/driver';
+import { probeNativeSupervisor } from '../../src/runner/native-supervisor';
 import { createProcessDriver } from '../../src/runner/process-driver';
 import { SessionStore } from '../../src/runner/sessions';
+import { readExitFile, writeStepsFile } from '../../src/runner/task-script';
 import {
   defaultUidRange,
   killUser,
@@ -209,8 +221,11 @@ describe.runIf(isRoot)('task users on a root runner', () => {
     expect(tried).toBe('read=1');
   });
 
-  it('what a task leaves running outside its process group is killed when it ends', async () => {
-    const driver = driverFor(state);
+  it.each([
+    { kind: 'the native supervisor (it kills them itself)', supervisor: undefined, reaped: true },
+    { kind: 'the shell script (the runner looks through /proc)', supervisor: null, reaped: false },
+  ])('what a task leaves running outside its process group is killed when it ends: $kind', async (c) => {
+    const driver = createProcessDriver({ sessionsDir: new SessionStore(state).root, supervisor: c.supervisor });
     const req = task('daemon', ['setsid sh -c "sleep 60" > /dev/null 2>&1 < /dev/null & echo $! > pid.txt; sleep 0.3']);
     prepare(req);
     await driver.run(req);
@@ -218,6 +233,55 @@ describe.runIf(isRoot)('task users on a root runner', () => {
     const alive = existsSync(`/proc/${pid}`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
     console.log(`setsid child ${pid} after the task ended: ${alive ? 'alive' : 'gone'}`);
     expect(alive).toBe(false);
+    expect(readExitFile(req.sessionDir)?.reaped).toBe(c.reaped);
+  });
+
+  it("the native supervisor sends SIGKILL to every process of the task's user as it ends (and to no other), and says so", async () => {
+    const native = probeNativeSupervisor();
+    expect(native.path === null ? native.why : null).toBeNull();
+    const first = defaultUidRange(state).first;
+    const [uid, other] = [first + 7, first + 8];
+    // The task's user runs something of its own outside the task; another user runs a bystander.
+    const outside = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sleep', '60'], {
+      stdio: 'ignore',
+    });
+    const bystander = spawn('setpriv', [`--reuid=${other}`, `--regid=${other}`, '--clear-groups', 'sleep', '60'], {
+      stdio: 'ignore',
+    });
+    for (const [c, u] of [
+      [outside, uid],
+      [bystander, other],
+    ] as const) {
+      await until(
+        `pid ${c.pid} running as uid ${u}`,
+        () => new RegExp(`^Uid:\\t${u}\\t`, 'm').test(readFileSync(`/proc/${c.pid}/status`, 'utf8')),
+        10_000,
+      );
+    }
+    const outsideEnded = new Promise<NodeJS.Signals | null>((r) => outside.once('exit', (_code, signal) => r(signal)));
+    const session = join(state, 'by-hand');
+    // Where the task's user can write (the state dir's parent is the runner's, 0700).
+    const shared = mkdtempSync(join(tmpdir(), 'runfleet-task-user-shared-'));
+    mkdirSync(session, { recursive: true, mode: 0o700 });
+    chmodSync(shared, 0o777);
+    const steps = writeStepsFile(session, [
+      { run: `setsid sh -c "sleep 60" > /dev/null 2>&1 < /dev/null & echo $! > ${shared}/pid.txt; sleep 0.2` },
+    ]) as string;
+    // Its own process group, as the driver starts it: it ends that group, itself included.
+    const supervisor = spawn(native.path as string, [steps, String(uid), String(uid)], {
+      stdio: 'ignore',
+      detached: true,
+    });
+    await new Promise((r) => supervisor.once('exit', r));
+    const daemon = Number(readFileSync(join(shared, 'pid.txt'), 'utf8'));
+    const running = (pid: number) =>
+      existsSync(`/proc/${pid}`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    await until(`the task's daemon ${daemon} killed`, () => !running(daemon), 5_000);
+    expect(await outsideEnded).toBe('SIGKILL');
+    expect(running(bystander.pid as number)).toBe(true);
+    expect(readExitFile(session)).toMatchObject({ exitCode: 0, failedStep: null, reaped: true });
+    bystander.kill('SIGKILL');
+    rmSync(shared, { recursive: true, force: true });
   });
 
   it("a retry gets what the last attempt left; a hard link to the runner's file is never handed over", async () => {
