@@ -49,6 +49,9 @@ const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', 
 /** How many rounds `killUser` tries against a user whose processes keep forking. */
 const KILL_ROUNDS = 20;
 
+/** Idle ids one look through `/proc` in `acquire` finds at most (a slot's worth of tasks). */
+const IDLE_IDS_PER_LOOK = 32;
+
 /** `"FIRST-LAST"` (the `runner.taskUids` setting) as a range; a bad one is InvalidConfig. */
 export function parseUidRange(text: string): UidRange {
   const m = /^(\d+)-(\d+)$/.exec(text.trim());
@@ -134,9 +137,9 @@ function uidsMapped(range: UidRange): boolean {
  * no process (what anybody else on the machine runs with it).
  *
  * Looking through `/proc` costs about a millisecond on a busy machine, so it is done only when
- * no id is known to be free: an id this pool gave back after `reap` found nothing of its task
- * running is handed out again without a look (the range is this runner's; only its own tasks
- * run with these ids).
+ * no id is known to be free, and one look finds up to IDLE_IDS_PER_LOOK of them: an id this pool
+ * gave back after its task's processes were killed, or found idle by a look, is handed out
+ * without another (the range is this runner's; only its own tasks run with these ids).
  */
 export class TaskUserPool {
   private readonly held = new Set<number>();
@@ -157,13 +160,13 @@ export class TaskUserPool {
       this.held.add(lowest);
       return lowest;
     }
+    // One look serves the next few acquisitions too: nothing but this runner's tasks starts a
+    // process with an id of its range, so an id found idle stays idle until it hands it out.
     const taken = new Set([...this.held, ...this.claimed()]);
     const running = usersWithProcesses();
-    for (let uid = this.range.first; uid <= this.range.last; uid++) {
-      if (taken.has(uid) || running.has(uid)) continue;
-      this.held.add(uid);
-      return uid;
-    }
+    for (let uid = this.range.first; uid <= this.range.last && this.free.size < IDLE_IDS_PER_LOOK; uid++)
+      if (!taken.has(uid) && !running.has(uid)) this.free.add(uid);
+    if (this.free.size > 0) return this.acquire();
     throw new RunfleetError(
       'TaskSpawnFailed',
       `every task user id of ${this.range.first}-${this.range.last} is in use; widen runner.taskUids`,

@@ -368,4 +368,16 @@ describe.runIf(isRoot)('task users on a root runner', () => {
     pool.release(5_000_000);
     expect(() => pool.acquire()).toThrow(/in use/);
   });
+
+  it('TaskUserPool: one look through /proc finds idle ids for many tasks, not one per task', () => {
+    let looks = 0;
+    const pool = new TaskUserPool({ first: 5_000_100, last: 5_000_199 }, () => {
+      looks++;
+      return [5_000_101];
+    });
+    const ids = Array.from({ length: 20 }, () => pool.acquire());
+    expect(ids.slice(0, 3)).toEqual([5_000_100, 5_000_102, 5_000_103]);
+    expect(new Set(ids).size).toBe(20);
+    expect(looks).toBe(1);
+  });
 });
