@@ -13,7 +13,7 @@ const WORKFLOW_SAFE_IMPORTS = [
   '\\./(?!\\.\\.?/).*', // a file inside workflows/ (not ./../ escaping it)
   // From a workflow's own folder (workflows/run/): the workflows' contracts one level up, and the
   // check every workflow makes of the state a start may not carry.
-  '\\.\\./([\\w-]+-messages|carried-state)',
+  '\\.\\./([\\w-]+-messages|start-checks)',
   '(?:\\.\\./)+src/(types|errors|failures|ids|duration|search-attributes|metrics)',
   '(?:\\.\\./)+src/spec/(schema|validate)',
   '(?:\\.\\./)+src/dag/[^/]+',

@@ -40,7 +40,7 @@ import {
   type SubmitRunRequest,
   type TokenCheck,
 } from './changegroup-messages';
-import { refuseCarriedStateOnStart } from './carried-state';
+import { carriedStateProblem, refuseStart, wholeNumberProblem } from './start-checks';
 import { admitSignal, releaseSignal } from './run-messages';
 
 /** The workflow's argument: the changegroup's name, and its state when it continued as new. */
@@ -75,7 +75,12 @@ export async function changegroupWorkflow(input: ChangegroupInput): Promise<void
       nonRetryable: true,
     });
   }
-  refuseCarriedStateOnStart('state', input.state, 'changegroup workflow');
+  refuseStart(
+    carriedStateProblem('state', input.state, 'changegroup workflow'),
+    // A history of a few events is where a new execution already is: it would continue as new forever.
+    wholeNumberProblem('continueAsNewAt', input.continueAsNewAt, 5, 50_000),
+    wholeNumberProblem('probeEveryMs', input.probeEveryMs, 100, 86_400_000),
+  );
   const state: cg.ChangegroupState = input.state ?? cg.initialState(input.name);
   const continueAsNewAt = input.continueAsNewAt ?? CONTINUE_AS_NEW_AT_EVENTS;
   const probeEveryMs = input.probeEveryMs ?? PROBE_EVERY_MS;

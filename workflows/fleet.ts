@@ -72,7 +72,7 @@ import type {
 import { INSTANCE_STATES, initialFleetState, LIVE_STATES, type InstanceState } from '../src/fleet/types';
 import { METRICS } from '../src/metrics';
 import { checkFleetSpec } from '../src/fleet/validate';
-import { refuseCarriedStateOnStart } from './carried-state';
+import { carriedStateProblem, refuseStart, wholeNumberProblem } from './start-checks';
 import { runnerGoneSignal, runnerRegisteredSignal } from './fleet-messages';
 
 export type { HoldRequest, ProvisionRequest, ProvisionResult } from '../src/fleet/types';
@@ -138,7 +138,11 @@ export async function fleetWorkflow(input: FleetInput): Promise<void> {
     });
   }
   const options = input.options ?? {};
-  refuseCarriedStateOnStart('state', input.state, 'fleet workflow');
+  refuseStart(
+    carriedStateProblem('state', input.state, 'fleet workflow'),
+    wholeNumberProblem('options.ec2TimeoutMs', options.ec2TimeoutMs, 1_000, 3_600_000),
+    wholeNumberProblem('options.refreshesPerRun', options.refreshesPerRun, 1, 10_000),
+  );
   const state: FleetState = input.state ?? initialFleetState(name);
   // EC2 and the registry alike: retried with backoff; desired-state mistakes fail at once.
   const activityOptions = {

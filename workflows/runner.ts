@@ -49,7 +49,7 @@ import { fleetWorkflowId, runnerTaskQueue } from '../src/ids';
 import { METRICS } from '../src/metrics';
 import * as st from '../src/registry/state';
 import { operatorCommand, type OperatorAction } from '../src/security/statements';
-import { refuseCarriedStateOnStart } from './carried-state';
+import { carriedStateProblem, refuseStart } from './start-checks';
 import { runnerGoneSignal, runnerRegisteredSignal, type FleetLink } from './fleet-messages';
 import { runnerPurgedSignal } from './run-messages';
 import {
@@ -99,7 +99,7 @@ const registry = proxyActivities<RegistryActivities>({
 });
 
 export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<RunnerRecord> {
-  refuseCarriedStateOnStart('resume', input?.resume, "runner's registry workflow");
+  refuseStart(carriedStateProblem('resume', input?.resume, "runner's registry workflow"));
   const state = st.resumedState(input?.resume) ?? initial(input);
   const name = state.record.name;
   const now = () => new Date(Date.now()).toISOString();

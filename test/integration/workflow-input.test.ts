@@ -153,11 +153,13 @@ describe('direct workflow start with bad input', () => {
 });
 
 /**
- * The state an entity workflow carries across continue-as-new, carried by a direct start instead:
- * a runner record with a copied admission, fleet instance records (instances it would terminate),
- * a changegroup's admitted runs. Each start fails at once, naming the field.
+ * An entity workflow started directly with what a start may not carry (workflows/start-checks.ts):
+ * the state it carries across continue-as-new (a runner record with a copied admission, fleet
+ * instance records it would terminate, a changegroup's admitted runs), or an option out of range
+ * (a changegroup continuing as new at every event or probing in a hot loop, an EC2 call with no
+ * time). Each start fails at once, naming the field.
  */
-const carried: { title: string; type: string; workflowId: string; input: unknown; field: string; owner: string }[] = [
+const refusedStarts: { title: string; type: string; workflowId: string; input: unknown; message: string }[] = [
   {
     title: "a runner's registry workflow with a resume",
     type: WORKFLOW_TYPES.runner,
@@ -167,29 +169,48 @@ const carried: { title: string; type: string; workflowId: string; input: unknown
       pool: 'ci',
       resume: { record: { name: 'forged', pool: 'deploy', status: 'ready' }, generation: 1 },
     },
-    field: 'resume',
-    owner: "runner's registry workflow",
+    message:
+      "invalid resume: it is set by the runner's registry workflow itself when it continues as new, never by a start",
   },
   {
     title: 'a fleet workflow with a state',
     type: WORKFLOW_TYPES.fleet,
     workflowId: 'fleet/forged',
     input: { name: 'forged', state: { name: 'forged', records: [{ instanceId: 'i-0123456789abcdef0' }] } },
-    field: 'state',
-    owner: 'fleet workflow',
+    message: 'invalid state: it is set by the fleet workflow itself when it continues as new, never by a start',
+  },
+  {
+    title: 'a fleet workflow whose EC2 calls have no time',
+    type: WORKFLOW_TYPES.fleet,
+    workflowId: 'fleet/hasty',
+    input: { name: 'hasty', options: { ec2TimeoutMs: 0 } },
+    message: 'invalid options.ec2TimeoutMs: 0 is not a whole number from 1000 to 3600000',
   },
   {
     title: 'a changegroup workflow with a state',
     type: 'changegroupWorkflow',
     workflowId: 'changegroup/forged',
     input: { name: 'forged', state: { name: 'forged', active: ['run/x/1'] } },
-    field: 'state',
-    owner: 'changegroup workflow',
+    message: 'invalid state: it is set by the changegroup workflow itself when it continues as new, never by a start',
+  },
+  {
+    title: 'a changegroup workflow that would continue as new at every event',
+    type: 'changegroupWorkflow',
+    workflowId: 'changegroup/looping',
+    input: { name: 'looping', continueAsNewAt: 0 },
+    message: 'invalid continueAsNewAt: 0 is not a whole number from 5 to 50000',
+  },
+  {
+    title: 'a changegroup workflow that would probe its runs in a hot loop',
+    type: 'changegroupWorkflow',
+    workflowId: 'changegroup/probing',
+    input: { name: 'probing', probeEveryMs: '1ms' },
+    message: 'invalid probeEveryMs: "1ms" is not a whole number from 100 to 86400000',
   },
 ];
 
-describe('an entity workflow started directly with the state it carries', () => {
-  it.each(carried)('fails at once: $title', async ({ type, workflowId, input, field, owner }) => {
+describe('an entity workflow started directly with what a start may not carry', () => {
+  it.each(refusedStarts)('fails at once: $title', async ({ type, workflowId, input, message }) => {
     const handle = await h.client.workflow.start(type, {
       taskQueue: h.controlQueue,
       workflowId: `${workflowId}-${Math.random().toString(36).slice(2)}`,
@@ -204,9 +225,7 @@ describe('an entity workflow started directly with the state it carries', () => 
     expect(cause).toBeInstanceOf(ApplicationFailure);
     expect(cause.type).toBe('InvalidWorkflowInput');
     expect(cause.nonRetryable).toBe(true);
-    expect(cause.message).toBe(
-      `invalid ${field}: it is set by the ${owner} itself when it continues as new, never by a start`,
-    );
+    expect(cause.message).toBe(message);
     const { events } = await handle.fetchHistory();
     const types = (events ?? []).map((e) => e.eventType);
     expect(types).not.toContain(temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED);

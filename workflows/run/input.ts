@@ -8,7 +8,7 @@ import { runSchemas, type Restart, type RunOptions, type RunSpec } from '../../s
 import { validateRunOptions, validateRunSpec } from '../../src/spec/validate';
 import { RUN_PATCH_GATES, runPatchGate, type RunPatchGate } from '../../src/run/patches';
 import type { RunState } from '../../src/types';
-import { carriedStateProblem } from '../carried-state';
+import { carriedStateProblem } from '../start-checks';
 import { describeError, describeValue } from './failures';
 
 /** The workflow's argument, as `temporal workflow start --input` takes it. */
@@ -67,7 +67,7 @@ export function parseInput(input: unknown): ParsedInput {
         throw new RunfleetError('InvalidWorkflowInput', 'invalid admission: {"changegroup": "<name>"} expected');
       admission = a.data;
     }
-    // Forged task states, an admission it never had: refused (workflows/carried-state.ts).
+    // Forged task states, an admission it never had: refused (workflows/start-checks.ts).
     const carried = carriedStateProblem('resume', parsed.data.resume, 'run');
     if (carried) throw new RunfleetError('InvalidWorkflowInput', carried);
     const resume = parsed.data.resume as RunResume | undefined;
