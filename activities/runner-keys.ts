@@ -27,6 +27,8 @@ export interface RunnerKeyActivityDeps {
   cacheMs?: number;
   /** For tests: the clock. Default `Date.now`. */
   now?: () => number;
+  /** For tests: each read of the registry takes at least this long (a slow registry). Default 0. */
+  readDelayMs?: number;
 }
 
 /** What the operator vouched for, for one runner: its signing key and the pool it admitted it to. */
@@ -106,9 +108,14 @@ export function createRunnerKeyActivities(deps: RunnerKeyActivityDeps): RunnerKe
 
   /** The read the activity uses: the injected one, or the registry through this activity's client. */
   function reader(): (name: string) => Promise<VouchedKey | null> {
-    if (deps.readKey) return deps.readKey;
-    const client = Context.current().client;
-    return (name) => registryKey(client, deps.operatorPublicKey, name);
+    const client = deps.readKey ? null : Context.current().client;
+    const read = deps.readKey ?? ((name: string) => registryKey(client as Client, deps.operatorPublicKey, name));
+    const delayMs = deps.readDelayMs ?? 0;
+    if (delayMs <= 0) return read;
+    return async (name) => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return read(name);
+    };
   }
 
   return {

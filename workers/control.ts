@@ -51,6 +51,8 @@ export interface ControlWorkerOptions {
    * purged runner's key is still believed by a run that meets it). Default 5 s.
    */
   runnerKeyCacheMs?: number;
+  /** For tests: each registry read of a runner's key takes at least this long. Default 0. */
+  runnerKeyReadDelayMs?: number;
   /** The object store task logs are read from once their runner is gone. Default: none. */
   store?: ObjectStore | null;
   /** Spans of runs and their activities (`startTracing`). Default: none. */
@@ -76,6 +78,7 @@ export function createControlWorker(opts: ControlWorkerOptions): Promise<Worker>
         requireProofs: opts.requireRunnerProofs ?? true,
         operatorPublicKey: opts.operatorPublicKey ?? null,
         ...(opts.runnerKeyCacheMs !== undefined ? { cacheMs: opts.runnerKeyCacheMs } : {}),
+        ...(opts.runnerKeyReadDelayMs !== undefined ? { readDelayMs: opts.runnerKeyReadDelayMs } : {}),
       }),
       ...createTaskLogStoreActivities({ store: opts.store ?? null }),
       ...createRunnerMatchActivities({

@@ -94,7 +94,15 @@ export async function runWorkflow(input: RunInput): Promise<RunState> {
   // Every task's work runs in this scope (each task in a child scope of its own), so a stop
   // cancels it without cancelling the run.
   const tasksScope = new CancellationScope();
-  const run = createRunContext({ spec, options, state, proofs: createRunnerProofs(), patches, tasksScope, draining });
+  const run = createRunContext({
+    spec,
+    options,
+    state,
+    proofs: createRunnerProofs(patches),
+    patches,
+    tasksScope,
+    draining,
+  });
   const { ctx } = run;
   const lost = createLostTasks(ctx);
   const leases = createLeases(ctx, lost);

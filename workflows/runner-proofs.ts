@@ -11,9 +11,10 @@
  * first answer then needs no lookup of its own: a one-task run takes three workflow tasks, not
  * four. A runner the prefetch did not answer for is looked up as before.
  */
-import { ActivityFailure, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { ActivityFailure, CancellationScope, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { RunnerKeyActivities, RunnerSigningKeys } from '../activities/types';
 import { runnerProofProblem, type RunnerMessage } from '../src/security/runner-proof';
+import type { RunPatches } from './run/patches';
 
 /**
  * After a refusal a runner's key is read again, at most this often: a runner registered again
@@ -53,7 +54,7 @@ export interface RunnerProofs {
   enforced(): boolean;
 }
 
-export function createRunnerProofs(): RunnerProofs {
+export function createRunnerProofs(patches: RunPatches): RunnerProofs {
   // Not a local activity: one was tried, and a run replayed after a failed workflow task (too
   // many events buffered during it) resolved it at another point than it had, and scheduled its
   // executions in another order: a nondeterminism error, and the run stalled.
@@ -85,10 +86,14 @@ export function createRunnerProofs(): RunnerProofs {
     return { key: answer.keys[runner] ?? null, ...(pool !== undefined ? { pool } : {}), at: Date.now() };
   }
 
-  /** Reads one runner's key (callers for the same runner share the read); null with the reason when it cannot. */
+  /**
+   * Reads one runner's key (callers for the same runner share the read); null with the reason
+   * when it cannot. The read is nobody's alone, so no caller's cancellation cancels it: a caller
+   * given up stops waiting for it (`waitFor`), and the others still get their answer.
+   */
   function read(runner: string, fresh: boolean): Promise<string | null> {
-    reading[runner] ??= registry
-      .runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}) })
+    const ask = () => registry.runnerSigningKeys({ runners: [runner], ...(fresh ? { fresh } : {}) });
+    reading[runner] ??= (patches.has('sharedKeyRead') ? CancellationScope.nonCancellable(ask) : ask())
       .then((answer: RunnerSigningKeys) => {
         required = answer.required;
         keys[runner] = learn(answer, runner);
@@ -100,6 +105,12 @@ export function createRunnerProofs(): RunnerProofs {
       })
       .finally(() => delete reading[runner]);
     return reading[runner];
+  }
+
+  /** The read, until this caller's scope is cancelled: then it throws the cancellation. */
+  function waitFor(reads: Promise<string | null>): Promise<string | null> {
+    if (!patches.has('sharedKeyRead')) return reads;
+    return Promise.race([reads, CancellationScope.current().cancelRequested.then(() => null)]);
   }
 
   /** The answer from the key known here, or undefined when the key must be read (first, or again). */
@@ -129,21 +140,21 @@ export function createRunnerProofs(): RunnerProofs {
     poolOf: (runner) => keys[runner]?.pool,
     enforced: () => required === true,
     async vouchedPool(runner) {
-      if (keys[runner]?.pool === undefined && !off()) await read(runner, false);
+      if (keys[runner]?.pool === undefined && !off()) await waitFor(read(runner, false));
       return keys[runner]?.pool;
     },
     async check(message, proof, checkedBy = null) {
       const runner = message.runner;
       if (prefetching && keys[runner] === undefined) await prefetching;
       if (!off() && keys[runner] === undefined) {
-        const failed = await read(runner, false);
+        const failed = await waitFor(read(runner, false));
         if (failed) return `refused: ${message.about} from runner "${runner}" not checked (${failed})`;
       }
       const answer = known(message, proof, checkedBy);
       if (answer !== undefined) return answer;
       // Refused with a key read over a minute ago: the runner may have registered again since.
       const problem = runnerProofProblem(keys[runner]?.key, message, proof, checkedBy);
-      if (await read(runner, true)) return problem;
+      if (await waitFor(read(runner, true))) return problem;
       return runnerProofProblem(keys[runner]?.key, message, proof, checkedBy);
     },
   };

@@ -50,6 +50,13 @@ export const RUN_PATCHES = {
    * or the runner asked by name, for leases on its own queue (`reservationScopeProblem`).
    */
   reservationScope: 'reservation-scope-checked',
+  /**
+   * A runner's key read is shared by every message waiting for it, so a caller given up (a
+   * surplus reservation, a stopped run) no longer cancels it: each caller stops waiting instead.
+   * Before, the others waiting were refused ("its signing key could not be read"), and so was the
+   * caller itself, recorded as a refusal.
+   */
+  sharedKeyRead: 'shared-key-read-not-cancelled',
 } as const;
 
 export type RunPatch = keyof typeof RUN_PATCHES;
@@ -71,9 +78,11 @@ const FIRST_GATE: readonly RunPatch[] = [
 ];
 const SECOND_GATE: readonly RunPatch[] = [...FIRST_GATE, 'queueOnLease'];
 const THIRD_GATE: readonly RunPatch[] = [...SECOND_GATE, 'prefetchKeys', 'reservationScope'];
+const FOURTH_GATE: readonly RunPatch[] = [...THIRD_GATE, 'sharedKeyRead'];
 
 /** The gates, newest first. A gate, once a run has recorded or been given it, never changes. */
 export const RUN_PATCH_GATES: readonly [RunPatchGate, ...RunPatchGate[]] = [
+  { name: 'run-patches-2026-12d', covers: new Set(FOURTH_GATE) },
   { name: 'run-patches-2026-12c', covers: new Set(THIRD_GATE) },
   { name: 'run-patches-2026-12b', covers: new Set(SECOND_GATE) },
   { name: 'run-patches-2026-12', covers: new Set(FIRST_GATE) },

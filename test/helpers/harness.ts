@@ -138,6 +138,8 @@ export interface HarnessOptions {
   operatorPublicKey?: string;
   /** The control worker's `runnerKeyCacheMs`. Default: its own (5 s). */
   runnerKeyCacheMs?: number;
+  /** The control worker's `runnerKeyReadDelayMs` (a slow registry). Default: none. */
+  runnerKeyReadDelayMs?: number;
   /** The object store the control worker reads task logs from. Default: none. */
   store?: ObjectStore;
 }
@@ -171,6 +173,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       requireRunnerProofs: opts.requireRunnerProofs ?? false,
       operatorPublicKey: opts.operatorPublicKey ?? testOperator().publicKey,
       ...(opts.runnerKeyCacheMs !== undefined ? { runnerKeyCacheMs: opts.runnerKeyCacheMs } : {}),
+      ...(opts.runnerKeyReadDelayMs !== undefined ? { runnerKeyReadDelayMs: opts.runnerKeyReadDelayMs } : {}),
       ...(opts.store ? { store: opts.store } : {}),
     });
     running.push({ worker, done: worker.run() });

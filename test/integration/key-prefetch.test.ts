@@ -14,6 +14,8 @@ import type { RunState } from '../../src/types';
 import { startHarness, type Harness } from '../helpers/harness';
 import { killAll } from '../helpers/processes';
 import { startRegisteredRunner, strangerSigner } from '../helpers/registered-runner';
+import { until } from '../helpers/until';
+import { stopRunSignal } from '../../workflows/run-messages';
 
 const operator = generateSigningKey();
 let h: Harness;
@@ -132,5 +134,50 @@ describe('runner keys taken from the control worker when a run starts', () => {
     expect(refused.tasks.build?.status).toBe('pending');
     expect(refused.tasks.build?.attempts).toBe(0);
     await handle.terminate('test over');
+  });
+});
+
+describe("a runner's key read is shared by what waits for it", () => {
+  let slow: Harness;
+  beforeAll(async () => {
+    // Every registry read of a key takes 4 s: a run is stopped while its one read is under way.
+    slow = await startHarness({
+      requireRunnerProofs: true,
+      operatorPublicKey: operator.publicKey,
+      runnerKeyReadDelayMs: 4_000,
+    });
+  });
+  afterAll(async () => {
+    await killAll();
+    await slow?.stop();
+  });
+
+  it('a run stopped while it reads a runner key neither refuses the runner nor waits for the read', async () => {
+    const v = await startRegisteredRunner(slow, operator.seed, { runner: 'slow-key', pool: 'slow-key-pool' });
+    const handle = await slow.start({
+      name: 'stopped-while-reading',
+      group: '/test/key-prefetch',
+      tasks: [{ name: 'build', steps: ['sleep 5'], pool: v.pool }],
+    });
+    // The runner answered the reservation, and the run is reading its key (4 s).
+    await until(
+      'the run reads the runner key',
+      async () => (await shape(handle)).activities.includes('runnerSigningKeys'),
+      { timeoutMs: 60_000, everyMs: 50 },
+    );
+    const stoppedAt = Date.now();
+    await handle.signal(stopRunSignal, { reason: 'test: stopped while reading a key', by: 'test' });
+    const done = await slow.waitFor(handle, (s) => s.finishedAt !== null, 60_000);
+    const tookMs = Date.now() - stoppedAt;
+    console.log(
+      `happened: stopped ${tookMs} ms after the signal; build ${done.tasks.build?.status}; refusals ${JSON.stringify(done.refusals ?? [])}`,
+    );
+    // Before, the stop cancelled the read, and the answer waiting for it was refused:
+    // "refused: reservation answer ... not checked (its signing key could not be read ...)".
+    expect(done.refusals ?? []).toEqual([]);
+    expect(done.result).toBe('stopped');
+    expect(done.tasks.build!.status).toBe('cancelled');
+    // The stop did not wait for the read (4 s).
+    expect(tookMs).toBeLessThan(4_000);
   });
 });

@@ -29,6 +29,9 @@ describe('run patch gates', () => {
     expect(covers('run-patches-2026-12c')).toEqual(
       [...first, 'queueOnLease', 'prefetchKeys', 'reservationScope'].sort(),
     );
+    expect(covers('run-patches-2026-12d')).toEqual(
+      [...first, 'queueOnLease', 'prefetchKeys', 'reservationScope', 'sharedKeyRead'].sort(),
+    );
     expect(runPatchGate('run-patches-2099')).toBeUndefined();
   });
 
