@@ -9,6 +9,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { asFailure } from '../src/failures';
 import { runnerWorkflowId } from '../src/ids';
+import { sleep } from '../src/sleep';
 import { admissionQuery, recordQuery } from '../workflows/runner-messages';
 import { verifyAdmission } from './registry';
 import type { RunnerKeyActivities } from './types';
@@ -108,13 +109,17 @@ export function createRunnerKeyActivities(deps: RunnerKeyActivityDeps): RunnerKe
 
   /** The read the activity uses: the injected one, or the registry through this activity's client. */
   function reader(): (name: string) => Promise<VouchedKey | null> {
-    const client = deps.readKey ? null : Context.current().client;
-    const read = deps.readKey ?? ((name: string) => registryKey(client as Client, deps.operatorPublicKey, name));
+    let read = deps.readKey;
+    if (!read) {
+      const client = Context.current().client;
+      read = (name) => registryKey(client, deps.operatorPublicKey, name);
+    }
     const delayMs = deps.readDelayMs ?? 0;
     if (delayMs <= 0) return read;
+    const slow = read;
     return async (name) => {
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-      return read(name);
+      await sleep(delayMs);
+      return slow(name);
     };
   }
 

@@ -3,7 +3,8 @@
  * control worker. A runner's pool and labels count as the operator signed them into its grant
  * (verified here, as for its keys), never as its record says: anyone with namespace access can
  * start `runner/<name>` again with any record and a copy of its real admission. A record whose
- * admission does not verify matches nothing while proofs are required. Records are read at most every CACHE_MS per worker: many runs ask at once.
+ * admission does not verify matches nothing while proofs are required. Records are read at most
+ * every CACHE_MS per worker: many runs ask at once.
  */
 import { Context } from '@temporalio/activity';
 import { asFailure } from '../src/failures';

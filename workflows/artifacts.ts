@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { ArtifactLink, TaskLogStoreActivities } from '../activities/types';
+import { invalidStart } from './start-checks';
 
 export interface RunArtifactsInput {
   runId: string;
@@ -22,11 +23,7 @@ const store = proxyActivities<TaskLogStoreActivities>({
 
 export async function runArtifactsWorkflow(input: RunArtifactsInput): Promise<ArtifactLink[]> {
   if (!input || typeof input.runId !== 'string' || (input.task !== undefined && typeof input.task !== 'string')) {
-    throw ApplicationFailure.create({
-      type: 'InvalidWorkflowInput',
-      message: 'runArtifactsWorkflow takes {"runId", "task"?}',
-      nonRetryable: true,
-    });
+    invalidStart('runArtifactsWorkflow takes {"runId", "task"?}');
   }
   const answer = await store.artifactLinks({
     runId: input.runId,

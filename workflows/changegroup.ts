@@ -19,7 +19,6 @@
  * state decided them.
  */
 import {
-  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -40,7 +39,7 @@ import {
   type SubmitRunRequest,
   type TokenCheck,
 } from './changegroup-messages';
-import { carriedStateProblem, refuseStart, wholeNumberProblem } from './start-checks';
+import { carriedStateProblem, invalidStart, refuseStart, wholeNumberProblem } from './start-checks';
 import { admitSignal, releaseSignal } from './run-messages';
 
 /** The workflow's argument: the changegroup's name, and its state when it continued as new. */
@@ -69,11 +68,7 @@ const PROBE_EVERY_MS = 60_000;
 
 export async function changegroupWorkflow(input: ChangegroupInput): Promise<void> {
   if (typeof input?.name !== 'string' || input.name.length === 0) {
-    throw ApplicationFailure.create({
-      type: 'InvalidWorkflowInput',
-      message: 'changegroupWorkflow takes {"name": "<changegroup>"}',
-      nonRetryable: true,
-    });
+    invalidStart('changegroupWorkflow takes {"name": "<changegroup>"}');
   }
   refuseStart(
     carriedStateProblem('state', input.state, 'changegroup workflow'),

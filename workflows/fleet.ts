@@ -72,7 +72,7 @@ import type {
 import { INSTANCE_STATES, initialFleetState, LIVE_STATES, type InstanceState } from '../src/fleet/types';
 import { METRICS } from '../src/metrics';
 import { checkFleetSpec } from '../src/fleet/validate';
-import { carriedStateProblem, refuseStart, wholeNumberProblem } from './start-checks';
+import { carriedStateProblem, invalidStart, refuseStart, wholeNumberProblem } from './start-checks';
 import { runnerGoneSignal, runnerRegisteredSignal } from './fleet-messages';
 
 export type { HoldRequest, ProvisionRequest, ProvisionResult } from '../src/fleet/types';
@@ -131,11 +131,7 @@ const TERMINATE_ROUNDS = 4;
 export async function fleetWorkflow(input: FleetInput): Promise<void> {
   const name = input?.name;
   if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$/.test(name)) {
-    throw ApplicationFailure.create({
-      type: 'InvalidWorkflowInput',
-      message: 'fleetWorkflow takes { name } with a valid fleet name',
-      nonRetryable: true,
-    });
+    invalidStart('fleetWorkflow takes { name } with a valid fleet name');
   }
   const options = input.options ?? {};
   refuseStart(

@@ -7,6 +7,7 @@
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, proxyActivities } from '@temporalio/workflow';
 import type { LogChunk, RunnerActivities, StoredLogAnswer, TaskLogStoreActivities } from '../activities/types';
 import { runnerTaskQueue } from '../src/ids';
+import { invalidStart } from './start-checks';
 
 export interface FetchTaskLogInput {
   runId: string;
@@ -31,11 +32,7 @@ const store = proxyActivities<TaskLogStoreActivities>({
 
 export async function fetchTaskLogWorkflow(input: FetchTaskLogInput): Promise<LogChunk> {
   if (!input || typeof input.runner !== 'string' || typeof input.runId !== 'string' || typeof input.task !== 'string') {
-    throw ApplicationFailure.create({
-      type: 'InvalidWorkflowInput',
-      message: 'fetchTaskLogWorkflow takes {"runId", "task", "runner", "offset", "limit", "attempt", "final"}',
-      nonRetryable: true,
-    });
+    invalidStart('fetchTaskLogWorkflow takes {"runId", "task", "runner", "offset", "limit", "attempt", "final"}');
   }
   const offset = Math.max(0, Number.isInteger(input.offset) ? input.offset : 0);
   const limit = Math.min(Math.max(1, Number.isInteger(input.limit) ? input.limit : 65_536), 1_048_576);

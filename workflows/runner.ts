@@ -49,7 +49,7 @@ import { fleetWorkflowId, runnerTaskQueue } from '../src/ids';
 import { METRICS } from '../src/metrics';
 import * as st from '../src/registry/state';
 import { operatorCommand, type OperatorAction } from '../src/security/statements';
-import { carriedStateProblem, refuseStart } from './start-checks';
+import { carriedStateProblem, invalidStart, refuseStart } from './start-checks';
 import { runnerGoneSignal, runnerRegisteredSignal, type FleetLink } from './fleet-messages';
 import { runnerPurgedSignal } from './run-messages';
 import {
@@ -485,11 +485,7 @@ export async function runnerWorkflow(input: RunnerWorkflowInput): Promise<Runner
 function initial(input: RunnerWorkflowInput): st.RegistryState {
   const bad = st.inputProblem(input);
   if (bad) {
-    throw ApplicationFailure.create({
-      type: 'InvalidWorkflowInput',
-      message: `runnerWorkflow takes {"name", "pool", "labels"?, "temporary"?, "settings"?}: ${bad}`,
-      nonRetryable: true,
-    });
+    invalidStart(`runnerWorkflow takes {"name", "pool", "labels"?, "temporary"?, "settings"?}: ${bad}`);
   }
   return st.initialState(input, new Date(Date.now()).toISOString());
 }

@@ -25,8 +25,13 @@ export function wholeNumberProblem(field: string, value: unknown, min: number, m
   return `invalid ${field}: ${JSON.stringify(value) ?? String(value)} is not a whole number from ${min} to ${max}`;
 }
 
-/** Fails the workflow at once (not retried) with the first problem there is. */
+/** Fails the workflow at once, not retried: its argument is not one it takes (`InvalidWorkflowInput`). */
+export function invalidStart(problem: string): never {
+  throw ApplicationFailure.create({ type: 'InvalidWorkflowInput', message: problem, nonRetryable: true });
+}
+
+/** `invalidStart` with the first problem there is, if any. */
 export function refuseStart(...problems: (string | null)[]): void {
   const problem = problems.find((p) => p !== null);
-  if (problem) throw ApplicationFailure.create({ type: 'InvalidWorkflowInput', message: problem, nonRetryable: true });
+  if (problem) invalidStart(problem);
 }

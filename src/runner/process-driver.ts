@@ -24,6 +24,7 @@ import {
   EXIT_FILE,
   readCurrentStep,
   readExitFile,
+  type ExitRecord,
   STEP_FILE,
   SUPERVISOR_FILES,
   writeStepsFile,
@@ -105,9 +106,13 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
    * (the session dir stops claiming it). The native supervisor kills it as it ends and says so
    * in the exit file (only it writes there): then nothing is left to look for in /proc.
    */
-  const endTaskUser = async (sessionDir: string, user: TaskUserRecord | null): Promise<void> => {
+  const endTaskUser = async (
+    sessionDir: string,
+    user: TaskUserRecord | null,
+    recorded: ExitRecord | null = readExitFile(sessionDir),
+  ): Promise<void> => {
     if (!user) return;
-    if (readExitFile(sessionDir)?.reaped !== true) await reaper.reap(user.uid);
+    if (recorded?.reaped !== true) await reaper.reap(user.uid);
     if (user.workspace) takeWorkspaceBack(user.workspace);
     rmSync(join(sessionDir, USER_FILE), { force: true });
     pool?.release(user.uid);
@@ -183,9 +188,11 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
 
       const stop = stopper(pid);
       req.signal.addEventListener('abort', stop.start, { once: true });
+      let recorded: ExitRecord | null = null;
       try {
         const { code, signal } = await exit;
-        const result = outcome(req.sessionDir, code ?? 128 + signalNumber(signal), req.signal.aborted);
+        recorded = readExitFile(req.sessionDir);
+        const result = outcome(recorded, req.sessionDir, code ?? 128 + signalNumber(signal), req.signal.aborted);
         await req.collect?.(runAs ? { uid: runAs.uid, gid: runAs.gid } : undefined, result);
         return result;
       } finally {
@@ -193,7 +200,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
         stop.cancel();
         // The supervisor kills its group as it ends; this covers a supervisor that was killed.
         killGroup(pid, 'SIGKILL');
-        await endTaskUser(req.sessionDir, user);
+        await endTaskUser(req.sessionDir, user, recorded);
       }
     },
 
@@ -202,7 +209,7 @@ export function createProcessDriver(opts: ProcessDriverOptions = {}): Driver {
       if (user) pool?.adopt(user.uid);
       const done = readExitFile(session.sessionDir);
       if (done) {
-        await endTaskUser(session.sessionDir, user);
+        await endTaskUser(session.sessionDir, user, done);
         return finished(done, false);
       }
       const pid = session.handle?.pid ?? findSupervisors().get(resolve(session.sessionDir));
@@ -308,8 +315,7 @@ function recordedUsers(sessionsDir: string | undefined): number[] {
   return names.flatMap((name) => readUserFile(join(sessionsDir, name))?.uid ?? []);
 }
 
-function outcome(sessionDir: string, status: number, aborted: boolean): DriverResult {
-  const recorded = readExitFile(sessionDir);
+function outcome(recorded: ExitRecord | null, sessionDir: string, status: number, aborted: boolean): DriverResult {
   if (recorded) return { exitCode: recorded.exitCode, failedStep: recorded.failedStep, aborted };
   // Killed before writing its outcome (KILL after the grace period, or from outside).
   return { exitCode: status, failedStep: readCurrentStep(sessionDir) ?? 0, aborted };

@@ -157,8 +157,8 @@ export interface ExitRecord {
   /** When the file was written (its mtime). */
   finishedAt: string;
   /**
-   * The native supervisor killed every process of the task's user before it wrote the file, and
-   * none was left (native/supervise.c): the runner need not look through /proc for them.
+   * The native supervisor sent SIGKILL to every process of the task's user before it wrote the
+   * file (native/supervise.c): the runner need not look through /proc for them.
    */
   reaped: boolean;
 }

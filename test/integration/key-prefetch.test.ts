@@ -11,21 +11,20 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { poolTaskQueue, runnerTaskQueue } from '../../src/ids';
 import { generateSigningKey } from '../../src/security/operator';
 import type { RunState } from '../../src/types';
-import { startHarness, type Harness } from '../helpers/harness';
+import { startHarness, type Harness, type HarnessOptions } from '../helpers/harness';
 import { killAll } from '../helpers/processes';
 import { startRegisteredRunner, strangerSigner } from '../helpers/registered-runner';
 import { until } from '../helpers/until';
 import { stopRunSignal } from '../../workflows/run-messages';
 
 const operator = generateSigningKey();
+/** A control worker that enforces proofs, with runners admitted by `operator`. */
+const startProofHarness = (extra: HarnessOptions) =>
+  startHarness({ requireRunnerProofs: true, operatorPublicKey: operator.publicKey, ...extra });
 let h: Harness;
 beforeAll(async () => {
   // A minute, not 5 s: the second run must find the key the first one read, however slow CI is.
-  h = await startHarness({
-    requireRunnerProofs: true,
-    operatorPublicKey: operator.publicKey,
-    runnerKeyCacheMs: 60_000,
-  });
+  h = await startProofHarness({ runnerKeyCacheMs: 60_000 });
 });
 afterEach(async () => {
   await killAll();
@@ -141,11 +140,7 @@ describe("a runner's key read is shared by what waits for it", () => {
   let slow: Harness;
   beforeAll(async () => {
     // Every registry read of a key takes 4 s: a run is stopped while its one read is under way.
-    slow = await startHarness({
-      requireRunnerProofs: true,
-      operatorPublicKey: operator.publicKey,
-      runnerKeyReadDelayMs: 4_000,
-    });
+    slow = await startProofHarness({ runnerKeyReadDelayMs: 4_000 });
   });
   afterAll(async () => {
     await killAll();

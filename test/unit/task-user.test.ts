@@ -73,6 +73,27 @@ function prepare(req: DriverRun): void {
   mkdirSync(join(req.logFile, '..'), { recursive: true });
 }
 
+/**
+ * `sleep 60` as `uid`, once it runs as that user (setpriv switches before it execs sleep: wait
+ * for that, not a fixed time, a busy machine is slow), with the signal that ended it.
+ */
+async function sleeperAs(uid: number): Promise<{ pid: number; ended: Promise<NodeJS.Signals | null> }> {
+  const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sleep', '60'], {
+    stdio: 'ignore',
+  });
+  const ended = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)));
+  await until(
+    `pid ${child.pid} running as uid ${uid}`,
+    () => new RegExp(`^Uid:\\t${uid}\\t`, 'm').test(readFileSync(`/proc/${child.pid}/status`, 'utf8')),
+    10_000,
+  );
+  return { pid: child.pid as number, ended };
+}
+
+/** Whether `pid` runs (a zombie does not). */
+const running = (pid: number) =>
+  existsSync(`/proc/${pid}`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+
 describe('task users: settings', () => {
   it('parses FIRST-LAST and names a bad range', () => {
     expect(parseUidRange('200000-200009')).toEqual({ first: 200000, last: 200009 });
@@ -230,7 +251,7 @@ describe.runIf(isRoot)('task users on a root runner', () => {
     prepare(req);
     await driver.run(req);
     const pid = Number(readFileSync(join(req.cwd, 'pid.txt'), 'utf8'));
-    const alive = existsSync(`/proc/${pid}`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const alive = running(pid);
     console.log(`setsid child ${pid} after the task ended: ${alive ? 'alive' : 'gone'}`);
     expect(alive).toBe(false);
     expect(readExitFile(req.sessionDir)?.reaped).toBe(c.reaped);
@@ -242,23 +263,8 @@ describe.runIf(isRoot)('task users on a root runner', () => {
     const first = defaultUidRange(state).first;
     const [uid, other] = [first + 7, first + 8];
     // The task's user runs something of its own outside the task; another user runs a bystander.
-    const outside = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sleep', '60'], {
-      stdio: 'ignore',
-    });
-    const bystander = spawn('setpriv', [`--reuid=${other}`, `--regid=${other}`, '--clear-groups', 'sleep', '60'], {
-      stdio: 'ignore',
-    });
-    for (const [c, u] of [
-      [outside, uid],
-      [bystander, other],
-    ] as const) {
-      await until(
-        `pid ${c.pid} running as uid ${u}`,
-        () => new RegExp(`^Uid:\\t${u}\\t`, 'm').test(readFileSync(`/proc/${c.pid}/status`, 'utf8')),
-        10_000,
-      );
-    }
-    const outsideEnded = new Promise<NodeJS.Signals | null>((r) => outside.once('exit', (_code, signal) => r(signal)));
+    const outside = await sleeperAs(uid);
+    const bystander = await sleeperAs(other);
     const session = join(state, 'by-hand');
     // Where the task's user can write (the state dir's parent is the runner's, 0700).
     const shared = mkdtempSync(join(tmpdir(), 'runfleet-task-user-shared-'));
@@ -274,13 +280,11 @@ describe.runIf(isRoot)('task users on a root runner', () => {
     });
     await new Promise((r) => supervisor.once('exit', r));
     const daemon = Number(readFileSync(join(shared, 'pid.txt'), 'utf8'));
-    const running = (pid: number) =>
-      existsSync(`/proc/${pid}`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
     await until(`the task's daemon ${daemon} killed`, () => !running(daemon), 5_000);
-    expect(await outsideEnded).toBe('SIGKILL');
-    expect(running(bystander.pid as number)).toBe(true);
+    expect(await outside.ended).toBe('SIGKILL');
+    expect(running(bystander.pid)).toBe(true);
     expect(readExitFile(session)).toMatchObject({ exitCode: 0, failedStep: null, reaped: true });
-    bystander.kill('SIGKILL');
+    process.kill(bystander.pid, 'SIGKILL');
     rmSync(shared, { recursive: true, force: true });
   });
 
@@ -316,41 +320,23 @@ describe.runIf(isRoot)('task users on a root runner', () => {
 
   it('killUser kills every process of a user and nothing else', async () => {
     const uid = defaultUidRange(state).first;
-    const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sleep', '60'], {
-      stdio: 'ignore',
-    });
-    const exited = new Promise((r) => child.once('exit', r));
-    // setpriv switches user before it execs sleep: wait for that, not a fixed time (a busy machine is slow).
-    await until(
-      `pid ${child.pid} running as uid ${uid}`,
-      () => new RegExp(`^Uid:\\t${uid}\\t`, 'm').test(readFileSync(`/proc/${child.pid}/status`, 'utf8')),
-      10_000,
-    );
+    const child = await sleeperAs(uid);
     expect(killUser(uid)).toBe(1);
-    await exited;
+    await child.ended;
     expect(killUser(uid)).toBe(0);
   });
 
   it('a Reaper kills what several users left running with the same looks through /proc', async () => {
     const first = defaultUidRange(state).first;
     const uids = [first + 1, first + 2];
-    const children = uids.map((uid) =>
-      spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sleep', '60'], { stdio: 'ignore' }),
-    );
-    const exited = children.map((c) => new Promise((r) => c.once('exit', r)));
-    for (const [i, c] of children.entries()) {
-      await until(
-        `pid ${c.pid} running as uid ${uids[i]}`,
-        () => new RegExp(`^Uid:\\t${uids[i]}\\t`, 'm').test(readFileSync(`/proc/${c.pid}/status`, 'utf8')),
-        10_000,
-      );
-    }
+    const children = [];
+    for (const uid of uids) children.push(await sleeperAs(uid));
     const reaper = new Reaper();
     // Asked for in the same moment: one batch; an id with nothing running counts 0.
     expect(
       await Promise.all([reaper.reap(uids[0] as number), reaper.reap(uids[1] as number), reaper.reap(first + 3)]),
     ).toEqual([1, 1, 0]);
-    await Promise.all(exited);
+    await Promise.all(children.map((c) => c.ended));
     expect(await reaper.reap(uids[0] as number)).toBe(0);
   });
 
